@@ -1,0 +1,46 @@
+"""Reverse-mode autograd: the Tensor (tensor.py) and its ops (ops_*.py), bound here as methods."""
+from __future__ import annotations
+
+from . import ops_math, ops_reduce, ops_shape
+from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
+from .ops_reduce import max, mean, min, sum
+from .ops_shape import (concat, expand, getitem, masked_fill, permute, reshape, split, stack,
+                        swapaxes, transpose, where)
+from .tensor import (Tensor, as_array, is_grad_enabled, no_grad, ones, randn, sum_to_shape, tensor,
+                     zeros)
+
+
+def _bind_methods() -> None:
+    """Attach the ops to Tensor as operators and methods (`x + y`, `x.sum(axis=1)`, ...)."""
+    operators = {
+        "__add__": ops_math.add, "__radd__": ops_math.radd,
+        "__sub__": ops_math.sub, "__rsub__": ops_math.rsub,
+        "__mul__": ops_math.mul, "__rmul__": ops_math.rmul,
+        "__truediv__": ops_math.div, "__rtruediv__": ops_math.rdiv,
+        "__pow__": ops_math.pow, "__rpow__": ops_math.rpow,
+        "__matmul__": ops_math.matmul, "__rmatmul__": ops_math.rmatmul,
+        "__neg__": ops_math.neg, "__getitem__": getitem,
+        "__lt__": ops_math.lt, "__le__": ops_math.le, "__gt__": ops_math.gt,
+        "__ge__": ops_math.ge, "__eq__": ops_math.eq, "__ne__": ops_math.ne,
+    }
+    methods = {
+        "exp": exp, "log": log, "sqrt": sqrt, "tanh": tanh, "sigmoid": sigmoid, "relu": relu,
+        "abs": abs, "sum": sum, "mean": mean, "max": max, "min": min, "reshape": reshape,
+        "transpose": transpose, "permute": permute, "swapaxes": swapaxes, "expand": expand,
+        "split": split, "masked_fill": masked_fill, "matmul": matmul, "astype": astype,
+        "to": ops_math.to,
+    }
+    for name, fn in {**operators, **methods}.items():
+        setattr(Tensor, name, fn)
+    Tensor.__hash__ = object.__hash__  # defining __eq__ would otherwise remove it
+    Tensor.T = property(lambda self: transpose(self))
+
+
+_bind_methods()
+
+__all__ = [
+    "Tensor", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "as_array",
+    "sum_to_shape", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
+    "min", "matmul", "astype", "reshape", "transpose", "permute", "swapaxes", "expand", "getitem",
+    "concat", "stack", "split", "where", "masked_fill",
+]

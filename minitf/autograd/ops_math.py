@@ -1,0 +1,298 @@
+"""Elementwise arithmetic, unary math and matmul: each forward with its backward beside it.
+
+Each backward receives `g`, the gradient of the output, and returns one gradient per
+input (None where an input needs none). Broadcasting is undone by the engine, which
+sums each gradient back to its input's shape.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from .tensor import Tensor
+
+Operand = Any  # a Tensor, an array or a Python number
+
+
+def lift(value: Operand, like: Tensor) -> Tensor:
+    """`value` as a constant tensor on `like`'s device; Python numbers take a float tensor's dtype."""
+    if isinstance(value, Tensor):
+        backend.check_same_device("op", like.data, value.data)
+        return value
+    xp = backend.get_array_module(like.data)
+    if isinstance(value, (bool, int, float)):
+        dtype = like.dtype if like.dtype.kind == "f" else None
+        return Tensor._make(xp.asarray(value, dtype=dtype))
+    if hasattr(value, "shape"):
+        backend.check_same_device("op", like.data, value)
+    return Tensor._make(xp.asarray(value))
+
+
+def _pair(a: Operand, b: Operand) -> tuple[Tensor, Tensor]:
+    if isinstance(a, Tensor):
+        return a, lift(b, a)
+    return lift(a, b), b
+
+
+# ---- arithmetic -------------------------------------------------------------------------
+
+def _is_scalar(value: Any) -> bool:
+    """A Python int or float (NumPy scalars excluded: they are not weakly typed), for which
+    ops take a fast path with one parent and no constant tensor."""
+    return type(value) in (int, float)
+
+
+def _pass_through(g):
+    return (g,)
+
+
+def add(a: Operand, b: Operand) -> Tensor:
+    if _is_scalar(b) and isinstance(a, Tensor):
+        return Tensor._make(a.data + b, (a,), _pass_through)
+    if _is_scalar(a):
+        return add(b, a)
+    a, b = _pair(a, b)
+
+    def backward(g):
+        return g, g
+
+    return Tensor._make(a.data + b.data, (a, b), backward)
+
+
+def sub(a: Operand, b: Operand) -> Tensor:
+    if _is_scalar(b) and isinstance(a, Tensor):
+        return Tensor._make(a.data - b, (a,), _pass_through)
+    if _is_scalar(a):
+        return Tensor._make(a - b.data, (b,), lambda g: (-g,))
+    a, b = _pair(a, b)
+
+    def backward(g):
+        return g, (-g if b.requires_grad else None)
+
+    return Tensor._make(a.data - b.data, (a, b), backward)
+
+
+def mul(a: Operand, b: Operand) -> Tensor:
+    if _is_scalar(a):
+        a, b = b, a
+    if _is_scalar(b):
+        return Tensor._make(a.data * b, (a,), lambda g: (g * b,))
+    a, b = _pair(a, b)
+
+    def backward(g):
+        return (g * b.data if a.requires_grad else None,
+                g * a.data if b.requires_grad else None)
+
+    return Tensor._make(a.data * b.data, (a, b), backward)
+
+
+def div(a: Operand, b: Operand) -> Tensor:
+    if _is_scalar(b) and isinstance(a, Tensor):
+        return Tensor._make(a.data / b, (a,), lambda g: (g / b,))
+    a, b = _pair(a, b)
+    out = a.data / b.data
+
+    def backward(g):
+        ga = g / b.data
+        return (ga if a.requires_grad else None,
+                -ga * out if b.requires_grad else None)
+
+    return Tensor._make(out, (a, b), backward)
+
+
+def pow(a: Operand, b: Operand) -> Tensor:  # noqa: A001 (mirrors operator.pow)
+    """a ** b. The gradient with respect to b is taken as 0 where a <= 0 (log a undefined)."""
+    if _is_scalar(b) and isinstance(a, Tensor):
+        return Tensor._make(a.data ** b, (a,), lambda g: (g * b * a.data ** (b - 1),))
+    a, b = _pair(a, b)
+    out = a.data ** b.data
+
+    def backward(g):
+        xp = backend.get_array_module(g)
+        ga = g * b.data * a.data ** (b.data - 1) if a.requires_grad else None
+        gb = None
+        if b.requires_grad:
+            positive = a.data > 0
+            gb = g * out * xp.log(xp.where(positive, a.data, 1)) * positive
+        return ga, gb
+
+    return Tensor._make(out, (a, b), backward)
+
+
+def neg(a: Tensor) -> Tensor:
+    def backward(g):
+        return (-g,)
+
+    return Tensor._make(-a.data, (a,), backward)
+
+
+def radd(a: Tensor, b: Operand) -> Tensor:
+    return add(b, a)
+
+
+def rsub(a: Tensor, b: Operand) -> Tensor:
+    return sub(b, a)
+
+
+def rmul(a: Tensor, b: Operand) -> Tensor:
+    return mul(b, a)
+
+
+def rdiv(a: Tensor, b: Operand) -> Tensor:
+    return div(b, a)
+
+
+def rpow(a: Tensor, b: Operand) -> Tensor:
+    return pow(b, a)
+
+
+# ---- unary math -------------------------------------------------------------------------
+
+def exp(x: Tensor) -> Tensor:
+    xp = backend.get_array_module(x.data)
+    out = xp.exp(x.data)
+
+    def backward(g):
+        return (g * out,)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def log(x: Tensor) -> Tensor:
+    xp = backend.get_array_module(x.data)
+
+    def backward(g):
+        return (g / x.data,)
+
+    return Tensor._make(xp.log(x.data), (x,), backward)
+
+
+def sqrt(x: Tensor) -> Tensor:
+    xp = backend.get_array_module(x.data)
+    out = xp.sqrt(x.data)
+
+    def backward(g):
+        return (g / (2 * out),)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def tanh(x: Tensor) -> Tensor:
+    xp = backend.get_array_module(x.data)
+    out = xp.tanh(x.data)
+
+    def backward(g):
+        return (g * (1 - out * out),)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2, which cannot overflow."""
+    xp = backend.get_array_module(x.data)
+    out = 0.5 * (1 + xp.tanh(0.5 * x.data))
+
+    def backward(g):
+        return (g * out * (1 - out),)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0). At x == 0 the gradient is taken as 0, as in PyTorch."""
+    positive = x.data > 0
+
+    def backward(g):
+        return (g * positive,)
+
+    return Tensor._make(x.data * positive, (x,), backward)
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001
+    """|x|. At x == 0 the gradient is taken as 0."""
+    xp = backend.get_array_module(x.data)
+
+    def backward(g):
+        return (g * xp.sign(x.data),)
+
+    return Tensor._make(xp.abs(x.data), (x,), backward)
+
+
+# ---- matmul -----------------------------------------------------------------------------
+
+def matmul(a: Operand, b: Operand) -> Tensor:
+    """a @ b with NumPy semantics: 1-D operands, batched and broadcast leading axes."""
+    a, b = _pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul needs at least 1-D operands, got shapes {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
+                         f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})")
+    backend.check_same_device("matmul", a.data, b.data)
+
+    def backward(g):
+        xp = backend.get_array_module(g)
+        A = a.data if a.ndim > 1 else a.data[None, :]
+        B = b.data if b.ndim > 1 else b.data[:, None]
+        if a.ndim == 1 and b.ndim == 1:
+            g = g.reshape(1, 1)
+        elif a.ndim == 1:
+            g = g[..., None, :]
+        elif b.ndim == 1:
+            g = g[..., None]
+        ga = gb = None
+        if a.requires_grad:
+            ga = g @ xp.swapaxes(B, -1, -2)
+            ga = ga[..., 0, :] if a.ndim == 1 else ga
+        if b.requires_grad:
+            gb = xp.swapaxes(A, -1, -2) @ g
+            gb = gb[..., 0] if b.ndim == 1 else gb
+        return ga, gb
+
+    return Tensor._make(a.data @ b.data, (a, b), backward)
+
+
+def rmatmul(a: Tensor, b: Operand) -> Tensor:
+    return matmul(b, a)
+
+
+# ---- dtype and device -------------------------------------------------------------------
+
+def astype(x: Tensor, dtype: Any) -> Tensor:
+    """Cast to `dtype`; the gradient is cast back (by the engine)."""
+    out = x.data.astype(dtype)
+    if out.dtype.kind != "f":
+        return Tensor._make(out)
+
+    def backward(g):
+        return (g,)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def to(x: Tensor, device: Any) -> Tensor:
+    """Copy to `device` ("cpu", "cuda", "cuda:N"); the gradient flows back to x's device."""
+    source = x.device
+    out = backend.to_device(x.data, device)
+    if out is x.data:
+        return x
+
+    def backward(g):
+        return (backend.to_device(g, source),)
+
+    return Tensor._make(out, (x,), backward)
+
+
+# ---- comparisons (no gradient) ----------------------------------------------------------
+
+def _comparison(name: str):
+    def compare(a: Tensor, b: Operand) -> Tensor:
+        a, b = _pair(a, b)
+        return Tensor._make(getattr(a.data, name)(b.data))
+
+    compare.__name__ = name
+    return compare
+
+
+lt, le, gt, ge, eq, ne = (_comparison(n) for n in
+                          ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"))

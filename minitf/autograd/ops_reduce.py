@@ -1,0 +1,76 @@
+"""Reductions over axes: sum, mean, max, min. `axis` is None, an int (negative allowed) or a tuple."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from .tensor import Tensor
+
+Axis = Any  # None, int or tuple of ints
+
+
+def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    """Axes as a sorted tuple of non-negative ints; raises for an axis out of range or repeated."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    result = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        result.append(a % ndim)
+    if len(set(result)) != len(result):
+        raise ValueError(f"repeated axis in {axis}")
+    return tuple(sorted(result))
+
+
+def _restore(g: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    """Give a reduced gradient back its reduced axes (size 1), ready to broadcast."""
+    if keepdims or not axes:
+        return g
+    xp = backend.get_array_module(g)
+    return xp.expand_dims(g, axes)
+
+
+def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    axes = normalize_axes(axis, x.ndim)
+
+    def backward(g):
+        xp = backend.get_array_module(g)
+        return (xp.broadcast_to(_restore(g, axes, keepdims), x.shape),)
+
+    return Tensor._make(x.data.sum(axis=axes, keepdims=keepdims), (x,), backward)
+
+
+def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    axes = normalize_axes(axis, x.ndim)
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+
+    def backward(g):
+        xp = backend.get_array_module(g)
+        return (xp.broadcast_to(_restore(g, axes, keepdims) / count, x.shape),)
+
+    return Tensor._make(x.data.mean(axis=axes, keepdims=keepdims), (x,), backward)
+
+
+def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Maximum over axes. Tied maxima share the gradient equally (as torch.amax)."""
+    axes = normalize_axes(axis, x.ndim)
+    if x.size == 0:
+        raise ValueError(f"max of an empty tensor (shape {x.shape})")
+    out = x.data.max(axis=axes, keepdims=True)
+
+    def backward(g):
+        is_max = (x.data == out).astype(x.dtype)
+        share = is_max / is_max.sum(axis=axes, keepdims=True)
+        return (share * _restore(g, axes, keepdims),)
+
+    result = out if keepdims else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+    return Tensor._make(result, (x,), backward)
+
+
+def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Minimum over axes. Tied minima share the gradient equally."""
+    return -max(-x, axis=axis, keepdims=keepdims)

@@ -1,0 +1,199 @@
+"""Shape and selection ops: reshape, transpose, expand, indexing, concat, stack, split, where."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import backend
+from .ops_math import lift
+from .tensor import Tensor
+
+
+def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept both f(2, 3) and f((2, 3))."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """The same elements in a new shape (one axis may be -1)."""
+    def backward(g):
+        return (g.reshape(x.shape),)
+
+    return Tensor._make(x.data.reshape(_shape_args(shape)), (x,), backward)
+
+
+def transpose(x: Tensor, *axes: Any) -> Tensor:
+    """Permute axes (NumPy semantics): no axes reverses them, else `axes` is the new order."""
+    axes = _shape_args(axes) or tuple(reversed(range(x.ndim)))
+    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: {axes} is not a permutation of the {x.ndim} axes of shape {x.shape}")
+    inverse = tuple(np.argsort([a % x.ndim for a in axes]))
+
+    def backward(g):
+        return (g.transpose(inverse),)
+
+    return Tensor._make(x.data.transpose(axes), (x,), backward)
+
+
+def permute(x: Tensor, *dims: Any) -> Tensor:
+    """Permute axes into the order `dims` (as torch.Tensor.permute)."""
+    return transpose(x, *_shape_args(dims))
+
+
+def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
+    def backward(g):
+        return (g.swapaxes(axis1, axis2),)
+
+    return Tensor._make(x.data.swapaxes(axis1, axis2), (x,), backward)
+
+
+def expand(x: Tensor, *shape: Any) -> Tensor:
+    """Broadcast to `shape` without copying; -1 keeps an axis's size. The engine sums the gradient back."""
+    shape = _shape_args(shape)
+    offset = len(shape) - x.ndim
+    if offset < 0:
+        raise ValueError(f"expand: cannot expand shape {x.shape} to fewer axes {shape}")
+    target = tuple(x.shape[i - offset] if n == -1 and i >= offset else n for i, n in enumerate(shape))
+    xp = backend.get_array_module(x.data)
+    try:
+        out = xp.broadcast_to(x.data, target)
+    except ValueError:
+        raise ValueError(f"expand: shape {x.shape} cannot be broadcast to {shape}") from None
+
+    def backward(g):
+        return (g,)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def _index_data(index: Any, xp: Any) -> Any:
+    """Replace tensors (and lists, as arrays of the indexed tensor's backend) inside an index by arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index_data(i, xp) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return xp.asarray(index)
+    return index
+
+
+def _has_integer_array(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(p, "dtype") and p.dtype.kind in "iu" for p in parts)
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    """x[index] with slices, integers, integer arrays and boolean masks (NumPy semantics)."""
+    index = _index_data(index, backend.get_array_module(x.data))
+    parts = index if isinstance(index, tuple) else (index,)
+    for p in parts:
+        if hasattr(p, "shape"):
+            backend.check_same_device("indexing", x.data, p)
+
+    def backward(g):
+        xp = backend.get_array_module(g)
+        gx = xp.zeros(x.shape, dtype=g.dtype)
+        if _has_integer_array(index):
+            backend.scatter_add(gx, index, g)  # repeated indices add up
+        else:
+            gx[index] = g
+        return (gx,)
+
+    return Tensor._make(x.data[index], (x,), backward)
+
+
+def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concat needs at least one tensor")
+    backend.check_same_device("concat", *(t.data for t in tensors))
+    xp = backend.get_array_module(tensors[0].data)
+    out = xp.concatenate([t.data for t in tensors], axis=axis)
+    bounds = np.cumsum([t.shape[axis] for t in tensors])[:-1]
+
+    def backward(g):
+        return tuple(xp.split(g, bounds, axis=axis))
+
+    return Tensor._make(out, tuple(tensors), backward)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    backend.check_same_device("stack", *(t.data for t in tensors))
+    xp = backend.get_array_module(tensors[0].data)
+    out = xp.stack([t.data for t in tensors], axis=axis)
+
+    def backward(g):
+        return tuple(xp.moveaxis(g, axis, 0))
+
+    return Tensor._make(out, tuple(tensors), backward)
+
+
+def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+    """Split along `axis` into chunks of a given size (int) or of the given sizes (list), as torch.split."""
+    length = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split size must be positive, got {split_size_or_sections}")
+        sizes = [split_size_or_sections] * (length // split_size_or_sections)
+        if length % split_size_or_sections:
+            sizes.append(length % split_size_or_sections)
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != length:
+            raise ValueError(f"split sizes {sizes} do not add up to the axis length {length}")
+    pieces, start = [], 0
+    axis = axis % x.ndim
+    for size in sizes:
+        index = (slice(None),) * axis + (slice(start, start + size),)
+        pieces.append(getitem(x, index))
+        start += size
+    return pieces
+
+
+def _as_mask(mask: Any, like: Tensor, op: str) -> Any:
+    data = mask.data if isinstance(mask, Tensor) else mask
+    if not hasattr(data, "dtype"):
+        data = np.asarray(data)
+    if data.dtype != np.bool_:
+        raise TypeError(f"{op}: the mask must be boolean, got dtype {data.dtype}")
+    backend.check_same_device(op, like.data, data)
+    return data
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Elementwise `a` where `condition` is True, else `b` (all broadcast together)."""
+    like = a if isinstance(a, Tensor) else b
+    if not isinstance(like, Tensor):
+        like = Tensor(np.asarray(a))
+    cond = _as_mask(condition, like, "where")
+    a, b = lift(a, like), lift(b, like)
+    xp = backend.get_array_module(like.data)
+
+    def backward(g):
+        zero = xp.zeros((), dtype=g.dtype)
+        return (xp.where(cond, g, zero) if a.requires_grad else None,
+                xp.where(cond, zero, g) if b.requires_grad else None)
+
+    return Tensor._make(xp.where(cond, a.data, b.data), (a, b), backward)
+
+
+def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
+    """`x` with `value` where `mask` (boolean, broadcastable to x's shape) is True."""
+    mask = _as_mask(mask, x, "masked_fill")
+    if np.broadcast_shapes(mask.shape, x.shape) != x.shape:
+        raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to {x.shape}")
+    xp = backend.get_array_module(x.data)
+    fill = xp.asarray(value, dtype=x.dtype)
+
+    def backward(g):
+        return (xp.where(mask, xp.zeros((), dtype=g.dtype), g),)
+
+    return Tensor._make(xp.where(mask, fill, x.data), (x,), backward)

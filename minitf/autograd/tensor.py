@@ -1,0 +1,326 @@
+"""The Tensor, the graph it records, and the reverse-mode engine that walks it.
+
+A Tensor wraps one backend array (`.data`, NumPy or CuPy). An op that has an input
+requiring grad returns a Tensor that remembers its inputs (`_parents`) and a closure
+(`_backward`) mapping the output's gradient to one gradient per input. The ops
+themselves live next to their backward passes in `ops_*.py`; `minitf.autograd`
+binds them to this class as methods and operators.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .. import backend
+from ..backend import Device
+
+Array = Any  # a numpy.ndarray or cupy.ndarray
+BackwardFn = Callable[[Array], Sequence[Any]]
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) in which ops record no graph."""
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []  # a stack: a decorated function may be re-entered
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._previous.append(_grad_enabled)
+        _grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._previous.pop()
+
+
+def _graph_freed(_grad: Array) -> Sequence[Any]:
+    raise RuntimeError(
+        "backward() went through a part of the graph a second time, but its saved arrays were "
+        "already released; call the first backward() with retain_graph=True"
+    )
+
+
+class Tensor:
+    """An n-dimensional array on one device, with reverse-mode autograd.
+
+    Create one with `minitf.tensor(...)`. Integer and boolean tensors (ids, targets,
+    masks) never require grad.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "__weakref__")
+    __array_ufunc__ = None  # make `ndarray * Tensor` defer to Tensor.__rmul__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 device: str | Device | None = None) -> None:
+        array = as_array(data, dtype)
+        if device is not None:
+            array = backend.to_device(array, device)
+        if requires_grad and array.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require grad; this one has dtype {array.dtype}"
+            )
+        self.data = array
+        self.grad: Array | None = None
+        self.requires_grad = bool(requires_grad)
+        self._parents: tuple[Tensor, ...] = ()
+        self._backward: BackwardFn | None = None
+
+    # ---- properties -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> Device:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._backward is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        device = "" if self.device.kind == "cpu" else f", device='{self.device}'"
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}{device}{grad})"
+
+    # ---- conversions ------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (copied from the GPU when needed)."""
+        return backend.to_device(self.data, "cpu")
+
+    def item(self) -> Any:
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph."""
+        return Tensor._make(self.data)
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        if flag and self.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, not {self.dtype}")
+        self.requires_grad = flag
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ---- graph construction -----------------------------------------------------------
+    @staticmethod
+    def _make(data: Array, parents: tuple["Tensor", ...] = (),
+              backward: BackwardFn | None = None) -> "Tensor":
+        """Wrap the result of an op. Records the graph only if some parent needs grad."""
+        t = Tensor.__new__(Tensor)
+        if isinstance(data, np.generic):  # NumPy reductions of 0-d arrays give scalars
+            data = np.asarray(data)
+        t.data = data
+        t.grad = None
+        if backward is not None and _grad_enabled and any(p.requires_grad for p in parents):
+            t.requires_grad = True
+            t._parents = parents
+            t._backward = backward
+        else:
+            t.requires_grad = False
+            t._parents = ()
+            t._backward = None
+        return t
+
+    # ---- backward ---------------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad.
+
+        `grad` is the cotangent of `self` (same shape); it may be omitted for a
+        one-element tensor. Saved arrays are released unless `retain_graph=True`.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad (no graph was recorded)")
+        seed = self._seed_gradient(grad)
+        aliased = {id(seed)} if grad is not None else set()
+        grads: dict[int, Array] = {id(self): seed}
+        for node in _topological_order(self):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._backward is None:
+                _accumulate_leaf(node, g, aliased)
+                continue
+            parent_grads = node._backward(g)
+            for parent, pg in zip(node._parents, parent_grads):
+                if pg is None or not parent.requires_grad:
+                    continue
+                pg = _fit_gradient(pg, parent)
+                previous = grads.get(id(parent))
+                grads[id(parent)] = pg if previous is None else previous + pg
+            if not retain_graph:
+                node._backward = _graph_freed
+                node._parents = ()
+
+    def _seed_gradient(self, grad: Any) -> Array:
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a one-element output, but this tensor has "
+                    f"shape {self.shape}; pass grad= with that shape (for example the cotangent)"
+                )
+            xp = backend.get_array_module(self.data)
+            return xp.ones_like(self.data)
+        g = grad.data if isinstance(grad, Tensor) else grad
+        if hasattr(g, "shape"):
+            backend.check_same_device("backward", self.data, g)
+        xp = backend.get_array_module(self.data)
+        g = xp.asarray(g, dtype=self.dtype)
+        if g.shape != self.shape:
+            raise ValueError(f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}")
+        return g
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Nodes that require grad, each before all of its parents (iterative, no recursion limit)."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def _fit_gradient(g: Array, parent: Tensor) -> Array:
+    """Sum a broadcast gradient back to the parent's shape and cast it to its dtype."""
+    shape = parent.data.shape
+    if g.shape != shape:
+        g = sum_to_shape(g, shape)
+    if g.dtype != parent.data.dtype:
+        g = g.astype(parent.data.dtype)
+    return g
+
+
+def sum_to_shape(g: Array, shape: tuple[int, ...]) -> Array:
+    """Sum `g` over the axes that broadcasting added or stretched to reach `g.shape` from `shape`."""
+    extra = g.ndim - len(shape)
+    if extra < 0:
+        raise ValueError(f"gradient of shape {g.shape} cannot be summed to shape {shape}")
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if stretched:
+        g = g.sum(axis=stretched, keepdims=True)
+    if g.shape != shape:
+        raise ValueError(f"gradient of shape {g.shape} does not match shape {shape}")
+    return g
+
+
+def _accumulate_leaf(leaf: Tensor, g: Array, aliased: set[int]) -> None:
+    """Add `g` into `leaf.grad`; a stored gradient always owns its memory."""
+    if leaf.grad is not None:
+        leaf.grad += g
+        return
+    if isinstance(g, np.generic):  # a NumPy scalar: store a 0-d array like the data
+        g = np.asarray(g)
+    elif g.base is not None or id(g) in aliased or not getattr(g.flags, "writeable", True):
+        g = g.copy()  # (CuPy arrays have no `writeable` flag)
+    aliased.add(id(g))
+    leaf.grad = g
+
+
+# ---- creating tensors -------------------------------------------------------------------
+
+def as_array(data: Any, dtype: Any = None) -> Array:
+    """Backend array from data: float64 arrays stay float64, Python floats become float32."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        xp = backend.get_array_module(data)
+        return xp.asarray(data, dtype=dtype)
+    if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
+        return data
+    if isinstance(data, np.generic):
+        return np.asarray(data)
+    array = np.asarray(data)
+    if array.dtype == np.float64:  # came from Python floats
+        array = array.astype(np.float32)
+    elif array.dtype.kind not in "fiub":
+        raise TypeError(f"cannot make a tensor from data of dtype {array.dtype}")
+    return array
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
+           device: str | Device = "cpu") -> Tensor:
+    """Make a tensor from a list, scalar or array, on `device` ("cpu", "cuda" or "cuda:N").
+
+    NumPy/CuPy arrays keep their dtype; Python floats and lists of them become float32;
+    integers and booleans stay integer and boolean.
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def _creator(fill: str) -> Callable[..., Tensor]:
+    def create(*shape: Any, dtype: Any = np.float32, device: str | Device = "cpu",
+               requires_grad: bool = False) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        xp = np if backend.parse_device(device).kind == "cpu" else backend.cupy()
+        return Tensor(getattr(xp, fill)(shape, dtype=dtype), requires_grad=requires_grad, device=device)
+
+    create.__name__ = fill
+    create.__doc__ = f"A tensor of the given shape filled by `{fill}` (float32 unless dtype is given)."
+    return create
+
+
+zeros = _creator("zeros")
+ones = _creator("ones")
+
+
+def randn(*shape: Any, dtype: Any = np.float32, device: str | Device = "cpu",
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the seeded generator of the device's backend."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    xp = np if backend.parse_device(device).kind == "cpu" else backend.cupy()
+    data = backend.random_normal(xp, tuple(shape), dtype)
+    return Tensor(data, requires_grad=requires_grad, device=device)
+
+
+__all__ = [
+    "Tensor", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "sum_to_shape",
+    "as_array",
+]

@@ -1,0 +1,133 @@
+"""Check an op's analytic backward against central finite differences, in float64.
+
+The output is projected on a random cotangent v, so the check compares v^T J (one
+backward pass) with finite differences of v . f(x). A random v matters: many ops
+(softmax, layer norm) have outputs that sum to a constant, so a plain `.sum()` would
+see a zero gradient and pass a wrong backward.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import backend
+from .autograd import Tensor, no_grad
+
+
+class GradcheckError(AssertionError):
+    """The analytic gradient disagrees with finite differences."""
+
+
+def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3, fast: bool = False, seed: int = 0) -> bool:
+    """Compare the backward of `fn(*inputs)` with central differences; raise GradcheckError if off.
+
+    Tensors in `inputs` that require grad are checked (as float64 copies); everything else
+    is passed to `fn` unchanged. `fn` returns a tensor or a sequence of tensors. With
+    `fast=True` only the random projections v^T J u are compared (one number per input),
+    which costs two evaluations of `fn` per input instead of two per element.
+    Returns True when every checked gradient matches.
+    """
+    args = [_float64_copy(x) for x in inputs]
+    checked = [i for i, x in enumerate(args) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad; pass tensors made with requires_grad=True")
+    rng = np.random.default_rng(seed)
+    outputs = _as_outputs(fn(*args))
+    cotangents = [_random_like(rng, out.data) for out in outputs]
+    for out, v in zip(outputs, cotangents):
+        if out.requires_grad:
+            out.backward(v, retain_graph=True)
+
+    def evaluate(values: list[Any]) -> list[Any]:
+        with no_grad():
+            return [o.data.astype(np.float64) for o in _as_outputs(fn(*values))]
+
+    def projected(plus: list[Any], minus: list[Any]) -> float:
+        """v . (f(x + h) - f(x - h)), differenced per element first so that large constant
+        outputs (a masked_fill with -1e9, say) cancel exactly instead of swamping the sum."""
+        total = 0.0
+        for p, m, v in zip(plus, minus, cotangents):
+            xp = backend.get_array_module(p)
+            with np.errstate(invalid="ignore"):  # inf - inf where an output is a constant inf
+                total += float((xp.where(p == m, 0.0, p - m) * v).sum())
+        return total
+
+    for i in checked:
+        x = args[i]
+        analytic = x.grad if x.grad is not None else backend.get_array_module(x.data).zeros_like(x.data)
+        _check_gradient_layout(i, x, analytic)
+        if fast:
+            _compare_projection(i, x, analytic, (evaluate, projected), args, rng, eps, atol, rtol)
+        else:
+            _compare_elements(i, x, analytic, (evaluate, projected), args, eps, atol, rtol)
+    return True
+
+
+def _float64_copy(x: Any) -> Any:
+    if not isinstance(x, Tensor) or not x.requires_grad:
+        return x
+    return Tensor(x.data.astype(np.float64), requires_grad=True)
+
+
+def _as_outputs(result: Any) -> list[Tensor]:
+    outputs = list(result) if isinstance(result, (tuple, list)) else [result]
+    for out in outputs:
+        if not isinstance(out, Tensor):
+            raise TypeError(f"gradcheck: fn must return tensors, got {type(out).__name__}")
+    return outputs
+
+
+def _random_like(rng: np.random.Generator, array: Any) -> Any:
+    xp = backend.get_array_module(array)
+    return xp.asarray(rng.standard_normal(array.shape)).astype(np.float64)
+
+
+def _check_gradient_layout(i: int, x: Tensor, grad: Any) -> None:
+    if grad.shape != x.shape or grad.dtype != x.dtype:
+        raise GradcheckError(f"input {i}: gradient has shape {grad.shape} and dtype {grad.dtype}, "
+                             f"but the input has shape {x.shape} and dtype {x.dtype}")
+
+
+def _numeric(x: Tensor, direction: Any, probe: tuple[Callable, Callable], args: list,
+             eps: float) -> float:
+    """Central difference of the projected output along `direction` (an array like x)."""
+    evaluate, projected = probe
+    original = x.data.copy()
+    x.data = original + eps * direction
+    plus = evaluate(args)
+    x.data = original - eps * direction
+    minus = evaluate(args)
+    x.data = original
+    return projected(plus, minus) / (2 * eps)
+
+
+def _compare_elements(i, x, analytic, probe, args, eps, atol, rtol) -> None:
+    xp = backend.get_array_module(x.data)
+    numeric = np.zeros(x.shape)
+    basis = xp.zeros_like(x.data)
+    for index in np.ndindex(*x.shape):
+        basis[index] = 1.0
+        numeric[index] = _numeric(x, basis, probe, args, eps)
+        basis[index] = 0.0
+    analytic = backend.to_device(analytic, "cpu")
+    error = np.abs(analytic - numeric)
+    allowed = atol + rtol * np.abs(numeric)
+    if (error > allowed).any() or not np.isfinite(analytic).all():
+        worst = np.unravel_index(np.argmax(error - allowed), x.shape) if x.ndim else ()
+        raise GradcheckError(
+            f"input {i} (shape {x.shape}): gradient mismatch at index {tuple(int(k) for k in worst)}: "
+            f"analytic {analytic[worst]:.8g}, numeric {numeric[worst]:.8g}, "
+            f"abs error {error[worst]:.3g} > allowed {allowed[worst]:.3g} "
+            f"({int((error > allowed).sum())} of {x.size} elements off)")
+
+
+def _compare_projection(i, x, analytic, probe, args, rng, eps, atol, rtol) -> None:
+    u = _random_like(rng, x.data)
+    numeric = _numeric(x, u, probe, args, eps)
+    exact = float((analytic * u).sum())
+    if abs(exact - numeric) > atol + rtol * abs(numeric):
+        raise GradcheckError(f"input {i} (shape {x.shape}): projected gradient v^T J u mismatch: "
+                             f"analytic {exact:.8g}, numeric {numeric:.8g}, "
+                             f"abs error {abs(exact - numeric):.3g}")

@@ -1,0 +1,96 @@
+"""Hypothesis strategies and assertions for testing ops, minitf's own and yours.
+
+    from hypothesis import given
+    from minitf.testing import arrays, shapes, assert_grad_close
+
+    @given(arrays(shapes()))
+    def test_my_op(x):
+        assert_grad_close(my_op, x)
+
+Needs `hypothesis` (`pip install 'minitf[test]'`). Arrays are float64 with bounded
+values, so that finite differences in float64 are accurate.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from .autograd import Tensor
+from .gradcheck import gradcheck
+
+MAX_DIMS = 4
+MAX_SIDE = 5
+
+
+def shapes(min_dims: int = 0, max_dims: int = MAX_DIMS, min_side: int = 1,
+           max_side: int = MAX_SIDE) -> st.SearchStrategy[tuple[int, ...]]:
+    """Array shapes with up to `max_dims` axes of sizes `min_side`..`max_side` (size-1 axes included)."""
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+
+
+def broadcastable_shapes(num_shapes: int = 2, min_dims: int = 0, max_dims: int = MAX_DIMS,
+                         max_side: int = MAX_SIDE) -> st.SearchStrategy[tuple[tuple[int, ...], ...]]:
+    """Tuples of `num_shapes` shapes that broadcast together (differing ranks, size-1 axes)."""
+    strategy = hnp.mutually_broadcastable_shapes(num_shapes=num_shapes, min_dims=min_dims,
+                                                 max_dims=max_dims, min_side=1, max_side=max_side)
+    return strategy.map(lambda b: b.input_shapes)
+
+
+def arrays(shape: Any, min_value: float = -3.0, max_value: float = 3.0,
+           dtype: Any = np.float64) -> st.SearchStrategy[np.ndarray]:
+    """Float arrays of `shape` (a tuple or a strategy) with finite values in [min_value, max_value]."""
+    dtype = np.dtype(dtype)
+    low, high = dtype.type(min_value), dtype.type(max_value)  # bounds the dtype can represent,
+    if low < min_value:                                        # rounded inwards
+        low = np.nextafter(low, dtype.type(np.inf))
+    if high > max_value:
+        high = np.nextafter(high, dtype.type(-np.inf))
+    elements = st.floats(float(low), float(high), allow_nan=False, allow_infinity=False,
+                         width=dtype.itemsize * 8)
+    return hnp.arrays(dtype, shape, elements=elements)
+
+
+def axes(ndim: int, allow_none: bool = True, allow_tuple: bool = True) -> st.SearchStrategy[Any]:
+    """Axis arguments for a tensor with `ndim` axes: None, an int (negative too), or a tuple of ints."""
+    options = []
+    if allow_none:
+        options.append(st.none())
+    if ndim > 0:
+        options.append(st.integers(-ndim, ndim - 1))
+        if allow_tuple:
+            options.append(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True)
+                           .flatmap(lambda ax: st.tuples(*[st.sampled_from([a, a - ndim]) for a in ax])))
+    return st.one_of(options) if options else st.none()
+
+
+def masks(shape: Any) -> st.SearchStrategy[np.ndarray]:
+    """Boolean arrays of `shape`."""
+    return hnp.arrays(np.bool_, shape)
+
+
+def device_under_test() -> str:
+    """The device the test suite runs on: $MINITF_TEST_DEVICE, "cpu" by default."""
+    return os.environ.get("MINITF_TEST_DEVICE", "cpu")
+
+
+def as_tensors(*arrays: Any, requires_grad: bool = True, device: str | None = None) -> list[Tensor]:
+    """Float64 tensors on the test device that require grad."""
+    device = device or device_under_test()
+    return [Tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad, device=device)
+            for a in arrays]
+
+
+def assert_grad_close(fn: Callable[..., Any], *inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
+                      rtol: float = 1e-3, fast: bool = False) -> None:
+    """Assert that `fn`'s backward matches finite differences for every float input.
+
+    Arrays among `inputs` become float64 tensors that require grad; tensors are used as
+    they are (so pass integer targets or masks as tensors or non-float arrays).
+    """
+    args = [Tensor(x.astype(np.float64), requires_grad=True, device=device_under_test())
+            if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x for x in inputs]
+    gradcheck(fn, args, eps=eps, atol=atol, rtol=rtol, fast=fast)
