@@ -1,0 +1,100 @@
+"""Scaled dot-product attention as one node: softmax(q k^T / sqrt(d) + mask) v."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+from .activations import check_probability, dropout_mask
+
+__all__ = ["scaled_dot_product_attention", "causal_mask"]
+
+
+def causal_mask(xp: Any, len_q: int, len_k: int) -> Any:
+    """(len_q, len_k) boolean, True where query i may attend key j <= i (top-left aligned, as PyTorch)."""
+    return xp.tril(xp.ones((len_q, len_k), dtype=bool))
+
+
+def _allowed(q: Tensor, k: Tensor, mask: Any, is_causal: bool) -> Any:
+    """The boolean mask of allowed (query, key) pairs, or None if all are allowed."""
+    xp = backend.get_array_module(q.data)
+    allowed = None
+    if mask is not None:
+        allowed = mask.data if isinstance(mask, Tensor) else mask
+        if not hasattr(allowed, "dtype"):
+            allowed = np.asarray(allowed)
+        if allowed.dtype != np.bool_:
+            raise TypeError(f"attention: mask must be boolean (True = may attend), got dtype {allowed.dtype}")
+        backend.check_same_device("attention mask", q.data, allowed)
+        scores_shape = q.shape[:-1] + (k.shape[-2],)
+        try:
+            np.broadcast_shapes(allowed.shape, scores_shape)
+        except ValueError:
+            raise ValueError(f"attention: mask of shape {allowed.shape} does not broadcast to the "
+                             f"scores' shape {scores_shape}") from None
+    if is_causal:
+        causal = causal_mask(xp, q.shape[-2], k.shape[-2])
+        allowed = causal if allowed is None else allowed & causal
+    return allowed
+
+
+def _masked_softmax(scores: Any, allowed: Any) -> Any:
+    """Row softmax over allowed keys only; a row with no allowed key gives zeros, never NaN."""
+    xp = backend.get_array_module(scores)
+    if allowed is not None:
+        scores = xp.where(allowed, scores, -np.inf)
+    m = scores.max(axis=-1, keepdims=True)
+    if allowed is not None:
+        m = xp.where(xp.isfinite(m), m, 0)
+    e = xp.exp(scores - m)
+    denom = e.sum(axis=-1, keepdims=True)
+    if allowed is not None:
+        denom = xp.where(denom == 0, 1, denom)
+    e /= denom
+    return e
+
+
+def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = None,
+                                 is_causal: bool = False, dropout_p: float = 0.0,
+                                 return_weights: bool = False) -> Any:
+    """softmax(q k^T / sqrt(d)) v over keys allowed by `mask` (and causality).
+
+    q: (..., Lq, d); k: (..., Lk, d); v: (..., Lk, dv); leading axes broadcast. mask:
+    boolean, broadcastable to (..., Lq, Lk), True = may attend. Dropout with probability
+    `dropout_p` is applied to the weights (pass 0 in evaluation). Returns (..., Lq, dv),
+    and with `return_weights=True` also the weights (..., Lq, Lk) as a tensor without graph.
+    """
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"attention: shapes q {q.shape}, k {k.shape}, v {v.shape} do not fit "
+                         "(need q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv))")
+    check_probability(dropout_p, "dropout_p")
+    backend.check_same_device("attention", q.data, k.data, v.data)
+    xp = backend.get_array_module(q.data)
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    scores = q.data @ xp.swapaxes(k.data, -1, -2)
+    scores *= scale
+    weights = _masked_softmax(scores, _allowed(q, k, mask, is_causal))
+    del scores
+    dropped = weights
+    keep = None
+    if dropout_p > 0:
+        keep = dropout_mask(xp, weights.shape, dropout_p, weights.dtype) if dropout_p < 1 \
+            else xp.zeros(weights.shape, dtype=weights.dtype)
+        dropped = weights * keep
+
+    def backward(g):
+        gv = xp.swapaxes(dropped, -1, -2) @ g if v.requires_grad else None
+        gw = g @ xp.swapaxes(v.data, -1, -2)
+        if keep is not None:
+            gw *= keep
+        gs = weights * (gw - (gw * weights).sum(axis=-1, keepdims=True))
+        gs *= scale
+        gq = gs @ k.data if q.requires_grad else None
+        gk = xp.swapaxes(gs, -1, -2) @ q.data if k.requires_grad else None
+        return gq, gk, gv
+
+    out = Tensor._make(dropped @ v.data, (q, k, v), backward)
+    return (out, Tensor._make(weights)) if return_weights else out

@@ -1,0 +1,119 @@
+"""Affine maps and lookups: linear, the fused feed-forward block, embedding."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+from .activations import _INV_SQRT_2, _INV_SQRT_2PI, check_probability, dropout_mask, erf
+
+__all__ = ["linear", "feed_forward", "embedding"]
+
+
+def _check_linear(x: Tensor, weight: Tensor, bias: Tensor | None, name: str) -> None:
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"{name}: input of shape {x.shape} does not fit weight of shape "
+                         f"{weight.shape} (expected (..., {weight.shape[-1]}) and (out, in))")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"{name}: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+    backend.check_same_device(name, x.data, weight.data, *([bias.data] if bias is not None else []))
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias. x: (..., in); weight: (out, in) as in PyTorch; bias: (out,); -> (..., out)."""
+    _check_linear(x, weight, bias, "linear")
+    lead, n_in, n_out = x.shape[:-1], weight.shape[1], weight.shape[0]
+    x2 = x.data.reshape(-1, n_in)  # one large GEMM instead of a batch of small ones
+    y = x2 @ weight.data.T
+    if bias is not None:
+        y += bias.data
+
+    def backward(g):
+        g2 = g.reshape(-1, n_out)
+        gx = (g2 @ weight.data).reshape(x.shape) if x.requires_grad else None
+        gw = g2.T @ x2 if weight.requires_grad else None
+        grads = [gx, gw]
+        if bias is not None:
+            grads.append(g2.sum(axis=0) if bias.requires_grad else None)
+        return grads
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return Tensor._make(y.reshape(*lead, n_out), parents, backward)
+
+
+def _activate(h: Any, activation: str) -> tuple[Any, Any]:
+    """Apply the activation to pre-activations h; return (output, derivative at h)."""
+    xp = backend.get_array_module(h)
+    if activation == "relu":
+        positive = h > 0
+        return h * positive, positive
+    if activation == "gelu":
+        cdf = 0.5 * (1 + erf(h * _INV_SQRT_2))
+        return h * cdf, cdf + h * xp.exp(-0.5 * h * h) * _INV_SQRT_2PI
+    raise ValueError(f"feed_forward: activation must be 'relu' or 'gelu', got {activation!r}")
+
+
+def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, activation: str = "relu",
+                 dropout_p: float = 0.0, training: bool = False) -> Tensor:
+    """The Transformer feed-forward block as one node: linear -> activation -> dropout -> linear.
+
+    x: (..., d); w1: (ff, d); b1: (ff,); w2: (d_out, ff); b2: (d_out,); -> (..., d_out).
+    """
+    _check_linear(x, w1, b1, "feed_forward (first layer)")
+    if w2.ndim != 2 or w2.shape[1] != w1.shape[0]:
+        raise ValueError(f"feed_forward: second weight has shape {w2.shape}, expected (out, {w1.shape[0]})")
+    if b2.shape != (w2.shape[0],):
+        raise ValueError(f"feed_forward: second bias has shape {b2.shape}, expected ({w2.shape[0]},)")
+    backend.check_same_device("feed_forward (second layer)", x.data, w2.data, b2.data)
+    check_probability(dropout_p, "dropout_p")
+    xp = backend.get_array_module(x.data)
+    x2 = x.data.reshape(-1, x.shape[-1])
+    h = x2 @ w1.data.T
+    h += b1.data
+    a, da = _activate(h, activation)
+    if training and dropout_p > 0:
+        mask = dropout_mask(xp, a.shape, dropout_p, a.dtype)
+        a = a * mask
+        da = da * mask
+    y = a @ w2.data.T
+    y += b2.data
+    del h
+
+    def backward(g):
+        g2 = g.reshape(-1, w2.shape[0])
+        ga = g2 @ w2.data
+        gh = ga * da
+        gx = (gh @ w1.data).reshape(x.shape) if x.requires_grad else None
+        return (gx, gh.T @ x2 if w1.requires_grad else None, gh.sum(axis=0),
+                g2.T @ a if w2.requires_grad else None, g2.sum(axis=0))
+
+    return Tensor._make(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward)
+
+
+def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of `weight` (V, D) picked by integer `ids` (...) -> (..., D).
+
+    The backward adds gradients of repeated ids (scatter-add); the `padding_idx` row gets none.
+    """
+    index = ids.data if isinstance(ids, Tensor) else ids
+    if not hasattr(index, "dtype"):
+        index = np.asarray(index)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"embedding: ids must be integers, got dtype {index.dtype}")
+    backend.check_same_device("embedding", index, weight.data)
+    vocab = weight.shape[0]
+    if index.size and (int(index.min()) < 0 or int(index.max()) >= vocab):
+        bad = int(index.min()) if int(index.min()) < 0 else int(index.max())
+        raise IndexError(f"embedding: id {bad} is outside the vocabulary of {vocab} rows")
+
+    def backward(g):
+        xp = backend.get_array_module(g)
+        gw = xp.zeros(weight.shape, dtype=g.dtype)
+        backend.scatter_add(gw, index.reshape(-1), g.reshape(-1, weight.shape[1]))
+        if padding_idx is not None:
+            gw[padding_idx] = 0
+        return (gw,)
+
+    return Tensor._make(weight.data[index], (weight,), backward)

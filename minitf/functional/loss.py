@@ -1,0 +1,83 @@
+"""Cross-entropy over the last (class) axis, with ignore_index and label smoothing, as one node."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+from .softmax import logsumexp_array
+
+__all__ = ["cross_entropy"]
+
+
+def _check_targets(logits: Tensor, targets: Any, ignore_index: int) -> Any:
+    t = targets.data if isinstance(targets, Tensor) else targets
+    if not hasattr(t, "dtype"):
+        t = np.asarray(t)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {t.dtype}")
+    if t.shape != logits.shape[:-1]:
+        raise ValueError(f"cross_entropy: targets have shape {t.shape}, expected {logits.shape[:-1]} "
+                         f"for logits of shape {logits.shape} (classes on the last axis)")
+    backend.check_same_device("cross_entropy", logits.data, t)
+    n_classes = logits.shape[-1]
+    bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
+    if bad.any():
+        raise IndexError(f"cross_entropy: target {int(t[bad].ravel()[0])} is not a class id in "
+                         f"[0, {n_classes}) nor ignore_index {ignore_index}")
+    return t
+
+
+def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_smoothing: float = 0.0,
+                  reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy with the semantics of torch.nn.functional.cross_entropy.
+
+    logits: (..., C), classes last; targets: (...) integer ids. Per element:
+    loss = (1 - s) * (lse - x[t]) + s * (lse - mean(x)), s = label_smoothing, and 0 where
+    the target is ignore_index. "mean" divides by the number of non-ignored targets
+    (NaN if there are none, as in PyTorch); "sum" adds; "none" keeps the shape (...).
+    Backward: (softmax(x) - q) per element, q = (1 - s) * onehot(t) + s / C.
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    t = _check_targets(logits, targets, ignore_index)
+    xp = backend.get_array_module(logits.data)
+    n_classes = logits.shape[-1]
+    x = logits.data.reshape(-1, n_classes)
+    flat_t = t.reshape(-1)
+    keep = flat_t != ignore_index
+    safe_t = xp.where(keep, flat_t, 0)
+    rows = xp.arange(x.shape[0])
+    lse = logsumexp_array(x, axis=1)[:, 0]
+    s = label_smoothing
+    per_item = lse - (1 - s) * x[rows, safe_t]
+    if s:
+        per_item -= s * x.mean(axis=1)
+    per_item = per_item * keep
+    count = keep.sum()
+    if reduction == "none":
+        out = per_item.reshape(t.shape)
+    elif reduction == "sum":
+        out = per_item.sum()
+    else:
+        out = (per_item.sum() / count).astype(x.dtype)  # an integer count would upcast float32
+
+    def backward(g):
+        if reduction == "none":
+            scale = g.reshape(-1, 1)
+        elif reduction == "sum":
+            scale = g
+        else:
+            scale = g / max(int(count), 1)  # all ignored: NaN loss but zero gradient, as PyTorch
+        grad = xp.exp(x - lse[:, None])
+        if s:
+            grad -= s / n_classes
+        grad[rows, safe_t] -= 1 - s
+        grad *= keep[:, None] * scale
+        return (grad.reshape(logits.shape),)
+
+    return Tensor._make(out, (logits,), backward)

@@ -1,0 +1,40 @@
+"""Softmax and log-softmax along one axis, max-subtracted so that no input overflows."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from ..autograd import Tensor
+
+__all__ = ["softmax", "log_softmax", "logsumexp_array"]
+
+
+def logsumexp_array(x: Any, axis: int) -> Any:
+    """log(sum(exp(x), axis)) with keepdims, computed stably on a raw array."""
+    xp = backend.get_array_module(x)
+    m = x.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)  # a row of -inf stays -inf instead of becoming NaN
+    return m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis`. Backward: y * (g - sum(g * y))."""
+    xp = backend.get_array_module(x.data)
+    e = xp.exp(x.data - x.data.max(axis=axis, keepdims=True))
+    y = e / e.sum(axis=axis, keepdims=True)
+
+    def backward(g):
+        return (y * (g - (g * y).sum(axis=axis, keepdims=True)),)
+
+    return Tensor._make(y, (x,), backward)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """x - logsumexp(x) along `axis`. Backward: g - softmax(x) * sum(g)."""
+    xp = backend.get_array_module(x.data)
+    y = x.data - logsumexp_array(x.data, axis)
+
+    def backward(g):
+        return (g - xp.exp(y) * g.sum(axis=axis, keepdims=True),)
+
+    return Tensor._make(y, (x,), backward)

@@ -1,0 +1,127 @@
+"""minitf.functional against torch.nn.functional: forward and gradients, in float64.
+
+Skipped when PyTorch is not installed. Each case gives the float inputs (their
+gradients are compared after a backward pass with the same random cotangent), the
+minitf call and the PyTorch call; integer ids, targets and masks are closed over.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+import pytest
+
+import minitf.functional as F
+from minitf import Tensor
+
+torch = pytest.importorskip("torch")
+tF = torch.nn.functional
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def ints(high, *shape, seed=0):
+    return np.random.default_rng(seed).integers(0, high, shape)
+
+
+class Case(NamedTuple):
+    floats: tuple[np.ndarray, ...]
+    ours: Callable[..., Tensor]
+    theirs: Callable[..., "torch.Tensor"]
+
+
+def _ffn(activation):
+    def theirs(x, w1, b1, w2, b2):
+        h = tF.linear(x, w1, b1)
+        return tF.linear(tF.relu(h) if activation == "relu" else tF.gelu(h), w2, b2)
+    return Case((rand(2, 3, 4), rand(5, 4, seed=1), rand(5, seed=2), rand(3, 5, seed=3), rand(3, seed=4)),
+                lambda *t: F.feed_forward(*t, activation=activation), theirs)
+
+
+def _cross_entropy(shape, flatten, **options):
+    """`flatten`: torch sees (N, C) logits; otherwise classes are moved to axis 1 for torch."""
+    targets = ints(shape[-1], *shape[:-1], seed=5)
+    targets.flat[::3] = options.get("ignore_index", -100)
+    to_torch = torch.tensor(targets)
+
+    def theirs(x):
+        if flatten:
+            out = tF.cross_entropy(x.reshape(-1, shape[-1]), to_torch.reshape(-1), **options)
+            return out.reshape(shape[:-1]) if options.get("reduction") == "none" else out
+        return tF.cross_entropy(x.movedim(-1, 1), to_torch, **options)
+
+    return Case((rand(*shape),), lambda x: F.cross_entropy(x, targets, **options), theirs)
+
+
+def _attention(q_shape, k_shape, v_shape, mask_shape=None, is_causal=False):
+    mask = None if mask_shape is None else np.random.default_rng(6).random(mask_shape) < 0.7
+    if mask is not None:
+        mask[..., 0] = True  # PyTorch's older kernels give NaN on rows with no allowed key
+
+    def theirs(q, k, v):
+        return tF.scaled_dot_product_attention(
+            q, k, v, attn_mask=None if mask is None else torch.tensor(mask), is_causal=is_causal)
+
+    return Case((rand(*q_shape), rand(*k_shape, seed=1), rand(*v_shape, seed=2)),
+                lambda q, k, v: F.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal),
+                theirs)
+
+
+IDS = ints(5, 3, 4, seed=7)  # 12 ids from 5 rows: repeats
+IDS[0, :2] = 2
+
+CASES = {
+    "relu": Case((rand(3, 4),), F.relu, tF.relu),
+    "gelu": Case((rand(3, 4, 5),), F.gelu, tF.gelu),
+    "gelu_tanh": Case((rand(3, 4, 5),), lambda x: F.gelu(x, approximate="tanh"),
+                      lambda x: tF.gelu(x, approximate="tanh")),
+    "softmax_last": Case((rand(3, 4, 5),), F.softmax, lambda x: tF.softmax(x, dim=-1)),
+    "softmax_first": Case((rand(3, 4, 5),), lambda x: F.softmax(x, axis=0), lambda x: tF.softmax(x, dim=0)),
+    "log_softmax_last": Case((rand(3, 4, 5),), F.log_softmax, lambda x: tF.log_softmax(x, dim=-1)),
+    "log_softmax_middle": Case((rand(3, 4, 5),), lambda x: F.log_softmax(x, axis=-2),
+                               lambda x: tF.log_softmax(x, dim=1)),
+    "layer_norm_affine": Case((rand(2, 3, 6), rand(6, seed=1), rand(6, seed=2)), F.layer_norm,
+                              lambda x, w, b: tF.layer_norm(x, (6,), w, b, eps=1e-5)),
+    "layer_norm_plain": Case((rand(2, 3, 6),), F.layer_norm, lambda x: tF.layer_norm(x, (6,), eps=1e-5)),
+    "linear_bias": Case((rand(2, 3, 4), rand(5, 4, seed=1), rand(5, seed=2)), F.linear, tF.linear),
+    "linear_no_bias": Case((rand(7, 4), rand(5, 4, seed=1)), F.linear, tF.linear),
+    "feed_forward_relu": _ffn("relu"),
+    "feed_forward_gelu": _ffn("gelu"),
+    "embedding": Case((rand(5, 3),), lambda w: F.embedding(IDS, w),
+                      lambda w: tF.embedding(torch.tensor(IDS), w)),
+    "embedding_padding": Case((rand(5, 3),), lambda w: F.embedding(IDS, w, padding_idx=2),
+                              lambda w: tF.embedding(torch.tensor(IDS), w, padding_idx=2)),
+    **{f"cross_entropy_2d_{reduction}": _cross_entropy((6, 4), True, reduction=reduction,
+                                                       label_smoothing=0.1)
+       for reduction in ("mean", "sum", "none")},
+    "cross_entropy_2d_ignore_class": _cross_entropy((6, 4), True, ignore_index=0, label_smoothing=0.2),
+    "cross_entropy_3d_flattened": _cross_entropy((2, 5, 4), True, ignore_index=3, label_smoothing=0.3),
+    "cross_entropy_3d_flattened_none": _cross_entropy((2, 5, 4), True, label_smoothing=0.3,
+                                                      reduction="none"),
+    "cross_entropy_3d_classes_axis1": _cross_entropy((2, 5, 4), False, ignore_index=1,
+                                                     label_smoothing=0.15),
+    "attention": _attention((2, 3, 4, 8), (2, 3, 5, 8), (2, 3, 5, 6)),
+    "attention_mask": _attention((2, 3, 4, 8), (2, 3, 5, 8), (2, 3, 5, 6), mask_shape=(4, 5)),
+    "attention_mask_per_batch": _attention((2, 3, 4, 8), (2, 3, 5, 8), (2, 3, 5, 6), mask_shape=(2, 1, 4, 5)),
+    "attention_broadcast_kv": _attention((2, 3, 4, 8), (1, 5, 8), (5, 6), mask_shape=(3, 4, 5)),
+    "attention_causal_square": _attention((2, 5, 4), (2, 5, 4), (2, 5, 3), is_causal=True),
+    "attention_causal_more_keys": _attention((2, 3, 4), (2, 6, 4), (2, 6, 3), is_causal=True),
+    "attention_causal_more_queries": _attention((2, 6, 4), (2, 3, 4), (2, 3, 3), is_causal=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_forward_and_gradients_match_torch(name):
+    floats, ours, theirs = CASES[name]
+    mine = [Tensor(a, requires_grad=True) for a in floats]
+    reference = [torch.tensor(a, requires_grad=True) for a in floats]
+    out, expected = ours(*mine), theirs(*reference)
+    assert out.shape == tuple(expected.shape) and out.dtype == np.float64
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    cotangent = np.random.default_rng(9).standard_normal(out.shape)
+    out.backward(Tensor(cotangent))
+    expected.backward(torch.tensor(cotangent))
+    for i, (x, t) in enumerate(zip(mine, reference)):
+        np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=f"input {i}")
