@@ -1,0 +1,19 @@
+"""Byte-level BPE tokenizer (pure Python, ``regex`` for pre-splitting).
+
+>>> from minitf.tokenizer import BPETokenizer
+>>> tok = BPETokenizer.train(["a tiny corpus", "a tiny test"], vocab_size=270,
+...                          special_tokens=["<eos>"])
+>>> tok.decode(tok.encode("a tiny text")) == "a tiny text"
+True
+
+Modules: :mod:`.bpe` (the tokenizer, encode/decode), :mod:`.train` (learning merges),
+:mod:`.vocab` (ids and their checks), :mod:`.patterns` (pre-split regexes),
+:mod:`.corpus` (streaming texts and files), :mod:`.serialization` (the JSON format),
+:mod:`.huggingface` (reading ``tokenizer.json``), :mod:`.cli` (command line).
+"""
+
+from .bpe import BPETokenizer
+from .patterns import GPT2_PATTERN, GPT4_PATTERN, PATTERNS
+from .serialization import TokenizerFileError
+
+__all__ = ["BPETokenizer", "TokenizerFileError", "GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS"]

@@ -1,0 +1,146 @@
+"""Saving and loading tokenizers as one human-readable JSON file.
+
+Format ``minitf-bpe``, version 1::
+
+    {
+      "format": "minitf-bpe",
+      "version": 1,
+      "pattern": "<regex source that splits text into chunks>",
+      "special_tokens": [["<pad>", 0], ["<eos>", 1]],
+      "byte_ids": [2, 3, ..., 257],
+      "merges": [
+        ["t", "h", 258],
+        [" ", "th", 259],
+        ...
+      ]
+    }
+
+* ``special_tokens``: ``[name, id]`` pairs;
+* ``byte_ids``: 256 ids, the id of byte 0, byte 1, ... byte 255;
+* ``merges``: in rank order, ``[left, right, new_id]``, where ``left`` and ``right`` are
+  the bytes of the two merged tokens written as Latin-1 text (each byte b is the
+  character ``chr(b)``: ASCII reads as itself, e.g. ``" t"``; other bytes show as
+  Latin-1 letters or JSON ``\\u00XX`` escapes).  ``left`` and ``right`` must be a byte
+  or the result of an earlier merge; ``new_id`` is the id of their concatenation.
+
+Nothing is unpickled; every field is checked, and errors name the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+FORMAT = "minitf-bpe"
+VERSION = 1
+_KEYS = ("format", "version", "pattern", "special_tokens", "byte_ids", "merges")
+
+
+class TokenizerFileError(ValueError):
+    """A tokenizer file or dict is not a valid one (message names the source)."""
+
+
+def to_dict(tokenizer) -> dict[str, Any]:
+    """The JSON-ready dict of a tokenizer."""
+    table = tokenizer._vocab.id_to_bytes
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "pattern": tokenizer.pattern,
+        "special_tokens": [[name, i] for name, i in tokenizer.special_tokens.items()],
+        "byte_ids": tokenizer.byte_ids,
+        "merges": [[table[a].decode("latin-1"), table[b].decode("latin-1"), new]
+                   for a, b, new in tokenizer.merges],
+    }
+
+
+def save(tokenizer, path: Path) -> None:
+    """Write ``to_dict`` as JSON, one merge per line."""
+    data = to_dict(tokenizer)
+    head = {k: v for k, v in data.items() if k != "merges"}
+    lines = [f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()]
+    merges = [json.dumps(m, ensure_ascii=False) for m in data["merges"]]
+    body = ",\n    ".join(merges)
+    text = "{\n" + "\n".join(lines) + '\n  "merges": [' + (f"\n    {body}\n  " if merges else "")
+    path.write_text(text + "]\n}\n", encoding="utf-8")
+
+
+def load(cls, path: Path):
+    """Read a file written by :func:`save`."""
+    if not path.is_file():
+        raise FileNotFoundError(f"tokenizer file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TokenizerFileError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise TokenizerFileError(f"{path}: not valid JSON: {exc}") from None
+    return from_dict(cls, data, str(path))
+
+
+def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>"):
+    """Check ``data`` and build the tokenizer; TokenizerFileError names ``source``."""
+    if not isinstance(data, Mapping):
+        raise TokenizerFileError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    if data.get("format") != FORMAT:
+        raise TokenizerFileError(f"{source}: not a {FORMAT} tokenizer "
+                                 f"(format is {data.get('format')!r})")
+    if data.get("version") != VERSION:
+        raise TokenizerFileError(f"{source}: unsupported {FORMAT} version "
+                                 f"{data.get('version')!r} (this minitf reads version {VERSION})")
+    missing = [k for k in _KEYS if k not in data]
+    if missing:
+        raise TokenizerFileError(f"{source}: missing key(s) {', '.join(missing)}")
+    try:
+        return _build(cls, data)
+    except (ValueError, TypeError) as exc:
+        raise TokenizerFileError(f"{source}: {exc}") from None
+
+
+def _build(cls, data: Mapping[str, Any]):
+    specials = _specials(data["special_tokens"])
+    byte_ids = data["byte_ids"]
+    if not isinstance(byte_ids, list) or len(byte_ids) != 256:
+        raise ValueError(f"byte_ids must list 256 ids, got {byte_ids!r:.60}")
+    ids = {bytes([b]): i for b, i in enumerate(byte_ids)}
+    merges = []
+    for rank, merge in enumerate(_list(data["merges"], "merges")):
+        if not (isinstance(merge, list) and len(merge) == 3 and isinstance(merge[0], str)
+                and isinstance(merge[1], str)):
+            raise ValueError(f"merge {rank} must be [left, right, new_id], got {merge!r}")
+        left, right = _latin1(merge[0], rank), _latin1(merge[1], rank)
+        for side in (left, right):
+            if side not in ids:
+                raise ValueError(f"merge {rank} uses unknown token {side.decode('latin-1')!r} "
+                                 "(not a byte or an earlier merge)")
+        merges.append((ids[left], ids[right], merge[2]))
+        ids.setdefault(left + right, merge[2])
+    pattern = data["pattern"]
+    if not isinstance(pattern, str):
+        raise ValueError(f"pattern must be a string, got {pattern!r}")
+    return cls(merges, special_tokens=specials, byte_ids=byte_ids, pattern=pattern)
+
+
+def _list(value: Any, key: str) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"{key} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _specials(value: Any) -> dict[str, int]:
+    specials: dict[str, int] = {}
+    for entry in _list(value, "special_tokens"):
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+            raise ValueError(f"special_tokens entries must be [name, id], got {entry!r}")
+        if entry[0] in specials:
+            raise ValueError(f"duplicate special token {entry[0]!r}")
+        specials[entry[0]] = entry[1]
+    return specials
+
+
+def _latin1(text: str, rank: int) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"merge {rank}: {text!r} is not Latin-1 text of bytes") from None

@@ -1,0 +1,153 @@
+"""BPETokenizer files: save/load, to_dict/from_dict, format errors, and the CLI."""
+
+import argparse
+import io
+import json
+import sys
+
+import pytest
+
+from minitf.tokenizer import BPETokenizer, TokenizerFileError
+from minitf.tokenizer.cli import add_subparser
+
+TEXTS = ["Ein Hund läuft über die Wiese.", "A dog runs across the meadow.",
+         "Zwei Männer spielen Fußball 🤗", "Two men play soccer\tat 12:30."] * 5
+
+
+@pytest.fixture(scope="module")
+def tok() -> BPETokenizer:
+    return BPETokenizer.train(TEXTS, 330, special_tokens=["<pad>", "<eos>"], pattern="gpt2")
+
+
+def test_save_load_gives_identical_encodings(tok, tmp_path):
+    path = tmp_path / "tok.json"
+    tok.save(path)
+    loaded = BPETokenizer.load(path)
+    assert loaded.merges == tok.merges and loaded.pattern == tok.pattern
+    assert loaded.special_tokens == tok.special_tokens and loaded.vocab_size == tok.vocab_size
+    for text in TEXTS + ["unseen wörds <eos>", ""]:
+        assert loaded.encode(text) == tok.encode(text)
+        assert loaded.encode(text, allowed_special="all") == tok.encode(text, allowed_special="all")
+
+
+def test_file_is_readable_json(tok, tmp_path):
+    path = tmp_path / "tok.json"
+    tok.save(path)
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
+    assert data["format"] == "minitf-bpe" and data["version"] == 1
+    assert data["special_tokens"] == [["<pad>", 0], ["<eos>", 1]]
+    assert data["byte_ids"] == list(range(2, 258))
+    first = tok.merges[0]
+    assert data["merges"][0] == [tok.id_to_bytes(first[0]).decode("latin-1"),
+                                 tok.id_to_bytes(first[1]).decode("latin-1"), 258]
+    assert text.count("\n") > len(tok.merges)  # one merge per line
+
+
+def test_dict_round_trip_through_json(tok):
+    data = json.loads(json.dumps(tok.to_dict()))
+    again = BPETokenizer.from_dict(data)
+    assert again.merges == tok.merges and again.encode(TEXTS[2]) == tok.encode(TEXTS[2])
+
+
+def test_hugging_face_style_ids_survive_save(tmp_path):
+    tok = BPETokenizer([(5, 6, 300)], special_tokens={"<s>": 256}, byte_ids=range(256),
+                       pattern="gpt2")
+    tok.save(tmp_path / "t.json")
+    again = BPETokenizer.load(tmp_path / "t.json")
+    assert again.byte_ids == list(range(256)) and again.special_tokens == {"<s>": 256}
+    assert again.merges == [(5, 6, 300)] and again.vocab_size == 301
+
+
+def write(tmp_path, data) -> str:
+    path = tmp_path / "bad.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def corrupt(tok, **changes):
+    data = tok.to_dict()
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"format": "something-else"}, "not a minitf-bpe tokenizer"),
+    ({"version": 2}, "unsupported minitf-bpe version 2"),
+    ({"merges": [["a", "zz", 258]]}, "merge 0 uses unknown token 'zz'"),
+    ({"merges": [["a", "b", "x"]]}, "merge 0"),
+    ({"merges": [["a", "b"]]}, r"merge 0 must be \[left, right, new_id\]"),
+    ({"merges": [["a", "€", 258]]}, "not Latin-1"),
+    ({"byte_ids": [0] * 256}, "already taken"),
+    ({"byte_ids": list(range(2, 200))}, "256 ids"),
+    ({"special_tokens": [["<pad>", 0], ["<pad>", 1]]}, "duplicate special token"),
+    ({"pattern": "(unclosed"}, "does not compile"),
+    ({"merges": "nope"}, "merges must be a list"),
+])
+def test_corrupt_files_name_the_problem_and_the_file(tok, tmp_path, change, message):
+    path = write(tmp_path, corrupt(tok, **change))
+    with pytest.raises(TokenizerFileError, match=message) as info:
+        BPETokenizer.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_keys_bad_json_and_missing_file(tok, tmp_path):
+    data = tok.to_dict()
+    del data["merges"], data["pattern"]
+    with pytest.raises(ValueError, match="missing key.*pattern.*merges|missing key.*merges"):
+        BPETokenizer.load(write(tmp_path, data))
+    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
+        BPETokenizer.load(write(tmp_path, '{"format": "minitf-bpe", '))
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        BPETokenizer.load(write(tmp_path, "[1, 2]"))
+    with pytest.raises(FileNotFoundError, match="nothere.json"):
+        BPETokenizer.load(tmp_path / "nothere.json")
+
+
+# ---------------------------------------------------------------- CLI
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="minitf")
+    add_subparser(top.add_subparsers(dest="command"))
+    return top
+
+
+def run(argv, stdin="", monkeypatch=None):
+    args = parser().parse_args(argv)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode()), "utf-8"))
+    return args.func(args)
+
+
+def test_cli_train_encode_decode(tmp_path, monkeypatch, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    out = tmp_path / "tok.json"
+    assert run(["tokenizer", "train", "--input", str(corpus), "--vocab-size", "300",
+                "--output", str(out), "--special", "<eos>", "<pad>", "--quiet"],
+               monkeypatch=monkeypatch) == 0
+    tok = BPETokenizer.load(out)
+    assert tok.special_tokens == {"<eos>": 0, "<pad>": 1} and tok.vocab_size == 300
+    capsys.readouterr()
+    lines = ["Ein Hund 🤗", "", "<eos> stays text"]
+    assert run(["tokenizer", "encode", "--tokenizer", str(out)], "\n".join(lines) + "\n",
+               monkeypatch) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines() == [" ".join(map(str, tok.encode(x))) for x in lines]
+    assert run(["tokenizer", "decode", "--tokenizer", str(out)], printed, monkeypatch) == 0
+    assert capsys.readouterr().out.splitlines() == lines
+    assert run(["tokenizer", "encode", "--tokenizer", str(out), "--allow-special"],
+               "<eos>\n", monkeypatch) == 0
+    assert capsys.readouterr().out == "0\n"
+
+
+def test_cli_errors_are_reported(tmp_path, monkeypatch, capsys):
+    assert run(["tokenizer", "train", "--input", str(tmp_path / "missing.txt"),
+                "--vocab-size", "300", "--output", str(tmp_path / "t.json"), "--quiet"],
+               monkeypatch=monkeypatch) == 1
+    assert "missing.txt" in capsys.readouterr().err
+    BPETokenizer.train(TEXTS, 260).save(tmp_path / "t.json")
+    assert run(["tokenizer", "decode", "--tokenizer", str(tmp_path / "t.json")],
+               "1 2\n99999\n", monkeypatch) == 1
+    assert "stdin line 2: unknown token id 99999" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser().parse_args(["tokenizer"])  # a subcommand is required
