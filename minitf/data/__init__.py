@@ -1,0 +1,50 @@
+"""Data layer of minitf: corpora, the synthetic number task, and padded batches.
+
+Produces plain NumPy int64 arrays; it does not depend on the autograd engine.
+"""
+
+from minitf.data.batching import (
+    Batch,
+    Example,
+    TokenBatcher,
+    Tokenizer,
+    encode_pairs,
+    make_batch,
+    padding_efficiency,
+    token_batches,
+)
+from minitf.data.corpus import (
+    CorpusFormatError,
+    ParallelCorpus,
+    read_lines,
+    read_parallel,
+    read_tsv,
+)
+from minitf.data.synthetic import (
+    english_number,
+    german_number,
+    number_splits,
+    number_translation_task,
+    sample_distinct_numbers,
+)
+
+__all__ = [
+    "Batch",
+    "CorpusFormatError",
+    "Example",
+    "ParallelCorpus",
+    "TokenBatcher",
+    "Tokenizer",
+    "encode_pairs",
+    "english_number",
+    "german_number",
+    "make_batch",
+    "number_splits",
+    "number_translation_task",
+    "padding_efficiency",
+    "read_lines",
+    "read_parallel",
+    "read_tsv",
+    "sample_distinct_numbers",
+    "token_batches",
+]

@@ -1,0 +1,188 @@
+"""Readers for parallel corpora: line-aligned file pairs (plain or .gz) and TSV files.
+
+Every error names the file, and the 1-based line number where there is one.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PathLike = str | os.PathLike
+
+
+class CorpusFormatError(ValueError):
+    """A corpus file is malformed; ``path`` and (when known) ``line`` (1-based) say where."""
+
+    def __init__(self, path: PathLike, message: str, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        where = self.path if line is None else f"{self.path}, line {line}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class ParallelCorpus:
+    """Aligned (source, target) sentence pairs and where they came from.
+
+    Attributes:
+        pairs: the (source, target) pairs, in file order.
+        source_path: file the sources were read from.
+        target_path: file the targets were read from (the same file for TSV).
+        n_skipped_empty: pairs dropped because a side was empty (``skip_empty=True``).
+    """
+
+    pairs: list[tuple[str, str]]
+    source_path: str
+    target_path: str
+    n_skipped_empty: int = 0
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[str, str]:
+        return self.pairs[index]
+
+    @property
+    def sources(self) -> list[str]:
+        """The source sentences, in order."""
+        return [src for src, _ in self.pairs]
+
+    @property
+    def targets(self) -> list[str]:
+        """The target sentences, in order."""
+        return [tgt for _, tgt in self.pairs]
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when its name ends in ".gz"."""
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "corpus file not found", str(path))
+    raw = path.read_bytes()
+    if path.suffix != ".gz":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as err:
+        raise CorpusFormatError(path, f"not a valid gzip file ({err})") from err
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """Decode UTF-8, naming the line of the first invalid byte on failure."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        line = data.count(b"\n", 0, err.start) + 1
+        message = (
+            f"invalid UTF-8 byte 0x{data[err.start]:02x} at byte {err.start - line_start + 1} "
+            "of the line"
+        )
+        raise CorpusFormatError(path, message, line) from err
+
+
+def read_lines(path: PathLike) -> list[str]:
+    """Read a UTF-8 text file (gzipped if the name ends in ".gz") as a list of lines.
+
+    Only the line terminator ("\\n" or "\\r\\n") is removed, and a UTF-8 byte-order
+    mark at the start of the file; a final newline does not make an extra empty line.
+
+    Raises:
+        FileNotFoundError: the file does not exist (the message names it).
+        CorpusFormatError: invalid UTF-8 (names the file and 1-based line) or gzip.
+    """
+    path = Path(path)
+    text = _decode(path, _read_bytes(path))
+    if not text:
+        return []
+    text = text.removeprefix("\ufeff")
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _is_blank(text: str) -> bool:
+    return not text.strip()
+
+
+def _collect_pairs(
+    rows: list[tuple[str, str]], paths: tuple[str, str], skip_empty: bool
+) -> tuple[list[tuple[str, str]], int]:
+    """Drop (and count) pairs with a blank side, or raise naming file and line."""
+    pairs: list[tuple[str, str]] = []
+    n_skipped = 0
+    for number, (src, tgt) in enumerate(rows, start=1):
+        blank = [path for path, text in zip(paths, (src, tgt)) if _is_blank(text)]
+        if not blank:
+            pairs.append((src, tgt))
+        elif skip_empty:
+            n_skipped += 1
+        else:
+            raise CorpusFormatError(
+                blank[0], "empty line (pass skip_empty=True to drop such pairs)", number
+            )
+    return pairs, n_skipped
+
+
+def read_parallel(
+    src_path: PathLike, tgt_path: PathLike, *, skip_empty: bool = False
+) -> ParallelCorpus:
+    """Read line-aligned source and target files into a :class:`ParallelCorpus`.
+
+    Line i of ``src_path`` translates to line i of ``tgt_path``. A pair where either
+    side is empty or whitespace-only raises, unless ``skip_empty`` is true, in which
+    case it is dropped and counted in ``n_skipped_empty``.
+
+    Raises:
+        FileNotFoundError: a file does not exist.
+        ValueError: the files have different line counts (names both files and counts).
+        CorpusFormatError: invalid UTF-8 / gzip, or an empty line (names file and line).
+    """
+    src_lines, tgt_lines = read_lines(src_path), read_lines(tgt_path)
+    if len(src_lines) != len(tgt_lines):
+        raise ValueError(
+            f"parallel files differ in length: {src_path} has {len(src_lines)} lines "
+            f"but {tgt_path} has {len(tgt_lines)} lines"
+        )
+    paths = (str(src_path), str(tgt_path))
+    pairs, n_skipped = _collect_pairs(list(zip(src_lines, tgt_lines)), paths, skip_empty)
+    return ParallelCorpus(pairs, paths[0], paths[1], n_skipped)
+
+
+def _split_tsv_line(path: PathLike, line: str, number: int) -> tuple[str, str]:
+    """Split one TSV line into its two columns."""
+    n_tabs = line.count("\t")
+    if n_tabs != 1:
+        raise CorpusFormatError(
+            path, f"expected 2 tab-separated columns, found {n_tabs + 1}", number
+        )
+    src, tgt = line.split("\t")
+    return src, tgt
+
+
+def read_tsv(path: PathLike, *, skip_empty: bool = False) -> ParallelCorpus:
+    """Read a file of "source<TAB>target" lines (plain or .gz) into a :class:`ParallelCorpus`.
+
+    A blank line, or a line with a blank column, raises unless ``skip_empty`` is
+    true, in which case it is dropped and counted in ``n_skipped_empty``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        CorpusFormatError: a line without exactly one tab, an empty line or column,
+            or invalid UTF-8 / gzip; names the file and the 1-based line.
+    """
+    rows = [
+        ("", "") if _is_blank(line) else _split_tsv_line(path, line, number)
+        for number, line in enumerate(read_lines(path), start=1)
+    ]
+    pairs, n_skipped = _collect_pairs(rows, (str(path), str(path)), skip_empty)
+    return ParallelCorpus(pairs, str(path), str(path), n_skipped)
