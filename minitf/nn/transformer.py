@@ -1,0 +1,175 @@
+"""The encoder-decoder Transformer of "Attention Is All You Need", readable top to bottom.
+
+Shapes: B batch, S source length, T target length, D d_model, V vocabulary.
+Masks are boolean with True = a real token / may attend.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from .. import functional as F
+from ..autograd import Tensor
+from .attention import KVCache, MultiHeadAttention
+from .layers import Dropout, Embedding, FeedForward, LayerNorm
+from .module import Module, ModuleList, Parameter
+from . import init
+
+
+@dataclass
+class TransformerConfig:
+    src_vocab_size: int
+    tgt_vocab_size: int
+    d_model: int = 256
+    n_heads: int = 4
+    n_encoder_layers: int = 3
+    n_decoder_layers: int = 3
+    d_ff: int = 1024
+    dropout: float = 0.1
+    activation: str = "relu"
+    norm_first: bool = False
+    max_len: int = 256
+    pad_id: int = 0
+    share_embeddings: bool = True  # one table for source and target (needs a joint vocabulary)
+    tie_output: bool = True  # output projection = target embedding table
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sinusoidal_positions(max_len: int, d_model: int) -> np.ndarray:
+    """(max_len, d_model) table: sin on even, cos on odd features, wavelengths up to 10000 * 2 pi."""
+    position = np.arange(max_len)[:, None]
+    freq = np.exp(-math.log(10000.0) * np.arange(0, d_model, 2) / d_model)
+    table = np.zeros((max_len, d_model), dtype=np.float32)
+    table[:, 0::2] = np.sin(position * freq)
+    table[:, 1::2] = np.cos(position * freq)[:, : d_model // 2]
+    return table
+
+
+class EncoderLayer(Module):
+    """Self-attention and feed-forward, each in a residual block (post-norm or pre-norm)."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: str,
+                 norm_first: bool) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout)
+        self.norm1, self.norm2 = LayerNorm(d_model), LayerNorm(d_model)
+        self.dropout = Dropout(dropout)
+
+    def forward(self, x: Tensor, attn_mask: Any) -> Tensor:
+        def attend(h: Tensor) -> Tensor:
+            return self.dropout(self.self_attn(h, mask=attn_mask))
+
+        x = residual(x, attend, self.norm1, self.norm_first)
+        return residual(x, lambda h: self.dropout(self.ff(h)), self.norm2, self.norm_first)
+
+
+class DecoderLayer(Module):
+    """Causal self-attention, cross-attention to the encoder output, feed-forward."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: str,
+                 norm_first: bool) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout)
+        self.norm1, self.norm2, self.norm3 = LayerNorm(d_model), LayerNorm(d_model), LayerNorm(d_model)
+        self.dropout = Dropout(dropout)
+
+    def forward(self, y: Tensor, memory: Tensor, memory_mask: Any,
+                cache: dict[str, KVCache] | None = None) -> Tensor:
+        """With a cache, y holds only the new position(s) and earlier keys come from the cache."""
+        self_cache = cache["self"] if cache is not None else None
+        cross_cache = cache["cross"] if cache is not None else None
+
+        def self_attend(h: Tensor) -> Tensor:
+            # Causal among the given positions; positions already in a cache all lie in the past.
+            if self_cache is not None and self_cache.k is not None and h.shape[1] != 1:
+                raise ValueError("incremental decoding with a filled cache takes one position at a time")
+            causal = self_cache is None or self_cache.k is None
+            return self.dropout(self.self_attn(h, is_causal=causal, cache=self_cache))
+
+        def cross_attend(h: Tensor) -> Tensor:
+            return self.dropout(self.cross_attn(h, memory, mask=memory_mask, cache=cross_cache))
+
+        y = residual(y, self_attend, self.norm1, self.norm_first)
+        y = residual(y, cross_attend, self.norm2, self.norm_first)
+        return residual(y, lambda h: self.dropout(self.ff(h)), self.norm3, self.norm_first)
+
+
+def residual(x: Tensor, sublayer: Any, norm: LayerNorm, norm_first: bool) -> Tensor:
+    """Pre-norm: x + f(norm(x)). Post-norm (the original paper): norm(x + f(x))."""
+    return x + sublayer(norm(x)) if norm_first else norm(x + sublayer(x))
+
+
+class Transformer(Module):
+    """Encoder-decoder Transformer with sinusoidal positions and sqrt(D)-scaled embeddings."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        c = self.config = config
+        if c.share_embeddings and c.src_vocab_size != c.tgt_vocab_size:
+            raise ValueError("share_embeddings needs one joint vocabulary: src_vocab_size "
+                             f"{c.src_vocab_size} != tgt_vocab_size {c.tgt_vocab_size}")
+        self.tgt_embed = Embedding(c.tgt_vocab_size, c.d_model, padding_idx=c.pad_id)
+        self.src_embed = self.tgt_embed if c.share_embeddings else \
+            Embedding(c.src_vocab_size, c.d_model, padding_idx=c.pad_id)
+        layer_args = (c.d_model, c.n_heads, c.d_ff, c.dropout, c.activation, c.norm_first)
+        self.encoder_layers = ModuleList([EncoderLayer(*layer_args) for _ in range(c.n_encoder_layers)])
+        self.decoder_layers = ModuleList([DecoderLayer(*layer_args) for _ in range(c.n_decoder_layers)])
+        self.encoder_norm, self.decoder_norm = LayerNorm(c.d_model), LayerNorm(c.d_model)
+        self.dropout = Dropout(c.dropout)
+        if not c.tie_output:
+            self.output_weight = Parameter(init.xavier_uniform((c.tgt_vocab_size, c.d_model)))
+        self.positions = sinusoidal_positions(c.max_len, c.d_model)
+
+    def _move_buffers(self, device: Any) -> None:
+        self.positions = backend.to_device(self.positions, device)
+
+    def embed(self, table: Embedding, ids: Any, start: int = 0) -> Tensor:
+        """(B, L) ids -> (B, L, D): embedding * sqrt(D) + position, then dropout."""
+        length = ids.shape[1]
+        if start + length > self.config.max_len:
+            raise ValueError(f"sequence of length {start + length} exceeds max_len {self.config.max_len}")
+        x = table(ids) * math.sqrt(self.config.d_model) + self.positions[start:start + length]
+        return self.dropout(x)
+
+    def encode(self, src: Any, src_mask: Any) -> Tensor:
+        """src: (B, S) ids; src_mask: (B, S) True at real tokens -> memory (B, S, D)."""
+        attn_mask = _key_mask(src_mask)
+        x = self.embed(self.src_embed, src)
+        for layer in self.encoder_layers:
+            x = layer(x, attn_mask)
+        return self.encoder_norm(x)
+
+    def decode(self, tgt_in: Any, memory: Tensor, src_mask: Any,
+               caches: list[dict[str, KVCache]] | None = None, start: int = 0) -> Tensor:
+        """tgt_in: (B, T) ids -> logits (B, T, V). With `caches`, tgt_in holds positions start.. only."""
+        y = self.embed(self.tgt_embed, tgt_in, start)
+        memory_mask = _key_mask(src_mask)
+        for i, layer in enumerate(self.decoder_layers):
+            y = layer(y, memory, memory_mask, caches[i] if caches is not None else None)
+        y = self.decoder_norm(y)
+        weight = self.output_weight if not self.config.tie_output else self.tgt_embed.weight
+        return F.linear(y, weight)
+
+    def forward(self, src: Any, tgt_in: Any, src_mask: Any) -> Tensor:
+        return self.decode(tgt_in, self.encode(src, src_mask), src_mask)
+
+    def new_caches(self) -> list[dict[str, KVCache]]:
+        """Empty key/value caches, one pair (self, cross) per decoder layer."""
+        return [{"self": KVCache(), "cross": KVCache()} for _ in self.decoder_layers]
+
+
+def _key_mask(src_mask: Any) -> Any:
+    """(B, S) token mask -> (B, 1, 1, S) attention mask over keys."""
+    data = src_mask.data if isinstance(src_mask, Tensor) else src_mask
+    return data[:, None, None, :]

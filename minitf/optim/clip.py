@@ -1,0 +1,32 @@
+"""Gradient clipping by global norm."""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from .. import backend
+from ..autograd import Tensor
+
+
+def global_grad_norm(params: Iterable[Tensor]) -> float:
+    """sqrt of the sum of squared gradient entries over all parameters (those with a gradient)."""
+    total = 0.0
+    for p in params:
+        if p.grad is not None:
+            g = p.grad.reshape(-1)
+            total += float(backend.get_array_module(g).dot(g, g))
+    return math.sqrt(total)
+
+
+def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
+    """Scale all gradients in place so that their global norm is at most `max_norm`.
+
+    Returns the norm before clipping (inf or nan if a gradient is not finite; then nothing is scaled).
+    """
+    params = [p for p in params if p.grad is not None]
+    norm = global_grad_norm(params)
+    if math.isfinite(norm) and norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for p in params:
+            p.grad *= scale
+    return norm
