@@ -1,0 +1,336 @@
+"""Decoding a trained Transformer: batched greedy search and beam search with the key/value cache.
+
+Both searches run the decoder one position per step, `model.decode(last_tokens, memory,
+src_mask, caches, start=t)`, so that step t costs O(t) attention instead of re-running the
+whole prefix. They run under `no_grad()` with the model in eval mode (its training mode is
+restored afterwards) and work on NumPy or CuPy models alike: arrays come from the model's
+outputs and `xp` from `backend.get_array_module`.
+
+Length limit. Row b may produce at most
+
+    limit_b = floor(max_len_a * (real source length of row b) + max_len_b)
+
+output tokens (not counting BOS or EOS), capped at `model.config.max_len - 1` (so that BOS
+plus the output fits the model's positional table) and at `max_len` when given. A row that
+reaches its limit ends there as if it had produced EOS. Returned token lists never contain
+BOS or EOS.
+
+Rows that have finished are dropped from the running batch (their cache rows with them), so a
+batch costs only as much as its still-unfinished rows.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor, no_grad
+from ..functional.softmax import logsumexp_array
+
+__all__ = ["greedy_decode", "beam_search", "translate_ids", "length_limits", "length_penalty_factor"]
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _host(x: Any) -> np.ndarray:
+    return backend.to_device(x, "cpu")
+
+
+def _take(x: Any, index: Any) -> Any:
+    """Rows `index` of a Tensor (kept a Tensor) or of a raw array."""
+    if isinstance(x, Tensor):
+        return Tensor(x.data[index])
+    return x[index]
+
+
+def _on_model_device(array: Any, model: Any) -> Any:
+    """Move a batch array to the model's device if the model sits on a GPU."""
+    device = getattr(model, "device", None)
+    if device is not None and getattr(device, "kind", "cpu") != "cpu":
+        return backend.to_device(array, device)
+    return array
+
+
+@contextlib.contextmanager
+def _inference(model: Any) -> Iterator[None]:
+    """Eval mode and no graph inside; the model's previous training mode is restored after."""
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _reorder_caches(caches: Any, index: Any) -> None:
+    """Follow `index` (rows of the new batch -> rows of the old one) in every layer's caches."""
+    for layer in caches:
+        for cache in (layer.values() if isinstance(layer, dict) else layer):
+            cache.reorder(index)
+
+
+def _log_softmax(logits: Any) -> Any:
+    """Stable log-softmax over the last axis of a raw array, returned in float64.
+
+    The normalizer is computed in the logits' own precision; the subtraction is done in
+    float64, where it keeps distinct float32 logits distinct (their order and ties exact).
+    """
+    xp = backend.get_array_module(logits)
+    return logits.astype(xp.float64) - logsumexp_array(logits, axis=-1).astype(xp.float64)
+
+
+def length_limits(model: Any, src_mask: Any, max_len_a: float = 1.5, max_len_b: float = 10,
+                  max_len: int | None = None) -> np.ndarray:
+    """Per-row maximum number of output tokens (without BOS/EOS), as int64 on the host.
+
+    floor(max_len_a * source_length + max_len_b), capped at config.max_len - 1 and at
+    `max_len` if given; never negative.
+    """
+    lengths = _host(_raw(src_mask)).astype(bool).sum(axis=1).astype(np.float64)
+    limits = np.floor(max_len_a * lengths + max_len_b + 1e-9).astype(np.int64)
+    cap = int(model.config.max_len) - 1
+    if max_len is not None:
+        cap = min(cap, int(max_len))
+    return np.clip(limits, 0, max(cap, 0))
+
+
+def length_penalty_factor(length: int, alpha: float) -> float:
+    """GNMT length penalty (Wu et al. 2016): ((5 + length) / 6) ** alpha."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+# ---- greedy -------------------------------------------------------------------------------
+
+def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
+                  max_len_a: float = 1.5, max_len_b: float = 10,
+                  max_len: int | None = None) -> list[list[int]]:
+    """Batched greedy decoding with the key/value cache.
+
+    src: (B, S) int ids; src_mask: (B, S) bool, True at real tokens (both moved to the model's
+    device if it is a GPU and they are not there yet). Each step takes the
+    arg-max token (lowest id on ties). Returns B token lists without BOS/EOS.
+    """
+    src, src_mask = _on_model_device(_raw(src), model), _on_model_device(_raw(src_mask), model)
+    batch = src.shape[0]
+    limits = length_limits(model, src_mask, max_len_a, max_len_b, max_len)
+    outputs: list[list[int]] = [[] for _ in range(batch)]
+    active = np.flatnonzero(limits > 0)  # original row of each row in the running batch
+    if active.size == 0:
+        return outputs
+    xp = backend.get_array_module(src)
+    with _inference(model):
+        if active.size < batch:
+            keep = xp.asarray(active)
+            src, src_mask = src[keep], src_mask[keep]
+        memory = model.encode(src, src_mask)
+        caches = model.new_caches()
+        tokens = xp.full((active.size, 1), bos_id, dtype=xp.int64)
+        t = 0
+        while active.size:
+            logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))
+            next_ids = logits[:, -1].argmax(axis=-1)
+            host_ids = _host(next_ids)
+            is_eos = host_ids == eos_id
+            for row, token, eos in zip(active.tolist(), host_ids.tolist(), is_eos.tolist()):
+                if not eos:
+                    outputs[row].append(int(token))
+            t += 1
+            done = is_eos | (t >= limits[active])
+            if done.all():
+                break
+            tokens = next_ids[:, None].astype(xp.int64)
+            if done.any():
+                keep_host = np.flatnonzero(~done)
+                keep = xp.asarray(keep_host)
+                active = active[keep_host]
+                tokens, memory, src_mask = tokens[keep], _take(memory, keep), src_mask[keep]
+                _reorder_caches(caches, keep)
+    return outputs
+
+
+# ---- beam search --------------------------------------------------------------------------
+
+def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
+                beam_size: int = 5, length_penalty: float = 0.6, max_len_a: float = 1.5,
+                max_len_b: float = 10, max_len: int | None = None) -> list[list[int]]:
+    """Batched beam search with the key/value cache; returns the best hypothesis per row.
+
+    Each row keeps K = beam_size live hypotheses (at t = 0 only the first, the others start
+    at score -inf). A step scores every live hypothesis's extensions by cumulative log-prob
+    (sum of log_softmax of the decoder's logits) and takes the 2K best candidates of the row,
+    best first. An EOS candidate among the first K of them is *finished*; the first K
+    non-EOS candidates become the new live hypotheses (there are always K: each hypothesis
+    has only one EOS extension). Every cache follows its hypothesis's parent via
+    `KVCache.reorder`.
+
+    Finished hypotheses are ranked by
+
+        score = (sum of log-probs of its tokens, EOS included) / ((5 + n) / 6) ** length_penalty
+
+    where n is the number of generated tokens *counting the EOS* (the GNMT length penalty of
+    Wu et al. 2016; length_penalty = 0 ranks by raw log-prob). A row is done once it has K
+    finished hypotheses, or when its live hypotheses reach the row's length limit: these are
+    then finished as they are (no EOS, n = their token count). Ties keep the earlier one.
+    With beam_size = 1 this is exactly greedy_decode.
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    src, src_mask = _on_model_device(_raw(src), model), _on_model_device(_raw(src_mask), model)
+    batch, k = src.shape[0], int(beam_size)
+    limits = length_limits(model, src_mask, max_len_a, max_len_b, max_len)
+    # finished[row]: list of (normalized score, tokens)
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
+    active = np.flatnonzero(limits > 0)
+    if active.size == 0:
+        return [[] for _ in range(batch)]
+    xp = backend.get_array_module(src)
+    with _inference(model):
+        if active.size < batch:
+            keep = xp.asarray(active)
+            src, src_mask = src[keep], src_mask[keep]
+        memory = model.encode(src, src_mask)
+        repeat = xp.repeat(xp.arange(active.size), k)  # (n K,): beams of a row lie together
+        memory, src_mask = _take(memory, repeat), src_mask[repeat]
+        caches = model.new_caches()
+        n = active.size
+        tokens = xp.full((n * k, 1), bos_id, dtype=xp.int64)
+        scores_host = np.full((n, k), -np.inf)
+        scores_host[:, 0] = 0.0
+        scores = xp.asarray(scores_host)  # (n, K) cumulative log-probs, float64
+        history = np.zeros((n * k, 0), dtype=np.int64)  # tokens so far per live hypothesis
+        first_k = np.arange(2 * k) < k
+        t = 0
+        while active.size:
+            n = active.size
+            logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))[:, -1]
+            vocab = logits.shape[-1]
+            log_probs = _log_softmax(logits).reshape(n, k, vocab)
+            candidates = (scores[:, :, None] + log_probs).reshape(n, k * vocab)
+            top = _top_candidates(xp, candidates, min(2 * k, k * vocab))
+            top_scores = xp.take_along_axis(candidates, top, axis=1)
+            top_host, top_scores_host = _host(top), _host(top_scores).astype(np.float64)
+            beam, token = top_host // vocab, top_host % vocab
+            t += 1
+
+            # EOS among the first K candidates: finished.
+            is_eos = token == eos_id
+            width = token.shape[1]
+            eos_rows, eos_cols = np.nonzero(is_eos & first_k[:width] & np.isfinite(top_scores_host))
+            for i, c in zip(eos_rows.tolist(), eos_cols.tolist()):
+                parent = i * k + int(beam[i, c])
+                score = top_scores_host[i, c] / length_penalty_factor(t, length_penalty)
+                finished[active[i]].append((score, history[parent].tolist()))
+
+            # The first K non-EOS candidates: the new live hypotheses.
+            non_eos = ~is_eos
+            chosen = non_eos & (np.cumsum(non_eos, axis=1) <= k)
+            rows_sel, cols_sel = np.nonzero(chosen)  # row-major: K per row, best first
+            if rows_sel.size != n * k:  # only with a one-token vocabulary
+                raise ValueError("beam search needs a vocabulary of at least 2 tokens")
+            cols_sel = cols_sel.reshape(n, k)
+            rows_idx = np.arange(n)[:, None]
+            parent = (rows_idx * k + beam[rows_idx, cols_sel]).reshape(-1)
+            new_tokens = token[rows_idx, cols_sel].reshape(-1)
+            new_scores = top_scores_host[rows_idx, cols_sel]
+            history = np.concatenate([history[parent], new_tokens[:, None]], axis=1)
+
+            # Rows at their length limit finish their live hypotheses as they are.
+            at_limit = t >= limits[active]
+            for i in np.flatnonzero(at_limit).tolist():
+                factor = length_penalty_factor(t, length_penalty)
+                for j in range(k):
+                    if np.isfinite(new_scores[i, j]):
+                        finished[active[i]].append((new_scores[i, j] / factor,
+                                                    history[i * k + j].tolist()))
+            counts = np.array([len(finished[row]) for row in active.tolist()])
+            done = at_limit | (counts >= k)
+
+            keep_host = np.flatnonzero(~done)
+            if keep_host.size == 0:
+                break
+            beams_kept = (keep_host[:, None] * k + np.arange(k)).reshape(-1)
+            index = xp.asarray(parent[beams_kept])
+            _reorder_caches(caches, index)
+            if keep_host.size < n:
+                same_row = xp.asarray(beams_kept)  # memory is identical across a row's beams
+                memory, src_mask = _take(memory, same_row), src_mask[same_row]
+            history = history[beams_kept]
+            active = active[keep_host]
+            tokens = xp.asarray(new_tokens[beams_kept][:, None], dtype=xp.int64)
+            scores = xp.asarray(new_scores[keep_host])
+
+    results: list[list[int]] = []
+    for hypotheses in finished:
+        if not hypotheses:
+            results.append([])
+            continue
+        best = max(range(len(hypotheses)), key=lambda h: (hypotheses[h][0], -h))
+        results.append(hypotheses[best][1])
+    return results
+
+
+def _top_candidates(xp: Any, candidates: Any, count: int) -> Any:
+    """Column indices of the `count` largest entries per row, best first (lower index on ties)."""
+    width = candidates.shape[1]
+    if count < width:
+        part = xp.argpartition(-candidates, count - 1, axis=1)[:, :count]
+    else:
+        part = xp.broadcast_to(xp.arange(width), candidates.shape).copy()
+    values = xp.take_along_axis(candidates, part, axis=1)
+    # sort by (-value, index): first by index, then stably by value
+    by_index = xp.argsort(part, axis=1)
+    part = xp.take_along_axis(part, by_index, axis=1)
+    values = xp.take_along_axis(values, by_index, axis=1)
+    order = _stable_argsort(xp, -values)
+    return xp.take_along_axis(part, order, axis=1)
+
+
+def _stable_argsort(xp: Any, values: Any) -> Any:
+    if xp is np:
+        return np.argsort(values, axis=1, kind="stable")
+    return xp.argsort(values, axis=1)  # CuPy's sort is a stable radix sort
+
+
+# ---- many sentences -----------------------------------------------------------------------
+
+def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: int, eos_id: int,
+                  pad_id: int, beam_size: int = 1, batch_size: int = 64,
+                  **kw: Any) -> list[list[int]]:
+    """Decode many source id lists; returns the outputs in the input order.
+
+    Sources are sorted by length and padded into batches of at most `batch_size` (so that
+    little padding is wasted), decoded greedily (beam_size = 1) or by beam search, and put
+    back in order. Extra keywords (max_len_a, max_len_b, max_len, and length_penalty for
+    beam search) go to the search.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    sources = [np.asarray(list(ids), dtype=np.int64) for ids in src_ids_list]
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    outputs: list[list[int]] = [[] for _ in sources]
+    if beam_size == 1:
+        kw = {key: value for key, value in kw.items() if key != "length_penalty"}
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        lengths = np.array([len(sources[i]) for i in chunk], dtype=np.int64)
+        width = max(1, int(lengths.max()))
+        src = np.full((len(chunk), width), pad_id, dtype=np.int64)
+        for row, i in enumerate(chunk):
+            src[row, :lengths[row]] = sources[i]
+        src_mask = np.arange(width) < lengths[:, None]
+        src, src_mask = _on_model_device(src, model), _on_model_device(src_mask, model)
+        if beam_size == 1:
+            results = greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, **kw)
+        else:
+            results = beam_search(model, src, src_mask, bos_id=bos_id, eos_id=eos_id,
+                                  beam_size=beam_size, **kw)
+        for i, result in zip(chunk, results):
+            outputs[i] = result
+    return outputs

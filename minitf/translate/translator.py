@@ -1,0 +1,53 @@
+"""Translate text with a trained checkpoint: tokenizer + model + greedy or beam decoding."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..nn import Transformer, TransformerConfig
+from ..tokenizer import BPETokenizer
+from .checkpoint import CheckpointError, load_checkpoint
+from .decode import translate_ids
+
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
+
+
+class Translator:
+    """A model and its tokenizer, ready to translate sentences."""
+
+    def __init__(self, model: Transformer, tokenizer: BPETokenizer) -> None:
+        vocab = model.config.src_vocab_size
+        if tokenizer.vocab_size != vocab:
+            raise ValueError(f"vocabulary mismatch: the tokenizer has {tokenizer.vocab_size} tokens, "
+                             f"the model {vocab}")
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.pad_id, self.bos_id, self.eos_id = (tokenizer.special_id(t) for t in SPECIAL_TOKENS)
+        # Source and target positions share the model's table; leave room for the output.
+        self.max_source_tokens = model.config.max_len - 1
+
+    @classmethod
+    def from_checkpoint(cls, path: str, device: str = "cpu",
+                        tokenizer: BPETokenizer | None = None) -> "Translator":
+        """Load weights, configuration and (unless given) the tokenizer saved with them."""
+        model_state, meta, _ = load_checkpoint(path)
+        if "model_config" not in meta or "tokenizer" not in meta:
+            raise CheckpointError(f"checkpoint {path} lacks the model configuration or tokenizer")
+        model = Transformer(TransformerConfig(**meta["model_config"]))
+        model.load_state_dict(model_state)
+        if tokenizer is None:
+            tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
+        return cls(model.to(device), tokenizer)
+
+    def translate(self, sentences: Sequence[str], beam_size: int = 1, batch_size: int = 64,
+                  length_penalty: float = 0.6) -> list[str]:
+        """Translate each sentence; a sentence longer than the model allows raises ValueError naming it."""
+        ids = [self.tokenizer.encode(s) for s in sentences]
+        for number, seq in enumerate(ids, 1):
+            if len(seq) > self.max_source_tokens:
+                raise ValueError(f"sentence {number} has {len(seq)} tokens, more than the model's "
+                                 f"maximum of {self.max_source_tokens}")
+            if not seq:
+                raise ValueError(f"sentence {number} is empty")
+        extra = {"length_penalty": length_penalty} if beam_size > 1 else {}
+        outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id, pad_id=self.pad_id,
+                                beam_size=beam_size, batch_size=batch_size, **extra)
+        return [self.tokenizer.decode(o, errors="replace") for o in outputs]
