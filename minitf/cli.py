@@ -1,0 +1,172 @@
+"""The `minitf` command: train, translate, evaluate, tokenizer.
+
+    minitf train                      # the demo: synthetic number task, a few minutes on a CPU
+    minitf train --src-train train.de.gz --tgt-train train.en.gz --src-val ... --tgt-val ...
+    minitf train --resume runs/model/last.npz
+    minitf translate --checkpoint runs/model/best.npz --beam 5 < input.txt > output.txt
+    minitf evaluate --checkpoint runs/model/best.npz --src test.de --ref test.en
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .tokenizer.cli import add_subparser as add_tokenizer_subparser
+
+# Flags of `minitf train` that map one to one onto TrainConfig fields.
+TRAIN_FLAGS = ("src_train", "tgt_train", "src_val", "tgt_val", "vocab_size", "max_len", "max_tokens",
+               "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout",
+               "activation", "epochs", "lr", "warmup", "weight_decay", "label_smoothing", "clip_norm",
+               "patience", "select_metric", "bleu_sentences", "seed", "device", "out_dir", "max_steps", "time_limit")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, TypeError, KeyError, RuntimeError) as exc:
+        print(f"minitf: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minitf", description="Train and use tiny translation models.")
+    sub = parser.add_subparsers(metavar="COMMAND")
+    _add_train(sub)
+    _add_translate(sub)
+    _add_evaluate(sub)
+    add_tokenizer_subparser(sub)
+    return parser
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from .train import TrainConfig  # noqa: PLC0415 (keeps `minitf tokenizer` start-up light)
+
+    p = sub.add_parser("train", help="train a model (no arguments: the built-in demo task)")
+    p.add_argument("--config", help="JSON file of settings (flags given too take precedence)")
+    p.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint (last.npz)")
+    defaults = TrainConfig()
+    for name in TRAIN_FLAGS:
+        default = getattr(defaults, name)
+        kind = type(default) if default is not None else (float if name == "time_limit" else
+                                                          int if name == "max_steps" else str)
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
+                       help=f"(default {default})")
+    p.add_argument("--norm-first", dest="norm_first", action="store_true", default=None,
+                   help="pre-norm layers instead of the original post-norm")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import DEMO_CONFIG, Trainer, TrainConfig  # noqa: PLC0415
+
+    flags = {k: getattr(args, k) for k in TRAIN_FLAGS + ("norm_first",) if getattr(args, k) is not None}
+    if args.resume:
+        trainer = Trainer.from_checkpoint(args.resume, **flags)
+    else:
+        settings = _read_config(args.config) if args.config else {}
+        base = DEMO_CONFIG if not settings and "src_train" not in flags else TrainConfig()
+        config = TrainConfig.from_dict({**dataclasses.asdict(base), **settings, **flags},
+                                       source=args.config or "flags")
+        trainer = Trainer(config)
+    trainer.fit()
+    if trainer._stop_requested:
+        return 130
+    if trainer.config.synthetic:
+        _report_demo(trainer)
+    return 0
+
+
+def _read_config(path: str) -> dict:
+    try:
+        settings = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: expected a JSON object of settings, got {type(settings).__name__}")
+    return settings
+
+
+def _report_demo(trainer) -> None:
+    """Evaluate the best checkpoint on the synthetic test split and show a few translations."""
+    from .translate.checkpoint import load_checkpoint  # noqa: PLC0415
+
+    best = trainer.out_dir / "best.npz"
+    if best.is_file():  # a run resumed into a new --out-dir may not have improved on its best yet
+        state, _, _ = load_checkpoint(best)
+        trainer.model.load_state_dict(state)
+    test = trainer.splits["test"]
+    scores = trainer.translation_scores(test)
+    print(f"test ({len(test)} held-out numbers): exact match {scores['exact_match']:.1%}, "
+          f"chrF {scores['chrf']:.2f}")
+    for (src, ref), hyp in zip(test[:5], trainer.translate([s for s, _ in test[:5]])):
+        print(f"  {src!r} -> {hyp!r}" + ("" if hyp == ref else f"  (reference {ref!r})"))
+
+
+def _add_translate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("translate", help="translate lines from stdin to stdout")
+    _add_decoding_flags(p)
+    p.set_defaults(func=cmd_translate)
+
+
+def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minitf train`")
+    p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
+    p.add_argument("--length-penalty", type=float, default=0.6)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .translate.translator import Translator  # noqa: PLC0415
+
+    translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
+    lines = [line.rstrip("\n") for line in sys.stdin]
+    for out in translator.translate(lines, beam_size=args.beam, batch_size=args.batch_size,
+                                    length_penalty=args.length_penalty):
+        print(_one_line(out))
+    return 0
+
+
+def _one_line(text: str) -> str:
+    """A translation as one output line: a decoded line break would misalign input and output."""
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="translate a file and score it with sacreBLEU and chrF")
+    _add_decoding_flags(p)
+    p.add_argument("--src", required=True, help="source sentences, one per line (plain or .gz)")
+    p.add_argument("--ref", required=True, help="reference translations, aligned with --src")
+    p.add_argument("--output", help="also write the translations to this file")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import read_parallel  # noqa: PLC0415
+    from .translate.metrics import bleu, chrf  # noqa: PLC0415
+    from .translate.translator import Translator  # noqa: PLC0415
+
+    corpus = read_parallel(args.src, args.ref)
+    translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
+    hyps = translator.translate(corpus.sources, beam_size=args.beam, batch_size=args.batch_size,
+                                length_penalty=args.length_penalty)
+    if args.output:
+        Path(args.output).write_text("".join(_one_line(h) + "\n" for h in hyps), encoding="utf-8")
+    refs = corpus.targets
+    print(json.dumps({"sentences": len(hyps), "bleu": round(bleu(hyps, refs), 2),
+                      "bleu_lowercase": round(bleu(hyps, refs, lowercase=True), 2),
+                      "chrf": round(chrf(hyps, refs), 2), "beam": args.beam}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

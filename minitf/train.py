@@ -1,0 +1,357 @@
+"""Training of translation models: data, the loop, evaluation, checkpoints and exact resume.
+
+    trainer = Trainer(TrainConfig(...))      # or Trainer.from_checkpoint("runs/x/last.npz")
+    trainer.fit()
+
+With no data files configured, it trains on the built-in synthetic task (English number
+words -> German number words), so it runs offline on a fresh machine.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm import tqdm
+
+from . import backend
+from . import functional as F
+from .autograd import no_grad
+from .data import Batch, TokenBatcher, encode_pairs, number_translation_task, read_parallel
+from .nn import Transformer, TransformerConfig
+from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
+from .tokenizer import BPETokenizer
+from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .translate.decode import translate_ids
+from .translate.metrics import bleu, chrf, exact_match
+
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved in every checkpoint. Data files None = synthetic task."""
+
+    src_train: str | None = None
+    tgt_train: str | None = None
+    src_val: str | None = None
+    tgt_val: str | None = None
+    synthetic_sizes: tuple[int, int, int] = (20000, 500, 1000)  # train, val, test pairs
+    vocab_size: int = 8000
+    max_len: int = 128  # tokens per sentence; longer training pairs are dropped and counted
+    max_tokens: int = 4096  # batch budget: sentences x padded length
+    d_model: int = 256
+    n_heads: int = 4
+    n_encoder_layers: int = 3
+    n_decoder_layers: int = 3
+    d_ff: int = 1024
+    dropout: float = 0.1
+    activation: str = "relu"
+    norm_first: bool = False
+    epochs: int = 30
+    lr: float = 1e-3  # peak rate, reached after `warmup` steps
+    warmup: int = 4000
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.1
+    clip_norm: float = 1.0
+    patience: int = 5  # epochs without a better validation score before stopping
+    select_metric: str = "bleu"  # validation score that picks best.npz: bleu, chrf or exact_match
+    bleu_sentences: int = 500  # validation sentences decoded (greedily) for BLEU each epoch
+    seed: int = 0
+    device: str = "cpu"
+    out_dir: str = "runs/model"
+    log_every: int = 50
+    max_steps: int | None = None
+    time_limit: float | None = None  # seconds of training, then stop as if early-stopped
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        values = dict(values)
+        if "synthetic_sizes" in values:
+            values["synthetic_sizes"] = tuple(values["synthetic_sizes"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def synthetic(self) -> bool:
+        return self.src_train is None
+
+    def validate(self) -> None:
+        given = [self.src_train, self.tgt_train, self.src_val, self.tgt_val]
+        if any(p is not None for p in given) and any(p is None for p in given):
+            raise ValueError("real data needs all four files: --src-train, --tgt-train, --src-val, --tgt-val")
+        backend.parse_device(self.device)
+        if self.select_metric not in ("bleu", "chrf", "exact_match"):
+            raise ValueError(f"select_metric must be bleu, chrf or exact_match, not {self.select_metric!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+
+
+# A small model that learns the synthetic task in a few minutes on two CPU cores.
+DEMO_CONFIG = TrainConfig(
+    vocab_size=320, max_len=40, max_tokens=2048, d_model=96, n_heads=4, n_encoder_layers=2,
+    n_decoder_layers=2, d_ff=256, dropout=0.0, epochs=12, lr=2e-3, warmup=300, label_smoothing=0.0,
+    patience=3, select_metric="exact_match", bleu_sentences=300, out_dir="runs/demo", time_limit=200.0,
+)
+
+
+@dataclass
+class Progress:
+    """Where training stands: the next batch to run is batch `batch` of epoch `epoch`."""
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    best_score: float = -math.inf
+    bad_epochs: int = 0
+    train_seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains a Transformer on a parallel corpus; writes best.npz, last.npz and log.jsonl."""
+
+    def __init__(self, config: TrainConfig, tokenizer: BPETokenizer | None = None,
+                 log: Callable[[str], None] = print) -> None:
+        config.validate()
+        self.config, self.log = config, log
+        self.out_dir = Path(config.out_dir)
+        self.progress = Progress()
+        self._stop_requested = False
+        backend.manual_seed(config.seed)
+        self.splits = load_splits(config)
+        self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], log)
+        self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
+        self.batcher = self._make_batcher()
+        self.model = Transformer(model_config(config, self.tokenizer.vocab_size, self.pad_id))
+        self.model.to(config.device)
+        self.optimizer = AdamW(self.model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9,
+                               weight_decay=config.weight_decay)
+        self.schedule = InverseSqrtSchedule(self.optimizer, config.warmup)
+        self.log(f"model: {self.model.num_parameters():,} parameters on {config.device}; "
+                 f"vocabulary {self.tokenizer.vocab_size}")
+
+    # ---- data ---------------------------------------------------------------------------
+    def _make_batcher(self) -> TokenBatcher:
+        examples, dropped = encode_pairs(self.splits["train"], self.tokenizer, self.config.max_len)
+        if not examples:
+            raise ValueError(f"no training pair fits max_len {self.config.max_len} tokens")
+        self.log(f"training pairs: {len(examples):,} kept, {dropped:,} dropped "
+                 f"(longer than {self.config.max_len} tokens or empty source)")
+        return TokenBatcher(examples, self.config.max_tokens, pad_id=self.pad_id, bos_id=self.bos_id,
+                            eos_id=self.eos_id, seed=self.config.seed)
+
+    def _device_arrays(self, batch: Batch) -> tuple[Any, Any, Any, Any]:
+        move = lambda a: backend.to_device(a, self.config.device)  # noqa: E731
+        return move(batch.src), move(batch.tgt_in), move(batch.tgt_out), move(batch.src_mask)
+
+    # ---- training -----------------------------------------------------------------------
+    def train_step(self, batch: Batch) -> float:
+        """One optimizer step on one batch; returns the (label-smoothed) mean token loss."""
+        src, tgt_in, tgt_out, src_mask = self._device_arrays(batch)
+        logits = self.model(src, tgt_in, src_mask)
+        loss = F.cross_entropy(logits, tgt_out, ignore_index=self.pad_id,
+                               label_smoothing=self.config.label_smoothing)
+        self.optimizer.zero_grad()
+        loss.backward()
+        clip_grad_norm(self.model.parameters(), self.config.clip_norm)
+        self.optimizer.step()
+        self.schedule.step()
+        return loss.item()
+
+    def fit(self) -> Progress:
+        """Train until `epochs`, early stopping, `max_steps`, `time_limit` or Ctrl-C; return progress.
+
+        Ctrl-C finishes the current step, writes last.npz and returns (resume with
+        `Trainer.from_checkpoint`). A second Ctrl-C interrupts at once.
+        """
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with _graceful_interrupt(self):
+            while self.progress.epoch < self.config.epochs and not self._finished():
+                self._train_epoch()
+                if self._stop_requested:
+                    break
+                self._end_epoch()
+        self.save("last")
+        if self._stop_requested:
+            self.log(f"interrupted: saved {self.out_dir / 'last.npz'}; continue with "
+                     f"`minitf train --resume {self.out_dir / 'last.npz'}`")
+        return self.progress
+
+    def _finished(self) -> bool:
+        c, p = self.config, self.progress
+        return (p.bad_epochs >= c.patience or (c.max_steps is not None and p.step >= c.max_steps)
+                or (c.time_limit is not None and p.train_seconds >= c.time_limit))
+
+    def _train_epoch(self) -> None:
+        p = self.progress
+        plan = self.batcher.plan(p.epoch)
+        bar = tqdm(total=len(plan), initial=p.batch, desc=f"epoch {p.epoch + 1}", unit="batch",
+                   leave=False, dynamic_ncols=True, disable=None)
+        tokens, started = 0, time.perf_counter()
+        with bar:
+            while p.batch < len(plan) and not self._stop_requested and not self._finished():
+                batch = self.batcher.batch(plan[p.batch])
+                t0 = time.perf_counter()
+                loss = self.train_step(batch)
+                p.train_seconds += time.perf_counter() - t0
+                p.batch, p.step = p.batch + 1, p.step + 1
+                tokens += batch.n_tgt_tokens
+                rate = tokens / max(time.perf_counter() - started, 1e-9)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}", lr=f"{self.optimizer.lr:.2e}")
+                if p.step % self.config.log_every == 0:
+                    self._write_log({"event": "step", "step": p.step, "epoch": p.epoch, "loss": loss,
+                                     "lr": self.optimizer.lr, "tokens_per_s": rate})
+
+    def _end_epoch(self) -> None:
+        p = self.progress
+        # A limit (max_steps, time_limit) can end training mid-epoch: evaluate, but keep the
+        # position, so that a resume with a larger limit runs the rest of this epoch.
+        complete = p.batch >= len(self.batcher.plan(p.epoch))
+        metrics = self.evaluate()
+        metrics.update(event="eval", epoch=p.epoch + 1, step=p.step, train_seconds=p.train_seconds)
+        p.history.append(metrics)
+        self._write_log(metrics)
+        self.log(f"epoch {p.epoch + 1}: val loss {metrics['val_loss']:.3f}, BLEU {metrics['bleu']:.2f}, "
+                 f"chrF {metrics['chrf']:.2f}, exact match {metrics['exact_match']:.1%} "
+                 f"({p.train_seconds:.0f} s of training)")
+        if complete:
+            p.epoch, p.batch = p.epoch + 1, 0
+        score = metrics[self.config.select_metric]
+        if score > p.best_score:
+            p.best_score, p.bad_epochs = score, 0
+            self.save("best")
+        elif complete:
+            p.bad_epochs += 1
+        self.save("last")
+
+    # ---- evaluation ---------------------------------------------------------------------
+    def evaluate(self, pairs: list[tuple[str, str]] | None = None) -> dict[str, float]:
+        """Validation loss (plain cross-entropy per token) and greedy BLEU, chrF, exact match."""
+        pairs = self.splits["val"] if pairs is None else pairs
+        return {"val_loss": self.loss_on(pairs), **self.translation_scores(pairs[: self.config.bleu_sentences])}
+
+    def loss_on(self, pairs: list[tuple[str, str]]) -> float:
+        examples, _ = encode_pairs(pairs, self.tokenizer, self.config.max_len)
+        batcher = TokenBatcher(examples, self.config.max_tokens, pad_id=self.pad_id, bos_id=self.bos_id,
+                               eos_id=self.eos_id, shuffle=False)
+        total, count = 0.0, 0
+        self.model.eval()
+        with no_grad():
+            for batch in batcher.epoch(0):
+                src, tgt_in, tgt_out, src_mask = self._device_arrays(batch)
+                logits = self.model(src, tgt_in, src_mask)
+                total += F.cross_entropy(logits, tgt_out, ignore_index=self.pad_id, reduction="sum").item()
+                count += batch.n_tgt_tokens
+        self.model.train()
+        return total / max(count, 1)
+
+    def translate(self, sentences: list[str], beam_size: int = 1) -> list[str]:
+        ids = [self.tokenizer.encode(s)[: self.config.max_len] for s in sentences]
+        outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id,
+                                pad_id=self.pad_id, beam_size=beam_size)
+        return [self.tokenizer.decode(o, errors="replace") for o in outputs]
+
+    def translation_scores(self, pairs: list[tuple[str, str]]) -> dict[str, float]:
+        hypotheses = self.translate([s for s, _ in pairs])
+        references = [t for _, t in pairs]
+        return {"bleu": bleu(hypotheses, references), "chrf": chrf(hypotheses, references),
+                "exact_match": exact_match(hypotheses, references)}
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def save(self, kind: str) -> Path:
+        meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
+                "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
+                "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state()}
+        return save_checkpoint(self.out_dir / f"{kind}.npz", self.model.state_dict(), meta,
+                               self.optimizer.state_dict())
+
+    @classmethod
+    def from_checkpoint(cls, path: str, log: Callable[[str], None] = print,
+                        **overrides: Any) -> "Trainer":
+        """Rebuild a trainer from a checkpoint and continue exactly where it stopped.
+
+        `overrides` change settings that do not alter the model (epochs, device, limits ...).
+        """
+        model_state, meta, optim_state = load_checkpoint(path)
+        if "train_config" not in meta or optim_state is None:
+            raise CheckpointError(f"checkpoint {path} holds no training state; it can be used to "
+                                  "translate but not to resume")
+        config = TrainConfig.from_dict({**meta["train_config"], **overrides}, source=str(path))
+        trainer = cls(config, tokenizer=BPETokenizer.from_dict(meta["tokenizer"], source=str(path)), log=log)
+        trainer.model.load_state_dict(model_state)
+        trainer.optimizer.load_state_dict(optim_state)
+        trainer.schedule.load_state_dict(meta["schedule"])
+        trainer.progress = Progress(**meta["progress"])
+        backend.set_rng_state(meta["rng"])
+        log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
+        return trainer
+
+    def _write_log(self, record: dict[str, Any]) -> None:
+        with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+class _graceful_interrupt:
+    """During fit, the first Ctrl-C asks the trainer to stop after the current step."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def __enter__(self) -> None:
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.trainer._stop_requested:
+            raise KeyboardInterrupt
+        self.trainer._stop_requested = True
+        self.trainer.log("\nCtrl-C: stopping after this step and saving a checkpoint "
+                         "(press again to quit at once)")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+# ---- building blocks ----------------------------------------------------------------------
+
+def load_splits(config: TrainConfig) -> dict[str, list[tuple[str, str]]]:
+    """The synthetic task's splits, or the configured parallel files as "train" and "val"."""
+    if config.synthetic:
+        n_train, n_val, n_test = config.synthetic_sizes
+        return number_translation_task(n_train, n_val, n_test, seed=config.seed)
+    return {"train": list(read_parallel(config.src_train, config.tgt_train)),
+            "val": list(read_parallel(config.src_val, config.tgt_val))}
+
+
+def train_tokenizer(config: TrainConfig, pairs: list[tuple[str, str]],
+                    log: Callable[[str], None] = print) -> BPETokenizer:
+    """A joint byte-level BPE vocabulary over both sides of the training pairs."""
+    texts = [s for s, _ in pairs] + [t for _, t in pairs]
+    tokenizer = BPETokenizer.train(texts, config.vocab_size, special_tokens=SPECIAL_TOKENS)
+    log(f"tokenizer: {tokenizer.vocab_size} tokens trained on {len(texts):,} sentences")
+    return tokenizer
+
+
+def model_config(config: TrainConfig, vocab_size: int, pad_id: int) -> TransformerConfig:
+    return TransformerConfig(
+        src_vocab_size=vocab_size, tgt_vocab_size=vocab_size, d_model=config.d_model,
+        n_heads=config.n_heads, n_encoder_layers=config.n_encoder_layers,
+        n_decoder_layers=config.n_decoder_layers, d_ff=config.d_ff, dropout=config.dropout,
+        activation=config.activation, norm_first=config.norm_first, max_len=2 * config.max_len + 16,
+        pad_id=pad_id)

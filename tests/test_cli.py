@@ -1,0 +1,270 @@
+"""The `minitf` command, run in-process: train, resume, translate, evaluate, and its error messages."""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import re
+import signal
+import sys
+
+import numpy as np
+import pytest
+
+from minitf import backend
+from minitf.cli import main
+from minitf.data import english_number, german_number
+from minitf.train import Trainer
+from minitf.translate import Translator
+from minitf.translate.checkpoint import load_checkpoint
+from test_train_common import TINY_FLAGS
+
+TRAIN_STEPS = 10  # stops inside the first epoch (13 batches)
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    """Run `minitf argv`; return the exit code, stdout and stderr."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_lines(path, lines) -> str:
+    text = "".join(line + "\n" for line in lines)
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def write_config(path, settings: dict) -> str:
+    path.write_text(json.dumps(settings), encoding="utf-8")
+    return str(path)
+
+
+def train_argv(tmp_path, *extra) -> list:
+    """`minitf train` on the tiny synthetic task (sizes via --config, the model via flags)."""
+    config = write_config(tmp_path / "config.json", {"synthetic_sizes": [400, 40, 40], "d_model": 64})
+    return ["train", "--config", config, *TINY_FLAGS, "--out-dir", tmp_path / "run", "--epochs", 1, *extra]
+
+
+def saved_progress(path) -> dict:
+    return load_checkpoint(path)[1]["progress"]
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """One `minitf train` run, stopped by --max-steps: (exit code, stdout, run folder)."""
+    tmp_path = tmp_path_factory.mktemp("cli")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main([str(a) for a in train_argv(tmp_path, "--max-steps", TRAIN_STEPS)])
+    return code, stdout.getvalue(), tmp_path / "run"
+
+
+@pytest.fixture
+def checkpoint(cli_run):
+    return str(cli_run[2] / "last.npz")
+
+
+@pytest.fixture
+def stdin(monkeypatch):
+    """Set what the command reads from standard input."""
+    return lambda text: monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+
+
+# ---- train ----------------------------------------------------------------------------------
+
+def test_train_writes_checkpoints_and_reports_on_the_test_split(cli_run):
+    code, out, run_dir = cli_run
+    assert code == 0
+    assert {"best.npz", "last.npz", "log.jsonl"} <= {p.name for p in run_dir.iterdir()}
+    assert "test (40 held-out numbers): exact match" in out
+    meta = load_checkpoint(run_dir / "last.npz")[1]
+    assert meta["progress"]["step"] == TRAIN_STEPS
+    config = meta["train_config"]
+    assert config["synthetic_sizes"] == [400, 40, 40]  # from the --config file
+    assert config["d_model"] == 32  # the flag wins over the --config file
+    assert config["max_steps"] == TRAIN_STEPS and config["epochs"] == 1
+
+
+def test_train_resume_continues_where_the_run_stopped(tmp_path, capsys, checkpoint):
+    code, out, err = run(["train", "--resume", checkpoint, "--max-steps", TRAIN_STEPS + 3,
+                          "--out-dir", tmp_path / "more"], capsys)
+    assert code == 0, err
+    assert f"resumed from {checkpoint}: epoch 1, step {TRAIN_STEPS}" in out
+    assert saved_progress(tmp_path / "more" / "last.npz")["step"] == TRAIN_STEPS + 3
+    assert saved_progress(checkpoint)["step"] == TRAIN_STEPS  # the original run is untouched
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill")
+def test_train_interrupted_by_ctrl_c_exits_130_after_saving(tmp_path, capsys, monkeypatch):
+    original = Trainer.train_step
+
+    def train_step(self, batch):
+        loss = original(self, batch)
+        if self.progress.step == 2:  # the third step
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(Trainer, "train_step", train_step)
+    code, out, _ = run(train_argv(tmp_path), capsys)
+    assert code == 130
+    assert "--resume" in out
+    assert saved_progress(tmp_path / "run" / "last.npz")["step"] == 3
+
+
+def test_train_on_parallel_files_reports_pairs_dropped_for_length(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    digits = rng.integers(1, 7, 80)
+    numbers = rng.integers(10 ** (digits - 1), 10 ** digits)  # short and long sentences
+    src = [english_number(int(n)) for n in numbers]
+    tgt = [german_number(int(n)) for n in numbers]
+    files = {"--src-train": write_lines(tmp_path / "train.en.gz", src[:60]),
+             "--tgt-train": write_lines(tmp_path / "train.de.gz", tgt[:60]),
+             "--src-val": write_lines(tmp_path / "val.en", src[60:]),
+             "--tgt-val": write_lines(tmp_path / "val.de", tgt[60:])}
+    argv = ["train", *[x for item in files.items() for x in item], *TINY_FLAGS, "--max-len", 8,
+            "--epochs", 1, "--out-dir", tmp_path / "run"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    kept, dropped = map(int, re.search(r"training pairs: (\d+) kept, (\d+) dropped", out).groups())
+    assert kept + dropped == 60 and kept > 0 and dropped > 0
+    assert "epoch 1: val loss" in out and "held-out" not in out  # no synthetic test report
+    meta = load_checkpoint(tmp_path / "run" / "last.npz")[1]
+    assert meta["train_config"]["src_train"] == files["--src-train"]
+    assert meta["progress"]["epoch"] == 1
+
+
+# ---- translate and evaluate -----------------------------------------------------------------
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_translate_prints_one_line_per_input_line(capsys, stdin, checkpoint, beam):
+    stdin("one hundred\nseventy-two\nfive thousand six\n")
+    code, out, err = run(["translate", "--checkpoint", checkpoint, "--beam", beam], capsys)
+    assert code == 0, err
+    assert len(out.splitlines()) == 3 and out.endswith("\n")
+
+
+def test_translate_keeps_line_alignment_when_a_translation_holds_a_line_break(capsys, stdin, checkpoint,
+                                                                             monkeypatch):
+    monkeypatch.setattr(Translator, "translate", lambda self, lines, **kw: ["a\nb", "c\r\nd"])
+    stdin("one\ntwo\n")
+    code, out, _ = run(["translate", "--checkpoint", checkpoint], capsys)
+    assert code == 0 and out.splitlines() == ["a b", "c  d"]
+
+
+def test_evaluate_prints_scores_as_json_and_writes_translations(tmp_path, capsys, cli_run, checkpoint):
+    pairs = [(english_number(n), german_number(n)) for n in (3, 40, 512, 9001)]
+    src = write_lines(tmp_path / "test.en", [s for s, _ in pairs])
+    ref = write_lines(tmp_path / "test.de.gz", [t for _, t in pairs])
+    output = tmp_path / "hyp.de"
+    code, out, err = run(["evaluate", "--checkpoint", checkpoint, "--src", src, "--ref", ref, "--beam", 1,
+                          "--output", output], capsys)
+    assert code == 0, err
+    scores = json.loads(out)
+    assert scores["sentences"] == 4 and scores["beam"] == 1
+    for key in ("bleu", "bleu_lowercase", "chrf"):
+        assert 0 <= scores[key] <= 100
+    assert len(output.read_text(encoding="utf-8").splitlines()) == 4
+
+
+# ---- errors: exit code 1 and one clear line on stderr, never a traceback ---------------------
+
+def corrupt_checkpoint(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not really a zip file")
+    return tmp_path / "bad.npz"
+
+
+BAD_INVOCATIONS = {
+    "parallel files of different lengths": (
+        lambda tmp, ckpt: ["evaluate", "--checkpoint", ckpt, "--src", write_lines(tmp / "a.en", ["one"] * 3),
+                           "--ref", write_lines(tmp / "b.de", ["eins"] * 2)],
+        ["has 3 lines", "has 2 lines", "a.en", "b.de"]),
+    "unknown device": (
+        lambda tmp, ckpt: ["translate", "--checkpoint", ckpt, "--device", "tpu"],
+        ["unknown device 'tpu'"]),
+    "missing checkpoint": (
+        lambda tmp, ckpt: ["translate", "--checkpoint", tmp / "missing.npz"],
+        ["missing.npz does not exist"]),
+    "corrupt checkpoint": (
+        lambda tmp, ckpt: ["translate", "--checkpoint", corrupt_checkpoint(tmp)],
+        ["bad.npz is corrupt"]),
+    "resume from a missing checkpoint": (
+        lambda tmp, ckpt: ["train", "--resume", tmp / "gone.npz"],
+        ["gone.npz does not exist"]),
+    "unknown key in --config": (
+        lambda tmp, ckpt: ["train", "--config", write_config(tmp / "c.json", {"d_model": 32, "bogus": 1})],
+        ["c.json: unknown setting(s) ['bogus']"]),
+    "invalid JSON in --config": (
+        lambda tmp, ckpt: ["train", "--config", write_lines(tmp / "c.json", ["{d_model: 32"])],
+        ["c.json: not valid JSON"]),
+    "--config not an object": (
+        lambda tmp, ckpt: ["train", "--config", write_config(tmp / "c.json", [1, 2])],
+        ["c.json: expected a JSON object"]),
+    "missing --config file": (
+        lambda tmp, ckpt: ["train", "--config", tmp / "nope.json"],
+        ["nope.json"]),
+    "only some data files": (
+        lambda tmp, ckpt: ["train", "--src-train", "a", "--tgt-train", "b", "--src-val", "c"],
+        ["needs all four files"]),
+    "missing data file": (
+        lambda tmp, ckpt: ["train", "--src-train", tmp / "no.en", "--tgt-train", tmp / "no.de",
+                           "--src-val", tmp / "no.en", "--tgt-val", tmp / "no.de"],
+        ["not found", "no.en"]),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INVOCATIONS)
+def test_bad_invocation_fails_with_a_clear_message(tmp_path, capsys, stdin, checkpoint, name):
+    make_argv, expected = BAD_INVOCATIONS[name]
+    stdin("one\n")
+    code, out, err = run(make_argv(tmp_path, checkpoint), capsys)
+    assert code == 1
+    assert err.startswith("minitf: error: ") and "Traceback" not in err
+    for text in expected:
+        assert text in err
+
+
+def test_sentence_too_long_to_translate_is_named(capsys, stdin, checkpoint):
+    stdin("one\n" + "seven hundred " * 200 + "\n")
+    code, _, err = run(["translate", "--checkpoint", checkpoint, "--beam", 1], capsys)
+    assert code == 1 and "sentence 2 has" in err
+
+
+@pytest.mark.parametrize("command", ["translate", "train"])
+def test_cuda_without_cupy_says_how_to_install_it(tmp_path, capsys, stdin, monkeypatch, checkpoint, command):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` fail
+    monkeypatch.setattr(backend, "_cupy", None)
+    stdin("one\n")
+    argv = (["translate", "--checkpoint", checkpoint] if command == "translate"
+            else train_argv(tmp_path, "--max-steps", 1)) + ["--device", "cuda"]
+    code, _, err = run(argv, capsys)
+    assert code == 1 and "Traceback" not in err
+    assert "pip install 'minitf[cuda]'" in err
+
+
+# ---- argparse -------------------------------------------------------------------------------
+
+def test_no_command_prints_help_and_returns_2(capsys):
+    code, out, _ = run([], capsys)
+    assert code == 2
+    assert out.startswith("usage: minitf") and all(c in out for c in ("train", "translate", "evaluate"))
+
+
+def test_tokenizer_subcommand_exists(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tokenizer", "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: minitf tokenizer" in capsys.readouterr().out
+
+
+def test_missing_required_flag_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate"])
+    assert exit_info.value.code == 2
+    assert "--checkpoint" in capsys.readouterr().err

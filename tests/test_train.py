@@ -1,0 +1,261 @@
+"""Trainer: learning, checkpoint files, exact resume (also mid-epoch and after Ctrl-C), limits."""
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import signal
+import sys
+
+import numpy as np
+import pytest
+
+from minitf.train import DEMO_CONFIG, Trainer, TrainConfig
+from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from test_train_common import (assert_same_parameters, parameters, quiet, tiny_config,
+                               tiny_trainer)
+
+RESUME_STEPS = 20  # crosses the first epoch's end (13 batches of the tiny task)
+
+
+def similarity(trainer: Trainer, pairs: list[tuple[str, str]]) -> float:
+    """Mean character-level similarity (difflib ratio) of greedy translations to the references."""
+    hypotheses = trainer.translate([s for s, _ in pairs])
+    ratios = [difflib.SequenceMatcher(None, h, r).ratio() for h, (_, r) in zip(hypotheses, pairs)]
+    return float(np.mean(ratios))
+
+
+def read_log(out_dir) -> list[dict]:
+    return [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
+
+
+def progress_in(path) -> dict:
+    return load_checkpoint(path)[1]["progress"]
+
+
+# ---- learning -------------------------------------------------------------------------------
+
+def test_training_lowers_loss_and_improves_greedy_translations(tmp_path):
+    trainer = tiny_trainer(tmp_path, label_smoothing=0.0)
+    probe = trainer.splits["train"][:20]
+    before = similarity(trainer, probe)
+    losses: list[float] = []
+    epoch = 0
+    while len(losses) < 180:
+        for indices in trainer.batcher.plan(epoch)[: 180 - len(losses)]:
+            losses.append(trainer.train_step(trainer.batcher.batch(indices)))
+        epoch += 1
+    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    after = similarity(trainer, probe)
+    print(f"loss {first:.3f} -> {last:.3f}, similarity {before:.2f} -> {after:.2f}")
+    assert np.all(np.isfinite(losses))
+    assert last < 0.3 * first, f"loss fell only from {first:.3f} to {last:.3f}"
+    assert after > 0.5 and after > before + 0.3, f"greedy similarity {before:.2f} -> {after:.2f}"
+
+
+# ---- fit: files, log, limits ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A trainer after fit() for two full epochs."""
+    trainer = tiny_trainer(tmp_path_factory.mktemp("fit") / "run")
+    trainer.fit()
+    return trainer
+
+
+def test_fit_writes_best_last_and_log(fitted):
+    out = fitted.out_dir
+    assert {"best.npz", "last.npz", "log.jsonl"} <= {p.name for p in out.iterdir()}
+    assert not list(out.glob("*.tmp"))
+    records = read_log(out)
+    evals = [r for r in records if r["event"] == "eval"]
+    steps = [r for r in records if r["event"] == "step"]
+    assert [r["epoch"] for r in evals] == [1, 2]
+    assert all({"val_loss", "bleu", "exact_match"} <= r.keys() for r in evals)
+    assert steps and all(r["step"] % 5 == 0 and np.isfinite(r["loss"]) for r in steps)
+    total = fitted.batcher.num_batches(0) + fitted.batcher.num_batches(1)
+    saved = progress_in(out / "last.npz")
+    assert (saved["epoch"], saved["batch"], saved["step"]) == (2, 0, total)
+    assert len(fitted.progress.history) == 2
+
+
+def test_checkpoint_files_load_without_pickle(fitted):
+    for name in ("best.npz", "last.npz"):
+        with np.load(fitted.out_dir / name, allow_pickle=False) as data:
+            files = set(data.files)
+            assert "meta" in files and data["meta"].dtype == np.uint8
+            assert any(f.startswith("optim/m/") for f in files)
+            model = {f[len("model/"):]: data[f] for f in files if f.startswith("model/")}
+        assert model.keys() == parameters(fitted).keys()
+    assert_same_parameters(load_checkpoint(fitted.out_dir / "last.npz")[0], parameters(fitted))
+
+
+def test_best_checkpoint_holds_the_best_scoring_epoch(fitted):
+    history = fitted.progress.history
+    best_score = max(r["bleu"] for r in history)
+    assert fitted.progress.best_score == best_score
+    assert progress_in(fitted.out_dir / "best.npz")["best_score"] == best_score
+
+
+def test_max_steps_stops_mid_epoch_and_keeps_the_position(tmp_path):
+    trainer = tiny_trainer(tmp_path, max_steps=5)
+    progress = trainer.fit()
+    assert (progress.epoch, progress.batch, progress.step) == (0, 5, 5)
+    assert (tmp_path / "best.npz").is_file()  # evaluated although the epoch is not complete
+    assert progress_in(tmp_path / "last.npz")["batch"] == 5
+
+
+def test_time_limit_stops_after_the_step_that_exceeds_it(tmp_path):
+    progress = tiny_trainer(tmp_path, time_limit=1e-9).fit()
+    assert progress.step == 1 and progress.train_seconds > 0
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
+    # lr=0: the model never changes, so no epoch after the first scores better.
+    trainer = tiny_trainer(tmp_path, synthetic_sizes=(60, 6, 6), lr=0.0, epochs=5, patience=1)
+    progress = trainer.fit()
+    assert progress.epoch == 2 and progress.bad_epochs == 1 and len(progress.history) == 2
+
+
+# ---- exact resume ---------------------------------------------------------------------------
+
+def resume_config(out_dir, **overrides) -> TrainConfig:
+    """Dropout on, so that resuming must also restore the random state to match."""
+    return tiny_config(out_dir, dropout=0.1, epochs=3, **overrides)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """Parameters after RESUME_STEPS steps of one uninterrupted fit()."""
+    trainer = Trainer(resume_config(tmp_path_factory.mktemp("whole"), max_steps=RESUME_STEPS), log=quiet)
+    assert trainer.fit().step == RESUME_STEPS
+    return parameters(trainer)
+
+
+def resume_to_the_end(path, out_dir) -> Trainer:
+    trainer = Trainer.from_checkpoint(str(path), log=quiet, max_steps=RESUME_STEPS, out_dir=str(out_dir))
+    assert trainer.fit().step == RESUME_STEPS
+    return trainer
+
+
+@pytest.mark.parametrize("k", [5, 13, 16], ids=["mid-first-epoch", "epoch-end", "mid-second-epoch"])
+def test_resume_after_max_steps_matches_uninterrupted_training(tmp_path, uninterrupted, k):
+    first = Trainer(resume_config(tmp_path / "first", max_steps=k), log=quiet)
+    assert first.fit().step == k
+    resumed = resume_to_the_end(tmp_path / "first" / "last.npz", tmp_path / "second")
+    assert_same_parameters(parameters(resumed), uninterrupted)
+
+
+def test_resume_mid_epoch_runs_the_next_batch_of_that_epoch(tmp_path):
+    Trainer(resume_config(tmp_path, max_steps=5), log=quiet).fit()
+    resumed = Trainer.from_checkpoint(str(tmp_path / "last.npz"), log=quiet, max_steps=7)
+    assert (resumed.progress.epoch, resumed.progress.batch) == (0, 5)
+    seen = []
+    original = resumed.train_step
+    resumed.train_step = lambda batch: (seen.append(batch.indices.tolist()), original(batch))[1]
+    resumed.fit()
+    assert seen == [p.tolist() for p in resumed.batcher.plan(0)[5:7]]
+
+
+def test_resumed_trainer_restores_optimizer_schedule_and_progress(tmp_path):
+    trainer = Trainer(resume_config(tmp_path, max_steps=4), log=quiet)
+    trainer.fit()
+    resumed = Trainer.from_checkpoint(str(tmp_path / "last.npz"), log=quiet)
+    assert resumed.progress == trainer.progress
+    assert resumed.schedule.state_dict() == trainer.schedule.state_dict()
+    assert resumed.optimizer.lr == trainer.optimizer.lr
+    for a, b in zip(resumed.optimizer.state_dict()["m"], trainer.optimizer.state_dict()["m"]):
+        assert np.array_equal(a, b)
+    assert resumed.tokenizer.to_dict() == trainer.tokenizer.to_dict()
+
+
+def test_from_checkpoint_overrides_settings_but_not_the_model(tmp_path):
+    trainer = tiny_trainer(tmp_path)
+    path = trainer.save("last")
+    assert Trainer.from_checkpoint(str(path), log=quiet, epochs=7).config.epochs == 7
+    with pytest.raises(ValueError, match="unknown setting"):
+        Trainer.from_checkpoint(str(path), log=quiet, epoch=7)
+    with pytest.raises(ValueError, match="shape"):
+        Trainer.from_checkpoint(str(path), log=quiet, d_ff=128)
+
+
+def test_from_checkpoint_refuses_a_checkpoint_without_training_state(tmp_path):
+    trainer = tiny_trainer(tmp_path)
+    path = save_checkpoint(tmp_path / "weights.npz", trainer.model.state_dict(),
+                           {"model_config": trainer.model.config.to_dict()})
+    with pytest.raises(CheckpointError, match="no training state") as err:
+        Trainer.from_checkpoint(str(path), log=quiet)
+    assert str(path) in str(err.value)
+
+
+# ---- Ctrl-C ---------------------------------------------------------------------------------
+
+def interrupt_during_step(trainer: Trainer, step: int, times: int = 1) -> None:
+    """Make the trainer's `step`-th train_step send itself SIGINT `times` times, as Ctrl-C does."""
+    original = trainer.train_step
+
+    def train_step(batch):
+        loss = original(batch)
+        if trainer.progress.step + 1 == step:  # progress counts the step after it returns
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    trainer.train_step = train_step
+
+
+needs_posix_signals = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill")
+
+
+@needs_posix_signals
+def test_ctrl_c_saves_last_and_resume_matches_uninterrupted(tmp_path, uninterrupted):
+    messages: list[str] = []
+    trainer = Trainer(resume_config(tmp_path / "first", max_steps=RESUME_STEPS), log=messages.append)
+    handler = signal.getsignal(signal.SIGINT)
+    interrupt_during_step(trainer, 7)
+    progress = trainer.fit()
+    assert trainer._stop_requested and progress.step == 7
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert any("interrupted" in m and "--resume" in m for m in messages)
+    saved = progress_in(tmp_path / "first" / "last.npz")
+    assert (saved["epoch"], saved["batch"], saved["step"]) == (0, 7, 7)
+    assert not (tmp_path / "first" / "best.npz").exists()  # no evaluation after an interrupt
+    resumed = resume_to_the_end(tmp_path / "first" / "last.npz", tmp_path / "second")
+    assert_same_parameters(parameters(resumed), uninterrupted)
+
+
+@needs_posix_signals
+def test_second_ctrl_c_interrupts_at_once(tmp_path):
+    trainer = tiny_trainer(tmp_path)
+    handler = signal.getsignal(signal.SIGINT)
+    interrupt_during_step(trainer, 2, times=2)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+# ---- configuration --------------------------------------------------------------------------
+
+def test_config_round_trips_through_json(tmp_path):
+    config = tiny_config(tmp_path, src_train=None, max_steps=9)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_config_rejects_unknown_settings_naming_them_and_the_source():
+    with pytest.raises(ValueError, match=r"my\.json: unknown setting\(s\) \['d_modle'\]"):
+        TrainConfig.from_dict({"d_modle": 3}, source="my.json")
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"src_train": "a.txt"}, "needs all four files"),
+    ({"device": "tpu"}, "unknown device 'tpu'"),
+    ({"d_model": 30, "n_heads": 4}, "not divisible"),
+])
+def test_trainer_rejects_invalid_configurations(tmp_path, settings, message):
+    with pytest.raises((ValueError, RuntimeError), match=message):
+        tiny_trainer(tmp_path, **settings)
+
+
+def test_demo_config_is_valid_and_uses_the_synthetic_task():
+    DEMO_CONFIG.validate()
+    assert DEMO_CONFIG.synthetic and DEMO_CONFIG.d_model % DEMO_CONFIG.n_heads == 0
