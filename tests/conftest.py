@@ -5,8 +5,13 @@ Set MINITF_TEST_DEVICE=cuda to run the device-aware tests on CuPy; without a GPU
 """
 import os
 
-import pytest
-from hypothesis import HealthCheck, settings
+# Tests use small arrays, for which BLAS threads cost more than they give (and they fight
+# over the cores when CI runs other work); set before NumPy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile("dev", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
