@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Tensor, relu
+from . import cuda
 
 __all__ = ["relu", "gelu", "dropout", "erf"]
 
@@ -40,6 +41,10 @@ def erf(x: Any) -> Any:
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x), Phi the standard normal CDF; `approximate="tanh"` uses the tanh formula."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if kernels.available(x.data):
+        return cuda.gelu(x, approximate)
     xp = backend.get_array_module(x.data)
     if approximate == "none":
         cdf = 0.5 * (1 + erf(x.data * _INV_SQRT_2))
@@ -49,16 +54,14 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
             return (g * (cdf + x.data * pdf),)
 
         return Tensor._make(x.data * cdf, (x,), backward)
-    if approximate == "tanh":
-        inner = _SQRT_2_OVER_PI * (x.data + 0.044715 * x.data ** 3)
-        th = xp.tanh(inner)
+    inner = _SQRT_2_OVER_PI * (x.data + 0.044715 * x.data ** 3)
+    th = xp.tanh(inner)
 
-        def backward(g):
-            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x.data * x.data)
-            return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
+    def backward(g):
+        d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x.data * x.data)
+        return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
 
-        return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
 
 
 def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:
@@ -77,6 +80,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     check_probability(p)
     if not training or p == 0.0:
         return x
+    if kernels.available(x.data):
+        return cuda.dropout(x, p)
     xp = backend.get_array_module(x.data)
     if p == 1.0:
         mask = xp.zeros(x.shape, dtype=x.dtype)

@@ -5,8 +5,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Tensor
+from . import cuda
 from .softmax import logsumexp_array
 
 __all__ = ["cross_entropy"]
@@ -45,6 +46,8 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     t = _check_targets(logits, targets, ignore_index)
+    if kernels.available(logits.data):
+        return cuda.cross_entropy(logits, t, ignore_index, label_smoothing, reduction)
     xp = backend.get_array_module(logits.data)
     n_classes = logits.shape[-1]
     x = logits.data.reshape(-1, n_classes)

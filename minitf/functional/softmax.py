@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Tensor
+from . import cuda
 
 __all__ = ["softmax", "log_softmax", "logsumexp_array"]
 
@@ -19,6 +20,8 @@ def logsumexp_array(x: Any, axis: int) -> Any:
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis`. Backward: y * (g - sum(g * y))."""
+    if kernels.available(x.data) and axis in (-1, x.ndim - 1):
+        return cuda.softmax(x)
     xp = backend.get_array_module(x.data)
     e = xp.exp(x.data - x.data.max(axis=axis, keepdims=True))
     y = e / e.sum(axis=axis, keepdims=True)
@@ -31,6 +34,8 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along `axis`. Backward: g - softmax(x) * sum(g)."""
+    if kernels.available(x.data) and axis in (-1, x.ndim - 1):
+        return cuda.log_softmax(x)
     xp = backend.get_array_module(x.data)
     y = x.data - logsumexp_array(x.data, axis)
 

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Tensor
 
 
@@ -47,14 +47,29 @@ class Adam:
         b1, b2 = self.betas
         step_size = self.lr / (1 - b1 ** self.t)
         inv_bias2 = 1.0 / math.sqrt(1 - b2 ** self.t)
-        for i, p in enumerate(self.params):
-            if p.grad is not None:
-                self._update(i, p.data, p.grad, step_size, inv_bias2)
+        active = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if active and all(kernels.available(self.params[i].data) for i in active):
+            self._fused_cuda_step(active)
+            return
+        for i in active:
+            self._update(i, self.params[i].data, self.params[i].grad, step_size, inv_bias2)
 
-    def _buffers(self, i: int, p: Any) -> tuple[Any, Any, Any]:
+    def _fused_cuda_step(self, active: list[int]) -> None:
+        """Every parameter's update in one kernel launch per dtype (minitf.kernels)."""
+        for i in active:
+            self._moments(i, self.params[i].data)
+        kernels.adam_update_multi([self.params[i].data for i in active], [self.params[i].grad for i in active],
+                                  [self.m[i] for i in active], [self.v[i] for i in active], self.lr,
+                                  self.betas[0], self.betas[1], self.eps, self.t, self.weight_decay,
+                                  self.decoupled)
+
+    def _moments(self, i: int, p: Any) -> None:
         if self.m[i] is None:
             xp = backend.get_array_module(p)
             self.m[i], self.v[i] = xp.zeros_like(p), xp.zeros_like(p)
+
+    def _buffers(self, i: int, p: Any) -> tuple[Any, Any, Any]:
+        self._moments(i, p)
         if self._scratch[i] is None:
             self._scratch[i] = backend.get_array_module(p).empty_like(p)
         return self.m[i], self.v[i], self._scratch[i]
