@@ -166,6 +166,19 @@ def random_uniform(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     return gen.random_sample(shape, dtype=dtype)
 
 
+def random_keep_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any = np.float32) -> Any:
+    """Boolean (shape): each entry False with probability p (dropout).
+
+    NumPy draws 16-bit integers, twice as fast as floats, so p is rounded to a multiple
+    of 1/65536; CuPy compares uniform floats of `dtype` with p (the draws its dropout
+    kernel makes).
+    """
+    if xp is np:
+        threshold = round(p * 65536)
+        return generator(np).integers(0, 65536, shape, dtype=np.uint16) >= threshold
+    return random_uniform(xp, shape, dtype) >= p
+
+
 def random_normal(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     """Standard normal samples of `shape` and `dtype` from the backend's generator."""
     gen = generator(xp)

@@ -66,8 +66,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:
     """A mask of 0 and 1/(1-p) entries: each zero with probability p (inverted dropout)."""
-    keep = backend.random_uniform(xp, shape, dtype) >= p
-    return keep * xp.asarray(1.0 / (1.0 - p), dtype=dtype)
+    return backend.random_keep_mask(xp, shape, p, dtype) * xp.asarray(1.0 / (1.0 - p), dtype=dtype)
 
 
 def check_probability(p: float, name: str = "p") -> None:

@@ -8,7 +8,7 @@ import numpy as np
 from .. import backend, kernels
 from ..autograd import Tensor
 from . import cuda
-from .softmax import logsumexp_array
+from .softmax import exp_shifted
 
 __all__ = ["cross_entropy"]
 
@@ -55,7 +55,8 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     keep = flat_t != ignore_index
     safe_t = xp.where(keep, flat_t, 0)
     rows = xp.arange(x.shape[0])
-    lse = logsumexp_array(x, axis=1)[:, 0]
+    exps, sums, lse = exp_shifted(x, axis=1)  # exps / sums is the softmax the backward needs
+    lse = lse[:, 0]
     s = label_smoothing
     per_item = lse - (1 - s) * x[rows, safe_t]
     if s:
@@ -76,7 +77,7 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
             scale = g
         else:
             scale = g / max(int(count), 1)  # all ignored: NaN loss but zero gradient, as PyTorch
-        grad = xp.exp(x - lse[:, None])
+        grad = exps / sums
         if s:
             grad -= s / n_classes
         grad[rows, safe_t] -= 1 - s

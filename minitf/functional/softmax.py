@@ -7,15 +7,26 @@ from .. import backend, kernels
 from ..autograd import Tensor
 from . import cuda
 
-__all__ = ["softmax", "log_softmax", "logsumexp_array"]
+__all__ = ["softmax", "log_softmax", "logsumexp_array", "exp_shifted"]
+
+
+def exp_shifted(x: Any, axis: int) -> tuple[Any, Any, Any]:
+    """(exp(x - max), its sum, logsumexp(x)) along `axis` with keepdims, on a raw array.
+
+    Max-subtracted, so nothing overflows; a row of -inf gives lse -inf instead of NaN.
+    """
+    xp = backend.get_array_module(x)
+    m = x.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    e = x - m
+    xp.exp(e, out=e)
+    sums = e.sum(axis=axis, keepdims=True)
+    return e, sums, m + xp.log(sums)
 
 
 def logsumexp_array(x: Any, axis: int) -> Any:
     """log(sum(exp(x), axis)) with keepdims, computed stably on a raw array."""
-    xp = backend.get_array_module(x)
-    m = x.max(axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)  # a row of -inf stays -inf instead of becoming NaN
-    return m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))
+    return exp_shifted(x, axis)[2]
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
