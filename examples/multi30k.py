@@ -17,8 +17,8 @@ from minitf.train import Trainer, TrainConfig
 from minitf.translate import Translator, bleu, chrf
 
 RECIPE = dict(vocab_size=8000, max_len=64, max_tokens=4096, d_model=256, n_heads=4, n_encoder_layers=3,
-              n_decoder_layers=3, d_ff=2048, dropout=0.1, epochs=30, lr=1e-3, warmup=2000,
-              label_smoothing=0.1, patience=4, bleu_sentences=1014)
+              n_decoder_layers=3, d_ff=2048, dropout=0.1, epochs=30, lr=1e-3, warmup=800,
+              label_smoothing=0.1, patience=4, bleu_sentences=500)
 
 
 def main() -> None:

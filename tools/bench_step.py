@@ -1,0 +1,293 @@
+"""Training-step benchmark: minitf against PyTorch eager on the same model, side by side.
+
+    python tools/bench_step.py                       # reference config, 2 threads, CPU
+    python tools/bench_step.py --config gpu --device cuda
+    python tools/bench_step.py --only minitf         # without PyTorch installed
+
+Each framework runs in its own subprocess (so peak memory is its own): ms per training
+step (forward, backward, Adam), forward-only ms, target tokens/s, peak memory above the
+process's state before the first step, greedy decoding time for 64 sentences of 32
+tokens (minitf with its key/value cache, PyTorch re-running the decoder on the growing
+prefix), and a chain of 1,000 small ops forward and backward. Medians of --repeats runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+CONFIGS = {
+    "ref": dict(d_model=256, heads=4, layers=3, ff=1024, vocab=8000, batch=64, src_len=32, tgt_len=32),
+    "gpu": dict(d_model=512, heads=8, layers=6, ff=2048, vocab=16000, batch=128, src_len=64, tgt_len=64),
+    "tiny": dict(d_model=64, heads=4, layers=1, ff=128, vocab=500, batch=8, src_len=12, tgt_len=12),
+}
+DROPOUT, LABEL_SMOOTHING, PAD = 0.1, 0.1, 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="ref")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--only", choices=["minitf", "torch"])
+    parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on the GPU (both frameworks)")
+    parser.add_argument("--worker", choices=["minitf", "torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(run_worker(args)))
+        return
+    results = {}
+    for framework in ([args.only] if args.only else ["minitf", "torch"]):
+        results[framework] = spawn(framework, args)
+    print_table(args, results)
+
+
+def spawn(framework: str, args: argparse.Namespace) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
+               MKL_NUM_THREADS=str(args.threads))
+    cmd = [sys.executable, __file__, "--worker", framework, "--config", args.config, "--device", args.device,
+           "--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+    if args.tf32:
+        cmd.append("--tf32")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---- workers ----------------------------------------------------------------------------
+
+def peak_rss_reset() -> None:
+    """Reset the kernel's peak-RSS counter (Linux), so the next reading covers what follows."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def rss_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed(fn, repeats: int, warmup: int, sync=lambda: None) -> float:
+    """Median wall time of fn() in ms."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def run_worker(args: argparse.Namespace) -> dict:
+    c = CONFIGS[args.config]
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    src = rng.integers(1, c["vocab"], (c["batch"], c["src_len"]))
+    tgt = rng.integers(1, c["vocab"], (c["batch"], c["tgt_len"] + 1))
+    bench = minitf_bench if args.worker == "minitf" else torch_bench
+    return bench(args, c, src, tgt)
+
+
+def minitf_bench(args, c, src, tgt) -> dict:
+    import numpy as np
+
+    import minitf as mt
+    import minitf.functional as F
+    from minitf import backend
+    from minitf.nn import Transformer, TransformerConfig
+    from minitf.optim import Adam
+
+    mt.manual_seed(0)
+    model = Transformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
+                                          c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
+    model.to(args.device)
+    opt = Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+    dev = lambda a: backend.to_device(a, args.device)  # noqa: E731
+    s, ti, to = dev(src), dev(tgt[:, :-1]), dev(tgt[:, 1:])
+    mask = dev(np.ones(src.shape, dtype=bool))
+    sync = lambda: None  # noqa: E731
+    if args.device.startswith("cuda"):
+        cp = backend.cupy()
+        sync = cp.cuda.Stream.null.synchronize
+
+    def loss_fn():
+        logits = model(s, ti, mask)
+        return F.cross_entropy(logits, to, ignore_index=PAD, label_smoothing=LABEL_SMOOTHING)
+
+    def step():
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def forward():
+        with mt.no_grad():
+            loss_fn()
+
+    step()
+    peak_rss_reset()
+    base = rss_mb("VmRSS")
+    step_ms = timed(step, args.repeats, args.warmup, sync)
+    peak = rss_mb("VmHWM") - base
+    forward_ms = timed(forward, args.repeats, args.warmup, sync)
+    model.eval()
+
+    def decode():
+        with mt.no_grad():
+            memory = model.encode(s, mask)
+            caches = model.new_caches()
+            tokens = dev(np.ones((src.shape[0], 1), dtype=np.int64))
+            for t in range(32):
+                logits = model.decode(tokens, memory, mask, caches, start=t)
+                tokens = logits.data[:, -1].argmax(axis=-1)[:, None]
+
+    decode_ms = timed(decode, max(args.repeats // 2, 1), 1, sync)
+    chain_ms = minitf_chain(mt, args, sync)
+    return result(c, step_ms, forward_ms, peak, decode_ms, chain_ms, model.num_parameters())
+
+
+def minitf_chain(mt, args, sync) -> float:
+    import numpy as np
+
+    x = mt.tensor(np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32),
+                  requires_grad=True, device=args.device)
+
+    def chain():
+        y = x
+        for _ in range(250):  # 4 ops each: 1,000 ops
+            y = (y * 0.5 + 0.1).tanh() - 0.01
+        y.sum().backward()
+
+    return timed(chain, args.repeats, args.warmup, sync)
+
+
+def torch_bench(args, c, src, tgt) -> dict:
+    import math
+
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+    device = torch.device(args.device)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            d = c["d_model"]
+            self.embed = nn.Embedding(c["vocab"], d, padding_idx=PAD)
+            self.core = nn.Transformer(d, c["heads"], c["layers"], c["layers"], c["ff"], DROPOUT,
+                                       batch_first=True)
+            pos = torch.arange(256)[:, None] * torch.exp(-math.log(10000.0) * torch.arange(0, d, 2) / d)
+            table = torch.zeros(256, d)
+            table[:, 0::2], table[:, 1::2] = torch.sin(pos), torch.cos(pos)
+            self.register_buffer("pos", table)
+            self.scale = math.sqrt(d)
+
+        def emb(self, ids):
+            return self.embed(ids) * self.scale + self.pos[: ids.shape[1]]
+
+        def forward(self, s, t):
+            mask = nn.Transformer.generate_square_subsequent_mask(t.shape[1], device=t.device)
+            h = self.core(self.emb(s), self.emb(t), tgt_mask=mask, tgt_is_causal=True)
+            return h @ self.embed.weight.T
+
+    model = Model().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+    s, ti, to = (torch.as_tensor(a, device=device) for a in (src, tgt[:, :-1], tgt[:, 1:]))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def loss_fn():
+        logits = model(s, ti)
+        return nn.functional.cross_entropy(logits.reshape(-1, c["vocab"]), to.reshape(-1),
+                                           ignore_index=PAD, label_smoothing=LABEL_SMOOTHING)
+
+    def step():
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def forward():
+        with torch.no_grad():
+            loss_fn()
+
+    step()
+    peak_rss_reset()
+    base = rss_mb("VmRSS")
+    step_ms = timed(step, args.repeats, args.warmup, sync)
+    peak = rss_mb("VmHWM") - base
+    forward_ms = timed(forward, args.repeats, args.warmup, sync)
+    model.eval()
+
+    def decode():
+        with torch.no_grad():
+            memory = model.core.encoder(model.emb(s))
+            tokens = torch.ones((s.shape[0], 1), dtype=torch.long, device=device)
+            for _ in range(32):  # re-run the decoder on the growing prefix
+                mask = nn.Transformer.generate_square_subsequent_mask(tokens.shape[1], device=device)
+                h = model.core.decoder(model.emb(tokens), memory, tgt_mask=mask, tgt_is_causal=True)
+                nxt = (h[:, -1] @ model.embed.weight.T).argmax(-1, keepdim=True)
+                tokens = torch.cat([tokens, nxt], dim=1)
+
+    decode_ms = timed(decode, max(args.repeats // 2, 1), 1, sync)
+    x = torch.randn(16, 16, device=device, requires_grad=True)
+
+    def chain():
+        y = x
+        for _ in range(250):
+            y = (y * 0.5 + 0.1).tanh() - 0.01
+        y.sum().backward()
+
+    chain_ms = timed(chain, args.repeats, args.warmup, sync)
+    n_params = sum(p.numel() for p in model.parameters())
+    return result(c, step_ms, forward_ms, peak, decode_ms, chain_ms, n_params)
+
+
+def result(c, step_ms, forward_ms, peak, decode_ms, chain_ms, n_params) -> dict:
+    return {"step_ms": step_ms, "forward_ms": forward_ms, "tokens_per_s": c["batch"] * c["tgt_len"] / step_ms * 1000,
+            "peak_mb": peak, "decode_ms": decode_ms, "chain_ms": chain_ms, "params": n_params}
+
+
+def print_table(args, results: dict) -> None:
+    c = CONFIGS[args.config]
+    print(f"config {args.config}: {c}; device {args.device}; threads {args.threads}; "
+          f"median of {args.repeats}")
+    rows = [("training step (ms)", "step_ms"), ("forward only (ms)", "forward_ms"),
+            ("target tokens/s", "tokens_per_s"), ("peak memory above start (MB)", "peak_mb"),
+            ("greedy decode 64x32 (ms)", "decode_ms"), ("1,000-op chain fwd+bwd (ms)", "chain_ms"),
+            ("parameters", "params")]
+    mt, th = results.get("minitf", {}), results.get("torch", {})
+    for name, r in results.items():
+        if "error" in r:
+            print(f"{name}: {r['error']}")
+    print("| measure | minitf | PyTorch | minitf / PyTorch |")
+    print("|---|---:|---:|---:|")
+    for label, key in rows:
+        a, b = mt.get(key), th.get(key)
+        ratio = f"{a / b:.2f}" if a is not None and b else "-"
+        fmt = (lambda v: "-" if v is None else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}")
+        print(f"| {label} | {fmt(a)} | {fmt(b)} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
