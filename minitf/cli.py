@@ -78,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                        source=args.config or "flags")
         trainer = Trainer(config)
     trainer.fit()
-    if trainer._stop_requested:
+    if trainer.stop_requested:
         return 130
     if trainer.config.synthetic:
         _report_demo(trainer)

@@ -128,7 +128,7 @@ class Trainer:
         self.config, self.log = config, log
         self.out_dir = Path(config.out_dir)
         self.progress = Progress()
-        self._stop_requested = False
+        self.stop_requested = False  # set by Ctrl-C (or by you): fit() stops after the current step
         backend.manual_seed(config.seed)
         self.splits = load_splits(config)
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], log)
@@ -180,11 +180,11 @@ class Trainer:
         with _graceful_interrupt(self):
             while self.progress.epoch < self.config.epochs and not self._finished():
                 self._train_epoch()
-                if self._stop_requested:
+                if self.stop_requested:
                     break
                 self._end_epoch()
         self.save("last")
-        if self._stop_requested:
+        if self.stop_requested:
             self.log(f"interrupted: saved {self.out_dir / 'last.npz'}; continue with "
                      f"`minitf train --resume {self.out_dir / 'last.npz'}`")
         return self.progress
@@ -201,7 +201,7 @@ class Trainer:
                    leave=False, dynamic_ncols=True, disable=None)
         tokens, started = 0, time.perf_counter()
         with bar:
-            while p.batch < len(plan) and not self._stop_requested and not self._finished():
+            while p.batch < len(plan) and not self.stop_requested and not self._finished():
                 batch = self.batcher.batch(plan[p.batch])
                 t0 = time.perf_counter()
                 loss = self.train_step(batch)
@@ -317,9 +317,9 @@ class _graceful_interrupt:
             self.previous = None
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.trainer._stop_requested:
+        if self.trainer.stop_requested:
             raise KeyboardInterrupt
-        self.trainer._stop_requested = True
+        self.trainer.stop_requested = True
         self.trainer.log("\nCtrl-C: stopping after this step and saving a checkpoint "
                          "(press again to quit at once)")
 

@@ -214,7 +214,7 @@ def test_ctrl_c_saves_last_and_resume_matches_uninterrupted(tmp_path, uninterrup
     handler = signal.getsignal(signal.SIGINT)
     interrupt_during_step(trainer, 7)
     progress = trainer.fit()
-    assert trainer._stop_requested and progress.step == 7
+    assert trainer.stop_requested and progress.step == 7
     assert signal.getsignal(signal.SIGINT) is handler
     assert any("interrupted" in m and "--resume" in m for m in messages)
     saved = progress_in(tmp_path / "first" / "last.npz")

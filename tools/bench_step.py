@@ -141,14 +141,6 @@ def minitf_bench(args, c, src, tgt) -> dict:
         with mt.no_grad():
             loss_fn()
 
-    step()
-    peak_rss_reset()
-    base = rss_mb("VmRSS")
-    step_ms = timed(step, args.repeats, args.warmup, sync)
-    peak = rss_mb("VmHWM") - base
-    forward_ms = timed(forward, args.repeats, args.warmup, sync)
-    model.eval()
-
     def decode():
         with mt.no_grad():
             memory = model.encode(s, mask)
@@ -158,12 +150,12 @@ def minitf_bench(args, c, src, tgt) -> dict:
                 logits = model.decode(tokens, memory, mask, caches, start=t)
                 tokens = logits.data[:, -1].argmax(axis=-1)[:, None]
 
-    decode_ms = timed(decode, max(args.repeats // 2, 1), 1, sync)
-    chain_ms = minitf_chain(mt, args, sync)
-    return result(c, step_ms, forward_ms, peak, decode_ms, chain_ms, model.num_parameters())
+    return measure(args, c, sync, step, forward, decode, minitf_chain(mt, args), model.eval,
+                   model.num_parameters())
 
 
-def minitf_chain(mt, args, sync) -> float:
+def minitf_chain(mt, args):
+    """1,000 small ops (250 x four) and a backward, on a 16 x 16 tensor."""
     import numpy as np
 
     x = mt.tensor(np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32),
@@ -175,7 +167,7 @@ def minitf_chain(mt, args, sync) -> float:
             y = (y * 0.5 + 0.1).tanh() - 0.01
         y.sum().backward()
 
-    return timed(chain, args.repeats, args.warmup, sync)
+    return chain
 
 
 def torch_bench(args, c, src, tgt) -> dict:
@@ -231,13 +223,6 @@ def torch_bench(args, c, src, tgt) -> dict:
         with torch.no_grad():
             loss_fn()
 
-    step()
-    peak_rss_reset()
-    base = rss_mb("VmRSS")
-    step_ms = timed(step, args.repeats, args.warmup, sync)
-    peak = rss_mb("VmHWM") - base
-    forward_ms = timed(forward, args.repeats, args.warmup, sync)
-    model.eval()
 
     def decode():
         with torch.no_grad():
@@ -249,7 +234,6 @@ def torch_bench(args, c, src, tgt) -> dict:
                 nxt = (h[:, -1] @ model.embed.weight.T).argmax(-1, keepdim=True)
                 tokens = torch.cat([tokens, nxt], dim=1)
 
-    decode_ms = timed(decode, max(args.repeats // 2, 1), 1, sync)
     x = torch.randn(16, 16, device=device, requires_grad=True)
 
     def chain():
@@ -258,12 +242,21 @@ def torch_bench(args, c, src, tgt) -> dict:
             y = (y * 0.5 + 0.1).tanh() - 0.01
         y.sum().backward()
 
-    chain_ms = timed(chain, args.repeats, args.warmup, sync)
     n_params = sum(p.numel() for p in model.parameters())
-    return result(c, step_ms, forward_ms, peak, decode_ms, chain_ms, n_params)
+    return measure(args, c, sync, step, forward, decode, chain, model.eval, n_params)
 
 
-def result(c, step_ms, forward_ms, peak, decode_ms, chain_ms, n_params) -> dict:
+def measure(args, c, sync, step, forward, decode, chain, set_eval, n_params) -> dict:
+    """The same sequence of timings for either framework; `chain` is timed like the rest."""
+    step()
+    peak_rss_reset()
+    base = rss_mb("VmRSS")
+    step_ms = timed(step, args.repeats, args.warmup, sync)
+    peak = rss_mb("VmHWM") - base
+    forward_ms = timed(forward, args.repeats, args.warmup, sync)
+    set_eval()
+    decode_ms = timed(decode, max(args.repeats // 2, 1), 1, sync)
+    chain_ms = timed(chain, args.repeats, args.warmup, sync)
     return {"step_ms": step_ms, "forward_ms": forward_ms, "tokens_per_s": c["batch"] * c["tgt_len"] / step_ms * 1000,
             "peak_mb": peak, "decode_ms": decode_ms, "chain_ms": chain_ms, "params": n_params}
 
