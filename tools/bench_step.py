@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--only", choices=["minitf", "torch"])
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on the GPU (both frameworks)")
+    parser.add_argument("--peak-tflops", type=float, help="the device's peak matmul rate, to report a fraction")
     parser.add_argument("--worker", choices=["minitf", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -123,9 +124,14 @@ def minitf_bench(args, c, src, tgt) -> dict:
     s, ti, to = dev(src), dev(tgt[:, :-1]), dev(tgt[:, 1:])
     mask = dev(np.ones(src.shape, dtype=bool))
     sync = lambda: None  # noqa: E731
+    device_memory = None
     if args.device.startswith("cuda"):
+        from minitf import kernels
+
         cp = backend.cupy()
         sync = cp.cuda.Stream.null.synchronize
+        kernels.set_tf32(args.tf32)
+        device_memory = lambda: cp.get_default_memory_pool().total_bytes() / 2**20  # noqa: E731
 
     def loss_fn():
         logits = model(s, ti, mask)
@@ -151,7 +157,7 @@ def minitf_bench(args, c, src, tgt) -> dict:
                 tokens = logits.data[:, -1].argmax(axis=-1)[:, None]
 
     return measure(args, c, sync, step, forward, decode, minitf_chain(mt, args), model.eval,
-                   model.num_parameters())
+                   model.num_parameters(), device_memory)
 
 
 def minitf_chain(mt, args):
@@ -207,6 +213,7 @@ def torch_bench(args, c, src, tgt) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
     s, ti, to = (torch.as_tensor(a, device=device) for a in (src, tgt[:, :-1], tgt[:, 1:]))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    device_memory = (lambda: torch.cuda.max_memory_reserved() / 2**20) if device.type == "cuda" else None
 
     def loss_fn():
         logits = model(s, ti)
@@ -243,32 +250,58 @@ def torch_bench(args, c, src, tgt) -> dict:
         y.sum().backward()
 
     n_params = sum(p.numel() for p in model.parameters())
-    return measure(args, c, sync, step, forward, decode, chain, model.eval, n_params)
+    return measure(args, c, sync, step, forward, decode, chain, model.eval, n_params, device_memory)
 
 
-def measure(args, c, sync, step, forward, decode, chain, set_eval, n_params) -> dict:
-    """The same sequence of timings for either framework; `chain` is timed like the rest."""
+def measure(args, c, sync, step, forward, decode, chain, set_eval, n_params, device_memory=None) -> dict:
+    """The same sequence of timings for either framework; `chain` is timed like the rest.
+
+    Memory: on the CPU, the growth of peak RSS over the timed steps; on a GPU, the
+    framework's memory pool (CuPy's default pool, PyTorch's reserved bytes) after them.
+    """
     step()
     peak_rss_reset()
     base = rss_mb("VmRSS")
     step_ms = timed(step, args.repeats, args.warmup, sync)
-    peak = rss_mb("VmHWM") - base
+    peak = rss_mb("VmHWM") - base if device_memory is None else device_memory()
     forward_ms = timed(forward, args.repeats, args.warmup, sync)
     set_eval()
     decode_ms = timed(decode, max(args.repeats // 2, 1), 1, sync)
     chain_ms = timed(chain, args.repeats, args.warmup, sync)
     return {"step_ms": step_ms, "forward_ms": forward_ms, "tokens_per_s": c["batch"] * c["tgt_len"] / step_ms * 1000,
-            "peak_mb": peak, "decode_ms": decode_ms, "chain_ms": chain_ms, "params": n_params}
+            "peak_mb": peak, "decode_ms": decode_ms, "chain_ms": chain_ms, "params": n_params,
+            "tflops": step_flops(c) / step_ms / 1e9}
+
+
+def step_flops(c: dict) -> float:
+    """Matmul FLOPs of one training step: 3x the forward's (the backward does two products per one).
+
+    Per source token and encoder layer: Q, K, V, output projections 8 d^2, feed-forward
+    4 d ff, attention 4 S d. Per target token and decoder layer: self-attention 8 d^2 + 4 T d,
+    cross-attention queries/output 4 d^2 + 4 S d (keys/values 4 d^2 per source token), feed-
+    forward 4 d ff; then the output projection 2 d V.
+    """
+    d, ff, layers, vocab = c["d_model"], c["ff"], c["layers"], c["vocab"]
+    src, tgt = c["batch"] * c["src_len"], c["batch"] * c["tgt_len"]
+    encoder = src * layers * (8 * d * d + 4 * d * ff + 4 * c["src_len"] * d)
+    decoder = tgt * layers * (12 * d * d + 4 * d * ff + 4 * (c["tgt_len"] + c["src_len"]) * d)
+    decoder += src * layers * 4 * d * d
+    return 3.0 * (encoder + decoder + tgt * 2 * d * vocab)
 
 
 def print_table(args, results: dict) -> None:
     c = CONFIGS[args.config]
     print(f"config {args.config}: {c}; device {args.device}; threads {args.threads}; "
-          f"median of {args.repeats}")
+          f"median of {args.repeats}; {step_flops(c) / 1e9:.1f} GFLOP per step")
+    if args.peak_tflops:
+        for name, r in results.items():
+            if "tflops" in r:
+                print(f"{name}: {r['tflops']:.2f} TFLOP/s = {r['tflops'] / args.peak_tflops:.1%} of the "
+                      f"device's {args.peak_tflops} TFLOP/s peak")
     rows = [("training step (ms)", "step_ms"), ("forward only (ms)", "forward_ms"),
             ("target tokens/s", "tokens_per_s"), ("peak memory above start (MB)", "peak_mb"),
             ("greedy decode 64x32 (ms)", "decode_ms"), ("1,000-op chain fwd+bwd (ms)", "chain_ms"),
-            ("parameters", "params")]
+            ("achieved TFLOP/s (matmul FLOPs / step time)", "tflops"), ("parameters", "params")]
     mt, th = results.get("minitf", {}), results.get("torch", {})
     for name, r in results.items():
         if "error" in r:
@@ -278,7 +311,8 @@ def print_table(args, results: dict) -> None:
     for label, key in rows:
         a, b = mt.get(key), th.get(key)
         ratio = f"{a / b:.2f}" if a is not None and b else "-"
-        fmt = (lambda v: "-" if v is None else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}")
+        fmt = (lambda v: "-" if v is None else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 1
+               else f"{v:.3f}")
         print(f"| {label} | {fmt(a)} | {fmt(b)} | {ratio} |")
 
 
