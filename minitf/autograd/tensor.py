@@ -138,13 +138,18 @@ class Tensor:
     @staticmethod
     def _make(data: Array, parents: tuple["Tensor", ...] = (),
               backward: BackwardFn | None = None) -> "Tensor":
-        """Wrap the result of an op. Records the graph only if some parent needs grad."""
+        """Wrap an op's output array `data` computed from the tensors `parents`.
+
+        `backward(g)` maps the output's gradient `g` (same shape as data) to one gradient
+        per parent, or None for a parent that needs none; broadcasting is summed back by
+        the engine. The graph is recorded only if some parent requires grad.
+        """
         t = Tensor.__new__(Tensor)
         if isinstance(data, np.generic):  # NumPy reductions of 0-d arrays give scalars
             data = np.asarray(data)
         t.data = data
         t.grad = None
-        if backward is not None and _grad_enabled and any(p.requires_grad for p in parents):
+        if backward is not None and _grad_enabled and _any_requires_grad(parents):
             t.requires_grad = True
             t._parents = parents
             t._backward = backward
@@ -153,6 +158,8 @@ class Tensor:
             t._parents = ()
             t._backward = None
         return t
+
+    from_op = _make  # the public name, for defining your own ops: Tensor.from_op(data, inputs, backward)
 
     # ---- backward ---------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -201,6 +208,13 @@ class Tensor:
         if g.shape != self.shape:
             raise ValueError(f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}")
         return g
+
+
+def _any_requires_grad(parents: tuple[Tensor, ...]) -> bool:
+    for p in parents:
+        if p.requires_grad:
+            return True
+    return False
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
