@@ -14,15 +14,16 @@ import argparse
 import numpy as np
 
 import minitf as mt
-from minitf.translate import Translator
+from minitf.translate import Translator, translate_ids
 
 
 def cross_attention(translator: Translator, sentence: str) -> tuple[list[str], list[str], np.ndarray]:
     """(source tokens, output tokens, weights (len_out, len_src)) of the last decoder layer."""
     tok, model = translator.tokenizer, translator.model
     src_ids = tok.encode(sentence)
-    output = translator.translate([sentence])[0]
-    out_ids = [translator.bos_id] + tok.encode(output)
+    output_ids = translate_ids(model, [src_ids], bos_id=translator.bos_id, eos_id=translator.eos_id,
+                               pad_id=translator.pad_id)[0]
+    out_ids = [translator.bos_id] + output_ids
     src = np.array([src_ids]); mask = np.ones_like(src, dtype=bool)  # noqa: E702
     layer = model.decoder_layers[len(model.decoder_layers) - 1]
     captured = {}
