@@ -120,9 +120,17 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
 def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minitf train`")
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
-    p.add_argument("--length-penalty", type=float, default=0.6)
+    p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha for beam search")
+    p.add_argument("--max-len-a", type=float, default=1.5,
+                   help="output length limit: A * source tokens + B (default A 1.5, B 10)")
+    p.add_argument("--max-len-b", type=float, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
+
+
+def _decoding_options(args: argparse.Namespace) -> dict:
+    return dict(beam_size=args.beam, batch_size=args.batch_size, length_penalty=args.length_penalty,
+                max_len_a=args.max_len_a, max_len_b=args.max_len_b)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -130,8 +138,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
     lines = [line.rstrip("\n") for line in sys.stdin]
-    for out in translator.translate(lines, beam_size=args.beam, batch_size=args.batch_size,
-                                    length_penalty=args.length_penalty):
+    for out in translator.translate(lines, **_decoding_options(args)):
         print(_one_line(out))
     return 0
 
@@ -157,8 +164,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     corpus = read_parallel(args.src, args.ref)
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
-    hyps = translator.translate(corpus.sources, beam_size=args.beam, batch_size=args.batch_size,
-                                length_penalty=args.length_penalty)
+    hyps = translator.translate(corpus.sources, **_decoding_options(args))
     if args.output:
         Path(args.output).write_text("".join(_one_line(h) + "\n" for h in hyps), encoding="utf-8")
     refs = corpus.targets

@@ -38,8 +38,11 @@ class Translator:
         return cls(model.to(device), tokenizer)
 
     def translate(self, sentences: Sequence[str], beam_size: int = 1, batch_size: int = 64,
-                  length_penalty: float = 0.6) -> list[str]:
-        """Translate each sentence; a sentence longer than the model allows raises ValueError naming it."""
+                  length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[str]:
+        """Translate each sentence into at most max_len_a * (source tokens) + max_len_b tokens.
+
+        A sentence longer than the model allows, or empty, raises ValueError naming it.
+        """
         ids = [self.tokenizer.encode(s) for s in sentences]
         for number, seq in enumerate(ids, 1):
             if len(seq) > self.max_source_tokens:
@@ -47,7 +50,7 @@ class Translator:
                                  f"maximum of {self.max_source_tokens}")
             if not seq:
                 raise ValueError(f"sentence {number} is empty")
-        extra = {"length_penalty": length_penalty} if beam_size > 1 else {}
         outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id, pad_id=self.pad_id,
-                                beam_size=beam_size, batch_size=batch_size, **extra)
+                                beam_size=beam_size, batch_size=batch_size, max_len_a=max_len_a,
+                                max_len_b=max_len_b, length_penalty=length_penalty)
         return [self.tokenizer.decode(o, errors="replace") for o in outputs]
