@@ -18,8 +18,8 @@ from typing import Sequence
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 
 # Flags of `minitf train` that map one to one onto TrainConfig fields.
-TRAIN_FLAGS = ("src_train", "tgt_train", "src_val", "tgt_val", "vocab_size", "max_len", "max_tokens",
-               "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout",
+TRAIN_FLAGS = ("src_train", "tgt_train", "src_val", "tgt_val", "train_tsv", "val_tsv", "vocab_size",
+               "max_len", "max_tokens", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout",
                "activation", "epochs", "lr", "warmup", "weight_decay", "label_smoothing", "clip_norm",
                "patience", "select_metric", "bleu_sentences", "seed", "device", "out_dir", "max_steps", "time_limit")
 
@@ -73,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer.from_checkpoint(args.resume, **flags)
     else:
         settings = _read_config(args.config) if args.config else {}
-        base = DEMO_CONFIG if not settings and "src_train" not in flags else TrainConfig()
+        real_data = "src_train" in flags or "train_tsv" in flags
+        base = DEMO_CONFIG if not settings and not real_data else TrainConfig()
         config = TrainConfig.from_dict({**dataclasses.asdict(base), **settings, **flags},
                                        source=args.config or "flags")
         trainer = Trainer(config)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from . import backend
 from . import functional as F
 from .autograd import no_grad
-from .data import Batch, TokenBatcher, encode_pairs, number_translation_task, read_parallel
+from .data import Batch, TokenBatcher, encode_pairs, number_translation_task, read_parallel, read_tsv
 from .nn import Transformer, TransformerConfig
 from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
@@ -41,6 +41,8 @@ class TrainConfig:
     tgt_train: str | None = None
     src_val: str | None = None
     tgt_val: str | None = None
+    train_tsv: str | None = None  # or each split as one file of "source<TAB>target" lines
+    val_tsv: str | None = None
     synthetic_sizes: tuple[int, int, int] = (20000, 500, 1000)  # train, val, test pairs
     vocab_size: int = 8000
     max_len: int = 128  # tokens per sentence; longer training pairs are dropped and counted
@@ -85,12 +87,15 @@ class TrainConfig:
 
     @property
     def synthetic(self) -> bool:
-        return self.src_train is None
+        return self.src_train is None and self.train_tsv is None
 
     def validate(self) -> None:
         given = [self.src_train, self.tgt_train, self.src_val, self.tgt_val]
         if any(p is not None for p in given) and any(p is None for p in given):
             raise ValueError("real data needs all four files: --src-train, --tgt-train, --src-val, --tgt-val")
+        tsv = [self.train_tsv, self.val_tsv]
+        if any(p is not None for p in tsv) and (any(p is None for p in tsv) or given[0] is not None):
+            raise ValueError("TSV data needs --train-tsv and --val-tsv, and no separate source/target files")
         backend.parse_device(self.device)
         if self.select_metric not in ("bleu", "chrf", "exact_match"):
             raise ValueError(f"select_metric must be bleu, chrf or exact_match, not {self.select_metric!r}")
@@ -335,6 +340,8 @@ def load_splits(config: TrainConfig) -> dict[str, list[tuple[str, str]]]:
     if config.synthetic:
         n_train, n_val, n_test = config.synthetic_sizes
         return number_translation_task(n_train, n_val, n_test, seed=config.seed)
+    if config.train_tsv is not None:
+        return {"train": list(read_tsv(config.train_tsv)), "val": list(read_tsv(config.val_tsv))}
     return {"train": list(read_parallel(config.src_train, config.tgt_train)),
             "val": list(read_parallel(config.src_val, config.tgt_val))}
 

@@ -140,6 +140,24 @@ def test_train_on_parallel_files_reports_pairs_dropped_for_length(tmp_path, caps
     assert meta["progress"]["epoch"] == 1
 
 
+def test_train_on_tsv_files(tmp_path, capsys):
+    pairs = [(english_number(n), german_number(n)) for n in range(100, 160)]
+    train = write_lines(tmp_path / "train.tsv", [f"{s}\t{t}" for s, t in pairs[:50]])
+    val = write_lines(tmp_path / "val.tsv", [f"{s}\t{t}" for s, t in pairs[50:]])
+    argv = ["train", "--train-tsv", train, "--val-tsv", val, *TINY_FLAGS, "--epochs", 1,
+            "--out-dir", tmp_path / "run"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "training pairs: 50 kept, 0 dropped" in out
+
+
+def test_tsv_and_separate_files_together_are_refused(tmp_path, capsys):
+    tsv = write_lines(tmp_path / "a.tsv", ["one\teins"])
+    code, _, err = run(["train", "--train-tsv", tsv, "--val-tsv", tsv, "--src-train", tsv,
+                        "--tgt-train", tsv, "--src-val", tsv, "--tgt-val", tsv], capsys)
+    assert code == 1 and "TSV data needs" in err
+
+
 # ---- translate and evaluate -----------------------------------------------------------------
 
 @pytest.mark.parametrize("beam", [1, 3])
