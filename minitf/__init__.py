@@ -1,7 +1,9 @@
 """minitf: a framework-free Transformer engine on NumPy (CPU) and CuPy (GPU).
 
 Layers, each importing only the ones before it:
-backend -> autograd -> functional -> nn -> optim -> (tokenizer, data) -> translate -> train -> cli.
+backend -> autograd -> functional -> nn -> optim -> translate -> train -> cli,
+with tokenizer and data standing alone (NumPy and the standard library only).
+`import minitf` loads the engine, functional, nn and optim; the rest on first import.
 """
 from . import backend
 from .autograd import (Tensor, abs, concat, exp, is_grad_enabled, log, masked_fill, matmul, max,
@@ -9,12 +11,13 @@ from .autograd import (Tensor, abs, concat, exp, is_grad_enabled, log, masked_fi
                        sum, swapaxes, tanh, tensor, transpose, where, zeros)
 from .backend import DeviceError, manual_seed
 from .gradcheck import GradcheckError, gradcheck
+from . import functional, nn, optim  # noqa: E402 (after the engine they build on)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "manual_seed",
-    "gradcheck", "GradcheckError", "DeviceError", "backend", "exp", "log", "sqrt", "tanh",
+    "gradcheck", "GradcheckError", "DeviceError", "backend", "functional", "nn", "optim", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "matmul", "reshape", "transpose",
     "swapaxes", "concat", "stack", "split", "where", "masked_fill",
 ]
