@@ -69,6 +69,21 @@ def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:
     return backend.random_keep_mask(xp, shape, p, dtype) * xp.asarray(1.0 / (1.0 - p), dtype=dtype)
 
 
+def dropout_keep(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> tuple[Any, float]:
+    """(keep, scale): a boolean mask, each entry False with probability p, and 1/(1-p).
+
+    The same draws as `dropout_mask` (keep * scale is that mask), held in a quarter of its memory.
+    """
+    return backend.random_keep_mask(xp, shape, p, dtype), (1.0 / (1.0 - p) if p < 1 else 0.0)
+
+
+def keep_and_scale(a: Any, keep: Any, scale: float) -> Any:
+    """a * keep * scale as a new array, in two passes."""
+    out = a * keep
+    out *= scale
+    return out
+
+
 def check_probability(p: float, name: str = "p") -> None:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability {name} must be in [0, 1], got {p}")
@@ -81,13 +96,9 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return x
     if kernels.available(x.data):
         return cuda.dropout(x, p)
-    xp = backend.get_array_module(x.data)
-    if p == 1.0:
-        mask = xp.zeros(x.shape, dtype=x.dtype)
-    else:
-        mask = dropout_mask(xp, x.shape, p, x.dtype)
+    keep, scale = dropout_keep(backend.get_array_module(x.data), x.shape, p, x.dtype)
 
     def backward(g):
-        return (g * mask,)
+        return (keep_and_scale(g, keep, scale),)
 
-    return Tensor._make(x.data * mask, (x,), backward)
+    return Tensor._make(keep_and_scale(x.data, keep, scale), (x,), backward)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from .activations import check_probability, dropout_mask
+from .activations import check_probability, dropout_keep, keep_and_scale
 
 __all__ = ["scaled_dot_product_attention", "causal_mask"]
 
@@ -81,15 +81,15 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
     dropped = weights
     keep = None
     if dropout_p > 0:
-        keep = dropout_mask(xp, weights.shape, dropout_p, weights.dtype) if dropout_p < 1 \
-            else xp.zeros(weights.shape, dtype=weights.dtype)
-        dropped = weights * keep
+        keep, keep_scale = dropout_keep(xp, weights.shape, dropout_p, weights.dtype)
+        dropped = keep_and_scale(weights, keep, keep_scale)
 
     def backward(g):
         gv = xp.swapaxes(dropped, -1, -2) @ g if v.requires_grad else None
         gw = g @ xp.swapaxes(v.data, -1, -2)
         if keep is not None:
             gw *= keep
+            gw *= keep_scale
         gs = weights * (gw - (gw * weights).sum(axis=-1, keepdims=True))
         gs *= scale
         gq = gs @ k.data if q.requires_grad else None

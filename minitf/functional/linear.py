@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from .activations import _INV_SQRT_2, _INV_SQRT_2PI, check_probability, dropout_mask, erf
+from .activations import _INV_SQRT_2, _INV_SQRT_2PI, check_probability, dropout_keep, erf
 
 __all__ = ["linear", "feed_forward", "embedding"]
 
@@ -43,15 +43,21 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return Tensor._make(y.reshape(*lead, n_out), parents, backward)
 
 
-def _activate(h: Any, activation: str) -> tuple[Any, Any]:
-    """Apply the activation to pre-activations h; return (output, derivative at h)."""
+def _activate_inplace(h: Any, activation: str) -> Any:
+    """Apply the activation to pre-activations h in place; return its derivative at h.
+
+    relu's derivative is returned as a boolean array (True where h > 0), a quarter of the memory.
+    """
     xp = backend.get_array_module(h)
     if activation == "relu":
         positive = h > 0
-        return h * positive, positive
+        xp.maximum(h, 0, out=h)
+        return positive
     if activation == "gelu":
         cdf = 0.5 * (1 + erf(h * _INV_SQRT_2))
-        return h * cdf, cdf + h * xp.exp(-0.5 * h * h) * _INV_SQRT_2PI
+        derivative = cdf + h * xp.exp(-0.5 * h * h) * _INV_SQRT_2PI
+        h *= cdf
+        return derivative
     raise ValueError(f"feed_forward: activation must be 'relu' or 'gelu', got {activation!r}")
 
 
@@ -60,6 +66,8 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
     """The Transformer feed-forward block as one node: linear -> activation -> dropout -> linear.
 
     x: (..., d); w1: (ff, d); b1: (ff,); w2: (d_out, ff); b2: (d_out,); -> (..., d_out).
+    The hidden activations are transformed in place, so the block allocates one
+    (tokens, ff) array and one mask in the forward.
     """
     _check_linear(x, w1, b1, "feed_forward (first layer)")
     if w2.ndim != 2 or w2.shape[1] != w1.shape[0]:
@@ -70,21 +78,27 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
     check_probability(dropout_p, "dropout_p")
     xp = backend.get_array_module(x.data)
     x2 = x.data.reshape(-1, x.shape[-1])
-    h = x2 @ w1.data.T
-    h += b1.data
-    a, da = _activate(h, activation)
+    a = x2 @ w1.data.T
+    a += b1.data
+    da = _activate_inplace(a, activation)  # a: activations, da: their derivative
+    scale = 1.0
     if training and dropout_p > 0:
-        mask = dropout_mask(xp, a.shape, dropout_p, a.dtype)
-        a = a * mask
-        da = da * mask
+        keep, scale = dropout_keep(xp, a.shape, dropout_p, a.dtype)
+        a *= keep
+        a *= scale
+        if da.dtype == bool:
+            da &= keep
+        else:
+            da *= keep
     y = a @ w2.data.T
     y += b2.data
-    del h
 
     def backward(g):
         g2 = g.reshape(-1, w2.shape[0])
-        ga = g2 @ w2.data
-        gh = ga * da
+        gh = g2 @ w2.data
+        gh *= da
+        if scale != 1.0:
+            gh *= scale
         gx = (gh @ w1.data).reshape(x.shape) if x.requires_grad else None
         return (gx, gh.T @ x2 if w1.requires_grad else None, gh.sum(axis=0),
                 g2.T @ a if w2.requires_grad else None, g2.sum(axis=0))
