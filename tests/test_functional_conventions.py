@@ -244,6 +244,40 @@ def test_cross_entropy_gradient_of_uniform_logits(label_smoothing, expected_grad
 
 # ---- bad inputs raise clear errors -------------------------------------------------------------
 
+# ---- saved buffers reused in place must survive retain_graph ------------------------------
+
+def _fused_ops(dev):
+    """(name, fn of float64 leaves, leaves) for every fused op whose backward may reuse buffers."""
+    x, w1, b1 = random(6, 4, seed=1), random(5, 4, seed=2), random(5, seed=3)
+    w2, b2 = random(3, 5, seed=4), random(3, seed=5)
+    q, k, v = random(2, 3, 4, seed=6), random(2, 5, 4, seed=7), random(2, 5, 4, seed=8)
+    ids = tensor(np.array([[0, 2, 4], [1, 1, 3]]), dev)
+    return {
+        "cross_entropy": (lambda a: F.cross_entropy(a, ids, ignore_index=3, label_smoothing=0.1),
+                          [random(2, 3, 5, seed=9)]),
+        "feed_forward": (lambda *a: F.feed_forward(*a, activation="gelu"), [x, w1, b1, w2, b2]),
+        "layer_norm": (lambda a, w, b: F.layer_norm(a, w, b), [x, random(4, seed=10), random(4, seed=11)]),
+        "softmax": (F.softmax, [x]),
+        "log_softmax": (F.log_softmax, [x]),
+        "attention": (lambda *a: F.scaled_dot_product_attention(*a, is_causal=True), [q, k, v]),
+        "linear": (F.linear, [x, w1, b1]),
+    }
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "feed_forward", "layer_norm", "softmax", "log_softmax",
+                                  "attention", "linear"])
+def test_second_backward_with_retain_graph_doubles_the_gradients(name, device):
+    fn, arrays = _fused_ops(device)[name]
+    leaves = [tensor(a, device) for a in arrays]
+    out = fn(*leaves)
+    cotangent = tensor(random(*out.shape, seed=12), device, requires_grad=False)
+    out.backward(cotangent, retain_graph=True)
+    once = [host(t.grad).copy() for t in leaves]
+    out.backward(cotangent)
+    for first, t in zip(once, leaves):
+        np.testing.assert_allclose(host(t.grad), 2 * first, rtol=1e-12, atol=1e-12)
+
+
 def _call(op, *arrays, **kwargs):
     """A thunk calling `op` on the arrays made tensors on the device (ints and bools too)."""
     return lambda device: op(*[tensor(a, device) if isinstance(a, np.ndarray) else a for a in arrays],

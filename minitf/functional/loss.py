@@ -70,6 +70,8 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     else:
         out = (per_item.sum() / count).astype(x.dtype)  # an integer count would upcast float32
 
+    saved = [exps]
+
     def backward(g):
         if reduction == "none":
             scale = g.reshape(-1, 1)
@@ -77,11 +79,14 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
             scale = g
         else:
             scale = g / max(int(count), 1)  # all ignored: NaN loss but zero gradient, as PyTorch
-        grad = exps / sums
+        # The saved exponentials become the gradient in place (no new logits-sized array);
+        # a second backward (retain_graph) recomputes them.
+        grad = saved.pop() if saved else exp_shifted(x, axis=1)[0]
+        row_scale = keep[:, None] * scale
+        grad *= row_scale / sums
         if s:
-            grad -= s / n_classes
-        grad[rows, safe_t] -= 1 - s
-        grad *= keep[:, None] * scale
+            grad -= row_scale * (s / n_classes)
+        grad[rows, safe_t] -= (1 - s) * row_scale[:, 0]
         return (grad.reshape(logits.shape),)
 
     return Tensor._make(out, (logits,), backward)
