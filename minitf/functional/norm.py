@@ -1,7 +1,7 @@
 """Layer normalization over the last axis, forward and backward in one node."""
 from __future__ import annotations
 
-from .. import kernels
+from .. import backend, kernels
 from ..autograd import Tensor
 from . import cuda
 
@@ -20,25 +20,29 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
             raise ValueError(f"layer_norm: {name} has shape {p.shape}, expected ({d},) for input {x.shape}")
     if kernels.available(x.data):
         return cuda.layer_norm(x, weight, bias, eps)
-    mu = x.data.mean(axis=-1, keepdims=True)
-    centered = x.data - mu
-    rstd = 1.0 / (((centered * centered).mean(axis=-1, keepdims=True) + eps) ** 0.5)
-    xhat = centered * rstd
-    out = xhat
-    if weight is not None:
-        out = out * weight.data
+    xp = backend.get_array_module(x.data)
+    xhat = x.data - x.data.mean(axis=-1, keepdims=True)
+    variance = xp.einsum("...i,...i->...", xhat, xhat)[..., None] / d  # no squared temporary
+    rstd = 1.0 / xp.sqrt(variance + eps)
+    xhat *= rstd
+    out = xhat if weight is None else xhat * weight.data
     if bias is not None:
-        out = out + bias.data
+        out = out + bias.data  # (never in place: out may be the saved xhat)
 
     def backward(g):
+        # gx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = g * weight
         gxhat = g if weight is None else g * weight.data
         grads = [None]
         if x.requires_grad:
-            grads[0] = rstd * (gxhat - gxhat.mean(axis=-1, keepdims=True)
-                               - xhat * (gxhat * xhat).mean(axis=-1, keepdims=True))
+            mean_gxhat_xhat = xp.einsum("...i,...i->...", gxhat, xhat)[..., None] / d
+            gx = xhat * mean_gxhat_xhat
+            xp.subtract(gxhat, gx, out=gx)
+            gx -= gxhat.mean(axis=-1, keepdims=True)
+            gx *= rstd
+            grads[0] = gx
         rows = g.reshape(-1, d)
         if weight is not None:
-            grads.append((rows * xhat.reshape(-1, d)).sum(axis=0) if weight.requires_grad else None)
+            grads.append(xp.einsum("ij,ij->j", rows, xhat.reshape(-1, d)) if weight.requires_grad else None)
         if bias is not None:
             grads.append(rows.sum(axis=0) if bias.requires_grad else None)
         return grads
