@@ -3,18 +3,23 @@
     python tools/bench_step.py                       # reference config, 2 threads, CPU
     python tools/bench_step.py --config gpu --device cuda
     python tools/bench_step.py --only minitf         # without PyTorch installed
+    python tools/bench_step.py --rounds 5            # more alternating rounds on a noisy machine
 
 Each framework runs in its own subprocess (so peak memory is its own): ms per training
 step (forward, backward, Adam), forward-only ms, target tokens/s, peak memory above the
 process's state before the first step, greedy decoding time for 64 sentences of 32
 tokens (minitf with its key/value cache, PyTorch re-running the decoder on the growing
-prefix), and a chain of 1,000 small ops forward and backward. Medians of --repeats runs.
+prefix), and a chain of 1,000 small ops forward and backward. Medians of --repeats runs
+in each worker; the workers of the two frameworks alternate for --rounds rounds, and the
+table shows the median over the rounds (shared machines drift: alternating spreads the
+drift over both).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -34,6 +39,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="run the frameworks in turn this many times; report medians over the rounds")
     parser.add_argument("--only", choices=["minitf", "torch"])
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on the GPU (both frameworks)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak matmul rate, to report a fraction")
@@ -42,10 +49,19 @@ def main() -> None:
     if args.worker:
         print(json.dumps(run_worker(args)))
         return
+    frameworks = [args.only] if args.only else ["minitf", "torch"]
+    rounds = [{name: spawn(name, args) for name in frameworks} for _ in range(args.rounds)]
+    print_table(args, combine(rounds), rounds)
+
+
+def combine(rounds: list[dict]) -> dict:
+    """Each framework's median over the rounds, measure by measure (the first error wins)."""
     results = {}
-    for framework in ([args.only] if args.only else ["minitf", "torch"]):
-        results[framework] = spawn(framework, args)
-    print_table(args, results)
+    for name in rounds[0]:
+        runs = [r[name] for r in rounds]
+        errors = [r for r in runs if "error" in r]
+        results[name] = errors[0] if errors else {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    return results
 
 
 def spawn(framework: str, args: argparse.Namespace) -> dict:
@@ -289,10 +305,14 @@ def step_flops(c: dict) -> float:
     return 3.0 * (encoder + decoder + tgt * 2 * d * vocab)
 
 
-def print_table(args, results: dict) -> None:
+def print_table(args, results: dict, rounds: list[dict]) -> None:
     c = CONFIGS[args.config]
     print(f"config {args.config}: {c}; device {args.device}; threads {args.threads}; "
-          f"median of {args.repeats}; {step_flops(c) / 1e9:.1f} GFLOP per step")
+          f"median of {args.repeats} per run, of {args.rounds} alternating rounds; "
+          f"{step_flops(c) / 1e9:.1f} GFLOP per step")
+    steps = [(r["minitf"].get("step_ms"), r.get("torch", {}).get("step_ms")) for r in rounds if "minitf" in r]
+    if steps and all(a and b for a, b in steps):
+        print("training step, minitf / PyTorch in each round: " + ", ".join(f"{a / b:.2f}" for a, b in steps))
     if args.peak_tflops:
         for name, r in results.items():
             if "tflops" in r:
