@@ -42,14 +42,24 @@ def _allowed(q: Tensor, k: Tensor, mask: Any, is_causal: bool) -> Any:
 
 
 def _masked_softmax(scores: Any, allowed: Any) -> Any:
-    """Row softmax over allowed keys only; a row with no allowed key gives zeros, never NaN."""
+    """Row softmax over allowed keys only, computed in place in `scores` where shapes allow.
+
+    A row with no allowed key gives zeros, never NaN. The mask enters as an additive bias
+    of 0 / -inf built on the mask's own (usually broadcast, small) shape.
+    """
     xp = backend.get_array_module(scores)
     if allowed is not None:
-        scores = xp.where(allowed, scores, -np.inf)
+        bias = xp.zeros(allowed.shape, dtype=scores.dtype)
+        bias[~allowed] = -np.inf
+        if np.broadcast_shapes(bias.shape, scores.shape) == scores.shape:
+            scores += bias
+        else:
+            scores = scores + bias
     m = scores.max(axis=-1, keepdims=True)
     if allowed is not None:
         m = xp.where(xp.isfinite(m), m, 0)
-    e = xp.exp(scores - m)
+    scores -= m
+    e = xp.exp(scores, out=scores)
     denom = e.sum(axis=-1, keepdims=True)
     if allowed is not None:
         denom = xp.where(denom == 0, 1, denom)
