@@ -96,3 +96,12 @@ def test_adam_uses_one_fused_launch_per_step_with_same_trajectory(fake_gpu, cls,
     assert LAUNCHES == ["adam_step_multi"] * 3
     for a, b in zip(gpu, cpu):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_where_of_two_constants_follows_a_gpu_condition(fake_gpu):  # noqa: F811
+    from minitf import backend, where
+
+    cond = fake_gpu(np.array([True, False, True]))
+    out = where(Tensor(cond), 2.0, -1.0)
+    assert backend.is_cupy_array(out.data)
+    np.testing.assert_array_equal(np.asarray(out.data), [2.0, -1.0, 2.0])

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minitf as mt
+from minitf import backend
 from minitf.testing import arrays, broadcastable_shapes, masks, shapes
 
 
@@ -238,6 +239,16 @@ def test_where(device, data, shapes3):
     check(lambda x, y: mt.where(cond_t, x, y), lambda x, y: np.where(cond, x, y), [a, b], device)
     check(lambda x: mt.where(cond_t, x, 0.5), lambda x: np.where(cond, x, 0.5), [a], device)
     check(lambda y: mt.where(cond_t, -1.0, y), lambda y: np.where(cond, -1.0, y), [b], device)
+
+
+@pytest.mark.parametrize("constants", [(2.0, -1.0), (np.array([1.0, 2.0, 3.0]), 0.0)])
+def test_where_of_two_constants_lives_on_the_condition_device(constants, device):
+    cond = np.array([True, False, True])
+    a, b = constants
+    a = backend.to_device(a, device) if isinstance(a, np.ndarray) else a
+    out = mt.where(mt.tensor(cond, device=device), a, b)
+    assert out.device == mt.tensor(cond, device=device).device and not out.requires_grad
+    np.testing.assert_array_equal(backend.to_device(out.data, "cpu"), np.where(cond, *constants))
 
 
 @st.composite

@@ -171,8 +171,10 @@ def _as_mask(mask: Any, like: Tensor, op: str) -> Any:
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elementwise `a` where `condition` is True, else `b` (all broadcast together)."""
     like = a if isinstance(a, Tensor) else b
-    if not isinstance(like, Tensor):
-        like = Tensor(np.asarray(a))
+    if not isinstance(like, Tensor):  # two constants: they live where the condition (or `a`) lives
+        anchor = next((v.data if isinstance(v, Tensor) else v for v in (a, condition) if hasattr(v, "shape")),
+                      np.empty(0))
+        like = Tensor._make(backend.get_array_module(anchor).asarray(a))
     cond = _as_mask(condition, like, "where")
     a, b = lift(a, like), lift(b, like)
     xp = backend.get_array_module(like.data)
