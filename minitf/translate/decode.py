@@ -108,6 +108,17 @@ def length_penalty_factor(length: int, alpha: float) -> float:
 
 # ---- greedy -------------------------------------------------------------------------------
 
+def _encode_rows(model: Any, src: Any, src_mask: Any, rows: np.ndarray) -> tuple[Any, Any]:
+    """Encode the batch rows `rows` only (rows with a length limit of 0 are skipped).
+
+    Returns (memory (R, S, d_model), src_mask (R, S)) for those rows.
+    """
+    if rows.size < src.shape[0]:
+        keep = backend.get_array_module(src).asarray(rows)
+        src, src_mask = src[keep], src_mask[keep]
+    return model.encode(src, src_mask), src_mask
+
+
 def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
                   max_len_a: float = 1.5, max_len_b: float = 10,
                   max_len: int | None = None) -> list[list[int]]:
@@ -126,10 +137,7 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
         return outputs
     xp = backend.get_array_module(src)
     with _inference(model):
-        if active.size < batch:
-            keep = xp.asarray(active)
-            src, src_mask = src[keep], src_mask[keep]
-        memory = model.encode(src, src_mask)
+        memory, src_mask = _encode_rows(model, src, src_mask, active)
         caches = model.new_caches()
         tokens = xp.full((active.size, 1), bos_id, dtype=xp.int64)
         t = 0
@@ -192,10 +200,7 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
         return [[] for _ in range(batch)]
     xp = backend.get_array_module(src)
     with _inference(model):
-        if active.size < batch:
-            keep = xp.asarray(active)
-            src, src_mask = src[keep], src_mask[keep]
-        memory = model.encode(src, src_mask)
+        memory, src_mask = _encode_rows(model, src, src_mask, active)
         repeat = xp.repeat(xp.arange(active.size), k)  # (n K,): beams of a row lie together
         memory, src_mask = _take(memory, repeat), src_mask[repeat]
         caches = model.new_caches()
