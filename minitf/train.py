@@ -22,16 +22,13 @@ from tqdm import tqdm
 from . import backend
 from . import functional as F
 from .autograd import no_grad
-from .data import Batch, TokenBatcher, encode_pairs, number_translation_task, read_parallel, read_tsv
+from .data import Batch, Example, TokenBatcher, encode_pairs, number_translation_task, read_parallel, read_tsv
 from .nn import Transformer, TransformerConfig
 from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .translate.decode import translate_ids
 from .translate.metrics import bleu, chrf, exact_match
-
-SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
-
+from .translate.translator import SPECIAL_TOKENS, Translator
 
 @dataclass
 class TrainConfig:
@@ -244,12 +241,33 @@ class Trainer:
 
     # ---- evaluation ---------------------------------------------------------------------
     def evaluate(self, pairs: list[tuple[str, str]] | None = None) -> dict[str, float]:
-        """Validation loss (plain cross-entropy per token) and greedy BLEU, chrF, exact match."""
-        pairs = self.splits["val"] if pairs is None else pairs
-        return {"val_loss": self.loss_on(pairs), **self.translation_scores(pairs[: self.config.bleu_sentences])}
+        """Validation loss (plain cross-entropy per token) and greedy BLEU, chrF, exact match.
 
-    def loss_on(self, pairs: list[tuple[str, str]]) -> float:
-        examples, _ = encode_pairs(pairs, self.tokenizer, self.config.max_len)
+        Both are measured on the same pairs and nothing is truncated: only pairs longer than
+        the model's positions (its max_len, 2 * max_len + 16 by default) or with an empty
+        source are left out, and their number is logged.
+        """
+        pairs = self.splits["val"] if pairs is None else pairs
+        examples, kept = self._pairs_the_model_holds(pairs)
+        scores = self.translation_scores(kept[: self.config.bleu_sentences])
+        return {"val_loss": self.loss_on(examples), **scores}
+
+    def _pairs_the_model_holds(self, pairs: list[tuple[str, str]]) -> tuple[list[Example], list[tuple[str, str]]]:
+        """The encoded pairs that fit the model's positions (target input = BOS + tokens), and their texts."""
+        limit = self.model.config.max_len - 1
+        examples, kept = [], []
+        for pair, example in zip(pairs, (Example(self.tokenizer.encode(s), self.tokenizer.encode(t))
+                                         for s, t in pairs)):
+            if 0 < len(example.src) <= limit and len(example.tgt) <= limit:
+                examples.append(example)
+                kept.append(pair)
+        if len(kept) < len(pairs):
+            self.log(f"evaluation: {len(pairs) - len(kept)} of {len(pairs)} pairs left out (longer than the "
+                     f"model's {limit} tokens, or an empty source)")
+        return examples, kept
+
+    def loss_on(self, examples: list[Example]) -> float:
+        """Mean cross-entropy per target token (no label smoothing) over encoded examples."""
         batcher = TokenBatcher(examples, self.config.max_tokens, pad_id=self.pad_id, bos_id=self.bos_id,
                                eos_id=self.eos_id, shuffle=False)
         total, count = 0.0, 0
@@ -264,10 +282,12 @@ class Trainer:
         return total / max(count, 1)
 
     def translate(self, sentences: list[str], beam_size: int = 1) -> list[str]:
-        ids = [self.tokenizer.encode(s)[: self.config.max_len] for s in sentences]
-        outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id,
-                                pad_id=self.pad_id, beam_size=beam_size)
-        return [self.tokenizer.decode(o, errors="replace") for o in outputs]
+        """Translate whole sentences (none is truncated; one longer than the model allows raises
+        ValueError naming it, as Translator does)."""
+        try:
+            return Translator(self.model, self.tokenizer).translate(sentences, beam_size=beam_size)
+        finally:
+            self.model.train()
 
     def translation_scores(self, pairs: list[tuple[str, str]]) -> dict[str, float]:
         hypotheses = self.translate([s for s, _ in pairs])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import signal
 import sys
@@ -95,6 +96,30 @@ def test_best_checkpoint_holds_the_best_scoring_epoch(fitted):
     best_score = max(r["bleu"] for r in history)
     assert fitted.progress.best_score == best_score
     assert progress_in(fitted.out_dir / "best.npz")["best_score"] == best_score
+
+
+# ---- evaluation: the same pairs for loss and BLEU, nothing truncated ------------------------
+
+def test_evaluation_scores_long_sentences_whole_and_leaves_out_only_what_the_model_cannot_hold(fitted):
+    messages = []
+    fitted.log = messages.append
+    model_limit = fitted.model.config.max_len - 1
+    words = 1
+    while len(fitted.tokenizer.encode(" ".join(["seven"] * words))) <= fitted.config.max_len:
+        words += 1
+    over_train_limit = " ".join(["seven"] * words)  # just over max_len, within the model's limit
+    assert fitted.config.max_len < len(fitted.tokenizer.encode(over_train_limit)) <= model_limit
+    too_long = " ".join(["seven"] * 4 * model_limit)
+    pairs = fitted.splits["val"][:3] + [(over_train_limit, "sieben"), (too_long, "sieben")]
+    examples, kept = fitted._pairs_the_model_holds(pairs)
+    assert kept == pairs[:4] and len(examples) == 4
+    assert messages == [f"evaluation: 1 of 5 pairs left out (longer than the model's {model_limit} tokens, "
+                        "or an empty source)"]
+    scores = fitted.evaluate(pairs)
+    assert set(scores) == {"val_loss", "bleu", "chrf", "exact_match"} and math.isfinite(scores["val_loss"])
+    with pytest.raises(ValueError, match="sentence 1 has .* tokens"):
+        fitted.translate([too_long])
+    assert fitted.model.training  # translate leaves the trainer ready to train
 
 
 def test_max_steps_stops_mid_epoch_and_keeps_the_position(tmp_path):
