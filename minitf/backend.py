@@ -156,6 +156,19 @@ def generator(xp: Any) -> Any:
     return _generators[key]
 
 
+def reseed_device_generators(*key: int) -> None:
+    """Reseed every generator but NumPy's from the integers `key`, e.g. (seed, step).
+
+    CuPy cannot hand out its generator's state for a checkpoint, so the trainer reseeds it
+    from (seed, step) before each step: a resumed run then draws the same dropout masks as
+    an uninterrupted one. (NumPy's state is saved and restored as it is: `rng_state`.)
+    """
+    value = int(np.random.SeedSequence([int(k) for k in key]).generate_state(1)[0])
+    for name, gen in _generators.items():
+        if name != np.__name__:
+            gen.seed(value)
+
+
 def random_uniform(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     """Uniform [0, 1) samples of `shape` and `dtype` from the backend's generator."""
     gen = generator(xp)

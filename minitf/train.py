@@ -161,6 +161,8 @@ class Trainer:
     # ---- training -----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> float:
         """One optimizer step on one batch; returns the (label-smoothed) mean token loss."""
+        if backend.parse_device(self.config.device).kind == "cuda":
+            self._seed_device_generator()
         src, tgt_in, tgt_out, src_mask = self._device_arrays(batch)
         logits = self.model(src, tgt_in, src_mask)
         loss = F.cross_entropy(logits, tgt_out, ignore_index=self.pad_id,
@@ -171,6 +173,11 @@ class Trainer:
         self.optimizer.step()
         self.schedule.step()
         return loss.item()
+
+    def _seed_device_generator(self) -> None:
+        """Seed the GPU's dropout draws from (seed, step), as a resumed run will (see backend)."""
+        backend.generator(backend.cupy())  # (created on first use)
+        backend.reseed_device_generators(self.config.seed, self.progress.step)
 
     def fit(self) -> Progress:
         """Train until `epochs`, early stopping, `max_steps`, `time_limit` or Ctrl-C; return progress.

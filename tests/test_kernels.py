@@ -13,6 +13,7 @@ float64) and gradchecks them in float64.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -132,8 +133,17 @@ class _FakeRandomState:
     def __init__(self, seed):
         self._rng = np.random.default_rng(seed)
 
+    def seed(self, seed):
+        self._rng = np.random.default_rng(seed)
+
     def random_sample(self, shape, dtype=np.float64):
         return self._rng.random(shape, dtype=dtype).view(FakeCupyArray)
+
+
+class _FakeDevice(contextlib.nullcontext):
+    def __init__(self, index=0):
+        super().__init__()
+        self.id = index
 
 
 def _fake_cupy() -> types.ModuleType:
@@ -150,7 +160,7 @@ def _fake_cupy() -> types.ModuleType:
     cp.int64, cp.float32, cp.float64 = np.int64, np.float32, np.float64
     cp.asnumpy = lambda a: np.array(a).view(np.ndarray)
     cp.testing = types.SimpleNamespace(assert_array_equal=np.testing.assert_array_equal)
-    cp.cuda = types.SimpleNamespace(Device=lambda: types.SimpleNamespace(id=0))
+    cp.cuda = types.SimpleNamespace(Device=_FakeDevice, runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
 
     def fallback(name):  # anything else: NumPy's, returning fake device arrays
         obj = getattr(np, name)
@@ -351,6 +361,7 @@ def fake_gpu(monkeypatch):
     """Run minitf.kernels on host arrays posing as CuPy arrays, kernels emulated in NumPy."""
     cp = _fake_cupy()
     monkeypatch.setitem(sys.modules, "cupy", cp)
+    monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(scatter_add=np.add.at))
     monkeypatch.setattr(backend, "_cupy", cp)
     monkeypatch.setattr(backend, "_generators", {})
     monkeypatch.setattr(ops, "get_kernel", _fake_get_kernel)

@@ -11,8 +11,10 @@ import sys
 import numpy as np
 import pytest
 
+from minitf import backend
 from minitf.train import DEMO_CONFIG, Trainer, TrainConfig
 from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from test_kernels import fake_gpu  # noqa: F401 (a fixture)
 from test_train_common import (assert_same_parameters, parameters, quiet, tiny_config,
                                tiny_trainer)
 
@@ -169,6 +171,23 @@ def test_resume_after_max_steps_matches_uninterrupted_training(tmp_path, uninter
     assert first.fit().step == k
     resumed = resume_to_the_end(tmp_path / "first" / "last.npz", tmp_path / "second")
     assert_same_parameters(parameters(resumed), uninterrupted)
+
+
+def test_resume_on_a_gpu_matches_uninterrupted_training(fake_gpu, tmp_path):  # noqa: F811
+    """On CUDA (here test_kernels' NumPy stand-in for CuPy) dropout draws from CuPy's generator,
+    whose state a checkpoint cannot hold: the trainer reseeds it from (seed, step) every step."""
+    def run(out_dir, steps):
+        trainer = Trainer(resume_config(out_dir, device="cuda", max_steps=steps), log=quiet)
+        trainer.fit()
+        return trainer
+
+    whole = run(tmp_path / "whole", 8)
+    run(tmp_path / "first", 5)
+    resumed = Trainer.from_checkpoint(str(tmp_path / "first" / "last.npz"), log=quiet, max_steps=8,
+                                      out_dir=str(tmp_path / "second"))
+    assert resumed.fit().step == 8
+    assert backend.is_cupy_array(next(iter(resumed.model.parameters())).data)
+    assert_same_parameters(parameters(resumed), parameters(whole))
 
 
 def test_resume_mid_epoch_runs_the_next_batch_of_that_epoch(tmp_path):
