@@ -27,8 +27,8 @@ class KVCache:
 class MultiHeadAttention(Module):
     """softmax(Q K^T / sqrt(d_head)) V in `n_heads` heads, as in torch.nn.MultiheadAttention.
 
-    The query/key/value projections are one (3 d_model, d_model) weight, `in_proj_weight`,
-    so that self-attention does one matrix product for all three.
+    The query/key/value projections are stored as one (3 d_model, d_model) weight,
+    `in_proj_weight`, laid out as PyTorch's, so that state dicts carry over.
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
