@@ -382,10 +382,13 @@ def train_tokenizer(config: TrainConfig, pairs: list[tuple[str, str]],
     return tokenizer
 
 
+MODEL_SETTINGS = ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout",
+                  "activation", "norm_first")
+"""The TrainConfig fields that pass unchanged into the TransformerConfig."""
+
+
 def model_config(config: TrainConfig, vocab_size: int, pad_id: int) -> TransformerConfig:
-    return TransformerConfig(
-        src_vocab_size=vocab_size, tgt_vocab_size=vocab_size, d_model=config.d_model,
-        n_heads=config.n_heads, n_encoder_layers=config.n_encoder_layers,
-        n_decoder_layers=config.n_decoder_layers, d_ff=config.d_ff, dropout=config.dropout,
-        activation=config.activation, norm_first=config.norm_first, max_len=2 * config.max_len + 16,
-        pad_id=pad_id)
+    """The model of a run: a joint vocabulary, positions for 2 max_len + 16 tokens."""
+    return TransformerConfig(src_vocab_size=vocab_size, tgt_vocab_size=vocab_size, pad_id=pad_id,
+                             max_len=2 * config.max_len + 16,
+                             **{name: getattr(config, name) for name in MODEL_SETTINGS})
