@@ -22,13 +22,15 @@ from tqdm import tqdm
 from . import backend
 from . import functional as F
 from .autograd import no_grad
-from .data import Batch, Example, TokenBatcher, encode_pairs, number_translation_task, read_parallel, read_tsv
+from .data import (Batch, Example, TokenBatcher, encode_pairs, number_translation_task, read_parallel,
+                   read_tsv)
 from .nn import Transformer, TransformerConfig
 from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .translate.metrics import bleu, chrf, exact_match
 from .translate.translator import SPECIAL_TOKENS, Translator
+
 
 @dataclass
 class TrainConfig:
@@ -263,11 +265,11 @@ class Trainer:
         """The encoded pairs that fit the model's positions (target input = BOS + tokens), and their texts."""
         limit = self.model.config.max_len - 1
         examples, kept = [], []
-        for pair, example in zip(pairs, (Example(self.tokenizer.encode(s), self.tokenizer.encode(t))
-                                         for s, t in pairs)):
+        for source, target in pairs:
+            example = Example(self.tokenizer.encode(source), self.tokenizer.encode(target))
             if 0 < len(example.src) <= limit and len(example.tgt) <= limit:
                 examples.append(example)
-                kept.append(pair)
+                kept.append((source, target))
         if len(kept) < len(pairs):
             self.log(f"evaluation: {len(pairs) - len(kept)} of {len(pairs)} pairs left out (longer than the "
                      f"model's {limit} tokens, or an empty source)")

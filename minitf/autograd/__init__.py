@@ -1,7 +1,7 @@
 """Reverse-mode autograd: the Tensor (tensor.py) and its ops (ops_*.py), bound here as methods."""
 from __future__ import annotations
 
-from . import ops_math, ops_reduce, ops_shape
+from . import ops_math
 from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
 from .ops_reduce import max, mean, min, sum
 from .ops_shape import (concat, expand, getitem, masked_fill, permute, reshape, split, stack,
