@@ -310,6 +310,11 @@ def print_table(args, results: dict, rounds: list[dict]) -> None:
     print(f"config {args.config}: {c}; device {args.device}; threads {args.threads}; "
           f"median of {args.repeats} per run, of {args.rounds} alternating rounds; "
           f"{step_flops(c) / 1e9:.1f} GFLOP per step")
+    for name in rounds[0]:
+        steps = [r[name].get("step_ms") for r in rounds]
+        if all(steps):
+            print(f"training step of {name} in each round (ms): "
+                  + ", ".join(f"{t:,.0f}" if t >= 100 else f"{t:.1f}" for t in steps))
     steps = [(r["minitf"].get("step_ms"), r.get("torch", {}).get("step_ms")) for r in rounds if "minitf" in r]
     if steps and all(a and b for a, b in steps):
         print("training step, minitf / PyTorch in each round: " + ", ".join(f"{a / b:.2f}" for a, b in steps))
