@@ -1,11 +1,16 @@
-"""The examples that are not run elsewhere: the attention heatmap's data and its PNG."""
+"""The examples that are not run elsewhere: the attention heatmap, and the Multi30k recipe end to end
+on a stand-in corpus in its file layout."""
+import gzip
 import importlib.util
+import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from minitf.data import number_translation_task
 from minitf.translate import Translator
 from test_train_common import tiny_trainer
 
@@ -42,3 +47,24 @@ def test_heatmap_png_is_written(checkpoint, tmp_path, monkeypatch):
                                       "--sentence", "seven hundred", "--output", str(out)])
     load_example("attention_heatmap").main()
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_multi30k_recipe_trains_resumes_and_scores_the_test_split(tmp_path):
+    """Generated number pairs in Multi30k's file layout; a 2-second run, then --resume."""
+    data = tmp_path / "data"
+    data.mkdir()
+    splits = number_translation_task(200, 8, 8, seed=1)
+    for split, pairs in (("train", splits["train"]), ("val", splits["val"]), ("test_2016_flickr", splits["test"])):
+        for side, lang in ((0, "de"), (1, "en")):
+            with gzip.open(data / f"{split}.{lang}.gz", "wt", encoding="utf-8") as f:
+                f.write("".join(pair[side] + "\n" for pair in pairs))
+    command = [sys.executable, str(EXAMPLES / "multi30k.py"), "--data", str(data), "--out-dir",
+               str(tmp_path / "run"), "--time-limit", "1", "--beam", "2"]
+    for extra in ([], ["--resume"]):
+        done = subprocess.run(command + extra, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert {"test_bleu", "test_bleu_lowercase", "test_chrf", "beam", "epochs"} <= set(result)
+        assert result["beam"] == 2 and result["epochs"] >= 1
+    hypotheses = (tmp_path / "run" / "test_2016_flickr.hyp.en").read_text(encoding="utf-8").splitlines()
+    assert len(hypotheses) == 8
