@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from minitf import backend
 from minitf.data import read_parallel
 from minitf.train import Trainer, TrainConfig
 from minitf.translate import Translator, bleu, chrf
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.npz")
     parser.add_argument("--beam", type=int, default=5)
     args = parser.parse_args()
+    backend.retain_freed_memory()  # a training process: keep freed activations for reuse (glibc)
     data = Path(args.data)
     overrides = dict(device=args.device, time_limit=args.time_limit)
     if args.resume:

@@ -6,6 +6,7 @@ asked for, so the NumPy path never needs it installed.
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import sys
 from dataclasses import dataclass
@@ -210,3 +211,28 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     generator(np).bit_generator.state = state
+
+
+# ---- host memory ----------------------------------------------------------------------
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+RETAINED_BLOCK_LIMIT = 1 << 30
+
+
+def retain_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for reuse instead of handing it back to the kernel.
+
+    Training frees and re-allocates the same activations every step. By default glibc maps
+    large blocks (and trims the heap) on every step, so each step page-faults its memory in
+    again: about a tenth of a CPU training step of the reference model (BENCHMARKS.md). This
+    sets malloc's mmap and trim thresholds to 1 GiB for the whole process, so the process's
+    memory stays at its peak instead of shrinking between steps. `minitf train` calls it;
+    library users opt in. Returns False (and changes nothing) where the C library is not glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, RETAINED_BLOCK_LIMIT)) and \
+        bool(mallopt(_M_TRIM_THRESHOLD, RETAINED_BLOCK_LIMIT))

@@ -66,8 +66,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from . import backend  # noqa: PLC0415
     from .train import DEMO_CONFIG, Trainer, TrainConfig  # noqa: PLC0415
 
+    backend.retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
     flags = {k: getattr(args, k) for k in TRAIN_FLAGS + ("norm_first",) if getattr(args, k) is not None}
     if args.resume:
         trainer = Trainer.from_checkpoint(args.resume, **flags)
