@@ -4,11 +4,12 @@
     python tools/bench_step.py --config gpu --device cuda
     python tools/bench_step.py --only minitf         # without PyTorch installed
     python tools/bench_step.py --rounds 5            # more alternating rounds on a noisy machine
+    python tools/bench_step.py --retain-freed-memory # both keep freed memory, as `minitf train`
 
 Each framework runs in its own subprocess (so peak memory is its own): ms per training
-step (forward, backward, Adam), forward-only ms, target tokens/s, peak memory above the
-process's state before the first step, greedy decoding time for 64 sentences of 32
-tokens (minitf with its key/value cache, PyTorch re-running the decoder on the growing
+step (forward, backward, Adam), forward-only ms, target tokens/s, peak memory (peak RSS
+less the RSS once the framework is imported: weights, gradients, optimizer state and a
+step's activations), greedy decoding time for 64 sentences of 32 tokens (minitf with its key/value cache, PyTorch re-running the decoder on the growing
 prefix), and a chain of 1,000 small ops forward and backward. Medians of --repeats runs
 in each worker; the workers of the two frameworks alternate for --rounds rounds, and the
 table shows the median over the rounds (shared machines drift: alternating spreads the
@@ -43,6 +44,9 @@ def main() -> None:
                         help="run the frameworks in turn this many times; report medians over the rounds")
     parser.add_argument("--only", choices=["minitf", "torch"])
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on the GPU (both frameworks)")
+    parser.add_argument("--retain-freed-memory", action="store_true",
+                        help="both workers keep freed memory for reuse (minitf.backend.retain_freed_memory, "
+                             "as `minitf train` does)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak matmul rate, to report a fraction")
     parser.add_argument("--worker", choices=["minitf", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -69,8 +73,7 @@ def spawn(framework: str, args: argparse.Namespace) -> dict:
                MKL_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, __file__, "--worker", framework, "--config", args.config, "--device", args.device,
            "--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
-    if args.tf32:
-        cmd.append("--tf32")
+    cmd += ["--tf32"] * args.tf32 + ["--retain-freed-memory"] * args.retain_freed_memory
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
@@ -78,15 +81,6 @@ def spawn(framework: str, args: argparse.Namespace) -> dict:
 
 
 # ---- workers ----------------------------------------------------------------------------
-
-def peak_rss_reset() -> None:
-    """Reset the kernel's peak-RSS counter (Linux), so the next reading covers what follows."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
 
 def rss_mb(field: str) -> float:
     with open("/proc/self/status") as f:
@@ -118,6 +112,12 @@ def run_worker(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(0)
     src = rng.integers(1, c["vocab"], (c["batch"], c["src_len"]))
     tgt = rng.integers(1, c["vocab"], (c["batch"], c["tgt_len"] + 1))
+    __import__("minitf" if args.worker == "minitf" else "torch")  # imported before the memory baseline
+    if args.retain_freed_memory:
+        from minitf import backend
+
+        backend.retain_freed_memory()
+    args.rss_start = rss_mb("VmRSS")
     bench = minitf_bench if args.worker == "minitf" else torch_bench
     return bench(args, c, src, tgt)
 
@@ -272,14 +272,14 @@ def torch_bench(args, c, src, tgt) -> dict:
 def measure(args, c, sync, step, forward, decode, chain, set_eval, n_params, device_memory=None) -> dict:
     """The same sequence of timings for either framework; `chain` is timed like the rest.
 
-    Memory: on the CPU, the growth of peak RSS over the timed steps; on a GPU, the
-    framework's memory pool (CuPy's default pool, PyTorch's reserved bytes) after them.
+    Memory: on the CPU, the process's peak RSS after the timed steps less its RSS once the
+    framework was imported (so: weights, gradients, optimizer state and the activations of
+    a step, whatever the allocator keeps); on a GPU, the framework's memory pool (CuPy's
+    default pool, PyTorch's reserved bytes) after them.
     """
     step()
-    peak_rss_reset()
-    base = rss_mb("VmRSS")
     step_ms = timed(step, args.repeats, args.warmup, sync)
-    peak = rss_mb("VmHWM") - base if device_memory is None else device_memory()
+    peak = rss_mb("VmHWM") - args.rss_start if device_memory is None else device_memory()
     forward_ms = timed(forward, args.repeats, args.warmup, sync)
     set_eval()
     decode_ms = timed(decode, max(args.repeats // 2, 1), 1, sync)
@@ -324,7 +324,7 @@ def print_table(args, results: dict, rounds: list[dict]) -> None:
                 print(f"{name}: {r['tflops']:.2f} TFLOP/s = {r['tflops'] / args.peak_tflops:.1%} of the "
                       f"device's {args.peak_tflops} TFLOP/s peak")
     rows = [("training step (ms)", "step_ms"), ("forward only (ms)", "forward_ms"),
-            ("target tokens/s", "tokens_per_s"), ("peak memory above start (MB)", "peak_mb"),
+            ("target tokens/s", "tokens_per_s"), ("peak memory: weights, state, activations (MB)", "peak_mb"),
             ("greedy decode 64x32 (ms)", "decode_ms"), ("1,000-op chain fwd+bwd (ms)", "chain_ms"),
             ("achieved TFLOP/s (matmul FLOPs / step time)", "tflops"), ("parameters", "params")]
     mt, th = results.get("minitf", {}), results.get("torch", {})
