@@ -9,11 +9,11 @@
 Each framework runs in its own subprocess (so peak memory is its own): ms per training
 step (forward, backward, Adam), forward-only ms, target tokens/s, peak memory (peak RSS
 less the RSS once the framework is imported: weights, gradients, optimizer state and a
-step's activations), greedy decoding time for 64 sentences of 32 tokens (minitf with its key/value cache, PyTorch re-running the decoder on the growing
-prefix), and a chain of 1,000 small ops forward and backward. Medians of --repeats runs
-in each worker; the workers of the two frameworks alternate for --rounds rounds, and the
-table shows the median over the rounds (shared machines drift: alternating spreads the
-drift over both).
+step's activations), greedy decoding time for 64 sentences of 32 tokens (minitf with its
+key/value cache, PyTorch re-running the decoder on the growing prefix), and a chain of
+1,000 small ops forward and backward. Medians of --repeats runs in each worker; the
+workers of the two frameworks alternate for --rounds rounds, and the table shows the
+median over the rounds (shared machines drift: alternating spreads the drift over both).
 """
 from __future__ import annotations
 
