@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import minitf
 import minitf.functional as F
 from minitf import Tensor, backend, gradcheck
 from minitf.testing import arrays, broadcastable_shapes, masks, shapes
@@ -188,7 +189,7 @@ def linear_cases(draw):
 
 
 @st.composite
-def feed_forward_cases(draw):
+def feed_forward_cases(draw, **options):
     x = draw(shapes(min_dims=1, max_dims=3, max_side=4).flatmap(float_arrays))
     d, ff, d_out = x.shape[-1], draw(st.integers(1, 4)), draw(st.integers(1, 4))
     w1, w2 = draw(float_arrays((ff, d))), draw(float_arrays((d_out, ff)))
@@ -200,7 +201,7 @@ def feed_forward_cases(draw):
         shifts = 3 * margin * np.arange(h.shape[0] + 1)
         ok = (np.abs(h[:, :, None] + shifts) >= margin).all(axis=0)
         b1 = b1 + shifts[np.argmax(ok, axis=1)]
-    return Case(lambda *t: F.feed_forward(*t, activation=activation), (x, w1, b1, w2, b2),
+    return Case(lambda *t: F.feed_forward(*t, activation=activation, **options), (x, w1, b1, w2, b2),
                 lambda *a: ref_feed_forward(*a, activation))
 
 
@@ -237,7 +238,7 @@ def cross_entropy_cases(draw):
 
 
 @st.composite
-def attention_cases(draw):
+def attention_cases(draw, **options):
     lead_q, lead_k, lead_v = draw(broadcastable_shapes(3, max_dims=2, max_side=3))
     lq, lk = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     d, dv = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -251,7 +252,8 @@ def attention_cases(draw):
         mask_shape = tuple(draw(st.sampled_from([1, n])) for n in kept_axes)
         mask = draw(masks(mask_shape))
     is_causal = draw(st.booleans())
-    return Case(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, mask=m, is_causal=is_causal),
+    return Case(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, mask=m, is_causal=is_causal,
+                                                                  **options),
                 (q, k, v), lambda q, k, v, m: ref_attention(q, k, v, m, is_causal), (mask,))
 
 
@@ -290,6 +292,29 @@ def test_gradient_matches_finite_differences(op, data, device):
     case = data.draw(CASES[op], label="case")
     floats, aux = case.tensors(device)
     assert gradcheck(lambda *t: case.call(*t, *aux), floats)
+
+
+DROPOUT_CASES = {
+    "feed_forward": lambda p: feed_forward_cases(dropout_p=p, training=True),
+    "dropout": lambda p: shapes().flatmap(float_arrays).map(
+        lambda x: Case(lambda t: F.dropout(t, p), (x,), None)),
+    "attention": lambda p: attention_cases(dropout_p=p),
+}
+
+
+@pytest.mark.parametrize("op", sorted(DROPOUT_CASES))
+@given(data=st.data(), p=st.sampled_from([0.3, 0.7]))
+def test_gradient_with_dropout_matches_finite_differences(op, p, data, device):
+    """Training-mode dropout inside the fused ops: reseeding before each call draws the same
+    mask, so the op is one fixed function that finite differences can check."""
+    case = data.draw(DROPOUT_CASES[op](p), label="case")
+    floats, aux = case.tensors(device)
+
+    def fixed_mask(*t):
+        minitf.manual_seed(11)
+        return case.call(*t, *aux)
+
+    assert gradcheck(fixed_mask, floats)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
