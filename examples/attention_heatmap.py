@@ -1,6 +1,6 @@
 """Save the cross-attention of a trained model for one sentence as a PNG heatmap.
 
-    pip install 'minitf[plot]'
+    pip install ".[plot]"          # from the minitf checkout
     python examples/attention_heatmap.py --checkpoint runs/demo/best.npz \
         --sentence "twenty-one thousand four hundred six" --output attention.png
 
@@ -54,7 +54,7 @@ def main() -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("this example needs matplotlib: pip install 'minitf[plot]'") from None
+        raise SystemExit('this example needs matplotlib: pip install ".[plot]" from the minitf checkout') from None
     source, target, weights = cross_attention(Translator.from_checkpoint(args.checkpoint), args.sentence)
     fig, ax = plt.subplots(figsize=(1 + 0.5 * len(source), 1 + 0.4 * len(target)))
     ax.imshow(weights[: len(target)], cmap="viridis", aspect="auto")

@@ -22,7 +22,12 @@ import math
 import warnings
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ImportError:
+    raise SystemExit("this example compares with PyTorch, which is not installed: "
+                     "pip install torch (the CPU build is enough)") from None
 
 import minitf
 import minitf.functional as F

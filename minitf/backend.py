@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+# The name `minitf` on the public package index belongs to another project: install from the checkout.
 CUDA_HINT = (
-    "install CuPy with `pip install 'minitf[cuda]'` (the CUDA 12 wheel, cupy-cuda12x; "
-    "use cupy-cuda11x or cupy-cuda13x for other CUDA versions)"
+    "install CuPy from the minitf checkout with `pip install \".[cuda]\"` (the CUDA 12 wheel, "
+    "cupy-cuda12x), or `pip install cupy-cuda11x` / `cupy-cuda13x` for other CUDA versions"
 )
 
 
@@ -74,6 +75,15 @@ def cupy() -> Any:
         raise DeviceError("CuPy is installed but this machine has no CUDA GPU")
     _cupy = cp
     return cp
+
+
+def cuda_available() -> bool:
+    """True when CuPy is installed and sees a CUDA GPU (never raises)."""
+    try:
+        cupy()
+    except DeviceError:
+        return False
+    return True
 
 
 def is_cupy_array(array: Any) -> bool:

@@ -7,7 +7,7 @@
     def test_my_op(x):
         assert_grad_close(my_op, x)
 
-Needs `hypothesis` (`pip install 'minitf[test]'`). Arrays are float64 with bounded
+Needs `hypothesis` (`pip install ".[test]"` from the minitf checkout). Arrays are float64 with bounded
 values, so that finite differences in float64 are accurate.
 """
 from __future__ import annotations

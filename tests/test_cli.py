@@ -263,7 +263,7 @@ def test_cuda_without_cupy_says_how_to_install_it(tmp_path, capsys, stdin, monke
             else train_argv(tmp_path, "--max-steps", 1)) + ["--device", "cuda"]
     code, _, err = run(argv, capsys)
     assert code == 1 and "Traceback" not in err
-    assert "pip install 'minitf[cuda]'" in err
+    assert 'pip install ".[cuda]"' in err and "minitf[cuda]" not in err
 
 
 # ---- argparse -------------------------------------------------------------------------------

@@ -162,6 +162,11 @@ class Transformer(Module):
         return F.linear(y, weight)
 
     def forward(self, src: Any, tgt_in: Any, src_mask: Any) -> Tensor:
+        """Teacher-forced logits: src (B, S) ids, tgt_in (B, T) ids -> logits (B, T, V).
+
+        src_mask is a (B, S) boolean array or tensor, True at real source tokens and False at
+        padding (padded keys get no attention); the decoder's self-attention is causal.
+        """
         return self.decode(tgt_in, self.encode(src, src_mask), src_mask)
 
     def new_caches(self) -> list[dict[str, KVCache]]:
