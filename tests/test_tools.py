@@ -18,3 +18,4 @@ def test_bench_step_runs_minitf_on_the_tiny_config():
     assert rows["parameters"] == "115,968"
     assert float(rows["training step (ms)"].replace(",", "")) > 0
     assert "of 2 alternating rounds" in done.stdout
+    assert "machine: " in done.stdout and "NumPy " in done.stdout

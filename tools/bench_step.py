@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+import machine  # tools/machine.py: the CPU and the BLAS kernel NumPy runs
+
 CONFIGS = {
     "ref": dict(d_model=256, heads=4, layers=3, ff=1024, vocab=8000, batch=64, src_len=32, tgt_len=32),
     "gpu": dict(d_model=512, heads=8, layers=6, ff=2048, vocab=16000, batch=128, src_len=64, tgt_len=64),
@@ -307,6 +309,7 @@ def step_flops(c: dict) -> float:
 
 def print_table(args, results: dict, rounds: list[dict]) -> None:
     c = CONFIGS[args.config]
+    print(f"machine: {machine.describe()}")
     print(f"config {args.config}: {c}; device {args.device}; threads {args.threads}; "
           f"median of {args.repeats} per run, of {args.rounds} alternating rounds; "
           f"{step_flops(c) / 1e9:.1f} GFLOP per step")
