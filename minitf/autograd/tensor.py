@@ -9,6 +9,7 @@ binds them to this class as methods and operators.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -134,6 +135,18 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
+    def register_post_accumulate_grad_hook(self, hook: Callable[["Tensor"], None]) -> "HookHandle":
+        """Call `hook(self)` during backward() each time this leaf's `.grad` is complete.
+
+        "Complete" means every path of the graph has contributed: the hook sees the final
+        `.grad` of this backward pass (already added to any earlier gradient), so it may
+        read, scale or send it, e.g. to start an all-reduce while the rest of the
+        backward pass runs. Returns a handle whose `remove()` unregisters the hook.
+        """
+        if not self.is_leaf:
+            raise RuntimeError("post-accumulate-grad hooks can only be registered on leaf tensors")
+        return HookHandle(self, hook)
+
     # ---- graph construction -----------------------------------------------------------
     @staticmethod
     def _make(data: Array, parents: tuple["Tensor", ...] = (),
@@ -179,6 +192,8 @@ class Tensor:
                 continue
             if node._backward is None:
                 _accumulate_leaf(node, g, aliased)
+                if _post_accumulate_hooks:
+                    _run_post_accumulate_hooks(node)
                 continue
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
@@ -218,23 +233,33 @@ def _any_requires_grad(parents: tuple[Tensor, ...]) -> bool:
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
-    """Nodes that require grad, each before all of its parents (iterative, no recursion limit)."""
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    """Nodes that require grad, each after all of its consumers (iterative, no recursion limit).
+
+    Kahn's algorithm with a last-in-first-out ready list: a node is taken as soon as its
+    last consumer is done, so a leaf's gradient is complete (and its hooks fire) right
+    after the op that used it last, not at the end of the backward pass.
+    """
+    consumers: dict[int, int] = {}
+    stack = [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
+        node = stack.pop()
         for parent in node._parents:
-            if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
-    order.reverse()
+            if parent.requires_grad:
+                seen = id(parent) in consumers
+                consumers[id(parent)] = consumers.get(id(parent), 0) + 1
+                if not seen:
+                    stack.append(parent)
+    order: list[Tensor] = []
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for parent in node._parents:
+            if parent.requires_grad:
+                left = consumers[id(parent)] - 1
+                consumers[id(parent)] = left
+                if left == 0:
+                    ready.append(parent)
     return order
 
 
@@ -261,6 +286,32 @@ def sum_to_shape(g: Array, shape: tuple[int, ...]) -> Array:
     if g.shape != shape:
         raise ValueError(f"gradient of shape {g.shape} does not match shape {shape}")
     return g
+
+
+# Hooks by id(tensor): Tensor defines __eq__ elementwise, so it cannot be a dict key itself.
+_post_accumulate_hooks: dict[int, dict[int, Callable[[Tensor], None]]] = {}
+
+
+class HookHandle:
+    """A registered post-accumulate-grad hook; `remove()` unregisters it."""
+
+    _next_id = 0
+
+    def __init__(self, tensor: Tensor, hook: Callable[[Tensor], None]) -> None:
+        HookHandle._next_id += 1
+        self._key, self._id = id(tensor), HookHandle._next_id
+        hooks = _post_accumulate_hooks.setdefault(self._key, {})
+        if not hooks:  # forget the hooks when the tensor dies (its id may be reused)
+            weakref.finalize(tensor, _post_accumulate_hooks.pop, self._key, None)
+        hooks[self._id] = hook
+
+    def remove(self) -> None:
+        _post_accumulate_hooks.get(self._key, {}).pop(self._id, None)
+
+
+def _run_post_accumulate_hooks(leaf: Tensor) -> None:
+    for hook in list(_post_accumulate_hooks.get(id(leaf), {}).values()):
+        hook(leaf)
 
 
 def _accumulate_leaf(leaf: Tensor, g: Array, aliased: set[int]) -> None:
@@ -335,6 +386,6 @@ def randn(*shape: Any, dtype: Any = np.float32, device: str | Device = "cpu",
 
 
 __all__ = [
-    "Tensor", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "sum_to_shape",
+    "Tensor", "HookHandle", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "sum_to_shape",
     "as_array",
 ]
