@@ -11,6 +11,7 @@ from minitf.data.batching import (
     encode_pairs,
     make_batch,
     padding_efficiency,
+    shard_batch,
     token_batches,
 )
 from minitf.data.corpus import (
@@ -46,5 +47,6 @@ __all__ = [
     "read_parallel",
     "read_tsv",
     "sample_distinct_numbers",
+    "shard_batch",
     "token_batches",
 ]

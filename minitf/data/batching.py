@@ -155,6 +155,24 @@ def make_batch(
     )
 
 
+def shard_batch(batch: Batch, rank: int, world_size: int) -> Batch | None:
+    """Rank `rank`'s part of a batch that `world_size` processes share (data parallelism).
+
+    Rows rank, rank + world_size, ... (so every rank gets a similar mix of lengths), with
+    padding columns that no row of the shard needs trimmed away. None when the batch has
+    fewer rows than `rank + 1`. The shards of all ranks partition the batch.
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+    rows = np.arange(rank, batch.size, world_size)
+    if rows.size == 0:
+        return None
+    src_mask, tgt_mask = batch.src_mask[rows], batch.tgt_mask[rows]
+    s, t = int(src_mask.sum(axis=1).max()), int(tgt_mask.sum(axis=1).max())
+    return Batch(src=batch.src[rows, :s], tgt_in=batch.tgt_in[rows, :t], tgt_out=batch.tgt_out[rows, :t],
+                 src_mask=src_mask[:, :s], tgt_mask=tgt_mask[:, :t], indices=batch.indices[rows])
+
+
 def _greedy_cuts(costs: np.ndarray, max_tokens: int) -> list[int]:
     """Batch boundaries for examples sorted by ascending cost under B * max(cost) <= max_tokens."""
     cuts = [0]

@@ -1,0 +1,45 @@
+"""Data-parallel training on several processes, machines or GPUs (MPI and NCCL).
+
+    mpiexec -n 4 python my_training.py
+
+    comm = minitf.distributed.init()            # "mpi" under mpiexec, else one process
+    ddp = minitf.distributed.DistributedDataParallel(model, comm)
+
+A layer above `optim` and below `train`: communicators (comm.py; backends mpi.py and
+nccl.py, each imported only when asked for) and DistributedDataParallel (ddp.py).
+"""
+from __future__ import annotations
+
+import os
+
+from .comm import DEFAULT_TIMEOUT, CommunicationError, Communicator, SingleProcess, Work
+from .ddp import DistributedDataParallel
+
+BACKENDS = ("auto", "single", "mpi", "nccl")
+# Variables that MPI launchers set in every process they start (MPICH/Hydra, Open MPI, PMIx).
+_LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+
+
+def launched_by_mpi() -> bool:
+    """True when this process was started by mpiexec/mpirun with more than one process."""
+    return any(int(os.environ.get(v, "1") or 1) > 1 for v in _LAUNCHER_SIZE_VARIABLES)
+
+
+def init(backend: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> Communicator:
+    """A communicator: "mpi" (mpi4py), "nccl" (one GPU per process), "single", or "auto"
+    ("mpi" when started by an MPI launcher with several processes, else "single")."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown distributed backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        backend = "mpi" if launched_by_mpi() else "single"
+    if backend == "single":
+        return SingleProcess()
+    if backend == "mpi":
+        from .mpi import MPICommunicator  # noqa: PLC0415 (mpi4py is optional)
+        return MPICommunicator(timeout=timeout)
+    from .nccl import NCCLCommunicator  # noqa: PLC0415 (CuPy is optional)
+    return NCCLCommunicator(timeout=timeout)
+
+
+__all__ = ["init", "launched_by_mpi", "Communicator", "SingleProcess", "Work", "CommunicationError",
+           "DistributedDataParallel", "DEFAULT_TIMEOUT", "BACKENDS"]

@@ -1,0 +1,173 @@
+"""Data-parallel training: N MPI processes reach the weights of one process on the union of their batches."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minitf as mt
+from minitf.data import make_batch, shard_batch
+from minitf.distributed import CommunicationError, Communicator, DistributedDataParallel, SingleProcess, Work, init
+from minitf.distributed.comm import CompletedWork, wait_until
+
+sys.path.insert(0, str(Path(__file__).parent / "distributed"))
+import ddp_worker  # noqa: E402
+
+WORKER = Path(ddp_worker.__file__)
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+
+
+def mpi_run(n: int, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    pytest.importorskip("mpi4py")
+    if MPIEXEC is None:
+        pytest.skip("mpiexec not found (pip install mpich)")
+    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, str(WORKER), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return ddp_worker.train(SingleProcess())
+
+
+@pytest.mark.parametrize("n, accumulate", [(2, 1), (3, 1), (2, 2)])
+def test_n_processes_match_one_process_on_the_union_of_their_batches(tmp_path, reference, n, accumulate):
+    out = tmp_path / "weights.npz"
+    done = mpi_run(n, "--out", str(out), "--accumulate", str(accumulate))
+    assert done.returncode == 0, done.stderr
+    with np.load(out) as weights:
+        assert set(weights.files) == set(reference)
+        for name, ref in reference.items():
+            np.testing.assert_allclose(weights[name], ref, rtol=0, atol=1e-10, err_msg=name)
+
+
+def test_training_changed_the_weights(reference):
+    untrained = {name: p.data for name, p in ddp_worker.make_model().named_parameters()}
+    assert max(np.abs(reference[k] - untrained[k]).max() for k in reference) > 1e-3
+
+
+def test_a_rank_that_leaves_makes_the_others_fail_within_the_timeout(tmp_path):
+    started = time.monotonic()
+    done = mpi_run(2, "--out", str(tmp_path / "w.npz"), "--die-rank", "1", "--timeout", "3")
+    assert done.returncode != 0
+    assert "did not complete within 3 s" in done.stderr
+    assert time.monotonic() - started < 60
+
+
+class RecordingComm(Communicator):
+    """Two identical ranks, simulated: an all-reduce doubles the buffer; records what happens."""
+
+    size = 2
+
+    def __init__(self, events: list) -> None:
+        self.events = events
+
+    def iallreduce(self, array):
+        self.events.append("all-reduce")
+        array *= 2
+        return CompletedWork()
+
+    def broadcast(self, array, root=0):
+        return array
+
+    def allreduce_numbers(self, values):
+        return [2 * v for v in values]
+
+    def barrier(self):
+        pass
+
+
+def _loss(model, batch):
+    import minitf.functional as F
+    logits = model(batch.src, batch.tgt_in, batch.src_mask)
+    return F.cross_entropy(logits, batch.tgt_out, ignore_index=ddp_worker.PAD, reduction="sum")
+
+
+def test_buckets_start_all_reducing_before_backward_ends():
+    events: list = []
+    model = ddp_worker.make_model()
+    ddp = DistributedDataParallel(model, RecordingComm(events), bucket_mb=0.002)
+    assert len(ddp.buckets) > 2
+    first = model.parameters()[0]  # registered first: its gradient completes last
+    first.register_post_accumulate_grad_hook(lambda t: events.append("first parameter done"))
+    _loss(ddp, ddp_worker.global_batches(1)[0]).backward()
+    assert events.index("all-reduce") < events.index("first parameter done")
+    ddp.finish()
+    assert events.count("all-reduce") == len(ddp.buckets)
+
+
+def test_gradients_are_summed_or_averaged_and_unused_parameters_get_zeros():
+    batch = ddp_worker.global_batches(1)[0]
+    plain = ddp_worker.make_model()
+    _loss(plain, batch).backward()
+    for average, factor in ((False, 2.0), (True, 1.0)):
+        model = ddp_worker.make_model()
+        ddp = DistributedDataParallel(model, RecordingComm([]), bucket_mb=0.002, average=average)
+        _loss(ddp, batch).backward()
+        ddp.finish()
+        for (name, p), q in zip(model.named_parameters(), plain.parameters()):
+            expected = factor * q.grad if q.grad is not None else np.zeros_like(q.data)
+            np.testing.assert_allclose(p.grad, expected, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_no_sync_accumulates_locally_and_the_next_synced_backward_sends_the_total():
+    events: list = []
+    batch = ddp_worker.global_batches(1)[0]
+    model = ddp_worker.make_model()
+    ddp = DistributedDataParallel(model, RecordingComm(events), bucket_mb=0.002)
+    with ddp.no_sync():
+        _loss(ddp, batch).backward()
+    assert events == []
+    _loss(ddp, batch).backward()
+    ddp.finish()
+    plain = ddp_worker.make_model()
+    _loss(plain, batch).backward()
+    p, q = model.parameters()[-1], plain.parameters()[-1]
+    np.testing.assert_allclose(p.grad, 2 * 2 * q.grad, rtol=1e-12)
+
+
+def test_shards_partition_the_batch_and_trim_padding():
+    examples = [([3] * n, [4] * (6 - n)) for n in range(1, 6)]
+    batch = make_batch(examples, 0, 1, 2)
+    shards = [shard_batch(batch, r, 3) for r in range(3)]
+    assert sorted(np.concatenate([s.indices for s in shards]).tolist()) == list(range(5))
+    assert sum(s.n_tgt_tokens for s in shards) == batch.n_tgt_tokens
+    assert shards[0].src.shape == (2, 4)  # rows 0 and 3: sources of 1 and 4 tokens
+    assert shard_batch(batch, 5, 6) is None
+    with pytest.raises(ValueError, match="rank 3 is outside 0..2"):
+        shard_batch(batch, 3, 3)
+
+
+def test_wait_gives_up_after_the_timeout_naming_the_operation():
+    with pytest.raises(CommunicationError, match="all-reduce of 8 values did not complete within 0.05 s"):
+        Work(lambda: False, "all-reduce of 8 values", 0.05).wait()
+    wait_until(lambda: True, "nothing", 0.0)
+
+
+def test_init_picks_one_process_without_a_launcher_and_names_unknown_backends(monkeypatch):
+    for variable in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(variable, raising=False)
+    assert isinstance(init(), SingleProcess)
+    with pytest.raises(ValueError, match="unknown distributed backend 'gloo'"):
+        init("gloo")
+
+
+def test_mpi_backend_without_mpi4py_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(ImportError, match=r'pip install "\.\[mpi\]"'):
+        init("mpi")
+
+
+def test_ddp_on_one_process_changes_nothing():
+    model = ddp_worker.make_model()
+    before = [p.data.copy() for p in model.parameters()]
+    ddp = DistributedDataParallel(model, SingleProcess())
+    _loss(ddp, ddp_worker.global_batches(1)[0]).backward()
+    ddp.finish()
+    assert all(np.array_equal(a, p.data) for a, p in zip(before, model.parameters()))
+    assert mt.is_grad_enabled()
