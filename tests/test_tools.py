@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
 
@@ -19,3 +21,22 @@ def test_bench_step_runs_minitf_on_the_tiny_config():
     assert float(rows["training step (ms)"].replace(",", "")) > 0
     assert "of 2 alternating rounds" in done.stdout
     assert "machine: " in done.stdout and "NumPy " in done.stdout
+
+
+def test_bench_distributed_predicts_scaling_from_given_parts():
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_distributed.py"), "--part", "model", "--step-ms", "700",
+                           "--grad-mb", "43", "--hidden", "0.5", "--last-bucket-mb", "18"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| 10 Gb/s Ethernet"))
+    efficiencies = [int(cell.strip().rstrip("%")) for cell in row.split("|")[2:-1]]
+    assert len(efficiencies) == 6 and efficiencies == sorted(efficiencies, reverse=True)
+    assert 50 < efficiencies[-1] < 100
+
+
+def test_bench_distributed_measures_allreduce_over_mpi():
+    pytest.importorskip("mpi4py")
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_distributed.py"), "--part", "allreduce", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "| 67,108,864 |" in done.stdout

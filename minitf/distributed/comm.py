@@ -30,6 +30,11 @@ class Work:
         self._is_done, self._what, self._timeout, self._on_done = is_done, what, timeout, on_done
         self._finished = False
 
+    def poll(self) -> bool:
+        """True once done; never blocks. Calling it lets MPI progress a transfer in flight
+        (MPI libraries without a progress thread move data only inside MPI calls)."""
+        return self._finished or bool(self._is_done())
+
     def wait(self) -> None:
         if not self._finished:
             wait_until(self._is_done, self._what, self._timeout)
@@ -46,16 +51,19 @@ class CompletedWork(Work):
 
 
 def wait_until(is_done: Callable[[], bool], what: str, timeout: float) -> None:
-    """Poll `is_done` with a growing sleep (10 us .. 1 ms) until it is true or `timeout` passes."""
-    deadline = time.monotonic() + timeout
+    """Poll `is_done` until it is true or `timeout` passes: busily for 2 ms (small messages
+    finish within microseconds), then sleeping 10 us .. 1 ms between polls."""
+    start = time.monotonic()
     pause = 1e-5
     while not is_done():
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - start
+        if waited > timeout:
             raise CommunicationError(
                 f"{what} did not complete within {timeout:g} s: another rank has probably died, "
                 "hung or stopped early (raise the limit with timeout=... if a step is that slow)")
-        time.sleep(pause)
-        pause = min(pause * 2, 1e-3)
+        if waited > 2e-3:
+            time.sleep(pause)
+            pause = min(pause * 2, 1e-3)
 
 
 class Communicator:

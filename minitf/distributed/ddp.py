@@ -109,6 +109,9 @@ class DistributedDataParallel:
         bucket.ready += 1
         if bucket.ready == len(bucket.params):
             self._launch(bucket)
+        for other in self.buckets:  # let the transfers in flight progress (see Work.poll)
+            if other.work is not None:
+                other.work.poll()
 
     def _launch(self, bucket: _Bucket) -> None:
         bucket.pack()
