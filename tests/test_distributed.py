@@ -171,3 +171,14 @@ def test_ddp_on_one_process_changes_nothing():
     ddp.finish()
     assert all(np.array_equal(a, p.data) for a, p in zip(before, model.parameters()))
     assert mt.is_grad_enabled()
+
+
+def test_nccl_backend_collectives_and_streams_on_a_cpu_stand_in():
+    pytest.importorskip("mpi4py")
+    if MPIEXEC is None:
+        pytest.skip("mpiexec not found (pip install mpich)")
+    worker = Path(__file__).parent / "distributed" / "nccl_standin_worker.py"
+    done = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(worker)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
