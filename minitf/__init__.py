@@ -9,7 +9,7 @@ from . import backend
 from .autograd import (Tensor, abs, concat, exp, is_grad_enabled, log, masked_fill, matmul, max,
                        mean, min, no_grad, ones, randn, relu, reshape, sigmoid, split, sqrt, stack,
                        sum, swapaxes, tanh, tensor, transpose, where, zeros)
-from .autograd import (clamp, clip, cos, cumprod, cumsum, expm1, log1p, logsumexp,
+from .autograd import (clamp, clip, cos, cumprod, cumsum, einsum, expm1, log1p, logsumexp,
                        maximum, minimum, norm, sin, std, var)
 from .backend import DeviceError, manual_seed
 from .gradcheck import GradcheckError, gradcheck
@@ -23,5 +23,5 @@ __all__ = [
     "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "matmul", "reshape", "transpose",
     "swapaxes", "concat", "stack", "split", "where", "masked_fill",
     "sin", "cos", "log1p", "expm1", "clip", "clamp", "maximum", "minimum", "cumsum", "cumprod",
-    "logsumexp", "var", "std", "norm",
+    "logsumexp", "var", "std", "norm", "einsum",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import ops_math
+from .ops_einsum import einsum
 from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
 from .ops_math2 import clamp, clip, cos, expm1, log1p, maximum, minimum, sin
 from .ops_reduce import max, mean, min, sum
@@ -50,5 +51,5 @@ __all__ = [
     "min", "matmul", "astype", "reshape", "transpose", "permute", "swapaxes", "expand", "getitem",
     "concat", "stack", "split", "where", "masked_fill",
     "sin", "cos", "log1p", "expm1", "clip", "clamp", "maximum", "minimum", "cumsum", "cumprod",
-    "logsumexp", "var", "std", "norm",
+    "logsumexp", "var", "std", "norm", "einsum",
 ]
