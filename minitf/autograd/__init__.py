@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from . import ops_math
+from .creation import (arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like,
+                       zeros, zeros_like)
 from .ops_einsum import einsum
 from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
 from .ops_math2 import clamp, clip, cos, expm1, log1p, maximum, minimum, sin
@@ -10,8 +12,8 @@ from .ops_scan import cumprod, cumsum
 from .ops_shape import (concat, expand, getitem, masked_fill, permute, reshape, split, stack,
                         swapaxes, transpose, where)
 from .ops_stats import logsumexp, norm, std, var
-from .tensor import (Tensor, as_array, is_grad_enabled, no_grad, ones, randn, sum_to_shape, tensor,
-                     zeros)
+from .sampling import bernoulli, multinomial, rand, randint, randn, randperm
+from .tensor import Tensor, as_array, is_grad_enabled, no_grad, sum_to_shape, tensor
 
 
 def _bind_methods() -> None:
@@ -51,5 +53,7 @@ __all__ = [
     "min", "matmul", "astype", "reshape", "transpose", "permute", "swapaxes", "expand", "getitem",
     "concat", "stack", "split", "where", "masked_fill",
     "sin", "cos", "log1p", "expm1", "clip", "clamp", "maximum", "minimum", "cumsum", "cumprod",
-    "logsumexp", "var", "std", "norm", "einsum",
+    "logsumexp", "var", "std", "norm", "einsum", "arange", "linspace", "full", "empty",
+    "zeros_like", "ones_like", "full_like", "empty_like", "eye", "rand", "randint", "randperm",
+    "multinomial", "bernoulli",
 ]
