@@ -108,8 +108,8 @@ def _take(unused: Iterator[str], subscripts: str) -> str:
     try:
         return next(unused)
     except StopIteration:
-        raise ValueError(f"einsum({subscripts!r}): too many distinct axes for a gradient "
-                         f"(at most {len(LETTERS)} labels, ellipsis and broadcast axes included)") from None
+        raise ValueError(f"einsum({subscripts!r}): too many distinct axes for a gradient (at most "
+                         f"{len(LETTERS)} labels, ellipsis and broadcast axes included)") from None
 
 
 def _operand_gradient(k: int, g: Any, arrays: list[Any], inputs: list[list[str]],

@@ -18,7 +18,8 @@ def axis_or_dim(axis: Any, dim: Any, op: str) -> Any:
     if dim is None:
         return axis
     if axis is not None:
-        raise TypeError(f"{op}: give axis= or its alias dim=, not both (axis={axis!r}, dim={dim!r})")
+        raise TypeError(f"{op}: give axis= or its alias dim=, not both "
+                        f"(axis={axis!r}, dim={dim!r})")
     return dim
 
 

@@ -38,7 +38,8 @@ def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = np.int
     elif high is None:
         low, high = 0, low
     if size is None:
-        raise TypeError("randint: give the size, e.g. randint(10, (3,)) or randint(0, 10, size=(3,))")
+        raise TypeError("randint: give the size, e.g. randint(10, (3,)) or "
+                        "randint(0, 10, size=(3,))")
     low, high = _int(low, "randint", "low"), _int(high, "randint", "high")
     if low >= high:
         raise ValueError(f"randint: low ({low}) must be less than high ({high})")
