@@ -9,6 +9,10 @@ from . import backend
 from .autograd import (Tensor, abs, concat, exp, is_grad_enabled, log, masked_fill, matmul, max,
                        mean, min, no_grad, ones, randn, relu, reshape, sigmoid, split, sqrt, stack,
                        sum, swapaxes, tanh, tensor, transpose, where, zeros)
+from .autograd import (clamp, clip, cos, cumprod, cumsum, einsum, expm1, log1p, logsumexp,
+                       maximum, minimum, norm, sin, std, var)
+from .autograd import (arange, bernoulli, empty, empty_like, eye, full, full_like, linspace,
+                       multinomial, ones_like, rand, randint, randperm, zeros_like)
 from .backend import DeviceError, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from . import functional, nn, optim  # noqa: E402 (after the engine they build on)
@@ -20,4 +24,8 @@ __all__ = [
     "gradcheck", "GradcheckError", "DeviceError", "backend", "functional", "nn", "optim", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "matmul", "reshape", "transpose",
     "swapaxes", "concat", "stack", "split", "where", "masked_fill",
+    "sin", "cos", "log1p", "expm1", "clip", "clamp", "maximum", "minimum", "cumsum", "cumprod",
+    "logsumexp", "var", "std", "norm", "einsum", "arange", "linspace", "full", "empty",
+    "zeros_like", "ones_like", "full_like", "empty_like", "eye", "rand", "randint", "randperm",
+    "multinomial", "bernoulli",
 ]

@@ -214,6 +214,19 @@ def random_normal(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     return gen.standard_normal(shape).astype(dtype)
 
 
+def random_integers(xp: Any, low: int, high: int, shape: tuple[int, ...]) -> Any:
+    """Uniform int64 samples in [low, high) of `shape` from the backend's generator."""
+    gen = generator(xp)
+    if xp is np:
+        return gen.integers(low, high, size=shape, dtype=np.int64)
+    return gen.randint(low, high, size=shape, dtype=np.int64)
+
+
+def random_permutation(xp: Any, n: int) -> Any:
+    """A random permutation of 0..n-1 (int64) from the backend's generator."""
+    return generator(xp).permutation(n).astype(np.int64)
+
+
 def rng_state() -> dict[str, Any]:
     """The NumPy generator's state (JSON-serializable), for checkpoints that resume exactly."""
     return generator(np).bit_generator.state

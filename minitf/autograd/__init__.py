@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 from . import ops_math
+from .creation import (arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like,
+                       zeros, zeros_like)
+from .ops_einsum import einsum
 from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
+from .ops_math2 import clamp, clip, cos, expm1, log1p, maximum, minimum, sin
 from .ops_reduce import max, mean, min, sum
+from .ops_scan import cumprod, cumsum
 from .ops_shape import (concat, expand, getitem, masked_fill, permute, reshape, split, stack,
                         swapaxes, transpose, where)
-from .tensor import (Tensor, as_array, is_grad_enabled, no_grad, ones, randn, sum_to_shape, tensor,
-                     zeros)
+from .ops_stats import logsumexp, norm, std, var
+from .sampling import bernoulli, multinomial, rand, randint, randn, randperm
+from .tensor import Tensor, as_array, is_grad_enabled, no_grad, sum_to_shape, tensor
 
 
 def _bind_methods() -> None:
@@ -29,6 +35,9 @@ def _bind_methods() -> None:
         "transpose": transpose, "permute": permute, "swapaxes": swapaxes, "expand": expand,
         "split": split, "masked_fill": masked_fill, "matmul": matmul, "astype": astype,
         "to": ops_math.to,
+        "sin": sin, "cos": cos, "log1p": log1p, "expm1": expm1, "clip": clip, "clamp": clamp,
+        "maximum": maximum, "minimum": minimum, "cumsum": cumsum, "cumprod": cumprod,
+        "logsumexp": logsumexp, "var": var, "std": std, "norm": norm,
     }
     for name, fn in {**operators, **methods}.items():
         setattr(Tensor, name, fn)
@@ -43,4 +52,8 @@ __all__ = [
     "sum_to_shape", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
     "min", "matmul", "astype", "reshape", "transpose", "permute", "swapaxes", "expand", "getitem",
     "concat", "stack", "split", "where", "masked_fill",
+    "sin", "cos", "log1p", "expm1", "clip", "clamp", "maximum", "minimum", "cumsum", "cumprod",
+    "logsumexp", "var", "std", "norm", "einsum", "arange", "linspace", "full", "empty",
+    "zeros_like", "ones_like", "full_like", "empty_like", "eye", "rand", "randint", "randperm",
+    "multinomial", "bernoulli",
 ]

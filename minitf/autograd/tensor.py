@@ -358,34 +358,4 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
-def _creator(fill: str) -> Callable[..., Tensor]:
-    def create(*shape: Any, dtype: Any = np.float32, device: str | Device = "cpu",
-               requires_grad: bool = False) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        xp = np if backend.parse_device(device).kind == "cpu" else backend.cupy()
-        return Tensor(getattr(xp, fill)(shape, dtype=dtype), requires_grad=requires_grad, device=device)
-
-    create.__name__ = fill
-    create.__doc__ = f"A tensor of the given shape filled by `{fill}` (float32 unless dtype is given)."
-    return create
-
-
-zeros = _creator("zeros")
-ones = _creator("ones")
-
-
-def randn(*shape: Any, dtype: Any = np.float32, device: str | Device = "cpu",
-          requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the seeded generator of the device's backend."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    xp = np if backend.parse_device(device).kind == "cpu" else backend.cupy()
-    data = backend.random_normal(xp, tuple(shape), dtype)
-    return Tensor(data, requires_grad=requires_grad, device=device)
-
-
-__all__ = [
-    "Tensor", "HookHandle", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "sum_to_shape",
-    "as_array",
-]
+__all__ = ["Tensor", "HookHandle", "tensor", "no_grad", "is_grad_enabled", "sum_to_shape", "as_array"]
