@@ -21,6 +21,8 @@ class Translator:
                              f"the model {vocab}")
         self.model, self.tokenizer = model.eval(), tokenizer
         self.pad_id, self.bos_id, self.eos_id = (tokenizer.special_id(t) for t in SPECIAL_TOKENS)
+        # No special token but EOS is ever generated (BOS, padding, any other the tokenizer has).
+        self.banned_ids = sorted(set(tokenizer.special_tokens.values()) - {self.eos_id})
         # Source and target positions share the model's table; leave room for the output.
         self.max_source_tokens = model.config.max_len - 1
 
@@ -51,6 +53,6 @@ class Translator:
             if not seq:
                 raise ValueError(f"sentence {number} is empty")
         outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id, pad_id=self.pad_id,
-                                beam_size=beam_size, batch_size=batch_size, max_len_a=max_len_a,
+                                banned_ids=self.banned_ids, beam_size=beam_size, batch_size=batch_size, max_len_a=max_len_a,
                                 max_len_b=max_len_b, length_penalty=length_penalty)
         return [self.tokenizer.decode(o, errors="replace") for o in outputs]
