@@ -18,3 +18,16 @@ def test_bench_step_runs_minitf_on_the_tiny_config():
     assert rows["parameters"] == "115,968"
     assert float(rows["training step (ms)"].replace(",", "")) > 0
     assert "of 2 alternating rounds" in done.stdout
+
+
+def test_bench_bpe_merges_runs_on_short_words_against_a_git_revision():
+    in_git = subprocess.run(["git", "-C", str(TOOLS), "rev-parse", "HEAD"], capture_output=True).returncode == 0
+    baseline = ["--baseline", "HEAD"] if in_git else []
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_bpe_merges.py"), "--lengths", "2000", "4000",
+                           "--vocab-size", "400", "--repeats", "1", *baseline],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| one word")]
+    assert [row[0].strip() for row in rows] == ["one word of 2,000 letters", "one word of 4,000 letters"]
+    assert all(float(cell) >= 0 for row in rows for cell in row[1:])
+    assert all(len(row) == (4 if in_git else 2) for row in rows)
