@@ -22,7 +22,7 @@ def cross_attention(translator: Translator, sentence: str) -> tuple[list[str], l
     tok, model = translator.tokenizer, translator.model
     src_ids = tok.encode(sentence)
     output_ids = translate_ids(model, [src_ids], bos_id=translator.bos_id, eos_id=translator.eos_id,
-                               pad_id=translator.pad_id)[0]
+                               pad_id=translator.pad_id, banned_ids=translator.banned_ids)[0]
     out_ids = [translator.bos_id] + output_ids
     src = np.array([src_ids]); mask = np.ones_like(src, dtype=bool)  # noqa: E702
     layer = model.decoder_layers[len(model.decoder_layers) - 1]

@@ -140,10 +140,57 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from .translate.translator import Translator  # noqa: PLC0415
 
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
-    lines = [line.rstrip("\n") for line in sys.stdin]
-    for out in translator.translate(lines, **_decoding_options(args)):
+    lines = _stdin_lines()
+    for out in _translate_lines(translator, lines, "line", args):
         print(_one_line(out))
     return 0
+
+
+def _stdin_lines() -> list[str]:
+    """Standard input as UTF-8 lines without their "\n" or "\r\n" (and without a leading BOM).
+
+    Read as bytes, so that a line that is not text (invalid UTF-8, a NUL byte) is an error
+    naming the line rather than text with lone surrogates.
+    """
+    stream = getattr(sys.stdin, "buffer", None)  # None: stdin was replaced by a text stream
+    if stream is None:
+        stream = (line.encode("utf-8", "surrogateescape") for line in sys.stdin)
+    lines = [_text_line(raw.removesuffix(b"\n").removesuffix(b"\r"), number)
+             for number, raw in enumerate(stream, 1)]
+    if lines:
+        lines[0] = lines[0].removeprefix("\ufeff")
+    return lines
+
+
+def _text_line(raw: bytes, number: int) -> str:
+    """One line of standard input as text; ValueError naming the line if it is not text."""
+    where, binary = f"standard input, line {number}", "binary input cannot be translated"
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
+                         f"of the line); {binary}") from None
+    if "\0" in line:
+        raise ValueError(f"{where}: a NUL byte at byte {raw.index(0) + 1} of the line; {binary}")
+    return line
+
+
+def _translate_lines(translator, lines: list[str], where: str, args: argparse.Namespace) -> list[str]:
+    """Translations of `lines`, aligned with them: an empty or too long line gives "" and a
+    warning on stderr naming it (`where` and its 1-based number) instead of stopping the rest."""
+    outputs = [""] * len(lines)
+    kept = []
+    for index, line in enumerate(lines):
+        problem = translator.problem(line)
+        if problem:
+            print(f"minitf: warning: {where} {index + 1} {problem}; its translation is left empty",
+                  file=sys.stderr)
+        else:
+            kept.append(index)
+    translations = translator.translate([lines[i] for i in kept], **_decoding_options(args))
+    for index, out in zip(kept, translations):
+        outputs[index] = out
+    return outputs
 
 
 def _one_line(text: str) -> str:
@@ -165,9 +212,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .translate.metrics import bleu, chrf  # noqa: PLC0415
     from .translate.translator import Translator  # noqa: PLC0415
 
-    corpus = read_parallel(args.src, args.ref)
+    corpus = read_parallel(args.src, args.ref)  # an empty or non-UTF-8 line: an error naming it
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
-    hyps = translator.translate(corpus.sources, **_decoding_options(args))
+    hyps = _translate_lines(translator, corpus.sources, f"{args.src} line", args)
     if args.output:
         Path(args.output).write_text("".join(_one_line(h) + "\n" for h in hyps), encoding="utf-8")
     refs = corpus.targets

@@ -73,8 +73,11 @@ def checkpoint(cli_run):
 
 @pytest.fixture
 def stdin(monkeypatch):
-    """Set what the command reads from standard input."""
-    return lambda text: monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    """Set what the command reads from standard input: text (as UTF-8) or raw bytes."""
+    def set_stdin(data: str | bytes) -> None:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8"))
+    return set_stdin
 
 
 # ---- train ----------------------------------------------------------------------------------
@@ -198,11 +201,24 @@ def corrupt_checkpoint(tmp_path):
     return tmp_path / "bad.npz"
 
 
+def binary_file(path):
+    path.write_bytes(b"one\n\xff\xd8\xff\xe0\n")
+    return path
+
+
 BAD_INVOCATIONS = {
     "parallel files of different lengths": (
         lambda tmp, ckpt: ["evaluate", "--checkpoint", ckpt, "--src", write_lines(tmp / "a.en", ["one"] * 3),
                            "--ref", write_lines(tmp / "b.de", ["eins"] * 2)],
         ["has 3 lines", "has 2 lines", "a.en", "b.de"]),
+    "evaluate: an empty source line": (
+        lambda tmp, ckpt: ["evaluate", "--checkpoint", ckpt, "--src", write_lines(tmp / "a.en", ["one", ""]),
+                           "--ref", write_lines(tmp / "b.de", ["eins", "zwei"])],
+        ["a.en, line 2: empty line"]),
+    "evaluate: a source file that is not UTF-8 text": (
+        lambda tmp, ckpt: ["evaluate", "--checkpoint", ckpt, "--src", binary_file(tmp / "a.en"),
+                           "--ref", write_lines(tmp / "b.de", ["eins", "zwei"])],
+        ["a.en, line 2: invalid UTF-8 byte 0xff"]),
     "unknown device": (
         lambda tmp, ckpt: ["translate", "--checkpoint", ckpt, "--device", "tpu"],
         ["unknown device 'tpu'"]),
@@ -248,10 +264,51 @@ def test_bad_invocation_fails_with_a_clear_message(tmp_path, capsys, stdin, chec
         assert text in err
 
 
-def test_sentence_too_long_to_translate_is_named(capsys, stdin, checkpoint):
-    stdin("one\n" + "seven hundred " * 200 + "\n")
-    code, _, err = run(["translate", "--checkpoint", checkpoint, "--beam", 1], capsys)
-    assert code == 1 and "sentence 2 has" in err
+@pytest.mark.parametrize("beam", [1, 2])
+def test_empty_or_too_long_lines_give_empty_output_lines_and_warnings(capsys, stdin, checkpoint, beam):
+    stdin("one\n\n" + "seven hundred " * 200 + "\ntwo\n")
+    code, out, err = run(["translate", "--checkpoint", checkpoint, "--beam", beam], capsys)
+    assert code == 0, err
+    stdin("one\ntwo\n")
+    alone = run(["translate", "--checkpoint", checkpoint, "--beam", beam], capsys)[1].splitlines()
+    assert out.splitlines() == [alone[0], "", "", alone[1]]
+    warnings = err.splitlines()
+    assert len(warnings) == 2 and all(w.startswith("minitf: warning: line ") for w in warnings)
+    assert "line 2 is empty" in warnings[0]
+    assert re.search(r"line 3 has \d+ tokens, more than the model's maximum of \d+", warnings[1])
+
+
+def test_windows_line_ends_and_a_byte_order_mark_are_not_part_of_the_text(capsys, stdin, checkpoint):
+    stdin("one\ntwo\n")
+    expected = run(["translate", "--checkpoint", checkpoint, "--beam", 1], capsys)
+    stdin(b"\xef\xbb\xbfone\r\ntwo")
+    assert run(["translate", "--checkpoint", checkpoint, "--beam", 1], capsys) == expected
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"one\ntwo\n\x89PNG\r\n\x1a\n", r"standard input, line 3: not UTF-8 text \(byte 0x89 at byte 1 "),
+    (b"one\nt\xc3\xa9\xff\xfe\n", r"standard input, line 2: not UTF-8 text \(byte 0xff at byte 4 "),
+    (b"one\n\ntwo\x00\x01\n", r"standard input, line 3: a NUL byte at byte 4 of the line"),
+])
+def test_binary_input_is_an_error_naming_the_line(capsys, stdin, checkpoint, data, expected):
+    stdin(data)
+    code, out, err = run(["translate", "--checkpoint", checkpoint], capsys)
+    assert code == 1 and out == ""
+    assert re.fullmatch("minitf: error: " + expected + r".*binary input cannot be translated\n", err), err
+
+
+def test_evaluate_scores_a_too_long_source_line_as_an_empty_translation(tmp_path, capsys, checkpoint):
+    sources = ["one", "seven hundred " * 200, "two"]
+    src = write_lines(tmp_path / "test.en", sources)
+    ref = write_lines(tmp_path / "test.de", ["eins", "siebenhundert", "zwei"])
+    output = tmp_path / "hyp.de"
+    code, out, err = run(["evaluate", "--checkpoint", checkpoint, "--src", src, "--ref", ref, "--beam", 1,
+                          "--output", output], capsys)
+    assert code == 0, err
+    assert json.loads(out)["sentences"] == 3
+    assert re.fullmatch(rf"minitf: warning: {re.escape(src)} line 2 has \d+ tokens, .*\n", err), err
+    lines = output.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and lines[1] == ""
 
 
 @pytest.mark.parametrize("command", ["translate", "train"])

@@ -212,6 +212,45 @@ def test_cross_entropy_ignored_targets_get_zero_loss_and_zero_gradient(data, dev
     assert (np.abs(grad[~ignored]).sum(axis=-1) > 0).all()
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_non_finite_logits_in_ignored_rows_change_nothing(reduction, label_smoothing, dtype,
+                                                                        device):
+    """NaN, +inf, -inf (and a row of -inf) where the target is ignored: exactly 0 loss and gradient
+    there; the other rows' loss and gradient are those of the same call without the ignored rows."""
+    x = random(7, 5).astype(dtype)
+    bad = {1: np.nan, 3: np.inf, 4: -np.inf}
+    for row, value in bad.items():
+        x[row, row % 5] = value
+    x[6] = -np.inf
+    targets = np.array([2, -100, 0, -100, -100, 4, -100])
+    kept = targets != -100
+    options = dict(label_smoothing=label_smoothing, reduction=reduction)
+    g, g_kept = np.asarray(0.7, dtype), np.asarray(0.7, dtype)
+    if reduction == "none":
+        g = random(7, seed=1).astype(dtype)
+        g_kept, g[~kept] = g[kept], np.nan  # a NaN cotangent on an ignored row changes nothing either
+
+    logits = tensor(x, device)
+    loss = F.cross_entropy(logits, tensor(targets, device), **options)
+    loss.backward(tensor(g, device, requires_grad=False))
+    ref_logits = tensor(x[kept], device)
+    ref = F.cross_entropy(ref_logits, tensor(targets[kept], device), **options)
+    ref.backward(tensor(g_kept, device, requires_grad=False))
+
+    grad = host(logits.grad)
+    assert loss.dtype == grad.dtype == dtype
+    np.testing.assert_array_equal(grad[~kept], 0.0)
+    np.testing.assert_array_equal(grad[kept], host(ref_logits.grad))
+    if reduction == "none":
+        np.testing.assert_array_equal(loss.numpy()[~kept], 0.0)
+        np.testing.assert_array_equal(loss.numpy()[kept], ref.numpy())
+    else:
+        np.testing.assert_allclose(loss.numpy(), ref.numpy(), rtol=1e-6)
+        assert np.isfinite(loss.item())
+
+
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
 def test_cross_entropy_mean_over_all_ignored_targets_is_nan_with_zero_gradient(label_smoothing, device):
     logits = tensor(random(3, 4), device)

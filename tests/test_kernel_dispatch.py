@@ -17,6 +17,8 @@ X = RNG.standard_normal((3, 4, 6))
 G = RNG.standard_normal((3, 4, 6))
 W, B = RNG.standard_normal(6), RNG.standard_normal(6)
 TARGETS = np.array([[0, 5, -100, 2], [1, 1, 3, -100], [4, 0, 0, 5]])
+X_BAD_IGNORED = X.copy()  # NaN and inf logits where the target is ignored
+X_BAD_IGNORED[0, 2, 1], X_BAD_IGNORED[1, 3] = np.nan, np.inf
 
 
 def targets_like(x):
@@ -34,6 +36,10 @@ CASES = [
     ("cross_entropy", lambda x: F.cross_entropy(x, targets_like(x), label_smoothing=0.1), [X],
      ["cross_entropy_fwd", "cross_entropy_bwd"]),
     ("cross_entropy_none", lambda x: F.cross_entropy(x, targets_like(x), reduction="none"), [X],
+     ["cross_entropy_fwd", "cross_entropy_bwd"]),
+    ("cross_entropy_non_finite_ignored", lambda x: F.cross_entropy(x, targets_like(x), label_smoothing=0.1),
+     [X_BAD_IGNORED], ["cross_entropy_fwd", "cross_entropy_bwd"]),
+    ("cross_entropy_all_ignored", lambda x: F.cross_entropy(x, (TARGETS * 0 - 100).view(type(x.data))), [X],
      ["cross_entropy_fwd", "cross_entropy_bwd"]),
 ]
 

@@ -1,10 +1,14 @@
 """BPETokenizer: hand-worked merges, lossless round trips, specials, lookups, errors."""
 
 
+import random
+from collections import Counter
+
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from minitf.tokenizer import BPETokenizer
+from minitf.tokenizer.train import _chunks_to_words, _MergeState
 from minitf.tokenizer.bpe import _merge_long, _merge_short
 
 SAMPLE = (
@@ -142,6 +146,36 @@ def test_incremental_training_matches_a_naive_reference(texts, vocab, min_freque
     texts = [t for t in texts if t] or ["a"]
     tok = BPETokenizer.train(texts, vocab, min_frequency=min_frequency, pattern=r"\S+|\s+")
     assert merges_as_bytes(tok) == naive_merges(texts, vocab, min_frequency)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet="aab", min_size=30, max_size=300), min_size=1, max_size=4),
+       st.lists(st.text(alphabet="aab c", max_size=12), max_size=8), st.integers(1, 3))
+def test_training_on_long_words_matches_the_naive_reference(long_words, texts, min_frequency):
+    # long runs of one letter (overlapping pairs a a a) and merges that reuse a token's bytes
+    texts = long_words + texts
+    tok = BPETokenizer.train(texts, 330, min_frequency=min_frequency, pattern=r"\S+|\s+")
+    assert merges_as_bytes(tok) == naive_merges(texts, 330, min_frequency)
+
+
+@pytest.mark.parametrize("word", [
+    "".join(random.Random(0).choices("abcdefghijklmnopqrstuvwxyz", k=40_000)),
+    "a" * 40_000,  # overlapping occurrences: (a, a), then (aa, aa), ...
+    "ab" * 20_000,
+    "".join(random.Random(1).choices("ab", k=40_000)),
+])
+def test_merging_works_in_proportion_to_the_word_length(word):
+    # The trainer keeps every word as a linked list and an index of where each pair occurs,
+    # so all merges together look at most 3 times at each position of a word (its first pair
+    # plus up to 2 pairs per merge there; never a scan or a rebuild of the word per merge).
+    # Counted positions, not seconds: the quadratic trainer did O(length) work per merge.
+    words, counts = _chunks_to_words(Counter({word: 3, "ba": 5}))
+    state = _MergeState(words, counts, 2000)
+    merged = sum(1 for _ in state.run(min_frequency=2))
+    length = sum(map(len, words))
+    applied = length - sum(t >= 0 for t in state.tok)  # occurrences merged away
+    assert merged > 8 and applied > length // 2  # most of the word was merged
+    assert applied <= state.visits <= 3 * length
 
 
 def test_two_merges_may_spell_the_same_token_with_one_id():

@@ -40,3 +40,16 @@ def test_bench_distributed_measures_allreduce_over_mpi():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "| 67,108,864 |" in done.stdout
+
+
+def test_bench_bpe_merges_runs_on_short_words_against_a_git_revision():
+    in_git = subprocess.run(["git", "-C", str(TOOLS), "rev-parse", "HEAD"], capture_output=True).returncode == 0
+    baseline = ["--baseline", "HEAD"] if in_git else []
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_bpe_merges.py"), "--lengths", "2000", "4000",
+                           "--vocab-size", "400", "--repeats", "1", *baseline],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| one word")]
+    assert [row[0].strip() for row in rows] == ["one word of 2,000 letters", "one word of 4,000 letters"]
+    assert all(float(cell) >= 0 for row in rows for cell in row[1:])
+    assert all(len(row) == (4 if in_git else 2) for row in rows)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import minitf
+from minitf.nn import Transformer, TransformerConfig
 from minitf.tokenizer import BPETokenizer
 from minitf.train import SPECIAL_TOKENS
 from minitf.translate import CheckpointError, Translator, save_checkpoint
@@ -87,3 +89,30 @@ def test_checkpoint_without_model_configuration_is_refused(tmp_path, trained):
 def test_missing_checkpoint_is_a_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         Translator.from_checkpoint(str(tmp_path / "none.npz"))
+
+
+class FavoursSpecials(Transformer):
+    """An untrained model whose most likely next tokens are the `favoured` ids, by far."""
+
+    favoured: list[int] = []
+
+    def decode(self, *args, **kwargs):
+        logits = super().decode(*args, **kwargs)
+        logits.data[..., self.favoured] += 100.0
+        return logits
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_no_special_token_but_eos_is_ever_generated(beam_size):
+    tokenizer = BPETokenizer.train(["one two three four five"] * 3, 280,
+                                   special_tokens=[*SPECIAL_TOKENS, "<unk>"])
+    minitf.manual_seed(0)
+    model = FavoursSpecials(TransformerConfig(
+        src_vocab_size=tokenizer.vocab_size, tgt_vocab_size=tokenizer.vocab_size, d_model=16, n_heads=2,
+        n_encoder_layers=1, n_decoder_layers=1, d_ff=32, dropout=0.0, max_len=16))
+    specials = tokenizer.special_tokens
+    model.favoured = [specials[name] for name in ("<pad>", "<bos>", "<unk>")]
+    translator = Translator(model, tokenizer)
+    assert translator.banned_ids == sorted(model.favoured)
+    outputs = translator.translate(["one two", "three", "five four"], beam_size=beam_size, max_len_b=4)
+    assert len(outputs) == 3 and all(out and "<" not in out for out in outputs), outputs

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import kernels
 from ..autograd import Tensor
 
@@ -49,11 +51,12 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
 def cross_entropy(logits: Tensor, targets: Any, ignore_index: int, label_smoothing: float,
                   reduction: str) -> Tensor:
     loss, lse = kernels.cross_entropy_forward(logits.data, targets, ignore_index, label_smoothing)
-    count = max(int((targets != ignore_index).sum()), 1) if reduction == "mean" else 1
-    out = loss if reduction == "none" else loss.sum() / count if reduction == "mean" else loss.sum()
+    count = int((targets != ignore_index).sum()) if reduction == "mean" else 1
+    with np.errstate(invalid="ignore"):  # "mean" of no targets: 0 / 0 = NaN, as on the NumPy path
+        out = loss if reduction == "none" else loss.sum() / count if reduction == "mean" else loss.sum()
 
     def backward(g):
-        scale = g if reduction == "none" else g / count
+        scale = g if reduction == "none" else g / max(count, 1)  # no targets: zero gradient
         return (kernels.cross_entropy_backward(logits.data, targets, lse, scale, ignore_index,
                                                label_smoothing),)
 

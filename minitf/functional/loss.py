@@ -36,8 +36,9 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     """Softmax cross-entropy with the semantics of torch.nn.functional.cross_entropy.
 
     logits: (..., C), classes last; targets: (...) integer ids. Per element:
-    loss = (1 - s) * (lse - x[t]) + s * (lse - mean(x)), s = label_smoothing, and 0 where
-    the target is ignore_index. "mean" divides by the number of non-ignored targets
+    loss = (1 - s) * (lse - x[t]) + s * (lse - mean(x)), s = label_smoothing, and exactly 0,
+    with a gradient row of exactly 0, where the target is ignore_index (even if that row's
+    logits are NaN or inf, e.g. padding). "mean" divides by the number of non-ignored targets
     (NaN if there are none, as in PyTorch); "sum" adds; "none" keeps the shape (...).
     Backward: (softmax(x) - q) per element, q = (1 - s) * onehot(t) + s / C.
     """
@@ -55,13 +56,15 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     keep = flat_t != ignore_index
     safe_t = xp.where(keep, flat_t, 0)
     rows = xp.arange(x.shape[0])
-    exps, sums, lse = exp_shifted(x, axis=1)  # exps / sums is the softmax the backward needs
-    lse = lse[:, 0]
     s = label_smoothing
-    per_item = lse - (1 - s) * x[rows, safe_t]
-    if s:
-        per_item -= s * x.mean(axis=1)
-    per_item = per_item * keep
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN / inf logits of ignored rows, masked here
+        exps, sums, lse = exp_shifted(x, axis=1)  # exps / sums is the softmax the backward needs
+        lse = lse[:, 0]
+        per_item = lse - (1 - s) * x[rows, safe_t]
+        if s:
+            per_item -= s * x.mean(axis=1)
+    per_item = xp.where(keep, per_item, 0)  # not per_item * keep: NaN * 0 is NaN
+    poisoned = ~(keep | xp.isfinite(lse))  # ignored rows whose exponentials are NaN, inf or all 0
     count = keep.sum()
     if reduction == "none":
         out = per_item.reshape(t.shape)
@@ -81,12 +84,15 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
             scale = g / max(int(count), 1)  # all ignored: NaN loss but zero gradient, as PyTorch
         # The saved exponentials become the gradient in place (no new logits-sized array);
         # a second backward (retain_graph) recomputes them.
-        grad = saved.pop() if saved else exp_shifted(x, axis=1)[0]
-        row_scale = keep[:, None] * scale
-        grad *= row_scale / sums
+        row_scale = xp.where(keep[:, None], scale, 0)  # 0 even where an ignored row's cotangent is NaN
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad = saved.pop() if saved else exp_shifted(x, axis=1)[0]
+            grad *= row_scale / sums
         if s:
             grad -= row_scale * (s / n_classes)
         grad[rows, safe_t] -= (1 - s) * row_scale[:, 0]
+        if poisoned.any():  # there, the exponentials times 0 are NaN: an ignored row's gradient is 0
+            grad[poisoned] = 0
         return (grad.reshape(logits.shape),)
 
     return Tensor._make(out, (logits,), backward)

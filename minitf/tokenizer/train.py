@@ -4,11 +4,14 @@ Algorithm:
 
 1. Count the unique chunks of the corpus once (``Counter`` of chunk -> count),
    streaming the texts.
-2. Turn each chunk into a list of byte tokens and count every adjacent pair once,
-   weighted by the chunk count; keep an index from each pair to the chunks that hold it.
+2. Lay each chunk out as a doubly linked list of byte tokens (as Hugging Face's
+   ``Word``) and count every adjacent pair once, weighted by the chunk count; keep an
+   index from each pair to the positions where it occurs.
 3. Repeatedly take the most frequent pair from a heap (stale entries are skipped:
-   a pair's count only ever falls after it enters the heap), merge it in the chunks
-   the index names, and adjust only the counts of the pairs next to each merge.
+   a pair's count only ever falls after it enters the heap), merge it at the positions
+   the index names, and adjust only the counts of the pairs next to each merge.  A
+   merge's work is proportional to its occurrences, so training is linear in the
+   length of a chunk (a 1 MB line without spaces is one chunk), not quadratic.
 
 Ties: among pairs of equal count the one with the smallest (left, right) token
 order wins, where single bytes come first, ordered as their characters in the GPT-2
@@ -73,7 +76,7 @@ def train_merges(chunk_counts: Counter, num_tokens: int, min_frequency: int = 2,
     return state.merges_as_bytes()
 
 
-def _chunks_to_words(chunk_counts: Counter) -> tuple[list[list[int]], list[int]]:
+def _chunks_to_words(chunk_counts: Counter) -> tuple[list[bytes], list[int]]:
     words, counts = [], []
     for chunk, count in chunk_counts.items():
         try:
@@ -82,41 +85,63 @@ def _chunks_to_words(chunk_counts: Counter) -> tuple[list[list[int]], list[int]]
             raise ValueError(f"training text contains a lone surrogate {chunk[exc.start]!r}, "
                              "which UTF-8 cannot encode") from None
         if len(data) > 1:  # single bytes hold no pair
-            words.append(list(data.translate(_BYTE_TO_ORDER)))
+            words.append(data.translate(_BYTE_TO_ORDER))
             counts.append(count)
     return words, counts
 
 
 class _MergeState:
-    """Words, pair counts, the pair -> words index and the heap of one training run.
+    """The words, pair counts, the pair -> positions index and the heap of one training run.
+
+    All words lie in one array of positions: position p holds the token ``tok[p]`` and
+    links to its neighbours in its word, ``prev[p]`` and ``next[p]`` (-1 at a word's
+    ends), a doubly linked list per word as in Hugging Face's ``Word``. ``where[pair]``
+    lists the positions where ``pair`` started when they were indexed (a merge skips
+    those whose pair has changed since), so a merge visits only the occurrences of its
+    pair: at most 3 visits per position in all (each position is indexed once, and each
+    merge indexes at most 2 new pairs; ``visits`` counts them), so the work is linear in
+    a word's length, however long. Merging (a, b) at p writes the new token at p and
+    unlinks p's right neighbour (its token becomes -1), so positions keep their
+    left-to-right order within a word.
 
     A pair (a, b) is packed into the int ``a << shift | b``; heap items pack
     ``-count`` above that, so plain int comparison orders by count, then pair.
     """
 
-    def __init__(self, words: list[list[int]], counts: list[int], num_tokens: int) -> None:
-        self.words, self.counts, self.num_tokens = words, counts, num_tokens
+    def __init__(self, words: list[bytes], counts: list[int], num_tokens: int) -> None:
+        self.num_tokens = num_tokens
         self.shift = max(num_tokens, 256).bit_length() + 1
         self.mask = (1 << self.shift) - 1
         self.tokens: list[bytes] = [bytes([b]) for b in BYTES_IN_HF_ORDER]
         self.token_ids: dict[bytes, int] = {t: i for i, t in enumerate(self.tokens)}
         self.merges: list[tuple[int, int]] = []
         self.pair_counts: dict[int, int] = defaultdict(int)
-        self.where: defaultdict[int, set[int]] = defaultdict(set)
-        self._count_pairs()
+        self.where: defaultdict[int, list[int]] = defaultdict(list)
+        self.visits = 0  # positions looked at by merges (a measure of their work)
+        self._link(words, counts)
         self.heap = [self._item(pair, c) for pair, c in self.pair_counts.items() if c > 0]
         heapq.heapify(self.heap)
 
     def _item(self, pair: int, count: int) -> int:
         return (-count << (2 * self.shift)) + pair
 
-    def _count_pairs(self) -> None:
+    def _link(self, words: list[bytes], counts: list[int]) -> None:
+        """Lay the words out as linked positions; count every adjacent pair, index its start."""
+        self.tok = tok = list(b"".join(words))
+        size = len(tok)
+        self.prev, self.next = list(range(-1, size - 1)), list(range(1, size + 1))
+        self.weight: list[int] = []  # position -> count of its word
         shift, pair_counts, where = self.shift, self.pair_counts, self.where
-        for index, (word, count) in enumerate(zip(self.words, self.counts)):
-            for a, b in zip(word, word[1:]):
+        start = 0
+        for word, count in zip(words, counts):
+            end = start + len(word)
+            self.prev[start], self.next[end - 1] = -1, -1
+            self.weight += [count] * len(word)
+            for p, a, b in zip(range(start, end), word, word[1:]):
                 pair = a << shift | b
                 pair_counts[pair] += count
-                where[pair].add(index)
+                where[pair].append(p)
+            start = end
 
     def run(self, min_frequency: int) -> Iterator[int]:
         """Merge best pairs until the vocabulary is full; yield once per merge."""
@@ -151,40 +176,42 @@ class _MergeState:
         return token
 
     def _merge(self, pair: int) -> None:
-        """Replace (a, b) by the new token in every word the index names, in place and
-        left to right; move the counts of the neighbouring pairs to their new pairs."""
+        """Replace (a, b) by the new token at every position the index names, left to right
+        within a word; move the counts of the neighbouring pairs to their new pairs."""
         shift = self.shift
         a, b = pair >> shift, pair & self.mask
         new = self._new_token(a, b)
-        pair_counts, where, words, counts = self.pair_counts, self.where, self.words, self.counts
+        tok, prev, next_, weight = self.tok, self.prev, self.next, self.weight
+        pair_counts, where = self.pair_counts, self.where
+        positions = where.pop(pair)
+        self.visits += len(positions)
+        if a == b:  # occurrences may overlap (a a a): merge the leftmost first, as in a word
+            positions.sort()
         grown: set[int] = set()
-        for index in where.pop(pair):
-            word = words[index]
-            if a not in word:
-                continue  # stale index entry: an earlier merge took the pair away
-            count = counts[index]
-            i = word.index(a)
-            while True:
-                if i + 1 < len(word) and word[i + 1] == b:
-                    if i > 0:  # the left neighbour may itself be a fresh merge
-                        left = word[i - 1]
-                        pair_counts[left << shift | a] -= count
-                        key = left << shift | new
-                        pair_counts[key] += count
-                        where[key].add(index)
-                        grown.add(key)
-                    if i + 2 < len(word):
-                        right = word[i + 2]
-                        pair_counts[b << shift | right] -= count
-                        key = new << shift | right
-                        pair_counts[key] += count
-                        where[key].add(index)
-                        grown.add(key)
-                    word[i:i + 2] = (new,)
-                try:
-                    i = word.index(a, i + 1)
-                except ValueError:
-                    break
+        for p in positions:
+            q = next_[p]
+            if tok[p] != a or tok[q] != b:  # stale: p's pair changed since it was indexed
+                continue
+            count = weight[p]
+            left, right = prev[p], next_[q]
+            if left >= 0:  # the left neighbour may itself be a fresh merge
+                t = tok[left]
+                key = t << shift | a
+                pair_counts[key] -= count
+                key = t << shift | new
+                pair_counts[key] += count
+                where[key].append(left)
+                grown.add(key)
+            if right >= 0:
+                t = tok[right]
+                key = b << shift | t
+                pair_counts[key] -= count
+                key = new << shift | t
+                pair_counts[key] += count
+                where[key].append(p)
+                grown.add(key)
+                prev[right] = p
+            tok[p], tok[q], next_[p] = new, -1, right
         pair_counts.pop(pair, None)
         for key in grown:
             count = pair_counts[key]

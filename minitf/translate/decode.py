@@ -15,13 +15,17 @@ plus the output fits the model's positional table) and at `max_len` when given. 
 reaches its limit ends there as if it had produced EOS. Returned token lists never contain
 BOS or EOS.
 
+Banned ids. BOS, and the ids in `banned_ids` (padding and other special tokens; translate_ids
+always adds `pad_id`), are never generated: their scores are set to -inf before the arg-max
+and before beam search ranks its candidates (the other tokens keep their log-probs).
+
 Rows that have finished are dropped from the running batch (their cache rows with them), so a
 batch costs only as much as its still-unfinished rows.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -86,6 +90,25 @@ def _log_softmax(logits: Any) -> Any:
     return logits.astype(xp.float64) - logsumexp_array(logits, axis=-1).astype(xp.float64)
 
 
+def _banned(bos_id: int, eos_id: int, banned_ids: Iterable[int]) -> list[int]:
+    """Sorted ids never to generate: BOS and `banned_ids`, EOS excepted (it ends a sentence)."""
+    banned = {int(i) for i in banned_ids}
+    if eos_id in banned:
+        raise ValueError(f"banned_ids contain the EOS id {eos_id}: no output could ever end")
+    return sorted((banned | {int(bos_id)}) - {int(eos_id)})
+
+
+def _mask_banned(scores: Any, banned: list[int]) -> Any:
+    """Set columns `banned` of (rows, V) scores to -inf, in place; returns `scores`."""
+    if banned:
+        vocab = scores.shape[-1]
+        if banned[0] < 0 or banned[-1] >= vocab:
+            bad = banned[0] if banned[0] < 0 else banned[-1]
+            raise ValueError(f"banned token id {bad} is outside the model's vocabulary [0, {vocab})")
+        scores[:, banned] = -backend.get_array_module(scores).inf
+    return scores
+
+
 def length_limits(model: Any, src_mask: Any, max_len_a: float = 1.5, max_len_b: float = 10,
                   max_len: int | None = None) -> np.ndarray:
     """Per-row maximum number of output tokens (without BOS/EOS), as int64 on the host.
@@ -120,14 +143,16 @@ def _encode_rows(model: Any, src: Any, src_mask: Any, rows: np.ndarray) -> tuple
 
 
 def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
-                  max_len_a: float = 1.5, max_len_b: float = 10,
-                  max_len: int | None = None) -> list[list[int]]:
+                  max_len_a: float = 1.5, max_len_b: float = 10, max_len: int | None = None,
+                  banned_ids: Iterable[int] = ()) -> list[list[int]]:
     """Batched greedy decoding with the key/value cache.
 
     src: (B, S) int ids; src_mask: (B, S) bool, True at real tokens (both moved to the model's
-    device if it is a GPU and they are not there yet). Each step takes the
-    arg-max token (lowest id on ties). Returns B token lists without BOS/EOS.
+    device if it is a GPU and they are not there yet). Each step takes the arg-max token
+    (lowest id on ties) among all but BOS and `banned_ids`. Returns B token lists without
+    BOS/EOS.
     """
+    banned = _banned(bos_id, eos_id, banned_ids)
     src, src_mask = _on_model_device(_raw(src), model), _on_model_device(_raw(src_mask), model)
     batch = src.shape[0]
     limits = length_limits(model, src_mask, max_len_a, max_len_b, max_len)
@@ -143,7 +168,7 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
         t = 0
         while active.size:
             logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))
-            next_ids = logits[:, -1].argmax(axis=-1)
+            next_ids = _mask_banned(logits[:, -1], banned).argmax(axis=-1)
             host_ids = _host(next_ids)
             is_eos = host_ids == eos_id
             for row, token, eos in zip(active.tolist(), host_ids.tolist(), is_eos.tolist()):
@@ -167,13 +192,14 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
 
 def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
                 beam_size: int = 5, length_penalty: float = 0.6, max_len_a: float = 1.5,
-                max_len_b: float = 10, max_len: int | None = None) -> list[list[int]]:
+                max_len_b: float = 10, max_len: int | None = None,
+                banned_ids: Iterable[int] = ()) -> list[list[int]]:
     """Batched beam search with the key/value cache; returns the best hypothesis per row.
 
     Each row keeps K = beam_size live hypotheses (at t = 0 only the first, the others start
     at score -inf). A step scores every live hypothesis's extensions by cumulative log-prob
-    (sum of log_softmax of the decoder's logits) and takes the 2K best candidates of the row,
-    best first. An EOS candidate among the first K of them is *finished*; the first K
+    (sum of log_softmax of the decoder's logits; -inf for BOS and `banned_ids`) and takes the
+    2K best candidates of the row, best first. An EOS candidate among the first K of them is *finished*; the first K
     non-EOS candidates become the new live hypotheses (there are always K: each hypothesis
     has only one EOS extension). Every cache follows its hypothesis's parent via
     `KVCache.reorder`.
@@ -190,6 +216,7 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    banned = _banned(bos_id, eos_id, banned_ids)
     src, src_mask = _on_model_device(_raw(src), model), _on_model_device(_raw(src_mask), model)
     batch, k = src.shape[0], int(beam_size)
     limits = length_limits(model, src_mask, max_len_a, max_len_b, max_len)
@@ -216,7 +243,7 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
             n = active.size
             logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))[:, -1]
             vocab = logits.shape[-1]
-            log_probs = _log_softmax(logits).reshape(n, k, vocab)
+            log_probs = _mask_banned(_log_softmax(logits), banned).reshape(n, k, vocab)
             candidates = (scores[:, :, None] + log_probs).reshape(n, k * vocab)
             top = _top_candidates(xp, candidates, min(2 * k, k * vocab))
             top_scores = xp.take_along_axis(candidates, top, axis=1)
@@ -307,16 +334,17 @@ def _stable_argsort(xp: Any, values: Any) -> Any:
 
 def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: int, eos_id: int,
                   pad_id: int, beam_size: int = 1, batch_size: int = 64,
-                  **kw: Any) -> list[list[int]]:
+                  banned_ids: Iterable[int] = (), **kw: Any) -> list[list[int]]:
     """Decode many source id lists; returns the outputs in the input order.
 
     Sources are sorted by length and padded into batches of at most `batch_size` (so that
     little padding is wasted), decoded greedily (beam_size = 1) or by beam search, and put
-    back in order. Extra keywords (max_len_a, max_len_b, max_len, and length_penalty for
-    beam search) go to the search.
+    back in order. BOS, `pad_id` and `banned_ids` are never generated. Extra keywords
+    (max_len_a, max_len_b, max_len, and length_penalty for beam search) go to the search.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    kw["banned_ids"] = [pad_id, *banned_ids] if pad_id != eos_id else list(banned_ids)
     sources = [np.asarray(list(ids), dtype=np.int64) for ids in src_ids_list]
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
     outputs: list[list[int]] = [[] for _ in sources]

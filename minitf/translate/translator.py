@@ -21,6 +21,8 @@ class Translator:
                              f"the model {vocab}")
         self.model, self.tokenizer = model.eval(), tokenizer
         self.pad_id, self.bos_id, self.eos_id = (tokenizer.special_id(t) for t in SPECIAL_TOKENS)
+        # No special token but EOS is ever generated (BOS, padding, any other the tokenizer has).
+        self.banned_ids = sorted(set(tokenizer.special_tokens.values()) - {self.eos_id})
         # Source and target positions share the model's table; leave room for the output.
         self.max_source_tokens = model.config.max_len - 1
 
@@ -37,20 +39,30 @@ class Translator:
             tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
         return cls(model.to(device), tokenizer)
 
+    def problem(self, sentence: str) -> str | None:
+        """Why `sentence` cannot be translated ("is empty", "has N tokens, more than ..."), or None."""
+        return self._problem(self.tokenizer.encode(sentence))
+
+    def _problem(self, ids: list[int]) -> str | None:
+        if not ids:
+            return "is empty"
+        if len(ids) > self.max_source_tokens:
+            return f"has {len(ids)} tokens, more than the model's maximum of {self.max_source_tokens}"
+        return None
+
     def translate(self, sentences: Sequence[str], beam_size: int = 1, batch_size: int = 64,
                   length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[str]:
         """Translate each sentence into at most max_len_a * (source tokens) + max_len_b tokens.
 
-        A sentence longer than the model allows, or empty, raises ValueError naming it.
+        A sentence longer than the model allows, or empty, raises ValueError naming it (check
+        one beforehand with `problem`).
         """
         ids = [self.tokenizer.encode(s) for s in sentences]
         for number, seq in enumerate(ids, 1):
-            if len(seq) > self.max_source_tokens:
-                raise ValueError(f"sentence {number} has {len(seq)} tokens, more than the model's "
-                                 f"maximum of {self.max_source_tokens}")
-            if not seq:
-                raise ValueError(f"sentence {number} is empty")
+            reason = self._problem(seq)
+            if reason:
+                raise ValueError(f"sentence {number} {reason}")
         outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id, pad_id=self.pad_id,
-                                beam_size=beam_size, batch_size=batch_size, max_len_a=max_len_a,
+                                banned_ids=self.banned_ids, beam_size=beam_size, batch_size=batch_size, max_len_a=max_len_a,
                                 max_len_b=max_len_b, length_penalty=length_penalty)
         return [self.tokenizer.decode(o, errors="replace") for o in outputs]
