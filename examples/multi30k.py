@@ -28,21 +28,21 @@ def main() -> None:
     parser.add_argument("--out-dir", default="runs/multi30k")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds of training at most")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.npz")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.safetensors")
     parser.add_argument("--beam", type=int, default=5)
     args = parser.parse_args()
     backend.retain_freed_memory()  # a training process: keep freed activations for reuse (glibc)
     data = Path(args.data)
     overrides = dict(device=args.device, time_limit=args.time_limit)
     if args.resume:
-        trainer = Trainer.from_checkpoint(str(Path(args.out_dir) / "last.npz"), **overrides)
+        trainer = Trainer.from_checkpoint(str(Path(args.out_dir) / "last.safetensors"), **overrides)
     else:
         files = {f"{side}_{split}": str(data / f"{split}.{lang}.gz") for side, lang in (("src", "de"), ("tgt", "en"))
                  for split in ("train", "val")}
         trainer = Trainer(TrainConfig(**RECIPE, **files, out_dir=args.out_dir, **overrides))
     trainer.fit()
     test = read_parallel(data / "test_2016_flickr.de.gz", data / "test_2016_flickr.en.gz")
-    translator = Translator.from_checkpoint(str(Path(args.out_dir) / "best.npz"), device=args.device)
+    translator = Translator.from_checkpoint(str(Path(args.out_dir) / "best.safetensors"), device=args.device)
     hyps = translator.translate(test.sources, beam_size=args.beam)
     Path(args.out_dir, "test_2016_flickr.hyp.en").write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
     print(json.dumps({"test_bleu": round(bleu(hyps, test.targets), 2),

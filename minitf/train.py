@@ -1,6 +1,6 @@
 """Training of translation models: data, the loop, evaluation, checkpoints and exact resume.
 
-    trainer = Trainer(TrainConfig(...))      # or Trainer.from_checkpoint("runs/x/last.npz")
+    trainer = Trainer(TrainConfig(...))      # or Trainer.from_checkpoint("runs/x/last.safetensors")
     trainer.fit()
 
 With no data files configured, it trains on the built-in synthetic task (English number
@@ -61,7 +61,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     clip_norm: float = 1.0
     patience: int = 5  # epochs without a better validation score before stopping
-    select_metric: str = "bleu"  # validation score that picks best.npz: bleu, chrf or exact_match
+    select_metric: str = "bleu"  # validation score that picks best.safetensors: bleu, chrf or exact_match
     bleu_sentences: int = 500  # validation sentences decoded (greedily) for BLEU each epoch
     seed: int = 0
     device: str = "cpu"
@@ -124,7 +124,7 @@ class Progress:
 
 
 class Trainer:
-    """Trains a Transformer on a parallel corpus; writes best.npz, last.npz and log.jsonl."""
+    """Trains a Transformer on a parallel corpus; writes best.safetensors, last.safetensors and log.jsonl."""
 
     def __init__(self, config: TrainConfig, tokenizer: BPETokenizer | None = None,
                  log: Callable[[str], None] = print) -> None:
@@ -184,7 +184,7 @@ class Trainer:
     def fit(self) -> Progress:
         """Train until `epochs`, early stopping, `max_steps`, `time_limit` or Ctrl-C; return progress.
 
-        Ctrl-C finishes the current step, writes last.npz and returns (resume with
+        Ctrl-C finishes the current step, writes last.safetensors and returns (resume with
         `Trainer.from_checkpoint`). A second Ctrl-C interrupts at once.
         """
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -196,8 +196,8 @@ class Trainer:
                 self._end_epoch()
         self.save("last")
         if self.stop_requested:
-            self.log(f"interrupted: saved {self.out_dir / 'last.npz'}; continue with "
-                     f"`minitf train --resume {self.out_dir / 'last.npz'}`")
+            self.log(f"interrupted: saved {self.out_dir / 'last.safetensors'}; continue with "
+                     f"`minitf train --resume {self.out_dir / 'last.safetensors'}`")
         return self.progress
 
     def _finished(self) -> bool:
@@ -309,7 +309,7 @@ class Trainer:
         meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
                 "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state()}
-        return save_checkpoint(self.out_dir / f"{kind}.npz", self.model.state_dict(), meta,
+        return save_checkpoint(self.out_dir / f"{kind}.safetensors", self.model.state_dict(), meta,
                                self.optimizer.state_dict())
 
     @classmethod

@@ -28,7 +28,7 @@ def load_example(name: str):
 def checkpoint(tmp_path_factory):
     trainer = tiny_trainer(tmp_path_factory.mktemp("run"), max_steps=5, epochs=1)
     trainer.fit()
-    return trainer.out_dir / "last.npz"
+    return trainer.out_dir / "last.safetensors"
 
 
 def test_cross_attention_weights_are_distributions_over_the_source(checkpoint):
