@@ -1,15 +1,18 @@
 """Multi30k German -> English with a ~10M-parameter Transformer, then sacreBLEU on test_2016_flickr.
 
     python examples/multi30k.py --data ../shared/data/multi30k --out-dir runs/multi30k
-    python examples/multi30k.py --data ... --out-dir runs/multi30k --resume   # after Ctrl-C
+    python examples/multi30k.py --data ... --out-dir runs/multi30k --resume   # after Ctrl-C or SIGTERM
 
 The data directory holds {train,val,test_2016_flickr}.{de,en}.gz (Multi30k task 1, raw).
-Training stops early when validation BLEU stops improving; `--time-limit` caps it.
+Training stops early when validation BLEU stops improving; `--time-limit` caps it. Ctrl-C (or
+SIGTERM) saves OUT_DIR/last.safetensors and ends the script (exit status 130) without testing.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from minitf import backend
@@ -40,7 +43,11 @@ def main() -> None:
         files = {f"{side}_{split}": str(data / f"{split}.{lang}.gz") for side, lang in (("src", "de"), ("tgt", "en"))
                  for split in ("train", "val")}
         trainer = Trainer(TrainConfig(**RECIPE, **files, out_dir=args.out_dir, **overrides))
+    argv = [a for a in sys.argv[1:] if a != "--resume"]
+    trainer.resume_hint = shlex.join([sys.executable, sys.argv[0], *argv, "--resume"])
     trainer.fit()
+    if trainer.stop_requested:  # interrupted: last.safetensors is saved; the test set waits for the end
+        sys.exit(130)
     test = read_parallel(data / "test_2016_flickr.de.gz", data / "test_2016_flickr.en.gz")
     translator = Translator.from_checkpoint(str(Path(args.out_dir) / "best.safetensors"), device=args.device)
     hyps = translator.translate(test.sources, beam_size=args.beam)

@@ -6,7 +6,10 @@ import json
 import math
 import os
 import signal
+import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,6 +278,51 @@ def test_second_ctrl_c_interrupts_at_once(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         trainer.fit()
     assert signal.getsignal(signal.SIGINT) is handler
+
+
+# A training process that announces step 7 and then waits (at most a minute) for a signal.
+SIGNALLED_RUN = textwrap.dedent("""
+    import sys, time
+    from minitf.train import Trainer
+    from test_train import RESUME_STEPS, resume_config
+    trainer = Trainer(resume_config(sys.argv[1], max_steps=RESUME_STEPS), log=print)
+    original = trainer.train_step
+    def train_step(batch):
+        loss = original(batch)
+        if trainer.progress.step + 1 == 7:
+            print("step 7", flush=True)
+            deadline = time.monotonic() + 60
+            while not trainer.stop_requested and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return loss
+    trainer.train_step = train_step
+    print("stopped at step", trainer.fit().step, flush=True)
+""")
+
+
+@needs_posix_signals
+def test_sigterm_to_a_training_process_saves_a_resumable_checkpoint(tmp_path, uninterrupted):
+    tests = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
+    stale = tmp_path / "first" / "last.safetensors.tmp"  # as a SIGKILL during a save leaves it
+    stale.parent.mkdir()
+    stale.write_bytes(b"partial")
+    child = subprocess.Popen([sys.executable, "-c", SIGNALLED_RUN, str(tmp_path / "first")], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in child.stdout:
+            if line.startswith("step 7"):
+                child.send_signal(signal.SIGTERM)
+                break
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert "SIGTERM: stopping after this step" in out and "stopped at step 7" in out
+    assert (tmp_path / "first" / "last.safetensors").is_file() and not stale.exists()
+    assert progress_in(tmp_path / "first" / "last.safetensors")["step"] == 7
+    resumed = resume_to_the_end(tmp_path / "first" / "last.safetensors", tmp_path / "second")
+    assert_same_parameters(parameters(resumed), uninterrupted)
 
 
 # ---- configuration --------------------------------------------------------------------------
