@@ -348,3 +348,13 @@ def test_bad_npz_checkpoint_raises_checkpoint_error(old_checkpoint, damage, prob
     with pytest.raises(CheckpointError, match=problem) as err:
         load_checkpoint(path)
     assert str(path) in str(err.value) and "allow_pickle" not in str(err.value)
+
+
+def test_a_tokenizer_that_does_not_fit_the_model_is_refused(checkpoint):
+    from minitf.tokenizer import BPETokenizer
+    tokenizer = BPETokenizer(special_tokens=["<pad>", "<bos>", "<eos>"])  # 259 tokens, the model has 11
+    with pytest.raises(CheckpointError, match="the tokenizer has 259 tokens, model_config.src_vocab_size is 11"):
+        load_checkpoint(resave(checkpoint, tokenizer=tokenizer.to_dict()))
+    data = {**tokenizer.to_dict(), "special_tokens": [["<pad>", 2**40]]}
+    with pytest.raises(CheckpointError, match="tokenizer: .*is not below the limit"):
+        load_checkpoint(save_checkpoint(checkpoint, MODEL_STATE, {**META, "tokenizer": data}))

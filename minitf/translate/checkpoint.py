@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import serialization
 from ..serialization import ArrayRef, CheckpointError
+from ..tokenizer import BPETokenizer
 
 FORMAT = "minitf-checkpoint"
 VERSION = 2
@@ -94,6 +95,8 @@ def check_meta(path: Path, meta: dict[str, Any], version: int) -> dict[str, Any]
                                   f"{type(meta[key]).__name__} {_short(meta[key])}")
     if "model_config" in meta:
         check_model_config(path, meta["model_config"])
+    if "tokenizer" in meta:
+        _check_tokenizer(path, meta["tokenizer"], meta.get("model_config"))
     if "train_config" in meta:
         _check_train_config(path, meta["train_config"], meta.get("model_config", {}))
     if "progress" in meta:
@@ -190,6 +193,17 @@ def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.d
         if tuple(arrays[name][0]) != shape:
             raise CheckpointError(f"checkpoint {path}: parameter {name!r} has shape {tuple(arrays[name][0])}, "
                                   f"model_config gives {shape}")
+
+
+def _check_tokenizer(path: Path, data: dict[str, Any], model_config: dict[str, Any] | None) -> None:
+    """The tokenizer must build (its ids are capped) and fit the model's vocabulary."""
+    try:
+        size = BPETokenizer.from_dict(data, source=f"checkpoint {path}: tokenizer").vocab_size
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+    if model_config is not None and size != model_config["src_vocab_size"]:
+        raise CheckpointError(f"checkpoint {path}: the tokenizer has {size} tokens, model_config.src_vocab_size "
+                              f"is {model_config['src_vocab_size']}")
 
 
 def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[str, Any]) -> None:
