@@ -18,3 +18,10 @@ def test_bench_step_runs_minitf_on_the_tiny_config():
     assert rows["parameters"] == "115,968"
     assert float(rows["training step (ms)"].replace(",", "")) > 0
     assert "of 2 alternating rounds" in done.stdout
+
+
+def test_zip_bomb_script_reports_the_refusal():
+    done = subprocess.run([sys.executable, str(TOOLS / "zip_bomb.py"), "--gigabytes", "0.25"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "CheckpointError" in done.stdout and "zip bomb" in done.stdout and "peak RSS" in done.stdout
