@@ -111,7 +111,7 @@ def write_npz(path, arrays: dict[str, np.ndarray], meta: dict | None = None):
     return path
 
 
-def zip_bomb(path, gigabytes: float = 2.0):
+def zip_bomb(path, gigabytes: float = 2.0, meta: dict | None = None):
     """A version 1 checkpoint whose embedding member is a real deflate stream that unpacks to
     `gigabytes` of zeros under an .npy header of that size, yet takes about 1/1000 of it on disk."""
     n = int(gigabytes * 2**30) >> 24 << 24  # whole 16 MiB chunks
@@ -125,7 +125,7 @@ def zip_bomb(path, gigabytes: float = 2.0):
     info.compress_type = zipfile.ZIP_DEFLATED
     info.file_size, info.compress_size, info.CRC = len(header.getvalue()) + n, len(data), 0
     with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
-        meta = json.dumps({"format": FORMAT, "version": 1, **META}).encode()
+        meta = json.dumps({"format": FORMAT, "version": 1, **META} if meta is None else meta).encode()
         archive.writestr("meta.npy", _npy(np.frombuffer(meta, np.uint8)))
         for name, value in MODEL_STATE.items():
             if name != FIRST:
@@ -358,3 +358,14 @@ def test_a_tokenizer_that_does_not_fit_the_model_is_refused(checkpoint):
     data = {**tokenizer.to_dict(), "special_tokens": [["<pad>", 2**40]]}
     with pytest.raises(CheckpointError, match="tokenizer: .*is not below the limit"):
         load_checkpoint(save_checkpoint(checkpoint, MODEL_STATE, {**META, "tokenizer": data}))
+
+
+def test_a_zip_bomb_without_a_model_configuration_is_refused_by_its_compression_ratio(tmp_path):
+    path = zip_bomb(tmp_path / "bomb.npz", gigabytes=0.0625, meta={"format": FORMAT, "version": 1})
+    with pytest.raises(CheckpointError, match="minitf stores arrays uncompressed"):
+        load_checkpoint(path)
+
+
+def test_train_config_cannot_ask_for_more_positions_than_the_model_has(checkpoint):
+    with pytest.raises(CheckpointError, match="train_config.max_len 9 exceeds model_config.max_len 8"):
+        load_checkpoint(resave(checkpoint, train_config={"max_len": 9}))

@@ -215,6 +215,10 @@ def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[s
     for key, limit in (("vocab_size", LIMITS["vocab_size"]), ("max_len", LIMITS["max_len"])):
         if key in config:
             _check_field(path, f"train_config.{key}", config[key], (int, 1, limit))
+    # the trainer builds its model from train_config: positions for 2 max_len + 16 tokens
+    if "max_len" in config and config["max_len"] > model_config.get("max_len", LIMITS["max_len"]):
+        raise CheckpointError(f"checkpoint {path}: train_config.max_len {config['max_len']} exceeds "
+                              f"model_config.max_len {model_config['max_len']}")
     sizes = config.get("synthetic_sizes")
     if sizes is not None:
         if not (isinstance(sizes, (list, tuple)) and len(sizes) == 3):

@@ -21,6 +21,7 @@ from .checkpoint import FLOAT_DTYPES, LIMITS, check_meta, check_model_arrays, pa
 
 MAX_META_BYTES = 64 * 2**20
 UNCONFIGURED_ELEMENTS = LIMITS["position_table"]  # per array, in a checkpoint without model_config
+MAX_RATIO = 16  # uncompressed / compressed size allowed where no configuration bounds a member
 NPY_HEADER_BYTES = 1 << 16  # an .npy header is at most 64 KiB (format version 2 allows more; NumPy writes less)
 META_KEYS = ("format", "version", "train_config", "model_config", "tokenizer", "schedule", "progress", "rng",
              "optimizer")
@@ -56,6 +57,10 @@ def load_npz_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, An
                 raise CheckpointError(f"checkpoint {path}: member {info.filename} declares {info.file_size:,} "
                                       f"bytes uncompressed, more than the {limit:,} its shape allows "
                                       "(a corrupt file or a zip bomb)")
+            if shape is None and info.file_size > MAX_RATIO * info.compress_size + NPY_HEADER_BYTES:
+                raise CheckpointError(f"checkpoint {path}: member {info.filename} declares {info.file_size:,} "
+                                      f"bytes uncompressed from {info.compress_size:,} (minitf stores arrays "
+                                      "uncompressed: a corrupt file or a zip bomb)")
         state = {name: _read_array(path, archive, info, expected.get(name), largest) for name, info in model.items()}
         check_model_arrays(path, {n: (a.shape, a.dtype) for n, a in state.items()}, meta)
         arrays = {name: _read_array(path, archive, info, None, largest) for name, info in optim.items()}
@@ -97,6 +102,9 @@ def _optimizer_members(path: Path, meta: dict[str, Any], members: dict[str, zipf
     if not (isinstance(flags, list) and len(flags) <= MAX_ENTRIES and all(isinstance(f, bool) for f in flags)):
         raise CheckpointError(f"checkpoint {path}: optimizer.has_moments must be a list of true/false, got "
                               f"{str(flags)[:60]}")
+    if "model_config" in meta and len(flags) != len(parameter_shapes(meta["model_config"])):
+        raise CheckpointError(f"checkpoint {path}: optimizer.has_moments lists {len(flags)} parameters, "
+                              f"model_config gives {len(parameter_shapes(meta['model_config']))}")
     found = {}
     for key in ("m", "v"):
         for i, present in enumerate(flags):
