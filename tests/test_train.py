@@ -192,6 +192,17 @@ def test_resume_on_a_gpu_matches_uninterrupted_training(fake_gpu, tmp_path):  # 
     assert_same_parameters(parameters(resumed), parameters(whole))
 
 
+def test_resume_from_a_version_1_npz_checkpoint_matches_uninterrupted_training(tmp_path, uninterrupted):
+    from test_checkpoint import save_v1
+    first = Trainer(resume_config(tmp_path / "first", max_steps=5), log=quiet)
+    first.fit()
+    _, meta, _ = load_checkpoint(tmp_path / "first" / "last.safetensors")
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version")}
+    old = save_v1(tmp_path / "first" / "last.npz", first.model.state_dict(), meta, first.optimizer.state_dict())
+    resumed = resume_to_the_end(old, tmp_path / "second")
+    assert_same_parameters(parameters(resumed), uninterrupted)
+
+
 def test_resume_mid_epoch_runs_the_next_batch_of_that_epoch(tmp_path):
     Trainer(resume_config(tmp_path, max_steps=5), log=quiet).fit()
     resumed = Trainer.from_checkpoint(str(tmp_path / "last.safetensors"), log=quiet, max_steps=7)
