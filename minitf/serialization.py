@@ -337,7 +337,10 @@ def describe(head: bytes) -> str:
 
 
 def not_safetensors(path: Path, head: bytes) -> CheckpointError:
-    return CheckpointError(f"{path} is not a safetensors or minitf file: it is {describe(head)}")
+    if len(head) > 9 and head[8:10] == b'{"':
+        return CheckpointError(f"{path}: a truncated or corrupt safetensors file (its header length "
+                               f"{struct.unpack('<Q', head[:8])[0]:,} does not fit the file)")
+    return CheckpointError(f"{path}: not a safetensors file: it is {describe(head)}")
 
 
 def first_bytes(path: str | os.PathLike, n: int = 64) -> bytes:

@@ -187,6 +187,11 @@ def truncated(path):
     return path
 
 
+def data_cut_short(path):
+    path.write_bytes(path.read_bytes()[:-8])
+    return path
+
+
 def empty_file(path):
     path.write_bytes(b"")
     return path
@@ -254,7 +259,8 @@ def integer_weights(path):
 @pytest.mark.parametrize("damage, problem", [
     (missing_file, "does not exist"),
     (random_bytes, "not a minitf checkpoint: .* it is binary data of an unknown format"),
-    (truncated, "corrupt or not a minitf checkpoint"),
+    (truncated, "corrupt or not a minitf checkpoint: a truncated or corrupt safetensors file"),
+    (data_cut_short, "corrupt or not a minitf checkpoint: array .* does not fit"),
     (empty_file, "it is empty"),
     (a_pickle, "it is a pickle"),
     (a_text_file, "it is text"),

@@ -139,7 +139,7 @@ def test_a_file_that_is_not_safetensors_says_what_it_is(tmp_path, content, what)
 
 def test_npz_file_says_it_is_an_npz(tmp_path):
     np.savez(tmp_path / "a.npz", x=np.zeros(3))
-    with pytest.raises(CheckpointError, match="not a safetensors or minitf file: it is a zip/npz archive"):
+    with pytest.raises(CheckpointError, match="not a safetensors file: it is a zip/npz archive"):
         minitf.load(tmp_path / "a.npz")
 
 
@@ -172,7 +172,7 @@ def test_a_corrupt_or_hostile_header_is_refused_before_reading_arrays(tmp_path, 
 def test_a_header_longer_than_the_file_is_a_clear_error(tmp_path):
     path = minitf.save({"x": np.zeros(4)}, tmp_path / "x.safetensors")
     path.write_bytes(path.read_bytes()[:40])
-    with pytest.raises(CheckpointError, match="not a safetensors or minitf file"):
+    with pytest.raises(CheckpointError, match="a truncated or corrupt safetensors file"):
         minitf.load(path)
 
 

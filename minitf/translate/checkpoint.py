@@ -59,7 +59,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
         stored = serialization.open_file(path)
         tree = stored.structure()
     except CheckpointError as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a minitf checkpoint: {exc}") from None
+        detail = str(exc).removeprefix(str(path)).lstrip(": ")
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a minitf checkpoint: {detail}") from None
     if not stored.is_minitf or not isinstance(tree, dict):
         raise CheckpointError(f"checkpoint {path} is a safetensors file but not a minitf checkpoint "
                               "(no minitf metadata); read its arrays with minitf.load")
