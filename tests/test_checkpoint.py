@@ -278,6 +278,10 @@ def integer_weights(path):
     (model_config(tgt_vocab_size=12), "share_embeddings needs src_vocab_size 11 == tgt_vocab_size 12"),
     (model_config(colour="blue"), "unknown key"),
     (progress_of_wrong_type, "progress.step must be an integer, got str '7'"),
+    (lambda p: resave(p, train_config={"synthetic_sizes": [10**12, 5, 5]}),
+     r"train_config.synthetic_sizes\[0\] must be an integer in 0 .. 1000000, got 1000000000000"),
+    (lambda p: resave(p, train_config={"d_model": 4096}), "train_config.d_model 4096 differs from model_config.d_model 4"),
+    (lambda p: resave(p, train_config=[1, 2]), "train_config must be a JSON object"),
     (weights_of_another_shape, f"parameter '{FIRST}' has shape \\(3, 3\\), model_config gives \\(11, 4\\)"),
     (integer_weights, f"parameter '{FIRST}' has dtype int32"),
 ])

@@ -27,7 +27,7 @@ FORMAT = "minitf-checkpoint"
 VERSION = 2
 
 LIMITS = {"vocab_size": 1 << 20, "d_model": 1 << 16, "d_ff": 1 << 18, "layers": 1024, "max_len": 1 << 16,
-          "position_table": 1 << 28, "synthetic_pairs": 10_000_000}
+          "position_table": 1 << 28, "synthetic_pairs": 1_000_000}
 """Caps on what a checkpoint may declare: tokens in a vocabulary (ids below it), model width,
 feed-forward width, layers per stack, positions, max_len x d_model of the position table
 (float32 values), pairs of the synthetic task."""
