@@ -268,11 +268,11 @@ needs_posix_signals = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT
 def test_ctrl_c_saves_last_and_resume_matches_uninterrupted(tmp_path, uninterrupted):
     messages: list[str] = []
     trainer = Trainer(resume_config(tmp_path / "first", max_steps=RESUME_STEPS), log=messages.append)
-    handler = signal.getsignal(signal.SIGINT)
+    handler, sigterm = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     interrupt_during_step(trainer, 7)
     progress = trainer.fit()
     assert trainer.stop_requested and progress.step == 7
-    assert signal.getsignal(signal.SIGINT) is handler
+    assert signal.getsignal(signal.SIGINT) is handler and signal.getsignal(signal.SIGTERM) is sigterm
     assert any("interrupted" in m and "--resume" in m for m in messages)
     saved = progress_in(tmp_path / "first" / "last.safetensors")
     assert (saved["epoch"], saved["batch"], saved["step"]) == (0, 7, 7)
