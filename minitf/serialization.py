@@ -63,6 +63,8 @@ def _encode(obj: Any, keys: tuple, arrays: dict[str, np.ndarray]) -> Any:
                         "(a structure that contains itself?)")
     if obj is None or isinstance(obj, (bool, str)):
         return obj
+    if isinstance(obj, np.generic):  # before float: np.float64 is a float subclass
+        return {"scalar": _add_array(np.asarray(obj), keys, arrays)}
     if isinstance(obj, int):
         return int(obj)
     if isinstance(obj, float):
@@ -78,8 +80,6 @@ def _encode(obj: Any, keys: tuple, arrays: dict[str, np.ndarray]) -> Any:
         return {kind: [_encode(v, keys + (i,), arrays) for i, v in enumerate(obj)]}
     if isinstance(obj, Tensor):
         return {"tensor": _add_array(obj.data, keys, arrays), "requires_grad": obj.requires_grad}
-    if isinstance(obj, np.generic):
-        return {"scalar": _add_array(np.asarray(obj), keys, arrays)}
     if isinstance(obj, np.ndarray) or backend.is_cupy_array(obj):
         return {"array": _add_array(obj, keys, arrays)}
     raise TypeError(f"minitf.save: cannot save {_path(keys)} of type {type(obj).__module__}."

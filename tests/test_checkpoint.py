@@ -378,3 +378,12 @@ def test_a_zip_bomb_without_a_model_configuration_is_refused_by_its_compression_
 def test_train_config_cannot_ask_for_more_positions_than_the_model_has(checkpoint):
     with pytest.raises(CheckpointError, match="train_config.max_len 9 exceeds model_config.max_len 8"):
         load_checkpoint(resave(checkpoint, train_config={"max_len": 9}))
+
+
+def test_numpy_scalars_in_the_metadata_are_saved_as_plain_numbers(tmp_path):
+    meta = {**META, "progress": {"step": np.int64(3), "best_score": np.float64(0.5), "history": [
+        {"bleu": np.float64(1.5)}]}}
+    path = save_checkpoint(tmp_path / "c.safetensors", MODEL_STATE, meta)
+    progress = load_checkpoint(path)[1]["progress"]
+    assert progress == {"step": 3, "best_score": 0.5, "history": [{"bleu": 1.5}]}
+    assert type(progress["step"]) is int and type(progress["best_score"]) is float

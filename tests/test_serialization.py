@@ -66,11 +66,13 @@ def test_every_dtype_round_trips_bit_exactly(tmp_path, dtype):
 def test_zero_dimensional_empty_non_contiguous_and_big_endian_arrays(tmp_path):
     base = np.arange(24, dtype=np.float32).reshape(4, 6)
     obj = {"scalar": np.array(2.5), "empty": np.zeros((0, 3), np.int64), "strided": base[::2, 1::2],
-           "transposed": base.T, "big_endian": np.arange(3, dtype=">f8"), "np_scalar": np.float16(1.5)}
+           "transposed": base.T, "big_endian": np.arange(3, dtype=">f8"), "np_scalar": np.float16(1.5),
+           "np_float64": np.float64(0.5)}
     loaded = round_trip(obj, tmp_path / "x.safetensors")
     for name, value in obj.items():
         assert np.array_equal(loaded[name], value) and np.shape(loaded[name]) == np.shape(value), name
     assert loaded["scalar"].ndim == 0 and type(loaded["np_scalar"]) is np.float16
+    assert type(loaded["np_float64"]) is np.float64  # a float subclass, yet saved as a NumPy scalar
 
 
 def test_tensors_come_back_as_tensors_on_the_cpu(tmp_path):

@@ -39,10 +39,21 @@ FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 def save_checkpoint(path: str | os.PathLike, model_state: dict[str, np.ndarray], meta: dict[str, Any],
                     optimizer_state: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint atomically (temporary file, fsync, rename over `path`)."""
-    obj = {"format": FORMAT, "version": VERSION, **meta, "model": dict(model_state)}
+    obj = {"format": FORMAT, "version": VERSION, **_plain(meta), "model": dict(model_state)}
     if optimizer_state is not None:
         obj["optimizer"] = optimizer_state
     return serialization.save(obj, path)
+
+
+def _plain(value: Any) -> Any:
+    """Metadata with NumPy scalars (e.g. a metric's np.float64) as Python numbers: plain JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
