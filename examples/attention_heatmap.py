@@ -1,7 +1,7 @@
 """Save the cross-attention of a trained model for one sentence as a PNG heatmap.
 
     pip install ".[plot]"          # from the minitf checkout
-    python examples/attention_heatmap.py --checkpoint runs/demo/best.npz \
+    python examples/attention_heatmap.py --checkpoint runs/demo/best.safetensors \
         --sentence "twenty-one thousand four hundred six" --output attention.png
 
 Rows are output tokens, columns source tokens; the weights are those of the last decoder

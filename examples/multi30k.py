@@ -1,15 +1,18 @@
 """Multi30k German -> English with a ~10M-parameter Transformer, then sacreBLEU on test_2016_flickr.
 
     python examples/multi30k.py --data ../shared/data/multi30k --out-dir runs/multi30k
-    python examples/multi30k.py --data ... --out-dir runs/multi30k --resume   # after Ctrl-C
+    python examples/multi30k.py --data ... --out-dir runs/multi30k --resume   # after Ctrl-C or SIGTERM
 
 The data directory holds {train,val,test_2016_flickr}.{de,en}.gz (Multi30k task 1, raw).
-Training stops early when validation BLEU stops improving; `--time-limit` caps it.
+Training stops early when validation BLEU stops improving; `--time-limit` caps it. Ctrl-C (or
+SIGTERM) saves OUT_DIR/last.safetensors and ends the script (exit status 130) without testing.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from minitf import backend
@@ -28,21 +31,25 @@ def main() -> None:
     parser.add_argument("--out-dir", default="runs/multi30k")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds of training at most")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.npz")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.safetensors")
     parser.add_argument("--beam", type=int, default=5)
     args = parser.parse_args()
     backend.retain_freed_memory()  # a training process: keep freed activations for reuse (glibc)
     data = Path(args.data)
     overrides = dict(device=args.device, time_limit=args.time_limit)
     if args.resume:
-        trainer = Trainer.from_checkpoint(str(Path(args.out_dir) / "last.npz"), **overrides)
+        trainer = Trainer.from_checkpoint(str(Path(args.out_dir) / "last.safetensors"), **overrides)
     else:
         files = {f"{side}_{split}": str(data / f"{split}.{lang}.gz") for side, lang in (("src", "de"), ("tgt", "en"))
                  for split in ("train", "val")}
         trainer = Trainer(TrainConfig(**RECIPE, **files, out_dir=args.out_dir, **overrides))
+    argv = [a for a in sys.argv[1:] if a != "--resume"]
+    trainer.resume_hint = shlex.join([sys.executable, sys.argv[0], *argv, "--resume"])
     trainer.fit()
+    if trainer.stop_requested:  # interrupted: last.safetensors is saved; the test set waits for the end
+        sys.exit(130)
     test = read_parallel(data / "test_2016_flickr.de.gz", data / "test_2016_flickr.en.gz")
-    translator = Translator.from_checkpoint(str(Path(args.out_dir) / "best.npz"), device=args.device)
+    translator = Translator.from_checkpoint(str(Path(args.out_dir) / "best.safetensors"), device=args.device)
     hyps = translator.translate(test.sources, beam_size=args.beam)
     Path(args.out_dir, "test_2016_flickr.hyp.en").write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
     print(json.dumps({"test_bleu": round(bleu(hyps, test.targets), 2),

@@ -1,7 +1,7 @@
 """minitf: a framework-free Transformer engine on NumPy (CPU) and CuPy (GPU).
 
 Layers, each importing only the ones before it:
-backend -> autograd -> functional -> nn -> optim -> translate -> train -> cli,
+backend -> autograd -> serialization -> functional -> nn -> optim -> translate -> train -> cli,
 with tokenizer and data standing alone (NumPy and the standard library only).
 `import minitf` loads the engine, functional, nn and optim; the rest on first import.
 """
@@ -15,6 +15,7 @@ from .autograd import (arange, bernoulli, empty, empty_like, eye, full, full_lik
                        multinomial, ones_like, rand, randint, randperm, zeros_like)
 from .backend import DeviceError, manual_seed
 from .gradcheck import GradcheckError, gradcheck
+from .serialization import CheckpointError, load, save
 from . import functional, nn, optim  # noqa: E402 (after the engine they build on)
 
 __version__ = "0.1.0"
@@ -23,7 +24,7 @@ __all__ = [
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "manual_seed",
     "gradcheck", "GradcheckError", "DeviceError", "backend", "functional", "nn", "optim", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "matmul", "reshape", "transpose",
-    "swapaxes", "concat", "stack", "split", "where", "masked_fill",
+    "swapaxes", "concat", "stack", "split", "where", "masked_fill", "save", "load", "CheckpointError",
     "sin", "cos", "log1p", "expm1", "clip", "clamp", "maximum", "minimum", "cumsum", "cumprod",
     "logsumexp", "var", "std", "norm", "einsum", "arange", "linspace", "full", "empty",
     "zeros_like", "ones_like", "full_like", "empty_like", "eye", "rand", "randint", "randperm",

@@ -2,9 +2,9 @@
 
     minitf train                      # the demo: synthetic number task, a few minutes on a CPU
     minitf train --src-train train.de.gz --tgt-train train.en.gz --src-val ... --tgt-val ...
-    minitf train --resume runs/model/last.npz
-    minitf translate --checkpoint runs/model/best.npz --beam 5 < input.txt > output.txt
-    minitf evaluate --checkpoint runs/model/best.npz --src test.de --ref test.en
+    minitf train --resume runs/model/last.safetensors
+    minitf translate --checkpoint runs/model/best.safetensors --beam 5 < input.txt > output.txt
+    minitf evaluate --checkpoint runs/model/best.safetensors --src test.de --ref test.en
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train", help="train a model (no arguments: the built-in demo task)")
     p.add_argument("--config", help="JSON file of settings (flags given too take precedence)")
-    p.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint (last.npz)")
+    p.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint (last.safetensors)")
     defaults = TrainConfig()
     for name in TRAIN_FLAGS:
         default = getattr(defaults, name)
@@ -102,7 +102,7 @@ def _report_demo(trainer) -> None:
     """Evaluate the best checkpoint on the synthetic test split and show a few translations."""
     from .translate.checkpoint import load_checkpoint  # noqa: PLC0415
 
-    best = trainer.out_dir / "best.npz"
+    best = trainer.out_dir / "best.safetensors"
     if best.is_file():  # a run resumed into a new --out-dir may not have improved on its best yet
         state, _, _ = load_checkpoint(best)
         trainer.model.load_state_dict(state)

@@ -1,6 +1,6 @@
 """Training of translation models: data, the loop, evaluation, checkpoints and exact resume.
 
-    trainer = Trainer(TrainConfig(...))      # or Trainer.from_checkpoint("runs/x/last.npz")
+    trainer = Trainer(TrainConfig(...))      # or Trainer.from_checkpoint("runs/x/last.safetensors")
     trainer.fit()
 
 With no data files configured, it trains on the built-in synthetic task (English number
@@ -61,7 +61,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     clip_norm: float = 1.0
     patience: int = 5  # epochs without a better validation score before stopping
-    select_metric: str = "bleu"  # validation score that picks best.npz: bleu, chrf or exact_match
+    select_metric: str = "bleu"  # validation score that picks best.safetensors: bleu, chrf or exact_match
     bleu_sentences: int = 500  # validation sentences decoded (greedily) for BLEU each epoch
     seed: int = 0
     device: str = "cpu"
@@ -124,7 +124,9 @@ class Progress:
 
 
 class Trainer:
-    """Trains a Transformer on a parallel corpus; writes best.npz, last.npz and log.jsonl."""
+    """Trains a Transformer on a parallel corpus; writes best.safetensors, last.safetensors and log.jsonl."""
+
+    resume_hint = "minitf train --resume {path}"  # printed after an interrupt; a script sets its own
 
     def __init__(self, config: TrainConfig, tokenizer: BPETokenizer | None = None,
                  log: Callable[[str], None] = print) -> None:
@@ -132,7 +134,7 @@ class Trainer:
         self.config, self.log = config, log
         self.out_dir = Path(config.out_dir)
         self.progress = Progress()
-        self.stop_requested = False  # set by Ctrl-C (or by you): fit() stops after the current step
+        self.stop_requested = False  # set by Ctrl-C, SIGTERM (or you): fit() stops after the current step
         backend.manual_seed(config.seed)
         self.splits = load_splits(config)
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], log)
@@ -184,8 +186,8 @@ class Trainer:
     def fit(self) -> Progress:
         """Train until `epochs`, early stopping, `max_steps`, `time_limit` or Ctrl-C; return progress.
 
-        Ctrl-C finishes the current step, writes last.npz and returns (resume with
-        `Trainer.from_checkpoint`). A second Ctrl-C interrupts at once.
+        Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes last.safetensors and returns
+        (resume with `Trainer.from_checkpoint`). A second one interrupts at once.
         """
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with _graceful_interrupt(self):
@@ -196,8 +198,8 @@ class Trainer:
                 self._end_epoch()
         self.save("last")
         if self.stop_requested:
-            self.log(f"interrupted: saved {self.out_dir / 'last.npz'}; continue with "
-                     f"`minitf train --resume {self.out_dir / 'last.npz'}`")
+            last = self.out_dir / "last.safetensors"
+            self.log(f"interrupted: saved {last}; continue with `{self.resume_hint.format(path=last)}`")
         return self.progress
 
     def _finished(self) -> bool:
@@ -309,7 +311,7 @@ class Trainer:
         meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
                 "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state()}
-        return save_checkpoint(self.out_dir / f"{kind}.npz", self.model.state_dict(), meta,
+        return save_checkpoint(self.out_dir / f"{kind}.safetensors", self.model.state_dict(), meta,
                                self.optimizer.state_dict())
 
     @classmethod
@@ -339,27 +341,32 @@ class Trainer:
 
 
 class _graceful_interrupt:
-    """During fit, the first Ctrl-C asks the trainer to stop after the current step."""
+    """During fit, the first Ctrl-C or SIGTERM asks the trainer to stop after the current step."""
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
+        self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> None:
         try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handle)
         except ValueError:  # not the main thread: leave signals alone
-            self.previous = None
+            pass
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.trainer.stop_requested:
             raise KeyboardInterrupt
         self.trainer.stop_requested = True
-        self.trainer.log("\nCtrl-C: stopping after this step and saving a checkpoint "
-                         "(press again to quit at once)")
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        self.trainer.log(f"\n{name}: stopping after this step and saving a checkpoint "
+                         "(press Ctrl-C again to quit at once)")
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 # ---- building blocks ----------------------------------------------------------------------

@@ -68,7 +68,7 @@ def cli_run(tmp_path_factory):
 
 @pytest.fixture
 def checkpoint(cli_run):
-    return str(cli_run[2] / "last.npz")
+    return str(cli_run[2] / "last.safetensors")
 
 
 @pytest.fixture
@@ -85,12 +85,12 @@ def stdin(monkeypatch):
 def test_train_writes_checkpoints_and_reports_on_the_test_split(cli_run):
     code, out, run_dir = cli_run
     assert code == 0
-    assert {"best.npz", "last.npz", "log.jsonl"} <= {p.name for p in run_dir.iterdir()}
+    assert {"best.safetensors", "last.safetensors", "log.jsonl"} <= {p.name for p in run_dir.iterdir()}
     assert "test (40 held-out numbers): exact match" in out
-    meta = load_checkpoint(run_dir / "last.npz")[1]
+    meta = load_checkpoint(run_dir / "last.safetensors")[1]
     assert meta["progress"]["step"] == TRAIN_STEPS
     config = meta["train_config"]
-    assert config["synthetic_sizes"] == [400, 40, 40]  # from the --config file
+    assert tuple(config["synthetic_sizes"]) == (400, 40, 40)  # from the --config file
     assert config["d_model"] == 32  # the flag wins over the --config file
     assert config["max_steps"] == TRAIN_STEPS and config["epochs"] == 1
 
@@ -100,7 +100,7 @@ def test_train_resume_continues_where_the_run_stopped(tmp_path, capsys, checkpoi
                           "--out-dir", tmp_path / "more"], capsys)
     assert code == 0, err
     assert f"resumed from {checkpoint}: epoch 1, step {TRAIN_STEPS}" in out
-    assert saved_progress(tmp_path / "more" / "last.npz")["step"] == TRAIN_STEPS + 3
+    assert saved_progress(tmp_path / "more" / "last.safetensors")["step"] == TRAIN_STEPS + 3
     assert saved_progress(checkpoint)["step"] == TRAIN_STEPS  # the original run is untouched
 
 
@@ -118,7 +118,7 @@ def test_train_interrupted_by_ctrl_c_exits_130_after_saving(tmp_path, capsys, mo
     code, out, _ = run(train_argv(tmp_path), capsys)
     assert code == 130
     assert "--resume" in out
-    assert saved_progress(tmp_path / "run" / "last.npz")["step"] == 3
+    assert saved_progress(tmp_path / "run" / "last.safetensors")["step"] == 3
 
 
 def test_train_on_parallel_files_reports_pairs_dropped_for_length(tmp_path, capsys):
@@ -138,7 +138,7 @@ def test_train_on_parallel_files_reports_pairs_dropped_for_length(tmp_path, caps
     kept, dropped = map(int, re.search(r"training pairs: (\d+) kept, (\d+) dropped", out).groups())
     assert kept + dropped == 60 and kept > 0 and dropped > 0
     assert "epoch 1: val loss" in out and "held-out" not in out  # no synthetic test report
-    meta = load_checkpoint(tmp_path / "run" / "last.npz")[1]
+    meta = load_checkpoint(tmp_path / "run" / "last.safetensors")[1]
     assert meta["train_config"]["src_train"] == files["--src-train"]
     assert meta["progress"]["epoch"] == 1
 

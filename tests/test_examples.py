@@ -3,8 +3,10 @@ on a stand-in corpus in its file layout."""
 import gzip
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ def load_example(name: str):
 def checkpoint(tmp_path_factory):
     trainer = tiny_trainer(tmp_path_factory.mktemp("run"), max_steps=5, epochs=1)
     trainer.fit()
-    return trainer.out_dir / "last.npz"
+    return trainer.out_dir / "last.safetensors"
 
 
 def test_cross_attention_weights_are_distributions_over_the_source(checkpoint):
@@ -49,8 +51,9 @@ def test_heatmap_png_is_written(checkpoint, tmp_path, monkeypatch):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_multi30k_recipe_trains_resumes_and_scores_the_test_split(tmp_path):
-    """Generated number pairs in Multi30k's file layout; a 2-second run, then --resume."""
+def test_multi30k_recipe_stops_on_ctrl_c_then_resumes_and_scores_the_test_split(tmp_path):
+    """Generated number pairs in Multi30k's file layout: Ctrl-C once training runs (after the first
+    evaluation) saves and ends the script without testing; --resume then trains on and tests."""
     data = tmp_path / "data"
     data.mkdir()
     splits = number_translation_task(200, 8, 8, seed=1)
@@ -58,13 +61,28 @@ def test_multi30k_recipe_trains_resumes_and_scores_the_test_split(tmp_path):
         for side, lang in ((0, "de"), (1, "en")):
             with gzip.open(data / f"{split}.{lang}.gz", "wt", encoding="utf-8") as f:
                 f.write("".join(pair[side] + "\n" for pair in pairs))
-    command = [sys.executable, str(EXAMPLES / "multi30k.py"), "--data", str(data), "--out-dir",
-               str(tmp_path / "run"), "--time-limit", "1", "--beam", "2"]
-    for extra in ([], ["--resume"]):
-        done = subprocess.run(command + extra, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        assert {"test_bleu", "test_bleu_lowercase", "test_chrf", "beam", "epochs"} <= set(result)
-        assert result["beam"] == 2 and result["train_seconds"] >= 1  # stopped by --time-limit
-    hypotheses = (tmp_path / "run" / "test_2016_flickr.hyp.en").read_text(encoding="utf-8").splitlines()
+    run = tmp_path / "run"
+    command = [sys.executable, str(EXAMPLES / "multi30k.py"), "--data", str(data), "--out-dir", str(run),
+               "--time-limit", "600", "--beam", "2"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (run / "log.jsonl").is_file() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=240)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert (run / "last.safetensors").is_file() and not (run / "test_2016_flickr.hyp.en").exists()
+    hint = next(line for line in out.splitlines() if line.startswith("interrupted: saved"))
+    assert "multi30k.py" in hint and hint.rstrip("`").endswith("--resume") and "minitf train" not in hint
+
+    done = subprocess.run(command[:-4] + ["--time-limit", "1", "--beam", "2", "--resume"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"test_bleu", "test_bleu_lowercase", "test_chrf", "beam", "epochs"} <= set(result)
+    assert result["beam"] == 2 and result["train_seconds"] >= 1  # stopped by --time-limit
+    hypotheses = (run / "test_2016_flickr.hyp.en").read_text(encoding="utf-8").splitlines()
     assert len(hypotheses) == 8

@@ -151,3 +151,68 @@ def test_cli_errors_are_reported(tmp_path, monkeypatch, capsys):
     assert "stdin line 2: unknown token id 99999" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser().parse_args(["tokenizer"])  # a subcommand is required
+
+
+# ---- bounded loading of untrusted files --------------------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    ({"special_tokens": [["<pad>", 2**40]]}, "id 1,099,511,627,776 is not below the limit of 1,048,576"),
+    ({"merges": [["a", "b", 2**20]]}, "merge 0: id 1,048,576 is not below the limit"),
+    ({"merges": [["a", "b", 300]] * (2**20 + 1)}, "1,048,577 merges, more than the limit of 1,048,576"),
+])
+def test_ids_and_merges_are_capped(tok, tmp_path, change, message):
+    with pytest.raises(TokenizerFileError, match=message):
+        BPETokenizer.load(write(tmp_path, corrupt(tok, **change)))
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tok, tmp_path, monkeypatch):
+    from minitf.tokenizer import serialization
+    path = tmp_path / "t.json"
+    tok.save(path)
+    monkeypatch.setattr(serialization, "MAX_FILE_BYTES", 100)
+    with pytest.raises(TokenizerFileError, match="bytes, more than the limit of 100"):
+        BPETokenizer.load(path)
+
+
+def hf_file(tmp_path, **changes):
+    """A minimal byte-level BPE tokenizer.json (all 256 bytes, one merge), written by hand."""
+    from minitf.tokenizer.byte_level import BYTE_TO_CHAR
+    vocab = {BYTE_TO_CHAR[b]: b + 2 for b in range(256)}
+    vocab["ab"] = 258
+    data = {"model": {"type": "BPE", "vocab": vocab, "merges": ["a b"]},
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+            "added_tokens": [{"id": 0, "content": "<pad>"}, {"id": 1, "content": "<eos>"}]}
+    for key, value in changes.items():
+        (data["model"] if key in ("vocab", "merges") else data)[key] = value
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_hand_written_hugging_face_file_loads(tmp_path):
+    tok = BPETokenizer.from_huggingface(hf_file(tmp_path))
+    assert tok.encode("ab<eos>", allowed_special="all") == [258, 1]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"added_tokens": {"<pad>": 0}}, "added_tokens must be a list, got dict"),
+    ({"added_tokens": ["<pad>"]}, r"added_tokens\[0\] must be an object, got str"),
+    ({"added_tokens": [{"content": "<pad>"}]}, r"added_tokens\[0\] lacks 'id'"),
+    ({"added_tokens": [{"id": 0}]}, r"added_tokens\[0\] lacks 'content'"),
+    ({"added_tokens": [{"id": "0", "content": "<pad>"}]}, r"added_tokens\[0\].id must be an integer .* got '0'"),
+    ({"added_tokens": [{"id": -1, "content": "<pad>"}]}, r"added_tokens\[0\].id must be an integer .* got -1"),
+    ({"added_tokens": [{"id": 0, "content": 7}]}, r"added_tokens\[0\].content must be a non-empty string"),
+    ({"added_tokens": [{"id": 0, "content": "<a>"}, {"id": 0, "content": "<b>"}]},
+     r"added_tokens\[1\].id 0 is already the id of another added token"),
+    ({"added_tokens": [{"id": 0, "content": "<a>"}, {"id": 1, "content": "<a>"}]},
+     r"added_tokens\[1\].content '<a>' is listed twice"),
+    ({"vocab": ["a", "b"]}, "model.vocab must be an object"),
+    ({"vocab": {"a": "1"}}, r"model.vocab\['a'\] must be an integer id"),
+    ({"vocab": {"a": 2**31}}, r"model.vocab\['a'\] must be an integer id in 0 .. 1048575, got 2147483648"),
+    ({"merges": "a b"}, "model.merges must be a list"),
+])
+def test_malformed_hugging_face_files_are_value_errors_naming_the_field(tmp_path, changes, message):
+    path = hf_file(tmp_path, **changes)
+    with pytest.raises(ValueError, match=message) as info:
+        BPETokenizer.from_huggingface(path)
+    assert str(path) in str(info.value)

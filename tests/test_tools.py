@@ -53,3 +53,10 @@ def test_bench_bpe_merges_runs_on_short_words_against_a_git_revision():
     assert [row[0].strip() for row in rows] == ["one word of 2,000 letters", "one word of 4,000 letters"]
     assert all(float(cell) >= 0 for row in rows for cell in row[1:])
     assert all(len(row) == (4 if in_git else 2) for row in rows)
+
+
+def test_zip_bomb_script_reports_the_refusal():
+    done = subprocess.run([sys.executable, str(TOOLS / "zip_bomb.py"), "--gigabytes", "0.25"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "CheckpointError" in done.stdout and "zip bomb" in done.stdout and "peak RSS" in done.stdout

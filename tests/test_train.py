@@ -6,7 +6,10 @@ import json
 import math
 import os
 import signal
+import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,7 +71,7 @@ def fitted(tmp_path_factory):
 
 def test_fit_writes_best_last_and_log(fitted):
     out = fitted.out_dir
-    assert {"best.npz", "last.npz", "log.jsonl"} <= {p.name for p in out.iterdir()}
+    assert {"best.safetensors", "last.safetensors", "log.jsonl"} <= {p.name for p in out.iterdir()}
     assert not list(out.glob("*.tmp"))
     records = read_log(out)
     evals = [r for r in records if r["event"] == "eval"]
@@ -77,27 +80,26 @@ def test_fit_writes_best_last_and_log(fitted):
     assert all({"val_loss", "bleu", "exact_match"} <= r.keys() for r in evals)
     assert steps and all(r["step"] % 5 == 0 and np.isfinite(r["loss"]) for r in steps)
     total = fitted.batcher.num_batches(0) + fitted.batcher.num_batches(1)
-    saved = progress_in(out / "last.npz")
+    saved = progress_in(out / "last.safetensors")
     assert (saved["epoch"], saved["batch"], saved["step"]) == (2, 0, total)
     assert len(fitted.progress.history) == 2
 
 
-def test_checkpoint_files_load_without_pickle(fitted):
-    for name in ("best.npz", "last.npz"):
-        with np.load(fitted.out_dir / name, allow_pickle=False) as data:
-            files = set(data.files)
-            assert "meta" in files and data["meta"].dtype == np.uint8
-            assert any(f.startswith("optim/m/") for f in files)
-            model = {f[len("model/"):]: data[f] for f in files if f.startswith("model/")}
+def test_checkpoint_files_are_safetensors_with_the_parameters_by_name(fitted):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    for name in ("best.safetensors", "last.safetensors"):
+        arrays = safetensors_numpy.load_file(str(fitted.out_dir / name))
+        assert any(f.startswith("optimizer.") for f in arrays)
+        model = {f[len("model."):]: a for f, a in arrays.items() if f.startswith("model.")}
         assert model.keys() == parameters(fitted).keys()
-    assert_same_parameters(load_checkpoint(fitted.out_dir / "last.npz")[0], parameters(fitted))
+    assert_same_parameters(load_checkpoint(fitted.out_dir / "last.safetensors")[0], parameters(fitted))
 
 
 def test_best_checkpoint_holds_the_best_scoring_epoch(fitted):
     history = fitted.progress.history
     best_score = max(r["bleu"] for r in history)
     assert fitted.progress.best_score == best_score
-    assert progress_in(fitted.out_dir / "best.npz")["best_score"] == best_score
+    assert progress_in(fitted.out_dir / "best.safetensors")["best_score"] == best_score
 
 
 # ---- evaluation: the same pairs for loss and BLEU, nothing truncated ------------------------
@@ -128,8 +130,8 @@ def test_max_steps_stops_mid_epoch_and_keeps_the_position(tmp_path):
     trainer = tiny_trainer(tmp_path, max_steps=5)
     progress = trainer.fit()
     assert (progress.epoch, progress.batch, progress.step) == (0, 5, 5)
-    assert (tmp_path / "best.npz").is_file()  # evaluated although the epoch is not complete
-    assert progress_in(tmp_path / "last.npz")["batch"] == 5
+    assert (tmp_path / "best.safetensors").is_file()  # evaluated although the epoch is not complete
+    assert progress_in(tmp_path / "last.safetensors")["batch"] == 5
 
 
 def test_time_limit_stops_after_the_step_that_exceeds_it(tmp_path):
@@ -169,7 +171,7 @@ def resume_to_the_end(path, out_dir) -> Trainer:
 def test_resume_after_max_steps_matches_uninterrupted_training(tmp_path, uninterrupted, k):
     first = Trainer(resume_config(tmp_path / "first", max_steps=k), log=quiet)
     assert first.fit().step == k
-    resumed = resume_to_the_end(tmp_path / "first" / "last.npz", tmp_path / "second")
+    resumed = resume_to_the_end(tmp_path / "first" / "last.safetensors", tmp_path / "second")
     assert_same_parameters(parameters(resumed), uninterrupted)
 
 
@@ -183,16 +185,27 @@ def test_resume_on_a_gpu_matches_uninterrupted_training(fake_gpu, tmp_path):  # 
 
     whole = run(tmp_path / "whole", 8)
     run(tmp_path / "first", 5)
-    resumed = Trainer.from_checkpoint(str(tmp_path / "first" / "last.npz"), log=quiet, max_steps=8,
+    resumed = Trainer.from_checkpoint(str(tmp_path / "first" / "last.safetensors"), log=quiet, max_steps=8,
                                       out_dir=str(tmp_path / "second"))
     assert resumed.fit().step == 8
     assert backend.is_cupy_array(next(iter(resumed.model.parameters())).data)
     assert_same_parameters(parameters(resumed), parameters(whole))
 
 
+def test_resume_from_a_version_1_npz_checkpoint_matches_uninterrupted_training(tmp_path, uninterrupted):
+    from test_checkpoint import save_v1
+    first = Trainer(resume_config(tmp_path / "first", max_steps=5), log=quiet)
+    first.fit()
+    _, meta, _ = load_checkpoint(tmp_path / "first" / "last.safetensors")
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version")}
+    old = save_v1(tmp_path / "first" / "last.npz", first.model.state_dict(), meta, first.optimizer.state_dict())
+    resumed = resume_to_the_end(old, tmp_path / "second")
+    assert_same_parameters(parameters(resumed), uninterrupted)
+
+
 def test_resume_mid_epoch_runs_the_next_batch_of_that_epoch(tmp_path):
     Trainer(resume_config(tmp_path, max_steps=5), log=quiet).fit()
-    resumed = Trainer.from_checkpoint(str(tmp_path / "last.npz"), log=quiet, max_steps=7)
+    resumed = Trainer.from_checkpoint(str(tmp_path / "last.safetensors"), log=quiet, max_steps=7)
     assert (resumed.progress.epoch, resumed.progress.batch) == (0, 5)
     seen = []
     original = resumed.train_step
@@ -204,7 +217,7 @@ def test_resume_mid_epoch_runs_the_next_batch_of_that_epoch(tmp_path):
 def test_resumed_trainer_restores_optimizer_schedule_and_progress(tmp_path):
     trainer = Trainer(resume_config(tmp_path, max_steps=4), log=quiet)
     trainer.fit()
-    resumed = Trainer.from_checkpoint(str(tmp_path / "last.npz"), log=quiet)
+    resumed = Trainer.from_checkpoint(str(tmp_path / "last.safetensors"), log=quiet)
     assert resumed.progress == trainer.progress
     assert resumed.schedule.state_dict() == trainer.schedule.state_dict()
     assert resumed.optimizer.lr == trainer.optimizer.lr
@@ -225,7 +238,7 @@ def test_from_checkpoint_overrides_settings_but_not_the_model(tmp_path):
 
 def test_from_checkpoint_refuses_a_checkpoint_without_training_state(tmp_path):
     trainer = tiny_trainer(tmp_path)
-    path = save_checkpoint(tmp_path / "weights.npz", trainer.model.state_dict(),
+    path = save_checkpoint(tmp_path / "weights.safetensors", trainer.model.state_dict(),
                            {"model_config": trainer.model.config.to_dict()})
     with pytest.raises(CheckpointError, match="no training state") as err:
         Trainer.from_checkpoint(str(path), log=quiet)
@@ -255,16 +268,16 @@ needs_posix_signals = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT
 def test_ctrl_c_saves_last_and_resume_matches_uninterrupted(tmp_path, uninterrupted):
     messages: list[str] = []
     trainer = Trainer(resume_config(tmp_path / "first", max_steps=RESUME_STEPS), log=messages.append)
-    handler = signal.getsignal(signal.SIGINT)
+    handler, sigterm = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     interrupt_during_step(trainer, 7)
     progress = trainer.fit()
     assert trainer.stop_requested and progress.step == 7
-    assert signal.getsignal(signal.SIGINT) is handler
+    assert signal.getsignal(signal.SIGINT) is handler and signal.getsignal(signal.SIGTERM) is sigterm
     assert any("interrupted" in m and "--resume" in m for m in messages)
-    saved = progress_in(tmp_path / "first" / "last.npz")
+    saved = progress_in(tmp_path / "first" / "last.safetensors")
     assert (saved["epoch"], saved["batch"], saved["step"]) == (0, 7, 7)
-    assert not (tmp_path / "first" / "best.npz").exists()  # no evaluation after an interrupt
-    resumed = resume_to_the_end(tmp_path / "first" / "last.npz", tmp_path / "second")
+    assert not (tmp_path / "first" / "best.safetensors").exists()  # no evaluation after an interrupt
+    resumed = resume_to_the_end(tmp_path / "first" / "last.safetensors", tmp_path / "second")
     assert_same_parameters(parameters(resumed), uninterrupted)
 
 
@@ -276,6 +289,51 @@ def test_second_ctrl_c_interrupts_at_once(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         trainer.fit()
     assert signal.getsignal(signal.SIGINT) is handler
+
+
+# A training process that announces step 7 and then waits (at most a minute) for a signal.
+SIGNALLED_RUN = textwrap.dedent("""
+    import sys, time
+    from minitf.train import Trainer
+    from test_train import RESUME_STEPS, resume_config
+    trainer = Trainer(resume_config(sys.argv[1], max_steps=RESUME_STEPS), log=print)
+    original = trainer.train_step
+    def train_step(batch):
+        loss = original(batch)
+        if trainer.progress.step + 1 == 7:
+            print("step 7", flush=True)
+            deadline = time.monotonic() + 60
+            while not trainer.stop_requested and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return loss
+    trainer.train_step = train_step
+    print("stopped at step", trainer.fit().step, flush=True)
+""")
+
+
+@needs_posix_signals
+def test_sigterm_to_a_training_process_saves_a_resumable_checkpoint(tmp_path, uninterrupted):
+    tests = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
+    stale = tmp_path / "first" / "last.safetensors.tmp"  # as a SIGKILL during a save leaves it
+    stale.parent.mkdir()
+    stale.write_bytes(b"partial")
+    child = subprocess.Popen([sys.executable, "-c", SIGNALLED_RUN, str(tmp_path / "first")], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in child.stdout:
+            if line.startswith("step 7"):
+                child.send_signal(signal.SIGTERM)
+                break
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert "SIGTERM: stopping after this step" in out and "stopped at step 7" in out
+    assert (tmp_path / "first" / "last.safetensors").is_file() and not stale.exists()
+    assert progress_in(tmp_path / "first" / "last.safetensors")["step"] == 7
+    resumed = resume_to_the_end(tmp_path / "first" / "last.safetensors", tmp_path / "second")
+    assert_same_parameters(parameters(resumed), uninterrupted)
 
 
 # ---- configuration --------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from test_train_common import tiny_trainer
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny trainer after three epochs (39 steps), and its last.npz."""
+    """A tiny trainer after three epochs (39 steps), and its last.safetensors."""
     trainer = tiny_trainer(tmp_path_factory.mktemp("translator") / "run", epochs=3)
     trainer.fit()
-    return trainer, trainer.out_dir / "last.npz"
+    return trainer, trainer.out_dir / "last.safetensors"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_vocabulary_mismatch_with_a_given_tokenizer_is_an_error(trained):
 
 
 def test_checkpoint_without_model_configuration_is_refused(tmp_path, trained):
-    path = save_checkpoint(tmp_path / "bare.npz", trained[0].model.state_dict(), {})
+    path = save_checkpoint(tmp_path / "bare.safetensors", trained[0].model.state_dict(), {})
     with pytest.raises(CheckpointError, match="lacks the model configuration") as err:
         Translator.from_checkpoint(str(path))
     assert str(path) in str(err.value)
@@ -88,7 +88,7 @@ def test_checkpoint_without_model_configuration_is_refused(tmp_path, trained):
 
 def test_missing_checkpoint_is_a_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
-        Translator.from_checkpoint(str(tmp_path / "none.npz"))
+        Translator.from_checkpoint(str(tmp_path / "none.safetensors"))
 
 
 class FavoursSpecials(Transformer):

@@ -9,7 +9,10 @@ Added tokens become special tokens; ``tokenizers`` always recognises them in tex
 pass ``allowed_special="all"`` to encode as it does.  Post-processors and decoders
 do not change the ids of ``encode(..., add_special_tokens=False)`` and are ignored;
 so are the ``lstrip``/``rstrip``/``single_word`` flags of added tokens.  Anything
-else raises ValueError saying what is not supported.
+else raises ValueError saying what is not supported; a malformed file (``added_tokens``
+not a list of ``{"id": int, "content": str}`` with distinct ids, a vocabulary id that is not
+an int below ``MAX_VOCAB_SIZE``, too many entries, a file over ``MAX_FILE_BYTES``) raises
+ValueError naming the field.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import regex
 
 from .byte_level import BYTE_TO_CHAR, chars_to_bytes
 from .patterns import GPT2_PATTERN
+from .serialization import check_size
+from .vocab import MAX_SPECIAL_TOKENS, MAX_VOCAB_SIZE
 
 _WHOLE_TEXT = r"(?s).+"  # "no split": the whole text is one chunk
 
@@ -38,8 +43,8 @@ def from_huggingface(cls, path: Path):
             raise ValueError(f"normalizer {_kind(data['normalizer'])} is not supported "
                              "(only none)")
         pattern = _pattern(data.get("pre_tokenizer"))
-        vocab = model["vocab"]
-        specials = _added_tokens(data.get("added_tokens") or [])
+        vocab = _vocab(model["vocab"])
+        specials = _added_tokens(data.get("added_tokens", []))
         byte_ids = _byte_ids(vocab)
         merges = _merges(model["merges"], vocab)
     except KeyError as exc:
@@ -60,8 +65,11 @@ def from_huggingface(cls, path: Path):
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"tokenizer.json not found: {path}")
+    check_size(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ValueError(f"{path}: not a valid JSON file: nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not a valid JSON file: {exc}") from None
     if not isinstance(data, dict):
@@ -123,10 +131,45 @@ def _split_pattern(split: dict[str, Any]) -> str:
     raise ValueError(f"Split pattern {pattern!r} is not supported")
 
 
-def _added_tokens(added: list[dict[str, Any]]) -> dict[str, int]:
+def _vocab(vocab: Any) -> dict[str, int]:
+    if not isinstance(vocab, dict):
+        raise ValueError(f"model.vocab must be an object of token -> id, got {type(vocab).__name__}")
+    if len(vocab) > MAX_VOCAB_SIZE:
+        raise ValueError(f"model.vocab holds {len(vocab):,} tokens, more than the limit of {MAX_VOCAB_SIZE:,}")
+    for token, token_id in vocab.items():
+        if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < MAX_VOCAB_SIZE:
+            raise ValueError(f"model.vocab[{token!r}] must be an integer id in 0 .. {MAX_VOCAB_SIZE - 1}, "
+                             f"got {token_id!r:.40}")
+    return vocab
+
+
+def _added_tokens(added: Any) -> dict[str, int]:
+    """added_tokens: a list of {"id": int, "content": non-empty str}, distinct ids and contents."""
+    if added is None:
+        return {}
+    if not isinstance(added, list):
+        raise ValueError(f"added_tokens must be a list, got {type(added).__name__}")
+    if len(added) > MAX_SPECIAL_TOKENS:
+        raise ValueError(f"added_tokens holds {len(added):,} entries, more than the limit of "
+                         f"{MAX_SPECIAL_TOKENS:,}")
     specials: dict[str, int] = {}
-    for token in added:
-        specials[token["content"]] = token["id"]
+    for i, token in enumerate(added):
+        if not isinstance(token, dict):
+            raise ValueError(f"added_tokens[{i}] must be an object, got {type(token).__name__}")
+        for key in ("id", "content"):
+            if key not in token:
+                raise ValueError(f"added_tokens[{i}] lacks {key!r}")
+        token_id, content = token["id"], token["content"]
+        if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < MAX_VOCAB_SIZE:
+            raise ValueError(f"added_tokens[{i}].id must be an integer in 0 .. {MAX_VOCAB_SIZE - 1}, "
+                             f"got {token_id!r:.40}")
+        if not isinstance(content, str) or not content:
+            raise ValueError(f"added_tokens[{i}].content must be a non-empty string, got {content!r:.40}")
+        if token_id in specials.values():
+            raise ValueError(f"added_tokens[{i}].id {token_id} is already the id of another added token")
+        if content in specials:
+            raise ValueError(f"added_tokens[{i}].content {content!r} is listed twice")
+        specials[content] = token_id
     return specials
 
 
@@ -140,7 +183,11 @@ def _byte_ids(vocab: dict[str, int]) -> list[int]:
     return [vocab[BYTE_TO_CHAR[b]] for b in range(256)]
 
 
-def _merges(merges: list[Any], vocab: dict[str, int]) -> list[tuple[int, int, int]]:
+def _merges(merges: Any, vocab: dict[str, int]) -> list[tuple[int, int, int]]:
+    if not isinstance(merges, list):
+        raise ValueError(f"model.merges must be a list, got {type(merges).__name__}")
+    if len(merges) > MAX_VOCAB_SIZE:
+        raise ValueError(f"model.merges holds {len(merges):,} entries, more than the limit of {MAX_VOCAB_SIZE:,}")
     triples = []
     for rank, merge in enumerate(merges):
         left, right = _merge_parts(merge, rank)

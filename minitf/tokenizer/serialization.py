@@ -23,7 +23,8 @@ Format ``minitf-bpe``, version 1::
   Latin-1 letters or JSON ``\\u00XX`` escapes).  ``left`` and ``right`` must be a byte
   or the result of an earlier merge; ``new_id`` is the id of their concatenation.
 
-Nothing is unpickled; every field is checked, and errors name the file.
+Nothing is unpickled; every field is checked, and errors name the file.  Files larger than
+MAX_FILE_BYTES are refused unread; ids, merges and special tokens are capped (see vocab).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from .vocab import MAX_VOCAB_SIZE
+
 FORMAT = "minitf-bpe"
+MAX_FILE_BYTES = 1 << 28  # 256 MiB: a 1M-token vocabulary written as text fits easily
 VERSION = 1
 _KEYS = ("format", "version", "pattern", "special_tokens", "byte_ids", "merges")
 
@@ -70,13 +74,24 @@ def load(cls, path: Path):
     """Read a file written by :func:`save`."""
     if not path.is_file():
         raise FileNotFoundError(f"tokenizer file not found: {path}")
+    check_size(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise TokenizerFileError(f"{path}: JSON nested too deeply") from None
     except UnicodeDecodeError as exc:
         raise TokenizerFileError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise TokenizerFileError(f"{path}: not valid JSON: {exc}") from None
     return from_dict(cls, data, str(path))
+
+
+def check_size(path: Path) -> None:
+    """Refuse a file over MAX_FILE_BYTES before reading it."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise TokenizerFileError(f"{path}: {size:,} bytes, more than the limit of {MAX_FILE_BYTES:,} "
+                                 "for a tokenizer file")
 
 
 def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>"):
@@ -105,7 +120,10 @@ def _build(cls, data: Mapping[str, Any]):
         raise ValueError(f"byte_ids must list 256 ids, got {byte_ids!r:.60}")
     ids = {bytes([b]): i for b, i in enumerate(byte_ids)}
     merges = []
-    for rank, merge in enumerate(_list(data["merges"], "merges")):
+    listed = _list(data["merges"], "merges")
+    if len(listed) > MAX_VOCAB_SIZE:
+        raise ValueError(f"{len(listed):,} merges, more than the limit of {MAX_VOCAB_SIZE:,}")
+    for rank, merge in enumerate(listed):
         if not (isinstance(merge, list) and len(merge) == 3 and isinstance(merge[0], str)
                 and isinstance(merge[1], str)):
             raise ValueError(f"merge {rank} must be [left, right, new_id], got {merge!r}")

@@ -9,6 +9,9 @@ A vocabulary is given by three parts, each checked here:
 
 Tokenizers trained here number specials 0..k-1, bytes k..k+255 in byte order and
 merged tokens from k+256 on; other layouts (from Hugging Face files) are allowed.
+
+Since vocabularies come from files, every id is below MAX_VOCAB_SIZE, and there are at most
+MAX_VOCAB_SIZE merges and MAX_SPECIAL_TOKENS special tokens.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import regex
+
+MAX_VOCAB_SIZE = 1 << 20  # ids 0 .. 1,048,575 (the largest public BPE vocabularies hold ~260k)
+MAX_SPECIAL_TOKENS = 1 << 16
 
 _ESCAPE = regex.compile(r"<0x([0-9A-F]{2})>")
 
@@ -41,6 +47,8 @@ class Vocabulary:
         self._check_specials()
         self._check_bytes()
         self.ranks, self.merged_ids = {}, []
+        if len(self.merges) > MAX_VOCAB_SIZE:
+            raise ValueError(f"{len(self.merges):,} merges, more than the limit of {MAX_VOCAB_SIZE:,}")
         for rank, merge in enumerate(self.merges):
             self._add_merge(rank, merge)
         self.special_names = {i: name for name, i in self.special_tokens.items()}
@@ -48,6 +56,9 @@ class Vocabulary:
             self.id_to_bytes[token_id] = name.encode("utf-8")
 
     def _check_specials(self) -> None:
+        if len(self.special_tokens) > MAX_SPECIAL_TOKENS:
+            raise ValueError(f"{len(self.special_tokens):,} special tokens, more than the limit of "
+                             f"{MAX_SPECIAL_TOKENS:,}")
         for name, token_id in self.special_tokens.items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"special token names must be non-empty strings, got {name!r}")
@@ -144,6 +155,8 @@ def _encodable(text: str) -> bool:
 def _check_id(token_id: object, what: str) -> None:
     if isinstance(token_id, bool) or not isinstance(token_id, int) or token_id < 0:
         raise ValueError(f"{what}: id must be a non-negative int, got {token_id!r}")
+    if token_id >= MAX_VOCAB_SIZE:
+        raise ValueError(f"{what}: id {token_id:,} is not below the limit of {MAX_VOCAB_SIZE:,} tokens")
 
 
 def default_layout(specials: Sequence[str], merges: Sequence[tuple[bytes, bytes]]

@@ -1,93 +1,284 @@
-"""Checkpoints: one `.npz` file (no pickle) holding weights, optimizer state and JSON metadata.
+"""Translation checkpoints: one safetensors file written by `minitf.save` (no pickle).
 
-Arrays: "model/<parameter name>", "optim/m/<i>", "optim/v/<i>" and "meta", the UTF-8
-bytes of a JSON document: format name and version, model and training configuration,
-optimizer scalars, schedule, training progress, random state and the tokenizer.
+The saved structure is {"format": "minitf-checkpoint", "version": 2, "model": state dict,
+"optimizer": optimizer state, "model_config", "train_config", "tokenizer", "schedule",
+"progress", "rng"}; the weights are tensors named "model.<parameter name>", so other
+safetensors readers see them too. Version 1 checkpoints (`.npz`) still load (checkpoint_npz).
+
+Loading is bounded, since checkpoints come from other people: only the entries above are
+read; the metadata's types and values are checked and capped (LIMITS); each array's shape
+and dtype is checked against the model configuration before anything is allocated.
+Every problem is a CheckpointError (a ValueError) naming the file and the key.
 """
 from __future__ import annotations
 
-import json
+import math
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import serialization
+from ..serialization import ArrayRef, CheckpointError
+from ..tokenizer import BPETokenizer
+
 FORMAT = "minitf-checkpoint"
-VERSION = 1
+VERSION = 2
 
+LIMITS = {"vocab_size": 1 << 20, "d_model": 1 << 16, "d_ff": 1 << 18, "layers": 1024, "max_len": 1 << 16,
+          "position_table": 1 << 28, "synthetic_pairs": 1_000_000}
+"""Caps on what a checkpoint may declare: tokens in a vocabulary (ids below it), model width,
+feed-forward width, layers per stack, positions, max_len x d_model of the position table
+(float32 values), pairs of the synthetic task."""
 
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, or of another format or version."""
+META_KEYS = ("train_config", "model_config", "tokenizer", "schedule", "progress", "rng")
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
 def save_checkpoint(path: str | os.PathLike, model_state: dict[str, np.ndarray], meta: dict[str, Any],
                     optimizer_state: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint atomically (to a temporary file, then renamed over `path`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"model/{name}": np.asarray(value) for name, value in model_state.items()}
-    meta = {"format": FORMAT, "version": VERSION, **meta}
+    """Write a checkpoint atomically (temporary file, fsync, rename over `path`)."""
+    obj = {"format": FORMAT, "version": VERSION, **_plain(meta), "model": dict(model_state)}
     if optimizer_state is not None:
-        scalars = {k: v for k, v in optimizer_state.items() if k not in ("m", "v")}
-        meta["optimizer"] = {**scalars, "n_params": len(optimizer_state["m"]),
-                             "has_moments": [m is not None for m in optimizer_state["m"]]}
-        for key in ("m", "v"):
-            for i, value in enumerate(optimizer_state[key]):
-                if value is not None:
-                    arrays[f"optim/{key}/{i}"] = np.asarray(value)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
-    return path
+        obj["optimizer"] = optimizer_state
+    return serialization.save(obj, path)
+
+
+def _plain(value: Any) -> Any:
+    """Metadata with NumPy scalars (e.g. a metric's np.float64) as Python numbers: plain JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
     """Read (model state, meta, optimizer state or None); CheckpointError says what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist" if not path.exists()
+                              else f"checkpoint {path} is not a file")
+    head = serialization.first_bytes(path)
+    if head.startswith(b"PK\x03\x04"):
+        from .checkpoint_npz import load_npz_checkpoint  # noqa: PLC0415 (version 1 only)
+        return load_npz_checkpoint(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a minitf checkpoint ({exc})") from exc
-    meta = _read_meta(path, arrays)
-    model_state = {name[len("model/"):]: a for name, a in arrays.items() if name.startswith("model/")}
-    return model_state, meta, _optimizer_state(path, arrays, meta)
+        stored = serialization.open_file(path)
+        tree = stored.structure()
+    except CheckpointError as exc:
+        detail = str(exc).removeprefix(str(path)).lstrip(": ")
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a minitf checkpoint: {detail}") from None
+    if not stored.is_minitf or not isinstance(tree, dict):
+        raise CheckpointError(f"checkpoint {path} is a safetensors file but not a minitf checkpoint "
+                              "(no minitf metadata); read its arrays with minitf.load")
+    meta = check_meta(path, {k: tree[k] for k in ("format", "version", *META_KEYS) if k in tree}, VERSION)
+    model = tree.get("model")
+    if not isinstance(model, dict) or not all(isinstance(r, ArrayRef) for r in model.values()):
+        raise CheckpointError(f"checkpoint {path}: 'model' must map parameter names to arrays")
+    check_model_arrays(path, {name: (ref.shape, ref.dtype) for name, ref in model.items()}, meta)
+    optimizer = tree.get("optimizer")
+    if optimizer is not None and not isinstance(optimizer, dict):
+        raise CheckpointError(f"checkpoint {path}: 'optimizer' must be a dict, got {type(optimizer).__name__}")
+    if optimizer is not None:
+        largest = max((math.prod(r.shape) for r in model.values()), default=0)
+        for ref in serialization.iter_refs(optimizer):
+            if math.prod(ref.shape) > largest:
+                raise CheckpointError(f"checkpoint {path}: optimizer array {ref.name!r} of shape {ref.shape} is "
+                                      "larger than any parameter")
+    return stored.materialize(model), meta, stored.materialize(optimizer)
 
 
-def _read_meta(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    if "meta" not in arrays:
-        raise CheckpointError(f"checkpoint {path} has no metadata: not a minitf checkpoint")
-    try:
-        meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"checkpoint {path}: metadata is corrupt ({exc})") from exc
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"checkpoint {path}: metadata is corrupt (not a JSON object)")
+# ---- checks -------------------------------------------------------------------------------
+
+def check_meta(path: Path, meta: dict[str, Any], version: int) -> dict[str, Any]:
+    """Check format, version and the known metadata entries (types, values, LIMITS)."""
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} has format {meta.get('format')!r}, expected {FORMAT!r}")
-    if meta.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {path} is version {meta.get('version')}; this minitf reads "
-                              f"version {VERSION}")
+    if meta.get("version") != version:
+        raise CheckpointError(f"checkpoint {path} is version {meta.get('version')!r}; this file type holds "
+                              f"version {version}")
+    for key in META_KEYS:
+        if key in meta and not isinstance(meta[key], dict):
+            raise CheckpointError(f"checkpoint {path}: {key} must be a JSON object (dict), got "
+                                  f"{type(meta[key]).__name__} {_short(meta[key])}")
+    if "model_config" in meta:
+        check_model_config(path, meta["model_config"])
+    if "tokenizer" in meta:
+        _check_tokenizer(path, meta["tokenizer"], meta.get("model_config"))
+    if "train_config" in meta:
+        _check_train_config(path, meta["train_config"], meta.get("model_config", {}))
+    if "progress" in meta:
+        _check_progress(path, meta["progress"])
+    if "schedule" in meta:
+        for key, value in meta["schedule"].items():
+            _expect(path, f"schedule.{key}", value, (int, float), "a number")
     return meta
 
 
-def _optimizer_state(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, Any] | None:
-    info = meta.get("optimizer")
-    if info is None:
-        return None
-    state = {k: v for k, v in info.items() if k not in ("n_params", "has_moments")}
-    for key in ("m", "v"):
-        values = []
-        for i, present in enumerate(info["has_moments"]):
-            name = f"optim/{key}/{i}"
-            if present and name not in arrays:
-                raise CheckpointError(f"checkpoint {path}: optimizer entry {name} is missing")
-            values.append(arrays[name] if present else None)
-        state[key] = values
-    return state
+_MODEL_FIELDS: dict[str, tuple[Any, ...]] = {
+    # name: (type, lowest, highest) for numbers; (str, choices) / (bool,) otherwise
+    "src_vocab_size": (int, 1, LIMITS["vocab_size"]), "tgt_vocab_size": (int, 1, LIMITS["vocab_size"]),
+    "d_model": (int, 1, LIMITS["d_model"]), "n_heads": (int, 1, LIMITS["d_model"]),
+    "n_encoder_layers": (int, 0, LIMITS["layers"]), "n_decoder_layers": (int, 0, LIMITS["layers"]),
+    "d_ff": (int, 1, LIMITS["d_ff"]), "dropout": (float, 0.0, 1.0), "activation": (str, ("relu", "gelu")),
+    "norm_first": (bool,), "max_len": (int, 1, LIMITS["max_len"]), "pad_id": (int, 0, LIMITS["vocab_size"] - 1),
+    "share_embeddings": (bool,), "tie_output": (bool,),
+}
+_MODEL_DEFAULTS = {"d_model": 256, "n_heads": 4, "n_encoder_layers": 3, "n_decoder_layers": 3, "d_ff": 1024,
+                   "dropout": 0.1, "activation": "relu", "norm_first": False, "max_len": 256, "pad_id": 0,
+                   "share_embeddings": True, "tie_output": True}
+
+
+def check_model_config(path: Path, config: dict[str, Any]) -> None:
+    """Types, ranges and consistency of a TransformerConfig dict (missing keys take the defaults)."""
+    unknown = sorted(set(config) - set(_MODEL_FIELDS))
+    if unknown:
+        raise CheckpointError(f"checkpoint {path}: model_config has unknown key(s) {unknown}")
+    for key in ("src_vocab_size", "tgt_vocab_size"):
+        if key not in config:
+            raise CheckpointError(f"checkpoint {path}: model_config lacks {key}")
+    for key, rule in _MODEL_FIELDS.items():
+        if key in config:
+            _check_field(path, f"model_config.{key}", config[key], rule)
+    c = {**_MODEL_DEFAULTS, **config}
+    if c["d_model"] % c["n_heads"]:
+        raise CheckpointError(f"checkpoint {path}: model_config.n_heads {c['n_heads']} does not divide "
+                              f"d_model {c['d_model']}")
+    if c["share_embeddings"] and c["src_vocab_size"] != c["tgt_vocab_size"]:
+        raise CheckpointError(f"checkpoint {path}: model_config.share_embeddings needs src_vocab_size "
+                              f"{c['src_vocab_size']} == tgt_vocab_size {c['tgt_vocab_size']}")
+    if c["pad_id"] >= c["tgt_vocab_size"]:
+        raise CheckpointError(f"checkpoint {path}: model_config.pad_id {c['pad_id']} is not below "
+                              f"tgt_vocab_size {c['tgt_vocab_size']}")
+    if c["max_len"] * c["d_model"] > LIMITS["position_table"]:
+        raise CheckpointError(f"checkpoint {path}: model_config.max_len {c['max_len']} x d_model {c['d_model']} "
+                              f"exceeds the limit of {LIMITS['position_table']:,} position values")
+
+
+def parameter_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The parameter names and shapes of `Transformer(TransformerConfig(**config))`, without building it."""
+    c = {**_MODEL_DEFAULTS, **config}
+    d, f = c["d_model"], c["d_ff"]
+    shapes = {"tgt_embed.weight": (c["tgt_vocab_size"], d)}
+    if not c["share_embeddings"]:
+        shapes["src_embed.weight"] = (c["src_vocab_size"], d)
+    if not c["tie_output"]:
+        shapes["output_weight"] = (c["tgt_vocab_size"], d)
+
+    def layer(prefix: str, attentions: tuple[str, ...], norms: int) -> None:
+        for a in attentions:
+            shapes.update({f"{prefix}.{a}.in_proj_weight": (3 * d, d), f"{prefix}.{a}.in_proj_bias": (3 * d,),
+                           f"{prefix}.{a}.out_proj_weight": (d, d), f"{prefix}.{a}.out_proj_bias": (d,)})
+        shapes.update({f"{prefix}.ff.linear1.weight": (f, d), f"{prefix}.ff.linear1.bias": (f,),
+                       f"{prefix}.ff.linear2.weight": (d, f), f"{prefix}.ff.linear2.bias": (d,)})
+        for i in range(1, norms + 1):
+            shapes.update({f"{prefix}.norm{i}.weight": (d,), f"{prefix}.norm{i}.bias": (d,)})
+
+    for i in range(c["n_encoder_layers"]):
+        layer(f"encoder_layers.{i}", ("self_attn",), 2)
+    for i in range(c["n_decoder_layers"]):
+        layer(f"decoder_layers.{i}", ("self_attn", "cross_attn"), 3)
+    for norm in ("encoder_norm", "decoder_norm"):
+        shapes.update({f"{norm}.weight": (d,), f"{norm}.bias": (d,)})
+    return shapes
+
+
+def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.dtype]],
+                       meta: dict[str, Any]) -> None:
+    """Each stored parameter's (shape, dtype) against the configuration (if the checkpoint has one)."""
+    for name, (shape, dtype) in arrays.items():
+        if dtype not in FLOAT_DTYPES:
+            raise CheckpointError(f"checkpoint {path}: parameter {name!r} has dtype {dtype}, expected float32 "
+                                  "(or float16/float64)")
+    if "model_config" not in meta:
+        return
+    expected = parameter_shapes(meta["model_config"])
+    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint {path}: the weights do not match model_config: missing "
+                              f"{missing[:5]}, unexpected {unexpected[:5]}")
+    for name, shape in expected.items():
+        if tuple(arrays[name][0]) != shape:
+            raise CheckpointError(f"checkpoint {path}: parameter {name!r} has shape {tuple(arrays[name][0])}, "
+                                  f"model_config gives {shape}")
+
+
+def _check_tokenizer(path: Path, data: dict[str, Any], model_config: dict[str, Any] | None) -> None:
+    """The tokenizer must build (its ids are capped) and fit the model's vocabulary."""
+    try:
+        size = BPETokenizer.from_dict(data, source=f"checkpoint {path}: tokenizer").vocab_size
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+    if model_config is not None and size != model_config["src_vocab_size"]:
+        raise CheckpointError(f"checkpoint {path}: the tokenizer has {size} tokens, model_config.src_vocab_size "
+                              f"is {model_config['src_vocab_size']}")
+
+
+def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[str, Any]) -> None:
+    for key in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout", "activation",
+                "norm_first"):
+        if key in config and key in model_config and config[key] != model_config[key]:
+            raise CheckpointError(f"checkpoint {path}: train_config.{key} {_short(config[key])} differs from "
+                                  f"model_config.{key} {_short(model_config[key])}")
+    for key, limit in (("vocab_size", LIMITS["vocab_size"]), ("max_len", LIMITS["max_len"])):
+        if key in config:
+            _check_field(path, f"train_config.{key}", config[key], (int, 1, limit))
+    # the trainer builds its model from train_config: positions for 2 max_len + 16 tokens
+    if "max_len" in config and config["max_len"] > model_config.get("max_len", LIMITS["max_len"]):
+        raise CheckpointError(f"checkpoint {path}: train_config.max_len {config['max_len']} exceeds "
+                              f"model_config.max_len {model_config['max_len']}")
+    sizes = config.get("synthetic_sizes")
+    if sizes is not None:
+        if not (isinstance(sizes, (list, tuple)) and len(sizes) == 3):
+            raise CheckpointError(f"checkpoint {path}: train_config.synthetic_sizes must be 3 integers, got "
+                                  f"{_short(sizes)}")
+        for i, n in enumerate(sizes):
+            _check_field(path, f"train_config.synthetic_sizes[{i}]", n, (int, 0, LIMITS["synthetic_pairs"]))
+
+
+_PROGRESS = {"epoch": (int, 0, None), "batch": (int, 0, None), "step": (int, 0, None),
+             "bad_epochs": (int, 0, None), "best_score": (float, None, None), "train_seconds": (float, 0.0, None)}
+
+
+def _check_progress(path: Path, progress: dict[str, Any]) -> None:
+    unknown = sorted(set(progress) - set(_PROGRESS) - {"history"})
+    if unknown:
+        raise CheckpointError(f"checkpoint {path}: progress has unknown key(s) {unknown}")
+    for key, rule in _PROGRESS.items():
+        if key in progress:
+            _check_field(path, f"progress.{key}", progress[key], rule)
+    history = progress.get("history", [])
+    if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        raise CheckpointError(f"checkpoint {path}: progress.history must be a list of dicts, got "
+                              f"{_short(history)}")
+
+
+def _check_field(path: Path, key: str, value: Any, rule: tuple[Any, ...]) -> None:
+    kind = rule[0]
+    if kind is bool:
+        _expect(path, key, value, bool, "true or false")
+    elif kind is str:
+        if value not in rule[1]:
+            raise CheckpointError(f"checkpoint {path}: {key} must be one of {list(rule[1])}, got {_short(value)}")
+    else:
+        name = "an integer" if kind is int else "a number"
+        _expect(path, key, value, int if kind is int else (int, float), name)
+        low, high = rule[1], rule[2]
+        if (low is not None and value < low) or (high is not None and value > high) or value != value:
+            bounds = f"{low if low is not None else '-inf'} .. {high if high is not None else 'inf'}"
+            raise CheckpointError(f"checkpoint {path}: {key} must be {name} in {bounds}, got {_short(value)}")
+
+
+def _expect(path: Path, key: str, value: Any, types: Any, name: str) -> None:
+    if isinstance(value, bool) and types is not bool or not isinstance(value, types):
+        raise CheckpointError(f"checkpoint {path}: {key} must be {name}, got {type(value).__name__} "
+                              f"{_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
