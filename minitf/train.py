@@ -26,6 +26,7 @@ from .data import (Batch, Example, TokenBatcher, encode_pairs, number_translatio
                    read_tsv)
 from .nn import Transformer, TransformerConfig
 from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
+from .optim.adam import legacy_adam_state
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .translate.metrics import bleu, chrf, exact_match
@@ -309,8 +310,9 @@ class Trainer:
         meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
                 "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state()}
+        # checkpoint format 1 stores Adam's state in the old layout (AdamW.load_state_dict reads it)
         return save_checkpoint(self.out_dir / f"{kind}.npz", self.model.state_dict(), meta,
-                               self.optimizer.state_dict())
+                               legacy_adam_state(self.optimizer.state_dict()))
 
     @classmethod
     def from_checkpoint(cls, path: str, log: Callable[[str], None] = print,
