@@ -14,6 +14,7 @@ import pytest
 from minitf import Tensor, backend
 from minitf.nn import Parameter
 from minitf.optim import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from test_kernels import LAUNCHES, fake_gpu  # noqa: F401 (fake_gpu is a fixture)
 
 SHAPES = [(3, 4), (5,), ()]
 
@@ -320,3 +321,27 @@ def test_base_class_needs_an_update():
     opt.param_groups[0]["params"][0].grad = np.zeros((3, 4))
     with pytest.raises(NotImplementedError):
         opt.step()
+
+
+def test_adam_fused_cuda_path_groups_parameters_by_step_count(fake_gpu):  # noqa: F811
+    """On (stand-in) CuPy arrays Adam launches one fused kernel per group and step count; a
+    parameter that started later keeps its own bias correction, as on the CPU."""
+    start = [p.numpy() for p in make_params()]
+
+    def trajectory(to_device):
+        params = [Parameter(to_device(a.copy())) for a in start]
+        opt = Adam([{"params": params[:2]}, {"params": params[2:], "lr": 0.05}], lr=0.01, weight_decay=0.1)
+        for t in range(1, 5):
+            for i, p in enumerate(params):
+                p.grad = None if (t == 1 and i == 1) else to_device(gradient(np.asarray(p.data), t, i))
+            opt.step()
+        assert [opt.state[p]["step"] for p in params] == [4, 3, 4]
+        return [np.asarray(p.data) for p in params]
+
+    cpu = trajectory(lambda a: a)
+    LAUNCHES.clear()
+    gpu = trajectory(fake_gpu)
+    # step 1: groups 0 and 1; steps 2-4: group 0 has two step counts, group 1 one
+    assert LAUNCHES == ["adam_step_multi"] * (2 + 3 * 3)
+    for a, b in zip(gpu, cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
