@@ -12,6 +12,8 @@ import zlib
 import numpy as np
 import pytest
 
+from minitf.optim.adam import legacy_adam_state
+
 import minitf
 from minitf.nn import Transformer, TransformerConfig
 from minitf.translate.checkpoint import (FORMAT, VERSION, CheckpointError, load_checkpoint,
@@ -74,6 +76,8 @@ def save_v1(path, model_state, meta, optimizer_state=None):
     """A checkpoint as minitf wrote them before safetensors (version 1, an .npz)."""
     arrays = {f"model/{name}": np.asarray(value) for name, value in model_state.items()}
     meta = {"format": FORMAT, "version": 1, **meta}
+    if optimizer_state is not None and "param_groups" in optimizer_state:
+        optimizer_state = legacy_adam_state(optimizer_state)  # version 1 held Adam's old layout
     if optimizer_state is not None:
         meta["optimizer"] = {**{k: v for k, v in optimizer_state.items() if k not in ("m", "v")},
                              "n_params": len(optimizer_state["m"]),

@@ -12,6 +12,7 @@ import pytest
 from minitf import Tensor, backend
 from minitf.nn import Parameter
 from minitf.optim import Adam, AdamW, CosineSchedule, InverseSqrtSchedule, clip_grad_norm, global_grad_norm
+from minitf.optim.adam import legacy_adam_state
 
 SHAPES = [(3, 4), (5,), ()]
 
@@ -70,7 +71,7 @@ def test_matches_reference(cls, weight_decay, device):
     for p, e, s in zip(params, expected, start):
         np.testing.assert_allclose(p.numpy(), e, rtol=1e-12, atol=1e-12)
         assert np.abs(e - s).max() > 0.05  # the parameters did move
-    assert opt.t == 10
+    assert all(opt.state[p]["step"] == 10 for p in params)
 
 
 def test_weight_decay_is_coupled_in_adam_and_decoupled_in_adamw():
@@ -85,8 +86,8 @@ def test_weight_decay_is_coupled_in_adam_and_decoupled_in_adamw():
     np.testing.assert_allclose(results[AdamW], [2.0 * 0.95, -4.0 * 0.95])
     # Adam: g = 0.5 p, so the first step moves each entry by lr against its sign
     np.testing.assert_allclose(results[Adam], [2.0 - 0.1, -4.0 + 0.1], rtol=1e-6)
-    assert AdamW([Parameter(np.zeros(1))]).weight_decay == 0.01
-    assert Adam([Parameter(np.zeros(1))]).weight_decay == 0.0
+    assert AdamW([Parameter(np.zeros(1))]).param_groups[0]["weight_decay"] == 0.01
+    assert Adam([Parameter(np.zeros(1))]).param_groups[0]["weight_decay"] == 0.0
 
 
 def test_float32_parameters_stay_float32():
@@ -106,10 +107,12 @@ def test_updates_in_place_without_new_arrays(cls, weight_decay, device):
     data = [p.data for p in params]
     opt = cls(params, lr=0.01, weight_decay=weight_decay)
     run(opt, params, 1)
-    buffers = [(id(opt.m[i]), id(opt.v[i]), id(opt._scratch[i])) for i in range(len(params))]
+    def buffers():
+        return [(id(opt.state[p]["exp_avg"]), id(opt.state[p]["exp_avg_sq"]), id(opt._scratch[p])) for p in params]
+    before = buffers()
     assert all(m is not None for m in opt.m)
     run(opt, params, 5, first=2)
-    assert [(id(opt.m[i]), id(opt.v[i]), id(opt._scratch[i])) for i in range(len(params))] == buffers
+    assert buffers() == before
     assert all(p.data is d for p, d in zip(params, data))
 
 
@@ -157,18 +160,21 @@ def test_state_dict_resumes_exactly(cls, device):
     opt = cls(first, **settings)
     run(opt, first, 4)
     state = opt.state_dict()
-    assert state["t"] == 4 and all(isinstance(a, np.ndarray) for a in state["m"])
-    saved_m = [a.copy() for a in state["m"]]
+    assert [s["step"] for s in state["state"].values()] == [4, 4, 4]
+    assert all(isinstance(s["exp_avg"], np.ndarray) for s in state["state"].values())
+    saved_m = [s["exp_avg"].copy() for s in state["state"].values()]
     weights = [p.numpy().copy() for p in first]
 
     resumed = [Parameter(backend.to_device(w, device)) for w in weights]
     opt2 = cls(resumed, lr=1.0)  # settings come from the state
     opt2.load_state_dict(state)
-    assert (opt2.lr, opt2.betas, opt2.eps, opt2.weight_decay, opt2.t) == (0.03, (0.85, 0.99), 1e-7, 0.05, 4)
+    group = opt2.param_groups[0]
+    assert (group["lr"], group["betas"], group["eps"], group["weight_decay"]) == (0.03, (0.85, 0.99), 1e-7, 0.05)
+    assert [opt2.state[p]["step"] for p in resumed] == [4, 4, 4]
     run(opt2, resumed, 6, first=5)
     for a, b in zip(straight, resumed):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    for a, b in zip(state["m"], saved_m):  # resuming did not write into the saved state
+    for a, b in zip([s["exp_avg"] for s in state["state"].values()], saved_m):  # not written into
         np.testing.assert_array_equal(a, b)
 
 
@@ -176,10 +182,10 @@ def test_state_dict_with_unstepped_parameters():
     params = make_params()
     opt = Adam(params)
     state = opt.state_dict()
-    assert state["m"] == [None, None, None] and state["t"] == 0
+    assert state["state"] == {} and state["param_groups"][0]["params"] == [0, 1, 2]
     opt2 = Adam(make_params())
     opt2.load_state_dict(state)
-    assert opt2.m == [None, None, None]
+    assert opt2.m == [None, None, None] and opt2.state == {}
 
 
 def test_load_state_dict_errors():
@@ -188,21 +194,80 @@ def test_load_state_dict_errors():
     run(opt, params, 2)
     state = opt.state_dict()
     other = Adam(make_params()[:2])
-    with pytest.raises(ValueError, match="holds 3 parameters.*has 2"):
+    with pytest.raises(ValueError, match="group 0 of the optimizer state holds 3 parameters.*has 2"):
         other.load_state_dict(state)
-    bad = dict(state, v=list(state["v"]))
-    bad["v"][2] = np.zeros(4)
+    bad = {"state": {i: dict(s) for i, s in state["state"].items()}, "param_groups": state["param_groups"]}
+    bad["state"][2]["exp_avg_sq"] = np.zeros(4)
     fresh = Adam(make_params(), lr=0.5)
-    with pytest.raises(ValueError, match=r"'v' of parameter 2 has shape \(4,\), the parameter has \(\)"):
+    with pytest.raises(ValueError, match=r"'exp_avg_sq' of parameter 2 has shape \(4,\), the parameter has \(\)"):
         fresh.load_state_dict(bad)
-    assert fresh.t == 0 and fresh.lr == 0.5 and fresh.m == [None] * 3  # nothing was loaded
+    del bad["state"][2]["exp_avg_sq"]
+    with pytest.raises(ValueError, match=r"state of parameter 2 lacks \['exp_avg_sq'\]"):
+        fresh.load_state_dict(bad)
+    with pytest.raises(ValueError, match="holds 2 parameter groups, this optimizer has 1"):
+        fresh.load_state_dict({"state": {}, "param_groups": state["param_groups"] * 2})
+    with pytest.raises(ValueError, match="entry for parameter 7, which no group lists"):
+        fresh.load_state_dict({"state": {7: state["state"][0]}, "param_groups": state["param_groups"]})
+    with pytest.raises(ValueError, match="no 'param_groups' entry"):
+        fresh.load_state_dict({"state": {}})
+    assert fresh.param_groups[0]["lr"] == 0.5 and fresh.m == [None] * 3  # nothing was loaded
 
 
-@pytest.mark.parametrize("settings", [dict(lr=-1.0), dict(betas=(1.0, 0.9)), dict(betas=(0.9, -0.1)),
-                                      dict(eps=0.0), dict(weight_decay=-0.1)])
-def test_bad_settings_raise(settings):
-    with pytest.raises(ValueError, match="invalid Adam settings"):
+def old_layout_state(opt: Adam) -> dict:
+    """The layout minitf's Adam wrote before parameter groups (translation checkpoints hold it)."""
+    group = opt.param_groups[0]
+    return {"t": 4, "lr": group["lr"], "betas": list(group["betas"]), "eps": group["eps"],
+            "weight_decay": group["weight_decay"], "m": [a.copy() for a in opt.m], "v": [a.copy() for a in opt.v]}
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+def test_old_layout_state_loads_and_resumes_exactly(cls):
+    settings = dict(lr=0.03, betas=(0.85, 0.99), eps=1e-7, weight_decay=0.05)
+    straight = make_params()
+    run(cls(straight, **settings), straight, 10)
+    first = make_params()
+    opt = cls(first, **settings)
+    run(opt, first, 4)
+    old = old_layout_state(opt)
+    resumed = [Parameter(p.numpy().copy()) for p in first]
+    opt2 = cls(resumed, lr=1.0)
+    opt2.load_state_dict(old)
+    assert opt2.param_groups[0]["betas"] == (0.85, 0.99) and opt2.param_groups[0]["lr"] == 0.03
+    run(opt2, resumed, 6, first=5)
+    for a, b in zip(straight, resumed):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="holds 3 parameters, this optimizer has 2"):
+        cls(make_params()[:2]).load_state_dict(old)
+
+
+def test_legacy_adam_state_round_trips_per_parameter_steps():
+    params = make_params()
+    opt = AdamW(params, lr=0.02)
+    params[0].grad = np.ones((3, 4))
+    opt.step()  # parameter 0 is one step ahead, parameter 1 and 2 start later
+    run(opt, params, 2, first=2)
+    old = legacy_adam_state(opt.state_dict())
+    assert old["t"] == 3 and old["steps"] == [3, 2, 2] and old["betas"] == [0.9, 0.999]
+    again = AdamW(make_params())
+    again.load_state_dict(old)
+    new, expected = again.state_dict(), opt.state_dict()
+    assert new["param_groups"] == expected["param_groups"]
+    for i, entry in expected["state"].items():
+        assert new["state"][i]["step"] == entry["step"]
+        np.testing.assert_array_equal(new["state"][i]["exp_avg_sq"], entry["exp_avg_sq"])
+    unstepped = legacy_adam_state(AdamW(make_params()).state_dict())
+    assert unstepped["m"] == [None] * 3 and unstepped["t"] == 0
+
+
+@pytest.mark.parametrize("settings,message", [
+    (dict(lr=-1.0), "Invalid learning rate: -1.0"), (dict(betas=(1.0, 0.9)), "beta parameter at index 0: 1.0"),
+    (dict(betas=(0.9, -0.1)), "beta parameter at index 1: -0.1"), (dict(eps=-1e-8), "Invalid epsilon value"),
+    (dict(weight_decay=-0.1), "Invalid weight_decay value: -0.1")])
+def test_bad_settings_raise(settings, message):
+    with pytest.raises(ValueError, match=message):
         Adam(make_params(), **settings)
+    with pytest.raises(ValueError, match=message):  # in a parameter group too
+        Adam([{"params": make_params()[:1]}, {"params": make_params()[1:], **settings}])
 
 
 def test_bad_parameters_raise():

@@ -221,8 +221,11 @@ def test_resumed_trainer_restores_optimizer_schedule_and_progress(tmp_path):
     assert resumed.progress == trainer.progress
     assert resumed.schedule.state_dict() == trainer.schedule.state_dict()
     assert resumed.optimizer.lr == trainer.optimizer.lr
-    for a, b in zip(resumed.optimizer.state_dict()["m"], trainer.optimizer.state_dict()["m"]):
-        assert np.array_equal(a, b)
+    saved, expected = resumed.optimizer.state_dict(), trainer.optimizer.state_dict()
+    assert saved["param_groups"] == expected["param_groups"] and saved["state"].keys() == expected["state"].keys()
+    for i, entry in expected["state"].items():
+        assert saved["state"][i]["step"] == entry["step"] == 4
+        assert np.array_equal(saved["state"][i]["exp_avg"], entry["exp_avg"])
     assert resumed.tokenizer.to_dict() == trainer.tokenizer.to_dict()
 
 

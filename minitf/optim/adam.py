@@ -2,91 +2,115 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
-
-import numpy as np
+from typing import Any
 
 from .. import backend, kernels
 from ..autograd import Tensor
+from .optimizer import Optimizer, ParamsT, require
 
 
-class Adam:
-    """Adam (Kingma & Ba). `weight_decay` adds an L2 term to the gradient, as torch.optim.Adam.
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), as torch.optim.Adam (amsgrad not supported). `weight_decay` adds an L2
+    term to the gradient; with decoupled_weight_decay=True it is AdamW's p *= 1 - lr * weight_decay.
 
-    step() updates every parameter that has a gradient, in place:
+    step() updates every parameter that has a gradient, in place (t: that parameter's step count):
         m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
         p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+    State per parameter: "step", "exp_avg" (m), "exp_avg_sq" (v).
     """
 
-    decoupled = False
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+        self._scratch: dict[Tensor, Any] = {}  # per parameter; not state: never saved
+        self._grad_buffer: dict[Tensor, Any] = {}  # -g and/or g + weight_decay * p, when needed
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        self.params = list(params)
-        if not self.params:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
-        for p in self.params:
-            if not p.requires_grad:
-                raise ValueError(f"{type(self).__name__}: a parameter of shape {p.shape} does not require grad")
-        if lr < 0 or not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1 or eps <= 0 or weight_decay < 0:
-            raise ValueError(f"invalid Adam settings: lr={lr}, betas={betas}, eps={eps}, "
-                             f"weight_decay={weight_decay}")
-        self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
-        self.t = 0
-        self.m: list[Any] = [None] * len(self.params)
-        self.v: list[Any] = [None] * len(self.params)
-        self._scratch: list[Any] = [None] * len(self.params)
-        self._decayed: list[Any] = [None] * len(self.params)  # g + weight_decay * p (Adam's L2 only)
+    def check(self, group: dict[str, Any]) -> None:
+        b1, b2 = group["betas"]
+        require(0.0 <= group["lr"], f"Invalid learning rate: {group['lr']}")
+        require(0.0 <= group["eps"], f"Invalid epsilon value: {group['eps']}")
+        require(0.0 <= b1 < 1.0, f"Invalid beta parameter at index 0: {b1}")
+        require(0.0 <= b2 < 1.0, f"Invalid beta parameter at index 1: {b2}")
+        require(0.0 <= group["weight_decay"], f"Invalid weight_decay value: {group['weight_decay']}")
+        require(not group.get("amsgrad"), "amsgrad=True is not supported by minitf's Adam")
 
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
+    def state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("step", "exp_avg", "exp_avg_sq")
 
-    def step(self) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        step_size = self.lr / (1 - b1 ** self.t)
-        inv_bias2 = 1.0 / math.sqrt(1 - b2 ** self.t)
-        active = [i for i, p in enumerate(self.params) if p.grad is not None]
-        if active and all(kernels.available(self.params[i].data) for i in active):
-            self._fused_cuda_step(active)
-            return
-        for i in active:
-            self._update(i, self.params[i].data, self.params[i].grad, step_size, inv_bias2)
+    # ---- compatibility: the per-parameter moment lists of minitf's first Adam -------------------
+    @property
+    def m(self) -> list[Any]:
+        """exp_avg of each parameter in group order (None before its first update)."""
+        return [self.state[p]["exp_avg"] if p in self.state else None for p in self._params()]
 
-    def _fused_cuda_step(self, active: list[int]) -> None:
-        """Every parameter's update in one kernel launch per dtype (minitf.kernels)."""
-        for i in active:
-            self._moments(i, self.params[i].data)
-        kernels.adam_update_multi([self.params[i].data for i in active], [self.params[i].grad for i in active],
-                                  [self.m[i] for i in active], [self.v[i] for i in active], self.lr,
-                                  self.betas[0], self.betas[1], self.eps, self.t, self.weight_decay,
-                                  self.decoupled)
+    @property
+    def v(self) -> list[Any]:
+        """exp_avg_sq of each parameter in group order (None before its first update)."""
+        return [self.state[p]["exp_avg_sq"] if p in self.state else None for p in self._params()]
 
-    def _moments(self, i: int, p: Any) -> None:
-        if self.m[i] is None:
-            xp = backend.get_array_module(p)
-            self.m[i], self.v[i] = xp.zeros_like(p), xp.zeros_like(p)
+    def _params(self) -> list[Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
 
-    def _buffers(self, i: int, p: Any) -> tuple[Any, Any, Any]:
-        self._moments(i, p)
-        if self._scratch[i] is None:
-            self._scratch[i] = backend.get_array_module(p).empty_like(p)
-        return self.m[i], self.v[i], self._scratch[i]
+    # ---- stepping -----------------------------------------------------------------------------
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            active = [p for p in group["params"] if p.grad is not None]
+            if active and not group["maximize"] and all(kernels.available(p.data) for p in active):
+                self._fused_cuda_step(active, group)
+                continue
+            for p in active:
+                self.update(p, group)
+        return loss
 
-    def _update(self, i: int, p: Any, g: Any, step_size: float, inv_bias2: float) -> None:
+    def _fused_cuda_step(self, active: list[Tensor], group: dict[str, Any]) -> None:
+        """The group's updates in one kernel launch per (step count, dtype) (minitf.kernels)."""
+        by_step: dict[int, list[Tensor]] = {}
+        for p in active:
+            state = self._state(p)
+            state["step"] += 1
+            by_step.setdefault(state["step"], []).append(p)
+        b1, b2 = group["betas"]
+        for t, ps in by_step.items():
+            kernels.adam_update_multi([p.data for p in ps], [p.grad for p in ps],
+                                      [self.state[p]["exp_avg"] for p in ps],
+                                      [self.state[p]["exp_avg_sq"] for p in ps], group["lr"], b1, b2,
+                                      group["eps"], t, group["weight_decay"], group["decoupled_weight_decay"])
+
+    def _state(self, p: Tensor) -> dict[str, Any]:
+        state = self.state.get(p)
+        if state is None:
+            xp = backend.get_array_module(p.data)
+            state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p.data),
+                                     "exp_avg_sq": xp.zeros_like(p.data)}
+        return state
+
+    def _buffer(self, store: dict[Tensor, Any], p: Tensor) -> Any:
+        buf = store.get(p)
+        if buf is None:
+            buf = store[p] = backend.get_array_module(p.data).empty_like(p.data)
+        return buf
+
+    def update(self, p: Tensor, group: dict[str, Any]) -> None:
         """One parameter's update, in place, through scratch buffers kept from the first step."""
-        xp = backend.get_array_module(p)
-        m, v, tmp = self._buffers(i, p)
-        b1, b2 = self.betas
-        if self.weight_decay and self.decoupled:
-            p *= 1 - self.lr * self.weight_decay
-        elif self.weight_decay:  # L2 penalty folded into the gradient, in a buffer of its own
-            if self._decayed[i] is None:
-                self._decayed[i] = xp.empty_like(p)
-            decayed = xp.multiply(p, self.weight_decay, out=self._decayed[i])
-            decayed += g
-            g = decayed
+        state = self._state(p)
+        state["step"] += 1
+        t, lr, wd, (b1, b2) = state["step"], group["lr"], group["weight_decay"], group["betas"]
+        step_size, inv_bias2 = lr / (1 - b1 ** t), 1.0 / math.sqrt(1 - b2 ** t)
+        data, g = p.data, p.grad
+        xp = backend.get_array_module(data)
+        m, v, tmp = state["exp_avg"], state["exp_avg_sq"], self._buffer(self._scratch, p)
+        coupled = wd and not group["decoupled_weight_decay"]
+        if wd and not coupled:
+            data *= 1 - lr * wd
+        if coupled:  # L2 penalty folded into the (negated when maximizing) gradient, in its own buffer
+            g = _add_or_subtract(xp.multiply(data, wd, out=self._buffer(self._grad_buffer, p)), g,
+                                 group["maximize"])
+        elif group["maximize"]:
+            g = xp.negative(g, out=self._buffer(self._grad_buffer, p))
         m *= b1
         xp.multiply(g, 1 - b1, out=tmp)
         m += tmp
@@ -96,42 +120,61 @@ class Adam:
         v += tmp
         xp.sqrt(v, out=tmp)  # p -= step_size * m / (sqrt(v) * inv_bias2 + eps)
         tmp *= inv_bias2
-        tmp += self.eps
+        tmp += group["eps"]
         xp.divide(m, tmp, out=tmp)
         tmp *= step_size
-        p -= tmp
+        data -= tmp
 
-    def state_dict(self) -> dict[str, Any]:
-        """Step count, settings and moment arrays (NumPy copies), for an exact resume."""
-        return {"t": self.t, "lr": self.lr, "betas": list(self.betas), "eps": self.eps,
-                "weight_decay": self.weight_decay,
-                "m": [None if a is None else backend.to_device(a, "cpu").copy() for a in self.m],
-                "v": [None if a is None else backend.to_device(a, "cpu").copy() for a in self.v]}
+    # ---- the layout minitf's first Adam saved (and translation checkpoints of format 1 hold) ----
+    def upgrade_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """Accept the old layout {"t", "lr", "betas", "eps", "weight_decay", "m": [...], "v": [...]}."""
+        if "param_groups" in state_dict or "m" not in state_dict:
+            return state_dict
+        n = len(self._params())
+        for name in ("m", "v"):
+            if len(state_dict[name]) != n:
+                raise ValueError(f"optimizer state holds {len(state_dict[name])} parameters, this optimizer "
+                                 f"has {n}")
+        if len(self.param_groups) != 1:
+            raise ValueError(f"the old Adam state layout holds one parameter group, this optimizer has "
+                             f"{len(self.param_groups)}")
+        steps = state_dict.get("steps") or [state_dict["t"]] * n
+        group = {k: v for k, v in self.param_groups[0].items() if k != "params"}
+        group.update(lr=state_dict["lr"], betas=tuple(state_dict["betas"]), eps=state_dict["eps"],
+                     weight_decay=state_dict["weight_decay"], params=list(range(n)))
+        state = {i: {"step": steps[i], "exp_avg": m, "exp_avg_sq": v}
+                 for i, (m, v) in enumerate(zip(state_dict["m"], state_dict["v"])) if m is not None}
+        return {"state": state, "param_groups": [group]}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in ("m", "v"):  # check everything before changing anything
-            if len(state[name]) != len(self.params):
-                raise ValueError(f"optimizer state holds {len(state[name])} parameters, this optimizer "
-                                 f"has {len(self.params)}")
-            for i, p in enumerate(self.params):
-                value = state[name][i]
-                if value is not None and np.shape(value) != p.shape:
-                    raise ValueError(f"optimizer state '{name}' of parameter {i} has shape "
-                                     f"{np.shape(value)}, the parameter has {p.shape}")
-        self.t, self.lr, self.eps = int(state["t"]), float(state["lr"]), float(state["eps"])
-        self.betas, self.weight_decay = tuple(state["betas"]), float(state["weight_decay"])
-        for i, p in enumerate(self.params):
-            for name, store in (("m", self.m), ("v", self.v)):
-                value = state[name][i]
-                # a copy: the updates are in place and must not write into the caller's state
-                store[i] = None if value is None else backend.to_device(np.array(value, p.dtype), p.device)
+
+def _add_or_subtract(out: Any, g: Any, subtract: bool) -> Any:
+    if subtract:
+        out -= g
+    else:
+        out += g
+    return out
+
+
+def legacy_adam_state(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """An Adam/AdamW state_dict() in the old single-group layout that checkpoint format 1 stores:
+    {"t", "lr", "betas", "eps", "weight_decay", "m": [...], "v": [...], "steps": [...]}
+    ("steps": each parameter's step count, None before its first update; Adam.load_state_dict
+    reads this layout back exactly)."""
+    if len(state_dict["param_groups"]) != 1:
+        raise ValueError(f"the old Adam state layout holds one parameter group, got "
+                         f"{len(state_dict['param_groups'])}")
+    group, state = state_dict["param_groups"][0], state_dict["state"]
+    entries = [state.get(i) for i in group["params"]]
+    steps = [None if e is None else int(e["step"]) for e in entries]
+    return {"t": max([s for s in steps if s is not None], default=0), "lr": group["lr"],
+            "betas": list(group["betas"]), "eps": group["eps"], "weight_decay": group["weight_decay"],
+            "m": [None if e is None else e["exp_avg"] for e in entries],
+            "v": [None if e is None else e["exp_avg_sq"] for e in entries], "steps": steps}
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * weight_decay each step."""
 
-    decoupled = True
-
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay)
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01, *, maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, maximize=maximize, decoupled_weight_decay=True)

@@ -6,29 +6,53 @@ from typing import Any
 
 
 class Schedule:
-    """Sets `optimizer.lr = base_lr * factor(step)` on each `step()`; state is just the step."""
+    """Sets each group's lr = base_lr * factor(step) on each `step()`; state is the step count.
+
+    `base_lr` None: each parameter group's rate at construction; a number: that rate for all.
+    """
 
     def __init__(self, optimizer: Any, base_lr: float | None = None) -> None:
         self.optimizer = optimizer
-        self.base_lr = optimizer.lr if base_lr is None else base_lr
+        self.base_lrs = [g["lr"] if base_lr is None else base_lr for g in optimizer.param_groups]
         self.steps = 0
-        optimizer.lr = self.base_lr * self.factor(1)
+        self._apply()
+
+    @property
+    def base_lr(self) -> float:
+        """The first group's base rate (the only one for a single-group optimizer)."""
+        return self.base_lrs[0]
 
     def factor(self, step: int) -> float:
         raise NotImplementedError
 
+    def _apply(self) -> None:
+        """Set the rates of the next optimizer step, number steps + 1."""
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * self.factor(self.steps + 1)
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
     def step(self) -> float:
-        """Advance one step and set the rate for the next optimizer step; return it."""
+        """Advance one step and set the rates for the next optimizer step; return the first group's."""
         self.steps += 1
-        self.optimizer.lr = self.base_lr * self.factor(self.steps + 1)
-        return self.optimizer.lr
+        self._apply()
+        return self.optimizer.param_groups[0]["lr"]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "base_lr": self.base_lr}
+        """{"steps", "base_lr"} for one parameter group, {"steps", "base_lrs"} for several."""
+        if len(self.base_lrs) == 1:
+            return {"steps": self.steps, "base_lr": self.base_lrs[0]}
+        return {"steps": self.steps, "base_lrs": list(self.base_lrs)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.steps, self.base_lr = int(state["steps"]), float(state["base_lr"])
-        self.optimizer.lr = self.base_lr * self.factor(self.steps + 1)
+        n = len(self.optimizer.param_groups)
+        base_lrs = [state["base_lr"]] * n if "base_lr" in state else list(state["base_lrs"])
+        if len(base_lrs) != n:
+            raise ValueError(f"schedule state holds {len(base_lrs)} base rates, the optimizer has {n} "
+                             "parameter groups")
+        self.steps, self.base_lrs = int(state["steps"]), [float(b) for b in base_lrs]
+        self._apply()
 
 
 class InverseSqrtSchedule(Schedule):
