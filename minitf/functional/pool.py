@@ -65,14 +65,23 @@ def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
     for index in slices[1:]:
         xp.maximum(out, xpad[index], out=out)
 
+    extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    disjoint = all(s >= e for s, e in zip(stride, extent))  # each input cell in at most one window
+    tiled = disjoint and all(s == e and n * s == p for s, e, n, p in zip(stride, extent, out_size, xpad.shape[-2:]))
+
     def backward(g):
-        # which offset holds each window's first maximum: later offsets are overwritten by earlier ones
-        winner = xp.zeros(out.shape, dtype=np.int8 if len(slices) < 128 else np.int32)
-        for k in range(len(slices) - 1, -1, -1):
-            xp.copyto(winner, k, where=xpad[slices[k]] == out)
-        gpad = xp.zeros(xpad.shape, dtype=g.dtype)
+        # Offsets in row-major order; `unclaimed` is g where no earlier offset held the maximum,
+        # so each window's gradient goes to its first maximum, as in PyTorch.
+        gpad = (xp.empty if tiled else xp.zeros)(xpad.shape, dtype=g.dtype)
+        unclaimed = g.copy()
         for k, index in enumerate(slices):
-            gpad[index] += g * (winner == k)
+            hit = xpad[index] == out
+            if disjoint:
+                xp.multiply(unclaimed, hit, out=gpad[index])
+            else:
+                gpad[index] += unclaimed * hit
+            if k < len(slices) - 1:
+                xp.copyto(unclaimed, 0, where=hit)
         return (unpad2d(gpad, pads),)
 
     return Tensor._make(out, (x,), backward)
