@@ -396,6 +396,26 @@ def test_batch_norm_updates_running_statistics_in_place(as_tensor, dtype, device
         np.testing.assert_array_equal(backend.to_device(b.data if as_tensor else b, "cpu"), old)
 
 
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_wide_rows_take_the_other_col2im_layout(op, stride, device):
+    """col2im keeps the batch axis next to the channels when output rows are 16+ long."""
+    rng = np.random.default_rng(3)
+    if op == "conv2d":
+        x, w = rng.standard_normal((2, 2, 3, 16 * stride + 1)), rng.standard_normal((4, 1, 2, 3))
+        options = dict(stride=stride, padding=1, groups=2)
+        reference = ref_conv2d(x, w, None, (stride, stride), (1, 1, 1, 1), (1, 1), 2)
+    else:
+        x, w = rng.standard_normal((2, 2, 2, 17)), rng.standard_normal((2, 3, 2, 3))
+        options = dict(stride=stride, padding=1)
+        reference = ref_conv_transpose2d(x, w, None, (stride, stride), (1, 1))
+    call = getattr(F, op)
+    out = call(Tensor(x, device=device), Tensor(w, device=device), **options)
+    np.testing.assert_allclose(out.numpy(), reference, rtol=1e-10, atol=1e-12)
+    xt, wt = Tensor(x, requires_grad=True, device=device), Tensor(w, requires_grad=True, device=device)
+    assert gradcheck(lambda a, b: call(a, b, **options), [xt, wt])
+
+
 def test_same_padding_puts_the_odd_extra_at_the_bottom_and_right():
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     w = np.zeros((1, 1, 2, 2))

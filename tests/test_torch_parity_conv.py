@@ -48,6 +48,8 @@ CASES = {
     "conv2d_same_even_kernel": Case((rand(1, 3, 5, 6), rand(4, 3, 2, 4, seed=1)), *both("conv2d", padding="same")),
     "conv2d_depthwise_valid": Case((rand(2, 4, 5, 5), rand(4, 1, 3, 3, seed=1)),
                                    *both("conv2d", padding="valid", groups=4)),
+    "conv2d_wide_rows": Case((rand(2, 3, 5, 20), rand(4, 3, 3, 3, seed=1), rand(4, seed=2)),
+                             *both("conv2d", padding=(0, 1))),
     "conv1d": Case((rand(2, 4, 11), rand(6, 2, 3, seed=1), rand(6, seed=2)),
                    *both("conv1d", stride=2, padding=1, dilation=2, groups=2)),
     "conv1d_same": Case((rand(2, 3, 10), rand(5, 3, 4, seed=1)), *both("conv1d", padding="same", dilation=3)),

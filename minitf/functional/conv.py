@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import backend
 from ..autograd import Tensor
-from .windows import Pair, offset_slices, output_size, pad2d, pair, window_view
+from .windows import Pair, offset_slices, output_size, pad2d, pair, unpad2d, window_view
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
@@ -65,21 +65,26 @@ def weight_grad(g: Any, cols: Any, geo: Geometry, weight_shape: tuple[int, ...])
 def col2im(g: Any, weight: Any, geo: Geometry, padded_shape: tuple[int, ...]) -> Any:
     """Gradient of the (unpadded) input from g (N, O, OH, OW): one GEMM, then one add per offset.
 
-    The batch axis goes last here, (C, Hp, Wp, N), so each add runs over long contiguous
-    rows (OW*N elements at stride 1) even for small images; the result is a view in NCHW.
+    Channels go first. With short output rows the batch axis goes last, (C, Hp, Wp, N), so
+    that each add runs over rows of OW*N elements at stride 1; with long rows it stays next to
+    the channels, (C, N, Hp, Wp), which spares a slow transposing copy of g. Returns an NCHW view.
     """
     groups, o = geo.groups, weight.shape[0]
-    n, c = padded_shape[:2]
+    batch_last = geo.out[1] < 16
+    perm = (1, 2, 3, 0) if batch_last else (1, 0, 2, 3)
+    g_perm = g.transpose(perm)
     w = weight.reshape(groups, o // groups, -1)
-    g_last = g.transpose(1, 2, 3, 0).reshape(groups, o // groups, -1)  # (G, O/G, OH*OW*N)
-    gcols = (w.swapaxes(1, 2) @ g_last).reshape(c, *geo.kernel, *geo.out, n)
+    gcols = w.swapaxes(1, 2) @ g_perm.reshape(groups, o // groups, -1)  # (G, C/G*KH*KW, N*OH*OW)
+    gcols = gcols.reshape(padded_shape[1], *geo.kernel, *g_perm.shape[1:])
     xp = backend.get_array_module(g)
-    gpad = xp.zeros((c, *padded_shape[2:], n), dtype=gcols.dtype)
+    gpad = xp.zeros([padded_shape[p] for p in perm], dtype=gcols.dtype)
     for i, j, (_, rows, cols) in offset_slices(geo.kernel, geo.stride, geo.dilation, geo.out):
-        gpad[:, rows, cols] += gcols[:, i, j]
-    top, bottom, left, right = geo.pads
-    interior = gpad[:, top:gpad.shape[1] - bottom, left:gpad.shape[2] - right]
-    return interior.transpose(3, 0, 1, 2)
+        if batch_last:
+            gpad[:, rows, cols] += gcols[:, i, j]
+        else:
+            gpad[:, :, rows, cols] += gcols[:, i, j]
+    inverse = (3, 0, 1, 2) if batch_last else (1, 0, 2, 3)
+    return unpad2d(gpad.transpose(inverse), geo.pads)
 
 
 # ---- argument checks ------------------------------------------------------------------------------
