@@ -73,10 +73,12 @@ def _step_torch(torch: Any, case: BenchCase, arrays: list[np.ndarray],
     return step
 
 
-def _time(step: Callable[[], None], repeats: int) -> float:
+def _time(step: Callable[[], None], repeats: int, budget_s: float = 0.25) -> float:
+    """Median ms of at least `repeats` timed steps after a warm-up; fast steps are repeated until
+    they fill `budget_s`, so that sub-millisecond cases get enough samples on a noisy machine."""
     step()  # warm-up
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < repeats or (sum(times) < budget_s and len(times) < 500):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
@@ -97,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per round at least")
     parser.add_argument("--only", help="run the cases whose name contains this")
     parser.add_argument("--release-freed-memory", action="store_true",
                         help="leave glibc's malloc at its defaults (by default the process keeps freed "
