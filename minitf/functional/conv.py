@@ -148,16 +148,21 @@ def conv_geometry(op: str, x_shape: tuple, w_shape: tuple, stride: Any, padding:
     return Geometry(kernel, stride, dilation, pads, out, groups)
 
 
-def _check_bias(op: str, bias: Tensor | None, channels: int) -> None:
+def _check_params(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, channels: int) -> None:
+    """Bias shape, one floating dtype for all inputs (as PyTorch requires), one device."""
     if bias is not None and bias.shape != (channels,):
         raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({channels},)")
+    named = [("input", x), ("weight", weight)] + ([("bias", bias)] if bias is not None else [])
+    if x.dtype.kind != "f" or any(t.dtype != x.dtype for _, t in named):
+        given = ", ".join(f"{name} {t.dtype}" for name, t in named)
+        raise TypeError(f"{op}: inputs must share one floating-point dtype, got {given}")
+    backend.check_same_device(op, *(t.data for _, t in named))
 
 
 # ---- the ops ---------------------------------------------------------------------------------------
 
 def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry, dims: int) -> Tensor:
-    _check_bias(op, bias, weight.shape[0])
-    backend.check_same_device(op, x.data, weight.data, *([bias.data] if bias is not None else []))
+    _check_params(op, x, weight, bias, weight.shape[0])
     x4, w4 = x.data, weight.data
     if dims == 1:  # (N, C, L) as (N, C, 1, L)
         x4, w4 = x4[:, :, None, :], w4[:, :, None, :]
@@ -231,8 +236,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
         raise ValueError(f"{op}: padding ({ph}, {pw}) leaves an empty output {size} for input {x.shape}")
     geo = Geometry(kernel, stride, dilation, (ph, ph, pw, pw), tuple(x.shape[2:]), groups)
     channels = weight.shape[1] * groups
-    _check_bias(op, bias, channels)
-    backend.check_same_device(op, x.data, weight.data, *([bias.data] if bias is not None else []))
+    _check_params(op, x, weight, bias, channels)
     padded_shape = (x.shape[0], channels, size[0] + 2 * ph, size[1] + 2 * pw)
     y = col2im(x.data, weight.data, geo, padded_shape)
     if bias is not None:
