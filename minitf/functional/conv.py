@@ -1,10 +1,10 @@
 """Convolutions (NCL / NCHW, PyTorch's weight layout), each one fused node.
 
-conv2d is im2col + one batched BLAS matmul: the padded input's windows are a strided
-view (no copy), copied once into columns (N, G, C/G*KH*KW, OH*OW) and multiplied by the
-weight (G, O/G, C/G*KH*KW). The backward reuses the columns for the weight gradient
-(one matmul) and scatters the columns' gradient back onto the input (col2im: one strided
-add per kernel offset). conv_transpose2d is conv2d's input gradient, and its backward is
+conv2d is im2col + one GEMM per group: the padded input's windows are a strided view (no
+copy), copied once into columns (G, C/G*KH*KW, N*OH*OW) and multiplied by the weight
+(G, O/G, C/G*KH*KW). The backward reuses the columns for the weight gradient (one GEMM)
+and scatters the columns' gradient (one GEMM) back onto the input (col2im: one strided add
+per kernel offset). conv_transpose2d is conv2d's input gradient, and its backward is
 conv2d's forward and weight gradient. conv1d is conv2d with a height of 1.
 """
 from __future__ import annotations
