@@ -39,15 +39,16 @@ class Geometry:
 def im2col(xpad: Any, geo: Geometry) -> Any:
     """Columns (G, C/G*KH*KW, N*OH*OW) of the padded input xpad (N, C, Hp, Wp)."""
     n, c = xpad.shape[:2]
-    channels_first = xpad.swapaxes(0, 1).reshape(geo.groups, c // geo.groups, n, *xpad.shape[2:])
-    windows = window_view(channels_first, geo.kernel, geo.stride, geo.dilation, geo.out)
+    grouped = xpad.swapaxes(0, 1).reshape(geo.groups, c // geo.groups, n, *xpad.shape[2:])
+    windows = window_view(grouped, geo.kernel, geo.stride, geo.dilation, geo.out)
     windows = windows.transpose(0, 1, 3, 4, 2, 5, 6)  # (G, C/G, KH, KW, N, OH, OW)
     return windows.reshape(geo.groups, -1, n * geo.out[0] * geo.out[1])  # the one copy
 
 
-def _grouped(g: Any, groups: int) -> Any:
-    """An output gradient (N, O, OH, OW) as (G, O/G, N*OH*OW)."""
-    return g.swapaxes(0, 1).reshape(groups, g.shape[1] // groups, -1)
+def channels_first(g: Any) -> Any:
+    """An output gradient (N, O, OH, OW) as a contiguous (O, N, OH, OW): the one copy of it
+    that the weight gradient, the bias gradient and col2im share."""
+    return backend.get_array_module(g).ascontiguousarray(g.swapaxes(0, 1))
 
 
 def apply_weight(weight: Any, cols: Any, geo: Geometry) -> Any:
@@ -57,25 +58,26 @@ def apply_weight(weight: Any, cols: Any, geo: Geometry) -> Any:
     return y.reshape(o, n, *geo.out).swapaxes(0, 1)
 
 
-def weight_grad(g: Any, cols: Any, geo: Geometry, weight_shape: tuple[int, ...]) -> Any:
-    """Gradient of the weight from the output gradient g (N, O, OH, OW) and the columns."""
-    return (_grouped(g, geo.groups) @ cols.swapaxes(1, 2)).reshape(weight_shape)
+def weight_grad(g_cf: Any, cols: Any, geo: Geometry, weight_shape: tuple[int, ...]) -> Any:
+    """Gradient of the weight from the output gradient g_cf (O, N, OH, OW) and the columns."""
+    g = g_cf.reshape(geo.groups, g_cf.shape[0] // geo.groups, -1)
+    return (g @ cols.swapaxes(1, 2)).reshape(weight_shape)
 
 
-def col2im(g: Any, weight: Any, geo: Geometry, padded_shape: tuple[int, ...]) -> Any:
-    """Gradient of the (unpadded) input from g (N, O, OH, OW): one GEMM, then one add per offset.
+def col2im(g_cf: Any, weight: Any, geo: Geometry, padded_shape: tuple[int, ...]) -> Any:
+    """Input gradient (N, C, H, W) from g_cf (O, N, OH, OW): one GEMM, then one add per offset.
 
-    Channels go first. With short output rows the batch axis goes last, (C, Hp, Wp, N), so
-    that each add runs over rows of OW*N elements at stride 1; with long rows it stays next to
-    the channels, (C, N, Hp, Wp), which spares a slow transposing copy of g. Returns an NCHW view.
+    With short output rows the batch axis goes last, (C, Hp, Wp, N), so that each add runs
+    over rows of OW*N elements at stride 1; with long rows it stays next to the channels,
+    (C, N, Hp, Wp), which spares a slow transposing copy of g. Returns an NCHW view.
     """
     groups, o = geo.groups, weight.shape[0]
     batch_last = geo.out[1] < 16
-    perm = (1, 2, 3, 0) if batch_last else (1, 0, 2, 3)
-    g_perm = g.transpose(perm)
+    g = g_cf.transpose(0, 2, 3, 1) if batch_last else g_cf
     w = weight.reshape(groups, o // groups, -1)
-    gcols = w.swapaxes(1, 2) @ g_perm.reshape(groups, o // groups, -1)  # (G, C/G*KH*KW, N*OH*OW)
-    gcols = gcols.reshape(padded_shape[1], *geo.kernel, *g_perm.shape[1:])
+    gcols = w.swapaxes(1, 2) @ g.reshape(groups, o // groups, -1)  # (G, C/G*KH*KW, N*OH*OW)
+    gcols = gcols.reshape(padded_shape[1], *geo.kernel, *g.shape[1:])
+    perm = (1, 2, 3, 0) if batch_last else (1, 0, 2, 3)
     xp = backend.get_array_module(g)
     gpad = xp.zeros([padded_shape[p] for p in perm], dtype=gcols.dtype)
     for i, j, (_, rows, cols) in offset_slices(geo.kernel, geo.stride, geo.dilation, geo.out):
@@ -173,13 +175,12 @@ def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry
         y += bias.data[:, None, None]
 
     def backward(g):
-        if dims == 1:
-            g = g[:, :, None, :]
-        gx = col2im(g, w4, geo, xpad.shape).reshape(x.shape) if x.requires_grad else None
-        gw = weight_grad(g, cols, geo, weight.shape) if weight.requires_grad else None
+        g_cf = channels_first(g[:, :, None, :] if dims == 1 else g)
+        gx = col2im(g_cf, w4, geo, xpad.shape).reshape(x.shape) if x.requires_grad else None
+        gw = weight_grad(g_cf, cols, geo, weight.shape) if weight.requires_grad else None
         grads = [gx, gw]
         if bias is not None:
-            grads.append(g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
+            grads.append(g_cf.reshape(g_cf.shape[0], -1).sum(axis=1) if bias.requires_grad else None)
         return grads
 
     out = y[:, :, 0, :] if dims == 1 else y
@@ -238,14 +239,15 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     channels = weight.shape[1] * groups
     _check_params(op, x, weight, bias, channels)
     padded_shape = (x.shape[0], channels, size[0] + 2 * ph, size[1] + 2 * pw)
-    y = col2im(x.data, weight.data, geo, padded_shape)
+    x_cf = x.data.swapaxes(0, 1)
+    y = col2im(x_cf, weight.data, geo, padded_shape)
     if bias is not None:
         y = y + bias.data[:, None, None]
 
     def backward(g):
         cols = im2col(pad2d(g, geo.pads), geo)
         gx = apply_weight(weight.data, cols, geo) if x.requires_grad else None
-        gw = weight_grad(x.data, cols, geo, weight.shape) if weight.requires_grad else None
+        gw = weight_grad(x_cf, cols, geo, weight.shape) if weight.requires_grad else None
         grads = [gx, gw]
         if bias is not None:
             grads.append(g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
