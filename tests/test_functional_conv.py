@@ -376,6 +376,25 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum(data, device):
     np.testing.assert_array_equal(backend.to_device(t.grad, "cpu"), ref_max_pool2d_grad(x, g, kernel, stride))
 
 
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_max_pool_gradient_is_zero_outside_every_window(dilation, device):
+    """Stride equal to the dilated extent: the cells in the gaps of dilated windows get zero."""
+    x = np.random.default_rng(2).permutation(36).reshape(1, 1, 6, 6) * 1.0
+    t = Tensor(x, requires_grad=True, device=device)
+    extent = dilation + 1
+    out = F.max_pool2d(t, 2, extent, dilation=dilation)
+    out.backward(Tensor(np.ones(out.shape), device=device))
+    grad = backend.to_device(t.grad, "cpu")
+    expected = np.zeros_like(x)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            rows, cols = slice(i * extent, i * extent + extent, dilation), slice(j * extent, j * extent + extent, dilation)
+            window = x[0, 0, rows, cols]
+            a, e = np.unravel_index(np.argmax(window), window.shape)
+            expected[0, 0, i * extent + a * dilation, j * extent + e * dilation] = 1
+    np.testing.assert_array_equal(grad, expected)
+
+
 @pytest.mark.parametrize("as_tensor", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_norm_updates_running_statistics_in_place(as_tensor, dtype, device):

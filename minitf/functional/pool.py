@@ -67,7 +67,8 @@ def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
 
     extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     disjoint = all(s >= e for s, e in zip(stride, extent))  # each input cell in at most one window
-    tiled = disjoint and all(s == e and n * s == p for s, e, n, p in zip(stride, extent, out_size, xpad.shape[-2:]))
+    tiled = all(s == k == e and n * s == p  # windows without gaps cover every padded cell once
+                for s, k, e, n, p in zip(stride, kernel, extent, out_size, xpad.shape[-2:]))
 
     def backward(g):
         # Offsets in row-major order; `unclaimed` is g where no earlier offset held the maximum,
