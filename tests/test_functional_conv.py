@@ -435,6 +435,13 @@ def test_wide_rows_take_the_other_col2im_layout(op, stride, device):
     assert gradcheck(lambda a, b: call(a, b, **options), [xt, wt])
 
 
+def test_numpy_integers_and_lists_are_accepted_as_sizes():
+    x, w = Tensor(np.ones((1, 2, 5, 5))), Tensor(np.ones((3, 2, 3, 3)))
+    out = F.conv2d(x, w, stride=np.int64(2), padding=[1, np.int32(1)])
+    assert out.shape == (1, 3, 3, 3)
+    assert F.max_pool2d(x, np.int64(2), np.int64(2)).shape == (1, 2, 2, 2)
+
+
 def test_same_padding_puts_the_odd_extra_at_the_bottom_and_right():
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     w = np.zeros((1, 1, 2, 2))
@@ -456,6 +463,8 @@ def t(*shape):
     (lambda: F.conv2d(t(2, 3, 5, 5), t(8, 3, 3, 3), stride=2, padding="same"), "'same' needs stride 1"),
     (lambda: F.conv2d(t(2, 3, 5, 5), t(8, 3, 3, 3), padding="full"), "padding must be"),
     (lambda: F.conv2d(t(2, 3, 5, 5), t(8, 3, 3, 3), stride=0), "stride must be at least 1"),
+    (lambda: F.conv2d(t(2, 3, 5, 5), t(8, 3, 3, 3), stride=1.5), "stride must be an int or a pair of ints"),
+    (lambda: F.conv1d(t(2, 3, 5), t(8, 3, 3), dilation=(1, 1)), "dilation must be an int or a 1-tuple"),
     (lambda: F.conv2d(t(3, 5, 5), t(8, 3, 3, 3)), r"\(N, C, H, W\)"),
     (lambda: F.conv2d(t(2, 3, 5, 5), t(8, 3, 3, 3), t(4)), r"bias has shape \(4,\)"),
     (lambda: F.conv1d(t(2, 3, 2), t(8, 3, 3)), r"larger than the padded input \(2,\)"),

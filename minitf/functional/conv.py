@@ -95,8 +95,7 @@ def _spatial(value: Any, name: str, op: str, minimum: int, dims: int) -> Pair:
     """A pair for conv2d; for conv1d (dims=1) an int or 1-tuple, returned as (neutral, value)."""
     if dims == 2:
         return pair(value, name, op, minimum)
-    if not isinstance(value, int):
-        value = tuple(value)
+    if isinstance(value, (tuple, list)):
         if len(value) != 1:
             raise TypeError(f"{op}: {name} must be an int or a 1-tuple, got {value!r}")
         value = value[0]

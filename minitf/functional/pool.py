@@ -31,7 +31,7 @@ def pool_geometry(op: str, shape: tuple[int, ...], kernel_size: Any, stride: Any
     """(kernel, stride, dilation, (top, bottom, left, right) pads, output size) as PyTorch computes
     them; with ceil_mode the bottom/right pad grows to cover the last, partial window."""
     kernel = pair(kernel_size, "kernel_size", op, 1)
-    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
         else pair(stride, "stride", op, 1)
     pad, dilation = pair(padding, "padding", op, 0), pair(dilation, "dilation", op, 1)
     if any(p > (d * (k - 1) + 1) // 2 for p, d, k in zip(pad, dilation, kernel)):

@@ -9,6 +9,7 @@ output positions, which is how gradients are scattered back (one vectorised add 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Iterator
 
 from .. import backend
@@ -18,9 +19,13 @@ Pair = tuple[int, int]
 
 def pair(value: Any, name: str, op: str, minimum: int) -> Pair:
     """An int or a 2-sequence of ints as a pair, each at least `minimum`."""
-    values = (value, value) if isinstance(value, int) else tuple(value)
-    if len(values) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    def is_int(v: Any) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    values = (value, value) if is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(values) != 2 or not all(is_int(v) for v in values):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    values = (int(values[0]), int(values[1]))
     if min(values) < minimum:
         raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
     return values  # type: ignore[return-value]
