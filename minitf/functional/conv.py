@@ -31,62 +31,70 @@ class Geometry:
     out: Pair
     groups: int
 
+    @property
+    def batch_last(self) -> bool:
+        """Whether the columns order their positions (OH, OW, N) rather than (N, OH, OW): with
+        short output rows, copies and adds then run over OW*N contiguous elements, not OW."""
+        return self.out[1] < 16
+
 
 # ---- the array-level pieces (NumPy or CuPy) -----------------------------------------------------
-# Columns and gradients are laid out channels first, (G, C/G*KH*KW, N*OH*OW), so that each
-# group is one plain GEMM with the batch folded into its long axis.
+# Columns and gradients are laid out channels first, (G, C/G*KH*KW, positions), so that each
+# group is one plain GEMM with the batch folded into its long axis; the positions are ordered
+# (N, OH, OW), or (OH, OW, N) when geo.batch_last.
+
+_TO_COLUMNS = {False: (1, 0, 2, 3), True: (1, 2, 3, 0)}  # (N, C, H, W) -> (C, N, H, W) / (C, H, W, N)
+_FROM_COLUMNS = {False: (1, 0, 2, 3), True: (3, 0, 1, 2)}
+
 
 def im2col(xpad: Any, geo: Geometry) -> Any:
     """Columns (G, C/G*KH*KW, N*OH*OW) of the padded input xpad (N, C, Hp, Wp)."""
     n, c = xpad.shape[:2]
+    if geo.batch_last:  # copy to (C, Hp, Wp, N) first, keep indexing it as (N, C, Hp, Wp)
+        xpad = channels_first(xpad, geo).transpose(_FROM_COLUMNS[True])
     grouped = xpad.swapaxes(0, 1).reshape(geo.groups, c // geo.groups, n, *xpad.shape[2:])
-    windows = window_view(grouped, geo.kernel, geo.stride, geo.dilation, geo.out)
-    windows = windows.transpose(0, 1, 3, 4, 2, 5, 6)  # (G, C/G, KH, KW, N, OH, OW)
-    return windows.reshape(geo.groups, -1, n * geo.out[0] * geo.out[1])  # the one copy
+    windows = window_view(grouped, geo.kernel, geo.stride, geo.dilation, geo.out)  # (G, C/G, N, KH, KW, OH, OW)
+    order = (0, 1, 3, 4, 5, 6, 2) if geo.batch_last else (0, 1, 3, 4, 2, 5, 6)
+    return windows.transpose(order).reshape(geo.groups, -1, n * geo.out[0] * geo.out[1])  # the one copy
 
 
-def channels_first(g: Any) -> Any:
-    """An output gradient (N, O, OH, OW) as a contiguous (O, N, OH, OW): the one copy of it
-    that the weight gradient, the bias gradient and col2im share."""
-    return backend.get_array_module(g).ascontiguousarray(g.swapaxes(0, 1))
+def channels_first(a: Any, geo: Geometry) -> Any:
+    """An (N, C, H, W) array as a contiguous (C, N, H, W), or (C, H, W, N) when geo.batch_last:
+    the column order. The output gradient is copied so once, for the weight, bias and input."""
+    return backend.get_array_module(a).ascontiguousarray(a.transpose(_TO_COLUMNS[geo.batch_last]))
 
 
 def apply_weight(weight: Any, cols: Any, geo: Geometry) -> Any:
-    """weight (O, C/G, KH, KW) times the columns -> (N, O, OH, OW), a channels-first view."""
+    """weight (O, C/G, KH, KW) times the columns -> (N, O, OH, OW), a view of the GEMM's output."""
     o, n = weight.shape[0], cols.shape[-1] // (geo.out[0] * geo.out[1])
     y = weight.reshape(geo.groups, o // geo.groups, -1) @ cols  # one GEMM per group
-    return y.reshape(o, n, *geo.out).swapaxes(0, 1)
+    layout = (o, *geo.out, n) if geo.batch_last else (o, n, *geo.out)
+    return y.reshape(layout).transpose(_FROM_COLUMNS[geo.batch_last])
 
 
 def weight_grad(g_cf: Any, cols: Any, geo: Geometry, weight_shape: tuple[int, ...]) -> Any:
-    """Gradient of the weight from the output gradient g_cf (O, N, OH, OW) and the columns."""
+    """Gradient of the weight from the output gradient g_cf (in column order) and the columns."""
     g = g_cf.reshape(geo.groups, g_cf.shape[0] // geo.groups, -1)
     return (g @ cols.swapaxes(1, 2)).reshape(weight_shape)
 
 
 def col2im(g_cf: Any, weight: Any, geo: Geometry, padded_shape: tuple[int, ...]) -> Any:
-    """Input gradient (N, C, H, W) from g_cf (O, N, OH, OW): one GEMM, then one add per offset.
-
-    With short output rows the batch axis goes last, (C, Hp, Wp, N), so that each add runs
-    over rows of OW*N elements at stride 1; with long rows it stays next to the channels,
-    (C, N, Hp, Wp), which spares a slow transposing copy of g. Returns an NCHW view.
-    """
+    """Input gradient (N, C, H, W) from g_cf (in column order): one GEMM, then one add per offset
+    into the padded gradient, itself in column order. Returns an NCHW view."""
     groups, o = geo.groups, weight.shape[0]
-    batch_last = geo.out[1] < 16
-    g = g_cf.transpose(0, 2, 3, 1) if batch_last else g_cf
     w = weight.reshape(groups, o // groups, -1)
-    gcols = w.swapaxes(1, 2) @ g.reshape(groups, o // groups, -1)  # (G, C/G*KH*KW, N*OH*OW)
-    gcols = gcols.reshape(padded_shape[1], *geo.kernel, *g.shape[1:])
-    perm = (1, 2, 3, 0) if batch_last else (1, 0, 2, 3)
-    xp = backend.get_array_module(g)
+    gcols = w.swapaxes(1, 2) @ g_cf.reshape(groups, o // groups, -1)  # (G, C/G*KH*KW, positions)
+    gcols = gcols.reshape(padded_shape[1], *geo.kernel, *g_cf.shape[1:])
+    batch_last = geo.batch_last
+    perm = _TO_COLUMNS[batch_last]
+    xp = backend.get_array_module(g_cf)
     gpad = xp.zeros([padded_shape[p] for p in perm], dtype=gcols.dtype)
     for i, j, (_, rows, cols) in offset_slices(geo.kernel, geo.stride, geo.dilation, geo.out):
         if batch_last:
             gpad[:, rows, cols] += gcols[:, i, j]
         else:
             gpad[:, :, rows, cols] += gcols[:, i, j]
-    inverse = (3, 0, 1, 2) if batch_last else (1, 0, 2, 3)
-    return unpad2d(gpad.transpose(inverse), geo.pads)
+    return unpad2d(gpad.transpose(_FROM_COLUMNS[batch_last]), geo.pads)
 
 
 # ---- argument checks ------------------------------------------------------------------------------
@@ -174,7 +182,7 @@ def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry
         y += bias.data[:, None, None]
 
     def backward(g):
-        g_cf = channels_first(g[:, :, None, :] if dims == 1 else g)
+        g_cf = channels_first(g[:, :, None, :] if dims == 1 else g, geo)
         gx = col2im(g_cf, w4, geo, xpad.shape).reshape(x.shape) if x.requires_grad else None
         gw = weight_grad(g_cf, cols, geo, weight.shape) if weight.requires_grad else None
         grads = [gx, gw]
@@ -238,7 +246,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     channels = weight.shape[1] * groups
     _check_params(op, x, weight, bias, channels)
     padded_shape = (x.shape[0], channels, size[0] + 2 * ph, size[1] + 2 * pw)
-    x_cf = x.data.swapaxes(0, 1)
+    x_cf = channels_first(x.data, geo)
     y = col2im(x_cf, weight.data, geo, padded_shape)
     if bias is not None:
         y = y + bias.data[:, None, None]
