@@ -55,7 +55,7 @@ def im2col(xpad: Any, geo: Geometry) -> Any:
     grouped = xpad.swapaxes(0, 1).reshape(geo.groups, c // geo.groups, n, *xpad.shape[2:])
     windows = window_view(grouped, geo.kernel, geo.stride, geo.dilation, geo.out)  # (G, C/G, N, KH, KW, OH, OW)
     order = (0, 1, 3, 4, 5, 6, 2) if geo.batch_last else (0, 1, 3, 4, 2, 5, 6)
-    return windows.transpose(order).reshape(geo.groups, -1, n * geo.out[0] * geo.out[1])  # the one copy
+    return windows.transpose(order).reshape(geo.groups, -1, n * geo.out[0] * geo.out[1])  # the big copy
 
 
 def channels_first(a: Any, geo: Geometry) -> Any:
