@@ -34,6 +34,13 @@ def _bind_methods() -> None:
         setattr(Tensor, name, fn)
     Tensor.__hash__ = object.__hash__  # defining __eq__ would otherwise remove it
     Tensor.T = property(lambda self: transpose(self))
+    Tensor.mT = property(_matrix_transpose, doc="Swap the last two axes (torch.Tensor.mT).")
+
+
+def _matrix_transpose(x: Tensor) -> Tensor:
+    if x.ndim < 2:
+        raise ValueError(f".mT needs at least 2 dimensions, this tensor has shape {x.shape}")
+    return swapaxes(x, -1, -2)
 
 
 _bind_methods()

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import backend
+from ._axis import accepts_dim
 from .ops_math import lift
 from .tensor import Tensor
 
@@ -105,6 +106,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     return Tensor._make(x.data[index], (x,), backward)
 
 
+@accepts_dim
 def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
     tensors = list(tensors)
@@ -121,6 +123,7 @@ def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return Tensor._make(out, tuple(tensors), backward)
 
 
+@accepts_dim
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis."""
     tensors = list(tensors)
@@ -136,6 +139,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return Tensor._make(out, tuple(tensors), backward)
 
 
+@accepts_dim
 def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """Split along `axis` into chunks of a given size (int) or of the given sizes (list), as torch.split."""
     length = x.shape[axis]

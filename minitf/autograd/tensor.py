@@ -121,6 +121,31 @@ class Tensor:
     def tolist(self) -> Any:
         return self.numpy().tolist()
 
+    def _one_element(self, kind: str) -> Any:
+        if self.data.size != 1:
+            raise TypeError(f"{kind}() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self._one_element("float"))
+
+    def __int__(self) -> int:
+        return int(self._one_element("int"))
+
+    def __bool__(self) -> bool:
+        return bool(self._one_element("bool"))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """NumPy 2's array protocol: `np.asarray(t)` is the data on the host (copied from a GPU)."""
+        on_host = isinstance(self.data, np.ndarray)
+        if copy is False and (not on_host or (dtype is not None and np.dtype(dtype) != self.dtype)):
+            raise ValueError("np.asarray(tensor, copy=False): the tensor's data cannot be used without "
+                             f"a copy (device {self.device}, dtype {self.dtype}, asked for {dtype})")
+        array = self.numpy()
+        if dtype is not None:
+            array = array.astype(dtype, copy=False)
+        return array.copy() if copy and array is self.data else array
+
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
         return Tensor._make(self.data)
