@@ -9,6 +9,8 @@ from . import backend
 from .autograd import (Tensor, abs, concat, exp, is_grad_enabled, log, masked_fill, matmul, max,
                        mean, min, no_grad, ones, randn, relu, reshape, sigmoid, split, sqrt, stack,
                        sum, swapaxes, tanh, tensor, transpose, where, zeros)
+from .autograd import (argmax, argmin, argsort, gather, index_select, one_hot, scatter_add, sort,
+                       take, take_along_axis, topk)
 from .backend import DeviceError, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from . import functional, nn, optim  # noqa: E402 (after the engine they build on)
@@ -20,4 +22,6 @@ __all__ = [
     "gradcheck", "GradcheckError", "DeviceError", "backend", "functional", "nn", "optim", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "matmul", "reshape", "transpose",
     "swapaxes", "concat", "stack", "split", "where", "masked_fill",
+    "argmax", "argmin", "argsort", "sort", "topk", "take_along_axis", "gather", "scatter_add", "take",
+    "index_select", "one_hot",
 ]

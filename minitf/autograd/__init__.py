@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from . import ops_math
+from .ops_index import gather, index_select, one_hot, scatter_add, take, take_along_axis
 from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
 from .ops_reduce import max, mean, min, sum
+from .ops_select import argmax, argmin, argsort, sort, topk
 from .ops_shape import (concat, expand, getitem, masked_fill, permute, reshape, split, stack,
                         swapaxes, transpose, where)
 from .tensor import (Tensor, as_array, is_grad_enabled, no_grad, ones, randn, sum_to_shape, tensor,
@@ -29,6 +31,9 @@ def _bind_methods() -> None:
         "transpose": transpose, "permute": permute, "swapaxes": swapaxes, "expand": expand,
         "split": split, "masked_fill": masked_fill, "matmul": matmul, "astype": astype,
         "to": ops_math.to,
+        "argmax": argmax, "argmin": argmin, "argsort": argsort, "sort": sort, "topk": topk,
+        "gather": gather, "take_along_axis": take_along_axis, "scatter_add": scatter_add,
+        "take": take, "index_select": index_select,
     }
     for name, fn in {**operators, **methods}.items():
         setattr(Tensor, name, fn)
@@ -50,4 +55,6 @@ __all__ = [
     "sum_to_shape", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
     "min", "matmul", "astype", "reshape", "transpose", "permute", "swapaxes", "expand", "getitem",
     "concat", "stack", "split", "where", "masked_fill",
+    "argmax", "argmin", "argsort", "sort", "topk", "take_along_axis", "gather", "scatter_add", "take",
+    "index_select", "one_hot",
 ]

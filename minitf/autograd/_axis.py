@@ -11,6 +11,8 @@ import functools
 import inspect
 from typing import Any, Callable, TypeVar
 
+import numpy as np
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -31,9 +33,9 @@ def accepts_dim(fn: F) -> F:
 
 def normalize_axis(axis: Any, ndim: int, op: str) -> int:
     """One axis as a non-negative int; raises naming the op for a non-int or out-of-range axis."""
-    if isinstance(axis, bool) or not hasattr(axis, "__index__"):
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{op}: axis must be an int, got {axis!r}")
-    axis = axis.__index__()
+    axis = int(axis)
     if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
     return axis % ndim
