@@ -9,8 +9,9 @@ from . import backend
 from .autograd import (Tensor, abs, concat, exp, is_grad_enabled, log, masked_fill, matmul, max,
                        mean, min, no_grad, ones, randn, relu, reshape, sigmoid, split, sqrt, stack,
                        sum, swapaxes, tanh, tensor, transpose, where, zeros)
-from .autograd import (argmax, argmin, argsort, gather, index_select, one_hot, scatter_add, sort,
-                       take, take_along_axis, topk)
+from .autograd import (argmax, argmin, argsort, expand_dims, flatten, flip, gather, index_select,
+                       one_hot, pad, repeat, repeat_interleave, roll, scatter_add, sort, squeeze, take,
+                       take_along_axis, tile, topk, tril, triu, unsqueeze)
 from .backend import DeviceError, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from . import functional, nn, optim  # noqa: E402 (after the engine they build on)
@@ -23,5 +24,6 @@ __all__ = [
     "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "matmul", "reshape", "transpose",
     "swapaxes", "concat", "stack", "split", "where", "masked_fill",
     "argmax", "argmin", "argsort", "sort", "topk", "take_along_axis", "gather", "scatter_add", "take",
-    "index_select", "one_hot",
+    "index_select", "one_hot", "expand_dims", "unsqueeze", "squeeze", "flatten", "flip", "roll",
+    "tile", "repeat", "repeat_interleave", "pad", "tril", "triu",
 ]

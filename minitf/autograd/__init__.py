@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from . import ops_math
 from .ops_index import gather, index_select, one_hot, scatter_add, take, take_along_axis
+from .ops_layout import flip, pad, repeat, repeat_interleave, roll, tile, tril, triu
 from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
 from .ops_reduce import max, mean, min, sum
 from .ops_select import argmax, argmin, argsort, sort, topk
-from .ops_shape import (concat, expand, getitem, masked_fill, permute, reshape, split, stack,
-                        swapaxes, transpose, where)
+from .ops_shape import (concat, expand, expand_dims, flatten, getitem, masked_fill, permute, reshape,
+                        split, squeeze, stack, swapaxes, transpose, unsqueeze, view, where)
 from .tensor import (Tensor, as_array, is_grad_enabled, no_grad, ones, randn, sum_to_shape, tensor,
                      zeros)
 
@@ -34,6 +35,9 @@ def _bind_methods() -> None:
         "argmax": argmax, "argmin": argmin, "argsort": argsort, "sort": sort, "topk": topk,
         "gather": gather, "take_along_axis": take_along_axis, "scatter_add": scatter_add,
         "take": take, "index_select": index_select,
+        "unsqueeze": unsqueeze, "squeeze": squeeze, "flatten": flatten, "view": view, "flip": flip,
+        "roll": roll, "tile": tile, "repeat": repeat, "repeat_interleave": repeat_interleave,
+        "tril": tril, "triu": triu,
     }
     for name, fn in {**operators, **methods}.items():
         setattr(Tensor, name, fn)
@@ -56,5 +60,6 @@ __all__ = [
     "min", "matmul", "astype", "reshape", "transpose", "permute", "swapaxes", "expand", "getitem",
     "concat", "stack", "split", "where", "masked_fill",
     "argmax", "argmin", "argsort", "sort", "topk", "take_along_axis", "gather", "scatter_add", "take",
-    "index_select", "one_hot",
+    "index_select", "one_hot", "expand_dims", "unsqueeze", "squeeze", "flatten", "view", "flip",
+    "roll", "tile", "repeat", "repeat_interleave", "pad", "tril", "triu",
 ]

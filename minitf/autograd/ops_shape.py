@@ -1,4 +1,5 @@
-"""Shape and selection ops: reshape, transpose, expand, indexing, concat, stack, split, where."""
+"""Shape and selection ops: reshape/view, transpose, expand, unsqueeze/squeeze/flatten, indexing,
+concat, stack, split, where."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -6,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import backend
-from ._axis import accepts_dim
+from ._axis import accepts_dim, normalize_axis
 from .ops_math import lift
 from .tensor import Tensor
 
@@ -203,3 +204,50 @@ def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
         return (xp.where(mask, xp.zeros((), dtype=g.dtype), g),)
 
     return Tensor._make(xp.where(mask, fill, x.data), (x,), backward)
+
+
+def _axes_tuple(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    result = tuple(normalize_axis(a, ndim, op) for a in axes)
+    if len(set(result)) != len(result):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return result
+
+
+@accepts_dim
+def expand_dims(x: Tensor, axis: Any) -> Tensor:
+    """Insert size-1 axes at the positions `axis` (an int or a tuple) of the output."""
+    count = len(axis) if isinstance(axis, (tuple, list)) else 1
+    axes = _axes_tuple(axis, x.ndim + count, "expand_dims")
+    sizes = iter(x.shape)
+    return reshape(x, tuple(1 if i in axes else next(sizes) for i in range(x.ndim + count)))
+
+
+unsqueeze = expand_dims
+
+
+@accepts_dim
+def squeeze(x: Tensor, axis: Any = None) -> Tensor:
+    """Remove size-1 axes: all of them, or those in `axis`, each of which must have size 1 (NumPy)."""
+    if axis is None:
+        axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
+    else:
+        axes = _axes_tuple(axis, x.ndim, "squeeze")
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} has size {x.shape[a]}, not 1 (shape {x.shape})")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge the axes start_dim..end_dim (inclusive) into one, as torch.flatten; a 0-d tensor gives shape (1,)."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start = normalize_axis(start_dim, x.ndim, "flatten")
+    end = normalize_axis(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for {x.ndim} dimensions")
+    return reshape(x, x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:])
+
+
+view = reshape
