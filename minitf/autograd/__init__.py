@@ -1,14 +1,14 @@
 """Reverse-mode autograd: the Tensor (tensor.py) and its ops (ops_*.py), bound here as methods."""
 from __future__ import annotations
 
-from . import ops_math
+from . import ops_math, versions
 from .ops_index import gather, index_select, one_hot, scatter_add, take, take_along_axis
 from .ops_layout import flip, pad, repeat, repeat_interleave, roll, tile, tril, triu
 from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
 from .ops_reduce import max, mean, min, sum
 from .ops_select import argmax, argmin, argsort, sort, topk
 from .ops_shape import (concat, expand, expand_dims, flatten, getitem, masked_fill, permute, reshape,
-                        split, squeeze, stack, swapaxes, transpose, unsqueeze, view, where)
+                        setitem, split, squeeze, stack, swapaxes, transpose, unsqueeze, view, where)
 from .tensor import (Tensor, as_array, is_grad_enabled, no_grad, ones, randn, sum_to_shape, tensor,
                      zeros)
 
@@ -22,7 +22,7 @@ def _bind_methods() -> None:
         "__truediv__": ops_math.div, "__rtruediv__": ops_math.rdiv,
         "__pow__": ops_math.pow, "__rpow__": ops_math.rpow,
         "__matmul__": ops_math.matmul, "__rmatmul__": ops_math.rmatmul,
-        "__neg__": ops_math.neg, "__getitem__": getitem,
+        "__neg__": ops_math.neg, "__getitem__": getitem, "__setitem__": setitem,
         "__lt__": ops_math.lt, "__le__": ops_math.le, "__gt__": ops_math.gt,
         "__ge__": ops_math.ge, "__eq__": ops_math.eq, "__ne__": ops_math.ne,
     }
@@ -42,6 +42,8 @@ def _bind_methods() -> None:
     for name, fn in {**operators, **methods}.items():
         setattr(Tensor, name, fn)
     Tensor.__hash__ = object.__hash__  # defining __eq__ would otherwise remove it
+    Tensor._version = property(lambda self: versions.version(self.data),
+                               doc="How many in-place writes the tensor's memory has had (torch's _version).")
     Tensor.T = property(lambda self: transpose(self))
     Tensor.mT = property(_matrix_transpose, doc="Swap the last two axes (torch.Tensor.mT).")
 

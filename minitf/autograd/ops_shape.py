@@ -9,7 +9,8 @@ import numpy as np
 from .. import backend
 from ._axis import accepts_dim, normalize_axis
 from .ops_math import lift
-from .tensor import Tensor
+from . import versions
+from .tensor import Tensor, is_grad_enabled
 
 
 def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
@@ -105,6 +106,32 @@ def getitem(x: Tensor, index: Any) -> Tensor:
         return (gx,)
 
     return Tensor._make(x.data[index], (x,), backward)
+
+
+def setitem(x: Tensor, index: Any, value: Any) -> None:
+    """x[index] = value, in place, with NumPy semantics (value: a tensor, an array or a number).
+
+    Not differentiable: raises for a tensor that requires grad (except a leaf under no_grad,
+    as an optimizer writes), and counts the write (versions.py), so that a graph that used
+    x's memory refuses to run backward() on the changed values.
+    """
+    if x.requires_grad and (is_grad_enabled() or not x.is_leaf):
+        what = "a leaf tensor that requires grad" if x.is_leaf else "a tensor computed by a recorded op"
+        raise RuntimeError(
+            f"in-place write to {what} (shape {x.shape}): minitf records no in-place ops; build a "
+            "new tensor instead (where, masked_fill, concat, scatter_add), or change a parameter's "
+            "values under `with minitf.no_grad():`"
+        )
+    xp = backend.get_array_module(x.data)
+    index = _index_data(index, xp)
+    for p in index if isinstance(index, tuple) else (index,):
+        if hasattr(p, "shape"):
+            backend.check_same_device("indexed assignment", x.data, p)
+    data = value.data if isinstance(value, Tensor) else value
+    if hasattr(data, "shape"):
+        backend.check_same_device("indexed assignment", x.data, data)
+    x.data[index] = data
+    versions.bump(x.data)
 
 
 @accepts_dim

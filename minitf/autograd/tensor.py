@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import Device
+from . import versions
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 BackwardFn = Callable[[Array], Sequence[Any]]
@@ -56,7 +57,7 @@ class Tensor:
     masks) never require grad.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_made_at", "__weakref__")
     __array_ufunc__ = None  # make `ndarray * Tensor` defer to Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -178,6 +179,7 @@ class Tensor:
             t.requires_grad = True
             t._parents = parents
             t._backward = backward
+            t._made_at = versions.clock
         else:
             t.requires_grad = False
             t._parents = ()
@@ -198,6 +200,7 @@ class Tensor:
         seed = self._seed_gradient(grad)
         aliased = {id(seed)} if grad is not None else set()
         grads: dict[int, Array] = {id(self): seed}
+        latest_write = versions.clock
         for node in _topological_order(self):
             g = grads.pop(id(node), None)
             if g is None:
@@ -205,6 +208,8 @@ class Tensor:
             if node._backward is None:
                 _accumulate_leaf(node, g, aliased)
                 continue
+            if node._made_at != latest_write:
+                _check_unmodified(node)
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
                 if pg is None or not parent.requires_grad:
@@ -240,6 +245,21 @@ def _any_requires_grad(parents: tuple[Tensor, ...]) -> bool:
         if p.requires_grad:
             return True
     return False
+
+
+def _check_unmodified(node: Tensor) -> None:
+    """Raise if the memory of the node's output or of one of its inputs was written in place
+    after the node was made (versions.py): its backward would use the new values."""
+    for t in (node, *node._parents):
+        if versions.last_write(t.data) > node._made_at:
+            op = getattr(node._backward, "__qualname__", "an op").split(".")[0]
+            role = "output" if t is node else "input"
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"in-place operation: the {role} of shape {t.shape} ({t.dtype}) of `{op}` was "
+                f"written after the op used it (it is at version {versions.version(t.data)}); "
+                "write to a copy, or run the forward pass again after the write"
+            )
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .. import backend, kernels
-from ..autograd import Tensor
+from ..autograd import Tensor, versions
 
 
 class Adam:
@@ -50,9 +50,11 @@ class Adam:
         active = [i for i, p in enumerate(self.params) if p.grad is not None]
         if active and all(kernels.available(self.params[i].data) for i in active):
             self._fused_cuda_step(active)
-            return
-        for i in active:
-            self._update(i, self.params[i].data, self.params[i].grad, step_size, inv_bias2)
+        else:
+            for i in active:
+                self._update(i, self.params[i].data, self.params[i].grad, step_size, inv_bias2)
+        for i in active:  # a graph that used these values can no longer run backward()
+            versions.bump(self.params[i].data)
 
     def _fused_cuda_step(self, active: list[int]) -> None:
         """Every parameter's update in one kernel launch per dtype (minitf.kernels)."""
