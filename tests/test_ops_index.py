@@ -180,3 +180,17 @@ def test_index_errors():
         mt.one_hot(np.array([-1]), 3)
     with pytest.raises(TypeError, match="one_hot: ids must be an integer tensor"):
         mt.one_hot(np.array([0.0]), 3)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_take_gradient_with_an_index_repeated_many_times(device, axis):
+    """More repeats than add_rows's rounds: the rest goes through the slow, exact path."""
+    x = np.arange(12.0).reshape(3, 4)
+    idx = np.array([1] * 20 + [0, 2] + [1] * 3)
+    t = mt.tensor(x, requires_grad=True, device=device)
+    out = mt.take(t, on(device, idx), axis)
+    cotangent = np.random.default_rng(0).standard_normal(out.shape)
+    out.backward(mt.tensor(cotangent, device=device))
+    expected = np.zeros_like(x)
+    np.add.at(expected, (slice(None),) * axis + (idx,), cotangent)
+    np.testing.assert_allclose(host(t.grad), expected, rtol=1e-12)

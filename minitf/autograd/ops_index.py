@@ -39,7 +39,7 @@ def wrap_negative(idx: Any, size: int, op: str, axis: int) -> Any:
 
 
 def scatter_add_along(shape: tuple[int, ...], axis: int, idx: Any, values: Any) -> Any:
-    """zeros(shape) with `values` added at `idx` along `axis` (repeats add up).
+    """zeros(shape) with `values` added at `idx` along `axis` (repeats add up; for per-entry indices).
 
     `idx` (in [0, shape[axis])) broadcasts to `values.shape`, which is at most `shape` on every
     other axis: out[p with p[axis] := idx[p]] += values[p] for every position p of values.
@@ -51,13 +51,40 @@ def scatter_add_along(shape: tuple[int, ...], axis: int, idx: Any, values: Any) 
     for d, n in enumerate(values.shape):
         if d != axis and n > 1:
             flat = flat + (xp.arange(n) * int(strides[d])).reshape((n,) + (1,) * (values.ndim - d - 1))
-    size = int(np.prod(shape))
-    if xp is np and values.dtype.kind == "f":  # bincount: much faster than np.add.at
-        out = np.bincount(flat.ravel(), weights=values.ravel(), minlength=size)
-        return out.astype(values.dtype, copy=False).reshape(shape)
-    out = xp.zeros(size, dtype=values.dtype)
-    backend.scatter_add(out, flat.ravel(), values.ravel())
+    out = xp.zeros(int(np.prod(shape)), dtype=values.dtype)
+    backend.scatter_add(out, flat.ravel(), values.ravel())  # 1-D np.add.at: NumPy's fast path
     return out.reshape(shape)
+
+
+_ROUNDS = 8  # see add_rows
+
+
+def add_rows(rows: Any, idx: Any, n: int, shape: tuple[int, ...]) -> Any:
+    """zeros(shape) seen as (pre, n, post), with rows[:, j] added at [:, idx[j]]; idx in [0, n).
+
+    On NumPy, rows are added in rounds, each taking at most one occurrence of every index, so that
+    fancy-index `+=` is exact and fast; occurrences past the 8th of an index go through np.add.at.
+    """
+    xp = backend.get_array_module(rows)
+    result = xp.zeros(shape, dtype=rows.dtype)  # returned whole: the engine keeps it without a copy
+    out = result.reshape(rows.shape[0], n, rows.shape[2])
+    if xp is not np:
+        backend.scatter_add(out, (slice(None), idx), rows)
+        return result
+    order = np.argsort(idx, kind="stable")
+    ids = idx[order]
+    new = np.ones(len(ids), dtype=bool)
+    new[1:] = ids[1:] != ids[:-1]
+    starts = np.flatnonzero(new)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[order] = np.arange(len(ids)) - starts[np.cumsum(new) - 1]  # occurrence number of each index
+    for k in range(min(int(rank.max(initial=-1)) + 1, _ROUNDS)):
+        chosen = rank == k
+        out[:, idx[chosen]] += rows[:, chosen]
+    rest = rank >= _ROUNDS
+    if rest.any():
+        np.add.at(out, (slice(None), idx[rest]), rows[:, rest])
+    return result
 
 
 def _along_axis_shapes(x: Tensor, idx: Any, axis: int, op: str) -> None:
@@ -168,8 +195,7 @@ def take(x: Tensor, indices: Any, axis: int | None = None) -> Tensor:
     def backward(g):
         pre, post = x.shape[:axis], x.shape[axis + 1:]
         rows = g.reshape(int(np.prod(pre)), idx.size, int(np.prod(post)))
-        gx = scatter_add_along((rows.shape[0], n, rows.shape[2]), 1, idx.reshape(1, -1, 1), rows)
-        return gx.reshape(x.shape), None
+        return add_rows(rows, idx.reshape(-1), n, x.shape), None
 
     return Tensor._make(out, (x, Tensor._make(raw)), backward)
 
