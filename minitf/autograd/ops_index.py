@@ -51,9 +51,9 @@ def scatter_add_along(shape: tuple[int, ...], axis: int, idx: Any, values: Any) 
     for d, n in enumerate(values.shape):
         if d != axis and n > 1:
             flat = flat + (xp.arange(n) * int(strides[d])).reshape((n,) + (1,) * (values.ndim - d - 1))
-    out = xp.zeros(int(np.prod(shape)), dtype=values.dtype)
-    backend.scatter_add(out, flat.ravel(), values.ravel())  # 1-D np.add.at: NumPy's fast path
-    return out.reshape(shape)
+    out = xp.zeros(shape, dtype=values.dtype)  # returned whole: the engine keeps it without a copy
+    backend.scatter_add(out.reshape(-1), flat.ravel(), values.ravel())  # 1-D np.add.at: NumPy's fast path
+    return out
 
 
 _ROUNDS = 8  # see add_rows
