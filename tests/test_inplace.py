@@ -147,3 +147,15 @@ def test_data_is_the_escape_hatch():
     assert x._version == 0 and x.tolist() == [9.0, 1.0, 2.0]
     x[1] = 8.0
     assert x._version == 1 and x[0:2]._version == 1  # views share the count
+
+
+@pytest.mark.parametrize("op", ["getitem", "where", "masked_fill"])
+def test_writing_an_index_or_mask_makes_backward_raise(device, op):
+    w = mt.tensor(np.arange(4.0), requires_grad=True, device=device)
+    selector = mt.tensor(np.array([0, 0, 2]) if op == "getitem" else np.array([True, False, True, False]),
+                         device=device)
+    out = {"getitem": lambda: w[selector], "where": lambda: mt.where(selector, w, 0.0),
+           "masked_fill": lambda: w.masked_fill(selector, 0.0)}[op]()
+    selector[1] = 1
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        out.sum().backward()

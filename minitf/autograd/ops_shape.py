@@ -92,9 +92,9 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     """x[index] with slices, integers, integer arrays and boolean masks (NumPy semantics)."""
     index = _index_data(index, backend.get_array_module(x.data))
     parts = index if isinstance(index, tuple) else (index,)
-    for p in parts:
-        if hasattr(p, "shape"):
-            backend.check_same_device("indexing", x.data, p)
+    arrays = tuple(Tensor._make(p) for p in parts if hasattr(p, "shape"))  # inputs, for versions.py
+    for p in arrays:
+        backend.check_same_device("indexing", x.data, p.data)
 
     def backward(g):
         xp = backend.get_array_module(g)
@@ -105,7 +105,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
             gx[index] = g
         return (gx,)
 
-    return Tensor._make(x.data[index], (x,), backward)
+    return Tensor._make(x.data[index], (x, *arrays), backward)
 
 
 def setitem(x: Tensor, index: Any, value: Any) -> None:
@@ -216,7 +216,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         return (xp.where(cond, g, zero) if a.requires_grad else None,
                 xp.where(cond, zero, g) if b.requires_grad else None)
 
-    return Tensor._make(xp.where(cond, a.data, b.data), (a, b), backward)
+    return Tensor._make(xp.where(cond, a.data, b.data), (a, b, Tensor._make(cond)), backward)
 
 
 def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
@@ -230,7 +230,7 @@ def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
     def backward(g):
         return (xp.where(mask, xp.zeros((), dtype=g.dtype), g),)
 
-    return Tensor._make(xp.where(mask, fill, x.data), (x,), backward)
+    return Tensor._make(xp.where(mask, fill, x.data), (x, Tensor._make(mask)), backward)
 
 
 def _axes_tuple(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
