@@ -139,3 +139,11 @@ def test_selection_errors():
         mt.tensor(np.ones((0, 3))).argmin()
     with pytest.raises(TypeError, match="both axis and dim"):
         x.argsort(axis=0, dim=0)
+
+
+def test_zero_dim_tensors_sort_to_themselves(device):
+    x = mt.tensor(np.array(2.5), requires_grad=True, device=device)
+    for values, indices in (x.sort(), x.topk(1)):
+        assert values.shape == () and indices.shape == () and indices.item() == 0 and values.item() == 2.5
+        values.backward(mt.tensor(np.array(3.0), device=device))
+    assert x.grad.item() == 6.0 and x.argsort().item() == 0 and x.argmax().item() == 0

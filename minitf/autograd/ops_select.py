@@ -74,7 +74,8 @@ def sort(x: Tensor, axis: int = -1, descending: bool = False,
          stable: bool = False) -> tuple[Tensor, Tensor]:
     """(values, indices) of `x` sorted along `axis`, as torch.sort; values carry the gradient."""
     if x.ndim == 0:
-        return x * 1, _indices(backend.get_array_module(x.data).zeros((), dtype=np.int64))
+        values, indices = sort(x.reshape(1))
+        return values.reshape(()), indices.reshape(())
     axis = normalize_axis(axis, x.ndim, "sort")
     idx = _argsort(x.data, axis, descending, stable)
     return _select(x, idx, axis), _indices(idx)
@@ -89,8 +90,11 @@ def topk(x: Tensor, k: int, axis: int = -1, largest: bool = True,
     sorted=False their order is unspecified. Which of several tied entries at the k-th place
     is taken is unspecified (as in PyTorch). Values carry the gradient.
     """
-    axis = normalize_axis(axis, max(x.ndim, 1), "topk")
-    data = x.data.reshape(1) if x.ndim == 0 else x.data
+    if x.ndim == 0:  # as torch: a 0-d tensor is its own top 1
+        values, indices = topk(x.reshape(1), k, 0, largest, sorted)
+        return (values.reshape(()), indices.reshape(())) if k == 1 else (values, indices)
+    axis = normalize_axis(axis, x.ndim, "topk")
+    data = x.data
     n = data.shape[axis]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
         raise ValueError(f"topk: k={k!r} is out of range for axis {axis} of size {n}")
@@ -103,8 +107,7 @@ def topk(x: Tensor, k: int, axis: int = -1, largest: bool = True,
         if sorted:
             chosen = xp.take_along_axis(data, idx, axis)
             idx = xp.take_along_axis(idx, _argsort(chosen, axis, largest, stable=True), axis)
-    values = _select(x.reshape(data.shape), idx, axis)
-    return values, _indices(idx)
+    return _select(x, idx, axis), _indices(idx)
 
 
 def _take_block(a: Any, axis: int, start: int, length: int) -> Any:
