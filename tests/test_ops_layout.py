@@ -161,3 +161,9 @@ def test_layout_errors():
         mt.tensor([1.0]).tril()
     with pytest.raises(TypeError, match="both axis and dim"):
         x.flip(axis=0, dim=0)
+
+
+def test_tril_and_triu_zero_infinities_outside_the_triangle(device):
+    x = mt.tensor(np.array([[1.0, np.inf], [-np.inf, 2.0]]), device=device)
+    assert x.tril().tolist() == [[1.0, 0.0], [-np.inf, 2.0]]
+    assert x.triu().tolist() == [[1.0, np.inf], [0.0, 2.0]]
