@@ -78,12 +78,18 @@ def add_rows(rows: Any, idx: Any, n: int, shape: tuple[int, ...]) -> Any:
     starts = np.flatnonzero(new)
     rank = np.empty(len(ids), dtype=np.int64)
     rank[order] = np.arange(len(ids)) - starts[np.cumsum(new) - 1]  # occurrence number of each index
+    lead: tuple = (slice(None),)
+    if rows.shape[0] == 1:  # indexing the first axis is faster
+        out, rows, lead = out[0], rows[0], ()
     for k in range(min(int(rank.max(initial=-1)) + 1, _ROUNDS)):
         chosen = rank == k
-        out[:, idx[chosen]] += rows[:, chosen]
+        if k == 0:  # out is still zero at these rows
+            out[lead + (idx[chosen],)] = rows[lead + (chosen,)]
+        else:
+            out[lead + (idx[chosen],)] += rows[lead + (chosen,)]
     rest = rank >= _ROUNDS
     if rest.any():
-        np.add.at(out, (slice(None), idx[rest]), rows[:, rest])
+        np.add.at(out, lead + (idx[rest],), rows[lead + (rest,)])
     return result
 
 
