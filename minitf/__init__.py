@@ -13,6 +13,9 @@ from .autograd import (clamp, clip, cos, cumprod, cumsum, einsum, expm1, log1p, 
                        maximum, minimum, norm, sin, std, var)
 from .autograd import (arange, bernoulli, empty, empty_like, eye, full, full_like, linspace,
                        multinomial, ones_like, rand, randint, randperm, zeros_like)
+from .autograd import (argmax, argmin, argsort, expand_dims, flatten, flip, gather, index_select,
+                       one_hot, pad, repeat, repeat_interleave, roll, scatter_add, sort, squeeze, take,
+                       take_along_axis, tile, topk, tril, triu, unsqueeze)
 from .backend import DeviceError, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import CheckpointError, load, save
@@ -29,4 +32,7 @@ __all__ = [
     "logsumexp", "var", "std", "norm", "einsum", "arange", "linspace", "full", "empty",
     "zeros_like", "ones_like", "full_like", "empty_like", "eye", "rand", "randint", "randperm",
     "multinomial", "bernoulli",
+    "argmax", "argmin", "argsort", "sort", "topk", "take_along_axis", "gather", "scatter_add", "take",
+    "index_select", "one_hot", "expand_dims", "unsqueeze", "squeeze", "flatten", "flip", "roll",
+    "tile", "repeat", "repeat_interleave", "pad", "tril", "triu",
 ]

@@ -1,16 +1,19 @@
 """Reverse-mode autograd: the Tensor (tensor.py) and its ops (ops_*.py), bound here as methods."""
 from __future__ import annotations
 
-from . import ops_math
+from . import ops_math, versions
 from .creation import (arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like,
                        zeros, zeros_like)
 from .ops_einsum import einsum
+from .ops_index import gather, index_select, one_hot, scatter_add, take, take_along_axis
+from .ops_layout import flip, pad, repeat, repeat_interleave, roll, tile, tril, triu
 from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
 from .ops_math2 import clamp, clip, cos, expm1, log1p, maximum, minimum, sin
 from .ops_reduce import max, mean, min, sum
 from .ops_scan import cumprod, cumsum
-from .ops_shape import (concat, expand, getitem, masked_fill, permute, reshape, split, stack,
-                        swapaxes, transpose, where)
+from .ops_select import argmax, argmin, argsort, sort, topk
+from .ops_shape import (concat, expand, expand_dims, flatten, getitem, masked_fill, permute, reshape,
+                        setitem, split, squeeze, stack, swapaxes, transpose, unsqueeze, view, where)
 from .ops_stats import logsumexp, norm, std, var
 from .sampling import bernoulli, multinomial, rand, randint, randn, randperm
 from .tensor import Tensor, as_array, is_grad_enabled, no_grad, sum_to_shape, tensor
@@ -25,7 +28,7 @@ def _bind_methods() -> None:
         "__truediv__": ops_math.div, "__rtruediv__": ops_math.rdiv,
         "__pow__": ops_math.pow, "__rpow__": ops_math.rpow,
         "__matmul__": ops_math.matmul, "__rmatmul__": ops_math.rmatmul,
-        "__neg__": ops_math.neg, "__getitem__": getitem,
+        "__neg__": ops_math.neg, "__getitem__": getitem, "__setitem__": setitem,
         "__lt__": ops_math.lt, "__le__": ops_math.le, "__gt__": ops_math.gt,
         "__ge__": ops_math.ge, "__eq__": ops_math.eq, "__ne__": ops_math.ne,
     }
@@ -38,11 +41,26 @@ def _bind_methods() -> None:
         "sin": sin, "cos": cos, "log1p": log1p, "expm1": expm1, "clip": clip, "clamp": clamp,
         "maximum": maximum, "minimum": minimum, "cumsum": cumsum, "cumprod": cumprod,
         "logsumexp": logsumexp, "var": var, "std": std, "norm": norm,
+        "argmax": argmax, "argmin": argmin, "argsort": argsort, "sort": sort, "topk": topk,
+        "gather": gather, "take_along_axis": take_along_axis, "scatter_add": scatter_add,
+        "take": take, "index_select": index_select,
+        "unsqueeze": unsqueeze, "squeeze": squeeze, "flatten": flatten, "view": view, "flip": flip,
+        "roll": roll, "tile": tile, "repeat": repeat, "repeat_interleave": repeat_interleave,
+        "tril": tril, "triu": triu,
     }
     for name, fn in {**operators, **methods}.items():
         setattr(Tensor, name, fn)
     Tensor.__hash__ = object.__hash__  # defining __eq__ would otherwise remove it
+    Tensor._version = property(lambda self: versions.version(self.data),
+                               doc="How many in-place writes the tensor's memory has had (torch's _version).")
     Tensor.T = property(lambda self: transpose(self))
+    Tensor.mT = property(_matrix_transpose, doc="Swap the last two axes (torch.Tensor.mT).")
+
+
+def _matrix_transpose(x: Tensor) -> Tensor:
+    if x.ndim < 2:
+        raise ValueError(f".mT needs at least 2 dimensions, this tensor has shape {x.shape}")
+    return swapaxes(x, -1, -2)
 
 
 _bind_methods()
@@ -56,4 +74,7 @@ __all__ = [
     "logsumexp", "var", "std", "norm", "einsum", "arange", "linspace", "full", "empty",
     "zeros_like", "ones_like", "full_like", "empty_like", "eye", "rand", "randint", "randperm",
     "multinomial", "bernoulli",
+    "argmax", "argmin", "argsort", "sort", "topk", "take_along_axis", "gather", "scatter_add", "take",
+    "index_select", "one_hot", "expand_dims", "unsqueeze", "squeeze", "flatten", "view", "flip",
+    "roll", "tile", "repeat", "repeat_interleave", "pad", "tril", "triu",
 ]

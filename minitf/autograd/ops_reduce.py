@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import backend
+from ._axis import accepts_dim
 from .tensor import Tensor
 
 Axis = Any  # None, int or tuple of ints
@@ -32,6 +33,7 @@ def _restore(g: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     return xp.expand_dims(g, axes)
 
 
+@accepts_dim
 def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     axes = normalize_axes(axis, x.ndim)
 
@@ -42,6 +44,7 @@ def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
     return Tensor._make(x.data.sum(axis=axes, keepdims=keepdims), (x,), backward)
 
 
+@accepts_dim
 def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     axes = normalize_axes(axis, x.ndim)
     count = 1
@@ -55,6 +58,7 @@ def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return Tensor._make(x.data.mean(axis=axes, keepdims=keepdims), (x,), backward)
 
 
+@accepts_dim
 def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Maximum over axes. Tied maxima share the gradient equally (as torch.amax)."""
     axes = normalize_axes(axis, x.ndim)
@@ -71,6 +75,7 @@ def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
     return Tensor._make(result, (x,), backward)
 
 
+@accepts_dim
 def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Minimum over axes. Tied minima share the gradient equally."""
     return -max(-x, axis=axis, keepdims=keepdims)

@@ -1,4 +1,5 @@
-"""Shape and selection ops: reshape, transpose, expand, indexing, concat, stack, split, where."""
+"""Shape and selection ops: reshape/view, transpose, expand, unsqueeze/squeeze/flatten, indexing,
+concat, stack, split, where."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -6,8 +7,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import backend
+from ._axis import accepts_dim, normalize_axis
 from .ops_math import lift
-from .tensor import Tensor
+from . import versions
+from .tensor import Tensor, is_grad_enabled
 
 
 def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
@@ -89,9 +92,9 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     """x[index] with slices, integers, integer arrays and boolean masks (NumPy semantics)."""
     index = _index_data(index, backend.get_array_module(x.data))
     parts = index if isinstance(index, tuple) else (index,)
-    for p in parts:
-        if hasattr(p, "shape"):
-            backend.check_same_device("indexing", x.data, p)
+    arrays = tuple(Tensor._make(p) for p in parts if hasattr(p, "shape"))  # inputs, for versions.py
+    for p in arrays:
+        backend.check_same_device("indexing", x.data, p.data)
 
     def backward(g):
         xp = backend.get_array_module(g)
@@ -102,9 +105,36 @@ def getitem(x: Tensor, index: Any) -> Tensor:
             gx[index] = g
         return (gx,)
 
-    return Tensor._make(x.data[index], (x,), backward)
+    return Tensor._make(x.data[index], (x, *arrays), backward)
 
 
+def setitem(x: Tensor, index: Any, value: Any) -> None:
+    """x[index] = value, in place, with NumPy semantics (value: a tensor, an array or a number).
+
+    Not differentiable: raises for a tensor that requires grad (except a leaf under no_grad,
+    as an optimizer writes), and counts the write (versions.py), so that a graph that used
+    x's memory refuses to run backward() on the changed values.
+    """
+    if x.requires_grad and (is_grad_enabled() or not x.is_leaf):
+        what = "a leaf tensor that requires grad" if x.is_leaf else "a tensor computed by a recorded op"
+        raise RuntimeError(
+            f"in-place write to {what} (shape {x.shape}): minitf records no in-place ops; build a "
+            "new tensor instead (where, masked_fill, concat, scatter_add), or change a parameter's "
+            "values under `with minitf.no_grad():`"
+        )
+    xp = backend.get_array_module(x.data)
+    index = _index_data(index, xp)
+    for p in index if isinstance(index, tuple) else (index,):
+        if hasattr(p, "shape"):
+            backend.check_same_device("indexed assignment", x.data, p)
+    data = value.data if isinstance(value, Tensor) else value
+    if hasattr(data, "shape"):
+        backend.check_same_device("indexed assignment", x.data, data)
+    x.data[index] = data
+    versions.bump(x.data)
+
+
+@accepts_dim
 def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
     tensors = list(tensors)
@@ -121,6 +151,7 @@ def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return Tensor._make(out, tuple(tensors), backward)
 
 
+@accepts_dim
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis."""
     tensors = list(tensors)
@@ -136,6 +167,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return Tensor._make(out, tuple(tensors), backward)
 
 
+@accepts_dim
 def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """Split along `axis` into chunks of a given size (int) or of the given sizes (list), as torch.split."""
     length = x.shape[axis]
@@ -184,7 +216,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         return (xp.where(cond, g, zero) if a.requires_grad else None,
                 xp.where(cond, zero, g) if b.requires_grad else None)
 
-    return Tensor._make(xp.where(cond, a.data, b.data), (a, b), backward)
+    return Tensor._make(xp.where(cond, a.data, b.data), (a, b, Tensor._make(cond)), backward)
 
 
 def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
@@ -198,4 +230,51 @@ def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
     def backward(g):
         return (xp.where(mask, xp.zeros((), dtype=g.dtype), g),)
 
-    return Tensor._make(xp.where(mask, fill, x.data), (x,), backward)
+    return Tensor._make(xp.where(mask, fill, x.data), (x, Tensor._make(mask)), backward)
+
+
+def _axes_tuple(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    result = tuple(normalize_axis(a, ndim, op) for a in axes)
+    if len(set(result)) != len(result):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return result
+
+
+@accepts_dim
+def expand_dims(x: Tensor, axis: Any) -> Tensor:
+    """Insert size-1 axes at the positions `axis` (an int or a tuple) of the output."""
+    count = len(axis) if isinstance(axis, (tuple, list)) else 1
+    axes = _axes_tuple(axis, x.ndim + count, "expand_dims")
+    sizes = iter(x.shape)
+    return reshape(x, tuple(1 if i in axes else next(sizes) for i in range(x.ndim + count)))
+
+
+unsqueeze = expand_dims
+
+
+@accepts_dim
+def squeeze(x: Tensor, axis: Any = None) -> Tensor:
+    """Remove size-1 axes: all of them, or those in `axis`, each of which must have size 1 (NumPy)."""
+    if axis is None:
+        axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
+    else:
+        axes = _axes_tuple(axis, x.ndim, "squeeze")
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} has size {x.shape[a]}, not 1 (shape {x.shape})")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge the axes start_dim..end_dim (inclusive) into one, as torch.flatten; a 0-d tensor gives shape (1,)."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start = normalize_axis(start_dim, x.ndim, "flatten")
+    end = normalize_axis(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for {x.ndim} dimensions")
+    return reshape(x, x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:])
+
+
+view = reshape

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import Device
+from . import versions
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 BackwardFn = Callable[[Array], Sequence[Any]]
@@ -57,7 +58,7 @@ class Tensor:
     masks) never require grad.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_made_at", "__weakref__")
     __array_ufunc__ = None  # make `ndarray * Tensor` defer to Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -122,6 +123,31 @@ class Tensor:
     def tolist(self) -> Any:
         return self.numpy().tolist()
 
+    def _one_element(self, kind: str) -> Any:
+        if self.data.size != 1:
+            raise TypeError(f"{kind}() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self._one_element("float"))
+
+    def __int__(self) -> int:
+        return int(self._one_element("int"))
+
+    def __bool__(self) -> bool:
+        return bool(self._one_element("bool"))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """NumPy 2's array protocol: `np.asarray(t)` is the data on the host (copied from a GPU)."""
+        on_host = isinstance(self.data, np.ndarray)
+        if copy is False and (not on_host or (dtype is not None and np.dtype(dtype) != self.dtype)):
+            raise ValueError("np.asarray(tensor, copy=False): the tensor's data cannot be used without "
+                             f"a copy (device {self.device}, dtype {self.dtype}, asked for {dtype})")
+        array = self.numpy()
+        if dtype is not None:
+            array = array.astype(dtype, copy=False)
+        return array.copy() if copy and array is self.data else array
+
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
         return Tensor._make(self.data)
@@ -166,6 +192,7 @@ class Tensor:
             t.requires_grad = True
             t._parents = parents
             t._backward = backward
+            t._made_at = versions.clock
         else:
             t.requires_grad = False
             t._parents = ()
@@ -186,6 +213,7 @@ class Tensor:
         seed = self._seed_gradient(grad)
         aliased = {id(seed)} if grad is not None else set()
         grads: dict[int, Array] = {id(self): seed}
+        latest_write = versions.clock
         for node in _topological_order(self):
             g = grads.pop(id(node), None)
             if g is None:
@@ -195,6 +223,8 @@ class Tensor:
                 if _post_accumulate_hooks:
                     _run_post_accumulate_hooks(node)
                 continue
+            if node._made_at != latest_write:
+                _check_unmodified(node)
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
                 if pg is None or not parent.requires_grad:
@@ -230,6 +260,21 @@ def _any_requires_grad(parents: tuple[Tensor, ...]) -> bool:
         if p.requires_grad:
             return True
     return False
+
+
+def _check_unmodified(node: Tensor) -> None:
+    """Raise if the memory of the node's output or of one of its inputs was written in place
+    after the node was made (versions.py): its backward would use the new values."""
+    for t in (node, *node._parents):
+        if versions.last_write(t.data) > node._made_at:
+            op = getattr(node._backward, "__qualname__", "an op").split(".")[0]
+            role = "output" if t is node else "input"
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"in-place operation: the {role} of shape {t.shape} ({t.dtype}) of `{op}` was "
+                f"written after the op used it (it is at version {versions.version(t.data)}); "
+                "write to a copy, or run the forward pass again after the write"
+            )
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

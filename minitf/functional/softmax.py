@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import backend, kernels
+from ..autograd._axis import accepts_dim
 from ..autograd import Tensor
 from . import cuda
 
@@ -29,6 +30,7 @@ def logsumexp_array(x: Any, axis: int) -> Any:
     return exp_shifted(x, axis)[2]
 
 
+@accepts_dim
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis`. Backward: y * (g - sum(g * y))."""
     if kernels.available(x.data) and axis in (-1, x.ndim - 1):
@@ -43,6 +45,7 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     return Tensor._make(y, (x,), backward)
 
 
+@accepts_dim
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along `axis`. Backward: g - softmax(x) * sum(g)."""
     if kernels.available(x.data) and axis in (-1, x.ndim - 1):

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import Tensor, versions
 from ..backend import Device
 
 
@@ -117,6 +117,7 @@ class Module:
         for name, value in values.items():
             p = own[name]
             p.data = backend.to_device(value.astype(p.dtype), p.device)
+            versions.bump(p.data)  # a graph that used the old values can no longer run backward()
 
 
 class ModuleList(Module):

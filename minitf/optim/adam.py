@@ -5,7 +5,7 @@ import math
 from typing import Any
 
 from .. import backend, kernels
-from ..autograd import Tensor
+from ..autograd import Tensor, versions
 from .optimizer import Optimizer, ParamsT, require
 
 
@@ -61,9 +61,11 @@ class Adam(Optimizer):
             active = [p for p in group["params"] if p.grad is not None]
             if active and not group["maximize"] and all(kernels.available(p.data) for p in active):
                 self._fused_cuda_step(active, group)
-                continue
-            for p in active:
-                self.update(p, group)
+            else:
+                for p in active:
+                    self.update(p, group)
+            for p in active:  # a graph that used the old values can no longer run backward()
+                versions.bump(p.data)
         return loss
 
     def _fused_cuda_step(self, active: list[Tensor], group: dict[str, Any]) -> None:

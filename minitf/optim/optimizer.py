@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import Tensor, versions
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -114,6 +114,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is not None:
                     self.update(p, group)
+                    versions.bump(p.data)  # a graph that used the old values can no longer run backward()
         return loss
 
     # ---- state dicts --------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""Engine conventions: `dim=` as an alias of `axis=`, `.mT`, and conversions to Python and NumPy."""
+import numpy as np
+import pytest
+
+import minitf as mt
+import minitf.functional as F
+from minitf.autograd._axis import accepts_dim
+
+X = np.arange(24.0).reshape(2, 3, 4) - 11.5
+
+AXIS_OPS = {  # name: call with the axis as keyword `key`
+    "sum": lambda t, **k: t.sum(**k),
+    "mean": lambda t, **k: mt.mean(t, **k),
+    "max": lambda t, **k: t.max(**k),
+    "min": lambda t, **k: mt.min(t, **k),
+    "concat": lambda t, **k: mt.concat([t, t], **k),
+    "stack": lambda t, **k: mt.stack([t, t], **k),
+    "split": lambda t, **k: mt.concat(t.split(1, **k), axis=0),
+    "softmax": lambda t, **k: F.softmax(t, **k),
+    "log_softmax": lambda t, **k: F.log_softmax(t, **k),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AXIS_OPS))
+@pytest.mark.parametrize("axis", [0, -2, 2])
+def test_dim_is_an_alias_of_axis(name, axis):
+    op, t = AXIS_OPS[name], mt.tensor(X)
+    np.testing.assert_array_equal(op(t, dim=axis).numpy(), op(t, axis=axis).numpy())
+    with pytest.raises(TypeError, match="both axis and dim"):
+        op(t, axis=axis, dim=axis)
+
+
+def test_dim_and_a_positional_axis_clash():
+    with pytest.raises(TypeError, match="sum\\(\\) got both axis and dim"):
+        mt.tensor(X).sum(0, dim=1)
+    assert mt.tensor(X).sum(1).shape == (2, 4)
+
+
+def test_accepts_dim_keeps_name_and_doc():
+    @accepts_dim
+    def op(x, axis=None):
+        """Doc."""
+        return axis
+
+    assert op.__name__ == "op" and op.__doc__ == "Doc." and op(1, dim=3) == 3 and op(1, 2) == 2
+
+
+def test_matrix_transpose():
+    t = mt.tensor(X, requires_grad=True)
+    np.testing.assert_array_equal(t.mT.numpy(), np.swapaxes(X, -1, -2))
+    assert mt.gradcheck(lambda a: a.mT, [t])
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        mt.tensor(np.ones(3)).mT
+
+
+def test_transpose_keeps_numpy_semantics():
+    """The trap for PyTorch users: transpose(0, 1) on 2-D is the identity permutation."""
+    t = mt.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(t.transpose(0, 1).numpy(), t.numpy())
+    np.testing.assert_array_equal(t.transpose(1, 0).numpy(), t.mT.numpy())
+
+
+@pytest.mark.parametrize("value, dtype", [(2.5, np.float32), (-3, np.int64), (True, np.bool_)])
+def test_python_scalars_from_one_element_tensors(value, dtype):
+    for t in (mt.tensor(np.array(value, dtype=dtype)), mt.tensor(np.array([[value]], dtype=dtype))):
+        assert float(t) == float(value) and int(t) == int(value) and bool(t) is bool(value)
+        assert isinstance(float(t), float) and isinstance(int(t), int)
+
+
+@pytest.mark.parametrize("convert", [float, int, bool])
+def test_python_scalars_need_one_element(convert):
+    with pytest.raises(TypeError, match=f"{convert.__name__}\\(\\) needs a tensor with one element.*\\(2,\\)"):
+        convert(mt.tensor([1.0, 2.0]))
+
+
+def test_numpy_asarray_gives_the_data():
+    t = mt.tensor(X)
+    a = np.asarray(t)
+    assert a is t.data and a.dtype == np.float64
+    assert np.asarray(t, dtype=np.float32).dtype == np.float32
+    copied = np.array(t)  # copy=True by default
+    assert copied is not t.data and np.shares_memory(copied, t.data) is False
+    np.testing.assert_array_equal(copied, X)
+    assert np.asarray(t, copy=False) is t.data
+    with pytest.raises(ValueError, match="without a copy"):
+        np.asarray(t, dtype=np.float32, copy=False)
+
+
+def test_numpy_asarray_of_a_gpu_tensor_copies_to_the_host(device):
+    t = mt.tensor(X, device=device)
+    a = np.asarray(t)
+    assert type(a) is np.ndarray
+    np.testing.assert_array_equal(a, X)
+    if device != "cpu":
+        with pytest.raises(ValueError, match="without a copy"):
+            np.asarray(t, copy=False)
+
+
+def test_ndarray_operators_still_defer_to_the_tensor():
+    out = np.ones(3) * mt.tensor(np.arange(3.0), requires_grad=True)
+    assert isinstance(out, mt.Tensor) and out.requires_grad
