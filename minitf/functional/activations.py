@@ -1,4 +1,5 @@
-"""Activations and dropout as fused ops: relu, gelu (exact or tanh), dropout."""
+"""Activations and dropout as fused ops: relu, gelu (exact or tanh), silu, softplus, leaky_relu,
+elu, sigmoid, tanh, log_sigmoid, dropout."""
 from __future__ import annotations
 
 import math
@@ -7,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from .. import backend, kernels
-from ..autograd import Tensor, relu
+from ..autograd import Tensor, relu, sigmoid, tanh
 from . import cuda
 
-__all__ = ["relu", "gelu", "dropout", "erf"]
+__all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid",
+           "dropout", "erf"]
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -62,6 +64,72 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
 
     return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
+
+
+def _sigmoid(xp: Any, x: Any) -> Any:
+    """1 / (1 + exp(-x)) as an array, through tanh so that it cannot overflow."""
+    return 0.5 * (1 + xp.tanh(0.5 * x))
+
+
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (swish). Backward: s * (1 + x * (1 - s)), s = sigmoid(x)."""
+    xp = backend.get_array_module(x.data)
+    s = _sigmoid(xp, x.data)
+
+    def backward(g):
+        return (g * (s * (1 + x.data * (1 - s))),)
+
+    return Tensor._make(x.data * s, (x,), backward)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold (as PyTorch).
+
+    Backward: sigmoid(beta * x), and 1 above the threshold.
+    """
+    xp = backend.get_array_module(x.data)
+    bx = beta * x.data
+    linear = bx > threshold
+    out = xp.where(linear, x.data, xp.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+
+    def backward(g):
+        return (g * xp.where(linear, 1, _sigmoid(xp, bx)),)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, negative_slope * x elsewhere; at 0 the gradient is negative_slope, as PyTorch."""
+    xp = backend.get_array_module(x.data)
+    slope = xp.where(x.data > 0, 1, negative_slope).astype(x.dtype)
+
+    def backward(g):
+        return (g * slope,)
+
+    return Tensor._make(x.data * slope, (x,), backward)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, alpha * (exp(x) - 1) elsewhere; at 0 the gradient is alpha, as PyTorch."""
+    xp = backend.get_array_module(x.data)
+    positive = x.data > 0
+    negative_part = alpha * xp.expm1(xp.minimum(x.data, 0))  # (no overflow for large x)
+
+    def backward(g):
+        return (g * xp.where(positive, 1, negative_part + alpha),)
+
+    return Tensor._make(xp.where(positive, x.data, negative_part), (x,), backward)
+
+
+def log_sigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), finite for any x. Backward: sigmoid(-x)."""
+    xp = backend.get_array_module(x.data)
+    e = xp.exp(-xp.abs(x.data))  # in (0, 1]: no overflow
+
+    def backward(g):
+        return (g * xp.where(x.data >= 0, e, 1) / (1 + e),)
+
+    return Tensor._make(xp.minimum(x.data, 0) - xp.log1p(e), (x,), backward)
 
 
 def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:
