@@ -67,8 +67,29 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 def _sigmoid(xp: Any, x: Any) -> Any:
-    """1 / (1 + exp(-x)) as an array, through tanh so that it cannot overflow."""
-    return 0.5 * (1 + xp.tanh(0.5 * x))
+    """1 / (1 + exp(-x)) as a new array, through tanh so that it cannot overflow."""
+    out = xp.multiply(x, 0.5, out=xp.empty_like(x))  # (an array even when x is 0-d)
+    xp.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
+
+
+def _softplus(xp: Any, x: Any) -> Any:
+    """log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)) as a new array, without overflow
+    (np.logaddexp does the same, several times slower)."""
+    out = xp.abs(x, out=xp.empty_like(x))
+    xp.negative(out, out=out)
+    xp.exp(out, out=out)
+    xp.log1p(out, out=out)
+    out += xp.maximum(x, 0)
+    return out
+
+
+def _select(condition: Any, a: Any, b: Any) -> Any:
+    """a where condition, else b (finite, of one dtype): NumPy's `where` branches per element
+    and is many times slower than this arithmetic on a random condition (activations' signs)."""
+    return a * condition + b * ~condition
 
 
 def silu(x: Tensor) -> Tensor:
@@ -88,12 +109,18 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     Backward: sigmoid(beta * x), and 1 above the threshold.
     """
     xp = backend.get_array_module(x.data)
-    bx = beta * x.data
-    linear = bx > threshold
-    out = xp.where(linear, x.data, xp.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+    bx = x.data if beta == 1 else beta * x.data
+    linear = bx > threshold  # (mostly False: `copyto` below is fast on it)
+    out = _softplus(xp, bx)
+    if beta != 1:
+        out /= beta
+    xp.copyto(out, x.data, where=linear)
 
     def backward(g):
-        return (g * xp.where(linear, 1, _sigmoid(xp, bx)),)
+        slope = _sigmoid(xp, bx)
+        xp.copyto(slope, 1, where=linear)
+        slope *= g
+        return (slope,)
 
     return Tensor._make(out, (x,), backward)
 
@@ -101,12 +128,18 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, negative_slope * x elsewhere; at 0 the gradient is negative_slope, as PyTorch."""
     xp = backend.get_array_module(x.data)
-    slope = xp.where(x.data > 0, 1, negative_slope).astype(x.dtype)
+    out = xp.multiply(x.data, negative_slope, out=xp.empty_like(x.data))
+    # max(x, slope * x) is the function for slopes up to 1, min(x, slope * x) above
+    (xp.maximum if negative_slope <= 1 else xp.minimum)(out, x.data, out=out)
 
     def backward(g):
-        return (g * slope,)
+        slope = (x.data > 0).astype(g.dtype)
+        slope *= 1 - negative_slope
+        slope += negative_slope
+        slope *= g
+        return (slope,)
 
-    return Tensor._make(x.data * slope, (x,), backward)
+    return Tensor._make(out, (x,), backward)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
@@ -116,20 +149,19 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     negative_part = alpha * xp.expm1(xp.minimum(x.data, 0))  # (no overflow for large x)
 
     def backward(g):
-        return (g * xp.where(positive, 1, negative_part + alpha),)
+        return (g * _select(positive, x.dtype.type(1), negative_part + alpha),)
 
-    return Tensor._make(xp.where(positive, x.data, negative_part), (x,), backward)
+    return Tensor._make(_select(positive, x.data, negative_part), (x,), backward)
 
 
 def log_sigmoid(x: Tensor) -> Tensor:
-    """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), finite for any x. Backward: sigmoid(-x)."""
+    """log(sigmoid(x)) = -softplus(-x), finite for any x. Backward: sigmoid(-x)."""
     xp = backend.get_array_module(x.data)
-    e = xp.exp(-xp.abs(x.data))  # in (0, 1]: no overflow
 
     def backward(g):
-        return (g * xp.where(x.data >= 0, e, 1) / (1 + e),)
+        return (g * _sigmoid(xp, -x.data),)
 
-    return Tensor._make(xp.minimum(x.data, 0) - xp.log1p(e), (x,), backward)
+    return Tensor._make(-_softplus(xp, -x.data), (x,), backward)
 
 
 def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:

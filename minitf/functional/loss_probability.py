@@ -49,6 +49,15 @@ def _class_targets(name: str, input: Tensor, target: Any, ignore_index: int) -> 
     return t
 
 
+def _class_index(xp: Any, targets: Any) -> tuple[Any, ...]:
+    """The index of input[n, targets[n, d1, ...], d1, ...] (of input[targets] for 1-D input)."""
+    if targets.ndim == 0:
+        return (targets,)
+    grids = [xp.arange(n).reshape([-1 if i == j else 1 for j in range(targets.ndim)])
+             for i, n in enumerate(targets.shape)]
+    return (grids[0], targets, *grids[1:])
+
+
 def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of class log-probabilities, as torch.nn.functional.nll_loss.
@@ -65,10 +74,10 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
     n_classes = input.shape[1 if input.ndim > 1 else 0]
     if w is not None and w.shape != (n_classes,):
         raise ValueError(f"nll_loss: weight has shape {w.shape}, expected ({n_classes},) for input {input.shape}")
-    axis = 1 if input.ndim > 1 else 0
     keep = t != ignore_index
     safe_t = xp.where(keep, t, 0)
-    picked = xp.take_along_axis(input.data, xp.expand_dims(safe_t, axis), axis=axis).squeeze(axis)
+    at_target = _class_index(xp, safe_t)
+    picked = input.data[at_target]
     item_weight = keep.astype(input.dtype) if w is None else w.astype(input.dtype)[safe_t] * keep
     per_item = -picked * item_weight
     if reduction == "mean":
@@ -83,9 +92,9 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
             scale = g / total_weight if total_weight else xp.zeros_like(g)
         else:
             scale = g
-        classes = xp.arange(n_classes).reshape((-1,) + (1,) * (input.ndim - 1 - axis))
-        at_target = classes == xp.expand_dims(safe_t, axis)  # one-hot along the class axis
-        return (at_target * xp.expand_dims(-item_weight * scale, axis),)
+        grad = xp.zeros(input.shape, dtype=input.dtype)
+        grad[at_target] = -item_weight * scale
+        return (grad,)
 
     return Tensor._make(out, (input,), backward)
 
@@ -141,7 +150,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     pw = _constant(name, "pos_weight", pos_weight, input)
     xp = backend.get_array_module(input.data)
     x, t = input.data, target.data
-    softplus_neg = xp.logaddexp(0, -x)  # -log(sigmoid(x))
+    softplus_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # -log(sigmoid(x)), no overflow
     softplus_pos = softplus_neg + x     # -log(1 - sigmoid(x))
     positive = t if pw is None else pw * t
     per_element = positive * softplus_neg + (1 - t) * softplus_pos
@@ -180,9 +189,7 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
         p = xp.exp(t)
         per_element = p * (t - x)
     else:
-        positive = t > 0
-        log_t = xp.log(xp.where(positive, t, 1))  # (0 * log 0 is 0)
-        per_element = t * log_t - t * x
+        per_element = t * xp.log(t + (t == 0)) - t * x  # (0 * log 0 is 0)
         p = None
     if reduction == "batchmean":
         out = per_element.sum() / shape[0]

@@ -89,8 +89,10 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
     xp = backend.get_array_module(input.data)
 
     def loss_and_slope(d):
-        inside = xp.abs(d) < beta
-        loss = xp.where(inside, 0.5 * d * d / beta, xp.abs(d) - 0.5 * beta)
-        return loss, lambda: xp.where(inside, d / beta, xp.sign(d))
+        m = xp.clip(d, -beta, beta)  # d inside (-beta, beta), else +-beta (no branching `where`)
+        loss = 0.5 / beta * m * m
+        loss += xp.abs(d)
+        loss -= xp.abs(m)
+        return loss, lambda: m / beta
 
     return _elementwise_loss("smooth_l1_loss", input, target, reduction, loss_and_slope)
