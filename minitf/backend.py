@@ -133,6 +133,58 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
         np.add.at(target, index, values)
 
 
+_ONE_HOT_LIMIT = 16384  # up to this many ids x rows, add_rows multiplies by a one-hot matrix
+_MANY_RUNS = 64  # from this many distinct ids on, add_rows copies the ids that occur once apart
+
+
+def add_rows(target: Any, index: Any, rows: Any) -> None:
+    """`target[index[i]] += rows[i]` for each i, repeated ids adding up: an embedding's backward.
+
+    target: (V, ...), C-contiguous; index: (N,) integers in [0, V); rows: (N, ...) with target's
+    trailing shape.
+    NumPy sorts the ids and sums each id's rows with one `np.add.reduceat` (several times faster
+    than `np.add.at`, which handles one row at a time), or for small problems (makemore's) takes
+    one_hot(index).T @ rows; CuPy uses `cupyx.scatter_add`.
+    """
+    if is_cupy_array(target):
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target, index, rows)
+        return
+    if index.size == 0:
+        return
+    flat_rows = rows.reshape(index.size, -1)
+    flat_target = target.reshape(target.shape[0], -1)
+    if index.size * target.shape[0] <= _ONE_HOT_LIMIT:
+        one_hot = (np.arange(target.shape[0])[:, None] == index).astype(flat_rows.dtype)
+        with np.errstate(invalid="ignore", over="ignore"):
+            summed = one_hot @ flat_rows
+        if np.isfinite(summed).all():
+            flat_target += summed
+            return
+        # (a row holding inf or NaN would spread NaN to every id through 0 * inf: add exactly)
+    order = np.argsort(index, kind="stable")  # stable: each id's rows are added in their order
+    ids = index[order]
+    first = np.empty(ids.size, dtype=bool)  # where a run of equal ids starts
+    first[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    if starts.size < _MANY_RUNS:
+        flat_target[ids[starts]] += np.add.reduceat(flat_rows[order], starts, axis=0)
+        return
+    # reduceat costs about a microsecond per run: ids that occur once (most of a large
+    # vocabulary's) are copied in one gather instead.
+    counts = np.diff(starts, append=ids.size)
+    once = counts == 1
+    flat_target[ids[starts[once]]] += flat_rows[order[starts[once]]]
+    repeated = ~once
+    if repeated.any():
+        runs = counts[repeated]
+        rows_of_repeated = order[np.repeat(repeated, counts)]
+        flat_target[ids[starts[repeated]]] += np.add.reduceat(flat_rows[rows_of_repeated],
+                                                              np.cumsum(runs) - runs, axis=0)
+
+
 # ---- random numbers: one generator per backend, reseeded together by manual_seed ----
 
 _seed: int | None = None

@@ -4,7 +4,8 @@ Same pattern as test_functional.py (whose `Case` and `float_arrays` this reuses)
 hypothesis strategy per op draws a case with a float64 reference written here with plain
 formulas; generic tests check the forward, the backward against central differences
 (random cotangent) and the dtypes. Then PyTorch's conventions that finite differences
-cannot see (kinks, ignore_index, clamps), stability and bad-input errors.
+cannot see (kinks, ignore_index, clamps), stability, bad-input errors, and the embedding's
+sorted scatter-add against np.add.at.
 """
 from __future__ import annotations
 
@@ -393,3 +394,48 @@ def test_bad_input_raises_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
 
+
+# ---- embedding backward: sorted scatter-add ---------------------------------------------------------
+
+@settings(max_examples=60)
+@given(vocab=st.sampled_from([1, 3, 50, 400]), n=st.integers(0, 300), dim=st.integers(1, 4),
+       trailing=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 9))
+def test_add_rows_matches_np_add_at(vocab, n, dim, trailing, dtype, seed):
+    """Small and large problems, few and many distinct ids (each of add_rows' paths), repeats,
+    a non-zero target."""
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, vocab, n)
+    extra = (2,) if trailing else ()
+    rows = rng.standard_normal((n, dim) + extra).astype(dtype)
+    target = rng.standard_normal((vocab, dim) + extra).astype(dtype)
+    expected = target.copy()
+    np.add.at(expected, index, rows)
+    backend.add_rows(target, index, rows)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(target, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_add_rows_keeps_a_non_finite_row_to_its_own_id(bad):
+    """The one-hot product would spread 0 * inf = NaN to every id; add_rows must not."""
+    index = np.array([0, 1, 1, 2])
+    rows = random_array(4, 3)
+    rows[1, 0] = bad
+    target, expected = np.zeros((3, 3)), np.zeros((3, 3))
+    np.add.at(expected, index, rows)
+    backend.add_rows(target, index, rows)
+    np.testing.assert_array_equal(target, expected)
+    assert np.isfinite(target[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("padding_idx", [None, 0, 7])
+def test_embedding_gradient_adds_repeated_ids_and_skips_the_padding_row(padding_idx, device):
+    ids = np.random.default_rng(0).integers(0, 100, (8, 30))  # > 64 distinct ids, repeats too
+    weight = Tensor(random_array(100, 5), requires_grad=True, device=device)
+    g = random_array(8, 30, 5, seed=1)
+    F.embedding(Tensor(ids, device=device), weight, padding_idx=padding_idx).backward(Tensor(g, device=device))
+    expected = np.zeros((100, 5))
+    np.add.at(expected, ids.ravel(), g.reshape(-1, 5))
+    if padding_idx is not None:
+        expected[padding_idx] = 0
+    np.testing.assert_allclose(backend.to_device(weight.grad, "cpu"), expected, rtol=1e-12, atol=1e-12)
