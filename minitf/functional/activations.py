@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, kernels
-from ..autograd import Tensor, relu, sigmoid, tanh
+from ..autograd import Tensor, relu, tanh
 from . import cuda
 
 __all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid",
@@ -86,21 +86,37 @@ def _softplus(xp: Any, x: Any) -> Any:
     return out
 
 
-def _select(condition: Any, a: Any, b: Any) -> Any:
-    """a where condition, else b (finite, of one dtype): NumPy's `where` branches per element
-    and is many times slower than this arithmetic on a random condition (activations' signs)."""
-    return a * condition + b * ~condition
-
-
 def silu(x: Tensor) -> Tensor:
     """x * sigmoid(x) (swish). Backward: s * (1 + x * (1 - s)), s = sigmoid(x)."""
     xp = backend.get_array_module(x.data)
     s = _sigmoid(xp, x.data)
 
     def backward(g):
-        return (g * (s * (1 + x.data * (1 - s))),)
+        gx = 1 - s  # s * (1 + x * (1 - s)) * g, in place
+        gx *= x.data
+        gx += 1
+        gx *= s
+        gx *= g
+        return (gx,)
 
     return Tensor._make(x.data * s, (x,), backward)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)), through tanh so that it cannot overflow. Backward: s * (1 - s).
+
+    minitf.sigmoid with fewer temporaries: the passes run in place.
+    """
+    xp = backend.get_array_module(x.data)
+    s = _sigmoid(xp, x.data)
+
+    def backward(g):
+        gx = 1 - s
+        gx *= s
+        gx *= g
+        return (gx,)
+
+    return Tensor._make(s, (x,), backward)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -145,13 +161,21 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """x where x > 0, alpha * (exp(x) - 1) elsewhere; at 0 the gradient is alpha, as PyTorch."""
     xp = backend.get_array_module(x.data)
-    positive = x.data > 0
-    negative_part = alpha * xp.expm1(xp.minimum(x.data, 0))  # (no overflow for large x)
+    negative_part = xp.minimum(x.data, 0, out=xp.empty_like(x.data))  # 0 where x > 0: no overflow
+    xp.expm1(negative_part, out=negative_part)
+    negative_part *= alpha
+    out = xp.maximum(x.data, 0, out=xp.empty_like(x.data))
+    out += negative_part  # (one term is 0: exact)
 
     def backward(g):
-        return (g * _select(positive, x.dtype.type(1), negative_part + alpha),)
+        slope = (x.data > 0).astype(g.dtype)  # 1 where x > 0, else alpha * exp(x)
+        slope *= 1 - alpha
+        slope += alpha
+        slope += negative_part
+        slope *= g
+        return (slope,)
 
-    return Tensor._make(_select(positive, x.data, negative_part), (x,), backward)
+    return Tensor._make(out, (x,), backward)
 
 
 def log_sigmoid(x: Tensor) -> Tensor:
