@@ -163,25 +163,27 @@ def add_rows(target: Any, index: Any, rows: Any) -> None:
             flat_target += summed
             return
         # (a row holding inf or NaN would spread NaN to every id through 0 * inf: add exactly)
-    order = np.argsort(index, kind="stable")  # stable: each id's rows are added in their order
+    # stable: each id's rows are added in their order; 16-bit keys sort by radix, in linear time
+    keys = index.astype(np.uint16) if target.shape[0] <= 1 << 16 else index
+    order = np.argsort(keys, kind="stable")
     ids = index[order]
     first = np.empty(ids.size, dtype=bool)  # where a run of equal ids starts
     first[0] = True
     np.not_equal(ids[1:], ids[:-1], out=first[1:])
     starts = np.flatnonzero(first)
     if starts.size < _MANY_RUNS:
-        flat_target[ids[starts]] += np.add.reduceat(flat_rows[order], starts, axis=0)
+        flat_target[ids[starts]] += np.add.reduceat(np.take(flat_rows, order, axis=0), starts, axis=0)
         return
     # reduceat costs about a microsecond per run: ids that occur once (most of a large
     # vocabulary's) are copied in one gather instead.
     counts = np.diff(starts, append=ids.size)
     once = counts == 1
-    flat_target[ids[starts[once]]] += flat_rows[order[starts[once]]]
+    flat_target[ids[starts[once]]] += np.take(flat_rows, order[starts[once]], axis=0)
     repeated = ~once
     if repeated.any():
         runs = counts[repeated]
         rows_of_repeated = order[np.repeat(repeated, counts)]
-        flat_target[ids[starts[repeated]]] += np.add.reduceat(flat_rows[rows_of_repeated],
+        flat_target[ids[starts[repeated]]] += np.add.reduceat(np.take(flat_rows, rows_of_repeated, axis=0),
                                                               np.cumsum(runs) - runs, axis=0)
 
 

@@ -398,13 +398,13 @@ def test_bad_input_raises_a_clear_error(call, error, message):
 # ---- embedding backward: sorted scatter-add ---------------------------------------------------------
 
 @settings(max_examples=60)
-@given(vocab=st.sampled_from([1, 3, 50, 400]), n=st.integers(0, 300), dim=st.integers(1, 4),
+@given(vocab=st.sampled_from([1, 3, 50, 400, 70_000]), n=st.integers(0, 300), dim=st.integers(1, 4),
        trailing=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 9))
 def test_add_rows_matches_np_add_at(vocab, n, dim, trailing, dtype, seed):
     """Small and large problems, few and many distinct ids (each of add_rows' paths), repeats,
-    a non-zero target."""
+    ids beyond 16 bits, a non-zero target."""
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, vocab, n)
+    index = rng.integers(0, vocab, n) if vocab < 70_000 else rng.choice([0, 5, 65_536, 69_999], n)
     extra = (2,) if trailing else ()
     rows = rng.standard_normal((n, dim) + extra).astype(dtype)
     target = rng.standard_normal((vocab, dim) + extra).astype(dtype)
