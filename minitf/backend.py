@@ -134,17 +134,18 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
 
 
 _ONE_HOT_LIMIT = 16384  # up to this many ids x rows, add_rows multiplies by a one-hot matrix
-_MANY_RUNS = 64  # from this many distinct ids on, add_rows copies the ids that occur once apart
+_SHORT_RUN = 8  # ids with up to this many rows are added level by level, the others by reduceat
 
 
 def add_rows(target: Any, index: Any, rows: Any) -> None:
     """`target[index[i]] += rows[i]` for each i, repeated ids adding up: an embedding's backward.
 
     target: (V, ...), C-contiguous; index: (N,) integers in [0, V); rows: (N, ...) with target's
-    trailing shape.
-    NumPy sorts the ids and sums each id's rows with one `np.add.reduceat` (several times faster
-    than `np.add.at`, which handles one row at a time), or for small problems (makemore's) takes
-    one_hot(index).T @ rows; CuPy uses `cupyx.scatter_add`.
+    trailing shape. Several times faster than `np.add.at`, which handles one row at a time:
+    small problems (makemore's) take one_hot(index).T @ rows; larger ones sort the ids, sum
+    the rows of each frequent id with one `np.add.reduceat` and add the rows of the other ids
+    in at most _SHORT_RUN fancy-indexed passes (their first rows, then their second, ...).
+    CuPy uses `cupyx.scatter_add`.
     """
     if is_cupy_array(target):
         import cupyx  # noqa: PLC0415
@@ -171,20 +172,19 @@ def add_rows(target: Any, index: Any, rows: Any) -> None:
     first[0] = True
     np.not_equal(ids[1:], ids[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    if starts.size < _MANY_RUNS:
-        flat_target[ids[starts]] += np.add.reduceat(np.take(flat_rows, order, axis=0), starts, axis=0)
-        return
-    # reduceat costs about a microsecond per run: ids that occur once (most of a large
-    # vocabulary's) are copied in one gather instead.
     counts = np.diff(starts, append=ids.size)
-    once = counts == 1
-    flat_target[ids[starts[once]]] += np.take(flat_rows, order[starts[once]], axis=0)
-    repeated = ~once
-    if repeated.any():
-        runs = counts[repeated]
-        rows_of_repeated = order[np.repeat(repeated, counts)]
-        flat_target[ids[starts[repeated]]] += np.add.reduceat(np.take(flat_rows, rows_of_repeated, axis=0),
-                                                              np.cumsum(runs) - runs, axis=0)
+    long = counts > _SHORT_RUN
+    if long.any():  # reduceat costs about a microsecond per run: only for the frequent ids
+        runs = counts[long]
+        gathered = np.take(flat_rows, order[np.repeat(long, counts)], axis=0)
+        flat_target[ids[starts[long]]] += np.add.reduceat(gathered, np.cumsum(runs) - runs, axis=0)
+    if not long.all():  # level k adds the k-th row of each other id: no id twice in a pass
+        in_short = np.repeat(~long, counts)
+        rank = (np.arange(ids.size) - np.repeat(starts, counts))[in_short]
+        positions = np.flatnonzero(in_short)
+        for k in range(int(rank.max()) + 1):
+            level = positions[rank == k]
+            flat_target[ids[level]] += np.take(flat_rows, order[level], axis=0)
 
 
 # ---- random numbers: one generator per backend, reseeded together by manual_seed ----
