@@ -174,17 +174,20 @@ def add_rows(target: Any, index: Any, rows: Any) -> None:
     starts = np.flatnonzero(first)
     counts = np.diff(starts, append=ids.size)
     long = counts > _SHORT_RUN
+    if long.all():  # (a small vocabulary)
+        flat_target[ids[starts]] += np.add.reduceat(np.take(flat_rows, order, axis=0), starts, axis=0)
+        return
     if long.any():  # reduceat costs about a microsecond per run: only for the frequent ids
         runs = counts[long]
         gathered = np.take(flat_rows, order[np.repeat(long, counts)], axis=0)
         flat_target[ids[starts[long]]] += np.add.reduceat(gathered, np.cumsum(runs) - runs, axis=0)
-    if not long.all():  # level k adds the k-th row of each other id: no id twice in a pass
-        in_short = np.repeat(~long, counts)
-        rank = (np.arange(ids.size) - np.repeat(starts, counts))[in_short]
-        positions = np.flatnonzero(in_short)
-        for k in range(int(rank.max()) + 1):
-            level = positions[rank == k]
-            flat_target[ids[level]] += np.take(flat_rows, order[level], axis=0)
+    # level k adds the k-th row of each other id: no id twice in a pass
+    in_short = np.repeat(~long, counts)
+    rank = (np.arange(ids.size) - np.repeat(starts, counts))[in_short]
+    positions = np.flatnonzero(in_short)
+    for k in range(int(rank.max()) + 1):
+        level = positions[rank == k]
+        flat_target[ids[level]] += np.take(flat_rows, order[level], axis=0)
 
 
 # ---- random numbers: one generator per backend, reseeded together by manual_seed ----
