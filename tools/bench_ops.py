@@ -4,13 +4,14 @@
     python tools/bench_ops.py --only embedding --only 'loss*'   # names, globs or substrings
     python tools/bench_ops.py --threads 2 --repeats 50 --dtype float64
 
-PyTorch is optional (e.g. /work/venv-torch with PYTHONPATH pointing at minitf): without
-it only minitf's times are shown. For every case the two frameworks run in turn, repeat after repeat (a shared machine drifts: alternating
-spreads the drift over both), on the same float inputs; each repeat is a forward pass and
-a backward pass with a fixed cotangent. The table gives the medians in ms and the ratio
-minitf / torch of forward + backward: the median over the repeats of the ratio of the two
-steps run back to back (a step slowed by another process then skews one pair, not the median). The embedding rows also run the backward minitf had
-before (`np.add.at`), and a summary gives the backward's speed-up on each shape.
+PyTorch is optional (e.g. /work/venv-torch with PYTHONPATH pointing at minitf): without it
+only minitf's times are shown. For every case the two frameworks run in turn, repeat after
+repeat, on the same float inputs; each repeat is a forward pass and a backward pass with a
+fixed cotangent. The table gives the medians in ms and the ratio minitf / torch of forward +
+backward: the median over the repeats of the ratio of the two steps run back to back (a
+shared machine drifts, and a step slowed by another process skews one pair, not the median).
+The embedding rows also run the backward minitf had before (`np.add.at`), and a summary gives
+the backward's speed-up on each shape.
 
 Adding a case is one `case(...)` call in CASES below: a name, the float inputs (shapes, or a
 function of a NumPy Generator returning arrays), the minitf call and the PyTorch call, both
@@ -100,7 +101,8 @@ def register_cases() -> None:
 
 
 # vocab, batch, context, dim: makemore-like character MLPs, then a Transformer's token embedding
-EMBEDDING_SHAPES = [(27, 32, 3, 10), (27, 512, 3, 10), (27, 512, 8, 64), (100, 256, 8, 64), (8000, 64, 32, 256)]
+EMBEDDING_SHAPES = [(27, 32, 3, 10), (27, 32, 8, 24), (27, 512, 3, 10), (27, 512, 8, 64), (100, 256, 8, 64),
+                    (8000, 64, 32, 256)]
 
 
 def embedding_add_at(ids: Any, weight: Any) -> Any:
