@@ -66,7 +66,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
 
 
-def _sigmoid(xp: Any, x: Any) -> Any:
+def sigmoid_array(xp: Any, x: Any) -> Any:
     """1 / (1 + exp(-x)) as a new array, through tanh so that it cannot overflow."""
     out = xp.multiply(x, 0.5, out=xp.empty_like(x))  # (an array even when x is 0-d)
     xp.tanh(out, out=out)
@@ -75,7 +75,7 @@ def _sigmoid(xp: Any, x: Any) -> Any:
     return out
 
 
-def _softplus(xp: Any, x: Any) -> Any:
+def softplus_array(xp: Any, x: Any) -> Any:
     """log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)) as a new array, without overflow
     (np.logaddexp does the same, several times slower)."""
     out = xp.abs(x, out=xp.empty_like(x))
@@ -89,7 +89,7 @@ def _softplus(xp: Any, x: Any) -> Any:
 def silu(x: Tensor) -> Tensor:
     """x * sigmoid(x) (swish). Backward: s * (1 + x * (1 - s)), s = sigmoid(x)."""
     xp = backend.get_array_module(x.data)
-    s = _sigmoid(xp, x.data)
+    s = sigmoid_array(xp, x.data)
 
     def backward(g):
         gx = 1 - s  # s * (1 + x * (1 - s)) * g, in place
@@ -108,7 +108,7 @@ def sigmoid(x: Tensor) -> Tensor:
     minitf.sigmoid with fewer temporaries: the passes run in place.
     """
     xp = backend.get_array_module(x.data)
-    s = _sigmoid(xp, x.data)
+    s = sigmoid_array(xp, x.data)
 
     def backward(g):
         gx = 1 - s
@@ -127,13 +127,13 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     xp = backend.get_array_module(x.data)
     bx = x.data if beta == 1 else beta * x.data
     linear = bx > threshold  # (mostly False: `copyto` below is fast on it)
-    out = _softplus(xp, bx)
+    out = softplus_array(xp, bx)
     if beta != 1:
         out /= beta
     xp.copyto(out, x.data, where=linear)
 
     def backward(g):
-        slope = _sigmoid(xp, bx)
+        slope = sigmoid_array(xp, bx)
         xp.copyto(slope, 1, where=linear)
         slope *= g
         return (slope,)
@@ -183,9 +183,9 @@ def log_sigmoid(x: Tensor) -> Tensor:
     xp = backend.get_array_module(x.data)
 
     def backward(g):
-        return (g * _sigmoid(xp, -x.data),)
+        return (g * sigmoid_array(xp, -x.data),)
 
-    return Tensor._make(-_softplus(xp, -x.data), (x,), backward)
+    return Tensor._make(-softplus_array(xp, -x.data), (x,), backward)
 
 
 def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:

@@ -13,6 +13,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from ..autograd.ops_math import lift
+from .activations import sigmoid_array, softplus_array
 from .loss_regression import check_reduction, expand, pair, reduce
 
 __all__ = ["nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
@@ -150,10 +151,11 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     pw = _constant(name, "pos_weight", pos_weight, input)
     xp = backend.get_array_module(input.data)
     x, t = input.data, target.data
-    softplus_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # -log(sigmoid(x)), no overflow
-    softplus_pos = softplus_neg + x     # -log(1 - sigmoid(x))
-    positive = t if pw is None else pw * t
-    per_element = positive * softplus_neg + (1 - t) * softplus_pos
+    softplus_neg = softplus_array(xp, -x)  # -log(sigmoid(x)); -log(1 - sigmoid(x)) is that + x
+    coef = None if pw is None else 1 + (pw - 1) * t  # pos_weight * t + 1 - t
+    per_element = 1 - t  # (1 - t) * x + coef * softplus(-x)
+    per_element *= x
+    per_element += softplus_neg if coef is None else coef * softplus_neg
     if w is not None:
         per_element = per_element * w
 
@@ -161,11 +163,16 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
         gw = expand(g, reduction, shape)
         if w is not None:
             gw = gw * w
-        sig = 0.5 * (1 + xp.tanh(0.5 * x))
-        gx = gw * (sig * (positive + 1 - t) - positive)
+        gx = sigmoid_array(xp, x)  # sigmoid(x) * coef - pos_weight * t
+        if coef is None:
+            gx -= t
+        else:
+            gx *= coef
+            gx -= pw * t
+        gx *= gw
         gt = None
-        if target.requires_grad:
-            gt = gw * ((1 if pw is None else pw) * softplus_neg - softplus_pos)
+        if target.requires_grad:  # pos_weight * softplus(-x) - softplus(x)
+            gt = gw * (-x if pw is None else (pw - 1) * softplus_neg - x)
         return gx, gt
 
     return Tensor._make(reduce(per_element, reduction), (input, target), backward)
