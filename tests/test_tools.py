@@ -60,3 +60,14 @@ def test_zip_bomb_script_reports_the_refusal():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "CheckpointError" in done.stdout and "zip bomb" in done.stdout and "peak RSS" in done.stdout
+
+
+def test_bench_ops_runs_a_few_cases_with_or_without_torch():
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_ops.py"), "--only", "silu", "--only", "nll_loss",
+                           "--only", "*/27x32x3x10", "--repeats", "1", "--warmup", "0"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    names = [line.split()[0] for line in done.stdout.splitlines() if line and line.split()[0] in
+             ("silu", "nll_loss", "nll_loss_weighted", "embedding/27x32x3x10", "embedding_add_at/27x32x3x10")]
+    assert len(names) == 5, done.stdout
+    assert "BLAS" in done.stdout and "np.add.at (before) -> add_rows (now)" in done.stdout

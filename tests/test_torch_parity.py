@@ -69,6 +69,42 @@ def _attention(q_shape, k_shape, v_shape, mask_shape=None, is_causal=False):
                 theirs)
 
 
+def _nll(shape, **options):
+    """Class log-probabilities on axis 1 (axis 0 when 1-D), as torch; a third of targets ignored."""
+    targets = ints(shape[1], *(shape[:1] + shape[2:]), seed=5) if len(shape) > 1 else ints(shape[0], seed=5)
+    if targets.ndim:
+        targets.flat[::3] = options.get("ignore_index", -100)
+    return Case((rand(*shape),), lambda x: F.nll_loss(x, targets, **options),
+                lambda x: tF.nll_loss(x, torch.tensor(targets),
+                                      **{k: torch.tensor(v) if k == "weight" else v for k, v in options.items()}))
+
+
+def _pointwise_loss(name, shapes=((3, 4), (3, 4)), **options):
+    """A loss of (input, target), both differentiated; `name` is the same in both libraries."""
+    return Case(tuple(rand(*s, seed=i) for i, s in enumerate(shapes)),
+                lambda x, t: getattr(F, name)(x, t, **options), lambda x, t: getattr(tF, name)(x, t, **options))
+
+
+def _bce(logits, reduction="mean", weight=None, pos_weight=None):
+    """Probabilities in (0.05, 0.95) (or logits), targets in [0, 1]; constant weights as numpy/torch."""
+    x = rand(3, 4) if logits else 0.05 + 0.9 * np.random.default_rng(0).random((3, 4))
+    target = np.random.default_rng(1).random((3, 4))
+    options = {"weight": weight, "reduction": reduction}
+    if logits:
+        options["pos_weight"] = pos_weight
+    ours = F.binary_cross_entropy_with_logits if logits else F.binary_cross_entropy
+    theirs = tF.binary_cross_entropy_with_logits if logits else tF.binary_cross_entropy
+    return Case((x, target), lambda x, t: ours(x, t, **options),
+                lambda x, t: theirs(x, t, **{k: v if v is None or isinstance(v, str) else torch.tensor(v)
+                                            for k, v in options.items()}))
+
+
+def _kl(log_target, reduction):
+    target = rand(3, 4, seed=1) if log_target else np.random.default_rng(1).random((3, 4)) + 0.1
+    return Case((rand(3, 4), target), lambda x, t: F.kl_div(x, t, reduction=reduction, log_target=log_target),
+                lambda x, t: tF.kl_div(x, t, reduction=reduction, log_target=log_target))
+
+
 IDS = ints(5, 3, 4, seed=7)  # 12 ids from 5 rows: repeats
 IDS[0, :2] = 2
 
@@ -102,6 +138,47 @@ CASES = {
                                                       reduction="none"),
     "cross_entropy_3d_classes_axis1": _cross_entropy((2, 5, 4), False, ignore_index=1,
                                                      label_smoothing=0.15),
+    "silu": Case((rand(3, 4),), F.silu, tF.silu),
+    "softplus": Case((3 * rand(3, 4),), F.softplus, tF.softplus),
+    "softplus_beta_threshold": Case((3 * rand(3, 4),), lambda x: F.softplus(x, beta=2.0, threshold=3.0),
+                                    lambda x: tF.softplus(x, beta=2.0, threshold=3.0)),
+    "leaky_relu": Case((np.r_[rand(11), 0.0],), lambda x: F.leaky_relu(x, 0.2), lambda x: tF.leaky_relu(x, 0.2)),
+    "elu": Case((np.r_[rand(11), 0.0],), lambda x: F.elu(x, alpha=0.7), lambda x: tF.elu(x, alpha=0.7)),
+    "sigmoid": Case((rand(3, 4),), F.sigmoid, torch.sigmoid),
+    "tanh": Case((rand(3, 4),), F.tanh, torch.tanh),
+    "log_sigmoid": Case((np.r_[rand(10), -1000.0, 1000.0],), F.log_sigmoid, tF.logsigmoid),
+    "rms_norm": Case((rand(2, 3, 6), rand(6, seed=1)), lambda x, w: F.rms_norm(x, 6, w, eps=1e-5),
+                     lambda x, w: tF.rms_norm(x, (6,), w, eps=1e-5)),
+    "rms_norm_2_axes_default_eps": Case((rand(2, 3, 6),), lambda x: F.rms_norm(x, (3, 6)),
+                                        lambda x: tF.rms_norm(x, (3, 6))),
+    "nll_loss_2d": _nll((6, 4)),
+    "nll_loss_weighted_ignore": _nll((6, 4), weight=np.arange(1.0, 5.0), ignore_index=2),
+    "nll_loss_4d_sum": _nll((2, 4, 3, 2), reduction="sum", weight=np.arange(1.0, 5.0)),
+    "nll_loss_3d_none": _nll((2, 4, 3), reduction="none", weight=np.arange(1.0, 5.0)),
+    "nll_loss_1d": _nll((4,)),
+    "mse_loss": _pointwise_loss("mse_loss"),
+    "mse_loss_sum": _pointwise_loss("mse_loss", reduction="sum"),
+    "l1_loss_none": _pointwise_loss("l1_loss", reduction="none"),
+    "l1_loss": _pointwise_loss("l1_loss"),
+    "smooth_l1_loss": _pointwise_loss("smooth_l1_loss", beta=0.5),
+    "smooth_l1_loss_beta_0": _pointwise_loss("smooth_l1_loss", beta=0.0, reduction="sum"),
+    "bce": _bce(False),
+    "bce_weight_none": _bce(False, "none", weight=rand(4, seed=3) ** 2),
+    "bce_logits": _bce(True),
+    "bce_logits_weights_sum": _bce(True, "sum", weight=rand(3, 1, seed=3) ** 2, pos_weight=rand(4, seed=4) ** 2),
+    **{f"kl_div_{reduction}": _kl(False, reduction) for reduction in ("mean", "batchmean", "sum", "none")},
+    "kl_div_log_target": _kl(True, "batchmean"),
+    "cosine_similarity": Case((rand(3, 4), rand(3, 4, seed=1)), F.cosine_similarity, tF.cosine_similarity),
+    "cosine_similarity_broadcast": Case((rand(2, 1, 4), rand(3, 4, seed=1)),
+                                        lambda a, b: F.cosine_similarity(a, b, dim=-1),
+                                        lambda a, b: tF.cosine_similarity(a, b, dim=-1)),
+    "cosine_similarity_tiny_norm": Case((1e-10 * rand(3, 4), rand(3, 4, seed=1)),
+                                        lambda a, b: F.cosine_similarity(a, b, dim=0, eps=1e-8),
+                                        lambda a, b: tF.cosine_similarity(a, b, dim=0, eps=1e-8)),
+    **{f"normalize_p{p}": Case((rand(3, 4),), lambda x, p=p: F.normalize(x, p=p, dim=-1),
+                               lambda x, p=p: tF.normalize(x, p=p, dim=-1)) for p in (1.0, 2.0, 3.0, np.inf)},
+    "normalize_tiny": Case((np.r_[1e-14 * rand(3), rand(3)].reshape(2, 3),), lambda x: F.normalize(x, dim=1),
+                           lambda x: tF.normalize(x, dim=1)),
     "attention": _attention((2, 3, 4, 8), (2, 3, 5, 8), (2, 3, 5, 6)),
     "attention_mask": _attention((2, 3, 4, 8), (2, 3, 5, 8), (2, 3, 5, 6), mask_shape=(4, 5)),
     "attention_mask_per_batch": _attention((2, 3, 4, 8), (2, 3, 5, 8), (2, 3, 5, 6), mask_shape=(2, 1, 4, 5)),

@@ -2,14 +2,17 @@
 
     import minitf.functional as F
 """
-from .activations import dropout, gelu, relu
+from .activations import dropout, elu, gelu, leaky_relu, log_sigmoid, relu, sigmoid, silu, softplus, tanh
 from .attention import scaled_dot_product_attention
 from .conv import conv1d, conv2d, conv_transpose2d
 from .linear import embedding, feed_forward, linear
 from .loss import cross_entropy
-from .norm import layer_norm
+from .loss_probability import binary_cross_entropy, binary_cross_entropy_with_logits, kl_div, nll_loss
+from .loss_regression import l1_loss, mse_loss, smooth_l1_loss
+from .norm import layer_norm, rms_norm
 from .norm_batch import batch_norm, group_norm
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .similarity import cosine_similarity, normalize
 from .softmax import log_softmax, softmax
 
 __all__ = [
@@ -17,4 +20,7 @@ __all__ = [
     "embedding", "cross_entropy", "scaled_dot_product_attention",
     "conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "batch_norm", "group_norm",
+    "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid", "rms_norm",
+    "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "kl_div", "cosine_similarity", "normalize",
 ]

@@ -1,4 +1,5 @@
-"""Activations and dropout as fused ops: relu, gelu (exact or tanh), dropout."""
+"""Activations and dropout as fused ops: relu, gelu (exact or tanh), silu, softplus, leaky_relu,
+elu, sigmoid, tanh, log_sigmoid, dropout."""
 from __future__ import annotations
 
 import math
@@ -7,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from .. import backend, kernels
-from ..autograd import Tensor, relu
+from ..autograd import Tensor, relu, tanh
 from . import cuda
 
-__all__ = ["relu", "gelu", "dropout", "erf"]
+__all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid",
+           "dropout", "erf"]
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -62,6 +64,128 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
 
     return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
+
+
+def sigmoid_array(xp: Any, x: Any) -> Any:
+    """1 / (1 + exp(-x)) as a new array, through tanh so that it cannot overflow."""
+    out = xp.multiply(x, 0.5, out=xp.empty_like(x))  # (an array even when x is 0-d)
+    xp.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
+
+
+def softplus_array(xp: Any, x: Any) -> Any:
+    """log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)) as a new array, without overflow
+    (np.logaddexp does the same, several times slower)."""
+    out = xp.abs(x, out=xp.empty_like(x))
+    xp.negative(out, out=out)
+    xp.exp(out, out=out)
+    xp.log1p(out, out=out)
+    out += xp.maximum(x, 0)
+    return out
+
+
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (swish). Backward: s * (1 + x * (1 - s)), s = sigmoid(x)."""
+    xp = backend.get_array_module(x.data)
+    s = sigmoid_array(xp, x.data)
+
+    def backward(g):
+        gx = 1 - s  # s * (1 + x * (1 - s)) * g, in place
+        gx *= x.data
+        gx += 1
+        gx *= s
+        gx *= g
+        return (gx,)
+
+    return Tensor._make(x.data * s, (x,), backward)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)), through tanh so that it cannot overflow. Backward: s * (1 - s).
+
+    minitf.sigmoid with fewer temporaries: the passes run in place.
+    """
+    xp = backend.get_array_module(x.data)
+    s = sigmoid_array(xp, x.data)
+
+    def backward(g):
+        gx = 1 - s
+        gx *= s
+        gx *= g
+        return (gx,)
+
+    return Tensor._make(s, (x,), backward)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold (as PyTorch).
+
+    Backward: sigmoid(beta * x), and 1 above the threshold.
+    """
+    xp = backend.get_array_module(x.data)
+    bx = x.data if beta == 1 else beta * x.data
+    linear = bx > threshold  # (mostly False: `copyto` below is fast on it)
+    out = softplus_array(xp, bx)
+    if beta != 1:
+        out /= beta
+    xp.copyto(out, x.data, where=linear)
+
+    def backward(g):
+        slope = sigmoid_array(xp, bx)
+        xp.copyto(slope, 1, where=linear)
+        slope *= g
+        return (slope,)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, negative_slope * x elsewhere; at 0 the gradient is negative_slope, as PyTorch."""
+    xp = backend.get_array_module(x.data)
+    out = xp.multiply(x.data, negative_slope, out=xp.empty_like(x.data))
+    # max(x, slope * x) is the function for slopes up to 1, min(x, slope * x) above
+    (xp.maximum if negative_slope <= 1 else xp.minimum)(out, x.data, out=out)
+
+    def backward(g):
+        slope = (x.data > 0).astype(g.dtype)
+        slope *= 1 - negative_slope
+        slope += negative_slope
+        slope *= g
+        return (slope,)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, alpha * (exp(x) - 1) elsewhere; at 0 the gradient is alpha, as PyTorch."""
+    xp = backend.get_array_module(x.data)
+    negative_part = xp.minimum(x.data, 0, out=xp.empty_like(x.data))  # 0 where x > 0: no overflow
+    xp.expm1(negative_part, out=negative_part)
+    negative_part *= alpha
+    out = xp.maximum(x.data, 0, out=xp.empty_like(x.data))
+    out += negative_part  # (one term is 0: exact)
+
+    def backward(g):
+        slope = (x.data > 0).astype(g.dtype)  # 1 where x > 0, else alpha * exp(x)
+        slope *= 1 - alpha
+        slope += alpha
+        slope += negative_part
+        slope *= g
+        return (slope,)
+
+    return Tensor._make(out, (x,), backward)
+
+
+def log_sigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), finite for any x. Backward: sigmoid(-x)."""
+    xp = backend.get_array_module(x.data)
+
+    def backward(g):
+        return (g * sigmoid_array(xp, -x.data),)
+
+    return Tensor._make(-softplus_array(xp, -x.data), (x,), backward)
 
 
 def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:

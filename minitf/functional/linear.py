@@ -125,7 +125,7 @@ def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tenso
     def backward(g):
         xp = backend.get_array_module(g)
         gw = xp.zeros(weight.shape, dtype=g.dtype)
-        backend.scatter_add(gw, index.reshape(-1), g.reshape(-1, weight.shape[1]))
+        backend.add_rows(gw, index.reshape(-1), g.reshape(-1, weight.shape[1]))
         if padding_idx is not None:
             gw[padding_idx] = 0
         return (gw,)

@@ -1,0 +1,98 @@
+"""Element-wise losses with PyTorch's reductions: mse_loss, l1_loss, smooth_l1_loss.
+
+Input and target broadcast together (as in PyTorch); both get gradients.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+from ..autograd.ops_math import lift
+
+__all__ = ["mse_loss", "l1_loss", "smooth_l1_loss"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(name: str, reduction: str, allowed: tuple[str, ...] = REDUCTIONS) -> None:
+    if reduction not in allowed:
+        raise ValueError(f"{name}: reduction must be one of {', '.join(map(repr, allowed))}, got {reduction!r}")
+
+
+def pair(name: str, input: Tensor, target: Any, same_shape: bool = False) -> tuple[Tensor, Tensor, tuple]:
+    """(input, target as a tensor, their broadcast shape); raises naming both shapes if they do not fit."""
+    target = lift(target, input)
+    backend.check_same_device(name, input.data, target.data)
+    if same_shape and target.shape != input.shape:
+        raise ValueError(f"{name}: target has shape {target.shape}, input has shape {input.shape}; "
+                         "they must be equal")
+    try:
+        shape = np.broadcast_shapes(input.shape, target.shape)
+    except ValueError:
+        raise ValueError(f"{name}: input of shape {input.shape} and target of shape {target.shape} "
+                         "do not broadcast together") from None
+    return input, target, shape
+
+
+def reduce(per_element: Any, reduction: str) -> Any:
+    """Per-element losses reduced as PyTorch: their mean, their sum, or as they are."""
+    if reduction == "none":
+        return per_element
+    total = per_element.sum()
+    return total if reduction == "sum" else total / per_element.size
+
+
+def expand(g: Any, reduction: str, shape: tuple[int, ...]) -> Any:
+    """The cotangent of the reduced loss as a per-element cotangent of `shape`."""
+    if reduction == "none":
+        return g
+    xp = backend.get_array_module(g)
+    return xp.broadcast_to(g / math.prod(shape) if reduction == "mean" else g, shape)
+
+
+def _elementwise_loss(name: str, input: Tensor, target: Any, reduction: str, loss_and_slope) -> Tensor:
+    """A loss f(input - target) with df/d(input) = slope, reduced; the target's gradient is -that."""
+    check_reduction(name, reduction)
+    input, target, shape = pair(name, input, target)
+    diff = input.data - target.data
+    per_element, slope = loss_and_slope(diff)
+
+    def backward(g):
+        gd = expand(g, reduction, shape) * slope()
+        return gd, (-gd if target.requires_grad else None)
+
+    return Tensor._make(reduce(per_element, reduction), (input, target), backward)
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """(input - target)**2, reduced by "mean", "sum" or "none". Backward: 2 * (input - target)."""
+    return _elementwise_loss("mse_loss", input, target, reduction, lambda d: (d * d, lambda: 2 * d))
+
+
+def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced. Backward: sign(input - target), 0 where they are equal (as PyTorch)."""
+    xp = backend.get_array_module(input.data)
+    return _elementwise_loss("l1_loss", input, target, reduction, lambda d: (xp.abs(d), lambda: xp.sign(d)))
+
+
+def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """Huber-like loss of d = input - target: 0.5 * d**2 / beta where |d| < beta, |d| - 0.5 * beta
+    elsewhere; beta = 0 is l1_loss. Backward: d / beta inside, sign(d) outside."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    xp = backend.get_array_module(input.data)
+
+    def loss_and_slope(d):
+        m = xp.clip(d, -beta, beta)  # d inside (-beta, beta), else +-beta (no branching `where`)
+        loss = 0.5 / beta * m * m
+        loss += xp.abs(d)
+        loss -= xp.abs(m)
+        return loss, lambda: m / beta
+
+    return _elementwise_loss("smooth_l1_loss", input, target, reduction, loss_and_slope)

@@ -1,0 +1,271 @@
+"""Op benchmark: each op's forward + backward in minitf against PyTorch CPU, in one run.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tools/bench_ops.py
+    python tools/bench_ops.py --only embedding --only 'loss*'   # names, globs or substrings
+    python tools/bench_ops.py --threads 2 --repeats 50 --dtype float64
+
+PyTorch is optional (e.g. /work/venv-torch with PYTHONPATH pointing at minitf): without it
+only minitf's times are shown. For every case the two frameworks run in turn, repeat after
+repeat, on the same float inputs; each repeat is a forward pass and a backward pass with a
+fixed cotangent. The table gives the medians in ms and the ratio minitf / torch of forward +
+backward: the median over the repeats of the ratio of the two steps run back to back (a
+shared machine drifts, and a step slowed by another process skews one pair, not the median).
+The embedding rows also run the backward minitf had before (`np.add.at`), and a summary gives
+the backward's speed-up on each shape.
+
+Adding a case is one `case(...)` call in CASES below: a name, the float inputs (shapes, or a
+function of a NumPy Generator returning arrays), the minitf call and the PyTorch call, both
+taking the inputs as tensors (integer targets are closed over as NumPy arrays; `T(a)` makes
+one a torch tensor inside the PyTorch call).
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass
+class Case:
+    name: str
+    inputs: Any                  # list of shapes, or rng -> list of float arrays
+    ours: Callable[..., Any]     # (*minitf tensors) -> Tensor
+    theirs: Callable[..., Any]   # (*torch tensors) -> torch.Tensor
+
+
+CASES: list[Case] = []
+
+
+def case(name: str, inputs: Any, ours: Callable[..., Any], theirs: Callable[..., Any]) -> None:
+    CASES.append(Case(name, inputs, ours, theirs))
+
+
+def register_cases() -> None:
+    """The registry (imports minitf and torch, so it runs after the thread settings)."""
+    import numpy as np
+
+    import minitf.functional as F
+
+    torch, tF = optional_torch()
+
+    def T(a: np.ndarray) -> Any:
+        return torch.from_numpy(a)
+
+    rng = np.random.default_rng(1)
+
+    def ids(high: int, *shape: int) -> np.ndarray:
+        return rng.integers(0, high, shape)
+
+    def probabilities(*shapes):
+        return lambda r: [0.05 + 0.9 * r.random(s) for s in shapes]
+
+    rows = (2048, 256)  # a Transformer's 64 x 32 tokens of width 256
+    for name in ("silu", "softplus", "leaky_relu", "elu", "log_sigmoid"):
+        case(name, [rows], getattr(F, name),
+             lambda x, name=name: getattr(tF, "logsigmoid" if name == "log_sigmoid" else name)(x))
+    case("sigmoid", [rows], F.sigmoid, lambda x: torch.sigmoid(x))
+    case("tanh", [rows], F.tanh, lambda x: torch.tanh(x))
+    case("rms_norm", [rows, rows[1:]], lambda x, w: F.rms_norm(x, rows[1], w),
+         lambda x, w: tF.rms_norm(x, rows[1:], w))
+    logits, targets = (512, 1000), ids(1000, 512)
+    targets[::7] = -100
+    case("nll_loss", [logits], lambda x: F.nll_loss(x, targets), lambda x: tF.nll_loss(x, T(targets)))
+    weight = rng.random(1000) + 0.5
+    case("nll_loss_weighted", [logits], lambda x: F.nll_loss(x, targets, weight=weight),
+         lambda x: tF.nll_loss(x, T(targets), weight=T(weight).to(x.dtype)))
+    for name in ("mse_loss", "l1_loss", "smooth_l1_loss"):
+        case(name, [rows, rows], getattr(F, name), lambda x, t, name=name: getattr(tF, name)(x, t))
+    case("binary_cross_entropy", probabilities(rows, rows), F.binary_cross_entropy,
+         lambda x, t: tF.binary_cross_entropy(x, t))
+    case("binary_cross_entropy_with_logits", [rows, rows], F.binary_cross_entropy_with_logits,
+         lambda x, t: tF.binary_cross_entropy_with_logits(x, t))
+    case("kl_div_batchmean", [rows, rows], lambda x, t: F.kl_div(x, t, reduction="batchmean", log_target=True),
+         lambda x, t: tF.kl_div(x, t, reduction="batchmean", log_target=True))
+    case("cosine_similarity", [rows, rows], lambda a, b: F.cosine_similarity(a, b, dim=-1),
+         lambda a, b: tF.cosine_similarity(a, b, dim=-1))
+    case("normalize", [rows], lambda x: F.normalize(x, dim=-1), lambda x: tF.normalize(x, dim=-1))
+
+    for vocab, batch, context, dim in EMBEDDING_SHAPES:
+        tokens = ids(vocab, batch, context)
+        shape = f"{vocab}x{batch}x{context}x{dim}"
+        case(f"embedding/{shape}", [(vocab, dim)], lambda w, t=tokens: F.embedding(t, w),
+             lambda w, t=tokens: tF.embedding(T(t), w))
+        case(f"embedding_add_at/{shape}", [(vocab, dim)], lambda w, t=tokens: embedding_add_at(t, w),
+             lambda w, t=tokens: tF.embedding(T(t), w))
+
+
+# vocab, batch, context, dim: makemore-like character MLPs, then a Transformer's token embedding
+EMBEDDING_SHAPES = [(27, 32, 3, 10), (27, 32, 8, 24), (27, 512, 3, 10), (27, 512, 8, 64), (100, 256, 8, 64),
+                    (8000, 64, 32, 256)]
+
+
+def embedding_add_at(ids: Any, weight: Any) -> Any:
+    """F.embedding as it was before the sorted scatter-add: its backward is one np.add.at."""
+    import numpy as np
+
+    from minitf import Tensor
+
+    def backward(g):
+        gw = np.zeros(weight.shape, dtype=g.dtype)
+        np.add.at(gw, ids.reshape(-1), g.reshape(-1, weight.shape[1]))
+        return (gw,)
+
+    return Tensor._make(weight.data[ids], (weight,), backward)
+
+
+def optional_torch() -> tuple[Any, Any]:
+    """(torch, torch.nn.functional), or (None, None) when PyTorch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None, None
+    return torch, torch.nn.functional
+
+
+# ---- timing -----------------------------------------------------------------------------------
+
+def time_step(fn: Callable[..., Any], inputs: list[Any], cotangent: Any) -> tuple[float, float]:
+    """(forward, backward) seconds of one step; the inputs' gradients are cleared first."""
+    for x in inputs:
+        x.grad = None
+    start = time.perf_counter()
+    out = fn(*inputs)
+    middle = time.perf_counter()
+    out.backward(cotangent)
+    return middle - start, time.perf_counter() - middle
+
+
+def run_case(c: Case, args: argparse.Namespace) -> dict[str, float]:
+    import numpy as np
+
+    from minitf import Tensor
+
+    torch, _ = optional_torch()
+    rng = np.random.default_rng(0)
+    arrays = c.inputs(rng) if callable(c.inputs) else [rng.standard_normal(s) for s in c.inputs]
+    arrays = [np.ascontiguousarray(a, dtype=args.dtype) for a in arrays]
+    ours = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    out = c.ours(*ours)
+    cotangent = rng.standard_normal(out.shape).astype(args.dtype)
+    sides = [("minitf", c.ours, ours, cotangent)]
+    if torch is not None:
+        theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+        sides.append(("torch", c.theirs, theirs, torch.tensor(cotangent)))
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, *_ in sides}
+    for repeat in range(args.warmup + args.repeats):
+        for name, fn, inputs, v in (sides if repeat % 2 == 0 else sides[::-1]):
+            t = time_step(fn, inputs, v)
+            if repeat >= args.warmup:
+                times[name].append(t)
+    result = {}
+    for name, ts in times.items():
+        result[f"{name}_fwd"] = statistics.median(f for f, _ in ts) * 1e3
+        result[f"{name}_bwd"] = statistics.median(b for _, b in ts) * 1e3
+        result[name] = statistics.median(f + b for f, b in ts) * 1e3
+    if "torch" in times:  # each repeat's two steps ran back to back, under the same load
+        result["ratio"] = statistics.median(sum(a) / sum(b) for a, b in zip(times["minitf"], times["torch"]))
+    return result
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    load = " ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return f"{model} ({platform.machine()}), {os.cpu_count()} logical CPUs, load average {load}"
+
+
+def blas() -> str:
+    """The BLAS library NumPy uses, with its kernel (OpenBLAS's core type) and threads."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        for info in threadpool_info():
+            if info.get("user_api") == "blas" and "numpy" in info.get("filepath", ""):
+                return (f"{info['internal_api']} {info.get('version')}, kernel {info.get('architecture', '?')}, "
+                        f"{info.get('num_threads')} threads")
+    except ImportError:
+        pass
+    import numpy as np
+
+    built = (np.show_config(mode="dicts") or {}).get("Build Dependencies", {}).get("blas", {})
+    return f"{built.get('name', '?')} {built.get('version', '')} (kernel unknown: install threadpoolctl)"
+
+
+def print_table(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    import numpy as np
+
+    torch, _ = optional_torch()
+    versions = f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads" if torch else "no PyTorch"
+    print(f"machine: {machine()}")
+    print(f"NumPy {np.__version__}, BLAS {blas()}; {versions}; {args.dtype}; "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    print(f"medians of {args.repeats} alternating repeats (after {args.warmup} warm-up), ms\n")
+    width = max(len(n) for n in results) + 2
+    print(f"{'op':<{width}}{'minitf':>10}{'torch':>10}{'ratio':>8}   (fwd / bwd ms: minitf | torch)")
+    slow = []
+    for name, r in results.items():
+        theirs, ratio, split = "-", "-", ""
+        if "torch" in r:
+            theirs, ratio = f"{r['torch']:.3f}", f"{r['ratio']:.2f}"
+            split = f" | {r['torch_fwd']:.3f} / {r['torch_bwd']:.3f}"
+            if r["ratio"] > 2 and not name.startswith("embedding_add_at"):
+                slow.append(name)
+        print(f"{name:<{width}}{r['minitf']:>10.3f}{theirs:>10}{ratio:>8}   "
+              f"({r['minitf_fwd']:.3f} / {r['minitf_bwd']:.3f}{split})")
+    pairs = [(n, "embedding_add_at/" + n.split("/", 1)[1]) for n in results if n.startswith("embedding/")]
+    pairs = [(new, old) for new, old in pairs if old in results]
+    if pairs:
+        print("\nembedding backward, np.add.at (before) -> add_rows (now), ms:")
+        for new, old in pairs:
+            before, after = results[old]["minitf_bwd"], results[new]["minitf_bwd"]
+            reference = f"; torch {results[new]['torch_bwd']:.3f}" if "torch" in results[new] else ""
+            print(f"  V x batch x context x dim = {new.split('/', 1)[1]:<18} {before:8.3f} -> {after:8.3f}"
+                  f"  ({before / after:.1f}x{reference})")
+    if torch:
+        print("\nslower than 2x PyTorch (the old np.add.at rows aside): " + (", ".join(slow) or "none"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="run the cases whose name matches (glob or substring); repeatable")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for BLAS/OpenMP and torch (default 1: NumPy's element-wise ops use one)")
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--list", action="store_true", help="list the case names and exit")
+    args = parser.parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)  # before NumPy and torch load their thread pools
+    torch, _ = optional_torch()
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    register_cases()
+    selected = [c for c in CASES if not args.only or any(
+        fnmatch.fnmatch(c.name, pattern) or pattern in c.name for pattern in args.only)]
+    if args.list:
+        print("\n".join(c.name for c in selected))
+        return
+    if not selected:
+        sys.exit(f"no case matches {args.only}; --list shows the names")
+    results = {}
+    for c in selected:
+        results[c.name] = run_case(c, args)
+    print_table(results, args)
+
+
+if __name__ == "__main__":
+    main()
