@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..errors import InputError
 from ..nn import Transformer, TransformerConfig
 from ..tokenizer import BPETokenizer
 from .checkpoint import CheckpointError, load_checkpoint
@@ -41,15 +42,15 @@ class Translator:
                   length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[str]:
         """Translate each sentence into at most max_len_a * (source tokens) + max_len_b tokens.
 
-        A sentence longer than the model allows, or empty, raises ValueError naming it.
+        A sentence longer than the model allows, or empty, raises InputError (a ValueError) naming it.
         """
         ids = [self.tokenizer.encode(s) for s in sentences]
         for number, seq in enumerate(ids, 1):
             if len(seq) > self.max_source_tokens:
-                raise ValueError(f"sentence {number} has {len(seq)} tokens, more than the model's "
+                raise InputError(f"sentence {number} has {len(seq)} tokens, more than the model's "
                                  f"maximum of {self.max_source_tokens}")
             if not seq:
-                raise ValueError(f"sentence {number} is empty")
+                raise InputError(f"sentence {number} is empty")
         outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id, pad_id=self.pad_id,
                                 beam_size=beam_size, batch_size=batch_size, max_len_a=max_len_a,
                                 max_len_b=max_len_b, length_penalty=length_penalty)
