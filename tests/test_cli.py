@@ -465,3 +465,9 @@ def test_an_internal_error_is_not_hidden_as_a_user_error(tmp_path, monkeypatch, 
     monkeypatch.setattr(Trainer, "fit", fit)
     with pytest.raises(error, match="a bug"):
         main([str(a) for a in train_argv(tmp_path, "--max-steps", 1)])
+
+
+def test_text_the_tokenizer_cannot_encode_is_one_error_line_naming_the_sentence(capsys, stdin, checkpoint):
+    stdin("one\nbad \udcff bytes\n")  # what undecodable bytes become with errors="surrogateescape"
+    code, _, err = run(["translate", "--checkpoint", checkpoint, "--beam", 1], capsys)
+    assert code == 1 and err.startswith("minitf: error: sentence 2: ") and err.count("\n") == 1

@@ -42,9 +42,10 @@ class Translator:
                   length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[str]:
         """Translate each sentence into at most max_len_a * (source tokens) + max_len_b tokens.
 
-        A sentence longer than the model allows, or empty, raises InputError (a ValueError) naming it.
+        A sentence longer than the model allows, empty, or not encodable raises InputError (a
+        ValueError) naming it.
         """
-        ids = [self.tokenizer.encode(s) for s in sentences]
+        ids = [self._encode(number, s) for number, s in enumerate(sentences, 1)]
         for number, seq in enumerate(ids, 1):
             if len(seq) > self.max_source_tokens:
                 raise InputError(f"sentence {number} has {len(seq)} tokens, more than the model's "
@@ -55,3 +56,9 @@ class Translator:
                                 beam_size=beam_size, batch_size=batch_size, max_len_a=max_len_a,
                                 max_len_b=max_len_b, length_penalty=length_penalty)
         return [self.tokenizer.decode(o, errors="replace") for o in outputs]
+
+    def _encode(self, number: int, sentence: str) -> list[int]:
+        try:
+            return self.tokenizer.encode(sentence)
+        except ValueError as exc:  # text the tokenizer cannot encode, e.g. from undecodable bytes
+            raise InputError(f"sentence {number}: {exc}") from exc
