@@ -421,7 +421,8 @@ class Trainer:
                         **overrides: Any) -> "Trainer":
         """Rebuild a trainer from a checkpoint and continue exactly where it stopped.
 
-        `overrides` change settings that do not alter the model (epochs, device, limits ...).
+        `overrides` change settings that do not alter the model (epochs, device, limits, dropout ...);
+        one in FIXED_ON_RESUME that differs from the checkpoint raises ConfigError.
         It goes on writing into the checkpoint's folder, or into a new `out_dir` (one that holds
         another run only with `overwrite`).
         """
@@ -429,15 +430,25 @@ class Trainer:
         if "train_config" not in meta or optim_state is None:
             raise CheckpointError(f"checkpoint {path} holds no training state; it can be used to "
                                   "translate but not to resume")
-        config = TrainConfig.from_dict({**meta["train_config"], **overrides}, source=str(path))
+        saved = meta["train_config"]
+        changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in overrides.items()
+                   if k in FIXED_ON_RESUME and v != saved.get(k)]
+        if changed:
+            raise ConfigError(f"resuming {path} continues its model, whose settings cannot change: "
+                              + ", ".join(changed))
+        config = TrainConfig.from_dict({**saved, **overrides}, source=str(path) + " with the given settings"
+                                       * bool(overrides))
         try:
             tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
         except (KeyError, TypeError, ValueError) as exc:  # the file's data, not a bug here
             raise CheckpointError(f"checkpoint {path}: its tokenizer is malformed ({exc})") from exc
         same_folder = Path(config.out_dir).resolve() == Path(path).resolve().parent
         trainer = cls(config, tokenizer=tokenizer, log=log, overwrite=overwrite, _resuming=same_folder)
-        trainer.model.load_state_dict(model_state)
-        trainer.optimizer.load_state_dict(optim_state)
+        try:
+            trainer.model.load_state_dict(model_state)
+            trainer.optimizer.load_state_dict(optim_state)
+        except ValueError as exc:  # weights or optimizer state that do not fit the saved configuration
+            raise CheckpointError(f"checkpoint {path}: {exc}") from exc
         trainer.schedule.load_state_dict(meta["schedule"])
         trainer.progress = Progress(**meta["progress"])
         backend.set_rng_state(meta["rng"])
@@ -519,6 +530,9 @@ def train_tokenizer(config: TrainConfig, pairs: list[tuple[str, str]],
 MODEL_SETTINGS = ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout",
                   "activation", "norm_first")
 """The TrainConfig fields that pass unchanged into the TransformerConfig."""
+
+FIXED_ON_RESUME = tuple(name for name in MODEL_SETTINGS if name != "dropout") + ("vocab_size", "max_len")
+"""Settings that a resumed run cannot change: they define the saved model's weights or function."""
 
 
 def model_config(config: TrainConfig, vocab_size: int, pad_id: int) -> TransformerConfig:

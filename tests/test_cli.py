@@ -86,6 +86,8 @@ def test_train_writes_checkpoints_and_reports_on_the_test_split(cli_run):
     assert code == 0
     assert {"best.npz", "last.npz", "log.jsonl"} <= {p.name for p in run_dir.iterdir()}
     assert "test (40 held-out numbers): exact match" in out
+    assert f"after {TRAIN_STEPS} steps: saved best.npz, last.npz, log.jsonl in {run_dir}" in out
+    assert "epoch 1: val loss" in out and "BLEU" not in out  # single-word references
     meta = load_checkpoint(run_dir / "last.npz")[1]
     assert meta["progress"]["step"] == TRAIN_STEPS
     config = meta["train_config"]
@@ -137,6 +139,7 @@ def test_train_on_parallel_files_reports_pairs_dropped_for_length(tmp_path, caps
     kept, dropped = map(int, re.search(r"training pairs: (\d+) kept, (\d+) dropped", out).groups())
     assert kept + dropped == 60 and kept > 0 and dropped > 0
     assert "epoch 1: val loss" in out and "held-out" not in out  # no synthetic test report
+    assert "BLEU" in out
     meta = load_checkpoint(tmp_path / "run" / "last.npz")[1]
     assert meta["train_config"]["src_train"] == files["--src-train"]
     assert meta["progress"]["epoch"] == 1
@@ -217,6 +220,9 @@ BAD_INVOCATIONS = {
     "resume from a missing checkpoint": (
         lambda tmp, ckpt: ["train", "--resume", tmp / "gone.npz"],
         ["gone.npz does not exist"]),
+    "a model setting changed on resume": (
+        lambda tmp, ckpt: ["train", "--resume", ckpt, "--d-ff", 128, "--out-dir", tmp / "more"],
+        ["settings cannot change: d_ff 64 -> 128"]),
     "unknown key in --config": (
         lambda tmp, ckpt: ["train", "--config", write_config(tmp / "c.json", {"d_model": 32, "bogus": 1})],
         ["c.json: unknown setting(s) ['bogus']"]),

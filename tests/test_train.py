@@ -222,8 +222,10 @@ def test_from_checkpoint_overrides_settings_but_not_the_model(tmp_path):
     assert Trainer.from_checkpoint(str(path), log=quiet, epochs=7).config.epochs == 7
     with pytest.raises(ValueError, match="unknown setting"):
         Trainer.from_checkpoint(str(path), log=quiet, epoch=7)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ConfigError, match=r"settings cannot change: d_ff 64 -> 128"):
         Trainer.from_checkpoint(str(path), log=quiet, d_ff=128)
+    with pytest.raises(ConfigError, match=r"with the given settings: setting 'epochs' must be >= 0"):
+        Trainer.from_checkpoint(str(path), log=quiet, epochs=-1)
 
 
 def test_from_checkpoint_refuses_a_checkpoint_without_training_state(tmp_path):
