@@ -86,6 +86,16 @@ def cuda_available() -> bool:
     return True
 
 
+def require_device(device: str | Device) -> Device:
+    """Parse `device` and check that it can be used here (for CUDA: CuPy and that GPU present)."""
+    target = parse_device(device)
+    if target.kind == "cuda":
+        count = cupy().cuda.runtime.getDeviceCount()
+        if target.index >= count:
+            raise DeviceError(f"device {target} does not exist: this machine has {count} CUDA GPU(s)")
+    return target
+
+
 def is_cupy_array(array: Any) -> bool:
     cp = sys.modules.get("cupy")
     return cp is not None and isinstance(array, cp.ndarray)

@@ -11,17 +11,31 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from .backend import DeviceError
+from .data import CorpusFormatError
+from .errors import ConfigError, UserError
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
+from .translate.checkpoint import CheckpointError
+
+# What the user got wrong (settings, files, devices, checkpoints): one error line, exit 1.
+# Anything else is a bug in minitf and keeps its traceback.
+USER_ERRORS = (UserError, CheckpointError, CorpusFormatError, DeviceError, OSError)
 
 # Flags of `minitf train` that map one to one onto TrainConfig fields.
 TRAIN_FLAGS = ("src_train", "tgt_train", "src_val", "tgt_val", "train_tsv", "val_tsv", "vocab_size",
                "max_len", "max_tokens", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout",
                "activation", "epochs", "lr", "warmup", "weight_decay", "label_smoothing", "clip_norm",
                "patience", "select_metric", "bleu_sentences", "seed", "device", "out_dir", "max_steps", "time_limit")
+
+FLAG_HELP = {"clip_norm": "largest global gradient norm, 0 = no clipping ",
+             "max_steps": "stop after this many optimizer steps ",
+             "time_limit": "stop after this many seconds of training ",
+             "patience": "epochs without a better validation score before stopping "}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,9 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, TypeError, KeyError, RuntimeError) as exc:
-        print(f"minitf: error: {exc}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        print(f"minitf: error: {_describe(exc)}", file=sys.stderr)
         return 1
+
+
+def _describe(exc: BaseException) -> str:
+    """The error as one line; an OSError as "file: reason"."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,16 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from .train import TrainConfig  # noqa: PLC0415 (keeps `minitf tokenizer` start-up light)
 
-    p = sub.add_parser("train", help="train a model (no arguments: the built-in demo task)")
+    from .train import DEMO_CONFIG, TrainConfig  # noqa: PLC0415 (keeps `minitf tokenizer` start-up light)
+
+    p = sub.add_parser(
+        "train", help="train a model (no arguments: the built-in demo task)",
+        description="Train a translation model. Without data files it trains the built-in demo (English -> "
+                    "German number words) with the demo's own settings, shown below as 'demo' where they "
+                    "differ from the defaults for real data. Settings from --config and flags combine with "
+                    "those defaults the same way; flags win over --config.")
     p.add_argument("--config", help="JSON file of settings (flags given too take precedence)")
     p.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint (last.safetensors)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --out-dir that holds a run (deletes its log and checkpoints)")
     defaults = TrainConfig()
     for name in TRAIN_FLAGS:
-        default = getattr(defaults, name)
-        kind = type(default) if default is not None else (float if name == "time_limit" else
-                                                          int if name == "max_steps" else str)
+        default, demo = getattr(defaults, name), getattr(DEMO_CONFIG, name)
+        kind = next(t for t in (int, float, str) if t.__name__ in TrainConfig.__annotations__[name])
+        note = "" if demo == default else f"; demo {demo}"
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
-                       help=f"(default {default})")
+                       help=f"{FLAG_HELP.get(name, '')}(default {default}{note})")
     p.add_argument("--norm-first", dest="norm_first", action="store_true", default=None,
                    help="pre-norm layers instead of the original post-norm")
     p.set_defaults(func=cmd_train)
@@ -72,14 +104,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     backend.retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
     flags = {k: getattr(args, k) for k in TRAIN_FLAGS + ("norm_first",) if getattr(args, k) is not None}
     if args.resume:
-        trainer = Trainer.from_checkpoint(args.resume, **flags)
+        trainer = Trainer.from_checkpoint(args.resume, overwrite=args.overwrite, **flags)
     else:
         settings = _read_config(args.config) if args.config else {}
-        real_data = "src_train" in flags or "train_tsv" in flags
-        base = DEMO_CONFIG if not settings and not real_data else TrainConfig()
-        config = TrainConfig.from_dict({**dataclasses.asdict(base), **settings, **flags},
-                                       source=args.config or "flags")
-        trainer = Trainer(config)
+        given = {**settings, **flags}
+        real_data = given.get("src_train") is not None or given.get("train_tsv") is not None
+        base = TrainConfig() if real_data else DEMO_CONFIG
+        source = " and ".join(([f"--config {args.config}"] if settings else []) + (["flags"] if flags else []))
+        config = TrainConfig.from_dict({**dataclasses.asdict(base), **given}, source=source or "the demo")
+        trainer = Trainer(config, overwrite=args.overwrite)
     trainer.fit()
     if trainer.stop_requested:
         return 130
@@ -91,10 +124,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _read_config(path: str) -> dict:
     try:
         settings = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(settings, dict):
-        raise ValueError(f"{path}: expected a JSON object of settings, got {type(settings).__name__}")
+        raise ConfigError(f"{path}: expected a JSON object of settings, got {type(settings).__name__}")
     return settings
 
 
@@ -108,8 +141,10 @@ def _report_demo(trainer) -> None:
         trainer.model.load_state_dict(state)
     test = trainer.splits["test"]
     scores = trainer.translation_scores(test)
-    print(f"test ({len(test)} held-out numbers): exact match {scores['exact_match']:.1%}, "
-          f"chrF {scores['chrf']:.2f}")
+    files = ", ".join(sorted(p.name for p in trainer.out_dir.iterdir() if p.is_file()))
+    print(f"after {trainer.progress.step} steps: saved {files} in {trainer.out_dir}")
+    print(f"test ({len(test)} held-out numbers): exact match {scores['exact_match']:.1%} "
+          f"(translations identical to the reference), chrF {scores['chrf']:.2f}")
     for (src, ref), hyp in zip(test[:5], trainer.translate([s for s, _ in test[:5]])):
         print(f"  {src!r} -> {hyp!r}" + ("" if hyp == ref else f"  (reference {ref!r})"))
 
@@ -132,6 +167,17 @@ def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _decoding_options(args: argparse.Namespace) -> dict:
+    """The decoding flags, checked: ConfigError names a flag that is out of range."""
+    checks = {"--beam": args.beam >= 1, "--batch-size": args.batch_size >= 1,
+              "--max-len-a": math.isfinite(args.max_len_a) and args.max_len_a >= 0,
+              "--max-len-b": math.isfinite(args.max_len_b) and args.max_len_b >= 0,
+              "--length-penalty": math.isfinite(args.length_penalty)}
+    rules = {"--beam": ">= 1", "--batch-size": ">= 1", "--max-len-a": "a finite number >= 0",
+             "--max-len-b": "a finite number >= 0", "--length-penalty": "a finite number"}
+    for flag, ok in checks.items():
+        if not ok:
+            value = getattr(args, flag[2:].replace("-", "_"))
+            raise ConfigError(f"{flag} must be {rules[flag]}, got {value}")
     return dict(beam_size=args.beam, batch_size=args.batch_size, length_penalty=args.length_penalty,
                 max_len_a=args.max_len_a, max_len_b=args.max_len_b)
 
@@ -139,9 +185,10 @@ def _decoding_options(args: argparse.Namespace) -> dict:
 def cmd_translate(args: argparse.Namespace) -> int:
     from .translate.translator import Translator  # noqa: PLC0415
 
+    options = _decoding_options(args)
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
     lines = _stdin_lines()
-    for out in _translate_lines(translator, lines, "line", args):
+    for out in _translate_lines(translator, lines, "line", options):
         print(_one_line(out))
     return 0
 
@@ -175,7 +222,7 @@ def _text_line(raw: bytes, number: int) -> str:
     return line
 
 
-def _translate_lines(translator, lines: list[str], where: str, args: argparse.Namespace) -> list[str]:
+def _translate_lines(translator, lines: list[str], where: str, options: dict) -> list[str]:
     """Translations of `lines`, aligned with them: an empty or too long line gives "" and a
     warning on stderr naming it (`where` and its 1-based number) instead of stopping the rest."""
     outputs = [""] * len(lines)
@@ -187,7 +234,7 @@ def _translate_lines(translator, lines: list[str], where: str, args: argparse.Na
                   file=sys.stderr)
         else:
             kept.append(index)
-    translations = translator.translate([lines[i] for i in kept], **_decoding_options(args))
+    translations = translator.translate([lines[i] for i in kept], **options)
     for index, out in zip(kept, translations):
         outputs[index] = out
     return outputs
@@ -212,9 +259,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .translate.metrics import bleu, chrf  # noqa: PLC0415
     from .translate.translator import Translator  # noqa: PLC0415
 
+    options = _decoding_options(args)
+    if args.output and Path(args.output).is_dir():
+        raise ConfigError(f"--output {args.output} is a folder; give a file name")
     corpus = read_parallel(args.src, args.ref)  # an empty or non-UTF-8 line: an error naming it
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
-    hyps = _translate_lines(translator, corpus.sources, f"{args.src} line", args)
+    hyps = _translate_lines(translator, corpus.sources, f"{args.src} line", options)
     if args.output:
         Path(args.output).write_text("".join(_one_line(h) + "\n" for h in hyps), encoding="utf-8")
     refs = corpus.targets

@@ -24,6 +24,8 @@ from . import functional as F
 from .autograd import no_grad
 from .data import (Batch, Example, TokenBatcher, encode_pairs, number_translation_task, read_parallel,
                    read_tsv)
+from .data.synthetic import MAX_SUPPORTED
+from .errors import ConfigError, InputError, TrainingError
 from .nn import Transformer, TransformerConfig
 from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
@@ -59,7 +61,7 @@ class TrainConfig:
     warmup: int = 4000
     weight_decay: float = 0.0
     label_smoothing: float = 0.1
-    clip_norm: float = 1.0
+    clip_norm: float = 1.0  # largest global gradient norm; 0 = no clipping
     patience: int = 5  # epochs without a better validation score before stopping
     select_metric: str = "bleu"  # validation score that picks best.safetensors: bleu, chrf or exact_match
     bleu_sentences: int = 500  # validation sentences decoded (greedily) for BLEU each epoch
@@ -67,19 +69,25 @@ class TrainConfig:
     device: str = "cpu"
     out_dir: str = "runs/model"
     log_every: int = 50
-    max_steps: int | None = None
-    time_limit: float | None = None  # seconds of training, then stop as if early-stopped
+    max_steps: int | None = None  # None = no limit
+    time_limit: float | None = None  # seconds of training, then stop as if early-stopped; None = no limit
+
+    def __post_init__(self) -> None:
+        self.synthetic_sizes = _check_types(self)
+        self.validate()
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+        """A configuration from JSON-like values; an unknown key, a value of the wrong type or out of
+        range raises ConfigError naming `source`, the key, what it expects and the value."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
-        values = dict(values)
-        if "synthetic_sizes" in values:
-            values["synthetic_sizes"] = tuple(values["synthetic_sizes"])
-        return cls(**values)
+            raise ConfigError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -89,24 +97,81 @@ class TrainConfig:
         return self.src_train is None and self.train_tsv is None
 
     def validate(self) -> None:
+        """Raise ConfigError (or DeviceError for an unknown device) for settings that cannot work."""
         given = [self.src_train, self.tgt_train, self.src_val, self.tgt_val]
         if any(p is not None for p in given) and any(p is None for p in given):
-            raise ValueError("real data needs all four files: --src-train, --tgt-train, --src-val, --tgt-val")
+            raise ConfigError("real data needs all four files: --src-train, --tgt-train, --src-val, --tgt-val")
         tsv = [self.train_tsv, self.val_tsv]
         if any(p is not None for p in tsv) and (any(p is None for p in tsv) or given[0] is not None):
-            raise ValueError("TSV data needs --train-tsv and --val-tsv, and no separate source/target files")
+            raise ConfigError("TSV data needs --train-tsv and --val-tsv, and no separate source/target files")
         backend.parse_device(self.device)
-        if self.select_metric not in ("bleu", "chrf", "exact_match"):
-            raise ValueError(f"select_metric must be bleu, chrf or exact_match, not {self.select_metric!r}")
+        _check_ranges(self)
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+            raise ConfigError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
 
 
-# A small model that learns the synthetic task in a few minutes on two CPU cores.
+_CHOICES = {"activation": ("relu", "gelu"), "select_metric": ("bleu", "chrf", "exact_match")}
+_AT_LEAST_ONE = ("max_len", "max_tokens", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers",
+                 "d_ff", "warmup", "patience", "log_every")
+_AT_LEAST_ZERO = ("epochs", "bleu_sentences", "seed", "weight_decay", "max_steps", "time_limit")
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "None": type(None)}
+
+
+def _check_types(config: TrainConfig) -> tuple[int, int, int]:
+    """Raise ConfigError for a value of the wrong type (a bool is not a number); return
+    synthetic_sizes as a tuple (JSON gives a list)."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name == "synthetic_sizes":
+            ok = (isinstance(value, (list, tuple)) and len(value) == 3
+                  and all(isinstance(n, int) and not isinstance(n, bool) for n in value))
+            expected = "a list of 3 integers (train, val, test)"
+        else:
+            kinds = [_TYPES[name] for name in f.type.split(" | ")]
+            if float in kinds:
+                kinds.append(int)  # 1 is a fine learning rate
+            ok = isinstance(value, tuple(kinds)) and (bool in kinds or not isinstance(value, bool))
+            expected = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        if not ok:
+            raise ConfigError(f"setting {f.name!r} expects {expected}, got {value!r} "
+                              f"({type(value).__name__})")
+    return tuple(config.synthetic_sizes)
+
+
+def _check_ranges(config: TrainConfig) -> None:
+    def fail(name: str, rule: str) -> ConfigError:
+        return ConfigError(f"setting {name!r} must be {rule}, got {getattr(config, name)!r}")
+
+    for name in _AT_LEAST_ONE + _AT_LEAST_ZERO:
+        value = getattr(config, name)
+        low = 1 if name in _AT_LEAST_ONE else 0
+        if value is not None and not (math.isfinite(value) and value >= low):
+            raise fail(name, f"a finite number >= {low}" if isinstance(value, float) else f">= {low}")
+    if not (math.isfinite(config.lr) and config.lr > 0):
+        raise fail("lr", "a finite number > 0")
+    if not (math.isfinite(config.clip_norm) and config.clip_norm >= 0):
+        raise fail("clip_norm", "a finite number > 0, or 0 for no clipping")
+    for name in ("dropout", "label_smoothing"):
+        if not 0 <= getattr(config, name) < 1:
+            raise fail(name, "in [0, 1)")
+    for name, choices in _CHOICES.items():
+        if getattr(config, name) not in choices:
+            raise fail(name, " or ".join(choices))
+    specials = len(SPECIAL_TOKENS)
+    if config.vocab_size < 256 + specials:
+        raise fail("vocab_size", f">= {256 + specials} (256 bytes and {specials} special tokens)")
+    sizes = config.synthetic_sizes
+    if min(sizes) < 1 or sum(sizes) > MAX_SUPPORTED + 1:
+        raise fail("synthetic_sizes", f"3 sizes >= 1 (train, val, test) that sum to at most {MAX_SUPPORTED + 1:,}")
+
+
+# A small model that learns the synthetic task in a few minutes on two CPU cores. It stops
+# after a fixed 900 steps (about 6 epochs of 147 batches; patience never ends it earlier) and
+# never on a clock, so it learns the same model however busy the machine is.
 DEMO_CONFIG = TrainConfig(
     vocab_size=320, max_len=40, max_tokens=2048, d_model=96, n_heads=4, n_encoder_layers=2,
-    n_decoder_layers=2, d_ff=256, dropout=0.0, epochs=12, lr=2e-3, warmup=300, label_smoothing=0.0,
-    patience=3, select_metric="exact_match", bleu_sentences=300, out_dir="runs/demo", time_limit=200.0,
+    n_decoder_layers=2, d_ff=256, dropout=0.0, epochs=10, lr=2e-3, warmup=300, label_smoothing=0.0,
+    patience=10, select_metric="exact_match", bleu_sentences=300, out_dir="runs/demo", max_steps=900,
 )
 
 
@@ -129,14 +194,25 @@ class Trainer:
     resume_hint = "minitf train --resume {path}"  # printed after an interrupt; a script sets its own
 
     def __init__(self, config: TrainConfig, tokenizer: BPETokenizer | None = None,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, overwrite: bool = False, *,
+                 _resuming: bool = False) -> None:
+        """Check the settings, the device and the output folder, then load data and build the model.
+
+        A folder that already holds a run (log.jsonl, best.* or last.*) raises ConfigError
+        unless `overwrite` is true: then fit() first deletes that run's files. (`_resuming`:
+        from_checkpoint continues the run in its own folder.)
+        """
         config.validate()
+        backend.require_device(config.device)
         self.config, self.log = config, log
         self.out_dir = Path(config.out_dir)
+        self._overwrite = not _resuming and _check_out_dir(self.out_dir, overwrite)
         self.progress = Progress()
         self.stop_requested = False  # set by Ctrl-C, SIGTERM (or you): fit() stops after the current step
         backend.manual_seed(config.seed)
         self.splits = load_splits(config)
+        if not self.splits["train"]:
+            raise InputError("the training data holds no sentence pairs")
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], log)
         self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
         self.batcher = self._make_batcher()
@@ -152,7 +228,7 @@ class Trainer:
     def _make_batcher(self) -> TokenBatcher:
         examples, dropped = encode_pairs(self.splits["train"], self.tokenizer, self.config.max_len)
         if not examples:
-            raise ValueError(f"no training pair fits max_len {self.config.max_len} tokens")
+            raise InputError(f"no training pair fits max_len {self.config.max_len} tokens")
         self.log(f"training pairs: {len(examples):,} kept, {dropped:,} dropped "
                  f"(longer than {self.config.max_len} tokens or empty source)")
         return TokenBatcher(examples, self.config.max_tokens, pad_id=self.pad_id, bos_id=self.bos_id,
@@ -164,19 +240,34 @@ class Trainer:
 
     # ---- training -----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> float:
-        """One optimizer step on one batch; returns the (label-smoothed) mean token loss."""
+        """One optimizer step on one batch; returns the (label-smoothed) mean token loss.
+
+        A loss or gradient norm that is nan or inf raises TrainingError before the step changes
+        any parameter.
+        """
         if backend.parse_device(self.config.device).kind == "cuda":
             self._seed_device_generator()
         src, tgt_in, tgt_out, src_mask = self._device_arrays(batch)
         logits = self.model(src, tgt_in, src_mask)
         loss = F.cross_entropy(logits, tgt_out, ignore_index=self.pad_id,
                                label_smoothing=self.config.label_smoothing)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise self._diverged(f"the loss is {value}")
         self.optimizer.zero_grad()
         loss.backward()
-        clip_grad_norm(self.model.parameters(), self.config.clip_norm)
+        norm = clip_grad_norm(self.model.parameters(), self.config.clip_norm)
+        if not math.isfinite(norm):
+            raise self._diverged(f"the gradient norm is {norm}")
         self.optimizer.step()
         self.schedule.step()
-        return loss.item()
+        return value
+
+    def _diverged(self, what: str) -> TrainingError:
+        p = self.progress
+        return TrainingError(f"training stopped at step {p.step + 1} (epoch {p.epoch + 1}, batch {p.batch + 1}): "
+                             f"{what}; the step was not taken and the checkpoints in {self.out_dir} are "
+                             "left as they were (try a lower --lr, or --clip-norm)")
 
     def _seed_device_generator(self) -> None:
         """Seed the GPU's dropout draws from (seed, step), as a resumed run will (see backend)."""
@@ -188,8 +279,14 @@ class Trainer:
 
         Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes last.safetensors and returns
         (resume with `Trainer.from_checkpoint`). A second one interrupts at once.
+        A loss or gradient norm that turns nan or inf stops training with TrainingError and
+        saves nothing.
         """
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self._overwrite:
+            for path in _run_files(self.out_dir):
+                path.unlink()
+            self._overwrite = False
         with _graceful_interrupt(self):
             while self.progress.epoch < self.config.epochs and not self._finished():
                 self._train_epoch()
@@ -237,9 +334,11 @@ class Trainer:
         metrics.update(event="eval", epoch=p.epoch + 1, step=p.step, train_seconds=p.train_seconds)
         p.history.append(metrics)
         self._write_log(metrics)
-        self.log(f"epoch {p.epoch + 1}: val loss {metrics['val_loss']:.3f}, BLEU {metrics['bleu']:.2f}, "
+        # BLEU is left out on the synthetic task: its references are single words.
+        bleu_part = "" if self.config.synthetic else f"BLEU {metrics['bleu']:.2f}, "
+        self.log(f"epoch {p.epoch + 1}: val loss {metrics['val_loss']:.3f}, {bleu_part}"
                  f"chrF {metrics['chrf']:.2f}, exact match {metrics['exact_match']:.1%} "
-                 f"({p.train_seconds:.0f} s of training)")
+                 f"(step {p.step}, {p.train_seconds:.0f} s of training)")
         if complete:
             p.epoch, p.batch = p.epoch + 1, 0
         score = metrics[self.config.select_metric]
@@ -308,6 +407,12 @@ class Trainer:
 
     # ---- checkpoints --------------------------------------------------------------------
     def save(self, kind: str) -> Path:
+        """Write best.safetensors or last.safetensors; a parameter holding nan or inf raises TrainingError instead."""
+        bad = [name for name, p in self.model.named_parameters()
+               if not bool(backend.get_array_module(p.data).isfinite(p.data).all())]
+        if bad:
+            raise TrainingError(f"not saving {kind}: parameter(s) {bad[:3]} hold nan or inf; "
+                                f"the checkpoints in {self.out_dir} are left as they were")
         meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
                 "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state()}
@@ -315,20 +420,38 @@ class Trainer:
                                self.optimizer.state_dict())
 
     @classmethod
-    def from_checkpoint(cls, path: str, log: Callable[[str], None] = print,
+    def from_checkpoint(cls, path: str, log: Callable[[str], None] = print, overwrite: bool = False,
                         **overrides: Any) -> "Trainer":
         """Rebuild a trainer from a checkpoint and continue exactly where it stopped.
 
-        `overrides` change settings that do not alter the model (epochs, device, limits ...).
+        `overrides` change settings that do not alter the model (epochs, device, limits, dropout ...);
+        one in FIXED_ON_RESUME that differs from the checkpoint raises ConfigError.
+        It goes on writing into the checkpoint's folder, or into a new `out_dir` (one that holds
+        another run only with `overwrite`).
         """
         model_state, meta, optim_state = load_checkpoint(path)
         if "train_config" not in meta or optim_state is None:
             raise CheckpointError(f"checkpoint {path} holds no training state; it can be used to "
                                   "translate but not to resume")
-        config = TrainConfig.from_dict({**meta["train_config"], **overrides}, source=str(path))
-        trainer = cls(config, tokenizer=BPETokenizer.from_dict(meta["tokenizer"], source=str(path)), log=log)
-        trainer.model.load_state_dict(model_state)
-        trainer.optimizer.load_state_dict(optim_state)
+        saved = meta["train_config"]
+        changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in overrides.items()
+                   if k in FIXED_ON_RESUME and v != saved.get(k)]
+        if changed:
+            raise ConfigError(f"resuming {path} continues its model, whose settings cannot change: "
+                              + ", ".join(changed))
+        config = TrainConfig.from_dict({**saved, **overrides}, source=str(path) + " with the given settings"
+                                       * bool(overrides))
+        try:
+            tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
+        except (KeyError, TypeError, ValueError) as exc:  # the file's data, not a bug here
+            raise CheckpointError(f"checkpoint {path}: its tokenizer is malformed ({exc})") from exc
+        same_folder = Path(config.out_dir).resolve() == Path(path).resolve().parent
+        trainer = cls(config, tokenizer=tokenizer, log=log, overwrite=overwrite, _resuming=same_folder)
+        try:
+            trainer.model.load_state_dict(model_state)
+            trainer.optimizer.load_state_dict(optim_state)
+        except ValueError as exc:  # weights or optimizer state that do not fit the saved configuration
+            raise CheckpointError(f"checkpoint {path}: {exc}") from exc
         trainer.schedule.load_state_dict(meta["schedule"])
         trainer.progress = Progress(**meta["progress"])
         backend.set_rng_state(meta["rng"])
@@ -371,6 +494,27 @@ class _graceful_interrupt:
 
 # ---- building blocks ----------------------------------------------------------------------
 
+def _run_files(out_dir: Path) -> list[Path]:
+    """The files of a run in `out_dir`: its log and checkpoints (any format), partial ones included."""
+    files = [out_dir / "log.jsonl"] + sorted(out_dir.glob("best.*")) + sorted(out_dir.glob("last.*"))
+    return [f for f in files if f.is_file()]
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
+    """Raise ConfigError if `out_dir` is a file, or holds a run and `overwrite` is false; return
+    whether there are files to delete before training."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"output folder {out_dir} is a file, not a folder")
+    files = _run_files(out_dir) if out_dir.is_dir() else []
+    if files and not overwrite:
+        names = ", ".join(f.name for f in files)
+        last = next((f for f in files if f.name.startswith("last.") and f.suffix != ".tmp"), out_dir / "last.safetensors")
+        raise ConfigError(f"{out_dir} already holds a run ({names}): continue it with "
+                          f"`--resume {last}`, start afresh there with --overwrite "
+                          "(deletes those files), or choose another --out-dir")
+    return bool(files)
+
+
 def load_splits(config: TrainConfig) -> dict[str, list[tuple[str, str]]]:
     """The synthetic task's splits, or the configured parallel files as "train" and "val"."""
     if config.synthetic:
@@ -394,6 +538,9 @@ def train_tokenizer(config: TrainConfig, pairs: list[tuple[str, str]],
 MODEL_SETTINGS = ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout",
                   "activation", "norm_first")
 """The TrainConfig fields that pass unchanged into the TransformerConfig."""
+
+FIXED_ON_RESUME = tuple(name for name in MODEL_SETTINGS if name != "dropout") + ("vocab_size", "max_len")
+"""Settings that a resumed run cannot change: they define the saved model's weights or function."""
 
 
 def model_config(config: TrainConfig, vocab_size: int, pad_id: int) -> TransformerConfig:

@@ -13,10 +13,12 @@ import sys
 import numpy as np
 import pytest
 
+import minitf.train
 from minitf import backend
-from minitf.cli import main
+from minitf.cli import TRAIN_FLAGS, main
 from minitf.data import english_number, german_number
-from minitf.train import Trainer
+from minitf.errors import ConfigError
+from minitf.train import DEMO_CONFIG, Trainer
 from minitf.translate import Translator
 from minitf.translate.checkpoint import load_checkpoint
 from test_train_common import TINY_FLAGS
@@ -87,6 +89,8 @@ def test_train_writes_checkpoints_and_reports_on_the_test_split(cli_run):
     assert code == 0
     assert {"best.safetensors", "last.safetensors", "log.jsonl"} <= {p.name for p in run_dir.iterdir()}
     assert "test (40 held-out numbers): exact match" in out
+    assert f"after {TRAIN_STEPS} steps: saved best.safetensors, last.safetensors, log.jsonl in {run_dir}" in out
+    assert "epoch 1: val loss" in out and "BLEU" not in out  # single-word references
     meta = load_checkpoint(run_dir / "last.safetensors")[1]
     assert meta["progress"]["step"] == TRAIN_STEPS
     config = meta["train_config"]
@@ -138,6 +142,7 @@ def test_train_on_parallel_files_reports_pairs_dropped_for_length(tmp_path, caps
     kept, dropped = map(int, re.search(r"training pairs: (\d+) kept, (\d+) dropped", out).groups())
     assert kept + dropped == 60 and kept > 0 and dropped > 0
     assert "epoch 1: val loss" in out and "held-out" not in out  # no synthetic test report
+    assert "BLEU" in out
     meta = load_checkpoint(tmp_path / "run" / "last.safetensors")[1]
     assert meta["train_config"]["src_train"] == files["--src-train"]
     assert meta["progress"]["epoch"] == 1
@@ -231,6 +236,9 @@ BAD_INVOCATIONS = {
     "resume from a missing checkpoint": (
         lambda tmp, ckpt: ["train", "--resume", tmp / "gone.npz"],
         ["gone.npz does not exist"]),
+    "a model setting changed on resume": (
+        lambda tmp, ckpt: ["train", "--resume", ckpt, "--d-ff", 128, "--out-dir", tmp / "more"],
+        ["settings cannot change: d_ff 64 -> 128"]),
     "unknown key in --config": (
         lambda tmp, ckpt: ["train", "--config", write_config(tmp / "c.json", {"d_model": 32, "bogus": 1})],
         ["c.json: unknown setting(s) ['bogus']"]),
@@ -246,6 +254,25 @@ BAD_INVOCATIONS = {
     "only some data files": (
         lambda tmp, ckpt: ["train", "--src-train", "a", "--tgt-train", "b", "--src-val", "c"],
         ["needs all four files"]),
+    "a folder as a data file": (
+        lambda tmp, ckpt: ["train", "--train-tsv", tmp, "--val-tsv", tmp, "--out-dir", tmp / "run"],
+        ["Is a directory"]),
+    "a folder as --config": (
+        lambda tmp, ckpt: ["train", "--config", tmp],
+        ["Is a directory"]),
+    "a file as --out-dir": (
+        lambda tmp, ckpt: ["train", "--out-dir", write_lines(tmp / "f.txt", ["x"])],
+        ["f.txt is a file"]),
+    "a folder as evaluate --output": (
+        lambda tmp, ckpt: ["evaluate", "--checkpoint", ckpt, "--src", write_lines(tmp / "a.en", ["one"]),
+                           "--ref", write_lines(tmp / "b.de", ["eins"]), "--output", tmp],
+        ["--output", "is a folder"]),
+    "a folder as --checkpoint": (
+        lambda tmp, ckpt: ["translate", "--checkpoint", tmp],
+        []),
+    "negative --max-len-a": (
+        lambda tmp, ckpt: ["translate", "--checkpoint", ckpt, "--max-len-a", -1],
+        ["--max-len-a must be a finite number >= 0, got -1"]),
     "missing data file": (
         lambda tmp, ckpt: ["train", "--src-train", tmp / "no.en", "--tgt-train", tmp / "no.de",
                            "--src-val", tmp / "no.en", "--tgt-val", tmp / "no.de"],
@@ -259,7 +286,7 @@ def test_bad_invocation_fails_with_a_clear_message(tmp_path, capsys, stdin, chec
     stdin("one\n")
     code, out, err = run(make_argv(tmp_path, checkpoint), capsys)
     assert code == 1
-    assert err.startswith("minitf: error: ") and "Traceback" not in err
+    assert err.startswith("minitf: error: ") and "Traceback" not in err and err.count("\n") == 1
     for text in expected:
         assert text in err
 
@@ -343,3 +370,167 @@ def test_missing_required_flag_is_an_argparse_error(capsys):
         main(["translate"])
     assert exit_info.value.code == 2
     assert "--checkpoint" in capsys.readouterr().err
+
+
+# ---- settings are checked before any data work ----------------------------------------------
+
+@pytest.fixture
+def no_data_work(monkeypatch):
+    """Fail the test if the trainer reads data (settings must be refused before that)."""
+    def load_splits(config):
+        raise AssertionError("data was loaded before the settings were checked")
+    monkeypatch.setattr(minitf.train, "load_splits", load_splits)
+
+
+BAD_SETTINGS = {
+    "--n-heads 0": (["--n-heads", 0], "'n_heads' must be >= 1, got 0"),
+    "--n-heads not dividing": (["--d-model", 30, "--n-heads", 4], "not divisible"),
+    "--n-encoder-layers -1": (["--n-encoder-layers", -1], "'n_encoder_layers' must be >= 1, got -1"),
+    "--n-decoder-layers 0": (["--n-decoder-layers", 0], "'n_decoder_layers' must be >= 1"),
+    "--d-ff 0": (["--d-ff", 0], "'d_ff' must be >= 1"),
+    "--d-model 0": (["--d-model", 0], "'d_model' must be >= 1"),
+    "--vocab-size 100": (["--vocab-size", 100], "'vocab_size' must be >= 259"),
+    "--max-tokens 0": (["--max-tokens", 0], "'max_tokens' must be >= 1"),
+    "--epochs -1": (["--epochs", -1], "'epochs' must be >= 0"),
+    "--max-steps -1": (["--max-steps", -1], "'max_steps' must be >= 0"),
+    "--time-limit -5": (["--time-limit", -5], "'time_limit' must be a finite number >= 0"),
+    "--bleu-sentences -1": (["--bleu-sentences", -1], "'bleu_sentences' must be >= 0"),
+    "--lr nan": (["--lr", "nan"], "'lr' must be a finite number > 0, got nan"),
+    "--lr inf": (["--lr", "inf"], "'lr' must be a finite number > 0, got inf"),
+    "--lr -1": (["--lr", -1], "'lr' must be a finite number > 0"),
+    "--clip-norm -1": (["--clip-norm", -1], "'clip_norm' must be a finite number > 0, or 0 for no clipping"),
+    "--clip-norm nan": (["--clip-norm", "nan"], "'clip_norm' must be a finite number > 0"),
+    "--dropout 1": (["--dropout", 1], "'dropout' must be in [0, 1)"),
+    "--label-smoothing -0.1": (["--label-smoothing", -0.1], "'label_smoothing' must be in [0, 1)"),
+    "--activation tanh": (["--activation", "tanh"], "'activation' must be relu or gelu, got 'tanh'"),
+    "--select-metric ter": (["--select-metric", "ter"], "'select_metric' must be bleu or chrf or exact_match"),
+    "--warmup 0": (["--warmup", 0], "'warmup' must be >= 1"),
+    "--patience 0": (["--patience", 0], "'patience' must be >= 1"),
+    "--device tpu": (["--device", "tpu"], "unknown device 'tpu'"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_SETTINGS)
+def test_bad_setting_is_refused_before_any_data_work(tmp_path, capsys, no_data_work, name):
+    flags, message = BAD_SETTINGS[name]
+    code, _, err = run(["train", *flags, "--out-dir", tmp_path / "run"], capsys)
+    assert code == 1, err
+    assert err.startswith("minitf: error: ") and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "run").exists()
+
+
+BAD_JSON = {
+    "bool for an int": ({"n_heads": True}, "'n_heads' expects int, got True (bool)"),
+    "string for an int": ({"d_model": "64"}, "'d_model' expects int, got '64' (str)"),
+    "float for an int": ({"max_steps": 1.5}, "'max_steps' expects int or null, got 1.5 (float)"),
+    "string for a float": ({"lr": "fast"}, "'lr' expects float or int, got 'fast' (str)"),
+    "number for a string": ({"activation": 1}, "'activation' expects str, got 1 (int)"),
+    "int for a bool": ({"norm_first": 1}, "'norm_first' expects bool, got 1 (int)"),
+    "bad synthetic_sizes": ({"synthetic_sizes": [10, 2]}, "'synthetic_sizes' expects a list of 3 integers"),
+    "out of range": ({"n_heads": 0}, "'n_heads' must be >= 1, got 0"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_JSON)
+def test_config_file_values_of_the_wrong_type_name_the_key_type_and_value(tmp_path, capsys, no_data_work,
+                                                                          name):
+    settings, message = BAD_JSON[name]
+    config = write_config(tmp_path / "c.json", settings)
+    code, _, err = run(["train", "--config", config], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert f"--config {config}: setting {message}" in err
+
+
+@pytest.mark.parametrize("command", ["train", "resume"])
+def test_cuda_is_checked_before_any_data_work(tmp_path, capsys, monkeypatch, no_data_work, checkpoint, command):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setattr(backend, "_cupy", None)
+    argv = ["--resume", checkpoint, "--out-dir", tmp_path / "more"] if command == "resume" else []
+    code, _, err = run(["train", *argv, "--device", "cuda"], capsys)
+    assert code == 1 and "needs CuPy" in err
+
+
+def built_config(monkeypatch, capsys, argv) -> minitf.train.TrainConfig:
+    """The TrainConfig that `minitf train argv` would train with (nothing is trained)."""
+    configs = []
+
+    class Capture:
+        def __init__(self, config, **kwargs):
+            configs.append(config)
+            raise ConfigError("captured")
+
+    monkeypatch.setattr(minitf.train, "Trainer", Capture)
+    code, _, err = run(["train", *argv], capsys)
+    assert code == 1 and "captured" in err
+    return configs[0]
+
+
+def test_config_file_and_flags_combine_with_the_demo_settings_alike(tmp_path, monkeypatch, capsys):
+    by_file = built_config(monkeypatch, capsys, ["--config", write_config(tmp_path / "c.json", {"max_steps": 1})])
+    by_flag = built_config(monkeypatch, capsys, ["--max-steps", 1])
+    assert by_file == by_flag
+    assert by_file.d_model == DEMO_CONFIG.d_model and by_file.max_steps == 1
+
+
+def test_real_data_in_a_config_file_starts_from_the_real_data_defaults(tmp_path, monkeypatch, capsys):
+    tsv = {"train_tsv": "a.tsv", "val_tsv": "b.tsv"}
+    by_file = built_config(monkeypatch, capsys, ["--config", write_config(tmp_path / "c.json", tsv)])
+    by_flag = built_config(monkeypatch, capsys, ["--train-tsv", "a.tsv", "--val-tsv", "b.tsv"])
+    assert by_file == by_flag and by_file.d_model == minitf.train.TrainConfig().d_model
+
+
+def test_bare_train_uses_the_settings_its_help_shows(monkeypatch, capsys):
+    config = built_config(monkeypatch, capsys, [])
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "demo" in text
+    text = text[text.index("options:"):]
+    for name in TRAIN_FLAGS:
+        flag = "--" + name.replace("_", "-")
+        shown = re.search(re.escape(flag) + r" [A-Z_]+ [^(]*\(default ([^;)]*)(?:; demo ([^)]*))?\)", text)
+        assert shown, flag
+        assert (shown.group(2) or shown.group(1)) == str(getattr(config, name)), flag
+
+
+# ---- a folder that holds a run ----------------------------------------------------------------
+
+def test_fresh_train_into_a_folder_holding_a_run_is_refused_unless_overwrite(tmp_path, capsys):
+    code, _, err = run(train_argv(tmp_path, "--max-steps", 2), capsys)
+    assert code == 0, err
+    run_dir = tmp_path / "run"
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    code, _, err = run(train_argv(tmp_path, "--max-steps", 3), capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert "already holds a run" in err and "--resume" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before  # untouched
+    code, _, err = run(train_argv(tmp_path, "--max-steps", 3, "--overwrite"), capsys)
+    assert code == 0, err
+    assert saved_progress(run_dir / "last.npz")["step"] == 3
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["event"] == "eval"] == [3]  # the old run's log is gone
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "best.safetensors", "last.npz"])
+def test_any_log_or_checkpoint_counts_as_a_run(tmp_path, capsys, no_data_work, name):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / name).write_text("x")
+    code, _, err = run(train_argv(tmp_path), capsys)
+    assert code == 1 and f"already holds a run ({name})" in err
+
+
+# ---- bugs keep their traceback ----------------------------------------------------------------
+
+@pytest.mark.parametrize("error", [ValueError, TypeError, KeyError, RuntimeError, ZeroDivisionError])
+def test_an_internal_error_is_not_hidden_as_a_user_error(tmp_path, monkeypatch, error):
+    def fit(self):
+        raise error("a bug")
+    monkeypatch.setattr(Trainer, "fit", fit)
+    with pytest.raises(error, match="a bug"):
+        main([str(a) for a in train_argv(tmp_path, "--max-steps", 1)])
+
+
+def test_text_the_tokenizer_cannot_encode_is_one_error_line_naming_the_sentence(capsys, stdin, checkpoint):
+    stdin("one\nbad \udcff bytes\n")  # what undecodable bytes become with errors="surrogateescape"
+    code, _, err = run(["translate", "--checkpoint", checkpoint, "--beam", 1], capsys)
+    assert code == 1 and err.startswith("minitf: error: sentence 2: ") and err.count("\n") == 1

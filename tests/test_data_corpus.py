@@ -84,7 +84,7 @@ def test_read_parallel_pairs_lines(tmp_path):
 def test_read_parallel_mismatched_counts_names_both_files_and_counts(tmp_path):
     src = write(tmp_path / "m.en", b"1\n2\n3\n")
     tgt = write(tmp_path / "m.de", b"1\n2\n")
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(CorpusFormatError) as info:  # the error class the CLI reports in one line
         read_parallel(src, tgt)
     message = str(info.value)
     assert f"{src} has 3 lines" in message and f"{tgt} has 2 lines" in message

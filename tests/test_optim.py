@@ -398,3 +398,21 @@ def test_schedule_state_dict_round_trip(make):
     schedule2.load_state_dict(state)
     assert schedule2.base_lr == 0.5
     assert rates(schedule2, opt2, 6) == expected
+
+
+@pytest.mark.parametrize("bad", [-1.0, -1e-9, np.nan, np.inf, -np.inf, True, "1.0"])
+def test_clip_grad_norm_rejects_a_negative_or_non_finite_max_norm(bad):
+    params, _ = grads_of()
+    original = [p.grad.copy() for p in params]
+    with pytest.raises(ValueError, match="max_norm must be a finite number > 0"):
+        clip_grad_norm(params, bad)
+    for p, o in zip(params, original):
+        np.testing.assert_array_equal(p.grad, o)
+
+
+def test_clip_grad_norm_zero_means_no_clipping():
+    params, total = grads_of()
+    original = [p.grad.copy() for p in params]
+    assert total > 2 and clip_grad_norm(params, 0) == pytest.approx(total, rel=1e-12)
+    for p, o in zip(params, original):
+        np.testing.assert_array_equal(p.grad, o)

@@ -5,6 +5,7 @@ import difflib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import minitf.train
 from minitf import backend
+from minitf.errors import ConfigError, TrainingError
 from minitf.train import DEMO_CONFIG, Trainer, TrainConfig
 from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_kernels import fake_gpu  # noqa: F401 (a fixture)
@@ -140,8 +143,8 @@ def test_time_limit_stops_after_the_step_that_exceeds_it(tmp_path):
 
 
 def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
-    # lr=0: the model never changes, so no epoch after the first scores better.
-    trainer = tiny_trainer(tmp_path, synthetic_sizes=(60, 6, 6), lr=0.0, epochs=5, patience=1)
+    # lr=1e-12: the model (practically) never changes, so no epoch after the first scores better.
+    trainer = tiny_trainer(tmp_path, synthetic_sizes=(60, 6, 6), lr=1e-12, epochs=5, patience=1)
     progress = trainer.fit()
     assert progress.epoch == 2 and progress.bad_epochs == 1 and len(progress.history) == 2
 
@@ -235,8 +238,10 @@ def test_from_checkpoint_overrides_settings_but_not_the_model(tmp_path):
     assert Trainer.from_checkpoint(str(path), log=quiet, epochs=7).config.epochs == 7
     with pytest.raises(ValueError, match="unknown setting"):
         Trainer.from_checkpoint(str(path), log=quiet, epoch=7)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ConfigError, match=r"settings cannot change: d_ff 64 -> 128"):
         Trainer.from_checkpoint(str(path), log=quiet, d_ff=128)
+    with pytest.raises(ConfigError, match=r"with the given settings: setting 'epochs' must be >= 0"):
+        Trainer.from_checkpoint(str(path), log=quiet, epochs=-1)
 
 
 def test_from_checkpoint_refuses_a_checkpoint_without_training_state(tmp_path):
@@ -364,3 +369,112 @@ def test_trainer_rejects_invalid_configurations(tmp_path, settings, message):
 def test_demo_config_is_valid_and_uses_the_synthetic_task():
     DEMO_CONFIG.validate()
     assert DEMO_CONFIG.synthetic and DEMO_CONFIG.d_model % DEMO_CONFIG.n_heads == 0
+
+
+def test_demo_ends_on_a_step_count_not_on_a_clock():
+    assert DEMO_CONFIG.time_limit is None and DEMO_CONFIG.max_steps
+    assert DEMO_CONFIG.patience >= DEMO_CONFIG.epochs  # early stopping cannot end it sooner
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"n_heads": 0}, "'n_heads' must be >= 1, got 0"),
+    ({"n_encoder_layers": -1}, "'n_encoder_layers' must be >= 1, got -1"),
+    ({"n_decoder_layers": 0}, "'n_decoder_layers' must be >= 1"),
+    ({"d_ff": 0}, "'d_ff' must be >= 1"),
+    ({"max_len": 0}, "'max_len' must be >= 1"),
+    ({"epochs": -1}, "'epochs' must be >= 0"),
+    ({"max_steps": -3}, "'max_steps' must be >= 0"),
+    ({"time_limit": float("nan")}, "'time_limit' must be a finite number >= 0"),
+    ({"bleu_sentences": -1}, "'bleu_sentences' must be >= 0"),
+    ({"log_every": 0}, "'log_every' must be >= 1"),
+    ({"lr": float("nan")}, "'lr' must be a finite number > 0"),
+    ({"lr": 0.0}, "'lr' must be a finite number > 0"),
+    ({"clip_norm": -1.0}, "'clip_norm' must be a finite number > 0, or 0 for no clipping"),
+    ({"clip_norm": float("inf")}, "'clip_norm' must be a finite number > 0"),
+    ({"dropout": 1.0}, "'dropout' must be in [0, 1)"),
+    ({"label_smoothing": -0.5}, "'label_smoothing' must be in [0, 1)"),
+    ({"activation": "swish"}, "'activation' must be relu or gelu"),
+    ({"select_metric": "loss"}, "'select_metric' must be bleu or chrf or exact_match"),
+    ({"vocab_size": 200}, "'vocab_size' must be >= 259"),
+    ({"synthetic_sizes": (10, 0, 5)}, "'synthetic_sizes' must be 3 sizes >= 1"),
+    ({"n_heads": True}, "'n_heads' expects int, got True (bool)"),
+    ({"lr": "0.1"}, "'lr' expects float or int, got '0.1' (str)"),
+    ({"max_steps": 2.0}, "'max_steps' expects int or null, got 2.0 (float)"),
+])
+def test_config_checks_every_setting_when_made(tmp_path, settings, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        tiny_config(tmp_path, **settings)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig.from_dict({**tiny_config(tmp_path).to_dict(), **settings})
+
+
+def test_clip_norm_zero_trains_without_clipping(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(minitf.train, "clip_grad_norm", lambda params, max_norm: seen.append(max_norm) or 1.0)
+    tiny_trainer(tmp_path, clip_norm=0.0, max_steps=1).fit()
+    assert seen == [0.0]
+
+
+# ---- nan and inf: stop, never save a broken model ----------------------------------------------
+
+def checkpoint_bytes(out_dir) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix == ".npz"}
+
+
+@pytest.fixture
+def good_run(tmp_path):
+    """A trainer that has saved best.npz and last.npz after 5 steps."""
+    trainer = tiny_trainer(tmp_path, max_steps=5)
+    trainer.fit()
+    trainer.config.max_steps = 10
+    return trainer
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_checkpoints(good_run):
+    saved = checkpoint_bytes(good_run.out_dir)
+    name, weight = next(iter(good_run.model.named_parameters()))
+    weight.data[...] = np.nan  # what a diverged update leaves behind
+    with pytest.raises(TrainingError, match=r"training stopped at step 6 .*: the loss is nan"):
+        good_run.fit()
+    assert good_run.progress.step == 5
+    assert checkpoint_bytes(good_run.out_dir) == saved
+
+
+@pytest.mark.parametrize("norm", [math.inf, math.nan])
+def test_a_non_finite_gradient_norm_stops_before_the_step(good_run, monkeypatch, norm):
+    saved, before = checkpoint_bytes(good_run.out_dir), parameters(good_run)
+    monkeypatch.setattr(minitf.train, "clip_grad_norm", lambda params, max_norm: norm)
+    with pytest.raises(TrainingError, match=f"the gradient norm is {norm}"):
+        good_run.fit()
+    assert_same_parameters(parameters(good_run), before)  # no update was applied
+    assert checkpoint_bytes(good_run.out_dir) == saved
+
+
+def test_save_refuses_a_model_that_is_not_finite(good_run):
+    saved = checkpoint_bytes(good_run.out_dir)
+    next(iter(good_run.model.parameters())).data[0] = np.inf
+    with pytest.raises(TrainingError, match="hold nan or inf"):
+        good_run.save("best")
+    assert checkpoint_bytes(good_run.out_dir) == saved
+
+
+# ---- a folder that holds a run ------------------------------------------------------------------
+
+def test_a_new_trainer_refuses_a_folder_holding_a_run(tmp_path, monkeypatch):
+    tiny_trainer(tmp_path, max_steps=2).fit()
+    saved = checkpoint_bytes(tmp_path)
+    with pytest.raises(ConfigError, match="already holds a run .*--resume .*--overwrite"):
+        tiny_trainer(tmp_path, max_steps=3)
+    trainer = Trainer(tiny_config(tmp_path, max_steps=3), log=quiet, overwrite=True)
+    assert checkpoint_bytes(tmp_path) == saved  # deleted only when training starts
+    trainer.fit()
+    assert [r["step"] for r in read_log(tmp_path) if r["event"] == "eval"] == [3]
+
+
+def test_resume_writes_into_its_own_folder_but_not_over_another_run(tmp_path):
+    Trainer(resume_config(tmp_path / "a", max_steps=2), log=quiet).fit()
+    Trainer(resume_config(tmp_path / "b", max_steps=2), log=quiet).fit()
+    Trainer.from_checkpoint(str(tmp_path / "a" / "last.npz"), log=quiet, max_steps=3).fit()
+    assert progress_in(tmp_path / "a" / "last.npz")["step"] == 3
+    with pytest.raises(ConfigError, match="already holds a run"):
+        Trainer.from_checkpoint(str(tmp_path / "a" / "last.npz"), log=quiet, out_dir=str(tmp_path / "b"))

@@ -144,13 +144,13 @@ def read_parallel(
 
     Raises:
         FileNotFoundError: a file does not exist.
-        ValueError: the files have different line counts (names both files and counts).
+        CorpusFormatError: the files have different line counts (names both files and counts).
         CorpusFormatError: invalid UTF-8 / gzip, or an empty line (names file and line).
     """
     src_lines, tgt_lines = read_lines(src_path), read_lines(tgt_path)
     if len(src_lines) != len(tgt_lines):
-        raise ValueError(
-            f"parallel files differ in length: {src_path} has {len(src_lines)} lines "
+        raise CorpusFormatError(
+            src_path, f"parallel files differ in length: {src_path} has {len(src_lines)} lines "
             f"but {tgt_path} has {len(tgt_lines)} lines"
         )
     paths = (str(src_path), str(tgt_path))

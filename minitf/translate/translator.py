@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..errors import InputError
 from ..nn import Transformer, TransformerConfig
 from ..tokenizer import BPETokenizer
 from .checkpoint import CheckpointError, load_checkpoint
@@ -54,15 +55,21 @@ class Translator:
                   length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[str]:
         """Translate each sentence into at most max_len_a * (source tokens) + max_len_b tokens.
 
-        A sentence longer than the model allows, or empty, raises ValueError naming it (check
-        one beforehand with `problem`).
+        A sentence longer than the model allows, empty, or not encodable raises InputError (a
+        ValueError) naming it (check one beforehand with `problem`).
         """
-        ids = [self.tokenizer.encode(s) for s in sentences]
+        ids = [self._encode(number, s) for number, s in enumerate(sentences, 1)]
         for number, seq in enumerate(ids, 1):
             reason = self._problem(seq)
             if reason:
-                raise ValueError(f"sentence {number} {reason}")
+                raise InputError(f"sentence {number} {reason}")
         outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id, pad_id=self.pad_id,
                                 banned_ids=self.banned_ids, beam_size=beam_size, batch_size=batch_size, max_len_a=max_len_a,
                                 max_len_b=max_len_b, length_penalty=length_penalty)
         return [self.tokenizer.decode(o, errors="replace") for o in outputs]
+
+    def _encode(self, number: int, sentence: str) -> list[int]:
+        try:
+            return self.tokenizer.encode(sentence)
+        except ValueError as exc:  # text the tokenizer cannot encode, e.g. from undecodable bytes
+            raise InputError(f"sentence {number}: {exc}") from exc
