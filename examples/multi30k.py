@@ -17,6 +17,8 @@ from pathlib import Path
 
 from minitf import backend
 from minitf.data import read_parallel
+from minitf.errors import UserError
+from minitf.serialization import CheckpointError
 from minitf.train import Trainer, TrainConfig
 from minitf.translate import Translator, bleu, chrf
 
@@ -32,8 +34,16 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds of training at most")
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.safetensors")
+    parser.add_argument("--overwrite", action="store_true", help="start afresh in an OUT_DIR that holds a run")
     parser.add_argument("--beam", type=int, default=5)
     args = parser.parse_args()
+    try:
+        run(args)
+    except (UserError, CheckpointError, OSError) as exc:  # bad settings or files: one line, no traceback
+        sys.exit(f"multi30k.py: error: {exc}")
+
+
+def run(args: argparse.Namespace) -> None:
     backend.retain_freed_memory()  # a training process: keep freed activations for reuse (glibc)
     data = Path(args.data)
     overrides = dict(device=args.device, time_limit=args.time_limit)
@@ -42,8 +52,9 @@ def main() -> None:
     else:
         files = {f"{side}_{split}": str(data / f"{split}.{lang}.gz") for side, lang in (("src", "de"), ("tgt", "en"))
                  for split in ("train", "val")}
-        trainer = Trainer(TrainConfig(**RECIPE, **files, out_dir=args.out_dir, **overrides))
-    argv = [a for a in sys.argv[1:] if a != "--resume"]
+        trainer = Trainer(TrainConfig(**RECIPE, **files, out_dir=args.out_dir, **overrides),
+                          overwrite=args.overwrite)
+    argv = [a for a in sys.argv[1:] if a not in ("--resume", "--overwrite")]
     trainer.resume_hint = shlex.join([sys.executable, sys.argv[0], *argv, "--resume"])
     trainer.fit()
     if trainer.stop_requested:  # interrupted: last.safetensors is saved; the test set waits for the end

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from .backend import DeviceError
 from .data import CorpusFormatError
-from .errors import ConfigError, UserError
+from .errors import ConfigError, InputError, UserError
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translate.checkpoint import CheckpointError
 
@@ -215,10 +215,10 @@ def _text_line(raw: bytes, number: int) -> str:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
+        raise InputError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
                          f"of the line); {binary}") from None
     if "\0" in line:
-        raise ValueError(f"{where}: a NUL byte at byte {raw.index(0) + 1} of the line; {binary}")
+        raise InputError(f"{where}: a NUL byte at byte {raw.index(0) + 1} of the line; {binary}")
     return line
 
 

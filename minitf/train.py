@@ -506,9 +506,10 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"output folder {out_dir} is a file, not a folder")
     files = _run_files(out_dir) if out_dir.is_dir() else []
-    if files and not overwrite:
-        names = ", ".join(f.name for f in files)
-        last = next((f for f in files if f.name.startswith("last.") and f.suffix != ".tmp"), out_dir / "last.safetensors")
+    finished = [f for f in files if f.suffix != ".tmp"]  # a partial write left by a kill is no run
+    if finished and not overwrite:
+        names = ", ".join(f.name for f in finished)
+        last = next((f for f in finished if f.name.startswith("last.")), out_dir / "last.safetensors")
         raise ConfigError(f"{out_dir} already holds a run ({names}): continue it with "
                           f"`--resume {last}`, start afresh there with --overwrite "
                           "(deletes those files), or choose another --out-dir")

@@ -86,3 +86,7 @@ def test_multi30k_recipe_stops_on_ctrl_c_then_resumes_and_scores_the_test_split(
     assert result["beam"] == 2 and result["train_seconds"] >= 1  # stopped by --time-limit
     hypotheses = (run / "test_2016_flickr.hyp.en").read_text(encoding="utf-8").splitlines()
     assert len(hypotheses) == 8
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)  # a fresh run into it
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert again.stderr.startswith("multi30k.py: error: ") and "--overwrite" in again.stderr

@@ -201,7 +201,7 @@ def test_resume_from_a_version_1_npz_checkpoint_matches_uninterrupted_training(t
     first.fit()
     _, meta, _ = load_checkpoint(tmp_path / "first" / "last.safetensors")
     meta = {k: v for k, v in meta.items() if k not in ("format", "version")}
-    old = save_v1(tmp_path / "first" / "last.npz", first.model.state_dict(), meta, first.optimizer.state_dict())
+    old = save_v1(tmp_path / "first" / "last.safetensors", first.model.state_dict(), meta, first.optimizer.state_dict())
     resumed = resume_to_the_end(old, tmp_path / "second")
     assert_same_parameters(parameters(resumed), uninterrupted)
 
@@ -418,12 +418,12 @@ def test_clip_norm_zero_trains_without_clipping(tmp_path, monkeypatch):
 # ---- nan and inf: stop, never save a broken model ----------------------------------------------
 
 def checkpoint_bytes(out_dir) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix == ".npz"}
+    return {p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix == ".safetensors"}
 
 
 @pytest.fixture
 def good_run(tmp_path):
-    """A trainer that has saved best.npz and last.npz after 5 steps."""
+    """A trainer that has saved best.safetensors and last.safetensors after 5 steps."""
     trainer = tiny_trainer(tmp_path, max_steps=5)
     trainer.fit()
     trainer.config.max_steps = 10
@@ -474,7 +474,7 @@ def test_a_new_trainer_refuses_a_folder_holding_a_run(tmp_path, monkeypatch):
 def test_resume_writes_into_its_own_folder_but_not_over_another_run(tmp_path):
     Trainer(resume_config(tmp_path / "a", max_steps=2), log=quiet).fit()
     Trainer(resume_config(tmp_path / "b", max_steps=2), log=quiet).fit()
-    Trainer.from_checkpoint(str(tmp_path / "a" / "last.npz"), log=quiet, max_steps=3).fit()
-    assert progress_in(tmp_path / "a" / "last.npz")["step"] == 3
+    Trainer.from_checkpoint(str(tmp_path / "a" / "last.safetensors"), log=quiet, max_steps=3).fit()
+    assert progress_in(tmp_path / "a" / "last.safetensors")["step"] == 3
     with pytest.raises(ConfigError, match="already holds a run"):
-        Trainer.from_checkpoint(str(tmp_path / "a" / "last.npz"), log=quiet, out_dir=str(tmp_path / "b"))
+        Trainer.from_checkpoint(str(tmp_path / "a" / "last.safetensors"), log=quiet, out_dir=str(tmp_path / "b"))
