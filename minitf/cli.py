@@ -30,12 +30,16 @@ USER_ERRORS = (UserError, CheckpointError, CorpusFormatError, DeviceError, OSErr
 TRAIN_FLAGS = ("src_train", "tgt_train", "src_val", "tgt_val", "train_tsv", "val_tsv", "vocab_size",
                "max_len", "max_tokens", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout",
                "activation", "epochs", "lr", "warmup", "weight_decay", "label_smoothing", "clip_norm",
-               "patience", "select_metric", "bleu_sentences", "seed", "device", "out_dir", "max_steps", "time_limit")
+               "patience", "select_metric", "bleu_sentences", "seed", "device", "backend", "accumulate", "out_dir",
+               "max_steps", "time_limit")
 
 FLAG_HELP = {"clip_norm": "largest global gradient norm, 0 = no clipping ",
              "max_steps": "stop after this many optimizer steps ",
              "time_limit": "stop after this many seconds of training ",
-             "patience": "epochs without a better validation score before stopping "}
+             "patience": "epochs without a better validation score before stopping ",
+             "max_tokens": "tokens per batch in each process; a step takes this x processes x accumulate ",
+             "backend": "auto = MPI under mpiexec, else one process; single, mpi or nccl ",
+             "accumulate": "micro-batches per step in each process, for gradient accumulation "}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,7 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer.fit()
     if trainer.stop_requested:
         return 130
-    if trainer.config.synthetic:
+    if trainer.config.synthetic and trainer.comm.is_main:
         _report_demo(trainer)
     return 0
 

@@ -8,6 +8,7 @@ words -> German number words), so it runs offline on a fresh machine.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -17,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from tqdm import tqdm
 
-from . import backend
+from . import backend, distributed
 from . import functional as F
 from .autograd import no_grad
 from .data import (Batch, Example, TokenBatcher, encode_pairs, number_translation_task, read_parallel,
-                   read_tsv)
+                   read_tsv, shard_batch)
 from .data.synthetic import MAX_SUPPORTED
 from .errors import ConfigError, InputError, TrainingError
 from .nn import Transformer, TransformerConfig
@@ -67,6 +69,8 @@ class TrainConfig:
     bleu_sentences: int = 500  # validation sentences decoded (greedily) for BLEU each epoch
     seed: int = 0
     device: str = "cpu"
+    backend: str = "auto"  # processes: auto (MPI under mpiexec, else one), single, mpi or nccl
+    accumulate: int = 1  # micro-batches per step in each process (gradient accumulation)
     out_dir: str = "runs/model"
     log_every: int = 50
     max_steps: int | None = None  # None = no limit
@@ -108,11 +112,14 @@ class TrainConfig:
         _check_ranges(self)
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.backend == "nccl" and backend.parse_device(self.device).kind != "cuda":
+            raise ConfigError(f"backend 'nccl' needs --device cuda, got device {self.device!r}")
 
 
-_CHOICES = {"activation": ("relu", "gelu"), "select_metric": ("bleu", "chrf", "exact_match")}
+_CHOICES = {"activation": ("relu", "gelu"), "select_metric": ("bleu", "chrf", "exact_match"),
+            "backend": distributed.BACKENDS}
 _AT_LEAST_ONE = ("max_len", "max_tokens", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers",
-                 "d_ff", "warmup", "patience", "log_every")
+                 "d_ff", "warmup", "patience", "log_every", "accumulate")
 _AT_LEAST_ZERO = ("epochs", "bleu_sentences", "seed", "weight_decay", "max_steps", "time_limit")
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool, "None": type(None)}
 
@@ -204,7 +211,9 @@ class Trainer:
         """
         config.validate()
         backend.require_device(config.device)
-        self.config, self.log = config, log
+        self.comm = distributed.init(config.backend)
+        self.config = config
+        self.log = log if self.comm.is_main else _quiet  # rank 0 alone speaks and writes files
         self.out_dir = Path(config.out_dir)
         self._overwrite = not _resuming and _check_out_dir(self.out_dir, overwrite)
         self.progress = Progress()
@@ -221,8 +230,10 @@ class Trainer:
         self.optimizer = AdamW(self.model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9,
                                weight_decay=config.weight_decay)
         self.schedule = InverseSqrtSchedule(self.optimizer, config.warmup)
+        self.ddp = distributed.DistributedDataParallel(self.model, self.comm)
         self.log(f"model: {self.model.num_parameters():,} parameters on {config.device}; "
-                 f"vocabulary {self.tokenizer.vocab_size}")
+                 f"vocabulary {self.tokenizer.vocab_size}"
+                 + (f"; {self.comm.size} processes ({self.comm.name})" if self.comm.size > 1 else ""))
 
     # ---- data ---------------------------------------------------------------------------
     def _make_batcher(self) -> TokenBatcher:
@@ -231,7 +242,10 @@ class Trainer:
             raise InputError(f"no training pair fits max_len {self.config.max_len} tokens")
         self.log(f"training pairs: {len(examples):,} kept, {dropped:,} dropped "
                  f"(longer than {self.config.max_len} tokens or empty source)")
-        return TokenBatcher(examples, self.config.max_tokens, pad_id=self.pad_id, bos_id=self.bos_id,
+        # A step's batch is the union of every process's micro-batches: each of the comm.size
+        # processes runs `accumulate` micro-batches of about max_tokens (see _micro_batches).
+        budget = self.config.max_tokens * self.comm.size * self.config.accumulate
+        return TokenBatcher(examples, budget, pad_id=self.pad_id, bos_id=self.bos_id,
                             eos_id=self.eos_id, seed=self.config.seed)
 
     def _device_arrays(self, batch: Batch) -> tuple[Any, Any, Any, Any]:
@@ -242,26 +256,47 @@ class Trainer:
     def train_step(self, batch: Batch) -> float:
         """One optimizer step on one batch; returns the (label-smoothed) mean token loss.
 
+        With several processes, `batch` is the step's whole batch: each process takes its
+        shard, gradients are summed over all of them, and the loss is divided by the number
+        of target tokens of the whole batch, so the step equals one process's on `batch`.
         A loss or gradient norm that is nan or inf raises TrainingError before the step changes
-        any parameter.
+        any parameter. Also adds the step's time (rank 0's) to progress.train_seconds.
         """
-        if backend.parse_device(self.config.device).kind == "cuda":
-            self._seed_device_generator()
-        src, tgt_in, tgt_out, src_mask = self._device_arrays(batch)
-        logits = self.model(src, tgt_in, src_mask)
-        loss = F.cross_entropy(logits, tgt_out, ignore_index=self.pad_id,
-                               label_smoothing=self.config.label_smoothing)
-        value = loss.item()
+        started = time.perf_counter()
+        self._seed_generators()
+        parts = self._micro_batches(batch)
+        total = self.comm.allreduce_numbers([sum(part.n_tgt_tokens for part in parts)])[0]
+        self.optimizer.zero_grad()
+        loss_sum = 0.0
+        for i, part in enumerate(parts):
+            with self.ddp.no_sync() if i < len(parts) - 1 else contextlib.nullcontext():
+                src, tgt_in, tgt_out, src_mask = self._device_arrays(part)
+                loss = F.cross_entropy(self.model(src, tgt_in, src_mask), tgt_out, ignore_index=self.pad_id,
+                                       label_smoothing=self.config.label_smoothing, reduction="sum")
+                loss_sum += loss.item()
+                (loss * (1.0 / total)).backward()
+        self.ddp.finish()
+        loss_sum, stop, seconds = self.comm.allreduce_numbers(
+            [loss_sum, float(self.stop_requested), (time.perf_counter() - started) * self.comm.is_main])
+        self.stop_requested = self.stop_requested or stop > 0  # any process's Ctrl-C stops them all
+        value = loss_sum / total
         if not math.isfinite(value):
             raise self._diverged(f"the loss is {value}")
-        self.optimizer.zero_grad()
-        loss.backward()
         norm = clip_grad_norm(self.model.parameters(), self.config.clip_norm)
         if not math.isfinite(norm):
             raise self._diverged(f"the gradient norm is {norm}")
         self.optimizer.step()
         self.schedule.step()
+        self.progress.train_seconds += seconds
         return value
+
+    def _micro_batches(self, batch: Batch) -> list[Batch]:
+        """This process's shard of `batch`, cut into `accumulate` micro-batches (empty ones left out)."""
+        shard = shard_batch(batch, self.comm.rank, self.comm.size)
+        if shard is None:
+            return []
+        parts = [shard_batch(shard, k, self.config.accumulate) for k in range(self.config.accumulate)]
+        return [part for part in parts if part is not None]
 
     def _diverged(self, what: str) -> TrainingError:
         p = self.progress
@@ -269,10 +304,16 @@ class Trainer:
                              f"{what}; the step was not taken and the checkpoints in {self.out_dir} are "
                              "left as they were (try a lower --lr, or --clip-norm)")
 
-    def _seed_device_generator(self) -> None:
-        """Seed the GPU's dropout draws from (seed, step), as a resumed run will (see backend)."""
-        backend.generator(backend.cupy())  # (created on first use)
-        backend.reseed_device_generators(self.config.seed, self.progress.step)
+    def _seed_generators(self) -> None:
+        """Seed dropout's draws from (seed, step), as a resumed run will: the GPU's always (CuPy
+        cannot save its state; see backend), every generator when several processes train
+        (from (seed, step, rank): each draws its own masks)."""
+        if self.comm.size > 1:
+            backend.manual_seed(int(np.random.SeedSequence(
+                [self.config.seed, self.progress.step, self.comm.rank]).generate_state(1)[0]))
+        elif backend.parse_device(self.config.device).kind == "cuda":
+            backend.generator(backend.cupy())  # (created on first use)
+            backend.reseed_device_generators(self.config.seed, self.progress.step)
 
     def fit(self) -> Progress:
         """Train until `epochs`, early stopping, `max_steps`, `time_limit` or Ctrl-C; return progress.
@@ -282,11 +323,12 @@ class Trainer:
         A loss or gradient norm that turns nan or inf stops training with TrainingError and
         saves nothing.
         """
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        if self._overwrite:
-            for path in _run_files(self.out_dir):
-                path.unlink()
-            self._overwrite = False
+        if self.comm.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if self._overwrite:
+                for path in _run_files(self.out_dir):
+                    path.unlink()
+        self._overwrite = False
         with _graceful_interrupt(self):
             while self.progress.epoch < self.config.epochs and not self._finished():
                 self._train_epoch()
@@ -308,14 +350,12 @@ class Trainer:
         p = self.progress
         plan = self.batcher.plan(p.epoch)
         bar = tqdm(total=len(plan), initial=p.batch, desc=f"epoch {p.epoch + 1}", unit="batch",
-                   leave=False, dynamic_ncols=True, disable=None)
+                   leave=False, dynamic_ncols=True, disable=None if self.comm.is_main else True)
         tokens, started = 0, time.perf_counter()
         with bar:
             while p.batch < len(plan) and not self.stop_requested and not self._finished():
                 batch = self.batcher.batch(plan[p.batch])
-                t0 = time.perf_counter()
                 loss = self.train_step(batch)
-                p.train_seconds += time.perf_counter() - t0
                 p.batch, p.step = p.batch + 1, p.step + 1
                 tokens += batch.n_tgt_tokens
                 rate = tokens / max(time.perf_counter() - started, 1e-9)
@@ -330,6 +370,16 @@ class Trainer:
         # A limit (max_steps, time_limit) can end training mid-epoch: evaluate, but keep the
         # position, so that a resume with a larger limit runs the rest of this epoch.
         complete = p.batch >= len(self.batcher.plan(p.epoch))
+        if self.comm.is_main:
+            self._evaluate_and_save(complete)
+        elif complete:
+            p.epoch, p.batch = p.epoch + 1, 0
+        if self.comm.size > 1:  # the others wait for rank 0's evaluation, then follow its early stopping
+            p.bad_epochs = int(self.comm.allreduce_numbers([p.bad_epochs * self.comm.is_main],
+                                                           timeout=EVALUATION_TIMEOUT)[0])
+
+    def _evaluate_and_save(self, complete: bool) -> None:
+        p = self.progress
         metrics = self.evaluate()
         metrics.update(event="eval", epoch=p.epoch + 1, step=p.step, train_seconds=p.train_seconds)
         p.history.append(metrics)
@@ -407,7 +457,11 @@ class Trainer:
 
     # ---- checkpoints --------------------------------------------------------------------
     def save(self, kind: str) -> Path:
-        """Write best.safetensors or last.safetensors; a parameter holding nan or inf raises TrainingError instead."""
+        """Write best.safetensors or last.safetensors (rank 0 only: the others return the path);
+        a parameter holding nan or inf raises TrainingError instead."""
+        path = self.out_dir / f"{kind}.safetensors"
+        if not self.comm.is_main:
+            return path
         bad = [name for name, p in self.model.named_parameters()
                if not bool(backend.get_array_module(p.data).isfinite(p.data).all())]
         if bad:
@@ -416,8 +470,7 @@ class Trainer:
         meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
                 "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state()}
-        return save_checkpoint(self.out_dir / f"{kind}.safetensors", self.model.state_dict(), meta,
-                               self.optimizer.state_dict())
+        return save_checkpoint(path, self.model.state_dict(), meta, self.optimizer.state_dict())
 
     @classmethod
     def from_checkpoint(cls, path: str, log: Callable[[str], None] = print, overwrite: bool = False,
@@ -459,6 +512,8 @@ class Trainer:
         return trainer
 
     def _write_log(self, record: dict[str, Any]) -> None:
+        if not self.comm.is_main:
+            return
         with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -493,6 +548,12 @@ class _graceful_interrupt:
 
 
 # ---- building blocks ----------------------------------------------------------------------
+
+EVALUATION_TIMEOUT = 3600.0  # seconds the other processes wait while rank 0 evaluates and saves
+
+
+def _quiet(message: str) -> None:
+    """The log of every process but rank 0."""
 
 def _run_files(out_dir: Path) -> list[Path]:
     """The files of a run in `out_dir`: its log and checkpoints (any format), partial ones included."""

@@ -87,8 +87,9 @@ class Communicator:
         """Overwrite `array` on every rank with root's `array`, in place, and return it."""
         raise NotImplementedError
 
-    def allreduce_numbers(self, values: Sequence[float]) -> list[float]:
-        """Sum a few Python numbers over all ranks (token counts, loss sums, stop flags)."""
+    def allreduce_numbers(self, values: Sequence[float], timeout: float | None = None) -> list[float]:
+        """Sum a few Python numbers over all ranks (token counts, loss sums, stop flags); wait at
+        most `timeout` seconds (default: the communicator's), e.g. longer while rank 0 evaluates."""
         raise NotImplementedError
 
     def barrier(self) -> None:
@@ -116,7 +117,7 @@ class SingleProcess(Communicator):
     def broadcast(self, array: Any, root: int = 0) -> Any:
         return array
 
-    def allreduce_numbers(self, values: Sequence[float]) -> list[float]:
+    def allreduce_numbers(self, values: Sequence[float], timeout: float | None = None) -> list[float]:
         return list(values)
 
     def barrier(self) -> None:

@@ -54,9 +54,11 @@ class MPICommunicator(Communicator):
              copy_back).wait()
         return array
 
-    def allreduce_numbers(self, values: Sequence[float]) -> list[float]:
+    def allreduce_numbers(self, values: Sequence[float], timeout: float | None = None) -> list[float]:
         array = np.asarray(values, dtype=np.float64)
-        self.allreduce(array)
+        request = self.comm.Iallreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM)
+        Work(request.Test, f"all-reduce of {len(array)} numbers on rank {self.rank}",
+             self.timeout if timeout is None else timeout).wait()
         return array.tolist()
 
     def barrier(self) -> None:

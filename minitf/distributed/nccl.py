@@ -56,21 +56,22 @@ class NCCLCommunicator(Communicator):
         self.stream = cp.cuda.Stream(non_blocking=True)
         self._cp = cp
 
-    def iallreduce(self, array: Any) -> Work:
+    def iallreduce(self, array: Any, timeout: float | None = None) -> Work:
         cp = self._cp
         self.stream.wait_event(cp.cuda.get_current_stream().record())  # the gradient is written
         self.comm.all_reduce(array, array, op="sum", stream=self.stream)
         done = self.stream.record()
         return Work(lambda: done.done, f"NCCL all-reduce of {array.size} values on rank {self.rank}",
-                    self.timeout, lambda: cp.cuda.get_current_stream().wait_event(done))
+                    self.timeout if timeout is None else timeout,
+                    lambda: cp.cuda.get_current_stream().wait_event(done))
 
     def broadcast(self, array: Any, root: int = 0) -> Any:
         self.comm.broadcast(array, root)
         return array
 
-    def allreduce_numbers(self, values: Sequence[float]) -> list[float]:
+    def allreduce_numbers(self, values: Sequence[float], timeout: float | None = None) -> list[float]:
         array = self._cp.asarray(values, dtype="float64")
-        self.allreduce(array)
+        self.iallreduce(array, timeout).wait()
         return array.get().tolist()
 
     def barrier(self) -> None:
