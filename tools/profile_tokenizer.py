@@ -7,6 +7,7 @@ strings in memory, so that row is not part of the total.
 """
 from __future__ import annotations
 
+import inspect
 import statistics
 import time
 from pathlib import Path
@@ -31,8 +32,9 @@ def stage_times(data: Path, texts: list[str], vocab_size: int) -> dict[str, floa
     times = {"reading and decoding the .gz files (not in the total)": cpu(lambda: list(iter_texts(files)))[0],
              "regex findall on every line alone (not in the total)":
                  cpu(lambda: [split(t) for t in texts])[0]}
+    by_words = {"at_spaces": True} if "at_spaces" in inspect.signature(count_chunks).parameters else {}
     times["pre-tokenization: regex split and counting unique chunks"], counts = cpu(
-        lambda: count_chunks(texts, split))
+        lambda: count_chunks(texts, split, **by_words))
     times["UTF-8 encoding and byte mapping of unique chunks"], (words, weights) = cpu(
         lambda: _chunks_to_words(counts))
     times["initial pair counts, pair index and heap"], state = cpu(

@@ -3,7 +3,9 @@
 Algorithm:
 
 1. Count the unique chunks of the corpus once (``Counter`` of chunk -> count),
-   streaming the texts.
+   streaming the texts.  With the built-in patterns the texts are cut at single spaces
+   first (``str.split`` in C), the distinct words counted, and only each distinct word
+   goes through the regex (see :func:`.patterns.splits_at_spaces`).
 2. Lay each chunk out as a doubly linked list of byte tokens (as Hugging Face's
    ``Word``) and count every adjacent pair once, weighted by the chunk count; keep an
    index from each pair to the positions where it occurs.
@@ -31,22 +33,33 @@ import heapq
 from collections import Counter, defaultdict
 from typing import Iterable, Iterator
 
+import regex
 from tqdm.auto import tqdm
 
 from .byte_level import BYTES_IN_HF_ORDER
 from .patterns import Splitter
 
 _BATCH = 1 << 11  # chunks gathered before each Counter update
+_LINES = 1 << 6  # texts joined before each split at spaces
+# a text that is not cut at its spaces alone: whitespace other than " ", or two spaces in a row
+_IRREGULAR = regex.compile(r"[^\S ]|  ")
 # bytes.translate table: byte value -> its internal (tie order) number
 _BYTE_TO_ORDER = bytes(BYTES_IN_HF_ORDER.index(b) for b in range(256))
 
 
-def count_chunks(texts: Iterable[str], split: Splitter, progress: bool = False) -> Counter:
-    """Count how often each chunk occurs in the streamed texts."""
-    counts: Counter = Counter()
-    batch: list[str] = []
+def count_chunks(texts: Iterable[str], split: Splitter, progress: bool = False,
+                 at_spaces: bool = False) -> Counter:
+    """Count how often each chunk occurs in the streamed texts.
+
+    ``at_spaces``: ``split`` cuts at single spaces (:func:`.patterns.splits_at_spaces`), so
+    the words between spaces may be counted first and split once each.
+    """
     if progress:
         texts = tqdm(texts, desc="counting chunks", unit=" texts")
+    if at_spaces:
+        return _count_by_words(texts, split)
+    counts: Counter = Counter()
+    batch: list[str] = []
     for text in texts:
         batch += split(text)
         if len(batch) > _BATCH:
@@ -54,6 +67,52 @@ def count_chunks(texts: Iterable[str], split: Splitter, progress: bool = False) 
             batch.clear()
     counts.update(batch)
     return counts
+
+
+def _count_by_words(texts: Iterable[str], split: Splitter) -> Counter:
+    """count_chunks for a pattern that cuts at single spaces: count the words of the texts
+    (the first word of a text apart, as it has no space before it), then split each distinct
+    word once; texts with other whitespace are split whole."""
+    counts: Counter = Counter()
+    words: Counter = Counter()  # every word of the regular texts
+    firsts: Counter = Counter()  # their first words
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == _LINES:
+            _count_words(batch, split, words, firsts, counts)
+            batch.clear()
+    _count_words(batch, split, words, firsts, counts)
+    for word, count in words.items():
+        first = firsts.get(word, 0)
+        for segment, times in ((word, first), (" " + word, count - first)):
+            if not times:
+                continue
+            if word.isascii() and word.isalpha():  # ASCII letters: one chunk, with its space
+                counts[segment] += times
+                continue
+            for chunk in split(segment):
+                counts[chunk] += times
+    return counts
+
+
+def _count_words(batch: list[str], split: Splitter, words: Counter, firsts: Counter,
+                 counts: Counter) -> None:
+    joined = " ".join(batch)
+    # isprintable: no whitespace but " " (all others are controls or separators)
+    if not joined.isprintable() or "  " in joined:
+        regular = []
+        for text in batch:
+            if _IRREGULAR.search(text):
+                counts.update(split(text))
+            else:
+                regular.append(text)
+        joined = " ".join(regular)
+        batch = regular
+    if not batch:  # "".split(" ") would count one empty word
+        return
+    words.update(joined.split(" "))
+    firsts.update([text.partition(" ")[0] for text in batch])
 
 
 def train_merges(chunk_counts: Counter, num_tokens: int, min_frequency: int = 2,
