@@ -33,6 +33,7 @@ import heapq
 from collections import Counter, defaultdict
 from typing import Iterable, Iterator
 
+import numpy as np
 import regex
 from tqdm.auto import tqdm
 
@@ -185,22 +186,28 @@ class _MergeState:
         return (-count << (2 * self.shift)) + pair
 
     def _link(self, words: list[bytes], counts: list[int]) -> None:
-        """Lay the words out as linked positions; count every adjacent pair, index its start."""
-        self.tok = tok = list(b"".join(words))
-        size = len(tok)
-        self.prev, self.next = list(range(-1, size - 1)), list(range(1, size + 1))
-        self.weight: list[int] = []  # position -> count of its word
-        shift, pair_counts, where = self.shift, self.pair_counts, self.where
-        start = 0
-        for word, count in zip(words, counts):
-            end = start + len(word)
-            self.prev[start], self.next[end - 1] = -1, -1
-            self.weight += [count] * len(word)
-            for p, a, b in zip(range(start, end), word, word[1:]):
-                pair = a << shift | b
-                pair_counts[pair] += count
-                where[pair].append(p)
-            start = end
+        """Lay the words out as linked positions; count every adjacent pair, index its start.
+
+        Vectorised: the pair codes of all positions are sorted once, so each pair's
+        positions come out in increasing order and its count is one segment sum.
+        """
+        tok = np.frombuffer(b"".join(words), dtype=np.uint8).astype(np.int64)
+        lengths = np.array([len(word) for word in words], dtype=np.int64)
+        starts = np.cumsum(lengths) - lengths
+        weight = np.repeat(np.array(counts, dtype=np.int64), lengths)
+        prev, next_ = np.arange(-1, tok.size - 1), np.arange(1, tok.size + 1)
+        prev[starts], next_[starts + lengths - 1] = -1, -1
+        firsts = np.flatnonzero(next_ >= 0)  # positions that start a pair
+        codes = tok[firsts] << self.shift | tok[firsts + 1]
+        order = np.argsort(codes, kind="stable")
+        codes, firsts = codes[order], firsts[order]
+        bounds = np.flatnonzero(np.diff(codes)) + 1
+        pairs = codes[np.concatenate(([0], bounds))].tolist() if codes.size else []
+        sums = np.add.reduceat(weight[firsts], np.concatenate(([0], bounds))) if codes.size else []
+        self.pair_counts.update(zip(pairs, np.asarray(sums).tolist()))
+        self.where.update(zip(pairs, (part.tolist() for part in np.split(firsts, bounds))))
+        self.tok, self.weight = tok.tolist(), weight.tolist()
+        self.prev, self.next = prev.tolist(), next_.tolist()
 
     def run(self, min_frequency: int) -> Iterator[int]:
         """Merge best pairs until the vocabulary is full; yield once per merge."""
