@@ -16,6 +16,7 @@ from .vocab import Vocabulary, as_special_mapping, default_layout
 
 AllowedSpecial = Union[str, Iterable[str]]
 _LONG_CHUNK = 64  # bytes; longer chunks use the heap merge, O(n log n)
+_CACHE_SIZE = 100_000  # entries of the per-chunk encode cache
 
 
 class BPETokenizer:
@@ -30,7 +31,7 @@ class BPETokenizer:
     def __init__(self, merges: Sequence[tuple[int, int, int]] = (), *,
                  special_tokens: Mapping[str, int] | Sequence[str] = (),
                  byte_ids: Sequence[int] | None = None, pattern: str = "gpt4",
-                 cache_size: int = 100_000) -> None:
+                 cache_size: int = _CACHE_SIZE) -> None:
         """Assemble a tokenizer from its parts (most users call :meth:`train` or :meth:`load`).
 
         ``merges`` are ``(left_id, right_id, new_id)`` in rank order; ``special_tokens``
@@ -42,7 +43,17 @@ class BPETokenizer:
         specials = as_special_mapping(special_tokens)
         if byte_ids is None:
             byte_ids = [len(specials) + b for b in range(256)]
-        self._vocab = Vocabulary(specials, list(byte_ids), list(merges))
+        self._attach(Vocabulary(specials, list(byte_ids), list(merges)), pattern, cache_size)
+
+    @classmethod
+    def _from_vocabulary(cls, vocab: Vocabulary, pattern: str) -> "BPETokenizer":
+        """A tokenizer on an already checked vocabulary (training builds it only once)."""
+        tokenizer = cls.__new__(cls)
+        tokenizer._attach(vocab, pattern, _CACHE_SIZE)
+        return tokenizer
+
+    def _attach(self, vocab: Vocabulary, pattern: str, cache_size: int) -> None:
+        self._vocab = vocab
         self._pattern = resolve_pattern(pattern)
         self._split = make_splitter(self._pattern)
         self._cache: dict[str, list[int]] = {}
@@ -75,9 +86,7 @@ class BPETokenizer:
         if not counts:
             raise ValueError("empty corpus: the training texts contain no characters")
         merges = train_merges(counts, vocab_size - len(specials), min_frequency, progress)
-        vocab = default_layout(specials, merges)
-        return cls(vocab.merges, special_tokens=vocab.special_tokens,
-                   byte_ids=vocab.byte_ids, pattern=pattern)
+        return cls._from_vocabulary(default_layout(specials, merges), pattern)
 
     # ----------------------------------------------------------------- encoding
     def encode(self, text: str, allowed_special: AllowedSpecial = ()) -> list[int]:
