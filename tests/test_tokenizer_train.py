@@ -162,3 +162,19 @@ def test_every_whitespace_but_space_is_caught_by_isprintable():
     spaces = regex.findall(r"\s", every)
     assert " " in spaces and "\u3000" in spaces
     assert [c for c in spaces if c != " " and c.isprintable()] == []
+
+
+def test_training_switches_the_cycle_collector_back_as_it_was():
+    import gc
+    assert gc.isenabled()
+    BPETokenizer.train(sentences(20), 300)
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="empty corpus"):
+        BPETokenizer.train([""], 300)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        BPETokenizer.train(sentences(20), 300)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -11,7 +11,7 @@ import regex
 
 from .corpus import TextSource, iter_texts
 from .patterns import make_splitter, resolve_pattern, splits_at_spaces
-from .train import count_chunks, train_merges
+from .train import count_chunks, gc_paused, train_merges
 from .vocab import Vocabulary, as_special_mapping, default_layout
 
 AllowedSpecial = Union[str, Iterable[str]]
@@ -82,10 +82,11 @@ class BPETokenizer:
         specials = list(as_special_mapping(special_tokens))
         _check_training_args(vocab_size, min_frequency, specials)
         split = make_splitter(pattern)
-        counts = count_chunks(iter_texts(texts), split, progress, splits_at_spaces(pattern))
-        if not counts:
-            raise ValueError("empty corpus: the training texts contain no characters")
-        merges = train_merges(counts, vocab_size - len(specials), min_frequency, progress)
+        with gc_paused():
+            counts = count_chunks(iter_texts(texts), split, progress, splits_at_spaces(pattern))
+            if not counts:
+                raise ValueError("empty corpus: the training texts contain no characters")
+            merges = train_merges(counts, vocab_size - len(specials), min_frequency, progress)
         return cls._from_vocabulary(default_layout(specials, merges), pattern)
 
     # ----------------------------------------------------------------- encoding

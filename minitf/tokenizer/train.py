@@ -29,6 +29,8 @@ merges); :func:`train_merges` returns the merges as byte strings.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 from collections import Counter, defaultdict
 from typing import Iterable, Iterator
@@ -46,6 +48,23 @@ _LINES = 1 << 6  # texts joined before each split at spaces
 _IRREGULAR = regex.compile(r"[^\S ]|  ")
 # bytes.translate table: byte value -> its internal (tie order) number
 _BYTE_TO_ORDER = bytes(BYTES_IN_HF_ORDER.index(b) for b in range(256))
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Switch off Python's cycle collector for the block (it is switched back on after).
+
+    Training allocates hundreds of thousands of objects that form no reference cycles; the
+    collector would otherwise traverse them (and the caller's texts) again and again, about
+    a tenth of the training time on Multi30k.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def count_chunks(texts: Iterable[str], split: Splitter, progress: bool = False,
