@@ -273,35 +273,40 @@ class _MergeState:
         if a == b:  # occurrences may overlap (a a a): merge the leftmost first, as in a word
             positions.sort()
         grown: set[int] = set()
+        grow = grown.add
+        b_high, new_high = b << shift, new << shift  # pairs (b, t) and (new, t) are high | t
         for p in positions:
+            if tok[p] != a:  # stale: p's pair changed since it was indexed
+                continue
             q = next_[p]
-            if tok[p] != a or tok[q] != b:  # stale: p's pair changed since it was indexed
+            if tok[q] != b:
                 continue
             count = weight[p]
             left, right = prev[p], next_[q]
             if left >= 0:  # the left neighbour may itself be a fresh merge
-                t = tok[left]
-                key = t << shift | a
-                pair_counts[key] -= count
-                key = t << shift | new
+                t = tok[left] << shift
+                pair_counts[t | a] -= count
+                key = t | new
                 pair_counts[key] += count
                 where[key].append(left)
-                grown.add(key)
+                grow(key)
             if right >= 0:
                 t = tok[right]
-                key = b << shift | t
-                pair_counts[key] -= count
-                key = new << shift | t
+                pair_counts[b_high | t] -= count
+                key = new_high | t
                 pair_counts[key] += count
                 where[key].append(p)
-                grown.add(key)
+                grow(key)
                 prev[right] = p
-            tok[p], tok[q], next_[p] = new, -1, right
+            tok[p] = new
+            tok[q] = -1
+            next_[p] = right
         pair_counts.pop(pair, None)
+        heap, shift2 = self.heap, 2 * shift
         for key in grown:
             count = pair_counts[key]
             if count > 0:
-                heapq.heappush(self.heap, self._item(key, count))
+                heapq.heappush(heap, (-count << shift2) + key)
 
     def merges_as_bytes(self) -> list[tuple[bytes, bytes]]:
         return [(self.tokens[a], self.tokens[b]) for a, b in self.merges]
