@@ -29,6 +29,7 @@ merges); :func:`train_merges` returns the merges as byte strings.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import gc
 import heapq
@@ -39,11 +40,13 @@ import numpy as np
 import regex
 from tqdm.auto import tqdm
 
+from .bulk_merge import merge_positions
 from .byte_level import BYTES_IN_HF_ORDER
 from .patterns import Splitter
 
 _BATCH = 1 << 11  # chunks gathered before each Counter update
 _LINES = 1 << 6  # texts joined before each split at spaces
+_BULK = 256  # a pair indexed at this many positions or more is merged with NumPy
 # a text that is not cut at its spaces alone: whitespace other than " ", or two spaces in a row
 _IRREGULAR = regex.compile(r"[^\S ]|  ")
 # bytes.translate table: byte value -> its internal (tie order) number
@@ -185,6 +188,10 @@ class _MergeState:
 
     A pair (a, b) is packed into the int ``a << shift | b``; heap items pack
     ``-count`` above that, so plain int comparison orders by count, then pair.
+
+    The position arrays are ``array.array`` of int64, read and written item by item by the
+    Python merge and through NumPy views by :func:`.bulk_merge.merge_positions`, which
+    does the merges of pairs indexed at ``_BULK`` positions or more.
     """
 
     def __init__(self, words: list[bytes], counts: list[int], num_tokens: int) -> None:
@@ -225,8 +232,11 @@ class _MergeState:
         sums = np.add.reduceat(weight[firsts], np.concatenate(([0], bounds))) if codes.size else []
         self.pair_counts.update(zip(pairs, np.asarray(sums).tolist()))
         self.where.update(zip(pairs, (part.tolist() for part in np.split(firsts, bounds))))
-        self.tok, self.weight = tok.tolist(), weight.tolist()
-        self.prev, self.next = prev.tolist(), next_.tolist()
+        self.tok, self.prev, self.next, self.weight = (
+            array.array("q", np.ascontiguousarray(x, dtype=np.int64).tobytes())
+            for x in (tok, prev, next_, weight))
+        self.views = tuple(np.frombuffer(x, dtype=np.int64)
+                           for x in (self.tok, self.prev, self.next, self.weight))
 
     def run(self, min_frequency: int) -> Iterator[int]:
         """Merge best pairs until the vocabulary is full; yield once per merge."""
@@ -270,6 +280,9 @@ class _MergeState:
         pair_counts, where = self.pair_counts, self.where
         positions = where.pop(pair)
         self.visits += len(positions)
+        if len(positions) >= _BULK:
+            self._merge_bulk(pair, positions, new)
+            return
         if a == b:  # occurrences may overlap (a a a): merge the leftmost first, as in a word
             positions.sort()
         grown: set[int] = set()
@@ -307,6 +320,21 @@ class _MergeState:
             count = pair_counts[key]
             if count > 0:
                 heapq.heappush(heap, (-count << shift2) + key)
+
+    def _merge_bulk(self, pair: int, positions: list[int], new: int) -> None:
+        """_merge for a frequent pair: the same result with NumPy (see .bulk_merge)."""
+        shift, pair_counts, where = self.shift, self.pair_counts, self.where
+        deltas, fresh = merge_positions(self.views, positions, pair >> shift, pair & self.mask,
+                                        new, shift)
+        for key, delta in deltas.items():
+            pair_counts[key] += delta
+        for key, found in fresh.items():
+            where[key] += found
+        pair_counts.pop(pair, None)
+        for key, delta in deltas.items():
+            count = pair_counts[key]
+            if delta > 0 and count > 0:
+                heapq.heappush(self.heap, self._item(key, count))
 
     def merges_as_bytes(self) -> list[tuple[bytes, bytes]]:
         return [(self.tokens[a], self.tokens[b]) for a, b in self.merges]
