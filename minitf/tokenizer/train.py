@@ -8,12 +8,14 @@ Algorithm:
    goes through the regex (see :func:`.patterns.splits_at_spaces`).
 2. Lay each chunk out as a doubly linked list of byte tokens (as Hugging Face's
    ``Word``) and count every adjacent pair once, weighted by the chunk count; keep an
-   index from each pair to the positions where it occurs.
+   index from each pair to the positions where it occurs (NumPy: one sort of all pairs).
 3. Repeatedly take the most frequent pair from a heap (stale entries are skipped:
    a pair's count only ever falls after it enters the heap), merge it at the positions
    the index names, and adjust only the counts of the pairs next to each merge.  A
    merge's work is proportional to its occurrences, so training is linear in the
-   length of a chunk (a 1 MB line without spaces is one chunk), not quadratic.
+   length of a chunk (a 1 MB line without spaces is one chunk), not quadratic.  A pair
+   found at many positions is merged with NumPy (:mod:`.bulk_merge`), the others in a
+   Python loop; both leave the same state.
 
 Ties: among pairs of equal count the one with the smallest (left, right) token
 order wins, where single bytes come first, ordered as their characters in the GPT-2
