@@ -352,3 +352,63 @@ def test_pattern_that_does_not_compile():
 def test_training_text_with_lone_surrogate():
     with pytest.raises(ValueError, match="surrogate"):
         BPETokenizer.train(["ab\ud800"], 300)
+
+
+# ---------------------------------------------------------------- merges of frequent pairs in NumPy
+def bulk_from(threshold: int):
+    """Merge pairs indexed at ``threshold`` positions or more with NumPy (1: every merge)."""
+    from unittest import mock
+
+    from minitf.tokenizer import train
+    return mock.patch.object(train, "_BULK", threshold)
+
+
+@given(st.lists(st.text(alphabet="aab c\n", max_size=12), max_size=12),
+       st.integers(256, 300), st.integers(1, 3))
+def test_numpy_merges_match_the_naive_reference(texts, vocab, min_frequency):
+    texts = [t for t in texts if t] or ["a"]
+    with bulk_from(1):
+        tok = BPETokenizer.train(texts, vocab, min_frequency=min_frequency, pattern=r"\S+|\s+")
+    assert merges_as_bytes(tok) == naive_merges(texts, vocab, min_frequency)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet="aab", min_size=30, max_size=300), min_size=1, max_size=4),
+       st.lists(st.text(alphabet="aab c", max_size=12), max_size=8), st.integers(1, 3),
+       st.sampled_from([1, 2, 5]))
+def test_numpy_merges_on_long_words_match_the_naive_reference(long_words, texts, min_frequency,
+                                                               threshold):
+    # runs a a a merged in one go, neighbouring merges in a word (a b a b), and thresholds
+    # that mix NumPy and Python merges within one training run
+    texts = long_words + texts
+    with bulk_from(threshold):
+        tok = BPETokenizer.train(texts, 330, min_frequency=min_frequency, pattern=r"\S+|\s+")
+    assert merges_as_bytes(tok) == naive_merges(texts, 330, min_frequency)
+
+
+def test_numpy_and_python_merges_agree_on_sentences():
+    rng = random.Random(3)
+    words = "der die das Hund läuft über the a dog runs over 1 23 456 , . ! aaaa abab".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) for _ in range(2000)]
+    with bulk_from(10**9):
+        python = BPETokenizer.train(texts, 600)
+    with bulk_from(1):
+        numpy = BPETokenizer.train(texts, 600)
+    assert len(python.merges) > 40 and numpy.merges == python.merges
+
+
+@pytest.mark.parametrize("word", ["a" * 4_000, "ab" * 2_000,
+                                  "".join(random.Random(2).choices("ab", k=4_000))])
+def test_numpy_merges_leave_the_state_of_python_merges(word):
+    # same tokens, links and pair counts after every merge (zero counts left out)
+    states = []
+    for threshold in (1, 10**9):
+        with bulk_from(threshold):
+            words, counts = _chunks_to_words(Counter({word: 3, "ba": 5, "aab": 2}))
+            state = _MergeState(words, counts, 400)
+            trace = []
+            for _ in state.run(min_frequency=2):
+                trace.append((list(state.tok), list(state.next), list(state.prev),
+                              {k: c for k, c in state.pair_counts.items() if c}))
+            states.append(trace)
+    assert len(states[0]) > 10 and states[0] == states[1]

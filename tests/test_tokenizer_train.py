@@ -2,11 +2,17 @@
 
 import gzip
 import random
+import sys
 import tracemalloc
+from collections import Counter
 
 import pytest
+import regex
+from hypothesis import given, settings, strategies as st
 
 from minitf.tokenizer import BPETokenizer
+from minitf.tokenizer.patterns import GPT4_PATTERN, make_splitter, splits_at_spaces
+from minitf.tokenizer.train import count_chunks
 
 WORDS = ("der die das ein eine Hund Katze läuft springt über unter Wiese Straße "
          "the a dog cat runs jumps over under meadow street 1 23 456 7890 , . ! ?").split()
@@ -115,3 +121,60 @@ def test_streaming_a_large_gz_file_keeps_memory_bounded(tmp_path):
     assert len(tok.merges) == 300 - 256
     # only the ~200 unique chunks and their pair index stay in memory (~1 MB)
     assert peak < size / 10, f"peak {peak} bytes while reading {size} bytes"
+
+
+# ---------------------------------------------------------------- counting chunks word by word
+# whitespace next to a space and runs of spaces are where cutting at spaces would go wrong
+PIECES = ["a", "Zu", "é", "ß", "1", "234", " ", " ", " ", "  ", "   ", "\t", "\t ", " \t", "\n",
+          "\r\n", " \n", "\xa0", "\u3000 ", "\x1c", "\x85", "'s", "'LL", "'", ".", "!?", "(",
+          "\u200d", "🤗", "東京", "\xad", "x2"]
+REGULAR_WORDS = ["a", "Zug", "über", "A", "'s", "don't", "12", "3456", "x2", "...", "(", "é!", "🤗"]
+
+any_texts = st.lists(st.lists(st.sampled_from(PIECES), max_size=10).map("".join), max_size=80)
+printable_texts = st.lists(st.lists(st.sampled_from(["a", "Zu", " ", "  ", "   ", ".", "'s", "1"]),
+                                   max_size=10).map("".join), max_size=80)
+regular_texts = st.lists(st.lists(st.sampled_from(REGULAR_WORDS), max_size=8).map(" ".join),
+                         max_size=80)
+
+
+@pytest.mark.parametrize("pattern", ["gpt4", "gpt2"])
+@settings(max_examples=150, deadline=None)
+@given(texts=st.one_of(any_texts, printable_texts, regular_texts, st.tuples(regular_texts, any_texts).map(
+    lambda pair: pair[0] + pair[1])))
+def test_counting_word_by_word_finds_the_chunks_of_splitting_every_text(pattern, texts):
+    # the built-in patterns cut at single spaces, so counting distinct words first must give
+    # exactly the chunk counts of running the regex over each text
+    split = make_splitter(pattern)
+    assert splits_at_spaces(pattern)
+    expected = Counter(chunk for text in texts for chunk in split(text))
+    assert count_chunks(iter(texts), split, at_spaces=True) == expected
+
+
+def test_only_the_built_in_patterns_count_word_by_word():
+    assert splits_at_spaces(GPT4_PATTERN) and splits_at_spaces("gpt2")
+    assert not splits_at_spaces(r"\S+ ?|\s+")  # a match can take in the space after a word
+
+
+def test_every_whitespace_but_space_is_caught_by_isprintable():
+    # _count_words sends a batch of texts down the fast path when str.isprintable() is true;
+    # that must rule out every character the regex module calls whitespace, except " "
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    spaces = regex.findall(r"\s", every)
+    assert " " in spaces and "\u3000" in spaces
+    assert [c for c in spaces if c != " " and c.isprintable()] == []
+
+
+def test_training_switches_the_cycle_collector_back_as_it_was():
+    import gc
+    assert gc.isenabled()
+    BPETokenizer.train(sentences(20), 300)
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="empty corpus"):
+        BPETokenizer.train([""], 300)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        BPETokenizer.train(sentences(20), 300)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -55,6 +55,45 @@ def test_bench_bpe_merges_runs_on_short_words_against_a_git_revision():
     assert all(len(row) == (4 if in_git else 2) for row in rows)
 
 
+def write_tiny_multi30k(folder: Path) -> None:
+    import gzip
+    words = ["A man", "Ein Mann", "rides", "fährt", "a red bike.", "ein rotes Rad."]
+    for split, count in (("train", 60), ("val", 6)):
+        for lang, offset in (("de", 1), ("en", 0)):
+            lines = [f"{words[(i + offset) % 6]} {words[(i * 7) % 6]} {i}\n" for i in range(count)]
+            with gzip.open(folder / f"{split}.{lang}.gz", "wt", encoding="utf-8") as f:
+                f.writelines(lines)
+
+
+def test_bench_tokenizer_runs_alternated_rounds_with_a_baseline_tree(tmp_path):
+    write_tiny_multi30k(tmp_path)
+    root = str(TOOLS.parent)
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_tokenizer.py"), "--data", str(tmp_path),
+                           "--vocab-size", "300", "--repeats", "2", "--passes", "2", "--no-write",
+                           "--baseline-tree", root],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "machine: " in done.stdout and "NumPy " in done.stdout and "RAYON_NUM_THREADS=1" in done.stdout
+    rounds = [line for line in done.stdout.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert len(rounds) == 2 and all("minitf / baseline" in line for line in rounds)
+    merges = int(next(line for line in done.stdout.splitlines() if "identical to minitf" in line)
+                 .split(": ")[1].split(" / ")[0])
+    assert merges > 0  # the same tree as baseline learns the same merges
+    assert "baseline merges identical to minitf's: %d / %d" % (merges, merges) in done.stdout
+
+
+def test_bench_tokenizer_profile_lists_the_stages(tmp_path):
+    write_tiny_multi30k(tmp_path)
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_tokenizer.py"), "--data", str(tmp_path),
+                           "--vocab-size", "300", "--repeats", "1", "--profile"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    stages = [line.split("|")[1].strip() for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert "merge loop" in stages and stages[-1] == "sum of the stages in the total"
+    assert all(float(line.split("|")[2]) >= 0 for line in done.stdout.splitlines()
+               if line.startswith("| ") and "---" not in line and "CPU s" not in line)
+
+
 def test_zip_bomb_script_reports_the_refusal():
     done = subprocess.run([sys.executable, str(TOOLS / "zip_bomb.py"), "--gigabytes", "0.25"],
                           capture_output=True, text=True, timeout=120)

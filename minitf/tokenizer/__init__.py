@@ -1,4 +1,4 @@
-"""Byte-level BPE tokenizer (pure Python, ``regex`` for pre-splitting).
+"""Byte-level BPE tokenizer (Python, NumPy in training, ``regex`` for pre-splitting).
 
 >>> from minitf.tokenizer import BPETokenizer
 >>> tok = BPETokenizer.train(["a tiny corpus", "a tiny test"], vocab_size=270,
@@ -7,6 +7,7 @@
 True
 
 Modules: :mod:`.bpe` (the tokenizer, encode/decode), :mod:`.train` (learning merges),
+:mod:`.bulk_merge` (merging a frequent pair with NumPy),
 :mod:`.vocab` (ids and their checks), :mod:`.patterns` (pre-split regexes),
 :mod:`.corpus` (streaming texts and files), :mod:`.serialization` (the JSON format),
 :mod:`.huggingface` (reading ``tokenizer.json``), :mod:`.cli` (command line).

@@ -10,12 +10,13 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 import regex
 
 from .corpus import TextSource, iter_texts
-from .patterns import make_splitter, resolve_pattern
-from .train import count_chunks, train_merges
+from .patterns import make_splitter, resolve_pattern, splits_at_spaces
+from .train import count_chunks, gc_paused, train_merges
 from .vocab import Vocabulary, as_special_mapping, default_layout
 
 AllowedSpecial = Union[str, Iterable[str]]
 _LONG_CHUNK = 64  # bytes; longer chunks use the heap merge, O(n log n)
+_CACHE_SIZE = 100_000  # entries of the per-chunk encode cache
 
 
 class BPETokenizer:
@@ -30,7 +31,7 @@ class BPETokenizer:
     def __init__(self, merges: Sequence[tuple[int, int, int]] = (), *,
                  special_tokens: Mapping[str, int] | Sequence[str] = (),
                  byte_ids: Sequence[int] | None = None, pattern: str = "gpt4",
-                 cache_size: int = 100_000) -> None:
+                 cache_size: int = _CACHE_SIZE) -> None:
         """Assemble a tokenizer from its parts (most users call :meth:`train` or :meth:`load`).
 
         ``merges`` are ``(left_id, right_id, new_id)`` in rank order; ``special_tokens``
@@ -42,7 +43,17 @@ class BPETokenizer:
         specials = as_special_mapping(special_tokens)
         if byte_ids is None:
             byte_ids = [len(specials) + b for b in range(256)]
-        self._vocab = Vocabulary(specials, list(byte_ids), list(merges))
+        self._attach(Vocabulary(specials, list(byte_ids), list(merges)), pattern, cache_size)
+
+    @classmethod
+    def _from_vocabulary(cls, vocab: Vocabulary, pattern: str) -> "BPETokenizer":
+        """A tokenizer on an already checked vocabulary (training builds it only once)."""
+        tokenizer = cls.__new__(cls)
+        tokenizer._attach(vocab, pattern, _CACHE_SIZE)
+        return tokenizer
+
+    def _attach(self, vocab: Vocabulary, pattern: str, cache_size: int) -> None:
+        self._vocab = vocab
         self._pattern = resolve_pattern(pattern)
         self._split = make_splitter(self._pattern)
         self._cache: dict[str, list[int]] = {}
@@ -71,13 +82,12 @@ class BPETokenizer:
         specials = list(as_special_mapping(special_tokens))
         _check_training_args(vocab_size, min_frequency, specials)
         split = make_splitter(pattern)
-        counts = count_chunks(iter_texts(texts), split, progress)
-        if not counts:
-            raise ValueError("empty corpus: the training texts contain no characters")
-        merges = train_merges(counts, vocab_size - len(specials), min_frequency, progress)
-        vocab = default_layout(specials, merges)
-        return cls(vocab.merges, special_tokens=vocab.special_tokens,
-                   byte_ids=vocab.byte_ids, pattern=pattern)
+        with gc_paused():
+            counts = count_chunks(iter_texts(texts), split, progress, splits_at_spaces(pattern))
+            if not counts:
+                raise ValueError("empty corpus: the training texts contain no characters")
+            merges = train_merges(counts, vocab_size - len(specials), min_frequency, progress)
+        return cls._from_vocabulary(default_layout(specials, merges), pattern)
 
     # ----------------------------------------------------------------- encoding
     def encode(self, text: str, allowed_special: AllowedSpecial = ()) -> list[int]:

@@ -69,6 +69,22 @@ def make_splitter(pattern: str) -> Splitter:
     return lambda text: _split_keeping_gaps(compiled, text)
 
 
+def splits_at_spaces(pattern: str) -> bool:
+    """True if the pattern cuts a line at every space that follows a non-space, so that
+    ``split(line) == split(w0) + split(" " + w1) + ...`` for ``line = " ".join([w0, w1, ...])``
+    whenever the line's only whitespace is single spaces (no two in a row; the first and the
+    last word may be empty, a space at either end).
+
+    This holds for the built-in patterns: they have no lookbehind, no alternative lets a
+    match take in a space after a non-space character (a space only ever begins a match, or
+    lies in a run of whitespace), and a match ending before a space sees the same as at the
+    end of the text (only ``(?!\\S)`` looks ahead).  A word of ASCII letters, with or without its
+    space before it, is one chunk.  Training counts each distinct space-separated word
+    once and splits it then, instead of running the regex over every line.
+    """
+    return resolve_pattern(pattern) in _FAST_FORMS
+
+
 def _split_keeping_gaps(compiled: regex.Pattern, text: str) -> list[str]:
     chunks = []
     end = 0

@@ -47,11 +47,11 @@ class Vocabulary:
         self._check_specials()
         self._check_bytes()
         self.ranks, self.merged_ids = {}, []
+        self.special_names = {i: name for name, i in self.special_tokens.items()}
         if len(self.merges) > MAX_VOCAB_SIZE:
             raise ValueError(f"{len(self.merges):,} merges, more than the limit of {MAX_VOCAB_SIZE:,}")
         for rank, merge in enumerate(self.merges):
             self._add_merge(rank, merge)
-        self.special_names = {i: name for name, i in self.special_tokens.items()}
         for name, token_id in self.special_tokens.items():
             self.id_to_bytes[token_id] = name.encode("utf-8")
 
@@ -84,8 +84,9 @@ class Vocabulary:
         if not isinstance(merge, (tuple, list)) or len(merge) != 3:
             raise ValueError(f"merge {rank} must be three ids (left, right, new), got {merge!r}")
         left, right, new = merge
-        _check_id(left, f"merge {rank} (left)")
-        _check_id(right, f"merge {rank} (right)")
+        if not (_valid_id(left) and _valid_id(right)):  # messages only when needed (speed)
+            _check_id(left, f"merge {rank} (left)")
+            _check_id(right, f"merge {rank} (right)")
         for side, token_id in (("left", left), ("right", right)):
             if token_id not in self.id_to_bytes:
                 raise ValueError(f"merge {rank} uses unknown {side} token id {token_id} "
@@ -99,12 +100,13 @@ class Vocabulary:
         self.merges[rank] = (left, right, new)
 
     def _register(self, rank: int, new: int, data: bytes) -> None:
-        _check_id(new, f"merge {rank}")
+        if not _valid_id(new):
+            _check_id(new, f"merge {rank}")
         known = self.bytes_to_id.get(data)
         if known is not None and known != new:
             raise ValueError(f"merge {rank} makes {data!r}, which already has id {known}, "
                              f"but gives it id {new}")
-        if new in self.special_tokens.values() or (known is None and new in self.id_to_bytes):
+        if new in self.special_names or (known is None and new in self.id_to_bytes):
             raise ValueError(f"merge {rank} gives id {new}, which is already taken")
         self.id_to_bytes[new] = data
         self.bytes_to_id[data] = new
@@ -150,6 +152,10 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _valid_id(token_id: object) -> bool:
+    return type(token_id) is int and 0 <= token_id < MAX_VOCAB_SIZE
 
 
 def _check_id(token_id: object, what: str) -> None:
