@@ -71,7 +71,7 @@ def test_scan_bad_axes(name):
         getattr(x, name)(2)
     with pytest.raises(TypeError, match="int or None"):
         getattr(x, name)((0, 1))
-    with pytest.raises(TypeError, match="not both"):
+    with pytest.raises(TypeError, match="both axis and dim"):
         getattr(x, name)(0, dim=1)
     with pytest.raises(ValueError, match="0-d"):
         getattr(mt.tensor(1.0), name)(0)

@@ -7,14 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from .. import backend
-from .ops_math2 import axis_or_dim
+from ._axis import accepts_dim
 from .ops_reduce import normalize_axes
 from .tensor import Tensor
 
 
-def _scan_axis(x: Tensor, axis: Any, dim: Any, op: str) -> tuple[Tensor, int]:
+def _scan_axis(x: Tensor, axis: Any, op: str) -> tuple[Tensor, int]:
     """The input (flattened when the axis is None) and the non-negative axis to scan."""
-    axis = axis_or_dim(axis, dim, op)
     if axis is None:
         return x.reshape(-1), 0
     if not isinstance(axis, int):
@@ -30,9 +29,10 @@ def _reverse_cumsum(g: Any, axis: int) -> Any:
     return xp.flip(xp.cumsum(xp.flip(g, axis), axis=axis), axis)
 
 
-def cumsum(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+@accepts_dim
+def cumsum(x: Tensor, axis: int | None = None) -> Tensor:
     """Cumulative sum along `axis` (same shape; flattened when axis is None)."""
-    x, axis = _scan_axis(x, axis, dim, "cumsum")
+    x, axis = _scan_axis(x, axis, "cumsum")
     xp = backend.get_array_module(x.data)
 
     def backward(g):
@@ -41,14 +41,15 @@ def cumsum(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Ten
     return Tensor._make(xp.cumsum(x.data, axis=axis), (x,), backward)
 
 
-def cumprod(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+@accepts_dim
+def cumprod(x: Tensor, axis: int | None = None) -> Tensor:
     """Cumulative product along `axis` (same shape; flattened when axis is None).
 
     The backward divides by nothing, so it is exact when x has zeros: with E the exclusive
     cumulative product (E_k = x_0...x_{k-1}) and S_k = g_k + x_{k+1} S_{k+1} (a reverse
     linear scan), d/dx_k sum_i g_i y_i = E_k S_k.
     """
-    x, axis = _scan_axis(x, axis, dim, "cumprod")
+    x, axis = _scan_axis(x, axis, "cumprod")
     xp = backend.get_array_module(x.data)
     out = xp.cumprod(x.data, axis=axis)
 
