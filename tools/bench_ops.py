@@ -10,13 +10,13 @@ PyTorch is optional (e.g. /work/venv-torch with PYTHONPATH pointing at minitf): 
 only minitf's times are shown. For every case the two frameworks run in turn, repeat after
 repeat, on the same float inputs; each repeat is a forward pass and a backward pass with a
 fixed cotangent (ops with no gradient: argmax, argsort, one_hot, multinomial, run forward
-only, marked "fwd"). Threads: one by default (--threads). The table gives the medians in ms and the ratio minitf / torch of forward +
-backward: the median over the repeats of the ratio of the two steps run back to back (a
+only, marked "fwd only"). One thread by default (--threads). The table gives the medians in
+ms and the ratio minitf / torch of forward + backward: the median over the repeats of the ratio of the two steps run back to back (a
 shared machine drifts, and a step slowed by another process skews one pair, not the median).
 The embedding rows also run the backward minitf had before (`np.add.at`), and a summary gives
 the backward's speed-up on each shape.
 
-Adding a case is one `case(...)` call in CASES below: a name, the float inputs (shapes, or a
+Adding a case is one `case(...)` call in register_tensor_cases or register_functional_cases: a name, the float inputs (shapes, or a
 function of a NumPy Generator returning arrays), the minitf call and the PyTorch call, both
 taking the inputs as tensors (integer targets are closed over as NumPy arrays; `T(a)` makes
 one a torch tensor inside the PyTorch call); `grad=False` for an op without a gradient.
