@@ -90,3 +90,38 @@ def test_multi30k_recipe_stops_on_ctrl_c_then_resumes_and_scores_the_test_split(
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)  # a fresh run into it
     assert again.returncode == 1 and "Traceback" not in again.stderr
     assert again.stderr.startswith("multi30k.py: error: ") and "--overwrite" in again.stderr
+
+def test_char_mlp_loss_falls_and_samples_are_words_of_the_alphabet(tmp_path):
+    char_mlp = load_example("char_mlp")
+    flags = ["--words", "300", "--steps", "150", "--eval-every", "75", "--n-hidden", "32", "--lr", "0.1"]
+    result = char_mlp.train(char_mlp.parse_args(flags))
+    for split in ("train", "val"):
+        losses = result["history"][split]
+        assert len(losses) == 3 and losses[-1] < losses[0] - 0.3, losses
+    assert len(result["samples"]) == 10 and any(result["samples"])
+    assert set("".join(result["samples"])) <= result["alphabet"] and "." not in result["alphabet"]
+    assert char_mlp.train(char_mlp.parse_args(flags))["samples"] == result["samples"]  # seeded
+
+    words = tmp_path / "words.txt"
+    words.write_text("anna\nbob\n\nada\notto\n" * 20)
+    own = char_mlp.train(char_mlp.parse_args(["--data", str(words), "--steps", "50", "--eval-every", "50",
+                                               "--n-hidden", "16", "--num-samples", "3"]))
+    assert own["alphabet"] == set("anbdot") and len(own["samples"]) == 3
+    assert set("".join(own["samples"])) <= own["alphabet"]
+    words.write_text("a.b\n")
+    with pytest.raises(ValueError, match="may not contain '.'"):
+        char_mlp.train(char_mlp.parse_args(["--data", str(words)]))
+
+
+def test_char_transformer_loss_falls_and_generates_text_of_the_alphabet():
+    char_transformer = load_example("char_transformer")
+    args = char_transformer.parse_args(["--steps", "40", "--warmup", "5", "--block", "8", "--d-model", "16",
+                                        "--n-heads", "2", "--n-layers", "1", "--batch-size", "8",
+                                        "--eval-batch", "16", "--eval-every", "20", "--new-tokens", "30",
+                                        "--prompt", "two"])
+    result = char_transformer.train(args)
+    for split in ("train", "val"):
+        losses = result["history"][split]
+        assert len(losses) == 3 and losses[-1] < losses[0] - 0.5, losses
+    assert result["sample"].startswith("two") and len(result["sample"]) == 3 + 30
+    assert set(result["sample"]) <= result["alphabet"]

@@ -127,7 +127,7 @@ def test_bad_arguments():
         x.std(ddof=-1)
     with pytest.raises(ValueError, match="2 element.*ddof=2"):
         x.var(axis=0, ddof=2)
-    with pytest.raises(TypeError, match="not both"):
+    with pytest.raises(TypeError, match="both axis and dim"):
         x.logsumexp(0, dim=0)
     with pytest.raises(ValueError, match="axis 2 is out of range"):
         x.norm(axis=2)

@@ -110,3 +110,16 @@ def test_bench_ops_runs_a_few_cases_with_or_without_torch():
              ("silu", "nll_loss", "nll_loss_weighted", "embedding/27x32x3x10", "embedding_add_at/27x32x3x10")]
     assert len(names) == 5, done.stdout
     assert "BLAS" in done.stdout and "np.add.at (before) -> add_rows (now)" in done.stdout
+
+
+def test_bench_ops_runs_every_case_on_the_tiny_scale():
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_ops.py"), "--scale", "tiny", "--repeats", "1",
+                           "--warmup", "0"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run([sys.executable, str(TOOLS / "bench_ops.py"), "--scale", "tiny", "--list"],
+                            capture_output=True, text=True, timeout=120).stdout.split()
+    rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.split()[:1] in ([n] for n in listed)}
+    for name in ("argmax", "topk", "gather", "scatter_add", "unsqueeze+flatten", "einsum", "cumprod", "logsumexp",
+                 "var", "std", "norm", "multinomial", "silu", "nll_loss", "cosine_similarity"):
+        assert name in rows, f"{name} missing from {sorted(rows)}"
+    assert rows["argmax"].endswith("fwd only") and not rows["sort"].endswith("fwd only")

@@ -1,22 +1,25 @@
-"""Op benchmark: each op's forward + backward in minitf against PyTorch CPU, in one run.
+"""Op benchmark: each op of issue 10 (tensor ops, math, sampling, functional ops, embedding),
+forward + backward in minitf against PyTorch CPU, in one run.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tools/bench_ops.py
     python tools/bench_ops.py --only embedding --only 'loss*'   # names, globs or substrings
     python tools/bench_ops.py --threads 2 --repeats 50 --dtype float64
+    python tools/bench_ops.py --scale tiny --repeats 1 --warmup 0        # a smoke run
 
 PyTorch is optional (e.g. /work/venv-torch with PYTHONPATH pointing at minitf): without it
 only minitf's times are shown. For every case the two frameworks run in turn, repeat after
 repeat, on the same float inputs; each repeat is a forward pass and a backward pass with a
-fixed cotangent. The table gives the medians in ms and the ratio minitf / torch of forward +
-backward: the median over the repeats of the ratio of the two steps run back to back (a
+fixed cotangent (ops with no gradient: argmax, argsort, one_hot, multinomial, run forward
+only, marked "fwd only"). One thread by default (--threads). The table gives the medians in
+ms and the ratio minitf / torch of forward + backward: the median over the repeats of the ratio of the two steps run back to back (a
 shared machine drifts, and a step slowed by another process skews one pair, not the median).
 The embedding rows also run the backward minitf had before (`np.add.at`), and a summary gives
 the backward's speed-up on each shape.
 
-Adding a case is one `case(...)` call in CASES below: a name, the float inputs (shapes, or a
+Adding a case is one `case(...)` call in register_tensor_cases or register_functional_cases: a name, the float inputs (shapes, or a
 function of a NumPy Generator returning arrays), the minitf call and the PyTorch call, both
 taking the inputs as tensors (integer targets are closed over as NumPy arrays; `T(a)` makes
-one a torch tensor inside the PyTorch call).
+one a torch tensor inside the PyTorch call); `grad=False` for an op without a gradient.
 """
 from __future__ import annotations
 
@@ -37,22 +40,30 @@ class Case:
     inputs: Any                  # list of shapes, or rng -> list of float arrays
     ours: Callable[..., Any]     # (*minitf tensors) -> Tensor
     theirs: Callable[..., Any]   # (*torch tensors) -> torch.Tensor
+    grad: bool = True            # False: forward only (the op has no gradient)
 
 
 CASES: list[Case] = []
 
 
-def case(name: str, inputs: Any, ours: Callable[..., Any], theirs: Callable[..., Any]) -> None:
-    CASES.append(Case(name, inputs, ours, theirs))
+def case(name: str, inputs: Any, ours: Callable[..., Any], theirs: Callable[..., Any],
+         grad: bool = True) -> None:
+    CASES.append(Case(name, inputs, ours, theirs, grad))
 
 
-def register_cases() -> None:
+# sizes: logits of a batch over a vocabulary, embedding rows, a batch of attention maps, rows of
+# a Transformer's activations (64 x 32 tokens of width 256)
+SCALES = {"ref": dict(batch=64, vocab=8000, rows=8000, dim=256, ids=4096, maps=(16, 128, 128),
+                      tokens=2048, embedding=None),
+          "tiny": dict(batch=4, vocab=50, rows=30, dim=8, ids=20, maps=(2, 6, 6), tokens=16,
+                       embedding=[(27, 4, 3, 10)])}
+
+
+def register_cases(scale: str = "ref") -> None:
     """The registry (imports minitf and torch, so it runs after the thread settings)."""
     import numpy as np
 
-    import minitf.functional as F
-
-    torch, tF = optional_torch()
+    torch, _ = optional_torch()
 
     def T(a: np.ndarray) -> Any:
         return torch.from_numpy(a)
@@ -62,10 +73,75 @@ def register_cases() -> None:
     def ids(high: int, *shape: int) -> np.ndarray:
         return rng.integers(0, high, shape)
 
+    s = SCALES[scale]
+    register_tensor_cases(s, ids, T)
+    register_functional_cases(s, ids, T)
+
+
+def register_tensor_cases(s: dict, ids: Callable[..., Any], T: Callable[[Any], Any]) -> None:
+    """Selection, gather/scatter, shape and order, math, sampling."""
+    import numpy as np
+
+    import minitf as mt
+
+    torch, tF = optional_torch()
+    b, v, maps, k = s["batch"], s["vocab"], s["maps"], min(10, s["vocab"])
+    logits, table, n_ids = (b, v), (s["rows"], s["dim"]), s["ids"]
+    targets, rows_ids = ids(v, b, 1), ids(s["rows"], n_ids)
+    scatter_ids = np.broadcast_to(rows_ids[:, None], (n_ids, s["dim"])).copy()
+    # topk: k=10 of a vocabulary; einsum: attention scores bhqd,bhkd->bhqk; multinomial: 1 of a vocabulary
+    case("argmax", [logits], lambda x: x.argmax(axis=-1), lambda x: x.argmax(dim=-1), grad=False)
+    case("argsort", [logits], lambda x: x.argsort(axis=-1), lambda x: x.argsort(dim=-1), grad=False)
+    case("sort", [logits], lambda x: x.sort(axis=-1)[0], lambda x: x.sort(dim=-1)[0])
+    case("topk", [logits], lambda x: x.topk(k)[0], lambda x: x.topk(k)[0])
+    case("gather", [logits], lambda x: mt.gather(x, 1, targets), lambda x: torch.gather(x, 1, T(targets)))
+    case("take_along_axis", [logits], lambda x: mt.take_along_axis(x, targets, 1),
+         lambda x: torch.take_along_dim(x, T(targets), 1))
+    case("index_select", [table], lambda x: x.index_select(0, rows_ids), lambda x: x.index_select(0, T(rows_ids)))
+    case("scatter_add", [table, (n_ids, s["dim"])], lambda x, src: mt.scatter_add(x, 0, scatter_ids, src),
+         lambda x, src: torch.scatter_add(x, 0, T(scatter_ids), src))
+    case("one_hot", [], lambda: mt.one_hot(rows_ids, s["rows"]), lambda: tF.one_hot(T(rows_ids), s["rows"]),
+         grad=False)
+    case("flip", [maps], lambda x: x.flip(-1), lambda x: x.flip(-1))
+    case("roll", [maps], lambda x: x.roll(3, -1), lambda x: x.roll(3, -1))
+    case("tile", [maps], lambda x: x.tile(1, 2, 1), lambda x: x.repeat(1, 2, 1))
+    case("repeat_interleave", [maps], lambda x: x.repeat_interleave(2, axis=1),
+         lambda x: x.repeat_interleave(2, dim=1))
+    case("pad", [maps], lambda x: mt.pad(x, ((0, 0), (1, 1), (2, 2))), lambda x: tF.pad(x, (2, 2, 1, 1)))
+    case("tril", [maps], lambda x: x.tril(), lambda x: x.tril())
+    case("unsqueeze+flatten", [maps], lambda x: x.unsqueeze(1).flatten(2), lambda x: x.unsqueeze(1).flatten(2))
+    case("view", [maps], lambda x: x.view(-1, maps[-1]), lambda x: x.view(-1, maps[-1]))
+    case("einsum", [maps[:1] + (4,) + maps[1:2] + (32,)] * 2,
+         lambda q, kk: mt.einsum("bhqd,bhkd->bhqk", q, kk), lambda q, kk: torch.einsum("bhqd,bhkd->bhqk", q, kk))
+    case("cumsum", [maps], lambda x: x.cumsum(axis=-1), lambda x: x.cumsum(dim=-1))
+    case("cumprod", [maps], lambda x: x.cumprod(axis=-1), lambda x: x.cumprod(dim=-1))
+    case("logsumexp", [logits], lambda x: x.logsumexp(axis=-1), lambda x: x.logsumexp(dim=-1))
+    case("var", [logits], lambda x: x.var(axis=-1, correction=1), lambda x: x.var(dim=-1))
+    case("std", [logits], lambda x: x.std(axis=-1, correction=1), lambda x: x.std(dim=-1))
+    case("norm", [logits], lambda x: x.norm(axis=-1), lambda x: torch.linalg.vector_norm(x, dim=-1))
+    case("clamp", [maps], lambda x: x.clamp(-0.5, 0.5), lambda x: x.clamp(-0.5, 0.5))
+    case("maximum", [maps, maps], mt.maximum, lambda a, b: torch.maximum(a, b))
+    case("sin", [maps], mt.sin, lambda x: torch.sin(x))
+    case("log1p", [maps], lambda x: mt.log1p(x * x), lambda x: torch.log1p(x * x))
+    probs = 0.05 + np.random.default_rng(3).random(logits)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    case("multinomial", [], lambda: mt.multinomial(probs, 1), lambda: torch.multinomial(T(probs), 1),
+         grad=False)
+
+
+def register_functional_cases(s: dict, ids: Callable[..., Any], T: Callable[[Any], Any]) -> None:
+    """Activations, losses, similarity and the embedding (with its old backward)."""
+    import numpy as np
+
+    import minitf.functional as F
+
+    torch, tF = optional_torch()
+    rng = np.random.default_rng(1)
+
     def probabilities(*shapes):
         return lambda r: [0.05 + 0.9 * r.random(s) for s in shapes]
 
-    rows = (2048, 256)  # a Transformer's 64 x 32 tokens of width 256
+    rows = (s["tokens"], s["dim"])
     for name in ("silu", "softplus", "leaky_relu", "elu", "log_sigmoid"):
         case(name, [rows], getattr(F, name),
              lambda x, name=name: getattr(tF, "logsigmoid" if name == "log_sigmoid" else name)(x))
@@ -73,10 +149,10 @@ def register_cases() -> None:
     case("tanh", [rows], F.tanh, lambda x: torch.tanh(x))
     case("rms_norm", [rows, rows[1:]], lambda x, w: F.rms_norm(x, rows[1], w),
          lambda x, w: tF.rms_norm(x, rows[1:], w))
-    logits, targets = (512, 1000), ids(1000, 512)
+    logits, targets = (s["batch"], s["vocab"]), ids(s["vocab"], s["batch"])
     targets[::7] = -100
     case("nll_loss", [logits], lambda x: F.nll_loss(x, targets), lambda x: tF.nll_loss(x, T(targets)))
-    weight = rng.random(1000) + 0.5
+    weight = rng.random(s["vocab"]) + 0.5
     case("nll_loss_weighted", [logits], lambda x: F.nll_loss(x, targets, weight=weight),
          lambda x: tF.nll_loss(x, T(targets), weight=T(weight).to(x.dtype)))
     for name in ("mse_loss", "l1_loss", "smooth_l1_loss"):
@@ -91,7 +167,7 @@ def register_cases() -> None:
          lambda a, b: tF.cosine_similarity(a, b, dim=-1))
     case("normalize", [rows], lambda x: F.normalize(x, dim=-1), lambda x: tF.normalize(x, dim=-1))
 
-    for vocab, batch, context, dim in EMBEDDING_SHAPES:
+    for vocab, batch, context, dim in s["embedding"] or EMBEDDING_SHAPES:
         tokens = ids(vocab, batch, context)
         shape = f"{vocab}x{batch}x{context}x{dim}"
         case(f"embedding/{shape}", [(vocab, dim)], lambda w, t=tokens: F.embedding(t, w),
@@ -131,13 +207,15 @@ def optional_torch() -> tuple[Any, Any]:
 # ---- timing -----------------------------------------------------------------------------------
 
 def time_step(fn: Callable[..., Any], inputs: list[Any], cotangent: Any) -> tuple[float, float]:
-    """(forward, backward) seconds of one step; the inputs' gradients are cleared first."""
+    """(forward, backward) seconds of one step; the inputs' gradients are cleared first.
+    Without a cotangent (an op with no gradient) the step is the forward alone."""
     for x in inputs:
         x.grad = None
     start = time.perf_counter()
     out = fn(*inputs)
     middle = time.perf_counter()
-    out.backward(cotangent)
+    if cotangent is not None:
+        out.backward(cotangent)
     return middle - start, time.perf_counter() - middle
 
 
@@ -150,13 +228,13 @@ def run_case(c: Case, args: argparse.Namespace) -> dict[str, float]:
     rng = np.random.default_rng(0)
     arrays = c.inputs(rng) if callable(c.inputs) else [rng.standard_normal(s) for s in c.inputs]
     arrays = [np.ascontiguousarray(a, dtype=args.dtype) for a in arrays]
-    ours = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    ours = [Tensor(a.copy(), requires_grad=c.grad) for a in arrays]
     out = c.ours(*ours)
-    cotangent = rng.standard_normal(out.shape).astype(args.dtype)
+    cotangent = rng.standard_normal(out.shape).astype(args.dtype) if c.grad else None
     sides = [("minitf", c.ours, ours, cotangent)]
     if torch is not None:
-        theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
-        sides.append(("torch", c.theirs, theirs, torch.tensor(cotangent)))
+        theirs = [torch.tensor(a, requires_grad=c.grad) for a in arrays]
+        sides.append(("torch", c.theirs, theirs, torch.tensor(cotangent) if c.grad else None))
     times: dict[str, list[tuple[float, float]]] = {name: [] for name, *_ in sides}
     for repeat in range(args.warmup + args.repeats):
         for name, fn, inputs, v in (sides if repeat % 2 == 0 else sides[::-1]):
@@ -168,6 +246,7 @@ def run_case(c: Case, args: argparse.Namespace) -> dict[str, float]:
         result[f"{name}_fwd"] = statistics.median(f for f, _ in ts) * 1e3
         result[f"{name}_bwd"] = statistics.median(b for _, b in ts) * 1e3
         result[name] = statistics.median(f + b for f, b in ts) * 1e3
+    result["grad"] = c.grad
     if "torch" in times:  # each repeat's two steps ran back to back, under the same load
         result["ratio"] = statistics.median(sum(a) / sum(b) for a, b in zip(times["minitf"], times["torch"]))
     return result
@@ -222,8 +301,9 @@ def print_table(results: dict[str, dict[str, float]], args: argparse.Namespace) 
             split = f" | {r['torch_fwd']:.3f} / {r['torch_bwd']:.3f}"
             if r["ratio"] > 2 and not name.startswith("embedding_add_at"):
                 slow.append(name)
+        note = "" if r["grad"] else "   fwd only"
         print(f"{name:<{width}}{r['minitf']:>10.3f}{theirs:>10}{ratio:>8}   "
-              f"({r['minitf_fwd']:.3f} / {r['minitf_bwd']:.3f}{split})")
+              f"({r['minitf_fwd']:.3f} / {r['minitf_bwd']:.3f}{split}){note}")
     pairs = [(n, "embedding_add_at/" + n.split("/", 1)[1]) for n in results if n.startswith("embedding/")]
     pairs = [(new, old) for new, old in pairs if old in results]
     if pairs:
@@ -246,6 +326,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="ref",
+                        help="input sizes (tiny: a smoke run in seconds)")
     parser.add_argument("--list", action="store_true", help="list the case names and exit")
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -253,7 +335,7 @@ def main() -> None:
     torch, _ = optional_torch()
     if torch is not None:
         torch.set_num_threads(args.threads)
-    register_cases()
+    register_cases(args.scale)
     selected = [c for c in CASES if not args.only or any(
         fnmatch.fnmatch(c.name, pattern) or pattern in c.name for pattern in args.only)]
     if args.list:

@@ -44,7 +44,8 @@ def _bind_methods() -> None:
         "argmax": argmax, "argmin": argmin, "argsort": argsort, "sort": sort, "topk": topk,
         "gather": gather, "take_along_axis": take_along_axis, "scatter_add": scatter_add,
         "take": take, "index_select": index_select,
-        "unsqueeze": unsqueeze, "squeeze": squeeze, "flatten": flatten, "view": view, "flip": flip,
+        "unsqueeze": unsqueeze, "expand_dims": expand_dims, "squeeze": squeeze, "flatten": flatten,
+        "view": view, "flip": flip,
         "roll": roll, "tile": tile, "repeat": repeat, "repeat_interleave": repeat_interleave,
         "tril": tril, "triu": triu,
     }

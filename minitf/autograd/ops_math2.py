@@ -1,7 +1,6 @@
 """More elementwise math: sin, cos, log1p, expm1, clip (clamp), maximum, minimum.
 
 Each forward with its backward beside it; broadcasting is summed back by the engine.
-Also `axis_or_dim`, the `dim=` alias of `axis=` for the ops of this issue's math files.
 """
 from __future__ import annotations
 
@@ -10,17 +9,6 @@ from typing import Any
 from .. import backend
 from .ops_math import Operand, _pair, lift
 from .tensor import Tensor
-
-
-def axis_or_dim(axis: Any, dim: Any, op: str) -> Any:
-    """The axis argument given as `axis=` or as PyTorch's `dim=` (not both)."""
-    # TODO(issue 10): swap for the shared helper once it lands (minitf/autograd/_axis.py)
-    if dim is None:
-        return axis
-    if axis is not None:
-        raise TypeError(f"{op}: give axis= or its alias dim=, not both "
-                        f"(axis={axis!r}, dim={dim!r})")
-    return dim
 
 
 # ---- unary ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 concat, stack, split, where."""
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -244,6 +245,9 @@ def _axes_tuple(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
 @accepts_dim
 def expand_dims(x: Tensor, axis: Any) -> Tensor:
     """Insert size-1 axes at the positions `axis` (an int or a tuple) of the output."""
+    if isinstance(axis, int) and not isinstance(axis, bool):  # the common case, without the general path
+        a = normalize_axis(axis, x.ndim + 1, "expand_dims")
+        return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
     count = len(axis) if isinstance(axis, (tuple, list)) else 1
     axes = _axes_tuple(axis, x.ndim + count, "expand_dims")
     sizes = iter(x.shape)
@@ -274,7 +278,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     end = normalize_axis(end_dim, x.ndim, "flatten")
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for {x.ndim} dimensions")
-    return reshape(x, x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:])
+    return reshape(x, x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
 
 view = reshape

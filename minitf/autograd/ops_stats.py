@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from .ops_math2 import axis_or_dim
+from ._axis import accepts_dim
 from .ops_reduce import _restore, normalize_axes
 from .tensor import Tensor
 
@@ -24,13 +24,14 @@ def _squeeze(out: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     return out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
 
 
-def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
+@accepts_dim
+def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) over axes, shifted by the maximum so that it never overflows.
 
     A row of -inf gives -inf and a zero gradient (PyTorch gives NaN there); a row with +inf
     gives +inf.
     """
-    axes = normalize_axes(axis_or_dim(axis, dim, "logsumexp"), x.ndim)
+    axes = normalize_axes(axis, x.ndim)
     xp = backend.get_array_module(x.data)
     if x.size == 0:
         raise ValueError(f"logsumexp of an empty tensor (shape {x.shape})")
@@ -57,24 +58,25 @@ def _ddof(ddof: Any, correction: Any, op: str) -> int:
     return value
 
 
-def _variance(x: Tensor, axis: Axis, dim: Axis, ddof: Any, correction: Any,
+def _variance(x: Tensor, axis: Axis, ddof: Any, correction: Any,
               op: str) -> tuple[tuple[int, ...], int, Any, Any]:
     """(axes, N - ddof, x - mean, variance with keepdims) for var and std."""
-    axes = normalize_axes(axis_or_dim(axis, dim, op), x.ndim)
+    axes = normalize_axes(axis, x.ndim)
     ddof = _ddof(ddof, correction, op)
     dof = math.prod(x.shape[a] for a in axes) - ddof
     if dof <= 0:
-        raise ValueError(f"{op}: {dof + ddof} element(s) over axis {axis if dim is None else dim} "
+        raise ValueError(f"{op}: {dof + ddof} element(s) over axis {axis} "
                          f"leave no degrees of freedom with ddof={ddof}")
     centred = x.data - x.data.mean(axis=axes, keepdims=True)
     return axes, dof, centred, (centred * centred).sum(axis=axes, keepdims=True) / dof
 
 
+@accepts_dim
 def var(x: Tensor, axis: Axis = None, keepdims: bool = False, *, ddof: int | None = None,
-        correction: int | None = None, dim: Axis = None) -> Tensor:
+        correction: int | None = None) -> Tensor:
     """Variance over axes: sum((x - mean)^2) / (N - ddof). ddof=0 by default (NumPy's;
     PyTorch's default is correction=1). Raises when N - ddof <= 0."""
-    axes, dof, centred, out = _variance(x, axis, dim, ddof, correction, "var")
+    axes, dof, centred, out = _variance(x, axis, ddof, correction, "var")
 
     def backward(g):
         return (_restore(g, axes, keepdims) * (2 / dof) * centred,)
@@ -82,13 +84,14 @@ def var(x: Tensor, axis: Axis = None, keepdims: bool = False, *, ddof: int | Non
     return Tensor._make(_squeeze(out, axes, keepdims), (x,), backward)
 
 
+@accepts_dim
 def std(x: Tensor, axis: Axis = None, keepdims: bool = False, *, ddof: int | None = None,
-        correction: int | None = None, dim: Axis = None) -> Tensor:
+        correction: int | None = None) -> Tensor:
     """Standard deviation over axes: sqrt(var(x, axis, ddof=ddof)), ddof=0 by default.
 
     Where the standard deviation is 0 (all values equal) the gradient is 0, as in PyTorch.
     """
-    axes, dof, centred, variance = _variance(x, axis, dim, ddof, correction, "std")
+    axes, dof, centred, variance = _variance(x, axis, ddof, correction, "std")
     xp = backend.get_array_module(x.data)
     out = xp.sqrt(variance)
 
@@ -99,8 +102,8 @@ def std(x: Tensor, axis: Axis = None, keepdims: bool = False, *, ddof: int | Non
     return Tensor._make(_squeeze(out, axes, keepdims), (x,), backward)
 
 
-def norm(x: Tensor, p: float = 2, axis: Axis = None, keepdims: bool = False, *,
-         dim: Axis = None) -> Tensor:
+@accepts_dim
+def norm(x: Tensor, p: float = 2, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Vector p-norm over axes (all of them by default), p in {1, 2, inf}, as
     torch.linalg.vector_norm (not NumPy's matrix norms for 2-D axes).
 
@@ -109,7 +112,7 @@ def norm(x: Tensor, p: float = 2, axis: Axis = None, keepdims: bool = False, *,
     """
     if p not in (1, 2, math.inf):
         raise ValueError(f"norm: p must be 1, 2 or inf, got {p!r}")
-    axes = normalize_axes(axis_or_dim(axis, dim, "norm"), x.ndim)
+    axes = normalize_axes(axis, x.ndim)
     xp = backend.get_array_module(x.data)
     magnitude = xp.abs(x.data)
     if p == 1:

@@ -3,6 +3,7 @@
     import minitf.functional as F
 """
 from .activations import dropout, elu, gelu, leaky_relu, log_sigmoid, relu, sigmoid, silu, softplus, tanh
+from ..autograd import one_hot  # the same function as minitf.one_hot (torch has it in F)
 from .attention import scaled_dot_product_attention
 from .conv import conv1d, conv2d, conv_transpose2d
 from .linear import embedding, feed_forward, linear
@@ -22,5 +23,5 @@ __all__ = [
     "batch_norm", "group_norm",
     "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid", "rms_norm",
     "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "kl_div", "cosine_similarity", "normalize",
+    "binary_cross_entropy_with_logits", "kl_div", "cosine_similarity", "normalize", "one_hot",
 ]

@@ -7,21 +7,17 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
+from ..autograd._axis import accepts_dim, normalize_axis
 from ..autograd.ops_math import lift
 
 __all__ = ["cosine_similarity", "normalize"]
 
 
-def _axis(name: str, dim: int, ndim: int) -> int:
-    if not -ndim <= dim < ndim:
-        raise ValueError(f"{name}: dim {dim} is out of range for {ndim}-d input")
-    return dim % ndim
+@accepts_dim
+def cosine_similarity(x1: Tensor, x2: Any, axis: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along `axis` (alias `dim`), as torch's formula.
 
-
-def cosine_similarity(x1: Tensor, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along `dim`, as torch's current formula.
-
-    x1 and x2 broadcast together; the output has their broadcast shape without `dim`.
+    x1 and x2 broadcast together; the output has their broadcast shape without `axis`.
     As in PyTorch, the eps clamp is outside the graph: the gradient through each norm
     is that of the unclamped norm, x / |x| (0 for a zero vector).
     """
@@ -33,7 +29,7 @@ def cosine_similarity(x1: Tensor, x2: Any, dim: int = 1, eps: float = 1e-8) -> T
                          "do not broadcast together") from None
     backend.check_same_device("cosine_similarity", x1.data, x2.data)
     xp = backend.get_array_module(x1.data)
-    axis = _axis("cosine_similarity", dim, max(len(shape), 1))
+    axis = normalize_axis(axis, max(len(shape), 1), "cosine_similarity")
     a, b = (xp.broadcast_to(v.data, shape) for v in (x1, x2))
     norm_a = xp.sqrt((a * a).sum(axis=axis, keepdims=True))
     norm_b = xp.sqrt((b * b).sum(axis=axis, keepdims=True))
@@ -54,8 +50,9 @@ def cosine_similarity(x1: Tensor, x2: Any, dim: int = 1, eps: float = 1e-8) -> T
     return Tensor._make(cos.squeeze(axis), (x1, x2), backward)
 
 
-def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
-    """x / max(||x||_p, eps) along `dim`, as torch.nn.functional.normalize (p > 0 or inf).
+@accepts_dim
+def normalize(input: Tensor, p: float = 2.0, axis: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps) along `axis` (alias `dim`), as torch.nn.functional.normalize (p > 0 or inf).
 
     Backward: g / n - sum(g * x) / n**2 * d||x||_p/dx where the norm n is at least eps;
     below it the denominator is the constant eps and the gradient g / eps. For p = inf the norm's gradient is split
@@ -64,7 +61,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
     if not p > 0:
         raise ValueError(f"normalize: p must be positive (or inf), got {p}")
     xp = backend.get_array_module(input.data)
-    axis = _axis("normalize", dim, max(input.ndim, 1))
+    axis = normalize_axis(axis, max(input.ndim, 1), "normalize")
     x = input.data
     ax = xp.abs(x)
     if p == np.inf:
