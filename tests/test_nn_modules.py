@@ -281,5 +281,8 @@ def test_load_state_dict_checks_buffers_and_type():
         m.load_state_dict(dict(state, stats=np.zeros(3, np.float32)))
     with pytest.raises(TypeError, match="dict of name"):
         m.load_state_dict([("stats", np.zeros(2))])
-    m.load_state_dict({"linear.weight": Tensor(np.ones((2, 3), np.float32))}, strict=False)
+    result = m.load_state_dict({"linear.weight": Tensor(np.ones((2, 3), np.float32)), "extra": np.zeros(1)},
+                               strict=False)
     assert np.all(m.linear.weight.numpy() == 1)
+    assert result.missing_keys == ["count", "linear.bias", "stats"] and result.unexpected_keys == ["extra"]
+    assert m.load_state_dict(state) == ([], [])

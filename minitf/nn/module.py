@@ -218,14 +218,16 @@ class Module:
         """
         return _state.state_dict(self)
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True, cast: bool = False) -> None:
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True,
+                        cast: bool = False) -> _state.IncompatibleKeys:
         """Copy arrays into the parameters and buffers, checking names, shapes and dtypes first.
 
         strict: missing and unexpected keys are errors. A tied parameter may appear under each
         of its names (as PyTorch lists it) if the values are equal. An array whose dtype does
         not convert losslessly (float64 into float32) is an error unless cast=True.
+        Returns the (missing_keys, unexpected_keys) that strict=False let pass.
         """
-        _state.load_state_dict(self, state, strict, cast)
+        return _state.load_state_dict(self, state, strict, cast)
 
 
 def _named_members(module: Module, kind: str, prefix: str, remove_duplicate: bool) -> Iterator[tuple[str, Any]]:

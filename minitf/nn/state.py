@@ -1,7 +1,7 @@
 """state_dict / load_state_dict for Modules, and the array conversion behind Module.to()."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -10,6 +10,12 @@ from ..autograd import Tensor, versions
 
 if TYPE_CHECKING:
     from .module import Module
+
+
+class IncompatibleKeys(NamedTuple):
+    """What load_state_dict(strict=False) left alone, as torch.nn.Module.load_state_dict returns."""
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 def convert(array: Any, device: Any, dtype: Any) -> Any:
@@ -44,8 +50,9 @@ def state_dict(module: "Module") -> dict[str, np.ndarray]:
     return {name: np.array(_host(member)) for name, member, _, _ in _entries(module, True)}
 
 
-def _gather(module: "Module", state: dict[str, Any], strict: bool) -> dict[str, np.ndarray]:
-    """Canonical name -> array from `state`, merging the keys of tied members."""
+def _gather(module: "Module", state: dict[str, Any], strict: bool) -> tuple[dict[str, np.ndarray], IncompatibleKeys]:
+    """Canonical name -> array from `state`, merging the keys of tied members; and the keys
+    missing from `state` and those the model does not have."""
     canonical = {id(member): name for name, member, _, _ in _entries(module, True)}
     alias = {name: canonical[id(member)] for name, member, _, _ in _entries(module, False)}
     values: dict[str, np.ndarray] = {}
@@ -66,7 +73,7 @@ def _gather(module: "Module", state: dict[str, Any], strict: bool) -> dict[str, 
     missing = sorted(set(canonical.values()) - set(values))
     if strict and (missing or unexpected):
         raise KeyError(f"load_state_dict: missing entries {missing}, unexpected entries {sorted(unexpected)}")
-    return values
+    return values, IncompatibleKeys(missing, unexpected)
 
 
 def _check(name: str, value: np.ndarray, target: Any, cast: bool) -> None:
@@ -78,10 +85,10 @@ def _check(name: str, value: np.ndarray, target: Any, cast: bool) -> None:
                         "model, which would lose precision; convert the state, or pass cast=True to cast it")
 
 
-def load_state_dict(module: "Module", state: dict[str, Any], strict: bool, cast: bool) -> None:
+def load_state_dict(module: "Module", state: dict[str, Any], strict: bool, cast: bool) -> IncompatibleKeys:
     if not isinstance(state, dict):
         raise TypeError(f"load_state_dict: expected a dict of name -> array, got {type(state).__name__}")
-    values = _gather(module, state, strict)
+    values, incompatible = _gather(module, state, strict)
     entries = {name: (member, owner, attr) for name, member, owner, attr in _entries(module, True)}
     for name, value in values.items():  # check every entry before changing anything
         _check(name, value, entries[name][0], cast)
@@ -93,3 +100,4 @@ def load_state_dict(module: "Module", state: dict[str, Any], strict: bool, cast:
         else:
             member[...] = backend.to_device(value.astype(member.dtype), backend.device_of(member))
             versions.bump(member)
+    return incompatible
