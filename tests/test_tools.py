@@ -71,3 +71,12 @@ def test_bench_ops_runs_a_few_cases_with_or_without_torch():
              ("silu", "nll_loss", "nll_loss_weighted", "embedding/27x32x3x10", "embedding_add_at/27x32x3x10")]
     assert len(names) == 5, done.stdout
     assert "BLAS" in done.stdout and "np.add.at (before) -> add_rows (now)" in done.stdout
+
+
+def test_bench_ops_runs_the_cnn_training_step_and_conv_cases():
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_ops.py"), "--only", "cnn_step/digits*",
+                           "--only", "conv2d/digits_conv1", "--only", "max_pool2d/digits", "--repeats", "1",
+                           "--warmup", "0"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    names = {line.split()[0] for line in done.stdout.splitlines() if line}
+    assert {"cnn_step/digits8x8", "conv2d/digits_conv1", "max_pool2d/digits"} <= names, done.stdout

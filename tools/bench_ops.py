@@ -17,6 +17,14 @@ Adding a case is one `case(...)` call in CASES below: a name, the float inputs (
 function of a NumPy Generator returning arrays), the minitf call and the PyTorch call, both
 taking the inputs as tensors (integer targets are closed over as NumPy arrays; `T(a)` makes
 one a torch tensor inside the PyTorch call).
+
+Whole training steps are `step_case(...)` calls: a name and, for each framework, a function that
+builds the model and returns a step () -> (forward s, backward + optimizer s). The `cnn_step`
+cases are examples/digits_cnn.py's model (PyTorch's MNIST CNN: forward, nll_loss, backward,
+Adadelta) on batches of 8x8 digits and, as in PyTorch's example, of 28x28 images.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. /work/venv-torch/bin/python \
+        tools/bench_ops.py --only conv2d --only max_pool2d --only cnn_step --threads 2
 """
 from __future__ import annotations
 
@@ -35,8 +43,9 @@ from typing import Any, Callable
 class Case:
     name: str
     inputs: Any                  # list of shapes, or rng -> list of float arrays
-    ours: Callable[..., Any]     # (*minitf tensors) -> Tensor
-    theirs: Callable[..., Any]   # (*torch tensors) -> torch.Tensor
+    ours: Callable[..., Any]     # (*minitf tensors) -> Tensor; a step case: () -> step
+    theirs: Callable[..., Any]   # (*torch tensors) -> torch.Tensor; a step case: () -> step
+    step: bool = False           # a whole training step, see step_case
 
 
 CASES: list[Case] = []
@@ -44,6 +53,12 @@ CASES: list[Case] = []
 
 def case(name: str, inputs: Any, ours: Callable[..., Any], theirs: Callable[..., Any]) -> None:
     CASES.append(Case(name, inputs, ours, theirs))
+
+
+def step_case(name: str, make_ours: Callable[[], Callable[[], tuple[float, float]]],
+              make_theirs: Callable[[], Callable[[], tuple[float, float]]]) -> None:
+    """A training step: make_* build a model and return step() -> (forward s, backward + update s)."""
+    CASES.append(Case(name, None, make_ours, make_theirs, step=True))
 
 
 def register_cases() -> None:
@@ -99,6 +114,19 @@ def register_cases() -> None:
         case(f"embedding_add_at/{shape}", [(vocab, dim)], lambda w, t=tokens: embedding_add_at(t, w),
              lambda w, t=tokens: tF.embedding(T(t), w))
 
+    # the convolutions and pooling of PyTorch's MNIST CNN (batch 64), on 28x28 and on 8x8 digits
+    for name, x, w, padding in (("conv2d/mnist_conv1", (64, 1, 28, 28), (32, 1, 3, 3), 0),
+                                ("conv2d/mnist_conv2", (64, 32, 26, 26), (64, 32, 3, 3), 0),
+                                ("conv2d/digits_conv1", (64, 1, 8, 8), (32, 1, 3, 3), 1),
+                                ("conv2d/digits_conv2", (64, 32, 8, 8), (64, 32, 3, 3), 1)):
+        case(name, [x, w, w[:1]], lambda x, w, b, p=padding: F.conv2d(x, w, b, padding=p),
+             lambda x, w, b, p=padding: tF.conv2d(x, w, b, padding=p))
+    for name, shape in (("max_pool2d/mnist", (64, 64, 24, 24)), ("max_pool2d/digits", (64, 64, 8, 8))):
+        case(name, [shape], lambda x: F.max_pool2d(x, 2), lambda x: tF.max_pool2d(x, 2))
+    for name, size in (("cnn_step/digits8x8", 8), ("cnn_step/mnist28x28", 28)):
+        step_case(name, lambda size=size: cnn_step("minitf", size, np.float32),
+                  lambda size=size: cnn_step("torch", size, np.float32))
+
 
 # vocab, batch, context, dim: makemore-like character MLPs, then a Transformer's token embedding
 EMBEDDING_SHAPES = [(27, 32, 3, 10), (27, 32, 8, 24), (27, 512, 3, 10), (27, 512, 8, 64), (100, 256, 8, 64),
@@ -117,6 +145,48 @@ def embedding_add_at(ids: Any, weight: Any) -> Any:
         return (gw,)
 
     return Tensor._make(weight.data[ids], (weight,), backward)
+
+
+def cnn(nn: Any, size: int) -> Any:
+    """examples/digits_cnn.py's Net (PyTorch's MNIST CNN; 8x8 inputs padded by 1) in minitf.nn or torch.nn."""
+    padding = 1 if size == 8 else 0
+    features = 64 * ((size + 4 * padding - 4) // 2) ** 2
+    return nn.Sequential(nn.Conv2d(1, 32, 3, 1, padding), nn.ReLU(), nn.Conv2d(32, 64, 3, 1, padding), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(features, 128), nn.ReLU(),
+                         nn.Dropout(0.5), nn.Linear(128, 10), nn.LogSoftmax(dim=1))
+
+
+def cnn_step(framework: str, size: int, dtype: Any, batch: int = 64) -> Callable[[], tuple[float, float]]:
+    """One training step of the CNN: forward + nll_loss, then backward + Adadelta."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((batch, 1, size, size)).astype(dtype)
+    labels = rng.integers(0, 10, batch)
+    if framework == "torch":
+        import torch
+        lib, F, x, y = torch.nn, torch.nn.functional, torch.from_numpy(images), torch.from_numpy(labels)
+        optimizer_class = torch.optim.Adadelta
+    else:
+        import minitf
+        lib, F, x, y = minitf.nn, minitf.functional, minitf.tensor(images), labels
+        optimizer_class = minitf.optim.Adadelta
+    model = cnn(lib, size).train()
+    if framework == "torch":
+        model = model.to(getattr(torch, np.dtype(dtype).name))
+    else:
+        model = model.to(np.dtype(dtype))
+    optimizer = optimizer_class(model.parameters(), lr=1.0)
+
+    def step() -> tuple[float, float]:
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        loss = F.nll_loss(model(x), y)
+        middle = time.perf_counter()
+        loss.backward()
+        optimizer.step()
+        return middle - start, time.perf_counter() - middle
+    return step
 
 
 def optional_torch() -> tuple[Any, Any]:
@@ -142,6 +212,24 @@ def time_step(fn: Callable[..., Any], inputs: list[Any], cotangent: Any) -> tupl
 
 
 def run_case(c: Case, args: argparse.Namespace) -> dict[str, float]:
+    """Time the frameworks in turn, repeat after repeat (the order alternates)."""
+    sides = [(name, make()) for name, make in frameworks(c)] if c.step else op_sides(c, args)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in sides}
+    for repeat in range(args.warmup + args.repeats):
+        for name, step in (sides if repeat % 2 == 0 else sides[::-1]):
+            t = step()
+            if repeat >= args.warmup:
+                times[name].append(t)
+    return summarize(times)
+
+
+def frameworks(c: Case) -> list[tuple[str, Callable[..., Any]]]:
+    torch, _ = optional_torch()
+    return [("minitf", c.ours)] + ([("torch", c.theirs)] if torch is not None else [])
+
+
+def op_sides(c: Case, args: argparse.Namespace) -> list[tuple[str, Callable[[], tuple[float, float]]]]:
+    """For each framework, a step: the op's forward and backward on its own copy of the inputs."""
     import numpy as np
 
     from minitf import Tensor
@@ -151,18 +239,16 @@ def run_case(c: Case, args: argparse.Namespace) -> dict[str, float]:
     arrays = c.inputs(rng) if callable(c.inputs) else [rng.standard_normal(s) for s in c.inputs]
     arrays = [np.ascontiguousarray(a, dtype=args.dtype) for a in arrays]
     ours = [Tensor(a.copy(), requires_grad=True) for a in arrays]
-    out = c.ours(*ours)
-    cotangent = rng.standard_normal(out.shape).astype(args.dtype)
-    sides = [("minitf", c.ours, ours, cotangent)]
+    cotangent = rng.standard_normal(c.ours(*ours).shape).astype(args.dtype)
+    sides = [("minitf", lambda: time_step(c.ours, ours, cotangent))]
     if torch is not None:
-        theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
-        sides.append(("torch", c.theirs, theirs, torch.tensor(cotangent)))
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name, *_ in sides}
-    for repeat in range(args.warmup + args.repeats):
-        for name, fn, inputs, v in (sides if repeat % 2 == 0 else sides[::-1]):
-            t = time_step(fn, inputs, v)
-            if repeat >= args.warmup:
-                times[name].append(t)
+        theirs, v = [torch.tensor(a, requires_grad=True) for a in arrays], torch.tensor(cotangent)
+        sides.append(("torch", lambda: time_step(c.theirs, theirs, v)))
+    return sides
+
+
+def summarize(times: dict[str, list[tuple[float, float]]]) -> dict[str, float]:
+    """Medians in ms of forward, backward and both, and the median of the paired ratios."""
     result = {}
     for name, ts in times.items():
         result[f"{name}_fwd"] = statistics.median(f for f, _ in ts) * 1e3
