@@ -1,6 +1,7 @@
 """Module infrastructure: buffers, traversal, apply, dtype casts, containers and state dicts."""
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import numpy as np
@@ -286,3 +287,28 @@ def test_load_state_dict_checks_buffers_and_type():
     assert np.all(m.linear.weight.numpy() == 1)
     assert result.missing_keys == ["count", "linear.bias", "stats"] and result.unexpected_keys == ["extra"]
     assert m.load_state_dict(state) == ([], [])
+
+
+def test_transformer_loads_a_state_listing_its_shared_embedding_twice():
+    config = nn.TransformerConfig(11, 11, d_model=8, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=12)
+    a, b = nn.Transformer(config), nn.Transformer(config)
+    state = a.state_dict()
+    assert "tgt_embed.weight" in state and "src_embed.weight" not in state
+    b.load_state_dict(dict(state, **{"src_embed.weight": state["tgt_embed.weight"]}))  # as PyTorch lists it
+    np.testing.assert_array_equal(b.src_embed.weight.numpy(), state["tgt_embed.weight"])
+
+
+def test_transformer_keeps_its_own_initialization():
+    """Glorot-uniform feed-forward weights with zero biases and N(0, 1/d) embeddings, not PyTorch's
+    defaults (so seeded translation runs do not change)."""
+    minitf.manual_seed(0)
+    d, d_ff = 64, 96
+    model = nn.Transformer(nn.TransformerConfig(500, 500, d_model=d, n_heads=2, n_encoder_layers=1,
+                                                n_decoder_layers=1, d_ff=d_ff))
+    ff = model.encoder_layers[0].ff
+    bound = math.sqrt(6 / (d + d_ff))
+    for linear in (ff.linear1, ff.linear2):
+        w = linear.weight.numpy()
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+        assert np.all(linear.bias.numpy() == 0)
+    assert abs(model.tgt_embed.weight.numpy()[1:].std() - d ** -0.5) < 0.05 * d ** -0.5
