@@ -126,3 +126,10 @@ def test_embedding_default_is_standard_normal_with_padding_row_zero():
     assert abs(emb.weight.numpy()[:399].std() - 1.0) < 0.02
     with pytest.raises(ValueError, match="padding_idx 5 is out of range for 5 rows"):
         nn.Embedding(5, 2, padding_idx=5)
+
+
+def test_zero_element_weights_are_left_alone():
+    for fn in (init.xavier_uniform_, init.xavier_normal_, init.kaiming_uniform_, init.kaiming_normal_):
+        assert fn(empty(0, 3)).shape == (0, 3)
+    layer = nn.Linear(0, 3)
+    assert layer.weight.shape == (3, 0) and np.all(layer.bias.numpy() == 0)
