@@ -125,3 +125,17 @@ def test_char_transformer_loss_falls_and_generates_text_of_the_alphabet():
         assert len(losses) == 3 and losses[-1] < losses[0] - 0.5, losses
     assert result["sample"].startswith("two") and len(result["sample"]) == 3 + 30
     assert set(result["sample"]) <= result["alphabet"]
+
+
+def test_digits_cnn_learns_saves_and_reloads(tmp_path, capsys):
+    """Two epochs on the generated digits: far above chance (10%), and the reloaded model scores it."""
+    saved = tmp_path / "cnn.safetensors"
+    accuracy = load_example("digits_cnn").main(["--data", "generated", "--epochs", "2", "--save", str(saved)])
+    out = capsys.readouterr().out
+    assert accuracy > 0.6 and "epoch 2: train loss" in out
+    assert f"reloaded: test accuracy {accuracy:.1%}" in out
+    import minitf  # noqa: PLC0415
+    state = minitf.load(saved)
+    assert sorted(state) == ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc1.bias", "fc1.weight",
+                             "fc2.bias", "fc2.weight"]
+    assert state["conv2.weight"].shape == (64, 32, 3, 3)

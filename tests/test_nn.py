@@ -12,7 +12,8 @@ import minitf
 import minitf.functional as F
 from minitf import Tensor, backend, gradcheck
 from minitf.nn import (DecoderLayer, Dropout, Embedding, EncoderLayer, FeedForward, LayerNorm, Linear,
-                       Module, ModuleList, MultiHeadAttention, Parameter, Transformer, TransformerConfig)
+                       Module, ModuleList, MultiHeadAttention, Parameter, ScaledEmbedding, Transformer,
+                       TransformerConfig)
 
 
 def small_config(**overrides) -> TransformerConfig:
@@ -309,9 +310,10 @@ def test_linear_forward(device):
     np.testing.assert_array_equal(y.numpy(), F.linear(x, lin.weight, lin.bias).numpy())
     expected = x.numpy() @ lin.weight.numpy().T + lin.bias.numpy()
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-6)
-    bound = math.sqrt(6 / 8)
+    bound = 1 / math.sqrt(5)  # PyTorch's default: kaiming_uniform_(a=sqrt(5)) and U(+-1/sqrt(fan_in)) bias
     fresh = Linear(5, 3)
-    assert np.abs(fresh.weight.numpy()).max() <= bound and np.all(fresh.bias.numpy() == 0)
+    assert np.abs(fresh.weight.numpy()).max() <= bound and np.abs(fresh.bias.numpy()).max() <= bound
+    assert np.all(fresh.bias.numpy() != 0)
     nobias = Linear(5, 3, bias=False)
     np.testing.assert_allclose(nobias(x.to("cpu")).numpy(), x.numpy() @ nobias.weight.numpy().T, rtol=1e-5)
 
@@ -331,7 +333,9 @@ def test_embedding_forward_and_padding(device):
     emb = Embedding(7, 4, padding_idx=0).to(device)
     table = emb.weight.numpy()
     np.testing.assert_array_equal(table[0], 0)
-    assert 0.2 < table[1:].std() < 0.8  # N(0, 4^-1/2)
+    assert 0.6 < table[1:].std() < 1.6  # N(0, 1), as PyTorch's
+    scaled = ScaledEmbedding(7, 4, padding_idx=0).weight.numpy()  # the Transformer's N(0, 4^-1/2)
+    assert np.all(scaled[0] == 0) and 0.2 < scaled[1:].std() < 0.8
     xp = backend.get_array_module(emb.weight.data)
     ids = np.array([[1, 0, 3], [3, 6, 0]])
     out = emb(xp.asarray(ids))

@@ -123,3 +123,12 @@ def test_bench_ops_runs_every_case_on_the_tiny_scale():
                  "var", "std", "norm", "multinomial", "silu", "nll_loss", "cosine_similarity"):
         assert name in rows, f"{name} missing from {sorted(rows)}"
     assert rows["argmax"].endswith("fwd only") and not rows["sort"].endswith("fwd only")
+
+
+def test_bench_ops_runs_the_cnn_training_step_and_conv_cases():
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_ops.py"), "--only", "cnn_step/digits*",
+                           "--only", "conv2d/digits_conv1", "--only", "max_pool2d/digits", "--repeats", "1",
+                           "--warmup", "0"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    names = {line.split()[0] for line in done.stdout.splitlines() if line}
+    assert {"cnn_step/digits8x8", "conv2d/digits_conv1", "max_pool2d/digits"} <= names, done.stdout

@@ -20,6 +20,14 @@ Adding a case is one `case(...)` call in register_tensor_cases or register_funct
 function of a NumPy Generator returning arrays), the minitf call and the PyTorch call, both
 taking the inputs as tensors (integer targets are closed over as NumPy arrays; `T(a)` makes
 one a torch tensor inside the PyTorch call); `grad=False` for an op without a gradient.
+
+Whole training steps are `step_case(...)` calls: a name and, for each framework, a function that
+builds the model and returns a step () -> (forward s, backward + optimizer s). The `cnn_step`
+cases are examples/digits_cnn.py's model (PyTorch's MNIST CNN: forward, nll_loss, backward,
+Adadelta) on batches of 8x8 digits and, as in PyTorch's example, of 28x28 images.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. /work/venv-torch/bin/python \
+        tools/bench_ops.py --only conv2d --only max_pool2d --only cnn_step --threads 2
 """
 from __future__ import annotations
 
@@ -38,9 +46,10 @@ from typing import Any, Callable
 class Case:
     name: str
     inputs: Any                  # list of shapes, or rng -> list of float arrays
-    ours: Callable[..., Any]     # (*minitf tensors) -> Tensor
-    theirs: Callable[..., Any]   # (*torch tensors) -> torch.Tensor
+    ours: Callable[..., Any]     # (*minitf tensors) -> Tensor; a step case: () -> step
+    theirs: Callable[..., Any]   # (*torch tensors) -> torch.Tensor; a step case: () -> step
     grad: bool = True            # False: forward only (the op has no gradient)
+    step: bool = False           # a whole training step, see step_case
 
 
 CASES: list[Case] = []
@@ -49,6 +58,12 @@ CASES: list[Case] = []
 def case(name: str, inputs: Any, ours: Callable[..., Any], theirs: Callable[..., Any],
          grad: bool = True) -> None:
     CASES.append(Case(name, inputs, ours, theirs, grad))
+
+
+def step_case(name: str, make_ours: Callable[[], Callable[[], tuple[float, float]]],
+              make_theirs: Callable[[], Callable[[], tuple[float, float]]]) -> None:
+    """A training step: make_* build a model and return step() -> (forward s, backward + update s)."""
+    CASES.append(Case(name, None, make_ours, make_theirs, step=True))
 
 
 # sizes: logits of a batch over a vocabulary, embedding rows, a batch of attention maps, rows of
@@ -76,6 +91,28 @@ def register_cases(scale: str = "ref") -> None:
     s = SCALES[scale]
     register_tensor_cases(s, ids, T)
     register_functional_cases(s, ids, T)
+    register_cnn_cases()
+
+
+def register_cnn_cases() -> None:
+    """The convolutions, pooling and training step of PyTorch's MNIST CNN (batch 64), on 28x28
+    images and on 8x8 digits (examples/digits_cnn.py)."""
+    import numpy as np
+
+    import minitf.functional as F
+
+    _, tF = optional_torch()
+    for name, x, w, padding in (("conv2d/mnist_conv1", (64, 1, 28, 28), (32, 1, 3, 3), 0),
+                                ("conv2d/mnist_conv2", (64, 32, 26, 26), (64, 32, 3, 3), 0),
+                                ("conv2d/digits_conv1", (64, 1, 8, 8), (32, 1, 3, 3), 1),
+                                ("conv2d/digits_conv2", (64, 32, 8, 8), (64, 32, 3, 3), 1)):
+        case(name, [x, w, w[:1]], lambda x, w, b, p=padding: F.conv2d(x, w, b, padding=p),
+             lambda x, w, b, p=padding: tF.conv2d(x, w, b, padding=p))
+    for name, shape in (("max_pool2d/mnist", (64, 64, 24, 24)), ("max_pool2d/digits", (64, 64, 8, 8))):
+        case(name, [shape], lambda x: F.max_pool2d(x, 2), lambda x: tF.max_pool2d(x, 2))
+    for name, size in (("cnn_step/digits8x8", 8), ("cnn_step/mnist28x28", 28)):
+        step_case(name, lambda size=size: cnn_step("minitf", size, np.float32),
+                  lambda size=size: cnn_step("torch", size, np.float32))
 
 
 def register_tensor_cases(s: dict, ids: Callable[..., Any], T: Callable[[Any], Any]) -> None:
@@ -195,6 +232,48 @@ def embedding_add_at(ids: Any, weight: Any) -> Any:
     return Tensor._make(weight.data[ids], (weight,), backward)
 
 
+def cnn(nn: Any, size: int) -> Any:
+    """examples/digits_cnn.py's Net (PyTorch's MNIST CNN; 8x8 inputs padded by 1) in minitf.nn or torch.nn."""
+    padding = 1 if size == 8 else 0
+    features = 64 * ((size + 4 * padding - 4) // 2) ** 2
+    return nn.Sequential(nn.Conv2d(1, 32, 3, 1, padding), nn.ReLU(), nn.Conv2d(32, 64, 3, 1, padding), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(features, 128), nn.ReLU(),
+                         nn.Dropout(0.5), nn.Linear(128, 10), nn.LogSoftmax(dim=1))
+
+
+def cnn_step(framework: str, size: int, dtype: Any, batch: int = 64) -> Callable[[], tuple[float, float]]:
+    """One training step of the CNN: forward + nll_loss, then backward + Adadelta."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((batch, 1, size, size)).astype(dtype)
+    labels = rng.integers(0, 10, batch)
+    if framework == "torch":
+        import torch
+        lib, F, x, y = torch.nn, torch.nn.functional, torch.from_numpy(images), torch.from_numpy(labels)
+        optimizer_class = torch.optim.Adadelta
+    else:
+        import minitf
+        lib, F, x, y = minitf.nn, minitf.functional, minitf.tensor(images), labels
+        optimizer_class = minitf.optim.Adadelta
+    model = cnn(lib, size).train()
+    if framework == "torch":
+        model = model.to(getattr(torch, np.dtype(dtype).name))
+    else:
+        model = model.to(np.dtype(dtype))
+    optimizer = optimizer_class(model.parameters(), lr=1.0)
+
+    def step() -> tuple[float, float]:
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        loss = F.nll_loss(model(x), y)
+        middle = time.perf_counter()
+        loss.backward()
+        optimizer.step()
+        return middle - start, time.perf_counter() - middle
+    return step
+
+
 def optional_torch() -> tuple[Any, Any]:
     """(torch, torch.nn.functional), or (None, None) when PyTorch is not installed."""
     try:
@@ -220,25 +299,12 @@ def time_step(fn: Callable[..., Any], inputs: list[Any], cotangent: Any) -> tupl
 
 
 def run_case(c: Case, args: argparse.Namespace) -> dict[str, float]:
-    import numpy as np
-
-    from minitf import Tensor
-
-    torch, _ = optional_torch()
-    rng = np.random.default_rng(0)
-    arrays = c.inputs(rng) if callable(c.inputs) else [rng.standard_normal(s) for s in c.inputs]
-    arrays = [np.ascontiguousarray(a, dtype=args.dtype) for a in arrays]
-    ours = [Tensor(a.copy(), requires_grad=c.grad) for a in arrays]
-    out = c.ours(*ours)
-    cotangent = rng.standard_normal(out.shape).astype(args.dtype) if c.grad else None
-    sides = [("minitf", c.ours, ours, cotangent)]
-    if torch is not None:
-        theirs = [torch.tensor(a, requires_grad=c.grad) for a in arrays]
-        sides.append(("torch", c.theirs, theirs, torch.tensor(cotangent) if c.grad else None))
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name, *_ in sides}
+    """Time the frameworks in turn, repeat after repeat (the order alternates)."""
+    sides = [(name, make()) for name, make in frameworks(c)] if c.step else op_sides(c, args)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in sides}
     for repeat in range(args.warmup + args.repeats):
-        for name, fn, inputs, v in (sides if repeat % 2 == 0 else sides[::-1]):
-            t = time_step(fn, inputs, v)
+        for name, step in (sides if repeat % 2 == 0 else sides[::-1]):
+            t = step()
             if repeat >= args.warmup:
                 times[name].append(t)
     result = {}
@@ -250,6 +316,32 @@ def run_case(c: Case, args: argparse.Namespace) -> dict[str, float]:
     if "torch" in times:  # each repeat's two steps ran back to back, under the same load
         result["ratio"] = statistics.median(sum(a) / sum(b) for a, b in zip(times["minitf"], times["torch"]))
     return result
+
+
+def frameworks(c: Case) -> list[tuple[str, Callable[..., Any]]]:
+    torch, _ = optional_torch()
+    return [("minitf", c.ours)] + ([("torch", c.theirs)] if torch is not None else [])
+
+
+def op_sides(c: Case, args: argparse.Namespace) -> list[tuple[str, Callable[[], tuple[float, float]]]]:
+    """For each framework, a step: the op's forward (and backward) on its own copy of the inputs."""
+    import numpy as np
+
+    from minitf import Tensor
+
+    torch, _ = optional_torch()
+    rng = np.random.default_rng(0)
+    arrays = c.inputs(rng) if callable(c.inputs) else [rng.standard_normal(s) for s in c.inputs]
+    arrays = [np.ascontiguousarray(a, dtype=args.dtype) for a in arrays]
+    ours = [Tensor(a.copy(), requires_grad=c.grad) for a in arrays]
+    out = c.ours(*ours)
+    cotangent = rng.standard_normal(out.shape).astype(args.dtype) if c.grad else None
+    sides = [("minitf", lambda: time_step(c.ours, ours, cotangent))]
+    if torch is not None:
+        theirs = [torch.tensor(a, requires_grad=c.grad) for a in arrays]
+        v = torch.tensor(cotangent) if c.grad else None
+        sides.append(("torch", lambda: time_step(c.theirs, theirs, v)))
+    return sides
 
 
 # ---- report -----------------------------------------------------------------------------------

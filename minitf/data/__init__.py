@@ -21,6 +21,7 @@ from minitf.data.corpus import (
     read_parallel,
     read_tsv,
 )
+from minitf.data.digits import make_digits
 from minitf.data.synthetic import (
     english_number,
     german_number,
@@ -40,6 +41,7 @@ __all__ = [
     "english_number",
     "german_number",
     "make_batch",
+    "make_digits",
     "number_splits",
     "number_translation_task",
     "padding_efficiency",

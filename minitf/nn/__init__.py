@@ -1,12 +1,21 @@
 """Neural-network modules built from the explicit ops in minitf.functional."""
+from . import init
+from .activation import ELU, GELU, Flatten, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .attention import KVCache, MultiHeadAttention
-from .layers import Dropout, Embedding, FeedForward, LayerNorm, Linear
-from .module import Module, ModuleList, Parameter
+from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
+from .layers import Dropout, Embedding, FeedForward, GlorotLinear, LayerNorm, Linear, ScaledEmbedding
+from .module import Module, Parameter
+from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, RMSNorm
 from .transformer import (DecoderLayer, EncoderLayer, Transformer, TransformerConfig,
                           sinusoidal_positions)
 
 __all__ = [
-    "Module", "ModuleList", "Parameter", "Linear", "Embedding", "LayerNorm", "Dropout", "FeedForward",
+    "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+    "Linear", "Embedding", "LayerNorm", "Dropout", "FeedForward", "GlorotLinear", "ScaledEmbedding",
+    "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "BatchNorm1d", "BatchNorm2d", "GroupNorm", "RMSNorm",
+    "Identity", "Flatten", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "ELU",
     "MultiHeadAttention", "KVCache", "EncoderLayer", "DecoderLayer", "Transformer", "TransformerConfig",
-    "sinusoidal_positions",
+    "sinusoidal_positions", "init",
 ]

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
 from .. import functional as F
 from ..autograd import Tensor
 from .attention import KVCache, MultiHeadAttention
-from .layers import Dropout, Embedding, FeedForward, LayerNorm
-from .module import Module, ModuleList, Parameter
+from .containers import ModuleList
+from .layers import Dropout, Embedding, FeedForward, LayerNorm, ScaledEmbedding
+from .module import Module, Parameter
 from . import init
 
 
@@ -119,9 +119,9 @@ class Transformer(Module):
         if c.share_embeddings and c.src_vocab_size != c.tgt_vocab_size:
             raise ValueError("share_embeddings needs one joint vocabulary: src_vocab_size "
                              f"{c.src_vocab_size} != tgt_vocab_size {c.tgt_vocab_size}")
-        self.tgt_embed = Embedding(c.tgt_vocab_size, c.d_model, padding_idx=c.pad_id)
+        self.tgt_embed = ScaledEmbedding(c.tgt_vocab_size, c.d_model, padding_idx=c.pad_id)
         self.src_embed = self.tgt_embed if c.share_embeddings else \
-            Embedding(c.src_vocab_size, c.d_model, padding_idx=c.pad_id)
+            ScaledEmbedding(c.src_vocab_size, c.d_model, padding_idx=c.pad_id)
         layer_args = (c.d_model, c.n_heads, c.d_ff, c.dropout, c.activation, c.norm_first)
         self.encoder_layers = ModuleList([EncoderLayer(*layer_args) for _ in range(c.n_encoder_layers)])
         self.decoder_layers = ModuleList([DecoderLayer(*layer_args) for _ in range(c.n_decoder_layers)])
@@ -129,10 +129,8 @@ class Transformer(Module):
         self.dropout = Dropout(c.dropout)
         if not c.tie_output:
             self.output_weight = Parameter(init.xavier_uniform((c.tgt_vocab_size, c.d_model)))
-        self.positions = sinusoidal_positions(c.max_len, c.d_model)
-
-    def _move_buffers(self, device: Any) -> None:
-        self.positions = backend.to_device(self.positions, device)
+        # a table computed from the configuration: moves with .to(), stays out of the state dict
+        self.register_buffer("positions", sinusoidal_positions(c.max_len, c.d_model), persistent=False)
 
     def embed(self, table: Embedding, ids: Any, start: int = 0) -> Tensor:
         """(B, L) ids -> (B, L, D): embedding * sqrt(D) + position, then dropout."""
