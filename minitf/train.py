@@ -222,7 +222,7 @@ class Trainer:
         self.splits = load_splits(config)
         if not self.splits["train"]:
             raise InputError("the training data holds no sentence pairs")
-        self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], log)
+        self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], self.log)
         self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
         self.batcher = self._make_batcher()
         self.model = Transformer(model_config(config, self.tokenizer.vocab_size, self.pad_id))
@@ -508,7 +508,7 @@ class Trainer:
         trainer.schedule.load_state_dict(meta["schedule"])
         trainer.progress = Progress(**meta["progress"])
         backend.set_rng_state(meta["rng"])
-        log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
+        trainer.log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
         return trainer
 
     def _write_log(self, record: dict[str, Any]) -> None:
