@@ -217,7 +217,10 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         self._overwrite = not _resuming and _check_out_dir(self.out_dir, overwrite)
         self.progress = Progress()
-        self.stop_requested = False  # set by Ctrl-C, SIGTERM (or you): fit() stops after the current step
+        # Set by Ctrl-C, SIGTERM (or you): fit() stops after the current step. A signal only sets
+        # `_signalled`; the processes agree on stopping inside the step, so that all stop together.
+        self.stop_requested = False
+        self._signalled = False
         backend.manual_seed(config.seed)
         self.splits = load_splits(config)
         if not self.splits["train"]:
@@ -277,8 +280,9 @@ class Trainer:
                 (loss * (1.0 / total)).backward()
         self.ddp.finish()
         loss_sum, stop, seconds = self.comm.allreduce_numbers(
-            [loss_sum, float(self.stop_requested), (time.perf_counter() - started) * self.comm.is_main])
-        self.stop_requested = self.stop_requested or stop > 0  # any process's Ctrl-C stops them all
+            [loss_sum, float(self.stop_requested or self._signalled),
+             (time.perf_counter() - started) * self.comm.is_main])
+        self.stop_requested = stop > 0  # any process's Ctrl-C or SIGTERM stops them all, after this step
         value = loss_sum / total
         if not math.isfinite(value):
             raise self._diverged(f"the loss is {value}")
@@ -332,7 +336,7 @@ class Trainer:
         with _graceful_interrupt(self):
             while self.progress.epoch < self.config.epochs and not self._finished():
                 self._train_epoch()
-                if self.stop_requested:
+                if self._stopping():
                     break
                 self._end_epoch()
         self.save("last")
@@ -340,6 +344,13 @@ class Trainer:
             last = self.out_dir / "last.safetensors"
             self.log(f"interrupted: saved {last}; continue with `{self.resume_hint.format(path=last)}`")
         return self.progress
+
+    def _stopping(self) -> bool:
+        """Stop after this step? With several processes, as they agreed in the step; alone, also
+        on a signal that came after that (nothing to agree with)."""
+        if self.comm.size == 1 and self._signalled:
+            self.stop_requested = True
+        return self.stop_requested
 
     def _finished(self) -> bool:
         c, p = self.config, self.progress
@@ -353,7 +364,7 @@ class Trainer:
                    leave=False, dynamic_ncols=True, disable=None if self.comm.is_main else True)
         tokens, started = 0, time.perf_counter()
         with bar:
-            while p.batch < len(plan) and not self.stop_requested and not self._finished():
+            while p.batch < len(plan) and not self._stopping() and not self._finished():
                 batch = self.batcher.batch(plan[p.batch])
                 loss = self.train_step(batch)
                 p.batch, p.step = p.batch + 1, p.step + 1
@@ -535,9 +546,9 @@ class _graceful_interrupt:
             pass
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.trainer.stop_requested:
+        if self.trainer._signalled:
             raise KeyboardInterrupt
-        self.trainer.stop_requested = True
+        self.trainer._signalled = True
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         self.trainer.log(f"\n{name}: stopping after this step and saving a checkpoint "
                          "(press Ctrl-C again to quit at once)")
