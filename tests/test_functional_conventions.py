@@ -251,6 +251,36 @@ def test_cross_entropy_non_finite_logits_in_ignored_rows_change_nothing(reductio
         assert np.isfinite(loss.item())
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+def test_cross_entropy_in_blocks_of_rows_equals_one_block(reduction, label_smoothing, monkeypatch):
+    """The CPU path runs its passes over blocks of rows (loss.row_blocks): blocks of one and of
+    three rows give exactly the loss and gradient of one block, and those match float64 references."""
+    from minitf.functional import loss as loss_module
+
+    x = random(2, 5, 7)
+    x[1, 2] = np.nan  # an ignored row's NaN stays in its block
+    targets = np.array([[3, 0, 6, -100, 1], [2, -100, 5, 4, 0]])
+    g = random(2, 5, seed=1) if reduction == "none" else np.asarray(0.7)
+    options = dict(label_smoothing=label_smoothing, reduction=reduction)
+    results = []
+    for block_bytes in (1 << 30, 1, 3 * 7 * 8):
+        monkeypatch.setattr(loss_module, "BLOCK_BYTES", block_bytes)
+        logits = tensor(x, "cpu")
+        out = F.cross_entropy(logits, tensor(targets, "cpu"), **options)
+        out.backward(tensor(g, "cpu", requires_grad=False))
+        results.append((out.numpy(), logits.grad))
+    for out, grad in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        np.testing.assert_array_equal(grad, results[0][1])
+    kept = targets != -100
+    ref_logits = tensor(x[kept], "cpu")
+    ref = F.cross_entropy(ref_logits, tensor(targets[kept], "cpu"), **options)
+    ref.backward(tensor(g[kept] if reduction == "none" else g, "cpu", requires_grad=False))
+    np.testing.assert_allclose(results[0][1][kept], host(ref_logits.grad), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(results[0][1][~kept], 0.0)
+
+
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
 def test_cross_entropy_mean_over_all_ignored_targets_is_nan_with_zero_gradient(label_smoothing, device):
     logits = tensor(random(3, 4), device)
