@@ -190,6 +190,29 @@ def test_attention_with_dropout_p_one_gives_zeros(device):
     np.testing.assert_array_equal(out.numpy(), 0.0)
 
 
+def test_attention_output_and_gradients_are_laid_out_heads_last():
+    """On NumPy the output and the q, k, v gradients of (B, H, L, d) inputs live in (B, L, H, d)
+    memory, so that multi-head attention merges and splits heads without copies; the values are
+    those of plain products (k and v broadcast over the batch: their gradients are summed back)."""
+    q = tensor(random(2, 3, 5, 4, seed=0), "cpu")
+    k, v = tensor(random(1, 3, 6, 4, seed=1), "cpu"), tensor(random(1, 3, 6, 2, seed=2), "cpu")
+    g = random(2, 3, 5, 2, seed=3)
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    out.backward(tensor(g, "cpu", requires_grad=False))
+    assert out.data.swapaxes(1, 2).flags.c_contiguous
+    weights = F.scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True)[1].numpy()
+    np.testing.assert_allclose(out.numpy(), weights @ v.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(v.grad, (weights.swapaxes(-1, -2) @ g).sum(axis=0, keepdims=True), rtol=1e-12)
+    assert merged_heads_are_a_view(out)
+    assert q.grad.shape == q.shape and k.grad.shape == k.shape
+
+
+def merged_heads_are_a_view(out):
+    """(B, H, L, d) -> (B, L, H * d) as MultiHeadAttention merges heads, without a copy."""
+    b, h, length, d = out.shape
+    return np.shares_memory(out.permute(0, 2, 1, 3).reshape(b, length, h * d).data, out.data)
+
+
 # ---- cross-entropy ---------------------------------------------------------------------------
 
 @settings(max_examples=30)
