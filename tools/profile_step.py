@@ -33,6 +33,9 @@ import machine  # noqa: E402 (tools/machine.py)
 from bench_step import CONFIGS, DROPOUT, LABEL_SMOOTHING, PAD  # noqa: E402
 
 
+CLOCK = [time.perf_counter]  # wall time; --cpu-time: this process's CPU time (time.process_time)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=sorted(CONFIGS), default="ref")
@@ -43,6 +46,9 @@ def main() -> None:
     parser.add_argument("--floor", action="store_true", help="only the matmul floor")
     parser.add_argument("--time-only", action="store_true",
                         help="only the unprofiled step time (to compare two trees through PYTHONPATH)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with the process's CPU time instead of the wall clock: steadier on a busy "
+                             "machine with --threads 1 (with more threads it adds up the threads' time)")
     parser.add_argument("--retain-freed-memory", action="store_true",
                         help="keep freed memory for reuse (minitf.backend.retain_freed_memory, as `minitf train`)")
     args = parser.parse_args()
@@ -52,17 +58,21 @@ def main() -> None:
                               MKL_NUM_THREADS=str(args.threads))
             os.execv(sys.executable, [sys.executable, *sys.argv])
     c = CONFIGS[args.config]
+    if args.cpu_time:
+        CLOCK[0] = time.process_time
     if args.retain_freed_memory:
         from minitf import backend
 
         backend.retain_freed_memory()
     if args.time_only:
         times = step_times(c, args)
-        print(f"step ms: median {statistics.median(times):.1f} min {min(times):.1f} "
+        print(f"step ms ({'CPU' if args.cpu_time else 'wall'} time): median {statistics.median(times):.1f} min {min(times):.1f} "
               f"({', '.join(f'{t:.0f}' for t in times)})")
         return
     print(f"machine: {machine.describe()}")
-    print(f"config {args.config}: {c}; threads {args.threads}; load average {os.getloadavg()[0]:.2f}")
+    print(f"config {args.config}: {c}; threads {args.threads}; load average {os.getloadavg()[0]:.2f}; "
+          f"{'CPU' if args.cpu_time else 'wall'} time"
+          f"{'; keeping freed memory' if args.retain_freed_memory else ''}")
     step_ms = None
     if not args.floor:
         step_ms = profile(c, args)
@@ -118,9 +128,9 @@ def step_times(c: dict, args: argparse.Namespace, built=None) -> list[float]:
         step()
     times = []
     for _ in range(args.steps):
-        t0 = time.perf_counter()
+        t0 = CLOCK[0]()
         step()
-        times.append((time.perf_counter() - t0) * 1000)
+        times.append((CLOCK[0]() - t0) * 1000)
     return times
 
 
@@ -137,40 +147,40 @@ def profile(c: dict, args: argparse.Namespace) -> float:
 
     def timed_backward(name, backward):
         def run(g):
-            t0 = time.perf_counter()
+            t0 = CLOCK[0]()
             out = backward(g)
-            bwd[name] += time.perf_counter() - t0
+            bwd[name] += CLOCK[0]() - t0
             return out
         run.__qualname__ = backward.__qualname__
         return run
 
     def make(data, parents=(), backward=None):
-        now = time.perf_counter()
+        now = CLOCK[0]()
         name = op_name(backward) if backward is not None else "(no graph)"
         fwd[name] += now - clock["last"]
         count[name] += 1
         if backward is not None:
             backward = timed_backward(name, backward)
         t = original(data, parents, backward)
-        clock["last"] = time.perf_counter()
+        clock["last"] = CLOCK[0]()
         return t
 
     totals = defaultdict(float)
     Tensor._make = staticmethod(make)
     try:
         for _ in range(args.steps):
-            t0 = clock["last"] = time.perf_counter()
+            t0 = clock["last"] = CLOCK[0]()
             loss = loss_fn()
-            t1 = time.perf_counter()
+            t1 = CLOCK[0]()
             fwd["(forward after the last node)"] += t1 - clock["last"]
             opt.zero_grad()
-            t2 = time.perf_counter()
+            t2 = CLOCK[0]()
             before = sum(bwd.values())
             loss.backward()
-            t3 = time.perf_counter()
+            t3 = CLOCK[0]()
             bwd["autograd engine"] += (t3 - t2) - (sum(bwd.values()) - before)
             opt.step()
-            t4 = time.perf_counter()
+            t4 = CLOCK[0]()
             bwd["optimizer step (Adam)"] += t4 - t3
             bwd["zero_grad"] += t2 - t1
             for key, value in (("forward", t1 - t0), ("backward", t3 - t2), ("optimizer", t4 - t3),
@@ -251,9 +261,9 @@ def floor(c: dict, args: argparse.Namespace) -> float:
         a @ b  # warm-up (and the output's first allocation)
         times = []
         for _ in range(args.repeats):
-            t0 = time.perf_counter()
+            t0 = CLOCK[0]()
             a @ b
-            times.append(time.perf_counter() - t0)
+            times.append(CLOCK[0]() - t0)
         total += count * statistics.median(times)
         flops += count * 2 * a.size * b.shape[-1]
     ms = total * 1000
