@@ -190,6 +190,29 @@ def test_attention_with_dropout_p_one_gives_zeros(device):
     np.testing.assert_array_equal(out.numpy(), 0.0)
 
 
+def test_attention_output_and_gradients_are_laid_out_heads_last():
+    """On NumPy the output and the q, k, v gradients of (B, H, L, d) inputs live in (B, L, H, d)
+    memory, so that multi-head attention merges and splits heads without copies; the values are
+    those of plain products (k and v broadcast over the batch: their gradients are summed back)."""
+    q = tensor(random(2, 3, 5, 4, seed=0), "cpu")
+    k, v = tensor(random(1, 3, 6, 4, seed=1), "cpu"), tensor(random(1, 3, 6, 2, seed=2), "cpu")
+    g = random(2, 3, 5, 2, seed=3)
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    out.backward(tensor(g, "cpu", requires_grad=False))
+    assert out.data.swapaxes(1, 2).flags.c_contiguous
+    weights = F.scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True)[1].numpy()
+    np.testing.assert_allclose(out.numpy(), weights @ v.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(v.grad, (weights.swapaxes(-1, -2) @ g).sum(axis=0, keepdims=True), rtol=1e-12)
+    assert merged_heads_are_a_view(out)
+    assert q.grad.shape == q.shape and k.grad.shape == k.shape
+
+
+def merged_heads_are_a_view(out):
+    """(B, H, L, d) -> (B, L, H * d) as MultiHeadAttention merges heads, without a copy."""
+    b, h, length, d = out.shape
+    return np.shares_memory(out.permute(0, 2, 1, 3).reshape(b, length, h * d).data, out.data)
+
+
 # ---- cross-entropy ---------------------------------------------------------------------------
 
 @settings(max_examples=30)
@@ -249,6 +272,36 @@ def test_cross_entropy_non_finite_logits_in_ignored_rows_change_nothing(reductio
     else:
         np.testing.assert_allclose(loss.numpy(), ref.numpy(), rtol=1e-6)
         assert np.isfinite(loss.item())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+def test_cross_entropy_in_blocks_of_rows_equals_one_block(reduction, label_smoothing, monkeypatch):
+    """The CPU path runs its passes over blocks of rows (loss.row_blocks): blocks of one and of
+    three rows give exactly the loss and gradient of one block, and those match float64 references."""
+    from minitf.functional import loss as loss_module
+
+    x = random(2, 5, 7)
+    x[1, 2] = np.nan  # an ignored row's NaN stays in its block
+    targets = np.array([[3, 0, 6, -100, 1], [2, -100, 5, 4, 0]])
+    g = random(2, 5, seed=1) if reduction == "none" else np.asarray(0.7)
+    options = dict(label_smoothing=label_smoothing, reduction=reduction)
+    results = []
+    for block_bytes in (1 << 30, 1, 3 * 7 * 8):
+        monkeypatch.setattr(loss_module, "BLOCK_BYTES", block_bytes)
+        logits = tensor(x, "cpu")
+        out = F.cross_entropy(logits, tensor(targets, "cpu"), **options)
+        out.backward(tensor(g, "cpu", requires_grad=False))
+        results.append((out.numpy(), logits.grad))
+    for out, grad in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        np.testing.assert_array_equal(grad, results[0][1])
+    kept = targets != -100
+    ref_logits = tensor(x[kept], "cpu")
+    ref = F.cross_entropy(ref_logits, tensor(targets[kept], "cpu"), **options)
+    ref.backward(tensor(g[kept] if reduction == "none" else g, "cpu", requires_grad=False))
+    np.testing.assert_allclose(results[0][1][kept], host(ref_logits.grad), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(results[0][1][~kept], 0.0)
 
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.3])

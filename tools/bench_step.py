@@ -56,7 +56,10 @@ def main() -> None:
         print(json.dumps(run_worker(args)))
         return
     frameworks = [args.only] if args.only else ["minitf", "torch"]
+    load_before = os.getloadavg()[0]
     rounds = [{name: spawn(name, args) for name in frameworks} for _ in range(args.rounds)]
+    print(f"load average (1 min): {load_before:.1f} before the rounds, {os.getloadavg()[0]:.1f} after, "
+          f"on {os.cpu_count()} cores")
     print_table(args, combine(rounds), rounds)
 
 

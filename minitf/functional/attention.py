@@ -41,6 +41,25 @@ def _allowed(q: Tensor, k: Tensor, mask: Any, is_causal: bool) -> Any:
     return allowed
 
 
+def _product(xp: Any, a: Any, b: Any) -> Any:
+    """a @ b written into an array laid out heads-last (see _empty_heads_last) on NumPy."""
+    if xp is not np or a.ndim < 3 or b.ndim < 3:
+        return a @ b
+    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    return xp.matmul(a, b, out=_empty_heads_last(shape, np.result_type(a, b)))
+
+
+def _empty_heads_last(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialized array of `shape` (..., H, L, d) whose memory is laid out as (..., L, H, d).
+
+    Multi-head attention merges the heads of its output, and splits those of its inputs, by
+    permuting (B, H, L, d) to (B, L, H, d): with this layout that is a view, not a copy, both
+    for the output in the forward and for the gradients of q, k and v in the backward.
+    """
+    swapped = shape[:-3] + (shape[-2], shape[-3], shape[-1])
+    return np.empty(swapped, dtype=dtype).swapaxes(-3, -2)
+
+
 def _masked_softmax(scores: Any, allowed: Any) -> Any:
     """Row softmax over allowed keys only, computed in place in `scores` where shapes allow.
 
@@ -95,16 +114,16 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
         dropped = keep_and_scale(weights, keep, keep_scale)
 
     def backward(g):
-        gv = xp.swapaxes(dropped, -1, -2) @ g if v.requires_grad else None
+        gv = _product(xp, xp.swapaxes(dropped, -1, -2), g) if v.requires_grad else None
         gw = g @ xp.swapaxes(v.data, -1, -2)
         if keep is not None:
             gw *= keep
             gw *= keep_scale
         gs = weights * (gw - (gw * weights).sum(axis=-1, keepdims=True))
         gs *= scale
-        gq = gs @ k.data if q.requires_grad else None
-        gk = xp.swapaxes(gs, -1, -2) @ q.data if k.requires_grad else None
+        gq = _product(xp, gs, k.data) if q.requires_grad else None
+        gk = _product(xp, xp.swapaxes(gs, -1, -2), q.data) if k.requires_grad else None
         return gq, gk, gv
 
-    out = Tensor._make(dropped @ v.data, (q, k, v), backward)
+    out = Tensor._make(_product(xp, dropped, v.data), (q, k, v), backward)
     return (out, Tensor._make(weights)) if return_weights else out

@@ -12,6 +12,37 @@ from .softmax import exp_shifted
 
 __all__ = ["cross_entropy"]
 
+BLOCK_BYTES = 1 << 19  # rows of logits processed together: a block stays in a core's L2 cache
+
+
+def row_blocks(x: Any) -> list[slice]:
+    """Slices of rows of the 2-D array x, each about BLOCK_BYTES (one block for CuPy arrays).
+
+    The element-wise passes of cross-entropy run block by block, so that the large logits
+    are read from memory once instead of once per pass.
+    """
+    n = x.shape[0]
+    if not isinstance(x, np.ndarray):
+        return [slice(0, n)]
+    step = max(1, BLOCK_BYTES // max(1, x.shape[1] * x.itemsize))
+    return [slice(i, i + step) for i in range(0, n, step)]
+
+
+def softmax_parts(x: Any, smoothing: float) -> tuple[Any, Any, Any, Any]:
+    """For logits x (N, C): exp(x - rowmax) (N, C), its row sums (N, 1), logsumexp (N,) and,
+    if smoothing, the row means of x (N,) (else None); block by block (row_blocks)."""
+    xp = backend.get_array_module(x)
+    exps = xp.empty_like(x)
+    sums = xp.empty((x.shape[0], 1), dtype=x.dtype)
+    lse = xp.empty(x.shape[0], dtype=x.dtype)
+    means = xp.empty(x.shape[0], dtype=x.dtype) if smoothing else None
+    for rows in row_blocks(x):
+        _, sums[rows], block_lse = exp_shifted(x[rows], axis=1, out=exps[rows])
+        lse[rows] = block_lse[:, 0]
+        if smoothing:
+            means[rows] = x[rows].mean(axis=1)
+    return exps, sums, lse, means
+
 
 def _check_targets(logits: Tensor, targets: Any, ignore_index: int) -> Any:
     t = targets.data if isinstance(targets, Tensor) else targets
@@ -58,11 +89,10 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     rows = xp.arange(x.shape[0])
     s = label_smoothing
     with np.errstate(divide="ignore", invalid="ignore"):  # NaN / inf logits of ignored rows, masked here
-        exps, sums, lse = exp_shifted(x, axis=1)  # exps / sums is the softmax the backward needs
-        lse = lse[:, 0]
+        exps, sums, lse, means = softmax_parts(x, s)  # exps / sums is the softmax the backward needs
         per_item = lse - (1 - s) * x[rows, safe_t]
         if s:
-            per_item -= s * x.mean(axis=1)
+            per_item -= s * means
     per_item = xp.where(keep, per_item, 0)  # not per_item * keep: NaN * 0 is NaN
     poisoned = ~(keep | xp.isfinite(lse))  # ignored rows whose exponentials are NaN, inf or all 0
     count = keep.sum()
@@ -86,10 +116,14 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
         # a second backward (retain_graph) recomputes them.
         row_scale = xp.where(keep[:, None], scale, 0)  # 0 even where an ignored row's cotangent is NaN
         with np.errstate(divide="ignore", invalid="ignore"):
-            grad = saved.pop() if saved else exp_shifted(x, axis=1)[0]
-            grad *= row_scale / sums
-        if s:
-            grad -= row_scale * (s / n_classes)
+            grad = saved.pop() if saved else softmax_parts(x, 0.0)[0]
+            factor = row_scale / sums
+            offset = row_scale * (s / n_classes)
+            for block in row_blocks(grad):  # two passes over each block while it is in cache
+                g_block = grad[block]
+                g_block *= factor[block]
+                if s:
+                    g_block -= offset[block]
         grad[rows, safe_t] -= (1 - s) * row_scale[:, 0]
         if poisoned.any():  # there, the exponentials times 0 are NaN: an ignored row's gradient is 0
             grad[poisoned] = 0

@@ -11,15 +11,16 @@ from . import cuda
 __all__ = ["softmax", "log_softmax", "logsumexp_array", "exp_shifted"]
 
 
-def exp_shifted(x: Any, axis: int) -> tuple[Any, Any, Any]:
+def exp_shifted(x: Any, axis: int, out: Any = None) -> tuple[Any, Any, Any]:
     """(exp(x - max), its sum, logsumexp(x)) along `axis` with keepdims, on a raw array.
 
     Max-subtracted, so nothing overflows; a row of -inf gives lse -inf instead of NaN.
+    The exponentials are written into `out` (x's shape and dtype) when given.
     """
     xp = backend.get_array_module(x)
     m = x.max(axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
-    e = x - m
+    e = xp.subtract(x, m, out=out)
     xp.exp(e, out=e)
     sums = e.sum(axis=axis, keepdims=True)
     return e, sums, m + xp.log(sums)
