@@ -13,16 +13,17 @@ step: bench_step's reference model (d_model 256, 3+3 layers, batch 64 x 32) trai
 AdamW on one global batch: 1 process x 2 BLAS threads against 2 processes x 1 thread, each
 with half the rows, gradients summed by DistributedDataParallel (25 MB buckets). Reports
 step times, the all-reduce time of all gradients when run on its own after backward, the
-time a step still waits for it in `finish()`, and the share hidden under backward. The two
+time a step still waits for it after backward (`ddp.wait()`, on the rank that finished
+backward last), and the share hidden under backward. The two
 set-ups alternate for --rounds rounds.
 
 model: predicted weak-scaling efficiency (per-process batch fixed) for N nodes, from a
 measured step time and gradient size: a ring all-reduce takes
     t(N) = 2 (N-1)/N * bytes / bandwidth + 2 (N-1) * latency,
-of which the backward pass (2/3 of the step) can hide the share measured by `step`, but
-never the last bucket (it completes when backward does): exposed = max(t_last(N),
-t(N) - hidden * backward); efficiency = step / (step + exposed). Assumptions are printed
-with the table.
+of which the same share stays exposed as measured by `step` (1 - hidden), and at least the
+last bucket's all-reduce (it starts when backward ends) and whatever outlasts the backward
+pass: exposed = max((1 - hidden) t(N), t_last(N), t(N) - backward); efficiency = step /
+(step + exposed). Assumptions are printed with the table.
 """
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def bench_step(args: argparse.Namespace) -> dict:
     med = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
     one, two = med["1 x 2 threads"], med["2 x 1 thread"]
     print(f"\nreference step, global batch 64 x 32, medians of {args.rounds} alternating rounds:")
-    print("| set-up | step (ms) | backward (ms) | all-reduce alone (ms) | waited in finish() (ms) | hidden |")
+    print("| set-up | step (ms) | backward (ms) | all-reduce alone (ms) | waited after backward (ms) | hidden |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in med.items():
         hidden = 1 - r["waited_ms"] / r["allreduce_ms"] if r["allreduce_ms"] else float("nan")
@@ -117,9 +118,9 @@ def bench_step(args: argparse.Namespace) -> dict:
               f"{r['waited_ms']:.1f} | {hidden:.0%} |")
     per_round = ", ".join(f"{b['step_ms'] / a['step_ms']:.2f}" for a, b in zip(*runs.values()))
     print(f"2 processes / 1 process step time: {two['step_ms'] / one['step_ms']:.2f} (per round: {per_round})")
-    hidden = 1 - two["waited_ms"] / two["allreduce_ms"] if two["allreduce_ms"] else 0.0
+    hidden = min(1.0, max(0.0, 1 - two["waited_ms"] / two["allreduce_ms"])) if two["allreduce_ms"] else 0.0
     return {"step_ms": one["step_ms"], "grad_mb": one["grad_mb"], "hidden": hidden,
-            "last_bucket_mb": one["last_bucket_mb"]}
+            "last_bucket_mb": one["last_bucket_mb"], "backward_ms": one["backward_ms"]}
 
 
 def ring_seconds(n: int, nbytes: float, bandwidth: float, latency: float) -> float:
@@ -132,12 +133,13 @@ def print_model(args: argparse.Namespace, step: dict | None) -> None:
     grad_mb = args.grad_mb or step.get("grad_mb")
     hidden = args.hidden if args.hidden is not None else step.get("hidden", 0.0)
     last_mb = args.last_bucket_mb if args.last_bucket_mb is not None else step.get("last_bucket_mb", grad_mb)
+    backward_share = step["backward_ms"] / step["step_ms"] if "backward_ms" in step else 2 / 3
     if cpu_step_ms is None or grad_mb is None:
         raise SystemExit("--part model needs --step-ms and --grad-mb (or run --part step first)")
     nodes = [2, 4, 8, 16, 32, 64]
     print(f"\npredicted weak-scaling efficiency: step {cpu_step_ms:.0f} ms on one node, {grad_mb:.1f} MB of "
-          f"gradients, ring all-reduce at 90% of line rate; up to {hidden:.0%} of the backward pass (2/3 of "
-          f"the step) hides it, except the last bucket ({last_mb:.1f} MB), which completes with backward:")
+          f"gradients, ring all-reduce at 90% of line rate; {hidden:.0%} of it hidden under the backward pass "
+          f"({backward_share:.0%} of the step) as measured, never the last bucket ({last_mb:.1f} MB):")
     print("| network | " + " | ".join(f"{n} nodes" for n in nodes) + " |")
     print("|---|" + "---:|" * len(nodes))
     for name, (bandwidth, latency) in NETWORKS.items():
@@ -150,7 +152,7 @@ def print_model(args: argparse.Namespace, step: dict | None) -> None:
                 continue
             comm = ring_seconds(n, grad_mb * 2**20, bandwidth, latency) * 1000
             last = ring_seconds(n, last_mb * 2**20, bandwidth, latency) * 1000
-            exposed = max(last, comm - hidden * step_ms * 2 / 3)
+            exposed = max((1 - hidden) * comm, last, comm - backward_share * step_ms)
             cells.append(f"{step_ms / (step_ms + exposed):.0%}")
         print(f"| {name}{f' (assumed GPU step {step_ms:g} ms)' if gpu else ''} | " + " | ".join(cells) + " |")
 
@@ -215,8 +217,9 @@ def step_worker(comm, args) -> dict:
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
-        ddp.finish()
+        ddp.wait()  # what the step still waits for the transfers
         t3 = time.perf_counter()
+        ddp.finish()  # (now only unpacks the sums into .grad)
         optimizer.step()
         timings["step_ms"].append((time.perf_counter() - t0) * 1000)
         timings["backward_ms"].append((t2 - t1) * 1000)

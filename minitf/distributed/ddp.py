@@ -117,20 +117,27 @@ class DistributedDataParallel:
         bucket.pack()
         bucket.work = self.comm.iallreduce(bucket.buffer)
 
-    def finish(self) -> None:
-        """Wait for every bucket's all-reduce and write the global gradients into `.grad`.
+    def wait(self) -> None:
+        """Wait until every bucket's all-reduce is done, without writing `.grad` yet.
 
         Buckets with parameters that got no gradient this step (unused by the forward pass)
         are sent now, with zeros for the missing gradients, so all ranks stay in step.
         """
         if self.comm.size == 1:
             return
-        scale = 1.0 / self.comm.size if self.average else 1.0
         for bucket in self.buckets:
             if bucket.work is None:
                 self._launch(bucket)
         for bucket in self.buckets:
             bucket.work.wait()
+
+    def finish(self) -> None:
+        """Wait for every bucket's all-reduce (see `wait`) and write the global gradients into `.grad`."""
+        if self.comm.size == 1:
+            return
+        self.wait()
+        scale = 1.0 / self.comm.size if self.average else 1.0
+        for bucket in self.buckets:
             bucket.unpack(scale)
             bucket.work, bucket.ready = None, 0
 

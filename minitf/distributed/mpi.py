@@ -8,6 +8,8 @@ underneath (Iallreduce, Ibcast, Ibarrier) and waited on with a timeout.
 """
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -41,12 +43,23 @@ class MPICommunicator(Communicator):
         self.comm = comm if comm is not None else self.MPI.COMM_WORLD
         self.rank, self.size, self.timeout = self.comm.Get_rank(), self.comm.Get_size(), timeout
         self.cuda_aware = cuda_aware
+        # A helper thread may call MPI only if MPI was started for threads (mpi4py asks for that)
+        threads_ok = self.MPI.Query_thread() == self.MPI.THREAD_MULTIPLE
+        self._progress = _ProgressThread(self.comm, self.MPI) if threads_ok else None
 
     def iallreduce(self, array: Any) -> Work:
         buffer, copy_back = self._buffer(array)
         request = self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
+        if self._progress is not None:
+            self._progress.start_one()
+
+        def finished() -> None:
+            if self._progress is not None:
+                self._progress.end_one()
+            if copy_back is not None:
+                copy_back()
         return Work(request.Test, f"all-reduce of {array.size} values on rank {self.rank}",
-                    self.timeout, copy_back)
+                    self.timeout, finished)
 
     def broadcast(self, array: Any, root: int = 0) -> Any:
         buffer, copy_back = self._buffer(array)
@@ -82,3 +95,40 @@ class MPICommunicator(Communicator):
             return array, None
         host = backend.to_device(array, "cpu")
         return host, lambda: array.set(host)
+
+
+class _ProgressThread:
+    """Moves all-reduces in flight forward while the main thread computes.
+
+    MPI libraries without a progress thread of their own (MPICH's default) move data only
+    inside MPI calls; a transfer started during backward would then mostly wait for
+    `finish()`. While any all-reduce is in flight, this thread makes a cheap MPI call
+    (Iprobe for a tag nobody sends) every 200 us, sleeping in between (so it takes little CPU).
+    """
+
+    TAG = 31_337
+    PERIOD = 2e-4
+
+    def __init__(self, comm: Any, MPI: Any) -> None:
+        self._comm, self._MPI = comm, MPI
+        self._in_flight = 0
+        self._wake = threading.Condition()
+        thread = threading.Thread(target=self._run, name="minitf-mpi-progress", daemon=True)
+        thread.start()
+
+    def start_one(self) -> None:
+        with self._wake:
+            self._in_flight += 1
+            self._wake.notify()
+
+    def end_one(self) -> None:
+        with self._wake:
+            self._in_flight -= 1
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._in_flight == 0:
+                    self._wake.wait()
+            self._comm.Iprobe(source=self._MPI.ANY_SOURCE, tag=self.TAG)
+            time.sleep(self.PERIOD)
