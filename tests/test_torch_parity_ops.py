@@ -1,7 +1,7 @@
 """Tensor ops of issue 10 (math, reductions, einsum) against PyTorch: forward and every input's
 gradient in float64 for one random cotangent; creation dtype defaults. Skipped without torch.
 
-Run with: PYTHONPATH=. /work/venv-torch/bin/python -m pytest tests/test_torch_parity_ops.py
+Run with PyTorch installed: python -m pytest tests/test_torch_parity_ops.py
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ forward + backward in minitf against PyTorch CPU, in one run.
     python tools/bench_ops.py --threads 2 --repeats 50 --dtype float64
     python tools/bench_ops.py --scale tiny --repeats 1 --warmup 0        # a smoke run
 
-PyTorch is optional (e.g. /work/venv-torch with PYTHONPATH pointing at minitf): without it
+PyTorch is optional (run it from an environment that has PyTorch, with PYTHONPATH pointing at minitf): without it
 only minitf's times are shown. For every case the two frameworks run in turn, repeat after
 repeat, on the same float inputs; each repeat is a forward pass and a backward pass with a
 fixed cotangent (ops with no gradient: argmax, argsort, one_hot, multinomial, run forward
@@ -26,7 +26,7 @@ builds the model and returns a step () -> (forward s, backward + optimizer s). T
 cases are examples/digits_cnn.py's model (PyTorch's MNIST CNN: forward, nll_loss, backward,
 Adadelta) on batches of 8x8 digits and, as in PyTorch's example, of 28x28 images.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. /work/venv-torch/bin/python \
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. python \
         tools/bench_ops.py --only conv2d --only max_pool2d --only cnn_step --threads 2
 """
 from __future__ import annotations
