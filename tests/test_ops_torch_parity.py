@@ -6,30 +6,20 @@ compared. Integer indices are closed over.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
-
 import numpy as np
 import pytest
 
 import minitf as mt
 from minitf import Tensor
 
+from test_torch_parity import Case, assert_matches_torch, rand  # noqa: E402 (skips without torch)
+
 torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
 
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
 def ints(low, high, *shape, seed=0):
     return np.random.default_rng(seed).integers(low, high, shape)
-
-
-class Case(NamedTuple):
-    floats: tuple[np.ndarray, ...]
-    ours: Callable[..., Tensor]
-    theirs: Callable[..., "torch.Tensor"]
 
 
 GATHER = ints(0, 5, 3, 6, seed=1)       # repeats; fewer rows than x (torch.gather's rule)
@@ -76,17 +66,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_forward_and_gradients_match_torch(name):
-    floats, ours, theirs = CASES[name]
-    mine = [Tensor(a, requires_grad=True) for a in floats]
-    reference = [torch.tensor(a, requires_grad=True) for a in floats]
-    out, expected = ours(*mine), theirs(*reference)
-    assert out.shape == tuple(expected.shape) and out.dtype == np.float64
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-12)
-    cotangent = np.random.default_rng(9).standard_normal(out.shape)
-    out.backward(Tensor(cotangent))
-    expected.backward(torch.tensor(cotangent))
-    for i, (x, t) in enumerate(zip(mine, reference)):
-        np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-12, atol=1e-12, err_msg=f"input {i}")
+    assert_matches_torch(CASES[name], rtol_out=1e-12, rtol_grad=1e-12)
 
 
 X = rand(4, 7, seed=3)

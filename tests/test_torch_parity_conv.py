@@ -11,7 +11,7 @@ import pytest
 import minitf.functional as F
 from minitf import Tensor
 
-from test_torch_parity import Case, rand
+from test_torch_parity import Case, assert_matches_torch, rand
 
 torch = pytest.importorskip("torch")
 tF = torch.nn.functional
@@ -80,17 +80,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_forward_and_gradients_match_torch(name):
-    floats, ours, theirs = CASES[name]
-    mine = [Tensor(a, requires_grad=True) for a in floats]
-    reference = [torch.tensor(a, requires_grad=True) for a in floats]
-    out, expected = ours(*mine), theirs(*reference)
-    assert out.shape == tuple(expected.shape) and out.dtype == np.float64
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
-    cotangent = np.random.default_rng(9).standard_normal(out.shape)
-    out.backward(Tensor(cotangent))
-    expected.backward(torch.tensor(cotangent))
-    for i, (x, t) in enumerate(zip(mine, reference)):
-        np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=f"input {i}")
+    assert_matches_torch(CASES[name])
 
 
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5, 2)])
