@@ -417,8 +417,8 @@ def test_batch_norm_updates_running_statistics_in_place(as_tensor, dtype, device
 
 @pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_wide_rows_take_the_other_col2im_layout(op, stride, device):
-    """col2im keeps the batch axis next to the channels when output rows are 16+ long."""
+def test_wide_rows_strides_and_groups_match_the_reference(op, stride, device):
+    """Output rows 16+ long, with strides and groups: forward and gradients."""
     rng = np.random.default_rng(3)
     if op == "conv2d":
         x, w = rng.standard_normal((2, 2, 3, 16 * stride + 1)), rng.standard_normal((4, 1, 2, 3))

@@ -1,11 +1,12 @@
 """Convolutions (NCL / NCHW, PyTorch's weight layout), each one fused node.
 
-conv2d is im2col + one GEMM per group: the padded input's windows are a strided view (no
-copy), copied once into columns (G, C/G*KH*KW, N*OH*OW) and multiplied by the weight
-(G, O/G, C/G*KH*KW). The backward reuses the columns for the weight gradient (one GEMM)
-and scatters the columns' gradient (one GEMM) back onto the input (col2im: one strided add
-per kernel offset). conv_transpose2d is conv2d's input gradient, and its backward is
-conv2d's forward and weight gradient. conv1d is conv2d with a height of 1.
+conv2d is im2col + one GEMM per group: a channels-last copy of the padded input is read as a
+strided view of its windows (no copy) and copied once into positions-first columns
+(G, N*OH*OW, KH*KW*C/G), multiplied by the weight reordered to (G, O/G, KH*KW*C/G). The
+backward reuses the columns for the weight gradient (one GEMM) and scatters the input gradient
+back per kernel offset (col2im: one GEMM and one add per offset). conv_transpose2d is conv2d's
+input gradient, and its backward is conv2d's forward and weight gradient. conv1d is conv2d with
+a height of 1.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from .. import backend
 from ..autograd import Tensor
-from .windows import Pair, offset_slices, output_size, pad2d, pair, unpad2d, window_view
+from .windows import Pair, offset_slices, output_size, pad2d, pair, unpad2d
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
@@ -31,70 +32,83 @@ class Geometry:
     out: Pair
     groups: int
 
-    @property
-    def batch_last(self) -> bool:
-        """Whether the columns order their positions (OH, OW, N) rather than (N, OH, OW): with
-        short output rows, copies and adds then run over OW*N contiguous elements, not OW."""
-        return self.out[1] < 16
-
 
 # ---- the array-level pieces (NumPy or CuPy) -----------------------------------------------------
-# Columns and gradients are laid out channels first, (G, C/G*KH*KW, positions), so that each
-# group is one plain GEMM with the batch folded into its long axis; the positions are ordered
-# (N, OH, OW), or (OH, OW, N) when geo.batch_last.
-
-_TO_COLUMNS = {False: (1, 0, 2, 3), True: (1, 2, 3, 0)}  # (N, C, H, W) -> (C, N, H, W) / (C, H, W, N)
-_FROM_COLUMNS = {False: (1, 0, 2, 3), True: (3, 0, 1, 2)}
+# Columns and gradients are laid out positions first, (G, N*OH*OW, KH*KW*C/G), from a channels-
+# last copy of the input: each group is one plain GEMM with the batch folded into its long axis,
+# the im2col copy and the col2im adds run over KW*C/G (or C/G) contiguous elements, and OpenBLAS
+# is faster with the long axis as the GEMM's rows.
 
 
 def im2col(xpad: Any, geo: Geometry) -> Any:
-    """Columns (G, C/G*KH*KW, N*OH*OW) of the padded input xpad (N, C, Hp, Wp)."""
-    n, c = xpad.shape[:2]
-    if geo.batch_last:  # copy to (C, Hp, Wp, N) first, keep indexing it as (N, C, Hp, Wp)
-        xpad = channels_first(xpad, geo).transpose(_FROM_COLUMNS[True])
-    grouped = xpad.swapaxes(0, 1).reshape(geo.groups, c // geo.groups, n, *xpad.shape[2:])
-    windows = window_view(grouped, geo.kernel, geo.stride, geo.dilation, geo.out)  # (G, C/G, N, KH, KW, OH, OW)
-    order = (0, 1, 3, 4, 5, 6, 2) if geo.batch_last else (0, 1, 3, 4, 2, 5, 6)
-    return windows.transpose(order).reshape(geo.groups, -1, n * geo.out[0] * geo.out[1])  # the big copy
+    """Columns (G, N*OH*OW, KH*KW*C/G) of the padded input xpad (N, C, Hp, Wp)."""
+    xp = backend.get_array_module(xpad)
+    n, c, hp, wp = xpad.shape
+    g, (kh, kw), (oh, ow) = geo.groups, geo.kernel, geo.out
+    nhwc = xp.ascontiguousarray(xpad.transpose(0, 2, 3, 1))
+    sn, sh, sw, sc = nhwc.strides
+    windows = xp.lib.stride_tricks.as_strided(  # (G, N, OH, OW, KH, KW, C/G), no copy
+        nhwc, (g, n, oh, ow, kh, kw, c // g),
+        (sc * (c // g), sn, sh * geo.stride[0], sw * geo.stride[1],
+         sh * geo.dilation[0], sw * geo.dilation[1], sc))
+    return windows.reshape(g, n * oh * ow, kh * kw * (c // g))  # the big copy
 
 
-def channels_first(a: Any, geo: Geometry) -> Any:
-    """An (N, C, H, W) array as a contiguous (C, N, H, W), or (C, H, W, N) when geo.batch_last:
-    the column order. The output gradient is copied so once, for the weight, bias and input."""
-    return backend.get_array_module(a).ascontiguousarray(a.transpose(_TO_COLUMNS[geo.batch_last]))
+def weight_columns(weight: Any, geo: Geometry) -> Any:
+    """weight (O, C/G, KH, KW) as (G, O/G, KH*KW*C/G), the columns' order (a small copy)."""
+    o = weight.shape[0]
+    w = weight.reshape(geo.groups, o // geo.groups, *weight.shape[1:])
+    return w.transpose(0, 1, 3, 4, 2).reshape(geo.groups, o // geo.groups, -1)
+
+
+def positions_first(a: Any, geo: Geometry) -> Any:
+    """An (N, O, H, W) array as (G, N*H*W, O/G), positions first: one channels-last copy, then a
+    view. The output gradient is copied so once, for the weight, bias and input."""
+    xp = backend.get_array_module(a)
+    n, o, h, w = a.shape
+    nhwc = xp.ascontiguousarray(a.transpose(0, 2, 3, 1))
+    return nhwc.reshape(n * h * w, geo.groups, o // geo.groups).swapaxes(0, 1)
 
 
 def apply_weight(weight: Any, cols: Any, geo: Geometry) -> Any:
     """weight (O, C/G, KH, KW) times the columns -> (N, O, OH, OW), a view of the GEMM's output."""
-    o, n = weight.shape[0], cols.shape[-1] // (geo.out[0] * geo.out[1])
-    y = weight.reshape(geo.groups, o // geo.groups, -1) @ cols  # one GEMM per group
-    layout = (o, *geo.out, n) if geo.batch_last else (o, n, *geo.out)
-    return y.reshape(layout).transpose(_FROM_COLUMNS[geo.batch_last])
+    o, n = weight.shape[0], cols.shape[1] // (geo.out[0] * geo.out[1])
+    y = cols @ weight_columns(weight, geo).swapaxes(1, 2)  # (G, positions, O/G): one GEMM per group
+    if geo.groups > 1:
+        y = y.swapaxes(0, 1)  # (positions, G, O/G): a copy in the reshape below
+    return y.reshape(n, *geo.out, o).transpose(0, 3, 1, 2)
 
 
-def weight_grad(g_cf: Any, cols: Any, geo: Geometry, weight_shape: tuple[int, ...]) -> Any:
-    """Gradient of the weight from the output gradient g_cf (in column order) and the columns."""
-    g = g_cf.reshape(geo.groups, g_cf.shape[0] // geo.groups, -1)
-    return (g @ cols.swapaxes(1, 2)).reshape(weight_shape)
+def weight_grad(g_pf: Any, cols: Any, geo: Geometry, weight_shape: tuple[int, ...]) -> Any:
+    """Gradient of the weight from the output gradient g_pf (positions first) and the columns."""
+    o, cg, kh, kw = weight_shape
+    gw = g_pf.swapaxes(1, 2) @ cols  # (G, O/G, KH*KW*C/G)
+    return gw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
 
 
-def col2im(g_cf: Any, weight: Any, geo: Geometry, padded_shape: tuple[int, ...]) -> Any:
-    """Input gradient (N, C, H, W) from g_cf (in column order): one GEMM, then one add per offset
-    into the padded gradient, itself in column order. Returns an NCHW view."""
-    groups, o = geo.groups, weight.shape[0]
-    w = weight.reshape(groups, o // groups, -1)
-    gcols = w.swapaxes(1, 2) @ g_cf.reshape(groups, o // groups, -1)  # (G, C/G*KH*KW, positions)
-    gcols = gcols.reshape(padded_shape[1], *geo.kernel, *g_cf.shape[1:])
-    batch_last = geo.batch_last
-    perm = _TO_COLUMNS[batch_last]
-    xp = backend.get_array_module(g_cf)
-    gpad = xp.zeros([padded_shape[p] for p in perm], dtype=gcols.dtype)
+def bias_grad(g_pf: Any) -> Any:
+    """Sum of g_pf (G, positions, O/G) over the positions, (O,): a GEMV with a ones vector, 5x
+    faster than .sum over the long axis here and as accurate (blocked float32 accumulation)."""
+    xp = backend.get_array_module(g_pf)
+    return (xp.ones(g_pf.shape[1], dtype=g_pf.dtype) @ g_pf).reshape(-1)
+
+
+def col2im(g_pf: Any, weight: Any, geo: Geometry, padded_shape: tuple[int, ...]) -> Any:
+    """Input gradient (N, C, H, W) from g_pf (positions first): per kernel offset, one GEMM gives
+    that offset's column gradient (G, positions, C/G), added into the channels-last padded
+    gradient. One GEMM per offset into a reused buffer keeps each add's source contiguous (a
+    single GEMM's (positions, KH*KW*C/G) output made the adds strided and twice as slow).
+    Returns an NCHW view."""
+    n, c, hp, wp = padded_shape
+    g, (kh, kw) = geo.groups, geo.kernel
+    per_offset = weight_columns(weight, geo).reshape(g, -1, kh * kw, c // g)  # (G, O/G, KH*KW, C/G)
+    xp = backend.get_array_module(g_pf)
+    gpad = xp.zeros((n, hp, wp, g, c // g), dtype=g_pf.dtype)
+    buf = xp.empty((g, g_pf.shape[1], c // g), dtype=g_pf.dtype)
     for i, j, (_, rows, cols) in offset_slices(geo.kernel, geo.stride, geo.dilation, geo.out):
-        if batch_last:
-            gpad[:, rows, cols] += gcols[:, i, j]
-        else:
-            gpad[:, :, rows, cols] += gcols[:, i, j]
-    return unpad2d(gpad.transpose(_FROM_COLUMNS[batch_last]), geo.pads)
+        xp.matmul(g_pf, per_offset[:, :, i * kw + j], out=buf)
+        gpad[:, rows, cols] += buf.reshape(g, n, *geo.out, c // g).transpose(1, 2, 3, 0, 4)
+    return unpad2d(gpad.reshape(n, hp, wp, c).transpose(0, 3, 1, 2), geo.pads)
 
 
 # ---- argument checks ------------------------------------------------------------------------------
@@ -182,12 +196,12 @@ def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry
         y += bias.data[:, None, None]
 
     def backward(g):
-        g_cf = channels_first(g[:, :, None, :] if dims == 1 else g, geo)
-        gx = col2im(g_cf, w4, geo, xpad.shape).reshape(x.shape) if x.requires_grad else None
-        gw = weight_grad(g_cf, cols, geo, weight.shape) if weight.requires_grad else None
+        g_pf = positions_first(g[:, :, None, :] if dims == 1 else g, geo)
+        gx = col2im(g_pf, w4, geo, xpad.shape).reshape(x.shape) if x.requires_grad else None
+        gw = weight_grad(g_pf, cols, geo, w4.shape).reshape(weight.shape) if weight.requires_grad else None
         grads = [gx, gw]
         if bias is not None:
-            grads.append(g_cf.reshape(g_cf.shape[0], -1).sum(axis=1) if bias.requires_grad else None)
+            grads.append(bias_grad(g_pf) if bias.requires_grad else None)
         return grads
 
     out = y[:, :, 0, :] if dims == 1 else y
@@ -246,15 +260,15 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     channels = weight.shape[1] * groups
     _check_params(op, x, weight, bias, channels)
     padded_shape = (x.shape[0], channels, size[0] + 2 * ph, size[1] + 2 * pw)
-    x_cf = channels_first(x.data, geo)
-    y = col2im(x_cf, weight.data, geo, padded_shape)
+    x_pf = positions_first(x.data, geo)
+    y = col2im(x_pf, weight.data, geo, padded_shape)
     if bias is not None:
         y = y + bias.data[:, None, None]
 
     def backward(g):
         cols = im2col(pad2d(g, geo.pads), geo)
         gx = apply_weight(weight.data, cols, geo) if x.requires_grad else None
-        gw = weight_grad(x_cf, cols, geo, weight.shape) if weight.requires_grad else None
+        gw = weight_grad(x_pf, cols, geo, weight.shape) if weight.requires_grad else None
         grads = [gx, gw]
         if bias is not None:
             grads.append(g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
