@@ -373,7 +373,9 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum(data, device):
     out = F.max_pool2d(t, kernel, stride)
     g = np.random.default_rng(1).standard_normal(out.shape)
     out.backward(Tensor(g, device=device))
-    np.testing.assert_array_equal(backend.to_device(t.grad, "cpu"), ref_max_pool2d_grad(x, g, kernel, stride))
+    # overlapping windows add their gradients in another order than the reference: rounding only
+    np.testing.assert_allclose(backend.to_device(t.grad, "cpu"), ref_max_pool2d_grad(x, g, kernel, stride),
+                               rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("dilation", [1, 2])
