@@ -43,22 +43,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return Tensor._make(y.reshape(*lead, n_out), parents, backward)
 
 
-def _activate_inplace(h: Any, activation: str) -> Any:
-    """Apply the activation to pre-activations h in place; return its derivative at h.
-
-    relu's derivative is returned as a boolean array (True where h > 0), a quarter of the memory.
-    """
+def _gelu_inplace(h: Any) -> Any:
+    """Apply gelu to pre-activations h in place; return its derivative at h."""
     xp = backend.get_array_module(h)
-    if activation == "relu":
-        positive = h > 0
-        xp.maximum(h, 0, out=h)
-        return positive
-    if activation == "gelu":
-        cdf = 0.5 * (1 + erf(h * _INV_SQRT_2))
-        derivative = cdf + h * xp.exp(-0.5 * h * h) * _INV_SQRT_2PI
-        h *= cdf
-        return derivative
-    raise ValueError(f"feed_forward: activation must be 'relu' or 'gelu', got {activation!r}")
+    cdf = 0.5 * (1 + erf(h * _INV_SQRT_2))
+    derivative = cdf + h * xp.exp(-0.5 * h * h) * _INV_SQRT_2PI
+    h *= cdf
+    return derivative
 
 
 def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, activation: str = "relu",
@@ -80,16 +71,28 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
     x2 = x.data.reshape(-1, x.shape[-1])
     a = x2 @ w1.data.T
     a += b1.data
-    da = _activate_inplace(a, activation)  # a: activations, da: their derivative
+    # a: activations, da: their derivative (times the dropout mask). relu is applied below as
+    # a *= (a > 0), together with the dropout mask: one pass instead of np.maximum's slower one
+    # and a second product (so a pre-activation of -inf gives NaN instead of 0).
+    # relu's derivative stays boolean, a quarter of the memory.
+    if activation == "relu":
+        da = mask = a > 0
+    elif activation == "gelu":
+        da, mask = _gelu_inplace(a), None
+    else:
+        raise ValueError(f"feed_forward: activation must be 'relu' or 'gelu', got {activation!r}")
     scale = 1.0
     if training and dropout_p > 0:
         keep, scale = dropout_keep(xp, a.shape, dropout_p, a.dtype)
-        a *= keep
-        a *= scale
-        if da.dtype == bool:
-            da &= keep
-        else:
+        if mask is None:
             da *= keep
+            mask = keep
+        else:
+            mask &= keep  # mask is da: relu's derivative and the dropout mask in one boolean
+    if mask is not None:
+        a *= mask
+    if scale != 1.0:
+        a *= scale
     y = a @ w2.data.T
     y += b2.data
 
