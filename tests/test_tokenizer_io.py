@@ -3,12 +3,18 @@
 import argparse
 import io
 import json
+import os
+import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from minitf.tokenizer import BPETokenizer, TokenizerFileError
+from minitf.tokenizer import BPETokenizer, PatternTimeoutError, TokenizerFileError, patterns
 from minitf.tokenizer.cli import add_subparser
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TEXTS = ["Ein Hund läuft über die Wiese.", "A dog runs across the meadow.",
          "Zwei Männer spielen Fußball 🤗", "Two men play soccer\tat 12:30."] * 5
@@ -82,6 +88,8 @@ def corrupt(tok, **changes):
     ({"byte_ids": list(range(2, 200))}, "256 ids"),
     ({"special_tokens": [["<pad>", 0], ["<pad>", 1]]}, "duplicate special token"),
     ({"pattern": "(unclosed"}, "does not compile"),
+    ({"pattern": "(?:a{500}){500}"}, r"pattern '\(\?:a\{500\}\)\{500\}' repeats too much"),
+    ({"pattern": "x" * 100_001}, "pattern of 100,001 characters is longer than the limit"),
     ({"merges": "nope"}, "merges must be a list"),
 ])
 def test_corrupt_files_name_the_problem_and_the_file(tok, tmp_path, change, message):
@@ -216,3 +224,59 @@ def test_malformed_hugging_face_files_are_value_errors_naming_the_field(tmp_path
     with pytest.raises(ValueError, match=message) as info:
         BPETokenizer.from_huggingface(path)
     assert str(path) in str(info.value)
+
+
+# ---- untrusted pre-tokenization patterns ---------------------------------------------------------
+
+BACKTRACKING = "(a|aa)+$"  # exponential backtracking on "a" * n + "b" (regex optimises (a+)+$)
+
+
+def test_a_backtracking_pattern_from_a_file_raises_instead_of_hanging(tok, tmp_path):
+    # in a child process with a timeout: without the time limit encoding would run for years
+    path = write(tmp_path, corrupt(tok, pattern=BACKTRACKING))
+    code = ("import sys\nfrom minitf.tokenizer import BPETokenizer\n"
+            "tok = BPETokenizer.load(sys.argv[1])\n"
+            "assert tok.decode(tok.encode('aa aab')) == 'aa aab'\n"
+            "try:\n    tok.encode('a' * 60 + 'b')\n"
+            "except ValueError as exc:\n    print(type(exc).__name__, exc)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"PatternTimeoutError {path}, key 'pattern': the pre-tokenization "
+                                    "pattern '(a|aa)+$' took more than 1.00 s to split a text of 61 ")
+
+
+def test_a_custom_pattern_from_a_file_splits_as_it_did_when_given_in_code(tmp_path):
+    pattern = r"\p{L}{1,20}|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+"  # whitespace left as gaps
+    trained = BPETokenizer.train(TEXTS, 300, pattern=pattern)
+    trained.save(tmp_path / "t.json")
+    loaded = BPETokenizer.load(tmp_path / "t.json")
+    for text in TEXTS + ["unseen wörds 1234567  \n"]:
+        assert loaded.encode(text) == trained.encode(text)
+
+
+def hf_split(source: str) -> dict:
+    """A tokenizer.json pre_tokenizer: Split on the regex ``source``, then ByteLevel."""
+    return {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": source}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "use_regex": False}]}
+
+
+@pytest.mark.parametrize("source, message", [("(a", "does not compile"),
+                                             ("(?:a{500}){500}", "repeats too much")])
+def test_a_bad_split_regex_in_a_hugging_face_file_names_the_file_and_the_field(tmp_path, source, message):
+    path = hf_file(tmp_path, pre_tokenizer=hf_split(source))
+    with pytest.raises(ValueError, match=f"pre_tokenizer Split pattern.Regex: pattern .*{message}") as info:
+        BPETokenizer.from_huggingface(path)
+    assert str(path) in str(info.value)
+
+
+def test_only_patterns_from_files_are_time_limited(tmp_path, monkeypatch):
+    monkeypatch.setattr(patterns, "TIME_LIMIT_S", 1e-6)  # shorter than the ~1 ms of "a" * 20 + "b"
+    monkeypatch.setattr(patterns, "TIME_PER_CHAR_S", 0.0)
+    path = hf_file(tmp_path, pre_tokenizer=hf_split(BACKTRACKING))
+    with pytest.raises(PatternTimeoutError, match=re.escape(f"{path}, pre_tokenizer Split pattern.Regex: ")):
+        BPETokenizer.from_huggingface(path).encode("a" * 20 + "b")
+    trusted = BPETokenizer(pattern=BACKTRACKING)  # given in code: no limit, no cost
+    assert trusted.decode(trusted.encode("a" * 20 + "b")) == "a" * 20 + "b"

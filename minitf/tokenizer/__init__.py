@@ -14,7 +14,8 @@ Modules: :mod:`.bpe` (the tokenizer, encode/decode), :mod:`.train` (learning mer
 """
 
 from .bpe import BPETokenizer
-from .patterns import GPT2_PATTERN, GPT4_PATTERN, PATTERNS
+from .patterns import GPT2_PATTERN, GPT4_PATTERN, PATTERNS, PatternTimeoutError
 from .serialization import TokenizerFileError
 
-__all__ = ["BPETokenizer", "TokenizerFileError", "GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS"]
+__all__ = ["BPETokenizer", "TokenizerFileError", "GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS",
+           "PatternTimeoutError"]

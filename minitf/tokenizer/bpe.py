@@ -31,19 +31,22 @@ class BPETokenizer:
     def __init__(self, merges: Sequence[tuple[int, int, int]] = (), *,
                  special_tokens: Mapping[str, int] | Sequence[str] = (),
                  byte_ids: Sequence[int] | None = None, pattern: str = "gpt4",
-                 cache_size: int = _CACHE_SIZE) -> None:
+                 cache_size: int = _CACHE_SIZE, pattern_origin: str | None = None) -> None:
         """Assemble a tokenizer from its parts (most users call :meth:`train` or :meth:`load`).
 
         ``merges`` are ``(left_id, right_id, new_id)`` in rank order; ``special_tokens``
         maps names to ids (or lists names, taking ids 0..k-1); ``byte_ids[b]`` is the id of
         byte ``b`` (default: the 256 ids after the specials); ``pattern`` is ``"gpt2"``,
         ``"gpt4"`` or a regex; ``cache_size`` bounds the per-chunk encode cache (entries;
-        it is emptied when full).  Raises ValueError if the parts do not fit together.
+        it is emptied when full).  ``pattern_origin`` names where an untrusted pattern was
+        read (e.g. a file and key): it is then size-checked and time-limited on each text
+        (see :mod:`.patterns`).  Raises ValueError if the parts do not fit together.
         """
         specials = as_special_mapping(special_tokens)
         if byte_ids is None:
             byte_ids = [len(specials) + b for b in range(256)]
-        self._attach(Vocabulary(specials, list(byte_ids), list(merges)), pattern, cache_size)
+        self._attach(Vocabulary(specials, list(byte_ids), list(merges)), pattern, cache_size,
+                     pattern_origin)
 
     @classmethod
     def _from_vocabulary(cls, vocab: Vocabulary, pattern: str) -> "BPETokenizer":
@@ -52,10 +55,11 @@ class BPETokenizer:
         tokenizer._attach(vocab, pattern, _CACHE_SIZE)
         return tokenizer
 
-    def _attach(self, vocab: Vocabulary, pattern: str, cache_size: int) -> None:
+    def _attach(self, vocab: Vocabulary, pattern: str, cache_size: int,
+                origin: str | None = None) -> None:
         self._vocab = vocab
         self._pattern = resolve_pattern(pattern)
-        self._split = make_splitter(self._pattern)
+        self._split = make_splitter(self._pattern, origin)
         self._cache: dict[str, list[int]] = {}
         self._cache_size = cache_size
         self._special_regexes: dict[frozenset, regex.Pattern] = {}
@@ -95,7 +99,9 @@ class BPETokenizer:
 
         ``allowed_special``: ``"all"`` or a collection of special token names that are
         recognised in the text; all other special names are encoded as plain text.
-        Raises ValueError for a lone surrogate, which UTF-8 cannot encode.
+        Raises ValueError for a lone surrogate, which UTF-8 cannot encode, and
+        :class:`~.patterns.PatternTimeoutError` (a ValueError) when a pattern read from a
+        file exceeds its time limit on the text.
         """
         if not isinstance(text, str):
             raise TypeError(f"encode expects a str, got {type(text).__name__}")

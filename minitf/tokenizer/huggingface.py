@@ -8,7 +8,8 @@ split) or a ``Sequence`` of one ``Split`` (behavior ``Isolated``, not inverted) 
 Added tokens become special tokens; ``tokenizers`` always recognises them in text, so
 pass ``allowed_special="all"`` to encode as it does.  Post-processors and decoders
 do not change the ids of ``encode(..., add_special_tokens=False)`` and are ignored;
-so are the ``lstrip``/``rstrip``/``single_word`` flags of added tokens.  Anything
+so are the ``lstrip``/``rstrip``/``single_word`` flags of added tokens.  A ``Split`` regex
+is untrusted: size-checked, then time-limited on each text (see patterns).  Anything
 else raises ValueError saying what is not supported; a malformed file (``added_tokens``
 not a list of ``{"id": int, "content": str}`` with distinct ids, a vocabulary id that is not
 an int below ``MAX_VOCAB_SIZE``, too many entries, a file over ``MAX_FILE_BYTES``) raises
@@ -24,7 +25,7 @@ from typing import Any
 import regex
 
 from .byte_level import BYTE_TO_CHAR, chars_to_bytes
-from .patterns import GPT2_PATTERN
+from .patterns import GPT2_PATTERN, compile_pattern
 from .serialization import check_size
 from .vocab import MAX_SPECIAL_TOKENS, MAX_VOCAB_SIZE
 
@@ -42,7 +43,7 @@ def from_huggingface(cls, path: Path):
         if data.get("normalizer") is not None:
             raise ValueError(f"normalizer {_kind(data['normalizer'])} is not supported "
                              "(only none)")
-        pattern = _pattern(data.get("pre_tokenizer"))
+        pattern, field = _pattern(data.get("pre_tokenizer"))
         vocab = _vocab(model["vocab"])
         specials = _added_tokens(data.get("added_tokens", []))
         byte_ids = _byte_ids(vocab)
@@ -57,7 +58,8 @@ def from_huggingface(cls, path: Path):
         raise ValueError(f"{path}: added token(s) {clash} reuse ids of BPE tokens; "
                          "not supported")
     try:
-        return cls(merges, special_tokens=specials, byte_ids=byte_ids, pattern=pattern)
+        return cls(merges, special_tokens=specials, byte_ids=byte_ids, pattern=pattern,
+                   pattern_origin=f"{path}, {field}" if field else None)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
 
@@ -96,10 +98,11 @@ def _check_model(model: dict[str, Any]) -> None:
         raise ValueError(f"BPE option(s) {', '.join(bad)} are not supported")
 
 
-def _pattern(pre: Any) -> str:
+def _pattern(pre: Any) -> tuple[str, str | None]:
+    """The pattern and, for a regex written in the file, the field it was read from."""
     if isinstance(pre, dict) and pre.get("type") == "ByteLevel":
         _check_byte_level(pre)
-        return GPT2_PATTERN if pre.get("use_regex", True) else _WHOLE_TEXT
+        return (GPT2_PATTERN if pre.get("use_regex", True) else _WHOLE_TEXT), None
     if isinstance(pre, dict) and pre.get("type") == "Sequence":
         steps = pre.get("pretokenizers") or []
         if (len(steps) == 2 and isinstance(steps[0], dict) and steps[0].get("type") == "Split"
@@ -119,15 +122,20 @@ def _check_byte_level(pre: dict[str, Any]) -> None:
         raise ValueError("ByteLevel add_prefix_space=True is not supported")
 
 
-def _split_pattern(split: dict[str, Any]) -> str:
+def _split_pattern(split: dict[str, Any]) -> tuple[str, str | None]:
     if split.get("behavior") != "Isolated" or split.get("invert", False):
         raise ValueError(f"Split behavior {split.get('behavior')!r} (invert="
                          f"{split.get('invert')}) is not supported (only Isolated)")
     pattern = split.get("pattern") or {}
     if "Regex" in pattern:
-        return pattern["Regex"]
+        field = "pre_tokenizer Split pattern.Regex"
+        try:
+            compile_pattern(pattern["Regex"], untrusted=True)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{field}: {exc}") from None
+        return pattern["Regex"], field
     if "String" in pattern:
-        return regex.escape(pattern["String"])
+        return regex.escape(pattern["String"]), None
     raise ValueError(f"Split pattern {pattern!r} is not supported")
 
 

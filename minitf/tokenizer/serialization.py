@@ -23,7 +23,8 @@ Format ``minitf-bpe``, version 1::
   Latin-1 letters or JSON ``\\u00XX`` escapes).  ``left`` and ``right`` must be a byte
   or the result of an earlier merge; ``new_id`` is the id of their concatenation.
 
-Nothing is unpickled; every field is checked, and errors name the file.  Files larger than
+Nothing is unpickled; every field is checked, and errors name the file.  The pattern is
+untrusted: size-checked before it is compiled and time-limited on each text (see patterns).  Files larger than
 MAX_FILE_BYTES are refused unread; ids, merges and special tokens are capped (see vocab).
 """
 
@@ -108,12 +109,12 @@ def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>"):
     if missing:
         raise TokenizerFileError(f"{source}: missing key(s) {', '.join(missing)}")
     try:
-        return _build(cls, data)
+        return _build(cls, data, source)
     except (ValueError, TypeError) as exc:
         raise TokenizerFileError(f"{source}: {exc}") from None
 
 
-def _build(cls, data: Mapping[str, Any]):
+def _build(cls, data: Mapping[str, Any], source: str):
     specials = _specials(data["special_tokens"])
     byte_ids = data["byte_ids"]
     if not isinstance(byte_ids, list) or len(byte_ids) != 256:
@@ -137,7 +138,8 @@ def _build(cls, data: Mapping[str, Any]):
     pattern = data["pattern"]
     if not isinstance(pattern, str):
         raise ValueError(f"pattern must be a string, got {pattern!r}")
-    return cls(merges, special_tokens=specials, byte_ids=byte_ids, pattern=pattern)
+    return cls(merges, special_tokens=specials, byte_ids=byte_ids, pattern=pattern,
+               pattern_origin=f"{source}, key 'pattern'")
 
 
 def _list(value: Any, key: str) -> list:
