@@ -3,7 +3,8 @@
 Each op has a hypothesis strategy that draws one `Case`: its float inputs (the ones
 whose gradients are checked, sometimes transposed so they are not C-contiguous), its
 integer or boolean inputs (ids, targets, masks), how to call the op and a float64
-reference written here with plain formulas. Generic tests then check, for every op:
+reference written here with plain formulas. Generic tests (the `check_*` methods of `Case`,
+shared with the other functional test modules) then check, for every op:
 the forward against the reference, the backward against central differences
 (`minitf.gradcheck`, random cotangent), and the dtype/shape of outputs and gradients.
 """
@@ -49,6 +50,42 @@ class Case:
 
     def expected(self) -> np.ndarray:
         return np.asarray(self.reference(*self.floats, *self.aux), dtype=np.float64)
+
+    def check_forward(self, device: str) -> None:
+        """The output against the float64 reference."""
+        out, _ = self.run(device)
+        expected = self.expected()
+        assert out.shape == expected.shape
+        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+    def check_gradient(self, device: str) -> None:
+        """Every float input's gradient against central differences (random cotangent)."""
+        floats, aux = self.tensors(device)
+        assert gradcheck(lambda *t: self.call(*t, *aux), floats)
+
+    def check_dtype(self, dtype: Any, device: str, float32_tol: float = 1e-4) -> None:
+        """Output and gradients keep ``dtype`` and their shapes; the output is close to the reference."""
+        out, inputs = self.run(device, dtype)
+        assert out.dtype == dtype
+        tol = float32_tol if dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(out.numpy(), self.expected(), rtol=tol, atol=tol)
+        cotangent = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
+        out.backward(Tensor(cotangent, device=device))
+        for x in inputs:
+            assert x.grad is not None
+            assert x.grad.shape == x.shape and x.grad.dtype == dtype
+
+    def check_cupy_matches_numpy(self) -> None:
+        """Output and gradients on CuPy equal those on NumPy up to rounding."""
+        results = []
+        for device in ("cpu", "cuda"):
+            out, inputs = self.run(device)
+            assert out.device.kind == device
+            cotangent = np.random.default_rng(0).standard_normal(out.shape)
+            out.backward(Tensor(cotangent, device=device))
+            results.append([out.numpy()] + [backend.to_device(x.grad, "cpu") for x in inputs])
+        for on_cpu, on_gpu in zip(*results):
+            np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-9, atol=1e-12)
 
 
 @st.composite
@@ -279,19 +316,13 @@ ops = pytest.mark.parametrize("op", sorted(CASES))
 @ops
 @given(data=st.data())
 def test_forward_matches_float64_reference(op, data, device):
-    case = data.draw(CASES[op], label="case")
-    out, _ = case.run(device)
-    expected = case.expected()
-    assert out.shape == expected.shape
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-12)
+    data.draw(CASES[op], label="case").check_forward(device)
 
 
 @ops
 @given(data=st.data())
 def test_gradient_matches_finite_differences(op, data, device):
-    case = data.draw(CASES[op], label="case")
-    floats, aux = case.tensors(device)
-    assert gradcheck(lambda *t: case.call(*t, *aux), floats)
+    data.draw(CASES[op], label="case").check_gradient(device)
 
 
 DROPOUT_CASES = {
@@ -322,18 +353,8 @@ def test_gradient_with_dropout_matches_finite_differences(op, p, data, device):
 @settings(max_examples=15)
 @given(data=st.data())
 def test_outputs_and_gradients_keep_dtype_and_shape(op, dtype, data, device):
-    case = data.draw(CASES[op], label="case")
-    out, inputs = case.run(device, dtype)
-    assert out.dtype == dtype
-    expected = case.expected()
     # float32: layer_norm multiplies rounding errors of a near-constant row by up to 1/sqrt(eps)
-    tol = 1e-3 if dtype == np.float32 else 1e-10
-    np.testing.assert_allclose(out.numpy(), expected, rtol=tol, atol=tol)
-    cotangent = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
-    out.backward(Tensor(cotangent, device=device))
-    for x in inputs:
-        assert x.grad is not None
-        assert x.grad.shape == x.shape and x.grad.dtype == dtype
+    data.draw(CASES[op], label="case").check_dtype(dtype, device, float32_tol=1e-3)
 
 
 # ---- numerical stability -------------------------------------------------------------------------
@@ -372,13 +393,4 @@ def test_large_inputs_do_not_overflow(name, dtype, device):
 @settings(max_examples=10)
 @given(data=st.data())
 def test_cupy_matches_numpy(op, data):
-    case = data.draw(CASES[op], label="case")
-    results = []
-    for device in ("cpu", "cuda"):
-        out, inputs = case.run(device)
-        assert out.device.kind == device
-        cotangent = np.random.default_rng(0).standard_normal(out.shape)
-        out.backward(Tensor(cotangent, device=device))
-        results.append([out.numpy()] + [backend.to_device(x.grad, "cpu") for x in inputs])
-    for on_cpu, on_gpu in zip(*results):
-        np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-9, atol=1e-12)
+    data.draw(CASES[op], label="case").check_cupy_matches_numpy()

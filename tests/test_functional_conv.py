@@ -328,20 +328,14 @@ ops = pytest.mark.parametrize("op", sorted(CASES))
 @settings(max_examples=25)
 @given(data=st.data())
 def test_forward_matches_float64_reference(op, data, device):
-    case = data.draw(CASES[op], label="case")
-    out, _ = case.run(device)
-    expected = case.expected()
-    assert out.shape == expected.shape
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-12)
+    data.draw(CASES[op], label="case").check_forward(device)
 
 
 @ops
 @settings(max_examples=20)
 @given(data=st.data())
 def test_gradient_matches_finite_differences(op, data, device):
-    case = data.draw(CASES[op], label="case")
-    floats, aux = case.tensors(device)
-    assert gradcheck(lambda *t: case.call(*t, *aux), floats)
+    data.draw(CASES[op], label="case").check_gradient(device)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -349,16 +343,7 @@ def test_gradient_matches_finite_differences(op, data, device):
 @settings(max_examples=8)
 @given(data=st.data())
 def test_outputs_and_gradients_keep_dtype_and_shape(op, dtype, data, device):
-    case = data.draw(CASES[op], label="case")
-    out, inputs = case.run(device, dtype)
-    assert out.dtype == dtype
-    tol = 1e-4 if dtype == np.float32 else 1e-10
-    np.testing.assert_allclose(out.numpy(), case.expected(), rtol=tol, atol=tol)
-    cotangent = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
-    out.backward(Tensor(cotangent, device=device))
-    for x in inputs:
-        assert x.grad is not None
-        assert x.grad.shape == x.shape and x.grad.dtype == dtype
+    data.draw(CASES[op], label="case").check_dtype(dtype, device)
 
 
 # ---- max pooling ties, batch norm's running statistics --------------------------------------------
@@ -497,13 +482,4 @@ def test_bad_input_gets_a_clear_error(call, message):
 @settings(max_examples=10)
 @given(data=st.data())
 def test_cupy_matches_numpy(op, data):
-    case = data.draw(CASES[op], label="case")
-    results = []
-    for device in ("cpu", "cuda"):
-        out, inputs = case.run(device)
-        assert out.device.kind == device
-        cotangent = np.random.default_rng(0).standard_normal(out.shape)
-        out.backward(Tensor(cotangent, device=device))
-        results.append([out.numpy()] + [backend.to_device(x.grad, "cpu") for x in inputs])
-    for on_cpu, on_gpu in zip(*results):
-        np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-9, atol=1e-12)
+    data.draw(CASES[op], label="case").check_cupy_matches_numpy()

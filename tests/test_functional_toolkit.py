@@ -1,9 +1,9 @@
 """The research-toolkit activations, losses and normalizations of minitf.functional.
 
-Same pattern as test_functional.py (whose `Case` and `float_arrays` this reuses): one
-hypothesis strategy per op draws a case with a float64 reference written here with plain
-formulas; generic tests check the forward, the backward against central differences
-(random cotangent) and the dtypes. Then PyTorch's conventions that finite differences
+Same pattern as test_functional.py (whose `Case`, with its generic checks, and
+`float_arrays` this reuses): one hypothesis strategy per op draws a case with a float64
+reference written here with plain formulas; generic tests check the forward, the backward
+against central differences (random cotangent) and the dtypes. Then PyTorch's conventions that finite differences
 cannot see (kinks, ignore_index, clamps), stability, bad-input errors, and the embedding's
 sorted scatter-add against np.add.at.
 """
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minitf.functional as F
-from minitf import Tensor, backend, gradcheck
+from minitf import Tensor, backend
 from minitf.testing import arrays, broadcastable_shapes, shapes
 
 from test_functional import Case, away_from_zero, float_arrays
@@ -246,19 +246,13 @@ ops = pytest.mark.parametrize("op", sorted(CASES))
 @ops
 @given(data=st.data())
 def test_forward_matches_float64_reference(op, data, device):
-    case = data.draw(CASES[op], label="case")
-    out, _ = case.run(device)
-    expected = case.expected()
-    assert out.shape == expected.shape
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-12)
+    data.draw(CASES[op], label="case").check_forward(device)
 
 
 @ops
 @given(data=st.data())
 def test_gradient_matches_finite_differences(op, data, device):
-    case = data.draw(CASES[op], label="case")
-    floats, aux = case.tensors(device)
-    assert gradcheck(lambda *t: case.call(*t, *aux), floats)
+    data.draw(CASES[op], label="case").check_gradient(device)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -266,14 +260,7 @@ def test_gradient_matches_finite_differences(op, data, device):
 @settings(max_examples=10)
 @given(data=st.data())
 def test_outputs_and_gradients_keep_dtype_and_shape(op, dtype, data, device):
-    case = data.draw(CASES[op], label="case")
-    out, inputs = case.run(device, dtype)
-    assert out.dtype == dtype
-    tol = 1e-4 if dtype == np.float32 else 1e-10
-    np.testing.assert_allclose(out.numpy(), case.expected(), rtol=tol, atol=tol)
-    out.backward(Tensor(np.random.default_rng(0).standard_normal(out.shape).astype(dtype), device=device))
-    for x in inputs:
-        assert x.grad is not None and x.grad.shape == x.shape and x.grad.dtype == dtype
+    data.draw(CASES[op], label="case").check_dtype(dtype, device)
 
 
 # ---- conventions finite differences cannot check -------------------------------------------------
