@@ -54,6 +54,15 @@ def arrays(shape: Any, min_value: float = -3.0, max_value: float = 3.0,
     return hnp.arrays(dtype, shape, elements=elements)
 
 
+@st.composite
+def distinct_values(draw: Callable, shape: tuple[int, ...], gap: float = 0.1) -> np.ndarray:
+    """Float64 arrays of `shape` whose values are a shuffled `gap`-spaced range around 0: far enough
+    apart that a finite difference never reorders them (for max, min, sort, topk gradients)."""
+    size = int(np.prod(shape))
+    order = draw(st.permutations(range(size)))
+    return (np.array(order, dtype=np.float64).reshape(shape) - size / 2) * gap
+
+
 def axes(ndim: int, allow_none: bool = True, allow_tuple: bool = True) -> st.SearchStrategy[Any]:
     """Axis arguments for a tensor with `ndim` axes: None, an int (negative too), or a tuple of ints."""
     options = []

@@ -5,19 +5,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minitf as mt
-from minitf.testing import arrays, shapes
+from minitf.testing import arrays, distinct_values, shapes
 
 
 def host(array):
     return mt.backend.to_device(array, "cpu")
-
-
-@st.composite
-def distinct_values(draw, shape):
-    """Values at least 0.1 apart, so that a finite difference never reorders them."""
-    size = int(np.prod(shape))
-    order = draw(st.permutations(range(size)))
-    return (np.array(order, dtype=np.float64).reshape(shape) - size / 2) * 0.1
 
 
 @st.composite

@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 import minitf as mt
 from minitf import Tensor, testing
-from minitf.testing import arrays, as_tensors, assert_grad_close, axes, broadcastable_shapes, masks, shapes
+from minitf.testing import (arrays, as_tensors, assert_grad_close, axes, broadcastable_shapes, distinct_values,
+                            masks, shapes)
 
 
 @given(st.data(), st.integers(0, 3), st.integers(0, 3), st.integers(1, 4), st.integers(0, 3))
@@ -82,6 +83,14 @@ def test_masks_are_boolean(data):
     shape = data.draw(shapes())
     m = data.draw(masks(shape))
     assert m.dtype == np.bool_ and m.shape == shape
+
+
+@given(st.data(), st.sampled_from([0.1, 0.5]))
+def test_distinct_values_are_gap_apart(data, gap):
+    shape = data.draw(shapes())
+    x = data.draw(distinct_values(shape, gap))
+    assert x.dtype == np.float64 and x.shape == shape
+    np.testing.assert_allclose(np.diff(np.sort(x, axis=None)), gap)
 
 
 def test_device_under_test_and_as_tensors(monkeypatch):
