@@ -142,7 +142,7 @@ def test_unsupported_files_raise_clear_errors(tmp_path):
 
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ValueError, match="bad.json: not a valid JSON"):
+    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
         BPETokenizer.from_huggingface(bad)
     with pytest.raises(FileNotFoundError, match="missing.json"):
         BPETokenizer.from_huggingface(tmp_path / "missing.json")

@@ -18,7 +18,6 @@ ValueError naming the field.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import regex
 
 from .byte_level import BYTE_TO_CHAR, chars_to_bytes
 from .patterns import GPT2_PATTERN, compile_pattern
-from .serialization import check_size
+from .serialization import read_json
 from .vocab import MAX_SPECIAL_TOKENS, MAX_VOCAB_SIZE
 
 _WHOLE_TEXT = r"(?s).+"  # "no split": the whole text is one chunk
@@ -65,15 +64,7 @@ def from_huggingface(cls, path: Path):
 
 
 def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"tokenizer.json not found: {path}")
-    check_size(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except RecursionError:
-        raise ValueError(f"{path}: not a valid JSON file: nested too deeply") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a valid JSON file: {exc}") from None
+    data = read_json(path, "tokenizer.json")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a tokenizers file (top level is not an object)")
     return data

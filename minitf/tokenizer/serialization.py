@@ -73,18 +73,26 @@ def save(tokenizer, path: Path) -> None:
 
 def load(cls, path: Path):
     """Read a file written by :func:`save`."""
+    return from_dict(cls, read_json(path, "tokenizer file"), str(path))
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The JSON value in the file at ``path``, its size checked before it is read.
+
+    FileNotFoundError names ``what`` and the path; TokenizerFileError naming the file if it
+    is not UTF-8 JSON (or nests too deeply to parse).
+    """
     if not path.is_file():
-        raise FileNotFoundError(f"tokenizer file not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
     check_size(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except RecursionError:
         raise TokenizerFileError(f"{path}: JSON nested too deeply") from None
     except UnicodeDecodeError as exc:
         raise TokenizerFileError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise TokenizerFileError(f"{path}: not valid JSON: {exc}") from None
-    return from_dict(cls, data, str(path))
 
 
 def check_size(path: Path) -> None:
