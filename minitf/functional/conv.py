@@ -4,11 +4,11 @@ conv2d is im2col + one GEMM per group: the padded input is copied once channels-
 strided view of its windows (no copy), copied into positions-first columns (G, positions,
 KH*KW*C/G) and multiplied by the weight reordered to (G, O/G, KH*KW*C/G). On NumPy this runs a
 few images at a time, each chunk's columns multiplied straight into its rows of the output, so
-the columns stay small and in cache; the backward keeps only the channels-last input and
-rebuilds the columns chunk by chunk for the weight gradient (one GEMM per chunk, summed), and
-scatters the input gradient back per chunk and kernel offset (col2im: one GEMM and one add per
-offset). conv_transpose2d is conv2d's input gradient, and its backward is conv2d's forward and
-weight gradient. conv1d is conv2d with a height of 1.
+the columns stay small and in cache. The backward keeps the channels-last input (and the
+columns only when the batch was one chunk), rebuilds the columns chunk by chunk for the weight
+gradient (one GEMM per chunk, summed) and scatters the input gradient back per chunk and kernel
+offset (col2im: one GEMM and one add per offset). conv_transpose2d is conv2d's input gradient,
+and its backward is conv2d's forward and weight gradient. conv1d is conv2d with a height of 1.
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ class Geometry:
 # KW*C/G (or C/G) contiguous elements. On NumPy each loop below takes a few whole images at a
 # time (CHUNK_BYTES of columns): the columns stay in cache and below malloc's mmap threshold (a
 # batch's columns, 42 MB on MNIST's second layer, were mapped and page-faulted anew every call),
-# and no columns are kept for the backward.
+# and the backward rebuilds them rather than keep them (unless they were one chunk).
 
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 2 << 20  # 1, 2, 4, 8 MiB measured on MNIST's second layer: 2 and 4 best, 1 and 8 slower
 
 
 def image_chunks(xp: Any, n: int, geo: Geometry, columns: int, itemsize: int) -> list[tuple[slice, slice]]:
@@ -99,27 +99,33 @@ def positions_first(a: Any, geo: Geometry) -> Any:
     return nhwc.reshape(n * h * w, geo.groups, o // geo.groups).swapaxes(0, 1)
 
 
-def apply_weight(nhwc: Any, weight: Any, geo: Geometry, bias: Any = None) -> Any:
+def apply_weight(nhwc: Any, weight: Any, geo: Geometry, bias: Any = None) -> tuple[Any, Any]:
     """The convolution (N, O, OH, OW) of the padded channels-last input by weight (O, C/G, KH, KW),
     plus bias (O,): per chunk of images, im2col and one GEMM per group straight into the
-    channels-last output. Returns an NCHW view."""
+    channels-last output. Returns an NCHW view and, when the batch was one chunk, its columns
+    (small then; kept for the weight gradient, which otherwise rebuilds them), else None."""
     xp = backend.get_array_module(nhwc)
     n, o, g = nhwc.shape[0], weight.shape[0], geo.groups
     w_t = weight_columns(weight, geo).swapaxes(1, 2)  # (G, KH*KW*C/G, O/G)
     y = xp.empty((n, *geo.out, o), dtype=nhwc.dtype)
     y_pf = y.reshape(-1, g, o // g).swapaxes(0, 1)  # (G, positions, O/G), a view
-    for images, positions in image_chunks(xp, n, geo, w_t.shape[1] * g, nhwc.dtype.itemsize):
-        xp.matmul(im2col(nhwc[images], geo), w_t, out=y_pf[:, positions])
+    chunks = image_chunks(xp, n, geo, w_t.shape[1] * g, nhwc.dtype.itemsize)
+    for images, positions in chunks:
+        cols = im2col(nhwc[images], geo)
+        xp.matmul(cols, w_t, out=y_pf[:, positions])
         if bias is not None:
             y[images] += bias
-    return y.transpose(0, 3, 1, 2)
+    return y.transpose(0, 3, 1, 2), cols if len(chunks) == 1 else None
 
 
-def weight_grad(g_pf: Any, nhwc: Any, geo: Geometry, weight_shape: tuple[int, ...]) -> Any:
+def weight_grad(g_pf: Any, nhwc: Any, geo: Geometry, weight_shape: tuple[int, ...], cols: Any = None) -> Any:
     """Gradient of the weight from the output gradient g_pf (positions first) and the padded
-    channels-last input: the columns rebuilt per chunk of images, one GEMM each, summed."""
-    xp = backend.get_array_module(g_pf)
+    channels-last input: one GEMM with the forward's columns `cols` if given, else the columns
+    rebuilt per chunk of images, one GEMM each, summed."""
     o, cg, kh, kw = weight_shape
+    if cols is not None:
+        return (g_pf.swapaxes(1, 2) @ cols).reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
+    xp = backend.get_array_module(g_pf)
     gw = xp.zeros((geo.groups, o // geo.groups, kh * kw * cg), dtype=g_pf.dtype)
     for images, positions in image_chunks(xp, nhwc.shape[0], geo, gw.shape[2] * geo.groups, g_pf.dtype.itemsize):
         gw += g_pf[:, positions].swapaxes(1, 2) @ im2col(nhwc[images], geo)
@@ -233,14 +239,14 @@ def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry
     x4, w4 = x.data, weight.data
     if dims == 1:  # (N, C, L) as (N, C, 1, L)
         x4, w4 = x4[:, :, None, :], w4[:, :, None, :]
-    nhwc = channels_last(x4, geo.pads)  # kept for the backward (the columns are not)
-    y = apply_weight(nhwc, w4, geo, None if bias is None else bias.data)
+    nhwc = channels_last(x4, geo.pads)  # kept for the backward (the columns only if small)
+    y, cols = apply_weight(nhwc, w4, geo, None if bias is None else bias.data)
 
     def backward(g):
         g_pf = positions_first(g[:, :, None, :] if dims == 1 else g, geo)
         padded_shape = (nhwc.shape[0], nhwc.shape[3], *nhwc.shape[1:3])
         gx = col2im(g_pf, w4, geo, padded_shape).reshape(x.shape) if x.requires_grad else None
-        gw = weight_grad(g_pf, nhwc, geo, w4.shape).reshape(weight.shape) if weight.requires_grad else None
+        gw = weight_grad(g_pf, nhwc, geo, w4.shape, cols).reshape(weight.shape) if weight.requires_grad else None
         grads = [gx, gw]
         if bias is not None:
             grads.append(bias_grad(g_pf) if bias.requires_grad else None)
@@ -309,8 +315,8 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
 
     def backward(g):
         g_nhwc = channels_last(g, geo.pads)
-        gx = apply_weight(g_nhwc, weight.data, geo) if x.requires_grad else None
-        gw = weight_grad(x_pf, g_nhwc, geo, weight.shape) if weight.requires_grad else None
+        gx, cols = apply_weight(g_nhwc, weight.data, geo) if x.requires_grad else (None, None)
+        gw = weight_grad(x_pf, g_nhwc, geo, weight.shape, cols) if weight.requires_grad else None
         grads = [gx, gw]
         if bias is not None:
             grads.append(g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
