@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import minitf.functional as F
 from minitf import Tensor, backend, gradcheck
+from minitf.functional import conv
 from minitf.testing import arrays
 
 from conftest import requires_cuda
@@ -420,6 +421,32 @@ def test_wide_rows_strides_and_groups_match_the_reference(op, stride, device):
     np.testing.assert_allclose(out.numpy(), reference, rtol=1e-10, atol=1e-12)
     xt, wt = Tensor(x, requires_grad=True, device=device), Tensor(w, requires_grad=True, device=device)
     assert gradcheck(lambda a, b: call(a, b, **options), [xt, wt])
+
+
+@pytest.mark.parametrize("op, chunk_bytes", [("conv1d", 1), ("conv2d", 1), ("conv_transpose2d", 1),
+                                              ("conv1d", 1000), ("conv2d", 15000), ("conv_transpose2d", 6000)])
+def test_chunks_of_images_match_the_reference(op, chunk_bytes, monkeypatch, device):
+    """The column loops split into chunks of one image (chunk_bytes=1), or of two images with a
+    shorter last chunk (the columns of one image take 480, 6912 and 2880 bytes)."""
+    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
+    if device.startswith("cuda"):  # CuPy runs one chunk: this test is about NumPy's loops
+        pytest.skip("a single chunk on CuPy")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 4, 5) if op == "conv1d" else (5, 4, 5, 6))
+    w = rng.standard_normal((4, 2, 3) if op == "conv1d" else (4, 2, 2, 3))
+    b = rng.standard_normal(2 if op == "conv_transpose2d" else 4)  # its weight is (in, out, KH, KW)
+    options = dict(stride=2, padding=1) if op == "conv_transpose2d" else dict(padding=1, groups=2)
+    if op == "conv1d":
+        reference = ref_conv2d(x[:, :, None], w[:, :, None], b, pads=(0, 0, 1, 1), groups=2)[:, :, 0]
+    elif op == "conv2d":
+        reference = ref_conv2d(x, w, b, pads=(1, 1, 1, 1), groups=2)
+    else:
+        reference = ref_conv_transpose2d(x, w, b, (2, 2), (1, 1))
+    call = getattr(F, op)
+    np.testing.assert_allclose(call(Tensor(x), Tensor(w), Tensor(b), **options).numpy(), reference,
+                               rtol=1e-10, atol=1e-12)
+    tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    assert gradcheck(lambda *t: call(*t, **options), tensors)
 
 
 def test_numpy_integers_and_lists_are_accepted_as_sizes():

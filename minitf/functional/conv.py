@@ -1,21 +1,25 @@
 """Convolutions (NCL / NCHW, PyTorch's weight layout), each one fused node.
 
-conv2d is im2col + one GEMM per group: a channels-last copy of the padded input is read as a
-strided view of its windows (no copy) and copied once into positions-first columns
-(G, N*OH*OW, KH*KW*C/G), multiplied by the weight reordered to (G, O/G, KH*KW*C/G). The
-backward reuses the columns for the weight gradient (one GEMM) and scatters the input gradient
-back per kernel offset (col2im: one GEMM and one add per offset). conv_transpose2d is conv2d's
-input gradient, and its backward is conv2d's forward and weight gradient. conv1d is conv2d with
-a height of 1.
+conv2d is im2col + one GEMM per group: the padded input is copied once channels-last, read as a
+strided view of its windows (no copy), copied into positions-first columns (G, positions,
+KH*KW*C/G) and multiplied by the weight reordered to (G, O/G, KH*KW*C/G). On NumPy this runs a
+few images at a time, each chunk's columns multiplied straight into its rows of the output, so
+the columns stay small and in cache. The backward keeps the channels-last input (and the
+columns only when the batch was one chunk), rebuilds the columns chunk by chunk for the weight
+gradient (one GEMM per chunk, summed) and scatters the input gradient back per chunk and kernel
+offset (col2im: one GEMM and one add per offset). conv_transpose2d is conv2d's input gradient,
+and its backward is conv2d's forward and weight gradient. conv1d is conv2d with a height of 1.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Tensor
-from .windows import Pair, offset_slices, output_size, pad2d, pair, unpad2d
+from .windows import Pair, offset_slices, output_size, pair, unpad2d
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
@@ -34,24 +38,49 @@ class Geometry:
 
 
 # ---- the array-level pieces (NumPy or CuPy) -----------------------------------------------------
-# Columns and gradients are laid out positions first, (G, N*OH*OW, KH*KW*C/G), from a channels-
-# last copy of the input: each group is one plain GEMM with the batch folded into its long axis,
-# the im2col copy and the col2im adds run over KW*C/G (or C/G) contiguous elements, and OpenBLAS
-# is faster with the long axis as the GEMM's rows.
+# The input is kept as a padded channels-last copy (N, Hp, Wp, C); columns and gradients are laid
+# out positions first, (G, positions, KH*KW*C/G): each group is one plain GEMM with the positions
+# as its long row axis (OpenBLAS is faster so), and the im2col copy and the col2im adds run over
+# KW*C/G (or C/G) contiguous elements. On NumPy each loop below takes a few whole images at a
+# time (CHUNK_BYTES of columns): the columns stay in cache and below malloc's mmap threshold (a
+# batch's columns, 42 MB on MNIST's second layer, were mapped and page-faulted anew every call),
+# and the backward rebuilds them rather than keep them (unless they were one chunk).
+
+CHUNK_BYTES = 2 << 20  # 1, 2, 4, 8 MiB measured on MNIST's second layer: 2 and 4 best, 1 and 8 slower
 
 
-def im2col(xpad: Any, geo: Geometry) -> Any:
-    """Columns (G, N*OH*OW, KH*KW*C/G) of the padded input xpad (N, C, Hp, Wp)."""
-    xp = backend.get_array_module(xpad)
-    n, c, hp, wp = xpad.shape
+def image_chunks(xp: Any, n: int, geo: Geometry, columns: int, itemsize: int) -> list[tuple[slice, slice]]:
+    """(images, positions) slices over a batch of n images, each chunk of whole images with about
+    CHUNK_BYTES of columns (`columns` values per position); a single chunk on CuPy."""
+    per_image = geo.out[0] * geo.out[1]
+    step = max(1, CHUNK_BYTES // (per_image * columns * itemsize)) if xp is np else n
+    return [(slice(i, min(i + step, n)), slice(i * per_image, min(i + step, n) * per_image))
+            for i in range(0, n, step)]
+
+
+def channels_last(x: Any, pads: tuple[int, int, int, int]) -> Any:
+    """x (N, C, H, W) padded by (top, bottom, left, right) zeros as a channels-last copy (N, Hp, Wp, C)."""
+    xp = backend.get_array_module(x)
+    if not any(pads):
+        return xp.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    top, bottom, left, right = pads
+    n, c, h, w = x.shape
+    out = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    out[:, top:top + h, left:left + w] = x.transpose(0, 2, 3, 1)
+    return out
+
+
+def im2col(nhwc: Any, geo: Geometry) -> Any:
+    """Columns (G, N*OH*OW, KH*KW*C/G) of the padded channels-last input nhwc (N, Hp, Wp, C)."""
+    xp = backend.get_array_module(nhwc)
+    n, _, _, c = nhwc.shape
     g, (kh, kw), (oh, ow) = geo.groups, geo.kernel, geo.out
-    nhwc = xp.ascontiguousarray(xpad.transpose(0, 2, 3, 1))
     sn, sh, sw, sc = nhwc.strides
     windows = xp.lib.stride_tricks.as_strided(  # (G, N, OH, OW, KH, KW, C/G), no copy
         nhwc, (g, n, oh, ow, kh, kw, c // g),
         (sc * (c // g), sn, sh * geo.stride[0], sw * geo.stride[1],
          sh * geo.dilation[0], sw * geo.dilation[1], sc))
-    return windows.reshape(g, n * oh * ow, kh * kw * (c // g))  # the big copy
+    return windows.reshape(g, n * oh * ow, kh * kw * (c // g))  # the copy
 
 
 def weight_columns(weight: Any, geo: Geometry) -> Any:
@@ -62,27 +91,44 @@ def weight_columns(weight: Any, geo: Geometry) -> Any:
 
 
 def positions_first(a: Any, geo: Geometry) -> Any:
-    """An (N, O, H, W) array as (G, N*H*W, O/G), positions first: one channels-last copy, then a
-    view. The output gradient is copied so once, for the weight, bias and input."""
+    """An (N, O, H, W) array as (G, N*H*W, O/G), positions first: a channels-last copy (none if
+    a is a view of one already), then a view."""
     xp = backend.get_array_module(a)
     n, o, h, w = a.shape
     nhwc = xp.ascontiguousarray(a.transpose(0, 2, 3, 1))
     return nhwc.reshape(n * h * w, geo.groups, o // geo.groups).swapaxes(0, 1)
 
 
-def apply_weight(weight: Any, cols: Any, geo: Geometry) -> Any:
-    """weight (O, C/G, KH, KW) times the columns -> (N, O, OH, OW), a view of the GEMM's output."""
-    o, n = weight.shape[0], cols.shape[1] // (geo.out[0] * geo.out[1])
-    y = cols @ weight_columns(weight, geo).swapaxes(1, 2)  # (G, positions, O/G): one GEMM per group
-    if geo.groups > 1:
-        y = y.swapaxes(0, 1)  # (positions, G, O/G): a copy in the reshape below
-    return y.reshape(n, *geo.out, o).transpose(0, 3, 1, 2)
+def apply_weight(nhwc: Any, weight: Any, geo: Geometry, bias: Any = None) -> tuple[Any, Any]:
+    """The convolution (N, O, OH, OW) of the padded channels-last input by weight (O, C/G, KH, KW),
+    plus bias (O,): per chunk of images, im2col and one GEMM per group straight into the
+    channels-last output. Returns an NCHW view and, when the batch was one chunk, its columns
+    (small then; kept for the weight gradient, which otherwise rebuilds them), else None."""
+    xp = backend.get_array_module(nhwc)
+    n, o, g = nhwc.shape[0], weight.shape[0], geo.groups
+    w_t = weight_columns(weight, geo).swapaxes(1, 2)  # (G, KH*KW*C/G, O/G)
+    y = xp.empty((n, *geo.out, o), dtype=nhwc.dtype)
+    y_pf = y.reshape(-1, g, o // g).swapaxes(0, 1)  # (G, positions, O/G), a view
+    chunks = image_chunks(xp, n, geo, w_t.shape[1] * g, nhwc.dtype.itemsize)
+    for images, positions in chunks:
+        cols = im2col(nhwc[images], geo)
+        xp.matmul(cols, w_t, out=y_pf[:, positions])
+        if bias is not None:
+            y[images] += bias
+    return y.transpose(0, 3, 1, 2), cols if len(chunks) == 1 else None
 
 
-def weight_grad(g_pf: Any, cols: Any, geo: Geometry, weight_shape: tuple[int, ...]) -> Any:
-    """Gradient of the weight from the output gradient g_pf (positions first) and the columns."""
+def weight_grad(g_pf: Any, nhwc: Any, geo: Geometry, weight_shape: tuple[int, ...], cols: Any = None) -> Any:
+    """Gradient of the weight from the output gradient g_pf (positions first) and the padded
+    channels-last input: one GEMM with the forward's columns `cols` if given, else the columns
+    rebuilt per chunk of images, one GEMM each, summed."""
     o, cg, kh, kw = weight_shape
-    gw = g_pf.swapaxes(1, 2) @ cols  # (G, O/G, KH*KW*C/G)
+    if cols is not None:
+        return (g_pf.swapaxes(1, 2) @ cols).reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
+    xp = backend.get_array_module(g_pf)
+    gw = xp.zeros((geo.groups, o // geo.groups, kh * kw * cg), dtype=g_pf.dtype)
+    for images, positions in image_chunks(xp, nhwc.shape[0], geo, gw.shape[2] * geo.groups, g_pf.dtype.itemsize):
+        gw += g_pf[:, positions].swapaxes(1, 2) @ im2col(nhwc[images], geo)
     return gw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
 
 
@@ -94,20 +140,24 @@ def bias_grad(g_pf: Any) -> Any:
 
 
 def col2im(g_pf: Any, weight: Any, geo: Geometry, padded_shape: tuple[int, ...]) -> Any:
-    """Input gradient (N, C, H, W) from g_pf (positions first): per kernel offset, one GEMM gives
-    that offset's column gradient (G, positions, C/G), added into the channels-last padded
-    gradient. One GEMM per offset into a reused buffer keeps each add's source contiguous (a
-    single GEMM's (positions, KH*KW*C/G) output made the adds strided and twice as slow).
-    Returns an NCHW view."""
+    """Input gradient (N, C, H, W) from g_pf (positions first): per chunk of images and kernel
+    offset, one GEMM gives that offset's column gradient (G, positions, C/G) in a reused buffer,
+    added into the channels-last padded gradient. A GEMM per offset keeps each add's source
+    contiguous (the adds from one GEMM's (positions, KH*KW*C/G) output are strided and twice as
+    slow). Returns an NCHW view."""
     n, c, hp, wp = padded_shape
     g, (kh, kw) = geo.groups, geo.kernel
     per_offset = weight_columns(weight, geo).reshape(g, -1, kh * kw, c // g)  # (G, O/G, KH*KW, C/G)
     xp = backend.get_array_module(g_pf)
     gpad = xp.zeros((n, hp, wp, g, c // g), dtype=g_pf.dtype)
-    buf = xp.empty((g, g_pf.shape[1], c // g), dtype=g_pf.dtype)
-    for i, j, (_, rows, cols) in offset_slices(geo.kernel, geo.stride, geo.dilation, geo.out):
-        xp.matmul(g_pf, per_offset[:, :, i * kw + j], out=buf)
-        gpad[:, rows, cols] += buf.reshape(g, n, *geo.out, c // g).transpose(1, 2, 3, 0, 4)
+    chunks = image_chunks(xp, n, geo, kh * kw * c, g_pf.dtype.itemsize)
+    buf = xp.empty((g, chunks[0][1].stop, c // g), dtype=g_pf.dtype)
+    for images, positions in chunks:
+        g_chunk, gpad_chunk = g_pf[:, positions], gpad[images]
+        offset_grad = buf[:, :g_chunk.shape[1]]
+        for i, j, (_, rows, cols) in offset_slices(geo.kernel, geo.stride, geo.dilation, geo.out):
+            xp.matmul(g_chunk, per_offset[:, :, i * kw + j], out=offset_grad)
+            gpad_chunk[:, rows, cols] += offset_grad.reshape(g, -1, *geo.out, c // g).transpose(1, 2, 3, 0, 4)
     return unpad2d(gpad.reshape(n, hp, wp, c).transpose(0, 3, 1, 2), geo.pads)
 
 
@@ -189,16 +239,14 @@ def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry
     x4, w4 = x.data, weight.data
     if dims == 1:  # (N, C, L) as (N, C, 1, L)
         x4, w4 = x4[:, :, None, :], w4[:, :, None, :]
-    xpad = pad2d(x4, geo.pads)
-    cols = im2col(xpad, geo)
-    y = apply_weight(w4, cols, geo)
-    if bias is not None:
-        y += bias.data[:, None, None]
+    nhwc = channels_last(x4, geo.pads)  # kept for the backward (the columns only if small)
+    y, cols = apply_weight(nhwc, w4, geo, None if bias is None else bias.data)
 
     def backward(g):
         g_pf = positions_first(g[:, :, None, :] if dims == 1 else g, geo)
-        gx = col2im(g_pf, w4, geo, xpad.shape).reshape(x.shape) if x.requires_grad else None
-        gw = weight_grad(g_pf, cols, geo, w4.shape).reshape(weight.shape) if weight.requires_grad else None
+        padded_shape = (nhwc.shape[0], nhwc.shape[3], *nhwc.shape[1:3])
+        gx = col2im(g_pf, w4, geo, padded_shape).reshape(x.shape) if x.requires_grad else None
+        gw = weight_grad(g_pf, nhwc, geo, w4.shape, cols).reshape(weight.shape) if weight.requires_grad else None
         grads = [gx, gw]
         if bias is not None:
             grads.append(bias_grad(g_pf) if bias.requires_grad else None)
@@ -266,9 +314,9 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
         y = y + bias.data[:, None, None]
 
     def backward(g):
-        cols = im2col(pad2d(g, geo.pads), geo)
-        gx = apply_weight(weight.data, cols, geo) if x.requires_grad else None
-        gw = weight_grad(x_pf, cols, geo, weight.shape) if weight.requires_grad else None
+        g_nhwc = channels_last(g, geo.pads)
+        gx, cols = apply_weight(g_nhwc, weight.data, geo) if x.requires_grad else (None, None)
+        gw = weight_grad(x_pf, g_nhwc, geo, weight.shape, cols) if weight.requires_grad else None
         grads = [gx, gw]
         if bias is not None:
             grads.append(g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
