@@ -1,7 +1,7 @@
 """minitf: a framework-free Transformer engine on NumPy (CPU) and CuPy (GPU).
 
 Layers, each importing only the ones before it:
-backend -> autograd -> serialization -> functional -> nn -> optim -> translate -> train -> cli,
+backend (+ parallel) -> autograd -> serialization -> functional -> nn -> optim -> translate -> train -> cli,
 with tokenizer and data standing alone (NumPy and the standard library only).
 `import minitf` loads the engine, functional, nn and optim; the rest on first import.
 """
@@ -17,6 +17,7 @@ from .autograd import (argmax, argmin, argsort, expand_dims, flatten, flip, gath
                        one_hot, pad, repeat, repeat_interleave, roll, scatter_add, sort, squeeze, take,
                        take_along_axis, tile, topk, tril, triu, unsqueeze)
 from .backend import DeviceError, manual_seed
+from .parallel import get_num_threads, set_num_threads
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import CheckpointError, load, save
 from . import functional, nn, optim  # noqa: E402 (after the engine they build on)
@@ -34,5 +35,5 @@ __all__ = [
     "multinomial", "bernoulli",
     "argmax", "argmin", "argsort", "sort", "topk", "take_along_axis", "gather", "scatter_add", "take",
     "index_select", "one_hot", "expand_dims", "unsqueeze", "squeeze", "flatten", "flip", "roll",
-    "tile", "repeat", "repeat_interleave", "pad", "tril", "triu",
+    "tile", "repeat", "repeat_interleave", "pad", "tril", "triu", "get_num_threads", "set_num_threads",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import backend
+from .. import backend, parallel
 from .tensor import Tensor
 
 Operand = Any  # a Tensor, an array or a Python number
@@ -242,14 +242,14 @@ def matmul(a: Operand, b: Operand) -> Tensor:
             g = g[..., None]
         ga = gb = None
         if a.requires_grad:
-            ga = g @ xp.swapaxes(B, -1, -2)
+            ga = parallel.matmul(g, xp.swapaxes(B, -1, -2))
             ga = ga[..., 0, :] if a.ndim == 1 else ga
         if b.requires_grad:
-            gb = xp.swapaxes(A, -1, -2) @ g
+            gb = parallel.matmul(xp.swapaxes(A, -1, -2), g)
             gb = gb[..., 0] if b.ndim == 1 else gb
         return ga, gb
 
-    return Tensor._make(a.data @ b.data, (a, b), backward)
+    return Tensor._make(parallel.matmul(a.data, b.data), (a, b), backward)
 
 
 def rmatmul(a: Tensor, b: Operand) -> Tensor:

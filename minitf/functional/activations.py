@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, kernels
+from .. import backend, kernels, parallel
 from ..autograd import Tensor, relu, tanh
 from . import cuda
 
@@ -202,9 +202,19 @@ def dropout_keep(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> tuple
 
 
 def keep_and_scale(a: Any, keep: Any, scale: float) -> Any:
-    """a * keep * scale as a new array, in two passes."""
-    out = a * keep
-    out *= scale
+    """a * keep * scale as a new array, in two passes (blocks of the first axis on minitf's threads)."""
+    xp = backend.get_array_module(a)
+    out = xp.empty(np.broadcast_shapes(a.shape, keep.shape), dtype=a.dtype)
+    if out.ndim == 0 or out.shape != a.shape or out.shape != keep.shape:
+        xp.multiply(a, keep, out=out)
+        out *= scale
+        return out
+
+    def block(rows: slice) -> None:
+        xp.multiply(a[rows], keep[rows], out=out[rows])
+        out[rows] *= scale
+
+    parallel.run_blocks(block, out.shape[0], out[:1].size, out)
     return out
 
 

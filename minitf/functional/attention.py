@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, parallel
 from ..autograd import Tensor
 from .activations import check_probability, dropout_keep, keep_and_scale
 
@@ -44,9 +44,9 @@ def _allowed(q: Tensor, k: Tensor, mask: Any, is_causal: bool) -> Any:
 def _product(xp: Any, a: Any, b: Any) -> Any:
     """a @ b written into an array laid out heads-last (see _empty_heads_last) on NumPy."""
     if xp is not np or a.ndim < 3 or b.ndim < 3:
-        return a @ b
+        return parallel.matmul(a, b)
     shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
-    return xp.matmul(a, b, out=_empty_heads_last(shape, np.result_type(a, b)))
+    return parallel.matmul(a, b, out=_empty_heads_last(shape, np.result_type(a, b)))
 
 
 def _empty_heads_last(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -86,6 +86,24 @@ def _masked_softmax(scores: Any, allowed: Any) -> Any:
     return e
 
 
+def _softmax_in_blocks(scores: Any, scale: float, allowed: Any) -> Any:
+    """_masked_softmax(scores * scale, allowed) in place, in blocks of the first axis on
+    minitf's threads (one block if the mask broadcasts the scores to a larger shape)."""
+    if scores.ndim < 2 or (allowed is not None
+                           and np.broadcast_shapes(allowed.shape, scores.shape) != scores.shape):
+        scores *= scale
+        return _masked_softmax(scores, allowed)
+    split_mask = allowed is not None and allowed.ndim == scores.ndim and allowed.shape[0] > 1
+
+    def block(rows: slice) -> None:
+        s = scores[rows]
+        s *= scale
+        _masked_softmax(s, allowed[rows] if split_mask else allowed)  # in place: shapes fit
+
+    parallel.run_blocks(block, scores.shape[0], scores[:1].size, scores)
+    return scores
+
+
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = None,
                                  is_causal: bool = False, dropout_p: float = 0.0,
                                  return_weights: bool = False) -> Any:
@@ -103,10 +121,8 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
     backend.check_same_device("attention", q.data, k.data, v.data)
     xp = backend.get_array_module(q.data)
     scale = 1.0 / math.sqrt(q.shape[-1])
-    scores = q.data @ xp.swapaxes(k.data, -1, -2)
-    scores *= scale
-    weights = _masked_softmax(scores, _allowed(q, k, mask, is_causal))
-    del scores
+    weights = _softmax_in_blocks(parallel.matmul(q.data, xp.swapaxes(k.data, -1, -2)), scale,
+                                 _allowed(q, k, mask, is_causal))
     dropped = weights
     keep = None
     if dropout_p > 0:
@@ -115,12 +131,21 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
 
     def backward(g):
         gv = _product(xp, xp.swapaxes(dropped, -1, -2), g) if v.requires_grad else None
-        gw = g @ xp.swapaxes(v.data, -1, -2)
-        if keep is not None:
-            gw *= keep
-            gw *= keep_scale
-        gs = weights * (gw - (gw * weights).sum(axis=-1, keepdims=True))
-        gs *= scale
+        gs = parallel.matmul(g, xp.swapaxes(v.data, -1, -2))  # the weights' gradient, then the scores'
+
+        def softmax_grad(rows: slice) -> None:  # gs = weights * (gw - sum(gw * weights)) * scale
+            gw, w = gs[rows], weights[rows]
+            if keep is not None:
+                gw *= keep[rows]
+                gw *= keep_scale
+            gw -= (gw * w).sum(axis=-1, keepdims=True)
+            gw *= w
+            gw *= scale
+
+        if gs.shape == weights.shape:
+            parallel.run_blocks(softmax_grad, gs.shape[0], gs[:1].size, gs)
+        else:  # v broadcast the output beyond the weights' shape
+            softmax_grad(slice(None))
         gq = _product(xp, gs, k.data) if q.requires_grad else None
         gk = _product(xp, xp.swapaxes(gs, -1, -2), q.data) if k.requires_grad else None
         return gq, gk, gv

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, parallel
 from ..autograd import Tensor
 from .activations import _INV_SQRT_2, _INV_SQRT_2PI, check_probability, dropout_keep, erf
 
@@ -26,21 +26,26 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     _check_linear(x, weight, bias, "linear")
     lead, n_in, n_out = x.shape[:-1], weight.shape[1], weight.shape[0]
     x2 = x.data.reshape(-1, n_in)  # one large GEMM instead of a batch of small ones
-    y = x2 @ weight.data.T
-    if bias is not None:
-        y += bias.data
+    y = parallel.matmul(x2, weight.data.T, epilogue=None if bias is None else _add_bias_rows(bias.data))
 
     def backward(g):
         g2 = g.reshape(-1, n_out)
-        gx = (g2 @ weight.data).reshape(x.shape) if x.requires_grad else None
-        gw = g2.T @ x2 if weight.requires_grad else None
+        gx = parallel.matmul(g2, weight.data).reshape(x.shape) if x.requires_grad else None
+        gw = parallel.matmul(g2.T, x2) if weight.requires_grad else None
         grads = [gx, gw]
         if bias is not None:
-            grads.append(g2.sum(axis=0) if bias.requires_grad else None)
+            grads.append(parallel.column_sums(g2) if bias.requires_grad else None)
         return grads
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor._make(y.reshape(*lead, n_out), parents, backward)
+
+
+def _add_bias_rows(bias: Any) -> Any:
+    """An epilogue for parallel.matmul: adds bias to the rows of the output just written."""
+    def epilogue(out: Any, rows: slice) -> None:
+        out[rows] += bias
+    return epilogue
 
 
 def _gelu_inplace(h: Any) -> Any:
@@ -58,7 +63,8 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
 
     x: (..., d); w1: (ff, d); b1: (ff,); w2: (d_out, ff); b2: (d_out,); -> (..., d_out).
     The hidden activations are transformed in place, so the block allocates one
-    (tokens, ff) array and one mask in the forward.
+    (tokens, ff) array and one mask in the forward. The products and the passes between them
+    run in blocks of rows on minitf's threads (minitf.parallel).
     """
     _check_linear(x, w1, b1, "feed_forward (first layer)")
     if w2.ndim != 2 or w2.shape[1] != w1.shape[0]:
@@ -67,44 +73,50 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
         raise ValueError(f"feed_forward: second bias has shape {b2.shape}, expected ({w2.shape[0]},)")
     backend.check_same_device("feed_forward (second layer)", x.data, w2.data, b2.data)
     check_probability(dropout_p, "dropout_p")
+    if activation not in ("relu", "gelu"):
+        raise ValueError(f"feed_forward: activation must be 'relu' or 'gelu', got {activation!r}")
     xp = backend.get_array_module(x.data)
     x2 = x.data.reshape(-1, x.shape[-1])
-    a = x2 @ w1.data.T
-    a += b1.data
-    # a: activations, da: their derivative (times the dropout mask). relu is applied below as
-    # a *= (a > 0), together with the dropout mask: one pass instead of np.maximum's slower one
-    # and a second product (so a pre-activation of -inf gives NaN instead of 0).
-    # relu's derivative stays boolean, a quarter of the memory.
-    if activation == "relu":
-        da = mask = a > 0
-    elif activation == "gelu":
-        da, mask = _gelu_inplace(a), None
-    else:
-        raise ValueError(f"feed_forward: activation must be 'relu' or 'gelu', got {activation!r}")
-    scale = 1.0
-    if training and dropout_p > 0:
-        keep, scale = dropout_keep(xp, a.shape, dropout_p, a.dtype)
-        if mask is None:
-            da *= keep
-            mask = keep
+    shape = (x2.shape[0], w1.shape[0])
+    keep, scale = dropout_keep(xp, shape, dropout_p, x2.dtype) if training and dropout_p > 0 else (None, 1.0)
+    # a: the hidden activations, transformed in place block by block right after the first GEMM
+    # writes them; da: their derivative times the dropout mask. relu is applied as a *= (a > 0),
+    # together with the dropout mask: one pass instead of np.maximum's slower one and a second
+    # product (so a pre-activation of -inf gives NaN instead of 0); relu's derivative stays
+    # boolean, a quarter of the memory.
+    da = xp.empty(shape, dtype=bool if activation == "relu" else x2.dtype)
+
+    def activate(a: Any, rows: slice) -> None:
+        h = a[rows]
+        h += b1.data
+        if activation == "relu":
+            xp.greater(h, 0, out=da[rows])
+            if keep is not None:
+                da[rows] &= keep[rows]
+            h *= da[rows]
         else:
-            mask &= keep  # mask is da: relu's derivative and the dropout mask in one boolean
-    if mask is not None:
-        a *= mask
-    if scale != 1.0:
-        a *= scale
-    y = a @ w2.data.T
-    y += b2.data
+            da[rows] = _gelu_inplace(h)
+            if keep is not None:
+                da[rows] *= keep[rows]
+                h *= keep[rows]
+        if scale != 1.0:
+            h *= scale
+
+    a = parallel.matmul(x2, w1.data.T, epilogue=activate)
+    y = parallel.matmul(a, w2.data.T, epilogue=_add_bias_rows(b2.data))
 
     def backward(g):
         g2 = g.reshape(-1, w2.shape[0])
-        gh = g2 @ w2.data
-        gh *= da
-        if scale != 1.0:
-            gh *= scale
-        gx = (gh @ w1.data).reshape(x.shape) if x.requires_grad else None
-        return (gx, gh.T @ x2 if w1.requires_grad else None, gh.sum(axis=0),
-                g2.T @ a if w2.requires_grad else None, g2.sum(axis=0))
+
+        def times_derivative(gh: Any, rows: slice) -> None:
+            gh[rows] *= da[rows]
+            if scale != 1.0:
+                gh[rows] *= scale
+
+        gh = parallel.matmul(g2, w2.data, epilogue=times_derivative)
+        gx = parallel.matmul(gh, w1.data).reshape(x.shape) if x.requires_grad else None
+        return (gx, parallel.matmul(gh.T, x2) if w1.requires_grad else None, parallel.column_sums(gh),
+                parallel.matmul(g2.T, a) if w2.requires_grad else None, parallel.column_sums(g2))
 
     return Tensor._make(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward)
 

@@ -1,11 +1,11 @@
 """Cross-entropy over the last (class) axis, with ignore_index and label smoothing, as one node."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from .. import backend, kernels
+from .. import backend, kernels, parallel
 from ..autograd import Tensor
 from . import cuda
 from .softmax import exp_shifted
@@ -15,17 +15,27 @@ __all__ = ["cross_entropy"]
 BLOCK_BYTES = 1 << 19  # rows of logits processed together: a block stays in a core's L2 cache
 
 
-def row_blocks(x: Any) -> list[slice]:
-    """Slices of rows of the 2-D array x, each about BLOCK_BYTES (one block for CuPy arrays).
+def row_blocks(x: Any, part: slice | None = None) -> list[slice]:
+    """Slices of the rows `part` (default all) of the 2-D array x, each about BLOCK_BYTES (one
+    block for CuPy arrays).
 
     The element-wise passes of cross-entropy run block by block, so that the large logits
     are read from memory once instead of once per pass.
     """
-    n = x.shape[0]
+    start, stop = (0, x.shape[0]) if part is None else (part.start, part.stop)
     if not isinstance(x, np.ndarray):
-        return [slice(0, n)]
+        return [slice(start, stop)]
     step = max(1, BLOCK_BYTES // max(1, x.shape[1] * x.itemsize))
-    return [slice(i, i + step) for i in range(0, n, step)]
+    return [slice(i, min(i + step, stop)) for i in range(start, stop, step)]
+
+
+def in_row_blocks(fn: Callable[[slice], Any], x: Any) -> None:
+    """fn(rows) for the row_blocks of x, the threads of minitf.parallel taking a part each."""
+    def part(rows: slice) -> None:
+        for block in row_blocks(x, rows):
+            fn(block)
+
+    parallel.run_blocks(part, x.shape[0], x.shape[1], x)
 
 
 def softmax_parts(x: Any, smoothing: float) -> tuple[Any, Any, Any, Any]:
@@ -36,11 +46,14 @@ def softmax_parts(x: Any, smoothing: float) -> tuple[Any, Any, Any, Any]:
     sums = xp.empty((x.shape[0], 1), dtype=x.dtype)
     lse = xp.empty(x.shape[0], dtype=x.dtype)
     means = xp.empty(x.shape[0], dtype=x.dtype) if smoothing else None
-    for rows in row_blocks(x):
+
+    def block(rows: slice) -> None:
         _, sums[rows], block_lse = exp_shifted(x[rows], axis=1, out=exps[rows])
         lse[rows] = block_lse[:, 0]
         if smoothing:
             means[rows] = x[rows].mean(axis=1)
+
+    in_row_blocks(block, x)
     return exps, sums, lse, means
 
 
@@ -119,11 +132,14 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
             grad = saved.pop() if saved else softmax_parts(x, 0.0)[0]
             factor = row_scale / sums
             offset = row_scale * (s / n_classes)
-            for block in row_blocks(grad):  # two passes over each block while it is in cache
-                g_block = grad[block]
-                g_block *= factor[block]
+
+            def block(rows: slice) -> None:  # two passes over each block while it is in cache
+                g_block = grad[rows]
+                g_block *= factor[rows]
                 if s:
-                    g_block -= offset[block]
+                    g_block -= offset[rows]
+
+            in_row_blocks(block, grad)
         grad[rows, safe_t] -= (1 - s) * row_scale[:, 0]
         if poisoned.any():  # there, the exponentials times 0 are NaN: an ignored row's gradient is 0
             grad[poisoned] = 0

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import backend, kernels
+from .. import backend, kernels, parallel
 from ..autograd import Tensor
 from . import cuda
 
@@ -26,32 +26,50 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
     if kernels.available(x.data):
         return cuda.layer_norm(x, weight, bias, eps)
     xp = backend.get_array_module(x.data)
-    xhat = x.data - x.data.mean(axis=-1, keepdims=True)
-    variance = xp.einsum("...i,...i->...", xhat, xhat)[..., None] / d  # no squared temporary
-    rstd = 1.0 / xp.sqrt(variance + eps)
-    xhat *= rstd
-    out = xhat if weight is None else xhat * weight.data
-    if bias is not None:
-        out = out + bias.data  # (never in place: out may be the saved xhat)
+    x2 = x.data.reshape(-1, d)
+    n = x2.shape[0]
+    xhat = xp.empty_like(x2)
+    out = xhat if weight is None and bias is None else xp.empty_like(x2)
+    rstd = xp.empty((n, 1), dtype=x2.dtype)
+
+    def forward_rows(rows: slice) -> None:
+        xh = xhat[rows]
+        xp.subtract(x2[rows], x2[rows].mean(axis=-1, keepdims=True), out=xh)
+        variance = xp.einsum("ij,ij->i", xh, xh)[:, None] / d  # no squared temporary
+        rstd[rows] = 1.0 / xp.sqrt(variance + eps)
+        xh *= rstd[rows]
+        if weight is not None:
+            xp.multiply(xh, weight.data, out=out[rows])
+        if bias is not None:
+            xp.add(out[rows] if weight is not None else xh, bias.data, out=out[rows])
+
+    parallel.run_blocks(forward_rows, n, d, x2)
 
     def backward(g):
         # gx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = g * weight
-        gxhat = g if weight is None else g * weight.data
+        g2 = g.reshape(-1, d)
         grads = [None]
         if x.requires_grad:
-            mean_gxhat_xhat = xp.einsum("...i,...i->...", gxhat, xhat)[..., None] / d
-            gx = xhat * mean_gxhat_xhat
-            xp.subtract(gxhat, gx, out=gx)
-            gx -= gxhat.mean(axis=-1, keepdims=True)
-            gx *= rstd
-            grads[0] = gx
-        rows = g.reshape(-1, d)
+            gx = xp.empty_like(g2)
+
+            def input_grad_rows(rows: slice) -> None:
+                gxhat = g2[rows] if weight is None else g2[rows] * weight.data
+                xh, out_rows = xhat[rows], gx[rows]
+                mean_gxhat_xhat = xp.einsum("ij,ij->i", gxhat, xh)[:, None] / d
+                xp.multiply(xh, mean_gxhat_xhat, out=out_rows)
+                xp.subtract(gxhat, out_rows, out=out_rows)
+                out_rows -= gxhat.mean(axis=-1, keepdims=True)
+                out_rows *= rstd[rows]
+
+            parallel.run_blocks(input_grad_rows, n, d, g2)
+            grads[0] = gx.reshape(x.shape)
         if weight is not None:
-            grads.append(xp.einsum("ij,ij->j", rows, xhat.reshape(-1, d)) if weight.requires_grad else None)
+            grads.append(parallel.column_dots(g2, xhat) if weight.requires_grad else None)
         if bias is not None:
-            grads.append(rows.sum(axis=0) if bias.requires_grad else None)
+            grads.append(parallel.column_sums(g2) if bias.requires_grad else None)
         return grads
 
+    out = out.reshape(x.shape)
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
     return Tensor._make(out, parents, backward)
 

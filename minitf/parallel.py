@@ -1,0 +1,265 @@
+"""minitf's CPU threads: one pool that splits large matrix products and element-wise passes.
+
+NumPy runs its element-wise passes (exp, add, compare, sums over rows) on one core; only its
+BLAS uses more. So minitf, like PyTorch's intra-op threads, keeps a pool of `get_num_threads()`
+threads (the calling thread and n - 1 workers). A large product is cut into blocks of rows,
+columns or batch entries, each multiplied by a one-thread BLAS call on its own thread, and the
+fused ops (layer norm, cross-entropy, attention's softmax, the feed-forward block, Adam) run
+their passes block by block on the pool. NumPy releases the GIL inside its loops, so the blocks
+really run at once.
+
+Blocks cut rows or columns, never the terms of a sum: a given number of threads gives the same
+bits every run, and another number agrees to rounding (BLAS and NumPy's SIMD loops may round a
+block's edge rows or columns differently). Because the pool's threads call BLAS themselves, minitf limits NumPy's BLAS to one
+thread (through threadpoolctl) the first time the pool starts: NumPy's own matrix products
+outside minitf then run on one thread too. `set_num_threads(1)` runs everything on the calling
+thread. The default is the environment's MINITF_NUM_THREADS, else OMP_NUM_THREADS, else the
+number of CPUs this process may use. CuPy arrays are never split (the GPU is parallel already).
+"""
+from __future__ import annotations
+
+import contextvars
+import functools
+import math
+import os
+import queue
+import threading
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import backend
+
+__all__ = ["get_num_threads", "set_num_threads", "run_tasks", "run_blocks", "for_each", "blocks", "matmul",
+           "column_sums", "column_dots"]
+
+MIN_ROWS_ELEMENTS = 1 << 15  # a block of an element-wise pass holds at least this many elements
+MIN_PRODUCT_FLOPS = 1 << 22  # a product is split only if each block does at least this much work
+
+
+def _default_threads() -> int:
+    for var in ("MINITF_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            try:
+                return max(1, int(value))
+            except ValueError:
+                raise ValueError(f"environment variable {var} must be a positive integer, "
+                                 f"got {value!r}") from None
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _Pool:
+    """n - 1 daemon worker threads, each with an inbox; the caller runs the first task itself."""
+
+    def __init__(self, n: int) -> None:
+        self.inboxes: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(n - 1)]
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        for i, inbox in enumerate(self.inboxes, 1):
+            threading.Thread(target=self._work, args=(inbox,), daemon=True, name=f"minitf-worker-{i}").start()
+
+    def _work(self, inbox: queue.SimpleQueue) -> None:
+        _local.inside = True  # a task that calls run_tasks again runs its subtasks inline
+        while True:
+            task = inbox.get()
+            if task is None:
+                return
+            try:
+                task()
+                self.done.put(None)
+            except BaseException as error:  # noqa: BLE001 (re-raised in the caller)
+                self.done.put(error)
+
+    def run(self, tasks: Sequence[Callable[[], Any]]) -> None:
+        for inbox, task in zip(self.inboxes, tasks[1:]):
+            # in a copy of the caller's context: NumPy's errstate, for one, is a context variable
+            inbox.put(functools.partial(contextvars.copy_context().run, task))
+        errors = []
+        try:
+            tasks[0]()
+        except BaseException as error:  # noqa: BLE001 (wait for the workers first)
+            errors.append(error)
+        for _ in tasks[1:]:
+            error = self.done.get()
+            if error is not None:
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def close(self) -> None:
+        for inbox in self.inboxes:
+            inbox.put(None)
+
+
+_local = threading.local()
+_threads = _default_threads()
+_pool: _Pool | None = None
+_lock = threading.Lock()  # one caller at a time; a second concurrent caller runs inline
+
+
+def get_num_threads() -> int:
+    """How many threads minitf's CPU ops use."""
+    return _threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use n threads (the caller and n - 1 workers) for minitf's CPU work; 1 = the caller only."""
+    global _threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    with _lock:
+        if _pool is not None and len(_pool.inboxes) + 1 != n:
+            _pool.close()
+            _pool = None
+        _threads = n
+
+
+def _limit_blas() -> None:
+    """NumPy's BLAS on one thread: the pool's threads call it in parallel themselves."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1, user_api="blas")
+
+
+def _get_pool() -> _Pool:
+    global _pool
+    if _pool is None:
+        _limit_blas()
+        _pool = _Pool(_threads)
+    return _pool
+
+
+def _after_fork_in_child() -> None:  # the workers did not survive the fork
+    global _pool, _lock
+    _pool, _lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def run_tasks(tasks: Sequence[Callable[[], Any]]) -> None:
+    """Run the tasks on the pool (the caller takes a share) and wait for all; the first
+    exception raised is re-raised. Inline, one after another, with one thread, inside a task,
+    or while another thread is using the pool."""
+    if len(tasks) <= 1 or _threads == 1 or getattr(_local, "inside", False) \
+            or not _lock.acquire(blocking=False):
+        for task in tasks:
+            task()
+        return
+    try:
+        _local.inside = True
+        k = min(len(tasks), _threads)
+        _get_pool().run(tasks if k == len(tasks) else [functools.partial(_run_all, tasks[i::k]) for i in range(k)])
+    finally:
+        _local.inside = False
+        _lock.release()
+
+
+def _run_all(tasks: Sequence[Callable[[], Any]]) -> None:
+    for task in tasks:
+        task()
+
+
+def for_each(fn: Callable[[Any], Any], items: Sequence[Any], sizes: Sequence[int]) -> None:
+    """fn(item) for every item, the items shared among the threads so that each gets about the
+    same total size (largest first, each to the least loaded thread); in order on one thread."""
+    k = min(_threads, len(items))
+    if k <= 1 or sum(sizes) < MIN_ROWS_ELEMENTS * k:
+        for item in items:
+            fn(item)
+        return
+    shares: list[list[Any]] = [[] for _ in range(k)]
+    loads = [0] * k
+    for i in sorted(range(len(items)), key=lambda i: -sizes[i]):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(items[i])
+        loads[lightest] += sizes[i]
+    run_tasks([lambda share=share: [fn(item) for item in share] for share in shares])
+
+
+def blocks(n: int, min_size: int = 1) -> list[slice]:
+    """range(n) cut into at most get_num_threads() near-equal slices of at least min_size."""
+    k = max(1, min(_threads, n // max(1, min_size)))
+    bounds = [n * i // k for i in range(k + 1)]
+    return [slice(bounds[i], bounds[i + 1]) for i in range(k)]
+
+
+def _on_cpu(array: Any) -> bool:
+    """A NumPy array (not CuPy's, nor a subclass standing in for it)."""
+    return type(array) is np.ndarray
+
+
+def run_blocks(fn: Callable[[slice], Any], n: int, row_size: int = 1, array: Any = None) -> None:
+    """fn(rows) for blocks of rows of range(n), in parallel, each block at least
+    MIN_ROWS_ELEMENTS elements when a row holds row_size. `array`: a CuPy array runs one block."""
+    if array is not None and not _on_cpu(array):
+        fn(slice(0, n))
+        return
+    parts = blocks(n, math.ceil(MIN_ROWS_ELEMENTS / max(1, row_size)))
+    run_tasks([lambda s=s: fn(s) for s in parts])
+
+
+def matmul(a: Any, b: Any, out: Any = None, epilogue: Callable[[Any, slice], Any] | None = None) -> Any:
+    """a @ b (as xp.matmul, into `out` if given); a large NumPy product runs in blocks on the pool.
+
+    2-D: blocks of a's rows, or of b's columns when b is wider than a is tall; stacked (>= 3-D
+    a): blocks of the first axis, broadcast against b's. `epilogue(out, rows)`, if given, runs
+    right after the rows `rows` of the output are written (while they are in cache; a, b 2-D; the
+    product is then cut by rows): e.g. a bias added in place.
+    """
+    if not (_on_cpu(a) and _on_cpu(b)) or a.ndim < 2 or b.ndim < 2:
+        xp = backend.get_array_module(a, b)
+        out = xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)
+        if epilogue is not None:
+            epilogue(out, slice(0, out.shape[0]))
+        return out
+    if epilogue is not None and not a.ndim == b.ndim == 2:
+        raise ValueError(f"parallel.matmul: an epilogue needs 2-D operands, got shapes {a.shape} and {b.shape}")
+    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    if out is None:
+        out = np.empty(shape, dtype=np.result_type(a, b))
+    per_block = MIN_PRODUCT_FLOPS / max(1, 2 * math.prod(shape) * a.shape[-1])
+    if epilogue is not None or (a.ndim == 2 and b.ndim == 2 and a.shape[0] >= b.shape[1]):
+        def rows(s: slice) -> None:
+            np.matmul(a[s], b, out=out[s])
+            if epilogue is not None:
+                epilogue(out, s)
+        tasks = [lambda s=s: rows(s) for s in blocks(a.shape[0], math.ceil(per_block * a.shape[0]))]
+    elif a.ndim == 2 and b.ndim == 2:
+        tasks = [lambda s=s: np.matmul(a, b[:, s], out=out[:, s])
+                 for s in blocks(b.shape[1], math.ceil(per_block * b.shape[1]))]
+    elif a.ndim > 2 and a.ndim >= b.ndim and a.shape[0] > 1:
+        b_per_block = (lambda s: b[s]) if b.ndim == a.ndim and b.shape[0] > 1 else \
+            (lambda s: b[0] if b.ndim == a.ndim else b)
+        tasks = [lambda s=s: np.matmul(a[s], b_per_block(s), out=out[s])
+                 for s in blocks(a.shape[0], math.ceil(per_block * a.shape[0]))]
+    else:
+        return np.matmul(a, b, out=out)
+    run_tasks(tasks)
+    return out
+
+
+def column_sums(a: Any) -> Any:
+    """Sums of the 2-D array a over its rows, (columns,): a product with a ones vector, on the
+    pool, faster than a.sum(axis=0) and as accurate (BLAS accumulates in blocks)."""
+    if not _on_cpu(a):
+        return a.sum(axis=0)
+    return matmul(np.ones((1, a.shape[0]), dtype=a.dtype), a)[0]
+
+
+def column_dots(a: Any, b: Any) -> Any:
+    """sum over rows of a * b for 2-D a and b of one shape, (columns,), without the product's
+    temporary; on the pool in blocks of columns (so each column adds in the same order)."""
+    if not _on_cpu(a):
+        return backend.get_array_module(a).einsum("ij,ij->j", a, b)
+    out = np.empty(a.shape[1], dtype=np.result_type(a, b))
+
+    def columns(s: slice) -> None:
+        np.einsum("ij,ij->j", a[:, s], b[:, s], out=out[s])
+
+    parts = blocks(a.shape[1], math.ceil(MIN_ROWS_ELEMENTS / max(1, a.shape[0])))
+    run_tasks([lambda s=s: columns(s) for s in parts])
+    return out

@@ -1,0 +1,288 @@
+"""minitf.parallel: the thread pool, blocked products and the fused ops run in blocks.
+
+Small inputs are split by lowering the pool's work thresholds (the `split_small` fixture), and
+every blocked result is compared with the same computation on one thread. Blocks cut rows or
+columns, never the terms of a sum, so the two agree to rounding (BLAS and NumPy's SIMD loops may
+round a block's edge rows or columns differently), and a given thread count gives the same bits
+every run.
+"""
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minitf
+import minitf.functional as F
+from minitf import parallel, tensor
+
+
+@pytest.fixture
+def split_small(monkeypatch):
+    """Split even tiny arrays and products; restore the thread count afterwards."""
+    monkeypatch.setattr(parallel, "MIN_ROWS_ELEMENTS", 1)
+    monkeypatch.setattr(parallel, "MIN_PRODUCT_FLOPS", 1)
+    before = parallel.get_num_threads()
+    yield
+    parallel.set_num_threads(before)
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+# ---- the pool ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_refuses_what_is_not_a_positive_int(bad):
+    with pytest.raises(ValueError, match="positive int"):
+        parallel.set_num_threads(bad)
+
+
+def test_num_threads_default_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("MINITF_NUM_THREADS", "3")
+    assert parallel._default_threads() == 3
+    monkeypatch.setenv("MINITF_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match="MINITF_NUM_THREADS.*'many'"):
+        parallel._default_threads()
+    monkeypatch.delenv("MINITF_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert parallel._default_threads() == 2
+
+
+def test_top_level_names_reach_the_pool(split_small):
+    minitf.set_num_threads(3)
+    assert minitf.get_num_threads() == parallel.get_num_threads() == 3
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+@pytest.mark.parametrize("n_tasks", [1, 2, 3, 7])
+def test_run_tasks_runs_every_task_once_on_several_threads(split_small, threads, n_tasks):
+    parallel.set_num_threads(threads)
+    ran, names = [], set()
+    barrier = threading.Barrier(min(threads, n_tasks)) if threads > 1 and n_tasks > 1 else None
+
+    def task(i):
+        if barrier is not None and i < min(threads, n_tasks):
+            barrier.wait(timeout=10)  # only passes if that many tasks really run at once
+        ran.append(i)
+        names.add(threading.current_thread().name)
+
+    parallel.run_tasks([lambda i=i: task(i) for i in range(n_tasks)])
+    assert sorted(ran) == list(range(n_tasks))
+    assert len(names) == min(threads, n_tasks)
+
+
+def test_run_tasks_reraises_a_workers_error_after_all_tasks_end(split_small):
+    parallel.set_num_threads(3)
+    finished = []
+
+    def fail():
+        raise KeyError("block 2")
+
+    def slow():
+        threading.Event().wait(0.05)
+        finished.append(True)
+
+    with pytest.raises(KeyError, match="block 2"):
+        parallel.run_tasks([slow, fail, slow])
+    assert finished == [True, True]
+    parallel.run_tasks([slow, slow])  # the pool still works
+
+
+def test_a_task_that_uses_the_pool_runs_its_subtasks_inline(split_small):
+    parallel.set_num_threads(2)
+    inner = []
+    parallel.run_tasks([lambda: parallel.run_tasks([lambda: inner.append(threading.current_thread().name)] * 2)] * 2)
+    assert len(inner) == 4
+
+
+def test_numpy_errstate_of_the_caller_holds_in_the_workers(split_small):
+    parallel.set_num_threads(2)
+    x = np.array([0.0])
+    with np.errstate(divide="raise"):
+        with pytest.raises(FloatingPointError):
+            parallel.run_tasks([lambda: None, lambda: 1.0 / x])
+    with np.errstate(divide="ignore"):
+        parallel.run_tasks([lambda: 1.0 / x, lambda: 1.0 / x])  # no warning (the suite errors on none)
+
+
+@given(n=st.integers(0, 50), min_size=st.integers(1, 60), threads=st.integers(1, 6))
+@settings(max_examples=60, deadline=None)
+def test_blocks_cover_the_range_in_order_and_respect_the_minimum(n, min_size, threads):
+    before = parallel.get_num_threads()
+    try:
+        parallel.set_num_threads(threads)
+        parts = parallel.blocks(n, min_size)
+    finally:
+        parallel.set_num_threads(before)
+    assert [i for s in parts for i in range(s.start, s.stop)] == list(range(n))
+    assert len(parts) <= threads
+    if len(parts) > 1:
+        assert min(s.stop - s.start for s in parts) >= min_size
+
+
+def _product_in_a_child(queue):
+    queue.put(parallel.matmul(np.ones((64, 8)), np.ones((8, 64))).sum())
+
+
+def test_the_pool_works_in_a_forked_child(split_small):
+    parallel.set_num_threads(2)
+    parallel.run_tasks([lambda: None, lambda: None])  # the parent's pool has started
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_product_in_a_child, args=(queue,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0 and queue.get(timeout=5) == 64 * 64 * 8
+
+
+# ---- products and column reductions --------------------------------------------------------------
+
+PRODUCTS = [((9, 5), (5, 4)),        # rows
+            ((3, 5), (5, 11)),       # columns
+            ((6, 2, 3, 4), (6, 2, 4, 5)),  # batches
+            ((6, 3, 4), (4, 2)),     # batches against one matrix
+            ((6, 3, 4), (1, 4, 2)),  # ... broadcast from a size-1 batch
+            ((2, 6, 3, 4), (6, 4, 2)),  # b with fewer batch axes
+            ((1, 3, 4), (5, 4, 2)),  # a's batch of one: not split
+            ((4,), (4, 3)), ((5, 4), (4,))]  # 1-D: as np.matmul
+
+
+@pytest.mark.parametrize("a_shape, b_shape", PRODUCTS)
+@pytest.mark.parametrize("threads", [2, 3])
+def test_matmul_in_blocks_equals_numpy(split_small, a_shape, b_shape, threads):
+    a, b = rand(*a_shape), rand(*b_shape, seed=1)
+    parallel.set_num_threads(threads)
+    np.testing.assert_allclose(parallel.matmul(a, b), np.matmul(a, b), rtol=1e-13, atol=1e-13)
+    if len(a_shape) == len(b_shape) == 2:
+        out = np.empty((a_shape[0], b_shape[1]))
+        assert parallel.matmul(a, b, out=out) is out
+        np.testing.assert_allclose(out, a @ b, rtol=1e-13, atol=1e-13)
+
+
+def test_matmul_epilogue_sees_each_block_of_rows_once(split_small):
+    parallel.set_num_threads(3)
+    a, b, bias = rand(10, 4), rand(4, 6, seed=1), rand(6, seed=2)
+    seen = []
+
+    def add_bias(out, rows):
+        seen.append((rows.start, rows.stop))
+        out[rows] += bias
+
+    np.testing.assert_allclose(parallel.matmul(a, b, epilogue=add_bias), a @ b + bias, rtol=1e-13, atol=1e-13)
+    assert sorted(seen) == [(0, 3), (3, 6), (6, 10)]
+    with pytest.raises(ValueError, match="2-D operands"):
+        parallel.matmul(rand(2, 3, 4), rand(4, 5), epilogue=add_bias)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_sums_and_dots(split_small, dtype):
+    parallel.set_num_threads(2)
+    a, b = rand(37, 9).astype(dtype), rand(37, 9, seed=1).astype(dtype)
+    sums, dots = parallel.column_sums(a), parallel.column_dots(a, b)
+    assert sums.dtype == dots.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(sums, a.astype(np.float64).sum(axis=0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(dots, (a.astype(np.float64) * b).sum(axis=0), rtol=tol, atol=tol)
+
+
+def test_for_each_balances_by_size_and_visits_every_item(split_small):
+    parallel.set_num_threads(2)
+    seen, lock = {}, threading.Lock()
+
+    def visit(item):
+        with lock:
+            seen.setdefault(threading.current_thread().name, []).append(item)
+
+    parallel.for_each(visit, ["big", "a", "b", "c"], [30, 10, 10, 10])
+    assert sorted(sum(seen.values(), [])) == ["a", "b", "big", "c"]
+    assert sorted(map(len, seen.values())) == [1, 3]
+
+
+# ---- the fused ops: the same results on 1 and on 3 threads -----------------------------------------
+
+def run_op(build, threads, seed=0):
+    """(output, input gradients) of build() -> (output tensor, inputs), on `threads` threads."""
+    parallel.set_num_threads(threads)
+    minitf.manual_seed(seed)
+    out, inputs = build()
+    out.backward(tensor(rand(*out.shape, seed=7).astype(out.dtype), requires_grad=False))
+    return out.numpy(), [t.grad for t in inputs]
+
+
+def leaf(*shape, seed=0, dtype=np.float32):
+    return tensor(rand(*shape, seed=seed).astype(dtype), requires_grad=True)
+
+
+def layer_norm_case():
+    x, w, b = leaf(7, 5, 6), leaf(6, seed=1), leaf(6, seed=2)
+    return F.layer_norm(x, w, b), [x, w, b]
+
+
+def layer_norm_without_affine_case():
+    x = leaf(9, 4)
+    return F.layer_norm(x), [x]
+
+
+def feed_forward_case(activation):
+    def build():
+        x, w1, b1, w2, b2 = leaf(5, 3, 4), leaf(8, 4, seed=1), leaf(8, seed=2), leaf(4, 8, seed=3), leaf(4, seed=4)
+        return F.feed_forward(x, w1, b1, w2, b2, activation, dropout_p=0.3, training=True), [x, w1, b1, w2, b2]
+    return build
+
+
+def attention_case(mask_shape):
+    def build():
+        q, k, v = leaf(4, 2, 5, 3), leaf(4, 2, 6, 3, seed=1), leaf(4, 2, 6, 3, seed=2)
+        mask = np.random.default_rng(3).random(mask_shape) < 0.7 if mask_shape else None
+        return F.scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=0.2), [q, k, v]
+    return build
+
+
+def cross_entropy_case():
+    x = leaf(11, 7)
+    targets = np.array([3, 0, 6, -100, 1, 2, 5, 4, 0, -100, 6])
+    return F.cross_entropy(x, targets, label_smoothing=0.1, reduction="none"), [x]
+
+
+def linear_and_dropout_case():
+    x, w, b = leaf(6, 5), leaf(4, 5, seed=1), leaf(4, seed=2)
+    return F.dropout(F.linear(x, w, b) @ leaf(4, 9, seed=3), 0.4), [x, w, b]
+
+
+CASES = {"layer_norm": layer_norm_case, "layer_norm_plain": layer_norm_without_affine_case,
+         "feed_forward_relu": feed_forward_case("relu"), "feed_forward_gelu": feed_forward_case("gelu"),
+         "attention": attention_case(None), "attention_per_batch_mask": attention_case((4, 1, 5, 6)),
+         "attention_shared_mask": attention_case((5, 6)), "cross_entropy": cross_entropy_case,
+         "linear_matmul_dropout": linear_and_dropout_case}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fused_ops_agree_on_any_number_of_threads_and_repeat_exactly(split_small, name):
+    out1, grads1 = run_op(CASES[name], threads=1)
+    out3, grads3 = run_op(CASES[name], threads=3)
+    again3, again_grads3 = run_op(CASES[name], threads=3)
+    np.testing.assert_allclose(out3, out1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(again3, out3)
+    for g3, g1, again in zip(grads3, grads1, again_grads3):
+        np.testing.assert_allclose(g3, g1, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(again, g3)
+
+
+def test_adam_gives_the_same_update_on_any_number_of_threads(split_small):
+    def train(threads):
+        parallel.set_num_threads(threads)
+        params = [leaf(*shape, seed=i) for i, shape in enumerate([(7, 5), (3,), (4, 4), (9,)])]
+        opt = minitf.optim.AdamW(params, lr=0.1, weight_decay=0.01)
+        for step in range(3):
+            for i, p in enumerate(params):
+                p.grad = rand(*p.shape, seed=10 * step + i).astype(np.float32)
+            opt.step()
+        return [p.numpy() for p in params]
+
+    for after3, after1 in zip(train(3), train(1)):  # element-wise: exactly the same
+        np.testing.assert_array_equal(after3, after1)
