@@ -30,7 +30,7 @@ import numpy as np
 
 from . import backend
 
-__all__ = ["get_num_threads", "set_num_threads", "run_tasks", "run_blocks", "for_each", "blocks", "matmul",
+__all__ = ["get_num_threads", "set_num_threads", "run_tasks", "run_blocks", "for_each", "concurrently", "blocks", "matmul",
            "column_sums", "column_dots"]
 
 MIN_ROWS_ELEMENTS = 1 << 15  # a block of an element-wise pass holds at least this many elements
@@ -180,6 +180,25 @@ def for_each(fn: Callable[[Any], Any], items: Sequence[Any], sizes: Sequence[int
     run_tasks([lambda share=share: [fn(item) for item in share] for share in shares])
 
 
+def concurrently(*calls: Callable[[], Any] | None) -> list[Any]:
+    """The results of the calls (None for a None call). With no more threads than calls they
+    run at once, one call per thread (e.g. the input and the weight gradient of a product, each
+    a whole one-thread product, and one pool dispatch instead of two); with more threads, one
+    after another, each free to use the whole pool. Give calls of about equal work."""
+    results: list[Any] = [None] * len(calls)
+    todo = [i for i, call in enumerate(calls) if call is not None]
+
+    def run(i: int) -> None:
+        results[i] = calls[i]()
+
+    if 1 < _threads <= len(todo):
+        run_tasks([functools.partial(run, i) for i in todo])
+    else:
+        for i in todo:
+            run(i)
+    return results
+
+
 def blocks(n: int, min_size: int = 1) -> list[slice]:
     """range(n) cut into at most get_num_threads() near-equal slices of at least min_size."""
     k = max(1, min(_threads, n // max(1, min_size)))
@@ -216,6 +235,12 @@ def matmul(a: Any, b: Any, out: Any = None, epilogue: Callable[[Any, slice], Any
         if epilogue is not None:
             epilogue(out, slice(0, out.shape[0]))
         return out
+    if a.ndim > 2 and a.ndim >= b.ndim and math.prod(a.shape[:-2]) == 1 and math.prod(b.shape[:-2]) == 1:
+        target = out if out is not None else np.empty((1,) * (a.ndim - 2) + (a.shape[-2], b.shape[-1]),
+                                                       dtype=np.result_type(a, b))
+        first = (0,) * (a.ndim - 2)  # a batch of one: a 2-D product (indexing gives views)
+        matmul(a[first], b[(0,) * (b.ndim - 2)], out=target[first])
+        return target
     if epilogue is not None and not a.ndim == b.ndim == 2:
         raise ValueError(f"parallel.matmul: an epilogue needs 2-D operands, got shapes {a.shape} and {b.shape}")
     shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])

@@ -16,6 +16,7 @@ from hypothesis import given, settings, strategies as st
 import minitf
 import minitf.functional as F
 from minitf import parallel, tensor
+from minitf.functional import conv
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def split_small(monkeypatch):
     """Split even tiny arrays and products; restore the thread count afterwards."""
     monkeypatch.setattr(parallel, "MIN_ROWS_ELEMENTS", 1)
     monkeypatch.setattr(parallel, "MIN_PRODUCT_FLOPS", 1)
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # convolutions: one image per chunk
     before = parallel.get_num_threads()
     yield
     parallel.set_num_threads(before)
@@ -149,6 +151,7 @@ PRODUCTS = [((9, 5), (5, 4)),        # rows
             ((6, 3, 4), (1, 4, 2)),  # ... broadcast from a size-1 batch
             ((2, 6, 3, 4), (6, 4, 2)),  # b with fewer batch axes
             ((1, 3, 4), (5, 4, 2)),  # a's batch of one: not split
+            ((1, 9, 4), (1, 4, 5)), ((1, 1, 3, 11), (11, 6)),  # batches of one: 2-D products
             ((4,), (4, 3)), ((5, 4), (4,))]  # 1-D: as np.matmul
 
 
@@ -158,10 +161,11 @@ def test_matmul_in_blocks_equals_numpy(split_small, a_shape, b_shape, threads):
     a, b = rand(*a_shape), rand(*b_shape, seed=1)
     parallel.set_num_threads(threads)
     np.testing.assert_allclose(parallel.matmul(a, b), np.matmul(a, b), rtol=1e-13, atol=1e-13)
-    if len(a_shape) == len(b_shape) == 2:
-        out = np.empty((a_shape[0], b_shape[1]))
+    if len(a_shape) >= 2 and len(b_shape) >= 2:  # into a strided view of a larger array
+        expected = np.matmul(a, b)
+        out = np.zeros(expected.shape[:-1] + (2 * expected.shape[-1],))[..., ::2]
         assert parallel.matmul(a, b, out=out) is out
-        np.testing.assert_allclose(out, a @ b, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
 
 
 def test_matmul_epilogue_sees_each_block_of_rows_once(split_small):
@@ -254,7 +258,21 @@ def linear_and_dropout_case():
     return F.dropout(F.linear(x, w, b) @ leaf(4, 9, seed=3), 0.4), [x, w, b]
 
 
-CASES = {"layer_norm": layer_norm_case, "layer_norm_plain": layer_norm_without_affine_case,
+def conv2d_case(padding, groups):
+    def build():
+        x, w, b = leaf(5, 4, 7, 6), leaf(6, 4 // groups, 3, 3, seed=1), leaf(6, seed=2)
+        return F.conv2d(x, w, b, padding=padding, groups=groups), [x, w, b]
+    return build
+
+
+def conv_transpose2d_case():
+    x, w = leaf(3, 4, 5, 5), leaf(4, 2, 3, 3, seed=1)
+    return F.conv_transpose2d(x, w, stride=2), [x, w]
+
+
+CASES = {"conv2d": conv2d_case(0, 1), "conv2d_same_groups": conv2d_case("same", 2),
+         "conv_transpose2d": conv_transpose2d_case,
+         "layer_norm": layer_norm_case, "layer_norm_plain": layer_norm_without_affine_case,
          "feed_forward_relu": feed_forward_case("relu"), "feed_forward_gelu": feed_forward_case("gelu"),
          "attention": attention_case(None), "attention_per_batch_mask": attention_case((4, 1, 5, 6)),
          "attention_shared_mask": attention_case((5, 6)), "cross_entropy": cross_entropy_case,

@@ -130,8 +130,10 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
         dropped = keep_and_scale(weights, keep, keep_scale)
 
     def backward(g):
-        gv = _product(xp, xp.swapaxes(dropped, -1, -2), g) if v.requires_grad else None
-        gs = parallel.matmul(g, xp.swapaxes(v.data, -1, -2))  # the weights' gradient, then the scores'
+        # the weights' gradient gs (made the scores' below) and v's, at once (parallel.concurrently)
+        gs, gv = parallel.concurrently(
+            lambda: parallel.matmul(g, xp.swapaxes(v.data, -1, -2)),
+            (lambda: _product(xp, xp.swapaxes(dropped, -1, -2), g)) if v.requires_grad else None)
 
         def softmax_grad(rows: slice) -> None:  # gs = weights * (gw - sum(gw * weights)) * scale
             gw, w = gs[rows], weights[rows]
@@ -146,8 +148,9 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
             parallel.run_blocks(softmax_grad, gs.shape[0], gs[:1].size, gs)
         else:  # v broadcast the output beyond the weights' shape
             softmax_grad(slice(None))
-        gq = _product(xp, gs, k.data) if q.requires_grad else None
-        gk = _product(xp, xp.swapaxes(gs, -1, -2), q.data) if k.requires_grad else None
+        gq, gk = parallel.concurrently(
+            (lambda: _product(xp, gs, k.data)) if q.requires_grad else None,
+            (lambda: _product(xp, xp.swapaxes(gs, -1, -2), q.data)) if k.requires_grad else None)
         return gq, gk, gv
 
     out = Tensor._make(_product(xp, dropped, v.data), (q, k, v), backward)

@@ -30,12 +30,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     def backward(g):
         g2 = g.reshape(-1, n_out)
-        gx = parallel.matmul(g2, weight.data).reshape(x.shape) if x.requires_grad else None
-        gw = parallel.matmul(g2.T, x2) if weight.requires_grad else None
-        grads = [gx, gw]
-        if bias is not None:
-            grads.append(parallel.column_sums(g2) if bias.requires_grad else None)
-        return grads
+        gx, gw, gb = parallel.concurrently(
+            (lambda: parallel.matmul(g2, weight.data).reshape(x.shape)) if x.requires_grad else None,
+            (lambda: parallel.matmul(g2.T, x2)) if weight.requires_grad else None,
+            (lambda: parallel.column_sums(g2)) if bias is not None and bias.requires_grad else None)
+        return [gx, gw] if bias is None else [gx, gw, gb]
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor._make(y.reshape(*lead, n_out), parents, backward)
@@ -113,10 +112,13 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
             if scale != 1.0:
                 gh[rows] *= scale
 
-        gh = parallel.matmul(g2, w2.data, epilogue=times_derivative)
-        gx = parallel.matmul(gh, w1.data).reshape(x.shape) if x.requires_grad else None
-        return (gx, parallel.matmul(gh.T, x2) if w1.requires_grad else None, parallel.column_sums(gh),
-                parallel.matmul(g2.T, a) if w2.requires_grad else None, parallel.column_sums(g2))
+        # pairs of products of equal work at once (parallel.concurrently)
+        gh, gw2 = parallel.concurrently(lambda: parallel.matmul(g2, w2.data, epilogue=times_derivative),
+                                        (lambda: parallel.matmul(g2.T, a)) if w2.requires_grad else None)
+        gx, gw1 = parallel.concurrently(
+            (lambda: parallel.matmul(gh, w1.data).reshape(x.shape)) if x.requires_grad else None,
+            (lambda: parallel.matmul(gh.T, x2)) if w1.requires_grad else None)
+        return gx, gw1, parallel.column_sums(gh), gw2, parallel.column_sums(g2)
 
     return Tensor._make(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward)
 
