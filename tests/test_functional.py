@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import minitf
 import minitf.functional as F
 from minitf import Tensor, backend, gradcheck
-from minitf.testing import arrays, broadcastable_shapes, masks, shapes
+from minitf.testing import arrays, assert_grad_close, broadcastable_shapes, masks, shapes
 
 from conftest import requires_cuda
 
@@ -394,3 +394,51 @@ def test_large_inputs_do_not_overflow(name, dtype, device):
 @given(data=st.data())
 def test_cupy_matches_numpy(op, data):
     data.draw(CASES[op], label="case").check_cupy_matches_numpy()
+
+
+# ---- dropout_add_layer_norm: the post-norm residual block as one node --------------------------
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_dropout_add_layer_norm_gradients_match_finite_differences(data):
+    shape = data.draw(shapes(min_dims=1, max_dims=3, max_side=5).filter(lambda s: s[-1] > 1))
+    x, h = data.draw(arrays(shape)), data.draw(arrays(shape))
+    weight, bias = data.draw(arrays((shape[-1],))), data.draw(arrays((shape[-1],)))
+    p = data.draw(st.sampled_from([0.0, 0.3]))
+
+    def fn(x, h, weight, bias):
+        minitf.manual_seed(1)  # the same mask at every evaluation
+        return F.dropout_add_layer_norm(x, h, weight, bias, p=p, training=True)
+
+    projection = np.random.default_rng(2).standard_normal(shape)  # not .sum(): a norm's rows sum to a constant
+    assert_grad_close(lambda *args: (fn(*args) * Tensor(projection)).sum(), x, h, weight, bias)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_dropout_add_layer_norm_equals_the_three_ops(training):
+    rng = np.random.default_rng(0)
+    x0, h0, w0, b0 = rng.standard_normal((4, 3, 8)), rng.standard_normal((4, 3, 8)), \
+        rng.standard_normal(8), rng.standard_normal(8)
+    g = rng.standard_normal((4, 3, 8))
+    results = []
+    for fused in (True, False):
+        x, h, w, b = (Tensor(a, requires_grad=True) for a in (x0, h0, w0, b0))
+        minitf.manual_seed(5)
+        y = F.dropout_add_layer_norm(x, h, w, b, p=0.4, training=training) if fused else \
+            F.layer_norm(x + F.dropout(h, 0.4, training), w, b)
+        y.backward(Tensor(g))
+        results.append([y.numpy()] + [t.grad for t in (x, h, w, b)])
+    for fused, composed in zip(*results):
+        np.testing.assert_allclose(fused, composed, rtol=1e-12, atol=1e-12)
+
+
+def test_dropout_add_layer_norm_refuses_mismatched_inputs():
+    x = Tensor(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"x \(\(2, 4\), float32\) and h \(\(2, 3\), float32\)"):
+        F.dropout_add_layer_norm(x, Tensor(np.zeros((2, 3), np.float32)))
+    with pytest.raises(ValueError, match="float64"):
+        F.dropout_add_layer_norm(x, Tensor(np.zeros((2, 4))))
+    with pytest.raises(ValueError, match="weight has shape"):
+        F.dropout_add_layer_norm(x, x, Tensor(np.ones(3, np.float32)))
+    with pytest.raises(ValueError, match="must be in"):
+        F.dropout_add_layer_norm(x, x, p=1.5)

@@ -10,14 +10,14 @@ from .linear import embedding, feed_forward, linear
 from .loss import cross_entropy
 from .loss_probability import binary_cross_entropy, binary_cross_entropy_with_logits, kl_div, nll_loss
 from .loss_regression import l1_loss, mse_loss, smooth_l1_loss
-from .norm import layer_norm, rms_norm
+from .norm import dropout_add_layer_norm, layer_norm, rms_norm
 from .norm_batch import batch_norm, group_norm
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .similarity import cosine_similarity, normalize
 from .softmax import log_softmax, softmax
 
 __all__ = [
-    "relu", "gelu", "dropout", "softmax", "log_softmax", "layer_norm", "linear", "feed_forward",
+    "relu", "gelu", "dropout", "softmax", "log_softmax", "layer_norm", "dropout_add_layer_norm", "linear", "feed_forward",
     "embedding", "cross_entropy", "scaled_dot_product_attention",
     "conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "batch_norm", "group_norm",

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .. import backend, kernels, parallel
 from ..autograd import Tensor
 from . import cuda
+from .activations import check_probability, dropout, dropout_keep, keep_and_scale
 
-__all__ = ["layer_norm", "rms_norm"]
+__all__ = ["layer_norm", "dropout_add_layer_norm", "rms_norm"]
 
 
 def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
@@ -19,22 +20,71 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
 
     x: (..., D); weight, bias: (D,) or None.
     """
-    d = x.shape[-1]
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and p.shape != (d,):
-            raise ValueError(f"layer_norm: {name} has shape {p.shape}, expected ({d},) for input {x.shape}")
+    _check_affine("layer_norm", x, weight, bias)
     if kernels.available(x.data):
         return cuda.layer_norm(x, weight, bias, eps)
+    x2 = x.data.reshape(-1, x.shape[-1])
+    return _normalized(lambda rows: x2[rows], (x,), lambda gz: [gz], x.shape, weight, bias, eps)
+
+
+def dropout_add_layer_norm(x: Tensor, h: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
+                           p: float = 0.0, training: bool = True, eps: float = 1e-5) -> Tensor:
+    """layer_norm(x + dropout(h, p, training)) as one node: the residual block of a post-norm
+    Transformer, without the dropout's and the sum's arrays and passes (the dropout mask is the
+    one F.dropout would draw). x, h: (..., D); weight, bias: (D,) or None.
+    Backward: gz = the layer norm's input gradient; gx = gz, gh = gz * mask / (1 - p).
+    """
+    if x.shape != h.shape or x.dtype != h.dtype:
+        raise ValueError(f"dropout_add_layer_norm: x ({x.shape}, {x.dtype}) and h ({h.shape}, {h.dtype}) "
+                         "must have one shape and dtype")
+    _check_affine("dropout_add_layer_norm", x, weight, bias)
+    check_probability(p)
+    backend.check_same_device("dropout_add_layer_norm", x.data, h.data)
+    if kernels.available(x.data) or not training or p == 0.0:
+        return layer_norm(x + dropout(h, p, training), weight, bias, eps)
     xp = backend.get_array_module(x.data)
-    x2 = x.data.reshape(-1, d)
-    n = x2.shape[0]
-    xhat = xp.empty_like(x2)
-    out = xhat if weight is None and bias is None else xp.empty_like(x2)
-    rstd = xp.empty((n, 1), dtype=x2.dtype)
+    x2, h2 = x.data.reshape(-1, x.shape[-1]), h.data.reshape(-1, x.shape[-1])
+    keep, scale = dropout_keep(xp, h2.shape, p, h2.dtype)
+    z = xp.empty_like(x2)
+
+    def residual_rows(rows: slice) -> Any:
+        zr = z[rows]
+        xp.multiply(h2[rows], keep[rows], out=zr)
+        zr *= scale
+        zr += x2[rows]
+        return zr
+
+    def input_grads(gz: Any) -> list[Any]:
+        return [gz.reshape(x.shape), keep_and_scale(gz, keep.reshape(gz.shape), scale).reshape(h.shape)]
+
+    return _normalized(residual_rows, (x, h), input_grads, x.shape, weight, bias, eps, scratch=z)
+
+
+def _check_affine(op: str, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> None:
+    d = x.shape[-1] if x.ndim else None
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != (d,):
+            raise ValueError(f"{op}: {name} has shape {p.shape}, expected ({d},) for input {x.shape}")
+
+
+def _normalized(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
+                input_grads: Callable[[Any], list[Any]], shape: tuple[int, ...], weight: Tensor | None,
+                bias: Tensor | None, eps: float, scratch: Any = None) -> Tensor:
+    """The layer-norm node over rows of D = shape[-1] that load_rows(rows) gives (the rows of the
+    norm's input z, which may be built on the fly into `scratch`, then overwritten by xhat);
+    input_grads(gz) turns z's gradient (N, D) into the gradients of `inputs`. Runs in blocks of
+    rows on minitf's threads."""
+    xp = backend.get_array_module(inputs[0].data)
+    d = shape[-1]
+    n = math.prod(shape[:-1])
+    dtype = inputs[0].dtype
+    xhat = xp.empty((n, d), dtype=dtype) if scratch is None else scratch
+    out = xhat if weight is None and bias is None else xp.empty((n, d), dtype=dtype)
+    rstd = xp.empty((n, 1), dtype=dtype)
 
     def forward_rows(rows: slice) -> None:
-        xh = xhat[rows]
-        xp.subtract(x2[rows], x2[rows].mean(axis=-1, keepdims=True), out=xh)
+        z, xh = load_rows(rows), xhat[rows]
+        xp.subtract(z, z.mean(axis=-1, keepdims=True), out=xh)
         variance = xp.einsum("ij,ij->i", xh, xh)[:, None] / d  # no squared temporary
         rstd[rows] = 1.0 / xp.sqrt(variance + eps)
         xh *= rstd[rows]
@@ -43,18 +93,18 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
         if bias is not None:
             xp.add(out[rows] if weight is not None else xh, bias.data, out=out[rows])
 
-    parallel.run_blocks(forward_rows, n, d, x2)
+    parallel.run_blocks(forward_rows, n, d, xhat)
 
     def backward(g):
-        # gx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = g * weight
+        # gz = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = g * weight
         g2 = g.reshape(-1, d)
-        grads = [None]
-        if x.requires_grad:
-            gx = xp.empty_like(g2)
+        grads: list[Any] = [None] * len(inputs)
+        if any(t.requires_grad for t in inputs):
+            gz = xp.empty_like(g2)
 
             def input_grad_rows(rows: slice) -> None:
                 gxhat = g2[rows] if weight is None else g2[rows] * weight.data
-                xh, out_rows = xhat[rows], gx[rows]
+                xh, out_rows = xhat[rows], gz[rows]
                 mean_gxhat_xhat = xp.einsum("ij,ij->i", gxhat, xh)[:, None] / d
                 xp.multiply(xh, mean_gxhat_xhat, out=out_rows)
                 xp.subtract(gxhat, out_rows, out=out_rows)
@@ -62,16 +112,15 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
                 out_rows *= rstd[rows]
 
             parallel.run_blocks(input_grad_rows, n, d, g2)
-            grads[0] = gx.reshape(x.shape)
+            grads = [gi if t.requires_grad else None for t, gi in zip(inputs, input_grads(gz.reshape(shape)))]
         if weight is not None:
             grads.append(parallel.column_dots(g2, xhat) if weight.requires_grad else None)
         if bias is not None:
             grads.append(parallel.column_sums(g2) if bias.requires_grad else None)
         return grads
 
-    out = out.reshape(x.shape)
-    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor._make(out, parents, backward)
+    parents = inputs + tuple(p for p in (weight, bias) if p is not None)
+    return Tensor._make(out.reshape(shape), parents, backward)
 
 
 def rms_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,

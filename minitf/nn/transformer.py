@@ -64,11 +64,8 @@ class EncoderLayer(Module):
         self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, attn_mask: Any) -> Tensor:
-        def attend(h: Tensor) -> Tensor:
-            return self.dropout(self.self_attn(h, mask=attn_mask))
-
-        x = residual(x, attend, self.norm1, self.norm_first)
-        return residual(x, lambda h: self.dropout(self.ff(h)), self.norm2, self.norm_first)
+        x = residual(x, lambda h: self.self_attn(h, mask=attn_mask), self.dropout, self.norm1, self.norm_first)
+        return residual(x, self.ff, self.dropout, self.norm2, self.norm_first)
 
 
 class DecoderLayer(Module):
@@ -95,19 +92,22 @@ class DecoderLayer(Module):
             if self_cache is not None and self_cache.k is not None and h.shape[1] != 1:
                 raise ValueError("incremental decoding with a filled cache takes one position at a time")
             causal = self_cache is None or self_cache.k is None
-            return self.dropout(self.self_attn(h, is_causal=causal, cache=self_cache))
+            return self.self_attn(h, is_causal=causal, cache=self_cache)
 
         def cross_attend(h: Tensor) -> Tensor:
-            return self.dropout(self.cross_attn(h, memory, mask=memory_mask, cache=cross_cache))
+            return self.cross_attn(h, memory, mask=memory_mask, cache=cross_cache)
 
-        y = residual(y, self_attend, self.norm1, self.norm_first)
-        y = residual(y, cross_attend, self.norm2, self.norm_first)
-        return residual(y, lambda h: self.dropout(self.ff(h)), self.norm3, self.norm_first)
+        y = residual(y, self_attend, self.dropout, self.norm1, self.norm_first)
+        y = residual(y, cross_attend, self.dropout, self.norm2, self.norm_first)
+        return residual(y, self.ff, self.dropout, self.norm3, self.norm_first)
 
 
-def residual(x: Tensor, sublayer: Any, norm: LayerNorm, norm_first: bool) -> Tensor:
-    """Pre-norm: x + f(norm(x)). Post-norm (the original paper): norm(x + f(x))."""
-    return x + sublayer(norm(x)) if norm_first else norm(x + sublayer(x))
+def residual(x: Tensor, sublayer: Any, dropout: Dropout, norm: LayerNorm, norm_first: bool) -> Tensor:
+    """Pre-norm: x + dropout(f(norm(x))). Post-norm (the original paper): norm(x + dropout(f(x))),
+    one fused node (F.dropout_add_layer_norm)."""
+    if norm_first:
+        return x + dropout(sublayer(norm(x)))
+    return F.dropout_add_layer_norm(x, sublayer(x), norm.weight, norm.bias, dropout.p, dropout.training, norm.eps)
 
 
 class Transformer(Module):
