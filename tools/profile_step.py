@@ -13,11 +13,13 @@ closure is wrapped with a timer; what the engine does between closures (summing 
 gradients back, adding the gradients of tensors used twice, ordering the graph) is the row
 "autograd engine". The optimizer's step and zero_grad are rows of their own.
 
-The floor (--floor, and printed under the table) times the step's matrix products alone: the
+The floor (--floor, and printed above the table) times the step's matrix products alone: the
 same GEMM shapes and operand layouts (transposed views, permuted head views) that linear,
 feed_forward and scaled_dot_product_attention multiply, forward and backward, each product
-timed separately (median of --repeats) and summed. The step over that floor is what the
-element-wise passes, reductions, copies, allocation and Python cost.
+timed separately (median of --repeats) with NumPy's own BLAS on --threads threads, and summed.
+The step over that floor is what the element-wise passes, reductions, copies, allocation and
+Python cost (and any product minitf runs slower than NumPy's BLAS would). The table gives each
+op's share of the floor and the rest of its time.
 """
 from __future__ import annotations
 
@@ -76,11 +78,9 @@ def main() -> None:
     print(f"config {args.config}: {c}; threads {args.threads}; load average {os.getloadavg()[0]:.2f}; "
           f"{'CPU' if args.cpu_time else 'wall'} time"
           f"{'; keeping freed memory' if args.retain_freed_memory else ''}")
-    step_ms = None
+    floor_ms, floor_by_op = floor(c, args)
     if not args.floor:
-        step_ms = profile(c, args)
-    floor_ms = floor(c, args)
-    if step_ms:
+        step_ms = profile(c, args, floor_by_op)
         print(f"step (unprofiled, median of {2 * args.steps}) {step_ms:.1f} ms = {step_ms / floor_ms:.2f}x "
               f"its matmul floor of {floor_ms:.1f} ms")
 
@@ -137,8 +137,9 @@ def step_times(c: dict, args: argparse.Namespace, built=None) -> list[float]:
     return times
 
 
-def profile(c: dict, args: argparse.Namespace) -> float:
-    """Print the per-op table; return the median unprofiled step time in ms."""
+def profile(c: dict, args: argparse.Namespace, floor_by_op: dict[str, float]) -> float:
+    """Print the per-op table (with each op's share of the matmul floor and the rest of its
+    time); return the median unprofiled step time in ms."""
     from minitf.autograd import Tensor
 
     loss_fn, opt = build(c)
@@ -199,12 +200,14 @@ def profile(c: dict, args: argparse.Namespace) -> float:
     print(f"\nper-op time, mean of {n} profiled steps ({step_total:.1f} ms each with the timers; "
           f"forward {totals['forward'] / n * 1000:.1f}, backward {totals['backward'] / n * 1000:.1f}, "
           f"optimizer {totals['optimizer'] / n * 1000:.1f})")
-    print("| op | nodes/step | forward ms | backward ms | share of step |")
-    print("|---|---:|---:|---:|---:|")
+    print("| op | nodes/step | forward ms | backward ms | its matmul floor ms | the rest ms | share of step |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in names:
         f, b = fwd[name] / n * 1000, bwd[name] / n * 1000
         nodes = f"{count[name] // n}" if count[name] else "-"
-        print(f"| {name} | {nodes} | {f:.1f} | {b:.1f} | {(f + b) / step_total:.1%} |")
+        products = floor_by_op.get(name, 0.0)
+        print(f"| {name} | {nodes} | {f:.1f} | {b:.1f} | {products:.1f} | {f + b - products:.1f} | "
+              f"{(f + b) / step_total:.1%} |")
     step_ms = statistics.median(plain)
     print(f"unprofiled step times before and after the profiled ones (ms): {', '.join(f'{t:.0f}' for t in plain)}")
     return step_ms
@@ -228,7 +231,7 @@ def step_products(c: dict):
     def linear(n, n_in, n_out):
         """F.linear: y = x2 @ W.T; backward g2 @ W and g2.T @ x2."""
         x2, w, g2 = rand(n, n_in), rand(n_out, n_in), rand(n, n_out)
-        return [(x2, w.T), (g2, w), (g2.T, x2)]
+        return [(x2, w.T, "linear"), (g2, w, "linear"), (g2.T, x2, "linear")]
 
     def heads_view(length):
         """(B, H, L, dh) as _split_heads makes it: a permuted view of (B, L, H, dh)."""
@@ -239,12 +242,14 @@ def step_products(c: dict):
         q, k, v = heads_view(lq), heads_view(lk), heads_view(lk)
         w, g = rand(batch, heads, lq, lk), rand(batch, heads, lq, dh)
         sw = lambda a: a.swapaxes(-1, -2)  # noqa: E731
-        return [(q, sw(k)), (w, v), (sw(w), g), (g, sw(v)), (w, k), (sw(w), q)]
+        op = "scaled_dot_product_attention"
+        return [(q, sw(k), op), (w, v, op), (sw(w), g, op), (g, sw(v), op), (w, k, op), (sw(w), q, op)]
 
     def feed_forward(n):
         x2, w1, w2 = rand(n, d), rand(ff, d), rand(d, ff)
         a, g2, gh = rand(n, ff), rand(n, d), rand(n, ff)
-        return [(x2, w1.T), (a, w2.T), (g2, w2), (gh, w1), (gh.T, x2), (g2.T, a)]
+        op = "feed_forward"
+        return [(x2, w1.T, op), (a, w2.T, op), (g2, w2, op), (gh, w1, op), (gh.T, x2, op), (g2.T, a, op)]
 
     ns, nt = batch * s_len, batch * t_len
     products = []
@@ -252,16 +257,25 @@ def step_products(c: dict):
     per_decoder = [*linear(nt, d, d) * 3, *attention(t_len, t_len), *linear(nt, d, d),  # self
                    *linear(nt, d, d), *linear(ns, d, d) * 2, *attention(t_len, s_len), *linear(nt, d, d),  # cross
                    *feed_forward(nt)]
-    products += [(layers, a, b) for a, b in per_encoder + per_decoder]
-    products += [(1, a, b) for a, b in linear(nt, d, vocab)]  # tied output projection
+    products += [(layers, a, b, op) for a, b, op in per_encoder + per_decoder]
+    products += [(1, a, b, op) for a, b, op in linear(nt, d, vocab)]  # tied output projection
     return products
 
 
-def floor(c: dict, args: argparse.Namespace) -> float:
-    """Sum of the step's products, each timed alone (median of args.repeats); prints and returns ms."""
+def floor(c: dict, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
+    """Sum of the step's products, each timed alone (median of args.repeats) as NumPy runs them
+    with its BLAS on --threads threads (minitf limits BLAS to one thread once its own pool has
+    started; the floor gives BLAS its threads back); prints it and returns (ms, ms per op)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(args.threads, user_api="blas"):
+        return _floor(c, args)
+
+
+def _floor(c: dict, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
     products = step_products(c)
-    total, flops = 0.0, 0.0
-    for count, a, b in products:
+    total, flops, by_op = 0.0, 0.0, defaultdict(float)
+    for count, a, b, op in products:
         a @ b  # warm-up (and the output's first allocation)
         times = []
         for _ in range(args.repeats):
@@ -269,11 +283,12 @@ def floor(c: dict, args: argparse.Namespace) -> float:
             a @ b
             times.append(CLOCK[0]() - t0)
         total += count * statistics.median(times)
+        by_op[op] += count * statistics.median(times) * 1000
         flops += count * 2 * a.size * b.shape[-1]
     ms = total * 1000
-    print(f"matmul floor: {sum(n for n, _, _ in products)} products, {flops / 1e9:.1f} GFLOP, "
+    print(f"matmul floor: {sum(n for n, *_ in products)} products, {flops / 1e9:.1f} GFLOP, "
           f"{ms:.1f} ms ({flops / total / 1e9:.0f} GFLOP/s)")
-    return ms
+    return ms, dict(by_op)
 
 
 if __name__ == "__main__":
