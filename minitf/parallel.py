@@ -10,11 +10,14 @@ really run at once.
 
 Blocks cut rows or columns, never the terms of a sum: a given number of threads gives the same
 bits every run, and another number agrees to rounding (BLAS and NumPy's SIMD loops may round a
-block's edge rows or columns differently). Because the pool's threads call BLAS themselves, minitf limits NumPy's BLAS to one
-thread (through threadpoolctl) the first time the pool starts: NumPy's own matrix products
-outside minitf then run on one thread too. `set_num_threads(1)` runs everything on the calling
-thread. The default is the environment's MINITF_NUM_THREADS, else OMP_NUM_THREADS, else the
-number of CPUs this process may use. CuPy arrays are never split (the GPU is parallel already).
+block's edge rows or columns differently). Once the pool has started, minitf keeps NumPy's
+BLAS on one thread (through threadpoolctl; BLAS's idle threads would otherwise spin against
+the pool's), so NumPy's own products outside minitf run on one thread too; under
+minitf.no_grad (inference: many small products, such as a decoder's one new position at a
+time) products are not split and BLAS gets its own threads back (`split_products`).
+`set_num_threads(1)` runs minitf's work on the calling thread (BLAS keeps its own setting). The
+default is the environment's MINITF_NUM_THREADS, else OMP_NUM_THREADS, else the number of CPUs
+this process may use. CuPy arrays are never split (the GPU is parallel already).
 """
 from __future__ import annotations
 
@@ -33,8 +36,8 @@ from . import backend
 __all__ = ["get_num_threads", "set_num_threads", "run_tasks", "run_blocks", "for_each", "concurrently", "blocks", "matmul",
            "column_sums", "column_dots"]
 
-MIN_ROWS_ELEMENTS = 1 << 15  # a block of an element-wise pass holds at least this many elements
-MIN_PRODUCT_FLOPS = 1 << 22  # a product is split only if each block does at least this much work
+MIN_ROWS_ELEMENTS = 1 << 16  # a block of an element-wise pass holds at least this many elements
+MIN_PRODUCT_FLOPS = 1 << 24  # a product is split only if each block does at least this much work
 
 
 def _default_threads() -> int:
@@ -100,6 +103,22 @@ _pool: _Pool | None = None
 _lock = threading.Lock()  # one caller at a time; a second concurrent caller runs inline
 
 
+_split_products = True
+
+
+def split_products(split: bool) -> bool:
+    """Whether matmul cuts large products among the pool's threads (True, the default) or leaves
+    every product to BLAS's own threads (False); returns the previous setting. minitf.no_grad
+    turns splitting off: inference multiplies many small products (a decoder's one new position
+    at a time), which BLAS's own spinning threads serve better than the pool's waking ones, and
+    mixing the two makes BLAS's idle threads spin against the pool's."""
+    global _split_products
+    previous, _split_products = _split_products, bool(split)
+    if _blas is not None and _pool is not None:
+        _blas.limit(_split_products)  # splitting: BLAS on one thread (its idle threads would spin)
+    return previous
+
+
 def get_num_threads() -> int:
     """How many threads minitf's CPU ops use."""
     return _threads
@@ -114,19 +133,38 @@ def set_num_threads(n: int) -> None:
         if _pool is not None and len(_pool.inboxes) + 1 != n:
             _pool.close()
             _pool = None
+            _blas.limit(False)  # until a pool starts again
         _threads = n
 
 
-def _limit_blas() -> None:
-    """NumPy's BLAS on one thread: the pool's threads call it in parallel themselves."""
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1, user_api="blas")
+class _NumpyBlas:
+    """NumPy's BLAS libraries (found through threadpoolctl), on one thread (`limited`) or on
+    their own number of threads."""
+
+    def __init__(self) -> None:
+        from threadpoolctl import ThreadpoolController
+
+        blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+        self.libraries = [lib for lib in blas if lib.filepath.startswith(numpy_dir)] or blas
+        self.threads = [lib.get_num_threads() for lib in self.libraries]
+        self.limited = False
+
+    def limit(self, one_thread: bool) -> None:
+        if one_thread != self.limited:
+            for lib, n in zip(self.libraries, self.threads):
+                lib.set_num_threads(1 if one_thread else n)
+            self.limited = one_thread
+
+
+_blas: _NumpyBlas | None = None
 
 
 def _get_pool() -> _Pool:
-    global _pool
+    global _pool, _blas
     if _pool is None:
-        _limit_blas()
+        _blas = _blas or _NumpyBlas()
+        _blas.limit(_split_products)
         _pool = _Pool(_threads)
     return _pool
 
@@ -149,11 +187,17 @@ def run_tasks(tasks: Sequence[Callable[[], Any]]) -> None:
         for task in tasks:
             task()
         return
+    limited = True
     try:
         _local.inside = True
+        pool = _get_pool()
+        limited = _blas.limited
+        _blas.limit(True)  # the pool's threads may call BLAS at once: one thread each
         k = min(len(tasks), _threads)
-        _get_pool().run(tasks if k == len(tasks) else [functools.partial(_run_all, tasks[i::k]) for i in range(k)])
+        pool.run(tasks if k == len(tasks) else [functools.partial(_run_all, tasks[i::k]) for i in range(k)])
     finally:
+        if not limited:
+            _blas.limit(False)
         _local.inside = False
         _lock.release()
 
@@ -218,7 +262,7 @@ def run_blocks(fn: Callable[[slice], Any], n: int, row_size: int = 1, array: Any
         fn(slice(0, n))
         return
     parts = blocks(n, math.ceil(MIN_ROWS_ELEMENTS / max(1, row_size)))
-    run_tasks([lambda s=s: fn(s) for s in parts])
+    run_tasks([functools.partial(fn, s) for s in parts])
 
 
 def matmul(a: Any, b: Any, out: Any = None, epilogue: Callable[[Any, slice], Any] | None = None) -> Any:
@@ -229,7 +273,8 @@ def matmul(a: Any, b: Any, out: Any = None, epilogue: Callable[[Any, slice], Any
     right after the rows `rows` of the output are written (while they are in cache; a, b 2-D; the
     product is then cut by rows): e.g. a bias added in place.
     """
-    if not (_on_cpu(a) and _on_cpu(b)) or a.ndim < 2 or b.ndim < 2:
+    if not (_on_cpu(a) and _on_cpu(b)) or a.ndim < 2 or b.ndim < 2 or _threads == 1 or not _split_products \
+            or a.size * b.shape[-1] < MIN_PRODUCT_FLOPS:  # (half the FLOPs of a product of b's batch)
         xp = backend.get_array_module(a, b)
         out = xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)
         if epilogue is not None:

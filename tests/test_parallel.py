@@ -304,3 +304,32 @@ def test_adam_gives_the_same_update_on_any_number_of_threads(split_small):
 
     for after3, after1 in zip(train(3), train(1)):  # element-wise: exactly the same
         np.testing.assert_array_equal(after3, after1)
+
+
+# ---- NumPy's BLAS: one thread while the pool splits products, its own under no_grad -------------------
+
+def numpy_blas_threads():
+    from threadpoolctl import threadpool_info
+    return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_blas_runs_on_one_thread_with_the_pool_and_on_its_own_under_no_grad(split_small, monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    parallel.set_num_threads(1)  # no pool
+    with threadpool_limits(2, user_api="blas"):  # the suite runs BLAS on one thread (conftest)
+        monkeypatch.setattr(parallel, "_blas", None)  # found anew, with BLAS's two threads
+        own = numpy_blas_threads()
+        parallel.set_num_threads(2)
+        parallel.run_tasks([lambda: None, lambda: None])
+        assert set(numpy_blas_threads().values()) == {1}
+        with minitf.no_grad():
+            assert numpy_blas_threads() == own  # inference: products on BLAS's own threads, not split
+            seen = []
+            parallel.matmul(np.ones((64, 64)), np.ones((64, 64)), epilogue=lambda out, rows: seen.append(rows))
+            assert seen == [slice(0, 64)]
+            parallel.run_tasks([lambda: None, lambda: None])
+            assert numpy_blas_threads() == own  # given back after the pool's tasks
+        assert set(numpy_blas_threads().values()) == {1}
+        parallel.set_num_threads(1)
+        assert numpy_blas_threads() == own
