@@ -47,6 +47,30 @@ def _add_bias_rows(bias: Any) -> Any:
     return epilogue
 
 
+def _scale_and_add_bias_rows(scale: float, bias: Any) -> Any:
+    """An epilogue for parallel.matmul: out = out * scale + bias on the rows just written."""
+    def epilogue(out: Any, rows: slice) -> None:
+        if scale != 1.0:
+            out[rows] *= scale
+        out[rows] += bias
+    return epilogue
+
+
+def _scale_rows(scale: float) -> Any:
+    """An epilogue for parallel.matmul: out *= scale on the rows just written (if scale != 1)."""
+    def epilogue(out: Any, rows: slice) -> None:
+        if scale != 1.0:
+            out[rows] *= scale
+    return epilogue
+
+
+def _scaled(a: Any, scale: float) -> Any:
+    """a *= scale in place (if scale != 1); returns a."""
+    if scale != 1.0:
+        a *= scale
+    return a
+
+
 def _gelu_inplace(h: Any) -> Any:
     """Apply gelu to pre-activations h in place; return its derivative at h."""
     xp = backend.get_array_module(h)
@@ -82,7 +106,8 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
     # writes them; da: their derivative times the dropout mask. relu is applied as a *= (a > 0),
     # together with the dropout mask: one pass instead of np.maximum's slower one and a second
     # product (so a pre-activation of -inf gives NaN instead of 0); relu's derivative stays
-    # boolean, a quarter of the memory.
+    # boolean, a quarter of the memory. The dropout's 1/(1-p) is applied to the four times
+    # smaller (tokens, d) arrays and the weight gradients instead: a (and its gradient) stay unscaled.
     da = xp.empty(shape, dtype=bool if activation == "relu" else x2.dtype)
 
     def activate(a: Any, rows: slice) -> None:
@@ -98,27 +123,25 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
             if keep is not None:
                 da[rows] *= keep[rows]
                 h *= keep[rows]
-        if scale != 1.0:
-            h *= scale
 
-    a = parallel.matmul(x2, w1.data.T, epilogue=activate)
-    y = parallel.matmul(a, w2.data.T, epilogue=_add_bias_rows(b2.data))
+    a = parallel.matmul(x2, w1.data.T, epilogue=activate)  # a is (activation * mask) / scale
+    y = parallel.matmul(a, w2.data.T, epilogue=_scale_and_add_bias_rows(scale, b2.data))
 
     def backward(g):
         g2 = g.reshape(-1, w2.shape[0])
 
         def times_derivative(gh: Any, rows: slice) -> None:
             gh[rows] *= da[rows]
-            if scale != 1.0:
-                gh[rows] *= scale
 
-        # pairs of products of equal work at once (parallel.concurrently)
+        # gh: the gradient of the hidden pre-activations, without the factor scale; pairs of
+        # products of equal work at once (parallel.concurrently)
         gh, gw2 = parallel.concurrently(lambda: parallel.matmul(g2, w2.data, epilogue=times_derivative),
-                                        (lambda: parallel.matmul(g2.T, a)) if w2.requires_grad else None)
+                                        (lambda: _scaled(parallel.matmul(g2.T, a), scale)) if w2.requires_grad else None)
         gx, gw1 = parallel.concurrently(
-            (lambda: parallel.matmul(gh, w1.data).reshape(x.shape)) if x.requires_grad else None,
-            (lambda: parallel.matmul(gh.T, x2)) if w1.requires_grad else None)
-        return gx, gw1, parallel.column_sums(gh), gw2, parallel.column_sums(g2)
+            (lambda: parallel.matmul(gh, w1.data, epilogue=_scale_rows(scale)).reshape(x.shape))
+            if x.requires_grad else None,
+            (lambda: _scaled(parallel.matmul(gh.T, x2), scale)) if w1.requires_grad else None)
+        return gx, gw1, _scaled(parallel.column_sums(gh), scale), gw2, parallel.column_sums(g2)
 
     return Tensor._make(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward)
 
