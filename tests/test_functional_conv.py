@@ -85,7 +85,8 @@ def ref_max_pool2d(x, kernel, stride, padding=(0, 0), dilation=(1, 1), ceil_mode
         for j in range(ow):
             rows = [r for r in range(i * stride[0] - padding[0], i * stride[0] - padding[0] + dilation[0] * kernel[0], dilation[0]) if 0 <= r < h]
             cols = [q for q in range(j * stride[1] - padding[1], j * stride[1] - padding[1] + dilation[1] * kernel[1], dilation[1]) if 0 <= q < w]
-            out[..., i, j] = x[..., rows, :][..., cols].max(axis=(-2, -1))
+            # a dilated window may fall on padding only: -inf there, as PyTorch gives
+            out[..., i, j] = x[..., rows, :][..., cols].max(axis=(-2, -1)) if rows and cols else -np.inf
     return out
 
 
