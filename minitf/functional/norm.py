@@ -24,7 +24,7 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
     if kernels.available(x.data):
         return cuda.layer_norm(x, weight, bias, eps)
     x2 = x.data.reshape(-1, x.shape[-1])
-    return _normalized(lambda rows: x2[rows], (x,), lambda gz: [gz], x.shape, weight, bias, eps)
+    return _layer_norm(lambda rows: x2[rows], (x,), lambda gz: [gz], x.shape, weight, bias, eps)
 
 
 def dropout_add_layer_norm(x: Tensor, h: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
@@ -57,7 +57,7 @@ def dropout_add_layer_norm(x: Tensor, h: Tensor, weight: Tensor | None = None, b
     def input_grads(gz: Any) -> list[Any]:
         return [gz.reshape(x.shape), keep_and_scale(gz, keep.reshape(gz.shape), scale).reshape(h.shape)]
 
-    return _normalized(residual_rows, (x, h), input_grads, x.shape, weight, bias, eps, scratch=z)
+    return _layer_norm(residual_rows, (x, h), input_grads, x.shape, weight, bias, eps, scratch=z)
 
 
 def _check_affine(op: str, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> None:
@@ -67,7 +67,7 @@ def _check_affine(op: str, x: Tensor, weight: Tensor | None, bias: Tensor | None
             raise ValueError(f"{op}: {name} has shape {p.shape}, expected ({d},) for input {x.shape}")
 
 
-def _normalized(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
+def _layer_norm(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
                 input_grads: Callable[[Any], list[Any]], shape: tuple[int, ...], weight: Tensor | None,
                 bias: Tensor | None, eps: float, scratch: Any = None) -> Tensor:
     """The layer-norm node over rows of D = shape[-1] that load_rows(rows) gives (the rows of the
