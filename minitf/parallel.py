@@ -17,7 +17,8 @@ minitf.no_grad (inference: many small products, such as a decoder's one new posi
 time) products are not split and BLAS gets its own threads back (`split_products`).
 `set_num_threads(1)` runs minitf's work on the calling thread (BLAS keeps its own setting). The
 default is the environment's MINITF_NUM_THREADS, else OMP_NUM_THREADS, else the number of CPUs
-this process may use. CuPy arrays are never split (the GPU is parallel already).
+this process may use divided by the processes an MPI launcher started on this machine. CuPy
+arrays are never split (the GPU is parallel already).
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ import numpy as np
 
 from . import backend
 
-__all__ = ["get_num_threads", "set_num_threads", "run_tasks", "run_blocks", "for_each", "concurrently", "blocks", "matmul",
-           "column_sums", "column_dots"]
+__all__ = ["get_num_threads", "set_num_threads", "split_products", "run_tasks", "run_blocks", "for_each",
+           "concurrently", "blocks", "matmul", "column_sums", "column_dots"]
 
 MIN_ROWS_ELEMENTS = 1 << 16  # a block of an element-wise pass holds at least this many elements
 MIN_PRODUCT_FLOPS = 1 << 24  # a product is split only if each block does at least this much work
@@ -50,9 +51,24 @@ def _default_threads() -> int:
                 raise ValueError(f"environment variable {var} must be a positive integer, "
                                  f"got {value!r}") from None
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // _processes_on_this_machine())
+
+
+# Set by MPI launchers in each process: how many processes they started on this machine
+# (MPICH/Hydra, Open MPI). Those processes share the CPUs.
+_LOCAL_SIZE_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
+
+
+def _processes_on_this_machine() -> int:
+    for var in _LOCAL_SIZE_VARIABLES:
+        try:
+            return max(1, int(os.environ.get(var, "")))
+        except ValueError:
+            continue
+    return 1
 
 
 class _Pool:
@@ -129,6 +145,8 @@ def set_num_threads(n: int) -> None:
     global _threads, _pool
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    if getattr(_local, "inside", False):
+        raise RuntimeError("set_num_threads: called from inside one of minitf's parallel tasks")
     with _lock:
         if _pool is not None and len(_pool.inboxes) + 1 != n:
             _pool.close()
@@ -274,7 +292,7 @@ def matmul(a: Any, b: Any, out: Any = None, epilogue: Callable[[Any, slice], Any
     product is then cut by rows): e.g. a bias added in place.
     """
     if not (_on_cpu(a) and _on_cpu(b)) or a.ndim < 2 or b.ndim < 2 or _threads == 1 or not _split_products \
-            or a.size * b.shape[-1] < MIN_PRODUCT_FLOPS:  # (half the FLOPs of a product of b's batch)
+            or a.size * b.shape[-1] < MIN_PRODUCT_FLOPS:  # small (a.size * b.shape[-1]: half its FLOPs, b unbatched)
         xp = backend.get_array_module(a, b)
         out = xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)
         if epilogue is not None:

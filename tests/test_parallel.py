@@ -51,6 +51,19 @@ def test_num_threads_default_reads_the_environment(monkeypatch):
     monkeypatch.delenv("MINITF_NUM_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert parallel._default_threads() == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert parallel._default_threads() == 8
+    monkeypatch.setenv("MPI_LOCALNRANKS", "3")  # three processes of an MPI job share the 8 CPUs
+    assert parallel._default_threads() == 2
+    monkeypatch.setenv("MPI_LOCALNRANKS", "16")
+    assert parallel._default_threads() == 1
+
+
+def test_set_num_threads_inside_a_task_is_an_error(split_small):
+    parallel.set_num_threads(2)
+    with pytest.raises(RuntimeError, match="inside one of minitf's parallel tasks"):
+        parallel.run_tasks([lambda: None, lambda: parallel.set_num_threads(3)])
 
 
 def test_top_level_names_reach_the_pool(split_small):
