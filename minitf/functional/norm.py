@@ -72,8 +72,8 @@ def _layer_norm(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
                 bias: Tensor | None, eps: float, scratch: Any = None) -> Tensor:
     """The layer-norm node over rows of D = shape[-1] that load_rows(rows) gives (the rows of the
     norm's input z, which may be built on the fly into `scratch`, then overwritten by xhat);
-    input_grads(gz) turns z's gradient (N, D) into the gradients of `inputs`. Runs in blocks of
-    rows on minitf's threads."""
+    input_grads(gz) turns z's gradient (of `shape`) into the gradients of `inputs`. Runs in
+    blocks of rows on minitf's threads."""
     xp = backend.get_array_module(inputs[0].data)
     d = shape[-1]
     n = math.prod(shape[:-1])
