@@ -268,8 +268,14 @@ def random_keep_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any = np.
     if xp is np:
         size = math.prod(shape)
         words = generator(np).bit_generator.random_raw((size + 3) // 4)
-        return (words.view(np.uint16)[:size] >= round(p * 65536)).reshape(shape)
+        return keep_from_words(words, size, p).reshape(shape)
     return random_uniform(xp, shape, dtype) >= p
+
+
+def keep_from_words(words: np.ndarray, size: int, p: float) -> np.ndarray:
+    """The first `size` entries of a dropout keep mask (1-D boolean) from raw 64-bit words:
+    each word cut into four 16-bit integers, kept where at least round(p * 65536)."""
+    return words.view(np.uint16)[:size] >= round(p * 65536)
 
 
 def random_normal(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:

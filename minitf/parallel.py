@@ -35,7 +35,7 @@ import numpy as np
 from . import backend
 
 __all__ = ["get_num_threads", "set_num_threads", "split_products", "run_tasks", "run_blocks", "for_each",
-           "concurrently", "blocks", "matmul", "column_sums", "column_dots"]
+           "concurrently", "blocks", "matmul", "random_keep_mask", "column_sums", "column_dots"]
 
 MIN_ROWS_ELEMENTS = 1 << 16  # a block of an element-wise pass holds at least this many elements
 MIN_PRODUCT_FLOPS = 1 << 24  # a product is split only if each block does at least this much work
@@ -328,6 +328,31 @@ def matmul(a: Any, b: Any, out: Any = None, epilogue: Callable[[Any, slice], Any
         return np.matmul(a, b, out=out)
     run_tasks(tasks)
     return out
+
+
+def random_keep_mask(shape: tuple[int, ...], p: float) -> np.ndarray:
+    """backend.random_keep_mask(np, shape, p), the same bits, drawn in blocks on the pool: each
+    block copies the generator's state and advances it to the block's first word (PCG64's
+    jump-ahead); the generator itself then advances past all the words, as one draw would."""
+    bit_generator = backend.generator(np).bit_generator
+    size = math.prod(shape)
+    n_words = (size + 3) // 4
+    parts = blocks(n_words, math.ceil(MIN_ROWS_ELEMENTS / 4))
+    if len(parts) == 1 or not hasattr(bit_generator, "advance"):
+        return backend.random_keep_mask(np, shape, p)
+    keep = np.empty(4 * n_words, dtype=bool)
+    state = bit_generator.state
+
+    def draw(words: slice) -> None:
+        block = type(bit_generator)()
+        block.state = state
+        block.advance(words.start)
+        n = words.stop - words.start
+        keep[4 * words.start:4 * words.stop] = backend.keep_from_words(block.random_raw(n), 4 * n, p)
+
+    run_tasks([functools.partial(draw, s) for s in parts])
+    bit_generator.advance(n_words)
+    return keep[:size].reshape(shape)
 
 
 def column_sums(a: Any) -> Any:

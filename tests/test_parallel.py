@@ -346,3 +346,20 @@ def test_blas_runs_on_one_thread_with_the_pool_and_on_its_own_under_no_grad(spli
         assert set(numpy_blas_threads().values()) == {1}
         parallel.set_num_threads(1)
         assert numpy_blas_threads() == own
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (3, 4, 5), (1,), (2, 3)])
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5])
+def test_dropout_masks_drawn_in_blocks_are_the_serial_draws(split_small, shape, p):
+    from minitf import backend
+    masks, states = [], []
+    for threads in (1, 3):
+        parallel.set_num_threads(threads)
+        minitf.manual_seed(4)
+        masks.append(parallel.random_keep_mask(shape, p))
+        states.append(backend.generator(np).bit_generator.state)
+    minitf.manual_seed(4)
+    serial = backend.random_keep_mask(np, shape, p)
+    for mask, state in zip(masks, states):
+        np.testing.assert_array_equal(mask, serial)
+        assert state == backend.generator(np).bit_generator.state  # advanced as one draw would
