@@ -340,6 +340,16 @@ def test_gradient_matches_finite_differences(op, data, device):
     data.draw(CASES[op], label="case").check_gradient(device)
 
 
+@pytest.mark.parametrize("op", ["conv1d", "conv2d"])
+@settings(max_examples=20)
+@given(data=st.data())
+def test_per_image_gradient_matches_finite_differences(op, data, device):
+    """conv_grads (the backward for images of many positions) on the drawn small cases too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv, "MIN_IMAGE_POSITIONS", 1)
+        data.draw(CASES[op], label="case").check_gradient(device)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @ops
 @settings(max_examples=8)
@@ -424,12 +434,15 @@ def test_wide_rows_strides_and_groups_match_the_reference(op, stride, device):
     assert gradcheck(lambda a, b: call(a, b, **options), [xt, wt])
 
 
+@pytest.mark.parametrize("per_image", [False, True])
 @pytest.mark.parametrize("op, chunk_bytes", [("conv1d", 1), ("conv2d", 1), ("conv_transpose2d", 1),
                                               ("conv1d", 1000), ("conv2d", 15000), ("conv_transpose2d", 6000)])
-def test_chunks_of_images_match_the_reference(op, chunk_bytes, monkeypatch, device):
+def test_chunks_of_images_match_the_reference(op, chunk_bytes, per_image, monkeypatch, device):
     """The column loops split into chunks of one image (chunk_bytes=1), or of two images with a
-    shorter last chunk (the columns of one image take 480, 6912 and 2880 bytes)."""
+    shorter last chunk (the columns of one image take 480, 6912 and 2880 bytes); the backward
+    by col2im or by conv_grads' per-image products (per_image)."""
     monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(conv, "MIN_IMAGE_POSITIONS", 1 if per_image else 10**9)
     if device.startswith("cuda"):  # CuPy runs one chunk: this test is about NumPy's loops
         pytest.skip("a single chunk on CuPy")
     rng = np.random.default_rng(4)

@@ -292,16 +292,27 @@ CASES = {"conv2d": conv2d_case(0, 1), "conv2d_same_groups": conv2d_case("same", 
          "linear_matmul_dropout": linear_and_dropout_case}
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_fused_ops_agree_on_any_number_of_threads_and_repeat_exactly(split_small, name):
-    out1, grads1 = run_op(CASES[name], threads=1)
-    out3, grads3 = run_op(CASES[name], threads=3)
-    again3, again_grads3 = run_op(CASES[name], threads=3)
+def assert_threads_agree_and_repeat(case):
+    out1, grads1 = run_op(case, threads=1)
+    out3, grads3 = run_op(case, threads=3)
+    again3, again_grads3 = run_op(case, threads=3)
     np.testing.assert_allclose(out3, out1, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(again3, out3)
     for g3, g1, again in zip(grads3, grads1, again_grads3):
         np.testing.assert_allclose(g3, g1, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(again, g3)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fused_ops_agree_on_any_number_of_threads_and_repeat_exactly(split_small, name):
+    assert_threads_agree_and_repeat(CASES[name])
+
+
+@pytest.mark.parametrize("padding, groups", [(0, 1), ("same", 2)])
+def test_conv2d_per_image_backward_agrees_on_any_number_of_threads(split_small, monkeypatch, padding, groups):
+    """conv_grads (taken for images of many positions; here for any) in chunks of one image."""
+    monkeypatch.setattr(conv, "MIN_IMAGE_POSITIONS", 1)
+    assert_threads_agree_and_repeat(conv2d_case(padding, groups))
 
 
 def test_adam_gives_the_same_update_on_any_number_of_threads(split_small):

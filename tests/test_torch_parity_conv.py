@@ -10,6 +10,7 @@ import pytest
 
 import minitf.functional as F
 from minitf import Tensor
+from minitf.functional import conv
 
 from test_torch_parity import Case, assert_matches_torch, rand
 
@@ -93,3 +94,10 @@ def test_batch_norm_running_statistics_match_torch(shape):
         tF.batch_norm(torch.tensor(x * (step + 1)), *theirs, training=True, momentum=0.3)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith("conv1d") or n.startswith("conv2d")))
+def test_per_image_backward_matches_torch(name, monkeypatch):
+    """The convolutions again with conv_grads' backward (taken for images of many positions)."""
+    monkeypatch.setattr(conv, "MIN_IMAGE_POSITIONS", 1)
+    assert_matches_torch(CASES[name])

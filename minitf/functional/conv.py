@@ -5,9 +5,14 @@ strided view of its windows (no copy), copied into positions-first columns (G, p
 KH*KW*C/G) and multiplied by the weight reordered to (G, O/G, KH*KW*C/G). On NumPy this runs a
 few images at a time, each chunk's columns multiplied straight into its rows of the output, so
 the columns stay small and in cache. The backward keeps the channels-last input (and the
-columns only when the batch was one chunk), rebuilds the columns chunk by chunk for the weight
-gradient (one GEMM per chunk, summed) and scatters the input gradient back per chunk and kernel
-offset (col2im: one GEMM and one add per offset). The chunks are shared among minitf's threads
+columns only when the batch was one chunk). For images of many output positions it makes one
+pass over the chunks (conv_grads): per image, the output gradient's (O, positions) block times
+the rebuilt columns gives the weight gradient, and, with stride 1, the output gradient copied
+into rows as wide as the padded input times the weight gives every kernel offset's input
+gradient at once, each offset then one contiguous shifted add. Otherwise (small images, or
+strides) the output gradient is copied positions first: the weight gradient is one GEMM per
+chunk of rebuilt columns, and the input gradient is scattered back per chunk and kernel offset
+(col2im: one GEMM and one add per offset). The chunks are shared among minitf's threads
 (minitf.parallel). conv_transpose2d is conv2d's input gradient,
 and its backward is conv2d's forward and weight gradient. conv1d is conv2d with a height of 1.
 """
@@ -49,13 +54,18 @@ class Geometry:
 # and the backward rebuilds them rather than keep them (unless they were one chunk).
 
 CHUNK_BYTES = 2 << 20  # 1, 2, 4, 8 MiB measured on MNIST's second layer: 2 and 4 best, 1 and 8 slower
+GPU_ROWS_BYTES = 1 << 30  # conv_grads' offsets' rows (9x the input gradient for 3x3) on CuPy, per chunk
+MIN_IMAGE_POSITIONS = 256  # conv_grads' per-image products: faster at 24x24 outputs, slower at 8x8
 
 
-def image_chunks(xp: Any, n: int, geo: Geometry, columns: int, itemsize: int) -> list[tuple[slice, slice]]:
+def image_chunks(xp: Any, n: int, geo: Geometry, columns: int, itemsize: int,
+                 gpu_bytes: int | None = None) -> list[tuple[slice, slice]]:
     """(images, positions) slices over a batch of n images, each chunk of whole images with about
-    CHUNK_BYTES of columns (`columns` values per position); a single chunk on CuPy."""
+    CHUNK_BYTES of columns (`columns` values per position); on CuPy a single chunk, or chunks of
+    about gpu_bytes if given."""
     per_image = geo.out[0] * geo.out[1]
-    step = max(1, CHUNK_BYTES // (per_image * columns * itemsize)) if xp is np else n
+    budget = CHUNK_BYTES if xp is np else gpu_bytes
+    step = max(1, budget // (per_image * columns * itemsize)) if budget else n
     return [(slice(i, min(i + step, n)), slice(i * per_image, min(i + step, n) * per_image))
             for i in range(0, n, step)]
 
@@ -148,13 +158,79 @@ def weight_grad(g_pf: Any, nhwc: Any, geo: Geometry, weight_shape: tuple[int, ..
     return gw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
 
 
-def bias_grad(g_pf: Any) -> Any:
-    """Sum of g_pf (G, positions, O/G) over the positions, (O,): a product with a ones vector, 5x
-    faster than .sum over the long axis here and as accurate (blocked float32 accumulation)."""
-    if g_pf.shape[0] == 1:
-        return parallel.column_sums(g_pf[0])
-    xp = backend.get_array_module(g_pf)
-    return (xp.ones(g_pf.shape[1], dtype=g_pf.dtype) @ g_pf).reshape(-1)
+def bias_grad(g: Any) -> Any:
+    """Sum of the output gradient g (N, O, OH, OW), any layout, over all but the channels, (O,):
+    products with a ones vector (blocked float32 accumulation, faster than .sum here)."""
+    xp = backend.get_array_module(g)
+    per_image = g.reshape(g.shape[0], g.shape[1], -1)
+    return (per_image @ xp.ones(per_image.shape[2], dtype=g.dtype)).sum(axis=0)
+
+
+def input_rows_weight(weight: Any, geo: Geometry) -> Any:
+    """weight (O, C/G, KH, KW) as (G, KH*KW*C/G, O/G): row (i, j, c) gives offset (i, j)'s
+    contribution to input channel c (a small copy)."""
+    o, cg, kh, kw = weight.shape
+    w = weight.reshape(geo.groups, o // geo.groups, cg, kh, kw)
+    return w.transpose(0, 3, 4, 2, 1).reshape(geo.groups, kh * kw * cg, o // geo.groups)
+
+
+def wide_rows_like(g: Any, images: int, width: int) -> Any:
+    """Zeros (images, O, OH, width) laid out as g (N, O, OH, OW): channels last if g is (the
+    cotangent of a ReLU or pool after the convolution often is), so that copying g in reads and
+    writes along the same axes."""
+    xp = backend.get_array_module(g)
+    n, o, oh, ow = g.shape
+    if g.strides[1] < g.strides[3]:
+        return xp.zeros((images, oh, width, o), dtype=g.dtype).transpose(0, 3, 1, 2)
+    return xp.zeros((images, o, oh, width), dtype=g.dtype)
+
+
+def conv_grads(g: Any, nhwc: Any, weight: Any, geo: Geometry, cols: Any = None, input_grad: bool = True,
+               weight_grad: bool = True) -> tuple[Any, Any]:
+    """(input gradient (N, C, H, W) or None, weight gradient or None) from the output gradient g
+    (N, O, OH, OW, any layout) and the padded channels-last input, in one pass over chunks of
+    images (shared among minitf's threads). The input gradient needs stride 1 (wide rows below).
+
+    Weight: per image, g's (O/G, OH*OW) block times the image's columns (rebuilt unless `cols`
+    is given), summed in chunk order. Input: g is copied into wide rows (O/G, OH, Wp), zero past
+    OW, so that output position q = oh*Wp + ow and kernel offset (i, j) land on the padded input
+    at flat index q + i*dh*Wp + j*dw: one GEMM per image gives every offset's (C/G, positions)
+    contribution, and each offset is one contiguous add, shifted (the zero columns add nothing)."""
+    xp = backend.get_array_module(g)
+    n, hp, wp, c = nhwc.shape
+    o, groups, (kh, kw), (oh, ow) = weight.shape[0], geo.groups, geo.kernel, geo.out
+    wide = (oh - 1) * wp + ow  # the last row's zero columns would run past the padded image
+    w_rows = input_rows_weight(weight, geo) if input_grad else None
+    gpad = xp.zeros((n, groups, c // groups, hp * wp), dtype=g.dtype) if input_grad else None
+    chunks = image_chunks(xp, n, geo, kh * kw * c, g.dtype.itemsize, gpu_bytes=GPU_ROWS_BYTES)
+    parts: list[Any] = [None] * len(chunks)
+
+    def chunk(k: int, images: slice, positions: slice) -> None:
+        m = images.stop - images.start
+        g_img = g[images].reshape(m, groups, o // groups, oh * ow)
+        if weight_grad:
+            c_img = im2col(nhwc[images], geo) if cols is None else cols[:, positions]  # (G, m*OH*OW, KH*KW*C/G)
+            parts[k] = (g_img @ c_img.reshape(groups, m, oh * ow, -1).swapaxes(0, 1)).sum(axis=0)
+        if input_grad:
+            g_wide = wide_rows_like(g, m, wp)
+            g_wide[..., :ow] = g[images]
+            rows = w_rows @ g_wide.reshape(m, groups, o // groups, oh * wp)[..., :wide]  # (m, G, KH*KW*C/G, wide)
+            rows = rows.reshape(m, groups, kh * kw, c // groups, wide)
+            target = gpad[images]
+            for i in range(kh):
+                for j in range(kw):
+                    shift = i * geo.dilation[0] * wp + j * geo.dilation[1]
+                    target[..., shift:shift + wide] += rows[:, :, i * kw + j]
+
+    parallel.run_tasks([functools.partial(chunk, k, *c) for k, c in enumerate(chunks)])
+    gx = unpad2d(gpad.reshape(n, c, hp, wp), geo.pads) if input_grad else None
+    if not weight_grad:
+        return gx, None
+    gw = parts[0]
+    for part in parts[1:]:
+        gw += part
+    cg = c // groups
+    return gx, gw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
 
 
 def col2im(g_pf: Any, weight: Any, geo: Geometry, padded_shape: tuple[int, ...]) -> Any:
@@ -263,13 +339,21 @@ def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry
     y, cols = apply_weight(nhwc, w4, geo, None if bias is None else bias.data)
 
     def backward(g):
-        g_pf = positions_first(g[:, :, None, :] if dims == 1 else g, geo)
-        padded_shape = (nhwc.shape[0], nhwc.shape[3], *nhwc.shape[1:3])
-        gx = col2im(g_pf, w4, geo, padded_shape).reshape(x.shape) if x.requires_grad else None
-        gw = weight_grad(g_pf, nhwc, geo, w4.shape, cols).reshape(weight.shape) if weight.requires_grad else None
-        grads = [gx, gw]
+        g4 = g[:, :, None, :] if dims == 1 else g
+        need_x, need_w = x.requires_grad, weight.requires_grad
+        gx = gw = None
+        if geo.out[0] * geo.out[1] >= MIN_IMAGE_POSITIONS:  # else per-image products are too small
+            wide_rows = geo.stride == (1, 1)  # else the input gradient is col2im's
+            gx, gw = conv_grads(g4, nhwc, w4, geo, cols, need_x and wide_rows, need_w)
+        if (need_x and gx is None) or (need_w and gw is None):
+            g_pf = positions_first(g4, geo)
+            if need_x and gx is None:
+                gx = col2im(g_pf, w4, geo, (nhwc.shape[0], nhwc.shape[3], *nhwc.shape[1:3]))
+            if need_w and gw is None:
+                gw = weight_grad(g_pf, nhwc, geo, w4.shape, cols)
+        grads = [None if gx is None else gx.reshape(x.shape), None if gw is None else gw.reshape(weight.shape)]
         if bias is not None:
-            grads.append(bias_grad(g_pf) if bias.requires_grad else None)
+            grads.append(bias_grad(g4) if bias.requires_grad else None)
         return grads
 
     out = y[:, :, 0, :] if dims == 1 else y
