@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .. import backend, kernels, parallel
 from ..autograd import Tensor, versions
 from .optimizer import Optimizer, ParamsT, require
@@ -61,10 +63,13 @@ class Adam(Optimizer):
             active = [p for p in group["params"] if p.grad is not None]
             if active and not group["maximize"] and all(kernels.available(p.data) for p in active):
                 self._fused_cuda_step(active, group)
-            else:  # parameters shared among minitf's threads (each update is element-wise)
+            elif all(type(p.data) is np.ndarray for p in active):  # shared among minitf's CPU threads
                 for p in active:
                     self._state(p)  # created here, not concurrently in the threads
                 parallel.for_each(lambda p, group=group: self.update(p, group), active, [p.size for p in active])
+            else:
+                for p in active:
+                    self.update(p, group)
             for p in active:  # a graph that used the old values can no longer run backward()
                 versions.bump(p.data)
         return loss
