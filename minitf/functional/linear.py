@@ -26,7 +26,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     _check_linear(x, weight, bias, "linear")
     lead, n_in, n_out = x.shape[:-1], weight.shape[1], weight.shape[0]
     x2 = x.data.reshape(-1, n_in)  # one large GEMM instead of a batch of small ones
-    y = parallel.matmul(x2, weight.data.T, epilogue=None if bias is None else _add_bias_rows(bias.data))
+    y = parallel.matmul(x2, weight.data.T, epilogue=None if bias is None else _scale_and_add_bias_rows(1.0, bias.data))
 
     def backward(g):
         g2 = g.reshape(-1, n_out)
@@ -38,13 +38,6 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor._make(y.reshape(*lead, n_out), parents, backward)
-
-
-def _add_bias_rows(bias: Any) -> Any:
-    """An epilogue for parallel.matmul: adds bias to the rows of the output just written."""
-    def epilogue(out: Any, rows: slice) -> None:
-        out[rows] += bias
-    return epilogue
 
 
 def _scale_and_add_bias_rows(scale: float, bias: Any) -> Any:
