@@ -292,7 +292,7 @@ def matmul(a: Any, b: Any, out: Any = None, epilogue: Callable[[Any, slice], Any
     product is then cut by rows): e.g. a bias added in place.
     """
     if not (_on_cpu(a) and _on_cpu(b)) or a.ndim < 2 or b.ndim < 2 or _threads == 1 or not _split_products \
-            or a.size * b.shape[-1] < MIN_PRODUCT_FLOPS:  # small (a.size * b.shape[-1]: half its FLOPs, b unbatched)
+            or a.size * b.shape[-1] < MIN_PRODUCT_FLOPS:  # small: a.size * b.shape[-1] is half its FLOPs
         xp = backend.get_array_module(a, b)
         out = xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)
         if epilogue is not None:
@@ -305,7 +305,8 @@ def matmul(a: Any, b: Any, out: Any = None, epilogue: Callable[[Any, slice], Any
         matmul(a[first], b[(0,) * (b.ndim - 2)], out=target[first])
         return target
     if epilogue is not None and not a.ndim == b.ndim == 2:
-        raise ValueError(f"parallel.matmul: an epilogue needs 2-D operands, got shapes {a.shape} and {b.shape}")
+        raise ValueError(f"parallel.matmul: an epilogue needs 2-D operands, got shapes {a.shape} "
+                         f"and {b.shape}")
     shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
     if out is None:
         out = np.empty(shape, dtype=np.result_type(a, b))

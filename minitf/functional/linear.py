@@ -26,7 +26,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     _check_linear(x, weight, bias, "linear")
     lead, n_in, n_out = x.shape[:-1], weight.shape[1], weight.shape[0]
     x2 = x.data.reshape(-1, n_in)  # one large GEMM instead of a batch of small ones
-    y = parallel.matmul(x2, weight.data.T, epilogue=None if bias is None else _scale_and_add_bias_rows(1.0, bias.data))
+    epilogue = None if bias is None else _scale_and_add_bias_rows(1.0, bias.data)
+    y = parallel.matmul(x2, weight.data.T, epilogue=epilogue)
 
     def backward(g):
         g2 = g.reshape(-1, n_out)
@@ -128,8 +129,9 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
 
         # gh: the gradient of the hidden pre-activations, without the factor scale; pairs of
         # products of equal work at once (parallel.concurrently)
-        gh, gw2 = parallel.concurrently(lambda: parallel.matmul(g2, w2.data, epilogue=times_derivative),
-                                        (lambda: _scaled(parallel.matmul(g2.T, a), scale)) if w2.requires_grad else None)
+        gh, gw2 = parallel.concurrently(
+            lambda: parallel.matmul(g2, w2.data, epilogue=times_derivative),
+            (lambda: _scaled(parallel.matmul(g2.T, a), scale)) if w2.requires_grad else None)
         gx, gw1 = parallel.concurrently(
             (lambda: parallel.matmul(gh, w1.data, epilogue=_scale_rows(scale)).reshape(x.shape))
             if x.requires_grad else None,

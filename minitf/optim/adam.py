@@ -66,7 +66,8 @@ class Adam(Optimizer):
             elif all(type(p.data) is np.ndarray for p in active):  # shared among minitf's CPU threads
                 for p in active:
                     self._state(p)  # created here, not concurrently in the threads
-                parallel.for_each(lambda p, group=group: self.update(p, group), active, [p.size for p in active])
+                parallel.for_each(lambda p, group=group: self.update(p, group), active,
+                                  [p.size for p in active])
             else:
                 for p in active:
                     self.update(p, group)
