@@ -31,10 +31,14 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     def backward(g):
         g2 = g.reshape(-1, n_out)
-        gx, gw, gb = parallel.concurrently(
-            (lambda: parallel.matmul(g2, weight.data).reshape(x.shape)) if x.requires_grad else None,
-            (lambda: parallel.matmul(g2.T, x2)) if weight.requires_grad else None,
-            (lambda: parallel.column_sums(g2)) if bias is not None and bias.requires_grad else None)
+
+        def input_and_bias_grads() -> tuple[Any, Any]:
+            return (parallel.matmul(g2, weight.data).reshape(x.shape) if x.requires_grad else None,
+                    parallel.column_sums(g2) if bias is not None and bias.requires_grad else None)
+
+        # the weight gradient (the slower product) on the calling thread, the rest on a worker
+        gw, (gx, gb) = parallel.concurrently(
+            (lambda: parallel.matmul(g2.T, x2)) if weight.requires_grad else None, input_and_bias_grads)
         return [gx, gw] if bias is None else [gx, gw, gb]
 
     parents = (x, weight) if bias is None else (x, weight, bias)
@@ -132,10 +136,10 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
         gh, gw2 = parallel.concurrently(
             lambda: parallel.matmul(g2, w2.data, epilogue=times_derivative),
             (lambda: _scaled(parallel.matmul(g2.T, a), scale)) if w2.requires_grad else None)
-        gx, gw1 = parallel.concurrently(
+        gw1, gx = parallel.concurrently(
+            (lambda: _scaled(parallel.matmul(gh.T, x2), scale)) if w1.requires_grad else None,
             (lambda: parallel.matmul(gh, w1.data, epilogue=_scale_rows(scale)).reshape(x.shape))
-            if x.requires_grad else None,
-            (lambda: _scaled(parallel.matmul(gh.T, x2), scale)) if w1.requires_grad else None)
+            if x.requires_grad else None)
         return gx, gw1, _scaled(parallel.column_sums(gh), scale), gw2, parallel.column_sums(g2)
 
     return Tensor._make(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward)
