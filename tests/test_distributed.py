@@ -51,6 +51,7 @@ def test_training_changed_the_weights(reference):
     assert max(np.abs(reference[k] - untrained[k]).max() for k in reference) > 1e-3
 
 
+@pytest.mark.slow
 def test_a_rank_that_leaves_makes_the_others_fail_within_the_timeout(tmp_path):
     started = time.monotonic()
     done = mpi_run(2, "--out", str(tmp_path / "w.npz"), "--die-rank", "1", "--timeout", "3")

@@ -51,6 +51,7 @@ def test_heatmap_png_is_written(checkpoint, tmp_path, monkeypatch):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_multi30k_recipe_stops_on_ctrl_c_then_resumes_and_scores_the_test_split(tmp_path):
     """Generated number pairs in Multi30k's file layout: Ctrl-C once training runs (after the first
     evaluation) saves and ends the script without testing; --resume then trains on and tests."""
@@ -127,6 +128,7 @@ def test_char_transformer_loss_falls_and_generates_text_of_the_alphabet():
     assert set(result["sample"]) <= result["alphabet"]
 
 
+@pytest.mark.slow
 def test_digits_cnn_learns_saves_and_reloads(tmp_path, capsys):
     """Two epochs on the generated digits: far above chance (10%), and the reloaded model scores it."""
     saved = tmp_path / "cnn.safetensors"

@@ -100,6 +100,7 @@ def test_progress_bars_do_not_change_the_result(capsys):
     assert "merges" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_streaming_a_large_gz_file_keeps_memory_bounded(tmp_path):
     # ~20 MB of text in lines of long words (few chunks per MB keeps tracemalloc quick)
     rng = random.Random(4)

@@ -319,6 +319,7 @@ SIGNALLED_RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @needs_posix_signals
 def test_sigterm_to_a_training_process_saves_a_resumable_checkpoint(tmp_path, uninterrupted):
     tests = Path(__file__).parent

@@ -67,6 +67,7 @@ def one_process(tmp_path_factory):
     return weights(tmp / "run" / "last.safetensors"), losses(tmp / "run")
 
 
+@pytest.mark.slow
 def test_two_processes_with_half_the_budget_train_the_model_of_one(tmp_path, one_process):
     done = minitf(train_command(tmp_path, "run", 512, "--max-steps", 4), processes=2)
     assert done.returncode == 0, done.stderr
@@ -76,6 +77,7 @@ def test_two_processes_with_half_the_budget_train_the_model_of_one(tmp_path, one
     np.testing.assert_allclose(losses(tmp_path / "run"), one_process[1], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_accumulating_two_micro_batches_trains_the_model_of_one_batch(tmp_path, one_process):
     done = minitf(train_command(tmp_path, "run", 512, "--max-steps", 4, "--accumulate", 2))
     assert done.returncode == 0, done.stderr
@@ -83,6 +85,7 @@ def test_accumulating_two_micro_batches_trains_the_model_of_one_batch(tmp_path, 
     np.testing.assert_allclose(losses(tmp_path / "run"), one_process[1], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_resuming_with_the_same_number_of_processes_is_exact(tmp_path):
     whole = minitf(train_command(tmp_path, "whole", 256, "--max-steps", 6, "--dropout", "0.1"), processes=2)
     assert whole.returncode == 0, whole.stderr
@@ -107,6 +110,7 @@ def _rank_pid(marker: str, rank: int) -> int | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the rank's process through /proc")
 def test_sigterm_to_one_rank_stops_all_and_rank_0_saves_once(tmp_path):
     args = train_command(tmp_path, "run", 256, "--max-steps", 100000, "--epochs", 1000)
