@@ -228,6 +228,13 @@ class Trainer:
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], self.log)
         self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
         self.batcher = self._make_batcher()
+        # All processes must train the same run: refuse at once if their settings or data differ
+        # (not the device: each process may name its own GPU).
+        distributed.check_same_settings(self.comm, {
+            **{name: value for name, value in config.to_dict().items() if name != "device"},
+            "tokenizer (digest)": distributed.digest(self.tokenizer.to_dict()),
+            "training pairs": len(self.splits["train"]), "validation pairs": len(self.splits["val"]),
+            "training pairs kept": len(self.batcher.examples)})
         self.model = Transformer(model_config(config, self.tokenizer.vocab_size, self.pad_id))
         self.model.to(config.device)
         self.optimizer = AdamW(self.model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9,

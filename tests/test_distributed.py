@@ -5,6 +5,7 @@ import contextlib
 import os
 import shutil
 import signal
+import threading
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from minitf.errors import ConfigError
 from minitf.data import make_batch, shard_batch
 from minitf.distributed import (DEFAULT_TIMEOUT, CommunicationError, Communicator, DistributedDataParallel,
                                 SingleProcess, Work, default_timeout, init)
+from minitf.distributed.agreement import check_same_settings, gather_text
 from minitf.distributed.comm import CompletedWork, wait_until
 
 sys.path.insert(0, str(Path(__file__).parent / "distributed"))
@@ -114,6 +116,57 @@ def test_the_collective_timeout_comes_from_the_environment(monkeypatch):
         with pytest.raises(ConfigError, match=f"MINITF_COLLECTIVE_TIMEOUT must be a number of seconds > 0, "
                                               f"got '{bad}'"):
             default_timeout()
+
+
+class ThreadComm(Communicator):
+    """One of `size` ranks run as threads of this process; allreduce_numbers meets the others at a barrier."""
+
+    def __init__(self, rank: int, size: int, slots: list, barrier: threading.Barrier) -> None:
+        self.rank, self.size, self.slots, self.barrier = rank, size, slots, barrier
+
+    def allreduce_numbers(self, values, timeout=None):
+        self.slots[self.rank] = list(values)
+        self.barrier.wait(timeout=10)
+        total = [sum(column) for column in zip(*self.slots)]
+        self.barrier.wait(timeout=10)  # nobody writes the next round's slots before all have read
+        return total
+
+
+def run_ranks(size: int, work) -> list:
+    """work(comm) on `size` thread ranks; what each returned or raised, in rank order."""
+    slots, barrier, results = [None] * size, threading.Barrier(size), [None] * size
+
+    def run(rank):
+        try:
+            results[rank] = work(ThreadComm(rank, size, slots, barrier))
+        except Exception as exc:  # noqa: BLE001 (returned to the test)
+            results[rank] = exc
+    threads = [threading.Thread(target=run, args=(rank,)) for rank in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_gather_text_returns_every_ranks_text_in_rank_order():
+    texts = ["", "größer", "a\tb" * 5]
+    assert run_ranks(3, lambda comm: gather_text(comm, texts[comm.rank])) == [texts] * 3
+
+
+def test_ranks_with_equal_settings_pass_and_any_difference_is_named_on_every_rank():
+    settings = {"lr": 1e-3, "synthetic_sizes": [4, 2, 2], "activation": "relu", "training pairs": 400}
+    assert run_ranks(3, lambda comm: check_same_settings(comm, dict(settings))) == [None] * 3
+    assert run_ranks(3, lambda comm: check_same_settings(comm, dict(reversed(settings.items())))) == [None] * 3
+
+    def rank_1_differs(comm):
+        return check_same_settings(comm, {**settings, "training pairs": 400 + (comm.rank == 1),
+                                          "activation": ["relu", "gelu", "relu"][comm.rank]})
+    errors = run_ranks(3, rank_1_differs)
+    assert all(isinstance(e, ConfigError) for e in errors)
+    assert str(errors[0]) == str(errors[1]) == str(errors[2]) == (
+        "the 3 processes were not started alike: setting 'activation' is \"relu\" on ranks 0, 2 but "
+        "\"gelu\" on rank 1; start every process with the same settings and data")
 
 
 class RecordingComm(Communicator):

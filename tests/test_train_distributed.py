@@ -95,6 +95,37 @@ def test_resuming_with_the_same_number_of_processes_is_exact(tmp_path):
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def per_rank(*commands: list[str], cwds: tuple = (), timeout: float = 120) -> subprocess.CompletedProcess:
+    """One MPI job whose rank r runs commands[r] (in cwds[r] if given): MPMD, `mpiexec A : B`."""
+    launch = [MPIEXEC]
+    for rank, command in enumerate(commands):
+        launch += [":"] * (rank > 0) + ["-n", "1"] + (["-wdir", str(cwds[rank])] if cwds else []) + MINITF + command
+    return subprocess.run(launch, capture_output=True, text=True, timeout=timeout)
+
+
+def test_processes_started_with_different_settings_refuse_to_train(tmp_path):
+    args = train_command(tmp_path, "run", 256, "--max-steps", 2)
+    done = per_rank(args, [*args, "--lr", "2e-3"])  # the later flag wins
+    assert done.returncode == 1, done.stderr
+    assert ("minitf: error: the 2 processes were not started alike: setting 'lr' is 0.003 on rank 0 but 0.002 "
+            "on rank 1; start every process with the same settings and data") in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "run" / "log.jsonl").exists()
+
+
+def test_processes_given_different_data_refuse_to_train(tmp_path):
+    args = ["train", *map(str, TINY_FLAGS), "--train-tsv", "train.tsv", "--val-tsv", "val.tsv",
+            "--out-dir", "run", "--max-steps", "2"]
+    folders = (tmp_path / "a", tmp_path / "b")
+    for folder, words in zip(folders, (("one", "eins"), ("two", "zwei"))):  # as many pairs, other text
+        folder.mkdir()
+        (folder / "train.tsv").write_text("".join(f"{words[0]} {i}\t{words[1]} {i}\n" for i in range(30)))
+        (folder / "val.tsv").write_text("one\teins\n")
+    done = per_rank(args, args, cwds=folders)
+    assert done.returncode == 1, done.stderr
+    assert "minitf: error: the 2 processes were not started alike: setting 'tokenizer (digest)' is" in done.stderr
+    assert not (folders[0] / "run" / "log.jsonl").exists()
+
+
 def _rank_pid(marker: str, rank: int) -> int | None:
     """The pid of the MPI process of `rank` whose command line holds `marker` (Linux /proc)."""
     for entry in Path("/proc").iterdir():

@@ -6,13 +6,15 @@
     ddp = minitf.distributed.DistributedDataParallel(model, comm)
 
 A layer above `optim` and below `train`: communicators (comm.py; backends mpi.py and
-nccl.py, each imported only when asked for) and DistributedDataParallel (ddp.py).
+nccl.py, each imported only when asked for), DistributedDataParallel (ddp.py) and the
+check that all processes were started alike (agreement.py).
 """
 from __future__ import annotations
 
 import os
 import sys
 
+from .agreement import check_same_settings, digest
 from .comm import DEFAULT_TIMEOUT, CommunicationError, Communicator, SingleProcess, Work, default_timeout
 from .ddp import DistributedDataParallel
 
@@ -58,5 +60,6 @@ def abort_job(code: int = 1) -> None:
     MPI.COMM_WORLD.Abort(code)
 
 
-__all__ = ["init", "launched_by_mpi", "abort_job", "default_timeout", "Communicator", "SingleProcess", "Work",
-           "CommunicationError", "DistributedDataParallel", "DEFAULT_TIMEOUT", "BACKENDS"]
+__all__ = ["init", "launched_by_mpi", "abort_job", "default_timeout", "check_same_settings", "digest",
+           "Communicator", "SingleProcess", "Work", "CommunicationError", "DistributedDataParallel",
+           "DEFAULT_TIMEOUT", "BACKENDS"]
