@@ -487,7 +487,8 @@ class Trainer:
                                 f"the checkpoints in {self.out_dir} are left as they were")
         meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
-                "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state()}
+                "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state(),
+                "processes": self.comm.size}  # part of what a step is: see check_resumed_processes
         return save_checkpoint(path, self.model.state_dict(), meta, self.optimizer.state_dict())
 
     @classmethod
@@ -518,6 +519,7 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path}: its tokenizer is malformed ({exc})") from exc
         same_folder = Path(config.out_dir).resolve() == Path(path).resolve().parent
         trainer = cls(config, tokenizer=tokenizer, log=log, overwrite=overwrite, _resuming=same_folder)
+        distributed.check_resumed_processes(str(path), saved, meta.get("processes"), config, trainer.comm.size)
         try:
             trainer.model.load_state_dict(model_state)
             trainer.optimizer.load_state_dict(optim_state)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .agreement import check_same_settings, digest
+from .agreement import check_resumed_processes, check_same_settings, digest
 from .comm import DEFAULT_TIMEOUT, CommunicationError, Communicator, SingleProcess, Work, default_timeout
 from .ddp import DistributedDataParallel
 
@@ -61,5 +61,6 @@ def abort_job(code: int = 1) -> None:
 
 
 __all__ = ["init", "launched_by_mpi", "abort_job", "default_timeout", "check_same_settings", "digest",
+           "check_resumed_processes",
            "Communicator", "SingleProcess", "Work", "CommunicationError", "DistributedDataParallel",
            "DEFAULT_TIMEOUT", "BACKENDS"]

@@ -63,3 +63,38 @@ def _by_rank(values: list[Any]) -> str:
         groups.setdefault(json.dumps(value), []).append(rank)
     return " but ".join(f"{text} on rank{'s' * (len(ranks) > 1)} {', '.join(map(str, ranks))}"
                         for text, ranks in groups.items())
+
+
+def check_resumed_processes(source: str, saved: dict[str, Any], saved_processes: int | None,
+                            config: Any, processes: int) -> None:
+    """Return if a run saved by `saved_processes` processes (None: not recorded) continues exactly
+    on `processes`; else raise ConfigError saying how to resume it.
+
+    `saved`: the run's training settings; `config`: the resumed ones (max_tokens, accumulate,
+    dropout). Another number of processes continues exactly when a step keeps its tokens
+    (max_tokens x processes x accumulate: the batcher then cuts the same batches, and the
+    gradients are equal up to float rounding) and there is no dropout (each process draws its
+    own masks).
+    """
+    if saved_processes is None or saved_processes == processes:
+        return
+    step = saved["max_tokens"] * saved_processes * saved["accumulate"]
+    now = config.max_tokens * processes * config.accumulate
+    if step == now and config.dropout == 0:
+        return
+    hint = ""
+    if config.dropout != 0:
+        why = (f"with dropout {config.dropout} each process draws its own masks, so another number "
+               "of processes cannot continue the run exactly")
+    else:
+        why = (f"a step took {saved['max_tokens']} tokens x {_processes(saved_processes)} x accumulate "
+               f"{saved['accumulate']} = {step} tokens, and would take {now} (other batches)")
+        accumulate, rest = divmod(step, config.max_tokens * processes)
+        if accumulate >= 1 and rest == 0:
+            hint = f", or keep {step} tokens a step on {_processes(processes)} with --accumulate {accumulate}"
+    raise ConfigError(f"{source} was trained by {_processes(saved_processes)}, not {processes}: {why}. "
+                      f"Resume it on {_processes(saved_processes)}{hint}")
+
+
+def _processes(n: int) -> str:
+    return f"{n} process" + "es" * (n != 1)
