@@ -18,13 +18,15 @@ from typing import Sequence
 
 from .backend import DeviceError
 from .data import CorpusFormatError
+from .distributed import CommunicationError, abort_job
 from .errors import ConfigError, InputError, UserError
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translate.checkpoint import CheckpointError
 
-# What the user got wrong (settings, files, devices, checkpoints): one error line, exit 1.
+# What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
+# minitf (the system, a hung or dead process of the job): one error line, exit 1.
 # Anything else is a bug in minitf and keeps its traceback.
-USER_ERRORS = (UserError, CheckpointError, CorpusFormatError, DeviceError, OSError)
+USER_ERRORS = (UserError, CheckpointError, CorpusFormatError, DeviceError, OSError, CommunicationError)
 
 # Flags of `minitf train` that map one to one onto TrainConfig fields.
 TRAIN_FLAGS = ("src_train", "tgt_train", "src_val", "tgt_val", "train_tsv", "val_tsv", "vocab_size",
@@ -52,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except USER_ERRORS as exc:
         print(f"minitf: error: {_describe(exc)}", file=sys.stderr)
+        abort_job(1)  # under mpiexec: end every process, as the others may wait for this one (or a hung one)
         return 1
 
 

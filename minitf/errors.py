@@ -1,8 +1,9 @@
 """Errors in what a user asked for, as opposed to bugs.
 
-The `minitf` command prints a UserError (and an OSError, and the error classes that other
-layers define for their own input: CheckpointError, CorpusFormatError, DeviceError) as one
-`minitf: error: ...` line; any other exception is a bug and keeps its traceback.
+The `minitf` command prints a UserError (and an OSError, the error classes that other
+layers define for their own input: CheckpointError, CorpusFormatError, DeviceError, and
+distributed's CommunicationError) as one `minitf: error: ...` line; any other exception is a
+bug and keeps its traceback.
 """
 from __future__ import annotations
 

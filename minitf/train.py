@@ -228,6 +228,13 @@ class Trainer:
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], self.log)
         self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
         self.batcher = self._make_batcher()
+        # All processes must train the same run: refuse at once if their settings or data differ
+        # (not the device: each process may name its own GPU).
+        distributed.check_same_settings(self.comm, {
+            **{name: value for name, value in config.to_dict().items() if name != "device"},
+            "tokenizer (digest)": distributed.digest(self.tokenizer.to_dict()),
+            "training pairs": len(self.splits["train"]), "validation pairs": len(self.splits["val"]),
+            "training pairs kept": len(self.batcher.examples)})
         self.model = Transformer(model_config(config, self.tokenizer.vocab_size, self.pad_id))
         self.model.to(config.device)
         self.optimizer = AdamW(self.model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9,
@@ -480,7 +487,8 @@ class Trainer:
                                 f"the checkpoints in {self.out_dir} are left as they were")
         meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
-                "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state()}
+                "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state(),
+                "processes": self.comm.size}  # part of what a step is: see check_resumed_processes
         return save_checkpoint(path, self.model.state_dict(), meta, self.optimizer.state_dict())
 
     @classmethod
@@ -511,6 +519,7 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path}: its tokenizer is malformed ({exc})") from exc
         same_folder = Path(config.out_dir).resolve() == Path(path).resolve().parent
         trainer = cls(config, tokenizer=tokenizer, log=log, overwrite=overwrite, _resuming=same_folder)
+        distributed.check_resumed_processes(str(path), saved, meta.get("processes"), config, trainer.comm.size)
         try:
             trainer.model.load_state_dict(model_state)
             trainer.optimizer.load_state_dict(optim_state)

@@ -1,7 +1,11 @@
 """Data-parallel training: N MPI processes reach the weights of one process on the union of their batches."""
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
+import threading
 import subprocess
 import sys
 import time
@@ -11,8 +15,11 @@ import numpy as np
 import pytest
 
 import minitf as mt
+from minitf.errors import ConfigError
 from minitf.data import make_batch, shard_batch
-from minitf.distributed import CommunicationError, Communicator, DistributedDataParallel, SingleProcess, Work, init
+from minitf.distributed import (DEFAULT_TIMEOUT, CommunicationError, Communicator, DistributedDataParallel,
+                                SingleProcess, Work, default_timeout, init)
+from minitf.distributed.agreement import check_same_settings, gather_text
 from minitf.distributed.comm import CompletedWork, wait_until
 
 sys.path.insert(0, str(Path(__file__).parent / "distributed"))
@@ -58,6 +65,109 @@ def test_a_rank_that_leaves_makes_the_others_fail_within_the_timeout(tmp_path):
     assert done.returncode != 0
     assert "did not complete within 3 s" in done.stderr
     assert time.monotonic() - started < 60
+
+
+def _running(pid_file: Path, worker: str) -> int | None:
+    """The process id in `pid_file` if that process still runs `worker` (is neither gone nor a zombie)."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(pid_file.read_text())
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state not in "ZX" and worker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            return pid
+    return None
+
+
+def _ranks_left_after(pid_files: list[Path], worker: str, grace: float = 5.0) -> list[int]:
+    """The ranks' processes still running `grace` seconds after mpiexec returned; SIGKILLed."""
+    deadline = time.monotonic() + grace
+    while (left := [pid for f in pid_files if (pid := _running(f, worker))]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="checks the ranks' processes through /proc")
+def test_a_stopped_rank_ends_the_whole_job_with_one_error_line(tmp_path):
+    pytest.importorskip("mpi4py")
+    if MPIEXEC is None:
+        pytest.skip("mpiexec not found (pip install mpich)")
+    worker = str(Path(__file__).parent / "distributed" / "hung_rank_worker.py")
+    env = {**os.environ, "MINITF_COLLECTIVE_TIMEOUT": "2"}
+    started = time.monotonic()
+    try:
+        done = subprocess.run([MPIEXEC, "-n", "2", sys.executable, worker, str(tmp_path / "pid")],
+                              capture_output=True, text=True, timeout=60, env=env)
+    finally:  # never leave a stopped rank behind, whatever happened
+        left = _ranks_left_after(sorted(tmp_path.glob("pid.*")), worker)
+    assert time.monotonic() - started < 60
+    assert done.returncode != 0
+    assert "minitf: error: all-reduce of 1 numbers on rank 0 did not complete within 2 s" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(list(tmp_path.glob("pid.*"))) == 2 and left == [], "a rank outlived mpiexec"
+
+
+def test_the_collective_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MINITF_COLLECTIVE_TIMEOUT", "2.5")
+    assert default_timeout() == 2.5
+    monkeypatch.delenv("MINITF_COLLECTIVE_TIMEOUT")
+    assert default_timeout() == DEFAULT_TIMEOUT
+    for bad in ("soon", "0", "-1", "nan", "inf"):
+        monkeypatch.setenv("MINITF_COLLECTIVE_TIMEOUT", bad)
+        with pytest.raises(ConfigError, match=f"MINITF_COLLECTIVE_TIMEOUT must be a number of seconds > 0, "
+                                              f"got '{bad}'"):
+            default_timeout()
+
+
+class ThreadComm(Communicator):
+    """One of `size` ranks run as threads of this process; allreduce_numbers meets the others at a barrier."""
+
+    def __init__(self, rank: int, size: int, slots: list, barrier: threading.Barrier) -> None:
+        self.rank, self.size, self.slots, self.barrier = rank, size, slots, barrier
+
+    def allreduce_numbers(self, values, timeout=None):
+        self.slots[self.rank] = list(values)
+        self.barrier.wait(timeout=10)
+        total = [sum(column) for column in zip(*self.slots)]
+        self.barrier.wait(timeout=10)  # nobody writes the next round's slots before all have read
+        return total
+
+
+def run_ranks(size: int, work) -> list:
+    """work(comm) on `size` thread ranks; what each returned or raised, in rank order."""
+    slots, barrier, results = [None] * size, threading.Barrier(size), [None] * size
+
+    def run(rank):
+        try:
+            results[rank] = work(ThreadComm(rank, size, slots, barrier))
+        except Exception as exc:  # noqa: BLE001 (returned to the test)
+            results[rank] = exc
+    threads = [threading.Thread(target=run, args=(rank,)) for rank in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_gather_text_returns_every_ranks_text_in_rank_order():
+    texts = ["", "größer", "a\tb" * 5]
+    assert run_ranks(3, lambda comm: gather_text(comm, texts[comm.rank])) == [texts] * 3
+
+
+def test_ranks_with_equal_settings_pass_and_any_difference_is_named_on_every_rank():
+    settings = {"lr": 1e-3, "synthetic_sizes": [4, 2, 2], "activation": "relu", "training pairs": 400}
+    assert run_ranks(3, lambda comm: check_same_settings(comm, dict(settings))) == [None] * 3
+    assert run_ranks(3, lambda comm: check_same_settings(comm, dict(reversed(settings.items())))) == [None] * 3
+
+    def rank_1_differs(comm):
+        return check_same_settings(comm, {**settings, "training pairs": 400 + (comm.rank == 1),
+                                          "activation": ["relu", "gelu", "relu"][comm.rank]})
+    errors = run_ranks(3, rank_1_differs)
+    assert all(isinstance(e, ConfigError) for e in errors)
+    assert str(errors[0]) == str(errors[1]) == str(errors[2]) == (
+        "the 3 processes were not started alike: setting 'activation' is \"relu\" on ranks 0, 2 but "
+        "\"gelu\" on rank 1; start every process with the same settings and data")
 
 
 class RecordingComm(Communicator):

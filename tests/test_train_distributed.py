@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minitf.translate.checkpoint import load_checkpoint
+from minitf.errors import ConfigError
+from minitf.train import Trainer
+from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_distributed import MPIEXEC
 from test_train_common import TINY_FLAGS
 
@@ -85,6 +88,62 @@ def test_accumulating_two_micro_batches_trains_the_model_of_one_batch(tmp_path, 
     np.testing.assert_allclose(losses(tmp_path / "run"), one_process[1], rtol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def two_processes_half_way(tmp_path_factory):
+    """The first 2 of `one_process`'s 4 steps, on 2 processes with half the budget each."""
+    tmp = tmp_path_factory.mktemp("half")
+    done = minitf(train_command(tmp, "run", 512, "--max-steps", 2), processes=2)
+    assert done.returncode == 0, done.stderr
+    return tmp / "run" / "last.safetensors"
+
+
+def test_a_run_resumed_on_one_process_with_the_same_step_continues_exactly(tmp_path, one_process,
+                                                                            two_processes_half_way):
+    run = tmp_path / "run"
+    done = minitf(["train", "--resume", str(two_processes_half_way), "--out-dir", str(run), "--max-steps", "4",
+                   "--accumulate", "2"])  # 512 tokens x 1 process x 2 = the 2 processes' step
+    assert done.returncode == 0, done.stderr
+    assert_close(weights(run / "last.safetensors"), one_process[0])
+    np.testing.assert_allclose(losses(run), one_process[1][2:], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_run_resumed_on_two_processes_with_the_same_step_continues_exactly(tmp_path, one_process):
+    half = minitf(train_command(tmp_path, "half", 1024, "--max-steps", 2))
+    assert half.returncode == 0, half.stderr
+    run = tmp_path / "run"
+    done = minitf(["train", "--resume", str(tmp_path / "half" / "last.safetensors"), "--out-dir", str(run),
+                   "--max-steps", "4", "--max-tokens", "512"], processes=2)
+    assert done.returncode == 0, done.stderr
+    assert_close(weights(run / "last.safetensors"), one_process[0])
+    np.testing.assert_allclose(losses(run), one_process[1][2:], rtol=1e-6)
+
+
+def test_a_checkpoint_names_a_bad_number_of_processes(tmp_path):
+    for bad in (0, "two", 1.5):
+        path = save_checkpoint(tmp_path / f"{bad}.safetensors", {"w": np.zeros(2, np.float32)}, {"processes": bad})
+        with pytest.raises(CheckpointError, match="processes must be an integer"):
+            load_checkpoint(path)
+
+
+def test_resuming_on_another_number_of_processes_refuses_what_it_cannot_continue_exactly(
+        tmp_path, two_processes_half_way):
+    path = str(two_processes_half_way)
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{path} was trained by 2 processes, not 1: a step took 512 tokens x 2 processes x accumulate 1 = "
+            "1024 tokens, and would take 512 (other batches). Resume it on 2 processes, or keep 1024 tokens a "
+            "step on 1 process with --accumulate 2")):
+        Trainer.from_checkpoint(path, log=_quiet, out_dir=str(tmp_path / "a"))
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{path} was trained by 2 processes, not 1: with dropout 0.1 each process draws its own masks")):
+        Trainer.from_checkpoint(path, log=_quiet, out_dir=str(tmp_path / "b"), accumulate=2, dropout=0.1)
+    assert load_checkpoint(path)[1]["processes"] == 2
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
 @pytest.mark.slow
 def test_resuming_with_the_same_number_of_processes_is_exact(tmp_path):
     whole = minitf(train_command(tmp_path, "whole", 256, "--max-steps", 6, "--dropout", "0.1"), processes=2)
@@ -96,6 +155,37 @@ def test_resuming_with_the_same_number_of_processes_is_exact(tmp_path):
     assert second.returncode == 0, second.stderr
     a, b = weights(tmp_path / "whole" / "last.safetensors"), weights(tmp_path / "part" / "last.safetensors")
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def per_rank(*commands: list[str], cwds: tuple = (), timeout: float = 120) -> subprocess.CompletedProcess:
+    """One MPI job whose rank r runs commands[r] (in cwds[r] if given): MPMD, `mpiexec A : B`."""
+    launch = [MPIEXEC]
+    for rank, command in enumerate(commands):
+        launch += [":"] * (rank > 0) + ["-n", "1"] + (["-wdir", str(cwds[rank])] if cwds else []) + MINITF + command
+    return subprocess.run(launch, capture_output=True, text=True, timeout=timeout)
+
+
+def test_processes_started_with_different_settings_refuse_to_train(tmp_path):
+    args = train_command(tmp_path, "run", 256, "--max-steps", 2)
+    done = per_rank(args, [*args, "--lr", "2e-3"])  # the later flag wins
+    assert done.returncode == 1, done.stderr
+    assert ("minitf: error: the 2 processes were not started alike: setting 'lr' is 0.003 on rank 0 but 0.002 "
+            "on rank 1; start every process with the same settings and data") in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "run" / "log.jsonl").exists()
+
+
+def test_processes_given_different_data_refuse_to_train(tmp_path):
+    args = ["train", *map(str, TINY_FLAGS), "--train-tsv", "train.tsv", "--val-tsv", "val.tsv",
+            "--out-dir", "run", "--max-steps", "2"]
+    folders = (tmp_path / "a", tmp_path / "b")
+    for folder, words in zip(folders, (("one", "eins"), ("two", "zwei"))):  # as many pairs, other text
+        folder.mkdir()
+        (folder / "train.tsv").write_text("".join(f"{words[0]} {i}\t{words[1]} {i}\n" for i in range(30)))
+        (folder / "val.tsv").write_text("one\teins\n")
+    done = per_rank(args, args, cwds=folders)
+    assert done.returncode == 1, done.stderr
+    assert "minitf: error: the 2 processes were not started alike: setting 'tokenizer (digest)' is" in done.stderr
+    assert not (folders[0] / "run" / "log.jsonl").exists()
 
 
 def _rank_pid(marker: str, rank: int) -> int | None:

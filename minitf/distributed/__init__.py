@@ -6,13 +6,16 @@
     ddp = minitf.distributed.DistributedDataParallel(model, comm)
 
 A layer above `optim` and below `train`: communicators (comm.py; backends mpi.py and
-nccl.py, each imported only when asked for) and DistributedDataParallel (ddp.py).
+nccl.py, each imported only when asked for), DistributedDataParallel (ddp.py) and the
+check that all processes were started alike (agreement.py).
 """
 from __future__ import annotations
 
 import os
+import sys
 
-from .comm import DEFAULT_TIMEOUT, CommunicationError, Communicator, SingleProcess, Work
+from .agreement import check_resumed_processes, check_same_settings, digest
+from .comm import DEFAULT_TIMEOUT, CommunicationError, Communicator, SingleProcess, Work, default_timeout
 from .ddp import DistributedDataParallel
 
 BACKENDS = ("auto", "single", "mpi", "nccl")
@@ -25,9 +28,10 @@ def launched_by_mpi() -> bool:
     return any(int(os.environ.get(v, "1") or 1) > 1 for v in _LAUNCHER_SIZE_VARIABLES)
 
 
-def init(backend: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> Communicator:
+def init(backend: str = "auto", timeout: float | None = None) -> Communicator:
     """A communicator: "mpi" (mpi4py), "nccl" (one GPU per process), "single", or "auto"
-    ("mpi" when started by an MPI launcher with several processes, else "single")."""
+    ("mpi" when started by an MPI launcher with several processes, else "single").
+    `timeout`: seconds a collective may wait (default: $MINITF_COLLECTIVE_TIMEOUT, else 300)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown distributed backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if backend == "auto":
@@ -41,5 +45,22 @@ def init(backend: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> Communicato
     return NCCLCommunicator(timeout=timeout)
 
 
-__all__ = ["init", "launched_by_mpi", "Communicator", "SingleProcess", "Work", "CommunicationError",
-           "DistributedDataParallel", "DEFAULT_TIMEOUT", "BACKENDS"]
+def abort_job(code: int = 1) -> None:
+    """End every process of the MPI job at once (MPI_Abort), after an error that the others may
+    be waiting on, e.g. a collective that timed out because a rank hung. Returns (does nothing)
+    when this process was not started by an MPI launcher with several processes."""
+    if not launched_by_mpi():
+        return
+    try:
+        from mpi4py import MPI  # noqa: PLC0415 (optional; under mpiexec it is what runs the job)
+    except ImportError:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    MPI.COMM_WORLD.Abort(code)
+
+
+__all__ = ["init", "launched_by_mpi", "abort_job", "default_timeout", "check_same_settings", "digest",
+           "check_resumed_processes",
+           "Communicator", "SingleProcess", "Work", "CommunicationError", "DistributedDataParallel",
+           "DEFAULT_TIMEOUT", "BACKENDS"]

@@ -12,14 +12,37 @@ Backends: `SingleProcess` (size 1, everything a no-op), `minitf.distributed.mpi`
 """
 from __future__ import annotations
 
+import math
+import os
 import time
 from typing import Any, Callable, Sequence
 
+from ..errors import ConfigError
+
 DEFAULT_TIMEOUT = 300.0  # seconds a collective may wait for the other ranks
+TIMEOUT_VARIABLE = "MINITF_COLLECTIVE_TIMEOUT"  # overrides DEFAULT_TIMEOUT when set
 
 
 class CommunicationError(RuntimeError):
-    """A collective failed or timed out (another rank died, hung or was interrupted)."""
+    """A collective failed or timed out (another rank died, hung or was interrupted).
+
+    The `minitf` command prints it as one error line and then ends the whole job
+    (`minitf.distributed.abort_job`), so that no process waits for a hung one forever.
+    """
+
+
+def default_timeout() -> float:
+    """Seconds a collective may wait: $MINITF_COLLECTIVE_TIMEOUT if set, else DEFAULT_TIMEOUT."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"{TIMEOUT_VARIABLE} must be a number of seconds > 0, got {text!r}")
+    return seconds
 
 
 class Work:
@@ -60,7 +83,7 @@ def wait_until(is_done: Callable[[], bool], what: str, timeout: float) -> None:
         if waited > timeout:
             raise CommunicationError(
                 f"{what} did not complete within {timeout:g} s: another rank has probably died, "
-                "hung or stopped early (raise the limit with timeout=... if a step is that slow)")
+                f"hung or stopped early (if a step is that slow, set {TIMEOUT_VARIABLE} to more seconds)")
         if waited > 2e-3:
             time.sleep(pause)
             pause = min(pause * 2, 1e-3)

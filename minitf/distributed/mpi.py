@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import backend
-from .comm import DEFAULT_TIMEOUT, Communicator, Work
+from .comm import Communicator, Work, default_timeout
 
 MPI_HINT = 'install it from the minitf checkout with `pip install ".[mpi]"` (mpi4py and the mpich wheel)'
 
@@ -38,10 +38,11 @@ class MPICommunicator(Communicator):
 
     name = "mpi"
 
-    def __init__(self, comm: Any = None, timeout: float = DEFAULT_TIMEOUT, cuda_aware: bool = False) -> None:
+    def __init__(self, comm: Any = None, timeout: float | None = None, cuda_aware: bool = False) -> None:
         self.MPI = import_mpi()
         self.comm = comm if comm is not None else self.MPI.COMM_WORLD
-        self.rank, self.size, self.timeout = self.comm.Get_rank(), self.comm.Get_size(), timeout
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.timeout = default_timeout() if timeout is None else timeout
         self.cuda_aware = cuda_aware
         # A helper thread may call MPI only if MPI was started for threads (mpi4py asks for that)
         threads_ok = self.MPI.Query_thread() == self.MPI.THREAD_MULTIPLE

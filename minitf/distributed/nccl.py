@@ -15,7 +15,7 @@ import os
 from typing import Any, Sequence
 
 from .. import backend
-from .comm import DEFAULT_TIMEOUT, Communicator, Work
+from .comm import Communicator, Work, default_timeout
 
 
 def _rank_and_size() -> tuple[int, int, bool]:
@@ -45,12 +45,12 @@ class NCCLCommunicator(Communicator):
 
     name = "nccl"
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, timeout: float | None = None) -> None:
         cp = backend.cupy()
         import cupyx.distributed  # noqa: PLC0415 (optional, with CuPy)
 
         self.rank, self.size, use_mpi = _rank_and_size()
-        self.timeout = timeout
+        self.timeout = default_timeout() if timeout is None else timeout
         cp.cuda.Device(_local_rank(self.rank) % cp.cuda.runtime.getDeviceCount()).use()
         self.comm = cupyx.distributed.init_process_group(self.size, self.rank, use_mpi=use_mpi)
         self.stream = cp.cuda.Stream(non_blocking=True)

@@ -2,7 +2,7 @@
 
 The saved structure is {"format": "minitf-checkpoint", "version": 2, "model": state dict,
 "optimizer": optimizer state, "model_config", "train_config", "tokenizer", "schedule",
-"progress", "rng"}; the weights are tensors named "model.<parameter name>", so other
+"progress", "rng", "processes"}; the weights are tensors named "model.<parameter name>", so other
 safetensors readers see them too. Version 1 checkpoints (`.npz`) still load (checkpoint_npz).
 
 Loading is bounded, since checkpoints come from other people: only the entries above are
@@ -75,7 +75,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     if not stored.is_minitf or not isinstance(tree, dict):
         raise CheckpointError(f"checkpoint {path} is a safetensors file but not a minitf checkpoint "
                               "(no minitf metadata); read its arrays with minitf.load")
-    meta = check_meta(path, {k: tree[k] for k in ("format", "version", *META_KEYS) if k in tree}, VERSION)
+    meta = check_meta(path, {k: tree[k] for k in ("format", "version", "processes", *META_KEYS) if k in tree},
+                      VERSION)
     model = tree.get("model")
     if not isinstance(model, dict) or not all(isinstance(r, ArrayRef) for r in model.values()):
         raise CheckpointError(f"checkpoint {path}: 'model' must map parameter names to arrays")
@@ -105,6 +106,8 @@ def check_meta(path: Path, meta: dict[str, Any], version: int) -> dict[str, Any]
         if key in meta and not isinstance(meta[key], dict):
             raise CheckpointError(f"checkpoint {path}: {key} must be a JSON object (dict), got "
                                   f"{type(meta[key]).__name__} {_short(meta[key])}")
+    if "processes" in meta:  # how many processes trained the run (absent before minitf recorded it)
+        _check_field(path, "processes", meta["processes"], (int, 1, None))
     if "model_config" in meta:
         check_model_config(path, meta["model_config"])
     if "tokenizer" in meta:
