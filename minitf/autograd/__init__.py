@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import ops_math, versions
+from .ops_inplace import IN_PLACE
 from .creation import (arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like,
                        zeros, zeros_like)
 from .ops_einsum import einsum
@@ -49,7 +50,7 @@ def _bind_methods() -> None:
         "roll": roll, "tile": tile, "repeat": repeat, "repeat_interleave": repeat_interleave,
         "tril": tril, "triu": triu,
     }
-    for name, fn in {**operators, **methods}.items():
+    for name, fn in {**operators, **methods, **IN_PLACE}.items():
         setattr(Tensor, name, fn)
     Tensor.__hash__ = object.__hash__  # defining __eq__ would otherwise remove it
     Tensor._version = property(lambda self: versions.version(self.data),
