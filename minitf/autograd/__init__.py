@@ -5,6 +5,7 @@ from . import ops_math, versions
 from .ops_inplace import IN_PLACE
 from .creation import (arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like,
                        zeros, zeros_like)
+from .creation import as_tensor, from_numpy
 from .ops_einsum import einsum
 from .ops_index import gather, index_select, one_hot, scatter_add, take, take_along_axis
 from .ops_layout import flip, pad, repeat, repeat_interleave, roll, tile, tril, triu
@@ -68,6 +69,7 @@ def _matrix_transpose(x: Tensor) -> Tensor:
 _bind_methods()
 
 __all__ = [
+    "from_numpy", "as_tensor",
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "as_array",
     "sum_to_shape", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
     "min", "matmul", "astype", "reshape", "transpose", "permute", "swapaxes", "expand", "getitem",
