@@ -8,6 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 import minitf as mt
 from minitf.testing import arrays, shapes
+from test_kernels import FakeCupyArray, fake_gpu  # noqa: F401 (a fixture)
 
 MODIFIED = "modified by an in-place operation"
 
@@ -272,8 +273,14 @@ def re_shape(shape):
 
 def test_in_place_ops_follow_the_setitem_rule():
     w = mt.tensor(np.ones(3), requires_grad=True)
-    with pytest.raises(RuntimeError, match="add_: in-place write to a leaf tensor that requires grad.*no_grad"):
+    with pytest.raises(RuntimeError, match=r"\+=: in-place write to a leaf tensor that requires grad.*no_grad"):
         w += 1.0
+    with pytest.raises(RuntimeError, match="add_: in-place write to a leaf tensor that requires grad"):
+        w.add_(1.0)
+    total = 0
+    total += w.sum()  # int + Tensor: a new tensor
+    with pytest.raises(RuntimeError, match=r"-=: .* computed by a recorded op .*`t = t - u`"):
+        total -= w.sum()  # not recorded in place: the error says how to write it
     y = w * 2
     for write in (lambda: y.mul_(2.0), lambda: y.zero_(), lambda: y.clamp_(max=0.0)):
         with pytest.raises(RuntimeError, match="in-place write to a tensor computed by a recorded op"):
@@ -281,8 +288,10 @@ def test_in_place_ops_follow_the_setitem_rule():
         with mt.no_grad(), pytest.raises(RuntimeError, match="computed by a recorded op"):
             write()
     buffer = mt.tensor(np.zeros(3))
-    with pytest.raises(RuntimeError, match="add_: the value written .* requires grad"):
+    with pytest.raises(RuntimeError, match=r"\+=: the value written .* requires grad"):
         buffer += w  # the gradient to w would be lost
+    with pytest.raises(RuntimeError, match="fill_: the value written .* requires grad"):
+        buffer.fill_(w[0])
     with pytest.raises(RuntimeError, match="indexed assignment: the value written .* requires grad"):
         buffer[:] = w
     assert buffer._version == 0 and w._version == 0
@@ -323,13 +332,17 @@ def test_writes_through_views_work_as_numpy():
 
 def test_a_read_only_view_is_a_clear_error():
     t = mt.tensor(np.ones(3)).expand(2, 3)
-    with pytest.raises(ValueError, match=r"add_: the tensor of shape \(2, 3\) is a read-only view"):
+    with pytest.raises(ValueError, match=r"\+=: the tensor of shape \(2, 3\) is a read-only view"):
         t += 1.0
 
 
-@pytest.mark.skipif(not mt.backend.cuda_available(), reason="needs CuPy and a CUDA GPU")
-def test_in_place_ops_refuse_other_devices():
-    t = mt.tensor(np.ones(3), device="cuda")
-    for write in (t.add_, t.copy_, t.__imul__):
+def test_in_place_ops_run_on_the_gpu_backend_and_refuse_other_devices(fake_gpu):  # noqa: F811
+    """CuPy's ufuncs take the same out= and casting= (test_kernels' NumPy stand-in for CuPy)."""
+    t = mt.tensor(np.arange(3.0), device="cuda")
+    t += mt.tensor(np.ones(3), device="cuda")
+    t.mul_(2.0).clamp_(max=5.0).copy_(t.clamp(min=3.0))
+    assert isinstance(t.data, FakeCupyArray) and t.tolist() == [3.0, 4.0, 5.0] and t._version == 4
+    for write in (t.add_, t.copy_, t.__imul__, t.clamp_):
         with pytest.raises(mt.DeviceError, match="different devices"):
-            write(np.ones(3))
+            write(np.ones(3))  # a host array
+    assert t._version == 4

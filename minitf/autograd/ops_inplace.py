@@ -24,9 +24,10 @@ def check_writable(x: Tensor, op: str, *values: Any) -> None:
     """Raise unless writing `x` in place with `values` stays outside the recorded graph."""
     if x.requires_grad and (is_grad_enabled() or not x.is_leaf):
         what = "a leaf tensor that requires grad" if x.is_leaf else "a tensor computed by a recorded op"
+        new = f"`t = t {op[:-1]} u`, " if op.endswith("=") else ""  # an augmented assignment
         raise RuntimeError(
             f"{op}: in-place write to {what} (shape {x.shape}): minitf records no in-place ops; "
-            "build a new tensor instead (where, masked_fill, concat, scatter_add), or change a "
+            f"build a new tensor instead ({new}where, masked_fill, concat, scatter_add), or change a "
             "parameter's values under `with minitf.no_grad():`"
         )
     if is_grad_enabled() and any(isinstance(v, Tensor) and v.requires_grad for v in values):
@@ -76,42 +77,56 @@ def _ufunc(x: Tensor, name: str, *operands: Any) -> Callable[[Any], Any]:
     return lambda data: ufunc(data, *operands, out=data, casting="same_kind")
 
 
-def _binary(name: str, ufunc_name: str) -> Callable[..., Tensor]:
-    def method(x: Tensor, other: Any) -> Tensor:
-        check_writable(x, name, other)
-        return _write(x, name, _ufunc(x, ufunc_name, _operand(x, other, name)))
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"x = {ufunc_name}(x, other), in place (x keeps its dtype and shape); returns x."
-    return method
+def _arithmetic(x: Tensor, other: Any, ufunc_name: str, op: str, alpha: float = 1) -> Tensor:
+    check_writable(x, op, other)
+    value = _operand(x, other, op)
+    return _write(x, op, _ufunc(x, ufunc_name, value if alpha == 1 else value * alpha))
 
 
-mul_ = _binary("mul_", "multiply")
-div_ = _binary("div_", "true_divide")
-pow_ = _binary("pow_", "power")
+def add_(x: Tensor, other: Any, *, alpha: float = 1) -> Tensor:
+    """x += alpha * other, in place (x keeps its dtype and shape); returns x."""
+    return _arithmetic(x, other, "add", "add_", alpha)
 
 
-def _scaled(name: str, ufunc_name: str) -> Callable[..., Tensor]:
-    def method(x: Tensor, other: Any, *, alpha: float = 1) -> Tensor:
-        check_writable(x, name, other)
-        value = _operand(x, other, name)
-        return _write(x, name, _ufunc(x, ufunc_name, value if alpha == 1 else value * alpha))
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"x = {ufunc_name}(x, alpha * other), in place (x keeps its dtype and shape); returns x."
-    return method
+def sub_(x: Tensor, other: Any, *, alpha: float = 1) -> Tensor:
+    """x -= alpha * other, in place (x keeps its dtype and shape); returns x."""
+    return _arithmetic(x, other, "subtract", "sub_", alpha)
 
 
-add_ = _scaled("add_", "add")
-sub_ = _scaled("sub_", "subtract")
+def mul_(x: Tensor, other: Any) -> Tensor:
+    """x *= other, in place (x keeps its dtype and shape); returns x."""
+    return _arithmetic(x, other, "multiply", "mul_")
+
+
+def div_(x: Tensor, other: Any) -> Tensor:
+    """x /= other, in place (x keeps its dtype and shape: an integer x is a TypeError); returns x."""
+    return _arithmetic(x, other, "true_divide", "div_")
+
+
+def pow_(x: Tensor, other: Any) -> Tensor:
+    """x **= other, in place (x keeps its dtype and shape); returns x."""
+    return _arithmetic(x, other, "power", "pow_")
+
+
+def _augmented(ufunc_name: str, symbol: str) -> Callable[[Tensor, Any], Tensor]:
+    """`x op= other` (Python calls this instead of rebinding x to `x op other`)."""
+    def operator(x: Tensor, other: Any) -> Tensor:
+        return _arithmetic(x, other, ufunc_name, symbol)
+
+    operator.__doc__ = f"`x {symbol} other`: in place, as the `_` methods."
+    return operator
 
 
 def copy_(x: Tensor, src: Any) -> Tensor:
     """Write src's values into x (broadcast to x's shape, cast 'same_kind' to x's dtype); returns x."""
-    check_writable(x, "copy_", src)
-    data = _operand(x, src, "copy_")
+    return _copy(x, src, "copy_")
+
+
+def _copy(x: Tensor, src: Any, op: str) -> Tensor:
+    check_writable(x, op, src)
+    data = _operand(x, src, op)
     copyto = backend.get_array_module(x.data).copyto
-    return _write(x, "copy_", lambda out: copyto(out, data, casting="same_kind"))
+    return _write(x, op, lambda out: copyto(out, data, casting="same_kind"))
 
 
 def fill_(x: Tensor, value: Any) -> Tensor:
@@ -119,7 +134,7 @@ def fill_(x: Tensor, value: Any) -> Tensor:
     data = value.data if isinstance(value, Tensor) else value
     if getattr(data, "size", 1) != 1:
         raise ValueError(f"fill_: the value must be a number or have one element, got shape {data.shape}")
-    return copy_(x, value.reshape(()) if isinstance(value, Tensor) else value)
+    return _copy(x, value.reshape(()) if isinstance(value, Tensor) else value, "fill_")
 
 
 def zero_(x: Tensor) -> Tensor:
@@ -145,5 +160,7 @@ def clamp_(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
 IN_PLACE = {
     "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "zero_": zero_,
     "fill_": fill_, "copy_": copy_, "clamp_": clamp_,
-    "__iadd__": add_, "__isub__": sub_, "__imul__": mul_, "__itruediv__": div_, "__ipow__": pow_,
+    "__iadd__": _augmented("add", "+="), "__isub__": _augmented("subtract", "-="),
+    "__imul__": _augmented("multiply", "*="), "__itruediv__": _augmented("true_divide", "/="),
+    "__ipow__": _augmented("power", "**="),
 }
