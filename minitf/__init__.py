@@ -16,6 +16,7 @@ from .autograd import (arange, bernoulli, empty, empty_like, eye, full, full_lik
 from .autograd import (argmax, argmin, argsort, expand_dims, flatten, flip, gather, index_select,
                        one_hot, pad, repeat, repeat_interleave, roll, scatter_add, sort, squeeze, take,
                        take_along_axis, tile, topk, tril, triu, unsqueeze)
+from .autograd import as_tensor, from_numpy
 from .backend import DeviceError, manual_seed
 from .parallel import get_num_threads, set_num_threads
 from .gradcheck import GradcheckError, gradcheck
@@ -25,6 +26,7 @@ from . import functional, nn, optim  # noqa: E402 (after the engine they build o
 __version__ = "0.1.0"
 
 __all__ = [
+    "from_numpy", "as_tensor",
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "manual_seed",
     "gradcheck", "GradcheckError", "DeviceError", "backend", "functional", "nn", "optim", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "matmul", "reshape", "transpose",

@@ -7,6 +7,7 @@ see a zero gradient and pass a wrong backward.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -19,16 +20,19 @@ class GradcheckError(AssertionError):
     """The analytic gradient disagrees with finite differences."""
 
 
-def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, atol: float = 1e-5,
-              rtol: float = 1e-3, fast: bool = False, seed: int = 0) -> bool:
+def gradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, fast: bool = False, seed: int = 0) -> bool:
     """Compare the backward of `fn(*inputs)` with central differences; raise GradcheckError if off.
 
-    Tensors in `inputs` that require grad are checked (as float64 copies); everything else
-    is passed to `fn` unchanged. `fn` returns a tensor or a sequence of tensors. With
+    `inputs` is a list or tuple of arguments, or one Tensor (then `fn(inputs)`, as
+    torch.autograd.gradcheck). Tensors among them that require grad are checked (as float64
+    copies); everything else is passed to `fn` unchanged. `eps` (the finite-difference step)
+    must be finite and > 0, `atol` and `rtol` finite and >= 0 (a ValueError otherwise). `fn` returns a tensor or a sequence of tensors. With
     `fast=True` only the random projections v^T J u are compared (one number per input),
     which costs two evaluations of `fn` per input instead of two per element.
     Returns True when every checked gradient matches.
     """
+    inputs = _check_arguments(inputs, eps, atol, rtol)
     args = [_float64_copy(x) for x in inputs]
     checked = [i for i, x in enumerate(args) if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
@@ -63,6 +67,23 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
         else:
             _compare_elements(i, x, analytic, (evaluate, projected), args, eps, atol, rtol)
     return True
+
+
+def _check_arguments(inputs: Any, eps: float, atol: float, rtol: float) -> Sequence[Any]:
+    """`inputs` as a sequence of arguments; raise on a bad step or tolerance (a NaN one would
+    make every comparison false, so that any backward passed)."""
+    if isinstance(inputs, Tensor):
+        inputs = (inputs,)
+    elif not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"gradcheck: inputs must be a Tensor or a list or tuple of arguments, "
+                        f"got {type(inputs).__name__}")
+    for name, value, strict in (("eps", eps, True), ("atol", atol, False), ("rtol", rtol, False)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"gradcheck: {name} must be a number, got {value!r}")
+        if not math.isfinite(value) or value < 0 or (strict and value == 0):
+            bound = "> 0" if strict else ">= 0"
+            raise ValueError(f"gradcheck: {name} must be finite and {bound}, got {value!r}")
+    return inputs
 
 
 def _float64_copy(x: Any) -> Any:

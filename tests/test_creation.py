@@ -222,3 +222,67 @@ def test_creators_make_cupy_arrays_from_cupys_generator(fake_gpu, name):  # noqa
     assert backend.rng_state() == numpy_state  # the CPU generator was not used
     mt.manual_seed(5)
     np.testing.assert_array_equal(np.asarray(draw("cuda").data), np.asarray(t.data))
+
+
+# ---- tensor copies; from_numpy and as_tensor share -----------------------------------------
+
+def test_writing_the_array_after_tensor_does_not_change_the_gradient():
+    a = np.ones(3)
+    x = mt.tensor(a)
+    w = mt.tensor(np.ones(3), requires_grad=True)
+    loss = (w * x).sum()
+    a[0] = 5.0  # the caller reuses its buffer (no minitf write, so no version counter sees it)
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [1.0, 1.0, 1.0])
+    assert x.tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.arange(6.0), lambda: np.arange(6.0)[::2], lambda: np.arange(6, dtype=np.int32),
+    lambda: mt.tensor(np.arange(3.0)), lambda: bytearray(b"abc"),
+], ids=["array", "view", "int32", "Tensor", "buffer"])
+def test_tensor_copies_any_data(make):
+    source = make()
+    t = mt.tensor(source)
+    memory = source.data if isinstance(source, mt.Tensor) else np.asarray(source)
+    assert not np.shares_memory(t.data, memory)
+    np.testing.assert_array_equal(t.numpy(), memory)
+    assert t.dtype == memory.dtype
+    t2 = mt.tensor(source, dtype=memory.dtype, requires_grad=memory.dtype.kind == "f")
+    assert not np.shares_memory(t2.data, memory)
+
+
+def test_from_numpy_shares_memory_and_dtype():
+    a = np.arange(4.0)
+    t = mt.from_numpy(a)
+    assert t.dtype == np.float64 and t.data is a
+    a[0] = 7.0
+    t += 1.0
+    assert t.tolist() == [8.0, 2.0, 3.0, 4.0] and a.tolist() == [8.0, 2.0, 3.0, 4.0]
+    with pytest.raises(TypeError, match="from_numpy: expected a numpy.ndarray, got list"):
+        mt.from_numpy([1.0, 2.0])
+    with pytest.raises(TypeError, match="from_numpy: .* dtype <U1"):
+        mt.from_numpy(np.array(["a"]))
+
+
+def test_as_tensor_shares_when_it_can():
+    a = np.arange(4.0)
+    assert mt.as_tensor(a).data is a and mt.as_tensor(a, dtype=np.float64, device="cpu").data is a
+    converted = mt.as_tensor(a, dtype=np.float32)
+    assert converted.dtype == np.float32 and not np.shares_memory(converted.data, a)
+    assert mt.as_tensor([1.0, 2.0]).dtype == np.float32  # lists as mt.tensor makes them
+    w = mt.tensor(np.ones(2), requires_grad=True)
+    assert mt.as_tensor(w) is w and mt.as_tensor(w, dtype=np.float64) is w
+    narrow = mt.as_tensor(w, dtype=np.float32)  # a recorded conversion, as torch.as_tensor
+    narrow.sum().backward()
+    np.testing.assert_array_equal(w.grad, [1.0, 1.0])
+
+
+def test_tensor_copies_and_as_tensor_shares_on_the_gpu_path(fake_gpu):  # noqa: F811
+    on_gpu = fake_gpu(np.arange(3.0))
+    copied = mt.tensor(on_gpu, device="cuda")
+    assert isinstance(copied.data, FakeCupyArray) and not np.shares_memory(copied.data, on_gpu)
+    shared = mt.as_tensor(on_gpu)
+    assert isinstance(shared.data, FakeCupyArray) and np.shares_memory(shared.data, on_gpu)
+    from_host = mt.tensor(np.arange(3.0), device="cuda")  # the transfer is the copy
+    assert isinstance(from_host.data, FakeCupyArray)

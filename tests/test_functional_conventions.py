@@ -7,6 +7,7 @@ cross-entropy's ignore_index / reductions, and the errors raised for bad inputs.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -305,14 +306,19 @@ def test_cross_entropy_in_blocks_of_rows_equals_one_block(reduction, label_smoot
 
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
-def test_cross_entropy_mean_over_all_ignored_targets_is_nan_with_zero_gradient(label_smoothing, device):
-    logits = tensor(random(3, 4), device)
-    targets = tensor(np.full(3, 2), device)
-    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0, as PyTorch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4), (0, 4)], ids=["rows", "3-d", "no rows"])
+def test_cross_entropy_mean_over_no_counted_target_is_nan_with_zero_gradient(label_smoothing, dtype,
+                                                                             shape, device):
+    """As PyTorch: a NaN loss (0 / 0) and a zero gradient, and no RuntimeWarning on the way."""
+    logits = tensor(random(*shape).astype(dtype), device)
+    targets = tensor(np.full(shape[:-1], 2), device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         loss = F.cross_entropy(logits, targets, ignore_index=2, label_smoothing=label_smoothing)
         loss.backward()
-    assert np.isnan(loss.item())
-    np.testing.assert_array_equal(host(logits.grad), 0.0)  # as PyTorch
+    assert np.isnan(loss.item()) and loss.dtype == dtype
+    np.testing.assert_array_equal(host(logits.grad), np.zeros(shape))  # as PyTorch
 
 
 @pytest.mark.parametrize("reduction, expected", [("mean", math.log(4)), ("sum", 2 * math.log(4)),

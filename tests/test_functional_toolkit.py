@@ -317,6 +317,30 @@ def test_nll_loss_with_every_target_ignored_is_nan_with_zero_gradient(device):
     assert np.isnan(out) and not g.any()
 
 
+@pytest.mark.parametrize("weight, target", [(None, [1, 1]), (np.array([0.0, 0.0, 2.0]), [0, 1])],
+                         ids=["all ignored", "zero weights"])
+def test_nll_loss_over_no_counted_weight_is_nan_without_a_warning(device, weight, target):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, g = grad_of(lambda x: F.nll_loss(x, Tensor(np.array(target), device=device), weight=weight,
+                                              ignore_index=1), random_array(2, 3), device)
+    assert np.isnan(out) and not g.any()
+
+
+@pytest.mark.parametrize("loss", [
+    lambda x: F.mse_loss(x, np.zeros((0, 3))), lambda x: F.l1_loss(x, np.zeros((0, 3))),
+    lambda x: F.smooth_l1_loss(x, np.zeros((0, 3))), lambda x: F.binary_cross_entropy(x, np.zeros((0, 3))),
+    lambda x: F.binary_cross_entropy_with_logits(x, np.zeros((0, 3))),
+    lambda x: F.kl_div(x, np.zeros((0, 3))), lambda x: F.kl_div(x, np.zeros((0, 3)), reduction="batchmean"),
+], ids=["mse", "l1", "smooth_l1", "bce", "bce_logits", "kl_div", "kl_div_batchmean"])
+def test_mean_of_an_empty_input_is_nan_without_a_warning(device, loss):
+    """PyTorch's mean of no elements: NaN, and the (empty) gradient."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, g = grad_of(loss, np.zeros((0, 3)), device)
+    assert np.isnan(out) and g.shape == (0, 3)
+
+
 def test_nll_loss_mean_divides_by_the_kept_weights(device):
     x = random_array(3, 2)
     out = F.nll_loss(Tensor(x, device=device), Tensor(np.array([0, 1, 1]), device=device),

@@ -142,3 +142,39 @@ def test_tolerances_are_honoured():
     assert mt.gradcheck(slightly_off, [x])  # within rtol=1e-3
     with pytest.raises(mt.GradcheckError):
         mt.gradcheck(slightly_off, [x], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name, value", [("eps", np.nan), ("eps", np.inf), ("eps", 0.0), ("eps", -1e-6),
+                                         ("atol", np.nan), ("atol", np.inf), ("atol", -1e-5),
+                                         ("rtol", np.nan), ("rtol", -np.inf), ("rtol", -1e-3)])
+@pytest.mark.parametrize("fast", [False, True])
+def test_steps_and_tolerances_are_validated(name, value, fast):
+    """A NaN tolerance made every comparison false, so a wrong backward passed; eps=0 divided by 0."""
+    with pytest.raises(ValueError, match=rf"gradcheck: {name} must be finite and >=? 0, got {value!r}"):
+        mt.gradcheck(square_missing_factor_two, [leaf([1.0, 2.0])], fast=fast, **{name: value})
+
+
+def test_steps_and_tolerances_must_be_numbers():
+    with pytest.raises(TypeError, match="gradcheck: atol must be a number, got '1e-5'"):
+        mt.gradcheck(square, [leaf([1.0])], atol="1e-5")
+    assert mt.gradcheck(square, [leaf([1.0, 2.0])], eps=1e-6, atol=0, rtol=1e-3)  # 0 is a tolerance
+
+
+def test_a_single_tensor_is_one_input():
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    seen = []
+
+    def record(t):
+        seen.append(t.shape)
+        return square(t)
+
+    assert mt.gradcheck(record, x) is True
+    assert set(seen) == {(2, 2)}  # never its rows
+    with pytest.raises(mt.GradcheckError, match=r"input 0 \(shape \(2, 2\)\)"):
+        mt.gradcheck(square_missing_factor_two, x)
+
+
+@pytest.mark.parametrize("inputs", [np.ones(3), 1.5, "x", None, {"a": 1}])
+def test_inputs_must_be_a_tensor_or_a_sequence(inputs):
+    with pytest.raises(TypeError, match="gradcheck: inputs must be a Tensor or a list or tuple"):
+        mt.gradcheck(square, inputs)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from . import ops_math, versions
+from .ops_inplace import IN_PLACE
 from .creation import (arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like,
                        zeros, zeros_like)
+from .creation import as_tensor, from_numpy
 from .ops_einsum import einsum
 from .ops_index import gather, index_select, one_hot, scatter_add, take, take_along_axis
 from .ops_layout import flip, pad, repeat, repeat_interleave, roll, tile, tril, triu
@@ -49,7 +51,7 @@ def _bind_methods() -> None:
         "roll": roll, "tile": tile, "repeat": repeat, "repeat_interleave": repeat_interleave,
         "tril": tril, "triu": triu,
     }
-    for name, fn in {**operators, **methods}.items():
+    for name, fn in {**operators, **methods, **IN_PLACE}.items():
         setattr(Tensor, name, fn)
     Tensor.__hash__ = object.__hash__  # defining __eq__ would otherwise remove it
     Tensor._version = property(lambda self: versions.version(self.data),
@@ -67,6 +69,7 @@ def _matrix_transpose(x: Tensor) -> Tensor:
 _bind_methods()
 
 __all__ = [
+    "from_numpy", "as_tensor",
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "zeros", "ones", "randn", "as_array",
     "sum_to_shape", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max",
     "min", "matmul", "astype", "reshape", "transpose", "permute", "swapaxes", "expand", "getitem",

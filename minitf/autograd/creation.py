@@ -1,4 +1,5 @@
-"""Creating tensors: filled (zeros, ones, full, empty and their _like forms), ranges, identity.
+"""Creating tensors: filled (zeros, ones, full, empty and their _like forms), ranges, identity,
+and views of existing arrays (from_numpy, as_tensor; `tensor` copies).
 
 PyTorch's names and dtype defaults: float32 for floating-point results, int64 for integer
 ones (`arange` with integer arguments), and `full` takes its dtype from the fill value. Every
@@ -14,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import Device
-from .tensor import Tensor
+from .tensor import Tensor, as_array
 
 DeviceLike = str | Device
 
@@ -134,3 +135,27 @@ def eye(n: int, m: int | None = None, *, dtype: Any = np.float32, device: Device
     rows, cols = parse_shape((n, n if m is None else m), "eye")
     return Tensor(backend_of(device).eye(rows, cols, dtype=dtype), requires_grad=requires_grad,
                   device=device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor that shares `array`'s memory (no copy, as torch.from_numpy): writes to
+    either are seen by both. The dtype is kept, float64 included."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__} "
+                        "(minitf.tensor copies any data, minitf.as_tensor shares it when it can)")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"from_numpy: cannot make a tensor from an array of dtype {array.dtype}")
+    return Tensor(array)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: DeviceLike | None = None) -> Tensor:
+    """`data` as a tensor, sharing its memory when it can (as torch.as_tensor).
+
+    An array already of `dtype` (default: its own) on `device` (default: where it is) is used
+    without a copy; other data is converted, as `tensor` does. A Tensor of that dtype and
+    device is returned itself; otherwise its conversion is recorded (astype, to).
+    """
+    if isinstance(data, Tensor):
+        out = data if dtype is None or np.dtype(dtype) == data.dtype else data.astype(dtype)
+        return out if device is None else out.to(device)
+    return Tensor(as_array(data, dtype), device=device)

@@ -11,7 +11,8 @@ from .. import backend
 from ._axis import accepts_dim, normalize_axis
 from .ops_math import lift
 from . import versions
-from .tensor import Tensor, is_grad_enabled
+from .ops_inplace import check_writable
+from .tensor import Tensor
 
 
 def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
@@ -116,13 +117,7 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
     as an optimizer writes), and counts the write (versions.py), so that a graph that used
     x's memory refuses to run backward() on the changed values.
     """
-    if x.requires_grad and (is_grad_enabled() or not x.is_leaf):
-        what = "a leaf tensor that requires grad" if x.is_leaf else "a tensor computed by a recorded op"
-        raise RuntimeError(
-            f"in-place write to {what} (shape {x.shape}): minitf records no in-place ops; build a "
-            "new tensor instead (where, masked_fill, concat, scatter_add), or change a parameter's "
-            "values under `with minitf.no_grad():`"
-        )
+    check_writable(x, "indexed assignment", value)
     xp = backend.get_array_module(x.data)
     index = _index_data(index, xp)
     for p in index if isinstance(index, tuple) else (index,):

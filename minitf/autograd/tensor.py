@@ -401,9 +401,24 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
     """Make a tensor from a list, scalar or array, on `device` ("cpu", "cuda" or "cuda:N").
 
     NumPy/CuPy arrays keep their dtype; Python floats and lists of them become float32;
-    integers and booleans stay integer and boolean.
+    integers and booleans stay integer and boolean. The data is always copied, as
+    torch.tensor, so later writes to the array do not reach the tensor (or a gradient made
+    from it); `minitf.from_numpy` and `minitf.as_tensor` share the memory instead.
     """
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    source = data.data if isinstance(data, Tensor) else data
+    t = Tensor(source, requires_grad=requires_grad, dtype=dtype, device=device)
+    if _shares_memory(t.data, source):
+        t.data = t.data.copy()
+    return t
+
+
+def _shares_memory(array: Array, source: Any) -> bool:
+    """Whether the backend array made from `source` may use `source`'s memory."""
+    if backend.is_cupy_array(array) or backend.is_cupy_array(source):
+        return versions.owner(array) is versions.owner(source)
+    if isinstance(source, (list, tuple)) or np.isscalar(source):
+        return False
+    return bool(np.may_share_memory(array, source))
 
 
 __all__ = ["Tensor", "HookHandle", "tensor", "no_grad", "is_grad_enabled", "sum_to_shape", "as_array"]

@@ -8,6 +8,7 @@ import numpy as np
 from .. import backend, kernels, parallel
 from ..autograd import Tensor
 from . import cuda
+from .loss_regression import mean_of
 from .softmax import exp_shifted
 
 __all__ = ["cross_entropy"]
@@ -82,8 +83,10 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     logits: (..., C), classes last; targets: (...) integer ids. Per element:
     loss = (1 - s) * (lse - x[t]) + s * (lse - mean(x)), s = label_smoothing, and exactly 0,
     with a gradient row of exactly 0, where the target is ignore_index (even if that row's
-    logits are NaN or inf, e.g. padding). "mean" divides by the number of non-ignored targets
-    (NaN if there are none, as in PyTorch); "sum" adds; "none" keeps the shape (...).
+    logits are NaN or inf, e.g. padding). "mean" divides by the number of non-ignored targets;
+    with none (every target ignored, or no rows) the loss is NaN, with no warning, and the
+    gradient is all 0, as in PyTorch (its nll_loss backward writes only at counted targets, so
+    the 0 / 0 never reaches a gradient). "sum" adds; "none" keeps the shape (...).
     Backward: (softmax(x) - q) per element, q = (1 - s) * onehot(t) + s / C.
     """
     if reduction not in ("mean", "sum", "none"):
@@ -114,7 +117,7 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     elif reduction == "sum":
         out = per_item.sum()
     else:
-        out = (per_item.sum() / count).astype(x.dtype)  # an integer count would upcast float32
+        out = mean_of(per_item.sum(), count).astype(x.dtype)  # an integer count would upcast float32
 
     saved = [exps]
 

@@ -14,7 +14,7 @@ from .. import backend
 from ..autograd import Tensor
 from ..autograd.ops_math import lift
 from .activations import sigmoid_array, softplus_array
-from .loss_regression import check_reduction, expand, pair, reduce
+from .loss_regression import check_reduction, expand, mean_of, pair, reduce
 
 __all__ = ["nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 
@@ -83,8 +83,7 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
     per_item = -picked * item_weight
     if reduction == "mean":
         total_weight = item_weight.sum()
-        with np.errstate(invalid="ignore", divide="ignore"):  # nothing kept: NaN, as PyTorch
-            out = per_item.sum() / total_weight
+        out = mean_of(per_item.sum(), total_weight)
     else:
         out = reduce(per_item, reduction)
 
@@ -199,13 +198,13 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
         per_element = t * xp.log(t + (t == 0)) - t * x  # (0 * log 0 is 0)
         p = None
     if reduction == "batchmean":
-        out = per_element.sum() / shape[0]
+        out = mean_of(per_element.sum(), shape[0])
     else:
         out = reduce(per_element, reduction)
 
     def backward(g):
         if reduction == "batchmean":
-            gl = xp.broadcast_to(g / shape[0], shape)
+            gl = xp.broadcast_to(mean_of(g, shape[0]), shape)
         else:
             gl = expand(g, reduction, shape)
         gx = -gl * (p if log_target else t)

@@ -38,12 +38,19 @@ def pair(name: str, input: Tensor, target: Any, same_shape: bool = False) -> tup
     return input, target, shape
 
 
+def mean_of(total: Any, count: Any) -> Any:
+    """total / count for a "mean" reduction: NaN, with no warning, when nothing is counted
+    (count 0: an empty input, every target ignored, all weights 0), as PyTorch."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count
+
+
 def reduce(per_element: Any, reduction: str) -> Any:
     """Per-element losses reduced as PyTorch: their mean, their sum, or as they are."""
     if reduction == "none":
         return per_element
     total = per_element.sum()
-    return total if reduction == "sum" else total / per_element.size
+    return total if reduction == "sum" else mean_of(total, per_element.size)
 
 
 def expand(g: Any, reduction: str, shape: tuple[int, ...]) -> Any:
@@ -51,7 +58,7 @@ def expand(g: Any, reduction: str, shape: tuple[int, ...]) -> Any:
     if reduction == "none":
         return g
     xp = backend.get_array_module(g)
-    return xp.broadcast_to(g / math.prod(shape) if reduction == "mean" else g, shape)
+    return xp.broadcast_to(mean_of(g, math.prod(shape)) if reduction == "mean" else g, shape)
 
 
 def _elementwise_loss(name: str, input: Tensor, target: Any, reduction: str, loss_and_slope) -> Tensor:

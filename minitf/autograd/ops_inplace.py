@@ -1,0 +1,166 @@
+"""In-place ops: `t += u` (and `-= *= /= **=`), `add_ sub_ mul_ div_ pow_ zero_ fill_ copy_ clamp_`.
+
+Each writes the tensor's own memory (views of it see the change, as in NumPy), returns the
+same Tensor and bumps its version counter (versions.py). None is recorded in the graph, so
+`check_writable` allows a write only outside it: on a tensor that does not require grad, or
+on a leaf under `no_grad()` (as an optimizer steps). `t[index] = value` follows the same rule.
+
+The tensor keeps its dtype and shape: the other operand is cast with NumPy's 'same_kind' rule
+(float32 += float64 stays float32; int += float is a TypeError) and must broadcast to the
+tensor's shape without growing it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import backend
+from . import versions
+from .tensor import Tensor, is_grad_enabled
+
+
+def check_writable(x: Tensor, op: str, *values: Any) -> None:
+    """Raise unless writing `x` in place with `values` stays outside the recorded graph."""
+    if x.requires_grad and (is_grad_enabled() or not x.is_leaf):
+        what = "a leaf tensor that requires grad" if x.is_leaf else "a tensor computed by a recorded op"
+        new = f"`t = t {op[:-1]} u`, " if op.endswith("=") else ""  # an augmented assignment
+        raise RuntimeError(
+            f"{op}: in-place write to {what} (shape {x.shape}): minitf records no in-place ops; "
+            f"build a new tensor instead ({new}where, masked_fill, concat, scatter_add), or change a "
+            "parameter's values under `with minitf.no_grad():`"
+        )
+    if is_grad_enabled() and any(isinstance(v, Tensor) and v.requires_grad for v in values):
+        raise RuntimeError(
+            f"{op}: the value written into the tensor of shape {x.shape} requires grad, but an "
+            "in-place write records no graph, so its gradient would be lost; build a new tensor "
+            "instead, or write a detached value (`value.detach()`) or under `minitf.no_grad()`"
+        )
+
+
+def _operand(x: Tensor, other: Any, op: str) -> Any:
+    """`other` as an array on x's device (Python numbers stay numbers), broadcastable to x.shape."""
+    data = other.data if isinstance(other, Tensor) else other
+    if isinstance(data, (list, tuple)):
+        data = backend.get_array_module(x.data).asarray(data)
+    if hasattr(data, "shape"):
+        backend.check_same_device(op, x.data, data)
+        try:
+            fits = np.broadcast_shapes(x.shape, data.shape) == x.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{op}: a value of shape {data.shape} cannot be written into the tensor "
+                             f"of shape {x.shape} (it must broadcast to that shape without growing it)")
+    return data
+
+
+def _write(x: Tensor, op: str, write: Callable[[Any], Any]) -> Tensor:
+    """Run `write(x.data)`, which changes x's memory in place, and count it as one write."""
+    try:
+        write(x.data)
+    except TypeError as e:  # e.g. NumPy's UFuncTypeError: the result's dtype does not fit x's
+        hint = " (convert the tensor first with .astype(...))" if "cast" in str(e) else ""
+        raise TypeError(f"{op} on a tensor of dtype {x.dtype}: {e}{hint}") from e
+    except ValueError as e:
+        if not getattr(x.data.flags, "writeable", True):
+            raise ValueError(f"{op}: the tensor of shape {x.shape} is a read-only view (e.g. from "
+                             "expand); write to a copy") from e
+        raise
+    versions.bump(x.data)
+    return x
+
+
+def _ufunc(x: Tensor, name: str, *operands: Any) -> Callable[[Any], Any]:
+    """The write `data = name(data, *operands)` with NumPy's same_kind casting into data."""
+    ufunc = getattr(backend.get_array_module(x.data), name)
+    return lambda data: ufunc(data, *operands, out=data, casting="same_kind")
+
+
+def _arithmetic(x: Tensor, other: Any, ufunc_name: str, op: str, alpha: float = 1) -> Tensor:
+    check_writable(x, op, other)
+    value = _operand(x, other, op)
+    return _write(x, op, _ufunc(x, ufunc_name, value if alpha == 1 else value * alpha))
+
+
+def add_(x: Tensor, other: Any, *, alpha: float = 1) -> Tensor:
+    """x += alpha * other, in place (x keeps its dtype and shape); returns x."""
+    return _arithmetic(x, other, "add", "add_", alpha)
+
+
+def sub_(x: Tensor, other: Any, *, alpha: float = 1) -> Tensor:
+    """x -= alpha * other, in place (x keeps its dtype and shape); returns x."""
+    return _arithmetic(x, other, "subtract", "sub_", alpha)
+
+
+def mul_(x: Tensor, other: Any) -> Tensor:
+    """x *= other, in place (x keeps its dtype and shape); returns x."""
+    return _arithmetic(x, other, "multiply", "mul_")
+
+
+def div_(x: Tensor, other: Any) -> Tensor:
+    """x /= other, in place (x keeps its dtype and shape: an integer x is a TypeError); returns x."""
+    return _arithmetic(x, other, "true_divide", "div_")
+
+
+def pow_(x: Tensor, other: Any) -> Tensor:
+    """x **= other, in place (x keeps its dtype and shape); returns x."""
+    return _arithmetic(x, other, "power", "pow_")
+
+
+def _augmented(ufunc_name: str, symbol: str) -> Callable[[Tensor, Any], Tensor]:
+    """`x op= other` (Python calls this instead of rebinding x to `x op other`)."""
+    def operator(x: Tensor, other: Any) -> Tensor:
+        return _arithmetic(x, other, ufunc_name, symbol)
+
+    operator.__doc__ = f"`x {symbol} other`: in place, as the `_` methods."
+    return operator
+
+
+def copy_(x: Tensor, src: Any) -> Tensor:
+    """Write src's values into x (broadcast to x's shape, cast 'same_kind' to x's dtype); returns x."""
+    return _copy(x, src, "copy_")
+
+
+def _copy(x: Tensor, src: Any, op: str) -> Tensor:
+    check_writable(x, op, src)
+    data = _operand(x, src, op)
+    copyto = backend.get_array_module(x.data).copyto
+    return _write(x, op, lambda out: copyto(out, data, casting="same_kind"))
+
+
+def fill_(x: Tensor, value: Any) -> Tensor:
+    """Set every element of x to `value`, a number or a one-element tensor; returns x."""
+    data = value.data if isinstance(value, Tensor) else value
+    if getattr(data, "size", 1) != 1:
+        raise ValueError(f"fill_: the value must be a number or have one element, got shape {data.shape}")
+    return _copy(x, value.reshape(()) if isinstance(value, Tensor) else value, "fill_")
+
+
+def zero_(x: Tensor) -> Tensor:
+    """Set every element of x to 0; returns x."""
+    return fill_(x, 0)
+
+
+def clamp_(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """x limited to [min, max] in place, as `clamp` (max wins where min > max); returns x."""
+    if min is None and max is None:
+        raise ValueError("clamp_: give at least one of min and max")
+    check_writable(x, "clamp_", min, max)
+    bounds = [_ufunc(x, name, _operand(x, bound, "clamp_"))
+              for name, bound in (("maximum", min), ("minimum", max)) if bound is not None]
+
+    def write(data: Any) -> None:
+        for bound in bounds:
+            bound(data)
+
+    return _write(x, "clamp_", write)
+
+
+IN_PLACE = {
+    "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "zero_": zero_,
+    "fill_": fill_, "copy_": copy_, "clamp_": clamp_,
+    "__iadd__": _augmented("add", "+="), "__isub__": _augmented("subtract", "-="),
+    "__imul__": _augmented("multiply", "*="), "__itruediv__": _augmented("true_divide", "/="),
+    "__ipow__": _augmented("power", "**="),
+}
