@@ -16,17 +16,20 @@ reading at all. A file that is not a safetensors file is a CheckpointError sayin
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from . import backend
+from .atomic_file import atomic_write
 from .autograd import Tensor
 
 FORMAT = "minitf"
@@ -50,13 +53,37 @@ class CheckpointError(ValueError):
 # ---- saving -------------------------------------------------------------------------------
 
 def save(obj: Any, path: str | os.PathLike) -> Path:
-    """Write `obj` to `path` atomically as one safetensors file; returns the path."""
-    from safetensors.numpy import save_file  # noqa: PLC0415 (only needed to write)
+    """Write `obj` to `path` atomically as one safetensors file; returns the path.
+
+    A failed write (e.g. a full disk) raises OSError naming `path` and leaves the old file as it was.
+    """
+    from safetensors import SafetensorError  # noqa: PLC0415 (only needed to write)
+    from safetensors.numpy import save_file  # noqa: PLC0415
 
     arrays: dict[str, np.ndarray] = {}
     structure = _encode(obj, (), arrays)
     metadata = {"format": FORMAT, "version": str(VERSION), "structure": json.dumps(structure)}
-    return atomic_write(path, lambda tmp: save_file(arrays, str(tmp), metadata=metadata))
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(arrays, str(tmp), metadata=metadata)
+        except SafetensorError as exc:
+            error = _io_error(exc, path)
+            if error is None:  # not the disk or the file system: a bug
+                raise
+            raise error from exc
+    return atomic_write(path, write)
+
+
+def _io_error(exc: Exception, path: str | os.PathLike) -> OSError | None:
+    """The OSError that a safetensors write error stands for (it wraps them as text), or None."""
+    message = str(exc)
+    code = re.search(r"\(os error (\d+)\)", message)
+    if code:
+        return OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path))
+    if "I/O error" in message:
+        return OSError(errno.EIO, message, str(path))
+    return None
 
 
 def _encode(obj: Any, keys: tuple, arrays: dict[str, np.ndarray]) -> Any:
@@ -110,44 +137,6 @@ def _add_array(array: Any, keys: tuple, arrays: dict[str, np.ndarray]) -> str:
 
 def _path(keys: tuple) -> str:
     return "obj" + "".join(f"[{k!r}]" for k in keys)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
-    """Call `write(tmp)` for a temporary file beside `path`, fsync it, rename it over `path`.
-
-    A kill leaves at worst a stale `<name>.tmp`, which the next write replaces; `path` is
-    always either the old file or the new one, complete.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDWR)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-    return path
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make the rename itself durable (POSIX; Windows cannot open a directory)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---- loading ------------------------------------------------------------------------------

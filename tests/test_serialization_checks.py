@@ -1,17 +1,26 @@
-"""safetensors files minitf refuses: overlapping or gapped data, absurd header fields."""
+"""safetensors files minitf refuses (overlapping or gapped data, absurd header fields) and how it writes
+them (a temporary file of its own per write, a full disk as one OSError naming the file)."""
 from __future__ import annotations
 
+import errno
 import json
+import re
 import struct
 
 import numpy as np
 import pytest
 
 import minitf
+from minitf.atomic_file import atomic_write
+from minitf.cli import main
 from minitf.serialization import MAX_DIMS, CheckpointError
 from minitf.translate.checkpoint import load_checkpoint, save_checkpoint
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
+
+ENOSPC_MESSAGE = "Error while serializing: I/O error: No space left on device (os error 28)"
+"""What safetensors' save_file raised (a SafetensorError) on a full 64 KiB tmpfs."""
+
 
 def write_raw(path, header: dict, data: bytes):
     """A safetensors file with exactly this header and data section (no checks)."""
@@ -132,3 +141,79 @@ def test_an_absurd_shape_in_a_checkpoint_is_a_checkpoint_error(tmp_path, shape, 
     change_header(path, lambda h: h["optimizer.m"].update(shape=shape))
     with pytest.raises(CheckpointError, match=f"checkpoint {path} is corrupt .*'optimizer.m' .*{message}"):
         load_checkpoint(path)
+
+
+# ---- writing: a temporary file per write, errors as OSError naming the file -------------------------
+
+def test_two_writers_of_one_path_never_share_a_temporary_file(tmp_path):
+    path = tmp_path / "best.safetensors"
+    names = []
+
+    def outer(tmp):
+        names.append(tmp.name)
+        tmp.write_bytes(b"outer")
+        atomic_write(path, lambda inner: (names.append(inner.name), inner.write_bytes(b"inner")))  # meanwhile
+        assert tmp.read_bytes() == b"outer"  # the second writer did not take this file over
+
+    atomic_write(path, outer)
+    assert path.read_bytes() == b"outer" and [p.name for p in tmp_path.iterdir()] == ["best.safetensors"]
+    assert len(set(names)) == 2
+    assert all(n.startswith("best.safetensors.") and n.endswith(".tmp") for n in names)  # train.py spots *.tmp
+
+
+def test_a_failed_write_removes_its_temporary_file_and_keeps_the_old_one(tmp_path):
+    path = minitf.save({"x": np.arange(3)}, tmp_path / "best.safetensors")
+
+    def fail(tmp):
+        tmp.write_bytes(b"half")
+        raise ValueError("stopped")
+
+    with pytest.raises(ValueError, match="stopped"):
+        atomic_write(path, fail)
+    assert [p.name for p in tmp_path.iterdir()] == ["best.safetensors"]
+    assert np.array_equal(minitf.load(path)["x"], np.arange(3))
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """safetensors' save_file fails as it did on a full tmpfs: part of the file written, then the error."""
+    from safetensors import SafetensorError
+
+    def save_file(arrays, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"\0" * 100)
+        raise SafetensorError(ENOSPC_MESSAGE)
+    monkeypatch.setattr(safetensors_numpy, "save_file", save_file)
+
+
+def test_a_full_disk_is_an_os_error_naming_the_file_and_the_old_file_survives(tmp_path, full_disk):
+    path = tmp_path / "best.safetensors"
+    write_raw(path, {"x": f32(0, 16)}, np.arange(4, dtype=np.float32).tobytes())
+    with pytest.raises(OSError) as err:
+        minitf.save({"x": np.zeros(4, np.float32)}, path)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    assert "No space left on device" in str(err.value)
+    assert np.array_equal(minitf.load(path)["x"], np.arange(4))  # the old checkpoint, intact
+    assert [p.name for p in tmp_path.iterdir()] == ["best.safetensors"]  # the temporary file removed
+
+
+def test_a_failing_fsync_is_an_os_error_naming_the_file(tmp_path, monkeypatch):
+    import minitf.atomic_file
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(minitf.atomic_file.os, "fsync", fsync)
+    path = tmp_path / "last.safetensors"
+    with pytest.raises(OSError, match=f"No space left on device: '{path}'"):
+        minitf.save({"x": np.zeros(2)}, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_minitf_train_on_a_full_disk_prints_one_error_line(tmp_path, full_disk, capsys):
+    from test_cli import train_argv
+    code = main([str(a) for a in train_argv(tmp_path, "--max-steps", 1)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert re.fullmatch(f"minitf: error: {re.escape(str(tmp_path / 'run'))}/(best|last).safetensors: "
+                        "No space left on device", err.splitlines()[-1])
+    assert not list((tmp_path / "run").glob("*.tmp"))
