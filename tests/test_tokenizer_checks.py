@@ -3,10 +3,13 @@ capped, nesting that the regex compiler cannot take, types, ids without gaps, th
 translation needs; each problem is one error naming the source and the field (and one CLI line)."""
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import pytest
 
+from minitf.cli import main
 from minitf.nn import Transformer, TransformerConfig
 from minitf.tokenizer import BPETokenizer, TokenizerFileError
 from minitf.tokenizer.patterns import MAX_PATTERN_CHARS
@@ -75,6 +78,16 @@ def test_ids_with_a_gap_are_refused_naming_the_first_unused_id(tokenizer, shift)
         BPETokenizer.from_dict(data, source="tok")
 
 
+def test_the_tokenizer_commands_print_one_error_line(tokenizer, tmp_path, monkeypatch, capsys):
+    for pattern in (NESTED, DEEP):
+        path = write(tmp_path, changed(tokenizer, pattern=pattern))
+        for command in ("encode", "decode"):
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a dog\n"), "utf-8"))
+            assert main(["tokenizer", command, "--tokenizer", str(path)]) == 1
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and err.startswith(f"minitf: error: {path}: pattern ")
+
+
 # ---- Hugging Face tokenizer.json ------------------------------------------------------------------
 
 @pytest.mark.parametrize("pre_tokenizer, message", [
@@ -140,3 +153,16 @@ def test_a_checkpoint_tokenizer_with_a_hostile_pattern_is_refused(tmp_path, patt
     path = checkpoint_with(tmp_path, data)
     with pytest.raises(CheckpointError, match=f"checkpoint {path}: tokenizer: pattern .*{message}"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("tokenizer_data", [
+    {**BPETokenizer(special_tokens=["<pad>", "<bos>", "<end>"]).to_dict()},
+    {**BPETokenizer(special_tokens=SPECIAL_TOKENS).to_dict(), "pattern": DEEP},
+])
+def test_minitf_translate_reports_a_bad_checkpoint_tokenizer_in_one_line(tmp_path, monkeypatch, capsys,
+                                                                         tokenizer_data):
+    path = checkpoint_with(tmp_path, tokenizer_data)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"eins zwei\n"), "utf-8"))
+    assert main(["translate", "--checkpoint", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"minitf: error: checkpoint {path}: ")
