@@ -178,7 +178,7 @@ class StoredFile:
                                   f"this minitf reads version {VERSION}")
         try:
             node = json.loads(self.metadata.get("structure", ""))
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: also an integer of over 4,300 digits
             raise CheckpointError(f"{self.path}: the saved structure is not valid JSON ({exc})") from None
         return _decode(node, self, ())
 
@@ -232,7 +232,7 @@ def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[ArrayRef, 
         raise not_safetensors(path, head + text[:56])
     try:
         header = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also an integer of over 4,300 digits
         raise CheckpointError(f"{path}: corrupt safetensors header ({exc})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")

@@ -143,6 +143,29 @@ def test_an_absurd_shape_in_a_checkpoint_is_a_checkpoint_error(tmp_path, shape, 
         load_checkpoint(path)
 
 
+LONG_INT = "9" * 5000  # JSON parses it, Python refuses to make an int of over 4,300 digits from it
+
+
+def test_an_integer_too_long_for_python_in_the_header_or_the_structure_is_a_checkpoint_error(tmp_path):
+    header = '{"x": {"dtype": "F32", "shape": [%s], "data_offsets": [0, 16]}}' % LONG_INT
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + bytes(16))
+    with pytest.raises(CheckpointError, match=f"^{path}: corrupt safetensors header .*4300 digits"):
+        minitf.load(path)
+    path = saved(tmp_path)
+    change_header(path, lambda h: h["__metadata__"].update(structure='{"dict": [["n", %s]]}' % LONG_INT))
+    with pytest.raises(CheckpointError, match=f"^{path}: the saved structure is not valid JSON"):
+        minitf.load(path)
+
+
+def test_an_integer_too_long_for_python_in_npz_checkpoint_metadata_is_a_checkpoint_error(tmp_path):
+    path = tmp_path / "old.npz"
+    meta = '{"format": "minitf-checkpoint", "version": %s}' % LONG_INT
+    np.savez(path, **{"model/w": np.zeros(2, np.float32), "meta": np.frombuffer(meta.encode(), np.uint8)})
+    with pytest.raises(CheckpointError, match=f"checkpoint {path}: metadata is corrupt .*4300 digits"):
+        load_checkpoint(path)
+
+
 # ---- writing: a temporary file per write, errors as OSError naming the file -------------------------
 
 def test_two_writers_of_one_path_never_share_a_temporary_file(tmp_path):

@@ -78,6 +78,13 @@ def test_ids_with_a_gap_are_refused_naming_the_first_unused_id(tokenizer, shift)
         BPETokenizer.from_dict(data, source="tok")
 
 
+def test_an_integer_too_long_for_python_is_a_tokenizer_file_error(tokenizer, tmp_path):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(tokenizer.to_dict()).replace('"version": 1', '"version": ' + "9" * 5000))
+    with pytest.raises(TokenizerFileError, match=f"^{path}: not valid JSON: .*4300 digits"):
+        BPETokenizer.load(path)
+
+
 def test_the_tokenizer_commands_print_one_error_line(tokenizer, tmp_path, monkeypatch, capsys):
     for pattern in (NESTED, DEEP):
         path = write(tmp_path, changed(tokenizer, pattern=pattern))

@@ -92,7 +92,7 @@ def read_json(path: Path, what: str) -> Any:
         raise TokenizerFileError(f"{path}: JSON nested too deeply") from None
     except UnicodeDecodeError as exc:
         raise TokenizerFileError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
         raise TokenizerFileError(f"{path}: not valid JSON: {exc}") from None
 
 
