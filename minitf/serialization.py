@@ -251,7 +251,7 @@ def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[ArrayRef, 
 def _entry(path: Path, name: str, spec: Any, data_size: int) -> tuple[ArrayRef, tuple[int, int]]:
     """The ArrayRef of one header entry and its [begin, end) in the data, every field checked."""
     def bad(what: str) -> CheckpointError:
-        return CheckpointError(f"{path}: array {name!r} {what}")
+        return CheckpointError(f"{path}: array {_short(name)} {what}")
 
     if not isinstance(spec, dict):
         raise bad(f"has a header entry of type {type(spec).__name__}, expected an object")
@@ -284,15 +284,15 @@ def _check_layout(path: Path, offsets: dict[str, tuple[int, int]], data_size: in
     position, previous = 0, None
     for name, (begin, end) in sorted(offsets.items(), key=lambda item: item[1]):
         if begin < position:
-            raise CheckpointError(f"{path}: array {name!r} at data_offsets [{begin}, {end}] overlaps array "
-                                  f"{previous!r}, which ends at {position}")
+            raise CheckpointError(f"{path}: array {_short(name)} at data_offsets [{begin}, {end}] overlaps "
+                                  f"array {_short(previous)}, which ends at {position}")
         if begin > position:
-            raise CheckpointError(f"{path}: array {name!r} at data_offsets [{begin}, {end}] leaves "
+            raise CheckpointError(f"{path}: array {_short(name)} at data_offsets [{begin}, {end}] leaves "
                                   f"{begin - position:,} bytes before it that no array holds")
         position, previous = end, name
     if position != data_size:
         raise CheckpointError(f"{path}: {data_size - position:,} bytes after the last array"
-                              f"{f' ({previous!r})' if previous else ''} that no array holds")
+                              f"{f' ({_short(previous)})' if previous else ''} that no array holds")
 
 
 def _short(value: Any) -> str:
@@ -321,12 +321,12 @@ def _decode(node: Any, stored: StoredFile, keys: tuple) -> Any:
             return float(value)
         if tag in ("array", "tensor", "scalar") and isinstance(value, str):
             if value not in stored.arrays:
-                raise CheckpointError(f"{stored.path}: {_path(keys)} names array {value!r}, which the file "
+                raise CheckpointError(f"{stored.path}: {_path(keys)[:200]} names array {_short(value)}, which the file "
                                      "does not hold")
             ref = stored.arrays[value]
             grad = bool(rest and rest[0][0] == "requires_grad" and rest[0][1] is True)
             return ArrayRef(ref.name, ref.dtype, ref.shape, tag, grad)
-    raise CheckpointError(f"{stored.path}: {_path(keys)} has an unknown structure node {str(node)[:80]}")
+    raise CheckpointError(f"{stored.path}: {_path(keys)[:200]} has an unknown structure node {str(node)[:80]}")
 
 
 def _is_key(entry: Any) -> bool:

@@ -133,6 +133,19 @@ def test_each_bad_header_field_is_one_checkpoint_error_naming_file_and_field(tmp
     assert str(err.value).startswith(f"{path}: ")
 
 
+@pytest.mark.parametrize("change", [
+    lambda h: h.update({"x" * 10**6: h.pop("x")}) or h["x" * 10**6].update(dtype="C64"),
+    lambda h: h.update({"x" * 10**6: h.pop("x")}) or h["x" * 10**6].update(data_offsets=[4, 20]),
+    lambda h: h["__metadata__"].update(structure=json.dumps({"dict": [["k" * 10**6, {"array": "y" * 10**6}]]})),
+])
+def test_an_error_about_a_huge_name_stays_short(tmp_path, change):
+    path = saved(tmp_path)
+    change_header(path, change)
+    with pytest.raises(CheckpointError) as err:
+        minitf.load(path)
+    assert len(str(err.value)) < 600 + len(str(path))
+
+
 @pytest.mark.parametrize("shape, message", [([0, 10**30], "larger than any array can be"),
                                             ([0] + [1] * 70, "71 dimensions"), ([0, 1e30], "non-negative")])
 def test_an_absurd_shape_in_a_checkpoint_is_a_checkpoint_error(tmp_path, shape, message):
