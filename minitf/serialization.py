@@ -271,7 +271,7 @@ def _entry(path: Path, name: str, spec: Any, data_size: int) -> tuple[ArrayRef, 
     begin, end = offsets
     if end - begin != ref.nbytes or end > data_size:
         raise bad(f"of shape {tuple(shape)} and dtype {dtype} ({ref.nbytes:,} bytes) does not fit "
-                  f"its data_offsets {offsets} in a file with {data_size:,} bytes of data")
+                  f"its data_offsets {_short(offsets)} in a file with {data_size:,} bytes of data")
     return ref, (begin, end)
 
 
