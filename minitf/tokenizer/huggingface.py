@@ -9,7 +9,7 @@ Added tokens become special tokens; ``tokenizers`` always recognises them in tex
 pass ``allowed_special="all"`` to encode as it does.  Post-processors and decoders
 do not change the ids of ``encode(..., add_special_tokens=False)`` and are ignored;
 so are the ``lstrip``/``rstrip``/``single_word`` flags of added tokens.  A ``Split`` regex
-is untrusted: size-checked, then time-limited on each text (see patterns).  Anything
+or string is untrusted: size-checked (see patterns), and a regex time-limited on each text.  Anything
 else raises ValueError saying what is not supported; a malformed file (``added_tokens``
 not a list of ``{"id": int, "content": str}`` with distinct ids, a vocabulary id that is not
 an int below ``MAX_VOCAB_SIZE``, too many entries, a file over ``MAX_FILE_BYTES``) raises
