@@ -8,23 +8,28 @@ PyTorch reads it with `safetensors.torch.load_file`. Everything else goes as JSO
 safetensors `__metadata__` ({"format": "minitf", "version": "1", "structure": ...}). A
 safetensors file written by another program loads as a flat dict of NumPy arrays.
 
-Reading is bounded: the header is checked (size, dtypes, shapes, offsets inside the file)
-before any array is read, and `open_file` lets a caller check shapes before reading at all.
-A file that is not a safetensors file is a CheckpointError saying what it is.
+Reading is bounded: the header is checked before any array is read (its size; each field's
+type; dtypes; shapes of at most MAX_DIMS non-negative integers; each array's [begin, end) in the
+data exactly its size, the arrays in order without overlaps or holes and ending where the file
+ends, as the safetensors format requires), and `open_file` lets a caller check shapes before
+reading at all. A file that is not a safetensors file is a CheckpointError saying what it is.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from . import backend
+from .atomic_file import atomic_write
 from .autograd import Tensor
 
 FORMAT = "minitf"
@@ -32,6 +37,7 @@ VERSION = 1
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 MAX_ENTRIES = 100_000  # arrays in one file
 MAX_DEPTH = 64  # nesting of the saved structure
+MAX_DIMS = 32  # dimensions of one array (NumPy 1.x holds at most 32)
 
 DTYPES = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16,
           "U32": np.uint32, "I32": np.int32, "U64": np.uint64, "I64": np.int64, "F16": np.float16,
@@ -47,13 +53,37 @@ class CheckpointError(ValueError):
 # ---- saving -------------------------------------------------------------------------------
 
 def save(obj: Any, path: str | os.PathLike) -> Path:
-    """Write `obj` to `path` atomically as one safetensors file; returns the path."""
-    from safetensors.numpy import save_file  # noqa: PLC0415 (only needed to write)
+    """Write `obj` to `path` atomically as one safetensors file; returns the path.
+
+    A failed write (e.g. a full disk) raises OSError naming `path` and leaves the old file as it was.
+    """
+    from safetensors import SafetensorError  # noqa: PLC0415 (only needed to write)
+    from safetensors.numpy import save_file  # noqa: PLC0415
 
     arrays: dict[str, np.ndarray] = {}
     structure = _encode(obj, (), arrays)
     metadata = {"format": FORMAT, "version": str(VERSION), "structure": json.dumps(structure)}
-    return atomic_write(path, lambda tmp: save_file(arrays, str(tmp), metadata=metadata))
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(arrays, str(tmp), metadata=metadata)
+        except SafetensorError as exc:
+            error = _io_error(exc, path)
+            if error is None:  # not the disk or the file system: a bug
+                raise
+            raise error from exc
+    return atomic_write(path, write)
+
+
+def _io_error(exc: Exception, path: str | os.PathLike) -> OSError | None:
+    """The OSError that a safetensors write error stands for (it wraps them as text), or None."""
+    message = str(exc)
+    code = re.search(r"\(os error (\d+)\)", message)
+    if code:
+        return OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path))
+    if "I/O error" in message:
+        return OSError(errno.EIO, message, str(path))
+    return None
 
 
 def _encode(obj: Any, keys: tuple, arrays: dict[str, np.ndarray]) -> Any:
@@ -109,44 +139,6 @@ def _path(keys: tuple) -> str:
     return "obj" + "".join(f"[{k!r}]" for k in keys)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
-    """Call `write(tmp)` for a temporary file beside `path`, fsync it, rename it over `path`.
-
-    A kill leaves at worst a stale `<name>.tmp`, which the next write replaces; `path` is
-    always either the old file or the new one, complete.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDWR)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-    return path
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make the rename itself durable (POSIX; Windows cannot open a directory)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 # ---- loading ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -186,7 +178,7 @@ class StoredFile:
                                   f"this minitf reads version {VERSION}")
         try:
             node = json.loads(self.metadata.get("structure", ""))
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: also an integer of over 4,300 digits
             raise CheckpointError(f"{self.path}: the saved structure is not valid JSON ({exc})") from None
         return _decode(node, self, ())
 
@@ -240,39 +232,72 @@ def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[ArrayRef, 
         raise not_safetensors(path, head + text[:56])
     try:
         header = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also an integer of over 4,300 digits
         raise CheckpointError(f"{path}: corrupt safetensors header ({exc})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise CheckpointError(f"{path}: corrupt safetensors header (__metadata__ is not a str -> str map)")
     if len(header) > MAX_ENTRIES:
         raise CheckpointError(f"{path} declares {len(header):,} arrays, more than the limit of {MAX_ENTRIES:,}")
     data_size = size - 8 - n
     arrays = {name: _entry(path, name, spec, data_size) for name, spec in header.items()}
-    return metadata, dict(sorted(arrays.items(), key=lambda item: item[1][1])), 8 + n
+    _check_layout(path, {name: offsets for name, (_, offsets) in arrays.items()}, data_size)
+    entries = {name: (ref, offsets[0]) for name, (ref, offsets) in arrays.items()}
+    return metadata, dict(sorted(entries.items(), key=lambda item: item[1][1])), 8 + n
 
 
-def _entry(path: Path, name: str, spec: Any, data_size: int) -> tuple[ArrayRef, int]:
+def _entry(path: Path, name: str, spec: Any, data_size: int) -> tuple[ArrayRef, tuple[int, int]]:
+    """The ArrayRef of one header entry and its [begin, end) in the data, every field checked."""
     def bad(what: str) -> CheckpointError:
-        return CheckpointError(f"{path}: array {name!r} {what}")
+        return CheckpointError(f"{path}: array {_short(name)} {what}")
 
     if not isinstance(spec, dict):
         raise bad(f"has a header entry of type {type(spec).__name__}, expected an object")
     dtype, shape, offsets = spec.get("dtype"), spec.get("shape"), spec.get("data_offsets")
-    if dtype not in DTYPES:
-        raise bad(f"has dtype {dtype!r}; minitf reads {', '.join(DTYPES)}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise bad(f"has dtype {_short(dtype)}; minitf reads {', '.join(DTYPES)}")
     if not (isinstance(shape, list) and all(_natural(d) for d in shape)):
-        raise bad(f"has shape {shape!r}, expected a list of non-negative integers")
+        raise bad(f"has shape {_short(shape)}, expected a list of non-negative integers")
+    if len(shape) > MAX_DIMS:
+        raise bad(f"has {len(shape)} dimensions, more than the limit of {MAX_DIMS}")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_natural(o) for o in offsets)):
-        raise bad(f"has data_offsets {offsets!r}, expected [begin, end]")
+        raise bad(f"has data_offsets {_short(offsets)}, expected [begin, end], two non-negative integers")
+    itemsize = np.dtype(DTYPES[dtype]).itemsize
+    if math.prod(d for d in shape if d) * itemsize > np.iinfo(np.intp).max:  # even an empty one
+        raise bad(f"has shape {_short(shape)}, larger than any array can be")
     ref = ArrayRef(name, np.dtype(DTYPES[dtype]), tuple(shape))
     begin, end = offsets
     if end - begin != ref.nbytes or end > data_size:
         raise bad(f"of shape {tuple(shape)} and dtype {dtype} ({ref.nbytes:,} bytes) does not fit "
-                  f"its data_offsets {offsets} in a file with {data_size:,} bytes of data")
-    return ref, begin
+                  f"its data_offsets {_short(offsets)} in a file with {data_size:,} bytes of data")
+    return ref, (begin, end)
+
+
+def _check_layout(path: Path, offsets: dict[str, tuple[int, int]], data_size: int) -> None:
+    """The arrays' byte ranges, in order, must tile the data exactly: no overlap, no hole, no tail.
+
+    As the safetensors format requires (its reference reader's `Metadata::validate`): two
+    arrays sharing bytes, or bytes that no array owns, mean a corrupt or crafted file.
+    """
+    position, previous = 0, None
+    for name, (begin, end) in sorted(offsets.items(), key=lambda item: item[1]):
+        if begin < position:
+            raise CheckpointError(f"{path}: array {_short(name)} at data_offsets [{begin}, {end}] overlaps "
+                                  f"array {_short(previous)}, which ends at {position}")
+        if begin > position:
+            raise CheckpointError(f"{path}: array {_short(name)} at data_offsets [{begin}, {end}] leaves "
+                                  f"{begin - position:,} bytes before it that no array holds")
+        position, previous = end, name
+    if position != data_size:
+        raise CheckpointError(f"{path}: {data_size - position:,} bytes after the last array"
+                              f"{f' ({_short(previous)})' if previous else ''} that no array holds")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _natural(value: Any) -> bool:
@@ -296,12 +321,12 @@ def _decode(node: Any, stored: StoredFile, keys: tuple) -> Any:
             return float(value)
         if tag in ("array", "tensor", "scalar") and isinstance(value, str):
             if value not in stored.arrays:
-                raise CheckpointError(f"{stored.path}: {_path(keys)} names array {value!r}, which the file "
+                raise CheckpointError(f"{stored.path}: {_path(keys)[:200]} names array {_short(value)}, which the file "
                                      "does not hold")
             ref = stored.arrays[value]
             grad = bool(rest and rest[0][0] == "requires_grad" and rest[0][1] is True)
             return ArrayRef(ref.name, ref.dtype, ref.shape, tag, grad)
-    raise CheckpointError(f"{stored.path}: {_path(keys)} has an unknown structure node {str(node)[:80]}")
+    raise CheckpointError(f"{stored.path}: {_path(keys)[:200]} has an unknown structure node {str(node)[:80]}")
 
 
 def _is_key(entry: Any) -> bool:

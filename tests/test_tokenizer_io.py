@@ -57,12 +57,12 @@ def test_dict_round_trip_through_json(tok):
 
 
 def test_hugging_face_style_ids_survive_save(tmp_path):
-    tok = BPETokenizer([(5, 6, 300)], special_tokens={"<s>": 256}, byte_ids=range(256),
+    tok = BPETokenizer([(5, 6, 257)], special_tokens={"<s>": 256}, byte_ids=range(256),
                        pattern="gpt2")
     tok.save(tmp_path / "t.json")
     again = BPETokenizer.load(tmp_path / "t.json")
     assert again.byte_ids == list(range(256)) and again.special_tokens == {"<s>": 256}
-    assert again.merges == [(5, 6, 300)] and again.vocab_size == 301
+    assert again.merges == [(5, 6, 257)] and again.vocab_size == 258
 
 
 def write(tmp_path, data) -> str:

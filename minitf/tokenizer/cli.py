@@ -133,5 +133,6 @@ def _strip_terminator(line: str) -> str:
 
 
 def _fail(exc: BaseException) -> int:
-    print(f"error: {exc}", file=sys.stderr)
+    """Report `exc` as the one `minitf: error: ...` line the `minitf` command gives for user errors."""
+    print(f"minitf: error: {' '.join(str(exc).split())}", file=sys.stderr)
     return 1

@@ -9,7 +9,7 @@ Added tokens become special tokens; ``tokenizers`` always recognises them in tex
 pass ``allowed_special="all"`` to encode as it does.  Post-processors and decoders
 do not change the ids of ``encode(..., add_special_tokens=False)`` and are ignored;
 so are the ``lstrip``/``rstrip``/``single_word`` flags of added tokens.  A ``Split`` regex
-is untrusted: size-checked, then time-limited on each text (see patterns).  Anything
+or string is untrusted: size-checked (see patterns), and a regex time-limited on each text.  Anything
 else raises ValueError saying what is not supported; a malformed file (``added_tokens``
 not a list of ``{"id": int, "content": str}`` with distinct ids, a vocabulary id that is not
 an int below ``MAX_VOCAB_SIZE``, too many entries, a file over ``MAX_FILE_BYTES``) raises
@@ -95,7 +95,9 @@ def _pattern(pre: Any) -> tuple[str, str | None]:
         _check_byte_level(pre)
         return (GPT2_PATTERN if pre.get("use_regex", True) else _WHOLE_TEXT), None
     if isinstance(pre, dict) and pre.get("type") == "Sequence":
-        steps = pre.get("pretokenizers") or []
+        steps = pre.get("pretokenizers")
+        if not isinstance(steps, list):
+            raise ValueError(f"pre_tokenizer Sequence pretokenizers must be a list, got {_short(steps)}")
         if (len(steps) == 2 and isinstance(steps[0], dict) and steps[0].get("type") == "Split"
                 and isinstance(steps[1], dict) and steps[1].get("type") == "ByteLevel"):
             _check_byte_level(steps[1])
@@ -109,25 +111,34 @@ def _pattern(pre: Any) -> tuple[str, str | None]:
 
 
 def _check_byte_level(pre: dict[str, Any]) -> None:
+    for key in ("add_prefix_space", "use_regex", "trim_offsets"):
+        if not isinstance(pre.get(key, False), bool):
+            raise ValueError(f"pre_tokenizer ByteLevel {key} must be true or false, got {_short(pre[key])}")
     if pre.get("add_prefix_space", False):
         raise ValueError("ByteLevel add_prefix_space=True is not supported")
 
 
 def _split_pattern(split: dict[str, Any]) -> tuple[str, str | None]:
-    if split.get("behavior") != "Isolated" or split.get("invert", False):
-        raise ValueError(f"Split behavior {split.get('behavior')!r} (invert="
-                         f"{split.get('invert')}) is not supported (only Isolated)")
-    pattern = split.get("pattern") or {}
-    if "Regex" in pattern:
-        field = "pre_tokenizer Split pattern.Regex"
-        try:
-            compile_pattern(pattern["Regex"], untrusted=True)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{field}: {exc}") from None
-        return pattern["Regex"], field
-    if "String" in pattern:
-        return regex.escape(pattern["String"]), None
-    raise ValueError(f"Split pattern {pattern!r} is not supported")
+    if split.get("behavior") != "Isolated" or split.get("invert", False) is not False:
+        raise ValueError(f"Split behavior {_short(split.get('behavior'))} (invert="
+                         f"{_short(split.get('invert'))}) is not supported (only Isolated)")
+    pattern = split.get("pattern")
+    kind = next(iter(pattern), None) if isinstance(pattern, dict) and len(pattern) == 1 else None
+    if kind not in ("Regex", "String") or not isinstance(pattern[kind], str):
+        raise ValueError(f"pre_tokenizer Split pattern must be {{\"Regex\": string}} or {{\"String\": "
+                         f"string}}, got {_short(pattern)}")
+    field = f"pre_tokenizer Split pattern.{kind}"
+    source = pattern[kind] if kind == "Regex" else regex.escape(pattern[kind])
+    try:
+        compile_pattern(source, untrusted=True)  # size-checked before it is compiled
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from None
+    return source, field if kind == "Regex" else None  # an escaped string cannot backtrack
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _vocab(vocab: Any) -> dict[str, int]:

@@ -13,8 +13,9 @@ the text that a user pattern does not match become chunks of their own, so
 encoding stays lossless whatever the pattern.
 
 A pattern read from a file is untrusted (its ``origin`` is given): before it is
-compiled, its counted repeats are bounded (the ``regex`` package unrolls ``x{1000}``
-into 1000 copies, so a short pattern could take gigabytes), and each text it splits
+compiled, its length is capped (MAX_PATTERN_CHARS) and its counted repeats are bounded (the
+``regex`` package unrolls ``x{1000}`` into 1000 copies, so a short pattern could take
+gigabytes); a pattern nested too deeply to compile is a ValueError; and each text it splits
 has a time limit (a backtracking pattern such as ``(a|aa)+$`` could take years on a
 short text), exceeded with a :class:`PatternTimeoutError`.  The built-in patterns and
 patterns given in code run without the limit, which costs time on every text.
@@ -45,6 +46,7 @@ _FAST_FORMS: dict[str, str] = {
 
 Splitter = Callable[[str], list]
 
+MAX_PATTERN_CHARS = 4096  # an untrusted pattern's length (the built-in ones have 74 and 115)
 MAX_UNROLLED = 100_000  # an untrusted pattern's length times the product of its repeat counts
 TIME_LIMIT_S = 1.0  # seconds an untrusted pattern may take on a text, plus TIME_PER_CHAR_S a character
 TIME_PER_CHAR_S = 1e-5
@@ -76,17 +78,24 @@ def compile_pattern(pattern: str, untrusted: bool = False) -> regex.Pattern:
     try:
         return regex.compile(source)
     except regex.error as exc:
-        raise ValueError(f"pattern {source!r} does not compile: {exc}") from None
+        raise ValueError(f"pattern {source!r:.200} does not compile: {exc}") from None
+    except RecursionError:  # the regex package parses groups recursively (~350 levels at most)
+        raise ValueError(f"pattern {source!r:.80} of {len(source):,} characters nests its groups too "
+                         "deeply to compile") from None
 
 
 def check_unrolled_size(source: str) -> None:
-    """Raise ValueError if compiling ``source`` could unroll it into more than MAX_UNROLLED items.
+    """Raise ValueError if ``source`` is longer than MAX_PATTERN_CHARS or compiling it could
+    unroll it into more than MAX_UNROLLED items.
 
     ``regex`` compiles ``x{m,n}`` into about max(m, n) copies of ``x`` and nested repeats
     multiply (``(?:a{1000}){1000}`` takes 270 MB).  The pattern's length times the product
     of every count written in braces bounds that from above (braces that are no repeat
     count too, which only errs towards refusing).
     """
+    if len(source) > MAX_PATTERN_CHARS:
+        raise ValueError(f"pattern of {len(source):,} characters is longer than the limit of "
+                         f"{MAX_PATTERN_CHARS:,}")
     size = len(source)
     for match in _COUNTED_REPEAT.finditer(source):
         size *= max([1] + [int(d) if len(d) < 10 else 10**10 for d in match.groups("") if d])
@@ -94,9 +103,6 @@ def check_unrolled_size(source: str) -> None:
             raise ValueError(f"pattern {source!r:.80} repeats too much: its length times its "
                              f"repeat counts is over {MAX_UNROLLED:,} (compiling it could take "
                              "gigabytes)")
-    if size > MAX_UNROLLED:
-        raise ValueError(f"pattern of {len(source):,} characters is longer than the limit of "
-                         f"{MAX_UNROLLED:,}")
 
 
 def make_splitter(pattern: str, origin: str | None = None) -> Splitter:

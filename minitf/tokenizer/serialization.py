@@ -25,7 +25,8 @@ Format ``minitf-bpe``, version 1::
 
 Nothing is unpickled; every field is checked, and errors name the file.  The pattern is
 untrusted: size-checked before it is compiled and time-limited on each text (see patterns).  Files larger than
-MAX_FILE_BYTES are refused unread; ids, merges and special tokens are capped (see vocab).
+MAX_FILE_BYTES are refused unread; ids, merges and special tokens are capped (see vocab).  The ids
+run from 0 to the vocabulary size - 1 without gaps (a model may produce any id below its size).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def read_json(path: Path, what: str) -> Any:
         raise TokenizerFileError(f"{path}: JSON nested too deeply") from None
     except UnicodeDecodeError as exc:
         raise TokenizerFileError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
         raise TokenizerFileError(f"{path}: not valid JSON: {exc}") from None
 
 
@@ -110,7 +111,7 @@ def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>"):
     if data.get("format") != FORMAT:
         raise TokenizerFileError(f"{source}: not a {FORMAT} tokenizer "
                                  f"(format is {data.get('format')!r})")
-    if data.get("version") != VERSION:
+    if type(data.get("version")) is not int or data["version"] != VERSION:
         raise TokenizerFileError(f"{source}: unsupported {FORMAT} version "
                                  f"{data.get('version')!r} (this minitf reads version {VERSION})")
     missing = [k for k in _KEYS if k not in data]
@@ -146,8 +147,19 @@ def _build(cls, data: Mapping[str, Any], source: str):
     pattern = data["pattern"]
     if not isinstance(pattern, str):
         raise ValueError(f"pattern must be a string, got {pattern!r}")
-    return cls(merges, special_tokens=specials, byte_ids=byte_ids, pattern=pattern,
-               pattern_origin=f"{source}, key 'pattern'")
+    tokenizer = cls(merges, special_tokens=specials, byte_ids=byte_ids, pattern=pattern,
+                    pattern_origin=f"{source}, key 'pattern'")
+    _check_no_gaps(tokenizer._vocab.id_to_bytes)
+    return tokenizer
+
+
+def _check_no_gaps(tokens: Mapping[int, bytes]) -> None:
+    """The ids must be 0 .. n-1, each once (the vocabulary has already refused an id used twice)."""
+    size = max(tokens) + 1
+    if len(tokens) != size:
+        missing = next(i for i in range(size) if i not in tokens)
+        raise ValueError(f"the ids must run from 0 to {size - 1} without gaps, but {size - len(tokens):,} "
+                         f"are unused, the first is {missing}")
 
 
 def _list(value: Any, key: str) -> list:

@@ -11,7 +11,8 @@ Tokenizers trained here number specials 0..k-1, bytes k..k+255 in byte order and
 merged tokens from k+256 on; other layouts (from Hugging Face files) are allowed.
 
 Since vocabularies come from files, every id is below MAX_VOCAB_SIZE, and there are at most
-MAX_VOCAB_SIZE merges and MAX_SPECIAL_TOKENS special tokens.
+MAX_VOCAB_SIZE merges and MAX_SPECIAL_TOKENS special tokens of at most MAX_SPECIAL_TOKEN_CHARS
+characters each (encoding searches every text for them).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import regex
 
 MAX_VOCAB_SIZE = 1 << 20  # ids 0 .. 1,048,575 (the largest public BPE vocabularies hold ~260k)
 MAX_SPECIAL_TOKENS = 1 << 16
+MAX_SPECIAL_TOKEN_CHARS = 200  # e.g. "<|reserved_special_token_250|>" has 30
 
 _ESCAPE = regex.compile(r"<0x([0-9A-F]{2})>")
 
@@ -61,7 +63,10 @@ class Vocabulary:
                              f"{MAX_SPECIAL_TOKENS:,}")
         for name, token_id in self.special_tokens.items():
             if not isinstance(name, str) or not name:
-                raise ValueError(f"special token names must be non-empty strings, got {name!r}")
+                raise ValueError(f"special token names must be non-empty strings, got {name!r:.60}")
+            if len(name) > MAX_SPECIAL_TOKEN_CHARS:
+                raise ValueError(f"special token {name!r:.40} has {len(name):,} characters, more than "
+                                 f"the limit of {MAX_SPECIAL_TOKEN_CHARS}")
             if not _encodable(name):
                 raise ValueError(f"special token {name!r} contains a lone surrogate")
             _check_id(token_id, f"special token {name!r}")

@@ -211,11 +211,19 @@ def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.d
 
 
 def _check_tokenizer(path: Path, data: dict[str, Any], model_config: dict[str, Any] | None) -> None:
-    """The tokenizer must build (its ids are capped) and fit the model's vocabulary."""
+    """The tokenizer must build (its ids are capped), hold the special tokens that translating and
+    training use, and fit the model's vocabulary."""
+    from .translator import SPECIAL_TOKENS  # noqa: PLC0415 (translator imports this module)
+
     try:
-        size = BPETokenizer.from_dict(data, source=f"checkpoint {path}: tokenizer").vocab_size
+        tokenizer = BPETokenizer.from_dict(data, source=f"checkpoint {path}: tokenizer")
     except ValueError as exc:
         raise CheckpointError(str(exc)) from None
+    missing = [name for name in SPECIAL_TOKENS if name not in tokenizer.special_tokens]
+    if missing:
+        raise CheckpointError(f"checkpoint {path}: the tokenizer lacks the special token(s) {', '.join(missing)} "
+                              f"(it has {list(tokenizer.special_tokens)[:10]})")
+    size = tokenizer.vocab_size
     if model_config is not None and size != model_config["src_vocab_size"]:
         raise CheckpointError(f"checkpoint {path}: the tokenizer has {size} tokens, model_config.src_vocab_size "
                               f"is {model_config['src_vocab_size']}")
