@@ -537,7 +537,7 @@ def test_beam_that_never_prunes_matches_exhaustive_search(seed):
     # A beam as wide as the most candidates of any step keeps every possible hypothesis, so only
     # the stopping rule can miss the best output: each row alone with its own width, then all
     # rows in one batch with the widest. Rows of source lengths 3..6 have limits 3..6
-    # (max_len_a 1, max_len_b 0); alphas zero, positive and a random one in [-1.5, 3].
+    # (max_len_a 1, max_len_b 0); alphas zero, positive, negative and a random one in [-1.5, 3].
     rng = np.random.default_rng(seed)
     model = RandomTreeModel(seed)
     limits = (6, 5, 4, 3)
@@ -545,7 +545,7 @@ def test_beam_that_never_prunes_matches_exhaustive_search(seed):
                     for row, limit in enumerate(limits)])
     mask = src != PAD
     kw = dict(bos_id=BOS, eos_id=EOS, max_len_a=1, max_len_b=0, banned_ids=[PAD])
-    for alpha in (0.0, 0.6, float(rng.uniform(-1.5, 3.0))):
+    for alpha in (0.0, 0.6, -0.8, float(rng.uniform(-1.5, 3.0))):
         searched = [search_tree(model, int(src[row, 0]), limit, alpha)
                     for row, limit in enumerate(limits)]
         for row, (hyp, _, widest) in enumerate(searched):
