@@ -230,7 +230,7 @@ def _text_line(raw: bytes, number: int) -> str:
 
 
 def _translate_lines(translator, lines: list[str], where: str, options: dict) -> list[str]:
-    """Translations of `lines`, aligned with them: an empty or too long line gives "" and a
+    """Translations of `lines`, aligned with them: an empty, blank or too long line gives "" and a
     warning on stderr naming it (`where` and its 1-based number) instead of stopping the rest."""
     outputs = [""] * len(lines)
     kept = []

@@ -1,5 +1,6 @@
 """Greedy decoding and beam search (minitf.translate.decode) on tiny random Transformers and on
 a scripted fake model whose next-token distributions are written out by hand."""
+import itertools
 import math
 from types import SimpleNamespace
 
@@ -294,13 +295,17 @@ class ScriptedModel:
         assert cache.tokens.shape[1] == start + 1
         assert (cache.keys == memory[:, 0]).all()  # memory follows the rows
         self.steps += 1
-        logits = np.full((len(tgt_in), 1, SV), -30.0)
-        for row in range(len(tgt_in)):
-            prefix = tuple(int(t) for t in cache.tokens[row, 1:])
-            dist = self.table.get((int(memory[row, 0]), prefix), UNIFORM)
-            for token, p in dist.items():
-                logits[row, 0, token] = math.log(p)
+        logits = np.stack([self.next_logits(int(memory[row, 0]),
+                                            tuple(int(t) for t in cache.tokens[row, 1:]))
+                           for row in range(len(tgt_in))])[:, None]
         return minitf.tensor(logits)
+
+    def next_logits(self, key, prefix):
+        """(SV,) logits of the token after `prefix` for the source key `key`."""
+        logits = np.full(SV, -30.0)
+        for token, p in self.table.get((key, prefix), UNIFORM).items():
+            logits[token] = math.log(p)
+        return logits
 
 
 def scripted_score(table, key, hyp, ended_by_eos=True):
@@ -344,8 +349,10 @@ def test_scripted_greedy_falls_into_the_trap_and_beam_does_not():
 
 def test_scripted_length_penalty_formula():
     # Step 1 finishes [A] (0.3, 2 tokens with EOS) and keeps [B, B] (0.36) and [A, C] (0.3) live;
-    # step 2 finishes [B, B] (0.252, 3 tokens with EOS): two finished, the row is done.
-    # Raw log-prob prefers the short one, a strong length penalty the long one.
+    # step 2 finishes [B, B] (0.252, 3 tokens with EOS). Raw log-prob prefers the short one, a
+    # strong length penalty the long one; with the limit of 6 tokens (max_len_b=5) no live
+    # hypothesis (they go on with 1/3 a token) can beat them, with the default limit of 11 and
+    # alpha = 3, [A, C, C] + 8 tokens (0.297 / 3 ** 8, /(16/6) ** 3) can.
     table = {
         (7, ()): {A: 0.6, B: 0.4},
         (7, (A,)): {EOS: 0.5, C: 0.5},
@@ -364,8 +371,10 @@ def test_scripted_length_penalty_formula():
     short = beam_search(ScriptedModel(table), src, mask, bos_id=BOS, eos_id=EOS, beam_size=2,
                         length_penalty=0.0)
     long = beam_search(ScriptedModel(table), src, mask, bos_id=BOS, eos_id=EOS, beam_size=2,
-                       length_penalty=3.0)
-    assert short == [[A]] and long == [[B, B]]
+                       length_penalty=3.0, max_len_b=5)
+    longest = beam_search(ScriptedModel(table), src, mask, bos_id=BOS, eos_id=EOS, beam_size=2,
+                          length_penalty=3.0)
+    assert short == [[A]] and long == [[B, B]] and longest == [[A, C, C] + [A] * 8]
 
 
 def test_scripted_limit_finishes_live_beams():
@@ -439,3 +448,111 @@ def test_bad_beam_size():
     with pytest.raises(ValueError, match="beam_size"):
         beam_search(ScriptedModel(TRAP), np.array([[7]]), np.array([[True]]), bos_id=BOS,
                     eos_id=EOS, beam_size=0)
+
+
+# ---- the stopping rule against exhaustive search -------------------------------------------
+
+# Key 7: EOS (0.3) finishes at step 1, B, EOS (0.18) and A, EOS (0.05) at step 2, while
+# [A, A] (0.45) is still live and ends for sure. The old rule (stop once K hypotheses have
+# finished) returned the empty output; [A, A] beats it under every length penalty tried here.
+EARLY_EOS = {
+    (7, ()): {A: 0.5, EOS: 0.3, B: 0.2},
+    (7, (A,)): {A: 0.9, EOS: 0.1},
+    (7, (A, A)): {EOS: 1.0},
+    (7, (B,)): {EOS: 0.9, C: 0.1},
+}
+
+
+@pytest.mark.parametrize("beam_size", [2, 3])
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+def test_scripted_live_hypothesis_that_can_still_win_is_not_dropped(beam_size, alpha):
+    src, mask = np.array([[7]]), np.array([[True]])
+    out = beam_search(ScriptedModel(EARLY_EOS), src, mask, bos_id=BOS, eos_id=EOS,
+                      beam_size=beam_size, length_penalty=alpha)
+    assert out == [[A, A]]
+    assert scripted_score(EARLY_EOS, 7, [A, A]) > scripted_score(EARLY_EOS, 7, [])
+
+
+def test_search_stops_once_no_live_hypothesis_can_win():
+    # After [A, A, EOS] (0.45) finishes at step 3, the best live score is 0.0067 (B, C, A; every
+    # token 1/3 after B, C): it cannot win even with the length limit's penalty, so the row
+    # stops at step 3 rather than at its limit of 41 tokens.
+    model = ScriptedModel(EARLY_EOS)
+    out = beam_search(model, np.array([[7]]), np.array([[True]]), bos_id=BOS, eos_id=EOS,
+                      beam_size=2, length_penalty=0.6, max_len_b=40)
+    assert out == [[A, A]] and model.steps == 3
+
+
+class RandomTreeModel(ScriptedModel):
+    """Random next-token logits for every (source key, prefix): EOS is possible with
+    probability 0.8, each of A, B, C with 0.25 (one of the four at least), the others are
+    -inf; possible ones are drawn from a normal of a random spread (up to a very confident
+    model). PAD and BOS are -30 (banned by the search). Such narrow trees keep the beam that
+    never prunes narrow, so that K hypotheses finish before the whole tree is searched."""
+
+    def __init__(self, seed):
+        super().__init__({})
+        self.seed = seed
+
+    def next_logits(self, key, prefix):
+        rng = np.random.default_rng([self.seed, key, len(prefix), *prefix])
+        logits = np.full(SV, -30.0)
+        possible = rng.random(4) < np.array([0.8, 0.25, 0.25, 0.25])
+        possible[rng.integers(4)] = True
+        spread = rng.choice([0.3, 2.0, 8.0])
+        logits[[EOS, A, B, C]] = np.where(possible, rng.normal(size=4) * spread, -np.inf)
+        return logits
+
+
+def search_tree(model, key, limit, alpha):
+    """Exhaustive search over every possible output of at most `limit` tokens of A, B, C (one
+    shorter than the limit ends with EOS, one at the limit ends there).
+
+    Returns (the best output, its normalized score, the most candidates of nonzero probability
+    at any step: a beam that wide never drops a live hypothesis)."""
+    best, best_score, widest = None, -math.inf, 0
+    live = [((), 0.0)]  # possible prefixes and their log-probs
+    for t in range(limit + 1):
+        grown = []
+        for prefix, total in live:
+            lp = log_probs(model.next_logits(key, prefix))
+            if t == limit:  # at the limit: ends as it is
+                ends = [(prefix, total)]
+            else:
+                ends = [(prefix, total + lp[EOS])] if np.isfinite(lp[EOS]) else []
+                grown += [(prefix + (c,), total + lp[c]) for c in (A, B, C) if np.isfinite(lp[c])]
+            for hyp, score in ends:
+                n = len(hyp) + (t < limit)
+                if score / length_penalty_factor(n, alpha) > best_score:
+                    best, best_score = list(hyp), score / length_penalty_factor(n, alpha)
+        if t < limit:
+            widest = max(widest, len(grown) + sum(np.isfinite(log_probs(
+                model.next_logits(key, p))[EOS]) for p, _ in live))
+        live = grown
+    return best, best_score, widest
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_beam_that_never_prunes_matches_exhaustive_search(seed):
+    # A beam as wide as the most candidates of any step keeps every possible hypothesis, so only
+    # the stopping rule can miss the best output: each row alone with its own width, then all
+    # rows in one batch with the widest. Rows of source lengths 3..6 have limits 3..6
+    # (max_len_a 1, max_len_b 0); alphas zero, positive, negative and a random one in [-1.5, 3].
+    rng = np.random.default_rng(seed)
+    model = RandomTreeModel(seed)
+    limits = (6, 5, 4, 3)
+    src = np.array([[10 * (row + 1) + seed] + [3] * (limit - 1) + [PAD] * (6 - limit)
+                    for row, limit in enumerate(limits)])
+    mask = src != PAD
+    kw = dict(bos_id=BOS, eos_id=EOS, max_len_a=1, max_len_b=0, banned_ids=[PAD])
+    for alpha in (0.0, 0.6, -0.8, float(rng.uniform(-1.5, 3.0))):
+        searched = [search_tree(model, int(src[row, 0]), limit, alpha)
+                    for row, limit in enumerate(limits)]
+        for row, (hyp, _, widest) in enumerate(searched):
+            n = limits[row]
+            out = beam_search(model, src[row:row + 1, :n], mask[row:row + 1, :n],
+                              beam_size=max(2, widest), length_penalty=alpha, **kw)
+            assert out == [hyp], (alpha, row, widest)
+        width = max(2, max(widest for _, _, widest in searched))
+        out = beam_search(model, src, mask, beam_size=width, length_penalty=alpha, **kw)
+        assert out == [hyp for hyp, _, _ in searched], (alpha, width)

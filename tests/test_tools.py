@@ -132,3 +132,32 @@ def test_bench_ops_runs_the_cnn_training_step_and_conv_cases():
     assert done.returncode == 0, done.stderr
     names = {line.split()[0] for line in done.stdout.splitlines() if line}
     assert {"cnn_step/digits8x8", "conv2d/digits_conv1", "max_pool2d/digits"} <= names, done.stdout
+
+
+@pytest.mark.slow  # a 5-step training run and a subprocess: about 8 s on a busy 2-core box
+def test_sweep_decoding_tabulates_the_metric_per_beam_and_alpha(tmp_path):
+    from minitf.translate import Translator
+    from minitf.translate.metrics import chrf
+    from test_train_common import tiny_trainer
+
+    trainer = tiny_trainer(tmp_path / "run", epochs=1, max_steps=5)
+    trainer.fit()
+    checkpoint = trainer.out_dir / "last.safetensors"
+    pairs = trainer.splits["test"][:6]
+    too_long = "seven hundred " * 100
+    (tmp_path / "src").write_text("".join(s + "\n" for s, _ in pairs) + too_long + "\n", encoding="utf-8")
+    (tmp_path / "ref").write_text("".join(r + "\n" for _, r in pairs) + "x\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(TOOLS / "sweep_decoding.py"), "--checkpoint", str(checkpoint),
+                           "--src", str(tmp_path / "src"), "--ref", str(tmp_path / "ref"), "--beams", "1,2",
+                           "--alphas", "0,1.5", "--metric", "chrf"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    table = [line.strip("|").split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [cell.strip() for cell in table[0]] == ["beam", "alpha 0", "alpha 1.5", "seconds"]
+    cells = {int(row[0]): [float(c) for c in row[1:3]] for row in table[1:]}
+    translator = Translator.from_checkpoint(str(checkpoint))
+    sources, refs = [s for s, _ in pairs], [r for _, r in pairs] + ["x"]
+    greedy = chrf(translator.translate(sources) + [""], refs)  # the too long line: left empty
+    assert cells[1] == [round(greedy, 2)] * 2
+    for alpha, cell in zip((0.0, 1.5), cells[2]):
+        beam = translator.translate(sources, beam_size=2, length_penalty=alpha) + [""]
+        assert cell == round(chrf(beam, refs), 2)

@@ -64,6 +64,14 @@ def test_empty_sentence_is_named(translator):
         translator.translate(["one", ""])
 
 
+@pytest.mark.parametrize("blank", [" ", "\t  ", "\u00a0\u3000"])
+def test_blank_sentence_is_named(translator, blank):
+    assert translator.problem(blank) == "is blank (only whitespace)"
+    assert translator.problem(" one ") is None
+    with pytest.raises(ValueError, match=r"sentence 2 is blank \(only whitespace\)"):
+        translator.translate(["one", blank])
+
+
 def test_a_given_tokenizer_replaces_the_saved_one(trained):
     trainer, path = trained
     translator = Translator.from_checkpoint(str(path), tokenizer=trainer.tokenizer)

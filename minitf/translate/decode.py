@@ -124,7 +124,7 @@ def length_limits(model: Any, src_mask: Any, max_len_a: float = 1.5, max_len_b: 
     return np.clip(limits, 0, max(cap, 0))
 
 
-def length_penalty_factor(length: int, alpha: float) -> float:
+def length_penalty_factor(length: "int | np.ndarray", alpha: float) -> "float | np.ndarray":
     """GNMT length penalty (Wu et al. 2016): ((5 + length) / 6) ** alpha."""
     return ((5.0 + length) / 6.0) ** alpha
 
@@ -199,32 +199,43 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
     Each row keeps K = beam_size live hypotheses (at t = 0 only the first, the others start
     at score -inf). A step scores every live hypothesis's extensions by cumulative log-prob
     (sum of log_softmax of the decoder's logits; -inf for BOS and `banned_ids`) and takes the
-    2K best candidates of the row, best first. An EOS candidate among the first K of them is *finished*; the first K
-    non-EOS candidates become the new live hypotheses (there are always K: each hypothesis
-    has only one EOS extension). Every cache follows its hypothesis's parent via
-    `KVCache.reorder`.
+    2K best candidates of the row, best first. An EOS candidate among the first K of them is
+    *finished*; the first K non-EOS candidates become the new live hypotheses (there are
+    always K: each hypothesis has only one EOS extension). Every cache follows its
+    hypothesis's parent via `KVCache.reorder`.
 
     Finished hypotheses are ranked by
 
         score = (sum of log-probs of its tokens, EOS included) / ((5 + n) / 6) ** length_penalty
 
     where n is the number of generated tokens *counting the EOS* (the GNMT length penalty of
-    Wu et al. 2016; length_penalty = 0 ranks by raw log-prob). A row is done once it has K
-    finished hypotheses, or when its live hypotheses reach the row's length limit: these are
-    then finished as they are (no EOS, n = their token count). Ties keep the earlier one.
-    With beam_size = 1 this is exactly greedy_decode.
+    Wu et al. 2016; length_penalty = 0 ranks by raw log-prob). A row is done when no live
+    hypothesis can still beat its best finished one (`_best_reachable`: log-probs are <= 0,
+    so only the length penalty can raise a live score), or when its live hypotheses reach the
+    row's length limit: these are then finished as they are (no EOS, n = their token count).
+    Ties keep the earlier one. beam_size = 1 is greedy_decode (a lone hypothesis has no
+    alternative to keep alive once EOS is its best choice).
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if beam_size == 1:
+        return greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, max_len_a=max_len_a,
+                             max_len_b=max_len_b, max_len=max_len, banned_ids=banned_ids)
     banned = _banned(bos_id, eos_id, banned_ids)
     src, src_mask = _on_model_device(_raw(src), model), _on_model_device(_raw(src_mask), model)
     batch, k = src.shape[0], int(beam_size)
     limits = length_limits(model, src_mask, max_len_a, max_len_b, max_len)
-    # finished[row]: list of (normalized score, tokens)
-    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
+    # the best finished hypothesis of each row: normalized score and tokens
+    best_score = np.full(batch, -np.inf)
+    best_tokens: list[list[int]] = [[] for _ in range(batch)]
     active = np.flatnonzero(limits > 0)
     if active.size == 0:
-        return [[] for _ in range(batch)]
+        return best_tokens
+
+    def finish(row: int, score: float, tokens: np.ndarray) -> None:
+        if score > best_score[row]:  # strictly: ties keep the earlier one
+            best_score[row], best_tokens[row] = score, tokens.tolist()
+
     xp = backend.get_array_module(src)
     with _inference(model):
         memory, src_mask = _encode_rows(model, src, src_mask, active)
@@ -257,8 +268,8 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
             eos_rows, eos_cols = np.nonzero(is_eos & first_k[:width] & np.isfinite(top_scores_host))
             for i, c in zip(eos_rows.tolist(), eos_cols.tolist()):
                 parent = i * k + int(beam[i, c])
-                score = top_scores_host[i, c] / length_penalty_factor(t, length_penalty)
-                finished[active[i]].append((score, history[parent].tolist()))
+                finish(active[i], top_scores_host[i, c] / length_penalty_factor(t, length_penalty),
+                       history[parent])
 
             # The first K non-EOS candidates: the new live hypotheses.
             non_eos = ~is_eos
@@ -275,14 +286,13 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
 
             # Rows at their length limit finish their live hypotheses as they are.
             at_limit = t >= limits[active]
+            factor = length_penalty_factor(t, length_penalty)
             for i in np.flatnonzero(at_limit).tolist():
-                factor = length_penalty_factor(t, length_penalty)
                 for j in range(k):
                     if np.isfinite(new_scores[i, j]):
-                        finished[active[i]].append((new_scores[i, j] / factor,
-                                                    history[i * k + j].tolist()))
-            counts = np.array([len(finished[row]) for row in active.tolist()])
-            done = at_limit | (counts >= k)
+                        finish(active[i], new_scores[i, j] / factor, history[i * k + j])
+            reachable = _best_reachable(new_scores, t, limits[active], length_penalty)
+            done = at_limit | (reachable <= best_score[active])
 
             keep_host = np.flatnonzero(~done)
             if keep_host.size == 0:
@@ -297,15 +307,21 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
             active = active[keep_host]
             tokens = xp.asarray(new_tokens[beams_kept][:, None], dtype=xp.int64)
             scores = xp.asarray(new_scores[keep_host])
+    return best_tokens
 
-    results: list[list[int]] = []
-    for hypotheses in finished:
-        if not hypotheses:
-            results.append([])
-            continue
-        best = max(range(len(hypotheses)), key=lambda h: (hypotheses[h][0], -h))
-        results.append(hypotheses[best][1])
-    return results
+
+def _best_reachable(scores: np.ndarray, t: int, limits: np.ndarray, alpha: float) -> np.ndarray:
+    """Per row, an upper bound of the normalized score its live hypotheses can still finish with.
+
+    scores: (n, K) cumulative log-probs after t tokens; limits: (n,). A continuation adds
+    log-probs <= 0 and finishes with m in [t + 1, limit] tokens (EOS counted), so its score is
+    at most s / lp(m); lp is monotone in m, hence so is s / lp(m) and its maximum lies at an
+    end of the range, for either sign of alpha (and of s).
+    """
+    best = scores.max(axis=1)
+    first = best / length_penalty_factor(t + 1, alpha)
+    last = best / length_penalty_factor(limits.astype(np.float64), alpha)
+    return np.maximum(first, last)
 
 
 def _top_candidates(xp: Any, candidates: Any, count: int) -> Any:

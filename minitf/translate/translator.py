@@ -41,12 +41,15 @@ class Translator:
         return cls(model.to(device), tokenizer)
 
     def problem(self, sentence: str) -> str | None:
-        """Why `sentence` cannot be translated ("is empty", "has N tokens, more than ..."), or None."""
-        return self._problem(self.tokenizer.encode(sentence))
+        """Why `sentence` cannot be translated ("is empty", "is blank (only whitespace)", "has N
+        tokens, more than ..."), or None."""
+        return self._problem(sentence, self.tokenizer.encode(sentence))
 
-    def _problem(self, ids: list[int]) -> str | None:
-        if not ids:
+    def _problem(self, sentence: str, ids: list[int]) -> str | None:
+        if not ids or not sentence:
             return "is empty"
+        if not sentence.strip():  # its tokens are spaces: the model would make something up
+            return "is blank (only whitespace)"
         if len(ids) > self.max_source_tokens:
             return f"has {len(ids)} tokens, more than the model's maximum of {self.max_source_tokens}"
         return None
@@ -55,12 +58,12 @@ class Translator:
                   length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[str]:
         """Translate each sentence into at most max_len_a * (source tokens) + max_len_b tokens.
 
-        A sentence longer than the model allows, empty, or not encodable raises InputError (a
-        ValueError) naming it (check one beforehand with `problem`).
+        A sentence longer than the model allows, empty, blank (only whitespace), or not encodable
+        raises InputError (a ValueError) naming it (check one beforehand with `problem`).
         """
         ids = [self._encode(number, s) for number, s in enumerate(sentences, 1)]
-        for number, seq in enumerate(ids, 1):
-            reason = self._problem(seq)
+        for number, (sentence, seq) in enumerate(zip(sentences, ids), 1):
+            reason = self._problem(sentence, seq)
             if reason:
                 raise InputError(f"sentence {number} {reason}")
         outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id, pad_id=self.pad_id,
