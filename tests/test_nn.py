@@ -320,7 +320,7 @@ def test_linear_forward(device):
 
 def test_layer_norm_forward(device):
     norm = randomize(LayerNorm(6)).to(device)
-    x = Tensor(3 * rand(4, 6) + 1, device=device)
+    x = Tensor((3 * rand(4, 6) + 1).astype(np.float32), device=device)  # the layer's dtype
     y = norm(x)
     np.testing.assert_array_equal(y.numpy(), F.layer_norm(x, norm.weight, norm.bias, 1e-5).numpy())
     a = x.numpy()

@@ -8,6 +8,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from ..backend import Device
+from ..functional.dtypes import check_dtypes
 from . import state as _state
 
 
@@ -279,3 +280,10 @@ def _float_dtype(op: str, dtype: Any) -> np.dtype:
     if dtype.kind != "f":
         raise TypeError(f"{op}: modules can only be cast to a floating dtype, got {dtype}")
     return dtype
+
+
+def check_input_dtype(layer: Module, x: Any, **params: Any) -> None:
+    """A TypeError naming the layer and both dtypes unless the input x (a Tensor or array) has
+    the dtype of the layer's parameters (given by name; None for one the layer lacks)."""
+    if hasattr(x, "dtype"):
+        check_dtypes(type(layer).__name__, x, hint=f" or the layer with .to(np.{x.dtype})", **params)
