@@ -211,13 +211,15 @@ class Module:
         return params[0].device if params else backend.CPU
 
     # ---- state --------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def state_dict(self, remove_duplicate: bool = False) -> dict[str, np.ndarray]:
         """Name -> NumPy array copy (on the CPU) of every parameter and persistent buffer.
 
         Keys and order as PyTorch's: each module's parameters, then its buffers, then its
-        children; a parameter shared under two names is listed once (under its first name).
+        children; a parameter shared under two names (a tied weight) is listed under each, one
+        array for both (as PyTorch does; minitf.save stores it once), or only under its first
+        name with remove_duplicate=True. load_state_dict takes either form.
         """
-        return _state.state_dict(self)
+        return _state.state_dict(self, remove_duplicate)
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True,
                         cast: bool = False) -> _state.IncompatibleKeys:
