@@ -91,7 +91,7 @@ def build_pair(c: TransformerConfig, dtype: str = "float64",
     ours.tgt_embed.weight.data[c.pad_id] = 0
     theirs = TorchTransformer(c).to(torch_dtype)
     params = dict(theirs.named_parameters())
-    state = ours.state_dict()
+    state = ours.state_dict(remove_duplicate=True)  # each parameter once, as named_parameters
     used = set()
     with torch.no_grad():
         for name, value in state.items():

@@ -10,15 +10,17 @@ really run at once.
 
 Blocks cut rows or columns, never the terms of a sum: a given number of threads gives the same
 bits every run, and another number agrees to rounding (BLAS and NumPy's SIMD loops may round a
-block's edge rows or columns differently). Once the pool has started, minitf keeps NumPy's
-BLAS on one thread (through threadpoolctl; BLAS's idle threads would otherwise spin against
-the pool's), so NumPy's own products outside minitf run on one thread too; under
-minitf.no_grad (inference: many small products, such as a decoder's one new position at a
-time) products are not split and BLAS gets its own threads back (`split_products`).
-`set_num_threads(1)` runs minitf's work on the calling thread (BLAS keeps its own setting). The
-default is the environment's MINITF_NUM_THREADS, else OMP_NUM_THREADS, else the number of CPUs
-this process may use divided by the processes an MPI launcher started on this machine. CuPy
-arrays are never split (the GPU is parallel already).
+block's edge rows or columns differently). The thread count also caps NumPy's BLAS (through
+threadpoolctl), so that no more than n threads are busy at once: while the pool may split
+products, BLAS runs on one thread (BLAS's idle threads would otherwise spin against the
+pool's), so NumPy's own products outside minitf run on one thread too; under minitf.no_grad
+(inference: many small products, such as a decoder's one new position at a time) products are
+not split and BLAS gets its own threads back, at most n (`split_products`).
+`set_num_threads(1)` runs minitf's work, BLAS included, on the calling thread. The default is
+the environment's MINITF_NUM_THREADS (the same as calling set_num_threads), else
+OMP_NUM_THREADS, else the number of CPUs this process may use divided by the processes an MPI
+launcher started on this machine; without MINITF_NUM_THREADS or a call, BLAS is left alone
+until the pool starts. CuPy arrays are never split (the GPU is parallel already).
 """
 from __future__ import annotations
 
@@ -130,8 +132,7 @@ def split_products(split: bool) -> bool:
     mixing the two makes BLAS's idle threads spin against the pool's."""
     global _split_products
     previous, _split_products = _split_products, bool(split)
-    if _blas is not None and _pool is not None:
-        _blas.limit(_split_products)  # splitting: BLAS on one thread (its idle threads would spin)
+    _set_blas_threads()
     return previous
 
 
@@ -141,8 +142,9 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use n threads (the caller and n - 1 workers) for minitf's CPU work; 1 = the caller only."""
-    global _threads, _pool
+    """Use n threads for all of minitf's CPU work: the pool (the caller and n - 1 workers; 1 =
+    the caller only) and NumPy's BLAS, capped at n threads (1 while the pool splits products)."""
+    global _threads, _pool, _blas
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
     if getattr(_local, "inside", False):
@@ -151,13 +153,14 @@ def set_num_threads(n: int) -> None:
         if _pool is not None and len(_pool.inboxes) + 1 != n:
             _pool.close()
             _pool = None
-            _blas.limit(False)  # until a pool starts again
         _threads = n
+        _blas = _blas or _NumpyBlas()
+        _set_blas_threads()
 
 
 class _NumpyBlas:
-    """NumPy's BLAS libraries (found through threadpoolctl), on one thread (`limited`) or on
-    their own number of threads."""
+    """NumPy's BLAS libraries (found through threadpoolctl), each on its own number of threads
+    (`own`, as found) or fewer (`use`)."""
 
     def __init__(self) -> None:
         from threadpoolctl import ThreadpoolController
@@ -165,25 +168,36 @@ class _NumpyBlas:
         blas = ThreadpoolController().select(user_api="blas").lib_controllers
         numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
         self.libraries = [lib for lib in blas if lib.filepath.startswith(numpy_dir)] or blas
-        self.threads = [lib.get_num_threads() for lib in self.libraries]
-        self.limited = False
+        self.own = [lib.get_num_threads() for lib in self.libraries]
+        self.threads = list(self.own)  # what each library runs on now
 
-    def limit(self, one_thread: bool) -> None:
-        if one_thread != self.limited:
-            for lib, n in zip(self.libraries, self.threads):
-                lib.set_num_threads(1 if one_thread else n)
-            self.limited = one_thread
+    def use(self, threads: list[int] | int) -> list[int]:
+        """Each library on min(its own count, threads) (an int, or a list as returned before);
+        returns the previous counts."""
+        previous = self.threads
+        wanted = [min(own, threads) for own in self.own] if isinstance(threads, int) else threads
+        if wanted != previous:
+            for lib, n in zip(self.libraries, wanted):
+                lib.set_num_threads(n)
+            self.threads = wanted
+        return previous
 
 
 _blas: _NumpyBlas | None = None
+
+
+def _set_blas_threads() -> None:
+    """BLAS on one thread while the pool runs and splits products, else on at most n threads."""
+    if _blas is not None:
+        _blas.use(1 if _pool is not None and _split_products else _threads)
 
 
 def _get_pool() -> _Pool:
     global _pool, _blas
     if _pool is None:
         _blas = _blas or _NumpyBlas()
-        _blas.limit(_split_products)
         _pool = _Pool(_threads)
+        _set_blas_threads()
     return _pool
 
 
@@ -205,17 +219,16 @@ def run_tasks(tasks: Sequence[Callable[[], Any]]) -> None:
         for task in tasks:
             task()
         return
-    limited = True
+    blas_threads = None
     try:
         _local.inside = True
         pool = _get_pool()
-        limited = _blas.limited
-        _blas.limit(True)  # the pool's threads may call BLAS at once: one thread each
+        blas_threads = _blas.use(1)  # the pool's threads may call BLAS at once: one thread each
         k = min(len(tasks), _threads)
         pool.run(tasks if k == len(tasks) else [functools.partial(_run_all, tasks[i::k]) for i in range(k)])
     finally:
-        if not limited:
-            _blas.limit(False)
+        if blas_threads is not None:
+            _blas.use(blas_threads)
         _local.inside = False
         _lock.release()
 
@@ -377,3 +390,7 @@ def column_dots(a: Any, b: Any) -> Any:
     parts = blocks(a.shape[1], math.ceil(MIN_ROWS_ELEMENTS / max(1, a.shape[0])))
     run_tasks([lambda s=s: columns(s) for s in parts])
     return out
+
+
+if os.environ.get("MINITF_NUM_THREADS", "").strip():
+    set_num_threads(_threads)  # the environment's count caps BLAS too, as the call does

@@ -4,7 +4,9 @@
 Tensors, NumPy scalars, Python numbers, bools, None and strings. The arrays are written as
 safetensors tensors (CuPy arrays copied to the host) named by their key path joined with
 dots: `save(model.state_dict(), "w.safetensors")` names each tensor after its parameter, so
-PyTorch reads it with `safetensors.torch.load_file`. Everything else goes as JSON in the
+PyTorch reads it with `safetensors.torch.load_file` (an array met twice, a tied weight, is
+stored once, under its first name, as `safetensors.torch.save_model` does; `load` gives it back
+under every name, and `safetensors.torch.load_model` fills the other names). Everything else goes as JSON in the
 safetensors `__metadata__` ({"format": "minitf", "version": "1", "structure": ...}). A
 safetensors file written by another program loads as a flat dict of NumPy arrays.
 
@@ -86,15 +88,17 @@ def _io_error(exc: Exception, path: str | os.PathLike) -> OSError | None:
     return None
 
 
-def _encode(obj: Any, keys: tuple, arrays: dict[str, np.ndarray]) -> Any:
-    """The JSON node of `obj`; arrays go into `arrays` under a name made of `keys`."""
+def _encode(obj: Any, keys: tuple, arrays: dict[str, np.ndarray], shared: dict[int, Any] | None = None) -> Any:
+    """The JSON node of `obj`; arrays go into `arrays` under a name made of `keys`, an array
+    met again (a tied weight under two names) once: `shared` maps id -> (array, name)."""
+    shared = {} if shared is None else shared
     if len(keys) > MAX_DEPTH:
         raise TypeError(f"minitf.save: {_path(keys)} is nested more than {MAX_DEPTH} levels deep "
                         "(a structure that contains itself?)")
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, np.generic):  # before float: np.float64 is a float subclass
-        return {"scalar": _add_array(np.asarray(obj), keys, arrays)}
+        return {"scalar": _add_array(np.asarray(obj), keys, arrays, shared)}
     if isinstance(obj, int):
         return int(obj)
     if isinstance(obj, float):
@@ -104,20 +108,22 @@ def _encode(obj: Any, keys: tuple, arrays: dict[str, np.ndarray]) -> Any:
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise TypeError(f"minitf.save: key {key!r} of {_path(keys)} is a {type(key).__name__}; "
                                 "keys must be str or int")
-        return {"dict": [[k, _encode(v, keys + (k,), arrays)] for k, v in obj.items()]}
+        return {"dict": [[k, _encode(v, keys + (k,), arrays, shared)] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
         kind = "list" if isinstance(obj, list) else "tuple"
-        return {kind: [_encode(v, keys + (i,), arrays) for i, v in enumerate(obj)]}
+        return {kind: [_encode(v, keys + (i,), arrays, shared) for i, v in enumerate(obj)]}
     if isinstance(obj, Tensor):
-        return {"tensor": _add_array(obj.data, keys, arrays), "requires_grad": obj.requires_grad}
+        return {"tensor": _add_array(obj.data, keys, arrays, shared), "requires_grad": obj.requires_grad}
     if isinstance(obj, np.ndarray) or backend.is_cupy_array(obj):
-        return {"array": _add_array(obj, keys, arrays)}
+        return {"array": _add_array(obj, keys, arrays, shared)}
     raise TypeError(f"minitf.save: cannot save {_path(keys)} of type {type(obj).__module__}."
                     f"{type(obj).__qualname__}; supported: dict, list, tuple, arrays, Tensors, numbers, "
                     "bools, None and strings")
 
 
-def _add_array(array: Any, keys: tuple, arrays: dict[str, np.ndarray]) -> str:
+def _add_array(array: Any, keys: tuple, arrays: dict[str, np.ndarray], shared: dict[int, Any]) -> str:
+    if id(array) in shared:  # safetensors holds each buffer once; the structure names it twice
+        return shared[id(array)][1]
     host = np.asarray(backend.to_device(array, "cpu"))
     if not host.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
         host = host.copy(order="C")
@@ -132,6 +138,7 @@ def _add_array(array: Any, keys: tuple, arrays: dict[str, np.ndarray]) -> str:
         n += 1
         unique = f"{name}#{n}"
     arrays[unique] = host
+    shared[id(array)] = (array, unique)  # the array kept alive, so that its id is not reused
     return unique
 
 

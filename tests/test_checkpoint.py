@@ -21,7 +21,7 @@ from minitf.translate.checkpoint import (FORMAT, VERSION, CheckpointError, load_
 
 CONFIG = TransformerConfig(src_vocab_size=11, tgt_vocab_size=11, d_model=4, n_heads=2, n_encoder_layers=1,
                            n_decoder_layers=1, d_ff=6, max_len=8, dropout=0.0)
-MODEL_STATE = Transformer(CONFIG).state_dict()
+MODEL_STATE = Transformer(CONFIG).state_dict(remove_duplicate=True)  # each parameter once, as checkpoints hold them
 FIRST = "tgt_embed.weight"  # (11, 4)
 OPTIMIZER_STATE = {"lr": 0.001, "t": 7, "m": [np.ones_like(a) for a in MODEL_STATE.values()][:-1] + [None],
                    "v": [np.full_like(a, 2.0) for a in MODEL_STATE.values()][:-1] + [None]}

@@ -135,7 +135,7 @@ def test_optimizer_steps_count_as_writes(device):
 
 def test_load_state_dict_counts_as_a_write():
     layer = mt.nn.Linear(3, 2)
-    loss = layer(mt.tensor(np.ones((1, 3)))).sum()
+    loss = layer(mt.tensor(np.ones((1, 3), np.float32))).sum()
     layer.load_state_dict({name: np.zeros(p.shape, p.dtype) for name, p in layer.named_parameters()})
     with pytest.raises(RuntimeError, match=MODIFIED):
         loss.backward()

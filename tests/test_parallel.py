@@ -330,7 +330,7 @@ def test_adam_gives_the_same_update_on_any_number_of_threads(split_small):
         np.testing.assert_array_equal(after3, after1)
 
 
-# ---- NumPy's BLAS: one thread while the pool splits products, its own under no_grad -------------------
+# ---- NumPy's BLAS: one thread while the pool splits products, at most n under no_grad -------------------
 
 def numpy_blas_threads():
     from threadpoolctl import threadpool_info
@@ -356,7 +356,38 @@ def test_blas_runs_on_one_thread_with_the_pool_and_on_its_own_under_no_grad(spli
             assert numpy_blas_threads() == own  # given back after the pool's tasks
         assert set(numpy_blas_threads().values()) == {1}
         parallel.set_num_threads(1)
-        assert numpy_blas_threads() == own
+        assert set(numpy_blas_threads().values()) == {1}  # one thread for all of minitf, BLAS too
+
+
+@pytest.fixture
+def blas_on_three_threads(monkeypatch):
+    """NumPy's BLAS on three threads of its own (the suite runs it on one, conftest), found anew;
+    minitf's thread count and BLAS restored afterwards."""
+    from threadpoolctl import threadpool_limits
+
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(1)  # no pool
+    with threadpool_limits(3, user_api="blas"):
+        monkeypatch.setattr(parallel, "_blas", None)
+        yield numpy_blas_threads()
+        parallel.set_num_threads(1)
+    monkeypatch.undo()  # minitf's BLAS record as it was, before the count comes back
+    parallel.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_set_num_threads_caps_blas_in_grad_mode_and_under_no_grad(blas_on_three_threads, threads):
+    assert set(blas_on_three_threads.values()) == {3}
+    parallel.set_num_threads(threads)
+    assert max(numpy_blas_threads().values()) <= threads
+    x = minitf.tensor(rand(64, 32), requires_grad=True)
+    F.linear(x, minitf.tensor(rand(16, 32)))
+    assert max(numpy_blas_threads().values()) <= threads
+    with minitf.no_grad():
+        F.linear(x, minitf.tensor(rand(16, 32)))
+        parallel.run_tasks([lambda: None, lambda: None])
+        assert max(numpy_blas_threads().values()) <= threads
+    assert max(numpy_blas_threads().values()) <= threads
 
 
 @pytest.mark.parametrize("shape", [(5, 7), (3, 4, 5), (1,), (2, 3)])
@@ -374,3 +405,14 @@ def test_dropout_masks_drawn_in_blocks_are_the_serial_draws(split_small, shape, 
     for mask, state in zip(masks, states):
         np.testing.assert_array_equal(mask, serial)
         assert state == backend.generator(np).bit_generator.state  # advanced as one draw would
+
+
+def test_minitf_num_threads_in_the_environment_caps_blas_from_import():
+    import os
+    import subprocess
+    import sys
+    code = ("import minitf, threadpoolctl; print(max(lib['num_threads'] for lib in "
+            "threadpoolctl.threadpool_info() if lib['user_api'] == 'blas'))")
+    env = dict(os.environ, MINITF_NUM_THREADS="1", OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

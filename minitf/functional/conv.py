@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import backend, parallel
 from ..autograd import Tensor
+from .dtypes import check_dtypes
 from .windows import Pair, offset_slices, output_size, pair, unpad2d
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
@@ -321,11 +322,8 @@ def _check_params(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, chann
     """Bias shape, one floating dtype for all inputs (as PyTorch requires), one device."""
     if bias is not None and bias.shape != (channels,):
         raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({channels},)")
-    named = [("input", x), ("weight", weight)] + ([("bias", bias)] if bias is not None else [])
-    if x.dtype.kind != "f" or any(t.dtype != x.dtype for _, t in named):
-        given = ", ".join(f"{name} {t.dtype}" for name, t in named)
-        raise TypeError(f"{op}: inputs must share one floating-point dtype, got {given}")
-    backend.check_same_device(op, *(t.data for _, t in named))
+    check_dtypes(op, x, weight=weight, bias=bias)
+    backend.check_same_device(op, *(t.data for t in (x, weight, bias) if t is not None))
 
 
 # ---- the ops ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 from .. import backend, parallel
 from ..autograd import Tensor
 from .activations import _INV_SQRT_2, _INV_SQRT_2PI, check_probability, dropout_keep, erf
+from .dtypes import check_dtypes
 
 __all__ = ["linear", "feed_forward", "embedding"]
 
@@ -18,6 +19,7 @@ def _check_linear(x: Tensor, weight: Tensor, bias: Tensor | None, name: str) -> 
                          f"{weight.shape} (expected (..., {weight.shape[-1]}) and (out, in))")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"{name}: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+    check_dtypes(name, x, weight=weight, bias=bias)
     backend.check_same_device(name, x.data, weight.data, *([bias.data] if bias is not None else []))
 
 
@@ -92,6 +94,7 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
         raise ValueError(f"feed_forward: second weight has shape {w2.shape}, expected (out, {w1.shape[0]})")
     if b2.shape != (w2.shape[0],):
         raise ValueError(f"feed_forward: second bias has shape {b2.shape}, expected ({w2.shape[0]},)")
+    check_dtypes("feed_forward (second layer)", x, weight=w2, bias=b2)
     backend.check_same_device("feed_forward (second layer)", x.data, w2.data, b2.data)
     check_probability(dropout_p, "dropout_p")
     if activation not in ("relu", "gelu"):

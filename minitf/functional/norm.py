@@ -10,6 +10,7 @@ from .. import backend, kernels, parallel
 from ..autograd import Tensor
 from . import cuda
 from .activations import check_probability, dropout, dropout_keep, keep_and_scale
+from .dtypes import check_dtypes
 
 __all__ = ["layer_norm", "dropout_add_layer_norm", "rms_norm"]
 
@@ -65,6 +66,7 @@ def _check_affine(op: str, x: Tensor, weight: Tensor | None, bias: Tensor | None
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.shape != (d,):
             raise ValueError(f"{op}: {name} has shape {p.shape}, expected ({d},) for input {x.shape}")
+    check_dtypes(op, x, weight=weight, bias=bias)
 
 
 def _layer_norm(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
@@ -138,6 +140,7 @@ def rms_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | 
         raise ValueError(f"rms_norm: input of shape {x.shape} does not end in normalized_shape {shape}")
     if weight is not None and weight.shape != shape:
         raise ValueError(f"rms_norm: weight has shape {weight.shape}, expected normalized_shape {shape}")
+    check_dtypes("rms_norm", x, weight=weight)
     if eps is None:
         eps = float(np.finfo(x.dtype).eps)
     xp = backend.get_array_module(x.data)

@@ -5,6 +5,7 @@ from typing import Any
 
 from .. import backend
 from ..autograd import Tensor
+from .dtypes import check_dtypes
 
 __all__ = ["batch_norm", "group_norm"]
 
@@ -17,6 +18,7 @@ def _check_affine(op: str, x: Tensor, params: dict[str, Any]) -> None:
         if p is not None and tuple(p.shape) != (channels,):
             raise ValueError(f"{op}: {name} has shape {tuple(p.shape)}, expected ({channels},) "
                              f"for input {x.shape}")
+    check_dtypes(op, x, weight=params.get("weight"), bias=params.get("bias"))  # not the running statistics
 
 
 def _normalize(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any, Any, Any]:

@@ -8,7 +8,7 @@ import numpy as np
 from .. import functional as F
 from ..autograd import Tensor, concat
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, check_input_dtype
 
 
 class KVCache:
@@ -68,6 +68,8 @@ class MultiHeadAttention(Module):
         `memory` once. Returns (B, Lq, d_model) (and the weights if asked).
         """
         d = self.d_model
+        for given in (x, memory):
+            check_input_dtype(self, given, weight=self.in_proj_weight)  # None has no dtype: skipped
         if memory is None:
             q, k, v = (self._project(x, i) for i in range(3))
             if cache is not None:

@@ -8,7 +8,7 @@ import numpy as np
 from .. import functional as F
 from ..autograd import Tensor
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, check_input_dtype
 
 
 def _tuple(value: Any, dims: int, name: str) -> tuple[int, ...]:
@@ -54,6 +54,7 @@ class Conv1d(_ConvNd):
         super().__init__(1, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, False)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_dtype(self, x, weight=self.weight, bias=self.bias)
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -65,6 +66,7 @@ class Conv2d(_ConvNd):
         super().__init__(2, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, False)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_dtype(self, x, weight=self.weight, bias=self.bias)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -77,6 +79,7 @@ class ConvTranspose2d(_ConvNd):
         self.output_padding = output_padding
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_dtype(self, x, weight=self.weight, bias=self.bias)
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                   self.groups, self.dilation)
 

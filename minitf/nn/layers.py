@@ -9,7 +9,7 @@ import numpy as np
 from .. import functional as F
 from ..autograd import Tensor
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, check_input_dtype
 
 
 class Linear(Module):
@@ -30,6 +30,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_dtype(self, x, weight=self.weight, bias=self.bias)
         return F.linear(x, self.weight, self.bias)
 
 
@@ -87,6 +88,7 @@ class LayerNorm(Module):
         self.bias = Parameter(np.zeros(dim, dtype=init.DEFAULT_DTYPE))
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_dtype(self, x, weight=self.weight, bias=self.bias)
         return F.layer_norm(x, self.weight, self.bias, self.eps)
 
 
@@ -113,5 +115,6 @@ class FeedForward(Module):
         self.linear2 = GlorotLinear(d_ff, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_dtype(self, x, weight=self.linear1.weight)
         return F.feed_forward(x, self.linear1.weight, self.linear1.bias, self.linear2.weight,
                               self.linear2.bias, self.activation, self.dropout, self.training)

@@ -8,6 +8,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from ..backend import Device
+from ..functional.dtypes import check_dtypes
 from . import state as _state
 
 
@@ -210,13 +211,15 @@ class Module:
         return params[0].device if params else backend.CPU
 
     # ---- state --------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def state_dict(self, remove_duplicate: bool = False) -> dict[str, np.ndarray]:
         """Name -> NumPy array copy (on the CPU) of every parameter and persistent buffer.
 
         Keys and order as PyTorch's: each module's parameters, then its buffers, then its
-        children; a parameter shared under two names is listed once (under its first name).
+        children; a parameter shared under two names (a tied weight) is listed under each, one
+        array for both (as PyTorch does; minitf.save stores it once), or only under its first
+        name with remove_duplicate=True. load_state_dict takes either form.
         """
-        return _state.state_dict(self)
+        return _state.state_dict(self, remove_duplicate)
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True,
                         cast: bool = False) -> _state.IncompatibleKeys:
@@ -279,3 +282,10 @@ def _float_dtype(op: str, dtype: Any) -> np.dtype:
     if dtype.kind != "f":
         raise TypeError(f"{op}: modules can only be cast to a floating dtype, got {dtype}")
     return dtype
+
+
+def check_input_dtype(layer: Module, x: Any, **params: Any) -> None:
+    """A TypeError naming the layer and both dtypes unless the input x (a Tensor or array) has
+    the dtype of the layer's parameters (given by name; None for one the layer lacks)."""
+    if hasattr(x, "dtype"):
+        check_dtypes(type(layer).__name__, x, hint=f" or the layer with .to(np.{x.dtype})", **params)

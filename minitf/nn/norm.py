@@ -8,7 +8,7 @@ import numpy as np
 from .. import functional as F
 from ..autograd import Tensor
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, check_input_dtype
 
 
 class _BatchNorm(Module):
@@ -47,6 +47,7 @@ class _BatchNorm(Module):
         if x.ndim not in self.ndims:
             raise ValueError(f"{type(self).__name__}: expected a {' or '.join(map(str, self.ndims))}-D input, "
                              f"got shape {x.shape}")
+        check_input_dtype(self, x, weight=self.weight, bias=self.bias)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1
@@ -85,6 +86,7 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_dtype(self, x, weight=self.weight, bias=self.bias)
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
 
@@ -102,4 +104,5 @@ class RMSNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}"
 
     def forward(self, x: Any) -> Tensor:
+        check_input_dtype(self, x, weight=self.weight)
         return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)

@@ -46,8 +46,14 @@ def _host(value: Any) -> np.ndarray:
     return backend.to_device(value, "cpu") if backend.is_cupy_array(value) else np.asarray(value)
 
 
-def state_dict(module: "Module") -> dict[str, np.ndarray]:
-    return {name: np.array(_host(member)) for name, member, _, _ in _entries(module, True)}
+def state_dict(module: "Module", remove_duplicate: bool) -> dict[str, np.ndarray]:
+    copies: dict[int, np.ndarray] = {}  # a tied member: one copy, under each of its names
+    state = {}
+    for name, member, _, _ in _entries(module, remove_duplicate):
+        if id(member) not in copies:
+            copies[id(member)] = np.array(_host(member))
+        state[name] = copies[id(member)]
+    return state
 
 
 def _gather(module: "Module", state: dict[str, Any], strict: bool) -> tuple[dict[str, np.ndarray], IncompatibleKeys]:

@@ -38,11 +38,19 @@ FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 
 def save_checkpoint(path: str | os.PathLike, model_state: dict[str, np.ndarray], meta: dict[str, Any],
                     optimizer_state: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint atomically (temporary file, fsync, rename over `path`)."""
-    obj = {"format": FORMAT, "version": VERSION, **_plain(meta), "model": dict(model_state)}
+    """Write a checkpoint atomically (temporary file, fsync, rename over `path`). An array listed
+    under several names (a tied weight in `model.state_dict()`) is written under its first only."""
+    obj = {"format": FORMAT, "version": VERSION, **_plain(meta), "model": _each_array_once(model_state)}
     if optimizer_state is not None:
         obj["optimizer"] = optimizer_state
     return serialization.save(obj, path)
+
+
+def _each_array_once(state: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[int, str] = {}
+    for name, array in state.items():
+        kept.setdefault(id(array), name)
+    return {name: state[name] for name in kept.values()}
 
 
 def _plain(value: Any) -> Any:
@@ -190,6 +198,12 @@ def parameter_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def tied_names(config: dict[str, Any]) -> dict[str, str]:
+    """Other name -> parameter_shapes name of each tied parameter of the Transformer that
+    `config` builds (its state_dict lists it under both, as PyTorch's does)."""
+    return {"src_embed.weight": "tgt_embed.weight"} if {**_MODEL_DEFAULTS, **config}["share_embeddings"] else {}
+
+
 def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.dtype]],
                        meta: dict[str, Any]) -> None:
     """Each stored parameter's (shape, dtype) against the configuration (if the checkpoint has one)."""
@@ -200,12 +214,15 @@ def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.d
     if "model_config" not in meta:
         return
     expected = parameter_shapes(meta["model_config"])
-    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+    aliases = tied_names(meta["model_config"])  # a tied parameter may be under any of its names, or all
+    shapes = {**expected, **{alias: expected[name] for alias, name in aliases.items()}}
+    present = set(arrays) | {aliases[name] for name in arrays if name in aliases}
+    missing, unexpected = sorted(set(expected) - present), sorted(set(arrays) - set(shapes))
     if missing or unexpected:
         raise CheckpointError(f"checkpoint {path}: the weights do not match model_config: missing "
                               f"{missing[:5]}, unexpected {unexpected[:5]}")
-    for name, shape in expected.items():
-        if tuple(arrays[name][0]) != shape:
+    for name, shape in shapes.items():
+        if name in arrays and tuple(arrays[name][0]) != shape:
             raise CheckpointError(f"checkpoint {path}: parameter {name!r} has shape {tuple(arrays[name][0])}, "
                                   f"model_config gives {shape}")
 
