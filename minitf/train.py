@@ -32,6 +32,7 @@ from .nn import Transformer, TransformerConfig
 from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .translate.limits import LIMITS, TRAIN_CAPS, model_max_len
 from .translate.metrics import bleu, chrf, exact_match
 from .translate.translator import SPECIAL_TOKENS, Translator
 
@@ -154,6 +155,14 @@ def _check_ranges(config: TrainConfig) -> None:
         low = 1 if name in _AT_LEAST_ONE else 0
         if value is not None and not (math.isfinite(value) and value >= low):
             raise fail(name, f"a finite number >= {low}" if isinstance(value, float) else f">= {low}")
+    for name, cap in TRAIN_CAPS.items():  # the checkpoint loader's limits (translate/limits.py)
+        if getattr(config, name) > cap:
+            raise fail(name, f"at most {cap:,}, the largest a checkpoint may hold")
+    positions = model_max_len(config.max_len) * config.d_model
+    if positions > LIMITS["position_table"]:
+        raise ConfigError(f"settings 'max_len' {config.max_len} and 'd_model' {config.d_model} give a position "
+                          f"table of {positions:,} values ({model_max_len(config.max_len)} positions x d_model), "
+                          f"more than the cap of {LIMITS['position_table']:,}: lower --max-len or --d-model")
     if not (math.isfinite(config.lr) and config.lr > 0):
         raise fail("lr", "a finite number > 0")
     if not (math.isfinite(config.clip_norm) and config.clip_norm >= 0):
@@ -619,5 +628,5 @@ FIXED_ON_RESUME = tuple(name for name in MODEL_SETTINGS if name != "dropout") + 
 def model_config(config: TrainConfig, vocab_size: int, pad_id: int) -> TransformerConfig:
     """The model of a run: a joint vocabulary, positions for 2 max_len + 16 tokens."""
     return TransformerConfig(src_vocab_size=vocab_size, tgt_vocab_size=vocab_size, pad_id=pad_id,
-                             max_len=2 * config.max_len + 16,
+                             max_len=model_max_len(config.max_len),
                              **{name: getattr(config, name) for name in MODEL_SETTINGS})

@@ -22,15 +22,10 @@ import numpy as np
 from .. import serialization
 from ..serialization import ArrayRef, CheckpointError
 from ..tokenizer import BPETokenizer
+from .limits import LIMITS, MAX_TRAIN_LEN
 
 FORMAT = "minitf-checkpoint"
 VERSION = 2
-
-LIMITS = {"vocab_size": 1 << 20, "d_model": 1 << 16, "d_ff": 1 << 18, "layers": 1024, "max_len": 1 << 16,
-          "position_table": 1 << 28, "synthetic_pairs": 1_000_000}
-"""Caps on what a checkpoint may declare: tokens in a vocabulary (ids below it), model width,
-feed-forward width, layers per stack, positions, max_len x d_model of the position table
-(float32 values), pairs of the synthetic task."""
 
 META_KEYS = ("train_config", "model_config", "tokenizer", "schedule", "progress", "rng")
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -224,7 +219,7 @@ def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[s
         if key in config and key in model_config and config[key] != model_config[key]:
             raise CheckpointError(f"checkpoint {path}: train_config.{key} {_short(config[key])} differs from "
                                   f"model_config.{key} {_short(model_config[key])}")
-    for key, limit in (("vocab_size", LIMITS["vocab_size"]), ("max_len", LIMITS["max_len"])):
+    for key, limit in (("vocab_size", LIMITS["vocab_size"]), ("max_len", MAX_TRAIN_LEN)):
         if key in config:
             _check_field(path, f"train_config.{key}", config[key], (int, 1, limit))
     # the trainer builds its model from train_config: positions for 2 max_len + 16 tokens
