@@ -33,6 +33,7 @@ from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .translate.limits import LIMITS, TRAIN_CAPS, model_max_len
+from .translate.memory import check_training_memory
 from .translate.metrics import bleu, chrf, exact_match
 from .translate.translator import SPECIAL_TOKENS, Translator
 
@@ -179,6 +180,8 @@ def _check_ranges(config: TrainConfig) -> None:
     sizes = config.synthetic_sizes
     if min(sizes) < 1 or sum(sizes) > MAX_SUPPORTED + 1:
         raise fail("synthetic_sizes", f"3 sizes >= 1 (train, val, test) that sum to at most {MAX_SUPPORTED + 1:,}")
+    if config.synthetic and config.accumulate > sizes[0]:  # more pairs than that for real data (Trainer)
+        raise fail("accumulate", f"at most the {sizes[0]:,} synthetic training pairs (each micro-batch needs one)")
 
 
 # A small model that learns the synthetic task in a few minutes on two CPU cores. It stops
@@ -220,6 +223,7 @@ class Trainer:
         """
         config.validate()
         backend.require_device(config.device)
+        _check_memory(config, min(config.vocab_size, 256 + len(SPECIAL_TOKENS)))  # at once, before any data
         self.comm = distributed.init(config.backend)
         self.config = config
         self.log = log if self.comm.is_main else _quiet  # rank 0 alone speaks and writes files
@@ -236,6 +240,7 @@ class Trainer:
             raise InputError("the training data holds no sentence pairs")
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], self.log)
         self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
+        _check_memory(config, self.tokenizer.vocab_size)
         self.batcher = self._make_batcher()
         self.model = Transformer(model_config(config, self.tokenizer.vocab_size, self.pad_id))
         self.model.to(config.device)
@@ -252,6 +257,7 @@ class Trainer:
         examples, dropped = encode_pairs(self.splits["train"], self.tokenizer, self.config.max_len)
         if not examples:
             raise InputError(f"no training pair fits max_len {self.config.max_len} tokens")
+        _check_accumulate(self.config.accumulate, self.comm.size, len(examples))
         self.log(f"training pairs: {len(examples):,} kept, {dropped:,} dropped "
                  f"(longer than {self.config.max_len} tokens or empty source)")
         # A step's batch is the union of every process's micro-batches: each of the comm.size
@@ -308,7 +314,8 @@ class Trainer:
         shard = shard_batch(batch, self.comm.rank, self.comm.size)
         if shard is None:
             return []
-        parts = [shard_batch(shard, k, self.config.accumulate) for k in range(self.config.accumulate)]
+        parts = [shard_batch(shard, k, self.config.accumulate) for k in range(min(self.config.accumulate,
+                                                                                  shard.size))]
         return [part for part in parts if part is not None]
 
     def _diverged(self, what: str) -> TrainingError:
@@ -623,6 +630,19 @@ MODEL_SETTINGS = ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", 
 
 FIXED_ON_RESUME = tuple(name for name in MODEL_SETTINGS if name != "dropout") + ("vocab_size", "max_len")
 """Settings that a resumed run cannot change: they define the saved model's weights or function."""
+
+
+def _check_memory(config: TrainConfig, vocab_size: int) -> None:
+    """Raise ConfigError if the run's model and a full batch cannot fit in the device's memory."""
+    check_training_memory(model_config(config, vocab_size, 0).to_dict(), config.max_tokens, config.device)
+
+
+def _check_accumulate(accumulate: int, processes: int, pairs: int) -> None:
+    """Each of a step's accumulate x processes micro-batches needs a sentence pair of its own."""
+    if accumulate * processes > pairs:
+        raise ConfigError(f"setting 'accumulate' must be at most {pairs // processes:,} here: each of a step's "
+                          f"{accumulate:,} x {processes} micro-batches needs at least one of the {pairs:,} "
+                          "training pairs")
 
 
 def model_config(config: TrainConfig, vocab_size: int, pad_id: int) -> TransformerConfig:
