@@ -32,12 +32,14 @@ class Adam(Optimizer):
 
     def check(self, group: dict[str, Any]) -> None:
         b1, b2 = group["betas"]
-        require(0.0 <= group["lr"], f"Invalid learning rate: {group['lr']}")
-        require(0.0 <= group["eps"], f"Invalid epsilon value: {group['eps']}")
+        require(0.0 <= group["lr"] < math.inf, f"Invalid learning rate: {group['lr']}")
+        require(0.0 <= group["eps"] < math.inf, f"Invalid epsilon value: {group['eps']}")
         require(0.0 <= b1 < 1.0, f"Invalid beta parameter at index 0: {b1}")
         require(0.0 <= b2 < 1.0, f"Invalid beta parameter at index 1: {b2}")
-        require(0.0 <= group["weight_decay"], f"Invalid weight_decay value: {group['weight_decay']}")
+        require(0.0 <= group["weight_decay"] < math.inf, f"Invalid weight_decay value: {group['weight_decay']}")
         require(not group.get("amsgrad"), "amsgrad=True is not supported by minitf's Adam")
+        for flag in ("maximize", "decoupled_weight_decay"):
+            require(isinstance(group[flag], bool), f"Invalid {flag} value: {group[flag]!r} (true or false)")
 
     def state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
         return ("step", "exp_avg", "exp_avg_sq")
