@@ -35,6 +35,7 @@ from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpo
 from .translate.limits import LIMITS, TRAIN_CAPS, model_max_len
 from .translate.memory import check_training_memory
 from .translate.metrics import bleu, chrf, exact_match
+from .translate.training_state import check_optimizer_settings, check_resumable, check_same_model
 from .translate.translator import SPECIAL_TOKENS, Translator
 
 
@@ -510,10 +511,9 @@ class Trainer:
         another run only with `overwrite`).
         """
         model_state, meta, optim_state = load_checkpoint(path)
-        if "train_config" not in meta or optim_state is None:
-            raise CheckpointError(f"checkpoint {path} holds no training state; it can be used to "
-                                  "translate but not to resume")
+        check_resumable(path, meta, optim_state, [f.name for f in dataclasses.fields(Progress)])
         saved = meta["train_config"]
+        _saved_config(path, saved)
         changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in overrides.items()
                    if k in FIXED_ON_RESUME and v != saved.get(k)]
         if changed:
@@ -527,14 +527,16 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path}: its tokenizer is malformed ({exc})") from exc
         same_folder = Path(config.out_dir).resolve() == Path(path).resolve().parent
         trainer = cls(config, tokenizer=tokenizer, log=log, overwrite=overwrite, _resuming=same_folder)
-        try:
+        check_same_model(path, meta["model_config"], trainer.model.config.to_dict())
+        check_optimizer_settings(path, optim_state, trainer.optimizer.defaults)
+        try:  # each checks every value before it changes anything
             trainer.model.load_state_dict(model_state)
             trainer.optimizer.load_state_dict(optim_state)
-        except ValueError as exc:  # weights or optimizer state that do not fit the saved configuration
+            trainer.schedule.load_state_dict(meta["schedule"])
+            backend.set_rng_state(meta["rng"])
+        except ValueError as exc:  # weights or state that do not fit the saved configuration or its ranges
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
-        trainer.schedule.load_state_dict(meta["schedule"])
         trainer.progress = Progress(**meta["progress"])
-        backend.set_rng_state(meta["rng"])
         trainer.log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
         return trainer
 
@@ -630,6 +632,18 @@ MODEL_SETTINGS = ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", 
 
 FIXED_ON_RESUME = tuple(name for name in MODEL_SETTINGS if name != "dropout") + ("vocab_size", "max_len")
 """Settings that a resumed run cannot change: they define the saved model's weights or function."""
+
+
+def _saved_config(path: str, saved: dict[str, Any]) -> TrainConfig:
+    """A checkpoint's train_config through TrainConfig's checks (types, ranges), as CheckpointError;
+    the settings that define the model must be there (a default would build another model)."""
+    missing = [name for name in FIXED_ON_RESUME if name not in saved]
+    if missing:
+        raise CheckpointError(f"checkpoint {path}: train_config lacks {missing}")
+    try:
+        return TrainConfig.from_dict(saved, source=f"checkpoint {path}: train_config")
+    except (ConfigError, backend.DeviceError) as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def _check_memory(config: TrainConfig, vocab_size: int) -> None:

@@ -60,7 +60,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     head = serialization.first_bytes(path)
     if head.startswith(b"PK\x03\x04"):
         from .checkpoint_npz import load_npz_checkpoint  # noqa: PLC0415 (version 1 only)
-        return load_npz_checkpoint(path)
+        weights, meta, optimizer = load_npz_checkpoint(path)
+        check_finite(path, weights)
+        return weights, meta, optimizer
     try:
         stored = serialization.open_file(path)
         tree = stored.structure()
@@ -84,7 +86,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
             if math.prod(ref.shape) > largest:
                 raise CheckpointError(f"checkpoint {path}: optimizer array {ref.name!r} of shape {ref.shape} is "
                                       "larger than any parameter")
-    return stored.materialize(model), meta, stored.materialize(optimizer)
+    weights = stored.materialize(model)
+    check_finite(path, weights)
+    return weights, meta, stored.materialize(optimizer)
 
 
 # ---- checks -------------------------------------------------------------------------------
@@ -202,15 +206,33 @@ def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.d
                                   f"model_config gives {shape}")
 
 
+def check_finite(path: Path, weights: dict[str, np.ndarray]) -> None:
+    """Every weight must be finite: nan or inf would only show up later as nan translations or losses."""
+    for name, array in weights.items():
+        if not np.isfinite(array).all():
+            raise CheckpointError(f"checkpoint {path}: parameter {name!r} holds nan or inf")
+
+
 def _check_tokenizer(path: Path, data: dict[str, Any], model_config: dict[str, Any] | None) -> None:
-    """The tokenizer must build (its ids are capped) and fit the model's vocabulary."""
+    """The tokenizer must build (its ids are capped), fit the model's vocabulary and have the
+    special tokens the translator uses, its <pad> being the model's pad_id."""
+    from .translator import SPECIAL_TOKENS  # noqa: PLC0415 (translator imports this module)
     try:
-        size = BPETokenizer.from_dict(data, source=f"checkpoint {path}: tokenizer").vocab_size
+        tokenizer = BPETokenizer.from_dict(data, source=f"checkpoint {path}: tokenizer")
+        specials = {name: tokenizer.special_id(name) for name in SPECIAL_TOKENS}
+    except KeyError as exc:
+        raise CheckpointError(f"checkpoint {path}: tokenizer: {exc.args[0]}") from None
     except ValueError as exc:
         raise CheckpointError(str(exc)) from None
-    if model_config is not None and size != model_config["src_vocab_size"]:
-        raise CheckpointError(f"checkpoint {path}: the tokenizer has {size} tokens, model_config.src_vocab_size "
-                              f"is {model_config['src_vocab_size']}")
+    if model_config is None:
+        return
+    if tokenizer.vocab_size != model_config["src_vocab_size"]:
+        raise CheckpointError(f"checkpoint {path}: the tokenizer has {tokenizer.vocab_size} tokens, "
+                              f"model_config.src_vocab_size is {model_config['src_vocab_size']}")
+    pad_id = model_config.get("pad_id", _MODEL_DEFAULTS["pad_id"])
+    if pad_id != specials[SPECIAL_TOKENS[0]]:
+        raise CheckpointError(f"checkpoint {path}: model_config.pad_id {pad_id} is not the tokenizer's "
+                              f"{SPECIAL_TOKENS[0]} id {specials[SPECIAL_TOKENS[0]]}")
 
 
 def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[str, Any]) -> None:
