@@ -4,6 +4,7 @@ and `minitf train --resume` prints it as one error line (exit 1), never a traceb
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -127,3 +128,20 @@ def test_a_spoiled_entry_is_one_checkpoint_error_naming_it(real, tmp_path, capsy
 def test_the_unspoiled_checkpoint_resumes(real, tmp_path):
     path = spoiled(real, tmp_path, lambda model, meta, optim: None)
     assert Trainer.from_checkpoint(str(path), log=quiet).progress.step == 2
+
+
+@pytest.mark.parametrize("key, value", [("betas", 5), ("eps", "x"), ("lr", -1.0), ("steps", "bad"), ("steps", [1])])
+def test_a_spoiled_version_1_optimizer_state_is_one_checkpoint_error(real, tmp_path, key, value):
+    from minitf.optim.adam import legacy_adam_state
+    from test_checkpoint import save_v1
+    model, meta, optim = copy.deepcopy(real)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version")}
+    meta["train_config"]["out_dir"] = str(tmp_path)
+    path = save_v1(tmp_path / "last.npz", model, meta, legacy_adam_state(optim))
+    arrays = dict(np.load(path))  # the scalar entries live in the JSON metadata: rewrite them there
+    saved = json.loads(arrays["meta"].tobytes())
+    saved["optimizer"][key] = value
+    arrays["meta"] = np.frombuffer(json.dumps(saved).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match=f"checkpoint {path}"):
+        Trainer.from_checkpoint(str(path), log=quiet)

@@ -141,6 +141,12 @@ class Adam(Optimizer):
         """Accept the old layout {"t", "lr", "betas", "eps", "weight_decay", "m": [...], "v": [...]}."""
         if "param_groups" in state_dict or "m" not in state_dict:
             return state_dict
+        try:
+            return self._upgrade(state_dict)
+        except (KeyError, TypeError, IndexError) as exc:  # an entry missing, too short or of the wrong type
+            raise ValueError(f"optimizer state in the old layout is malformed: {type(exc).__name__} {exc}") from None
+
+    def _upgrade(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         n = len(self._params())
         for name in ("m", "v"):
             if len(state_dict[name]) != n:
