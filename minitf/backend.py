@@ -329,9 +329,9 @@ def _check_like(value: Any, template: Any, name: str) -> None:
             _check_like(value[key], entry, f"{name}.{key}")
     elif isinstance(template, str):
         if value != template:
-            raise ValueError(f"{name} must be {template!r}, got {value!r}"[:200])
+            raise ValueError(f"{name} must be {template!r}, got {repr(value)[:60]}")
     elif not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 128):
-        raise ValueError(f"{name} must be an integer in 0 .. 2^128, got {value!r}"[:200])
+        raise ValueError(f"{name} must be an integer in 0 .. 2^128, got {repr(value)[:60]}")
 
 
 # ---- host memory ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from .nn import Transformer, TransformerConfig
 from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .translate.limits import LIMITS, TRAIN_CAPS, model_max_len
+from .translate.limits import LIMITS, TRAIN_CAPS, check_accumulate, model_max_len
 from .translate.memory import check_training_memory
 from .translate.metrics import bleu, chrf, exact_match
 from .translate.training_state import check_optimizer_settings, check_resumable, check_same_model
@@ -258,7 +258,7 @@ class Trainer:
         examples, dropped = encode_pairs(self.splits["train"], self.tokenizer, self.config.max_len)
         if not examples:
             raise InputError(f"no training pair fits max_len {self.config.max_len} tokens")
-        _check_accumulate(self.config.accumulate, self.comm.size, len(examples))
+        check_accumulate(self.config.accumulate, self.comm.size, len(examples))
         self.log(f"training pairs: {len(examples):,} kept, {dropped:,} dropped "
                  f"(longer than {self.config.max_len} tokens or empty source)")
         # A step's batch is the union of every process's micro-batches: each of the comm.size
@@ -649,14 +649,6 @@ def _saved_config(path: str, saved: dict[str, Any]) -> TrainConfig:
 def _check_memory(config: TrainConfig, vocab_size: int) -> None:
     """Raise ConfigError if the run's model and a full batch cannot fit in the device's memory."""
     check_training_memory(model_config(config, vocab_size, 0).to_dict(), config.max_tokens, config.device)
-
-
-def _check_accumulate(accumulate: int, processes: int, pairs: int) -> None:
-    """Each of a step's accumulate x processes micro-batches needs a sentence pair of its own."""
-    if accumulate * processes > pairs:
-        raise ConfigError(f"setting 'accumulate' must be at most {pairs // processes:,} here: each of a step's "
-                          f"{accumulate:,} x {processes} micro-batches needs at least one of the {pairs:,} "
-                          "training pairs")
 
 
 def model_config(config: TrainConfig, vocab_size: int, pad_id: int) -> TransformerConfig:

@@ -207,7 +207,8 @@ def _load_value(name: str, value: Any, p: Tensor, index: Any) -> Any:
     if name == "step":
         ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
         if not (ok and math.isfinite(value) and value >= 0 and value == int(value)):
-            raise ValueError(f"optimizer state 'step' of parameter {index} must be an integer >= 0, got {value!r}"[:200])
+            raise ValueError(f"optimizer state 'step' of parameter {index} must be an integer >= 0, got "
+                             f"{repr(value)[:60]}")
         return int(value)
     array = backend.to_device(value, "cpu") if backend.is_cupy_array(value) else np.asarray(value)
     if array.shape != p.shape:

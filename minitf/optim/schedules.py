@@ -50,11 +50,12 @@ class Schedule:
         (steps: an integer >= 0; base rates: finite numbers > 0)."""
         n = len(self.optimizer.param_groups)
         if not isinstance(state, dict) or "steps" not in state or ("base_lr" in state) == ("base_lrs" in state):
-            raise ValueError(f"schedule must be a dict with 'steps' and 'base_lr' (or 'base_lrs'), got {state!r}"[:200])
+            raise ValueError("schedule must be a dict with 'steps' and 'base_lr' (or 'base_lrs'), got "
+                             f"{repr(state)[:60]}")
         base_lrs = [state["base_lr"]] * n if "base_lr" in state else state["base_lrs"]
         if not isinstance(base_lrs, list) or len(base_lrs) != n:
             raise ValueError(f"schedule.base_lrs must be a list of {n} rates (one per parameter group), got "
-                             f"{base_lrs!r}"[:200])
+                             f"{repr(base_lrs)[:60]}")
         steps = state["steps"]
         if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0):
             raise ValueError(f"schedule.steps must be an integer >= 0, got {steps!r}")

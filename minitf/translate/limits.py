@@ -5,6 +5,8 @@ so both check against LIMITS, and the trainer's position count is derived here o
 """
 from __future__ import annotations
 
+from ..errors import ConfigError
+
 LIMITS = {"vocab_size": 1 << 20, "d_model": 1 << 16, "d_ff": 1 << 18, "layers": 1024, "max_len": 1 << 16,
           "position_table": 1 << 28, "synthetic_pairs": 1_000_000}
 """Caps on what a model (and so a checkpoint) may declare: tokens in a vocabulary (ids below it),
@@ -27,3 +29,12 @@ TRAIN_CAPS = {"vocab_size": LIMITS["vocab_size"], "max_len": MAX_TRAIN_LEN, "d_m
               "n_heads": LIMITS["d_model"], "n_encoder_layers": LIMITS["layers"],
               "n_decoder_layers": LIMITS["layers"], "d_ff": LIMITS["d_ff"]}
 """The largest value of each TrainConfig model setting (each passes into the model's configuration)."""
+
+
+def check_accumulate(accumulate: int, processes: int, pairs: int) -> None:
+    """Raise ConfigError unless each of a step's accumulate x processes micro-batches can hold one
+    of the `pairs` training pairs (a step's batch has at most all of them)."""
+    if accumulate * processes > pairs:
+        raise ConfigError(f"setting 'accumulate' must be at most {pairs // processes:,} here: each of a step's "
+                          f"{accumulate:,} x {processes} micro-batches needs at least one of the {pairs:,} "
+                          "training pairs")
