@@ -82,7 +82,7 @@ MUTATIONS = [
     ("optimizer step 1.5", spoil_state("step", lambda v: 1.5), "'step' of parameter", False),
     ("optimizer state a list", state_as_list, "optimizer.state must be a dict", False),
     ("optimizer moment nan", spoil_state("exp_avg", lambda v: v * np.nan), "'exp_avg' of parameter", False),
-    ("optimizer moment shape", spoil_state("exp_avg_sq", lambda v: v[:1]), "'exp_avg_sq' of parameter", False),
+    ("optimizer moment shape", spoil_state("exp_avg_sq", lambda v: v[:1]), "exp_avg_sq", True),  # (on loading)
     ("optimizer lr 0", setter("optim.param_groups.0", "lr", 0.0), "param_groups[0].lr", False),
     ("optimizer maximize", setter("optim.param_groups.0", "maximize", True), "param_groups[0].maximize", False),
     ("optimizer betas", setter("optim.param_groups.0", "betas", [0.9, 1.5]), "beta", False),
@@ -145,3 +145,26 @@ def test_a_spoiled_version_1_optimizer_state_is_one_checkpoint_error(real, tmp_p
     np.savez(path, **arrays)
     with pytest.raises(CheckpointError, match=f"checkpoint {path}"):
         Trainer.from_checkpoint(str(path), log=quiet)
+
+
+def with_shape(path, name, shape):
+    """The safetensors file at `path` with array `name` declared as `shape` (and no bytes)."""
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    start = header[name]["data_offsets"][0]
+    header[name].update(shape=shape, data_offsets=[start, start])
+    body = json.dumps(header).encode()
+    body += b" " * (-len(body) % 8)
+    path.write_bytes(len(body).to_bytes(8, "little") + body + raw[8 + n:])
+    return path
+
+
+@pytest.mark.parametrize("shape", [[0, 10**30], [2**62, 0]])
+def test_an_optimizer_array_of_no_parameter_s_shape_is_refused_before_it_is_read(real, tmp_path, capsys, shape):
+    path = spoiled(real, tmp_path, lambda model, meta, optim: None)
+    with_shape(path, "optimizer.state.0.exp_avg", shape)
+    with pytest.raises(CheckpointError, match=r"optimizer array 'optimizer.state.0.exp_avg' has shape .* which no "):
+        load_checkpoint(path)
+    assert main(["train", "--resume", str(path)]) == 1
+    assert capsys.readouterr().err.count("minitf: error: checkpoint") == 1

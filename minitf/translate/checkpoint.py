@@ -12,7 +12,6 @@ Every problem is a CheckpointError (a ValueError) naming the file and the key.
 """
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -80,12 +79,12 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     optimizer = tree.get("optimizer")
     if optimizer is not None and not isinstance(optimizer, dict):
         raise CheckpointError(f"checkpoint {path}: 'optimizer' must be a dict, got {type(optimizer).__name__}")
-    if optimizer is not None:
-        largest = max((math.prod(r.shape) for r in model.values()), default=0)
+    if optimizer is not None:  # each optimizer array belongs to a parameter: it has one's shape
+        shapes = {tuple(r.shape) for r in model.values()}
         for ref in serialization.iter_refs(optimizer):
-            if math.prod(ref.shape) > largest:
-                raise CheckpointError(f"checkpoint {path}: optimizer array {ref.name!r} of shape {ref.shape} is "
-                                      "larger than any parameter")
+            if tuple(ref.shape) not in shapes:
+                raise CheckpointError(f"checkpoint {path}: optimizer array {ref.name!r} has shape {_short(ref.shape)}, "
+                                      "which no parameter has")
     weights = stored.materialize(model)
     check_finite(path, weights)
     return weights, meta, stored.materialize(optimizer)
