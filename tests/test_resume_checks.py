@@ -168,3 +168,13 @@ def test_an_optimizer_array_of_no_parameter_s_shape_is_refused_before_it_is_read
         load_checkpoint(path)
     assert main(["train", "--resume", str(path)]) == 1
     assert capsys.readouterr().err.count("minitf: error: checkpoint") == 1
+
+
+def test_a_weight_of_an_impossible_shape_is_refused_also_without_model_config(real, tmp_path):
+    def bare(model, meta, optim):  # weights alone: no model_config and no optimizer state bound them
+        del meta["model_config"]
+        optim.clear()
+    path = spoiled(real, tmp_path, bare)
+    with_shape(path, "model." + first(real[0]), [2**62, 0])
+    with pytest.raises(CheckpointError, match=f"parameter '{first(real[0])}' has shape .* above the limit"):
+        load_checkpoint(path)

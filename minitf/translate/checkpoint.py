@@ -192,6 +192,9 @@ def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.d
         if dtype not in FLOAT_DTYPES:
             raise CheckpointError(f"checkpoint {path}: parameter {name!r} has dtype {dtype}, expected float32 "
                                   "(or float16/float64)")
+        if any(n > LIMITS["position_table"] for n in shape):  # no model has such a dimension (LIMITS)
+            raise CheckpointError(f"checkpoint {path}: parameter {name!r} has shape {_short(tuple(shape))}, a "
+                                  f"dimension above the limit of {LIMITS['position_table']:,}")
     if "model_config" not in meta:
         return
     expected = parameter_shapes(meta["model_config"])
