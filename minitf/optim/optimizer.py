@@ -202,14 +202,22 @@ def _index(key: Any) -> int | None:
     return key if isinstance(key, int) and not isinstance(key, bool) and key >= 0 else None
 
 
+def _step(value: Any, index: Any) -> int:
+    """A step count: any one number (torch saves a 0-d tensor) that is an integer >= 0."""
+    try:
+        number = None if isinstance(value, (str, bytes, bool)) else float(value)
+    except (TypeError, ValueError, RuntimeError):  # not one number (RuntimeError: torch's many-element tensor)
+        number = None
+    if number is None or not (math.isfinite(number) and number >= 0 and number == int(number)):
+        raise ValueError(f"optimizer state 'step' of parameter {index} must be an integer >= 0, got "
+                         f"{repr(value)[:60]}")
+    return int(number)
+
+
 def _load_value(name: str, value: Any, p: Tensor, index: Any) -> Any:
     """A state entry for parameter `p`: "step" as an int, arrays copied to p's dtype and device."""
     if name == "step":
-        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        if not (ok and math.isfinite(value) and value >= 0 and value == int(value)):
-            raise ValueError(f"optimizer state 'step' of parameter {index} must be an integer >= 0, got "
-                             f"{repr(value)[:60]}")
-        return int(value)
+        return _step(value, index)
     array = backend.to_device(value, "cpu") if backend.is_cupy_array(value) else np.asarray(value)
     if array.shape != p.shape:
         raise ValueError(f"optimizer state '{name}' of parameter {index} has shape {array.shape}, "
