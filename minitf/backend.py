@@ -306,7 +306,32 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    generator(np).bit_generator.state = state
+    """Restore an rng_state(); ValueError naming the entry if `state` does not have its layout
+    (the same keys, the generator's name, non-negative integers below 2^128)."""
+    check_rng_state(state)
+    try:
+        generator(np).bit_generator.state = state
+    except (TypeError, ValueError, OverflowError) as exc:  # a value NumPy refuses
+        raise ValueError(f"rng: not a state of {rng_state()['bit_generator']} ({exc})") from None
+
+
+def check_rng_state(state: Any) -> None:
+    """ValueError naming the entry where `state` differs from rng_state()'s layout."""
+    _check_like(state, rng_state(), "rng")
+
+
+def _check_like(value: Any, template: Any, name: str) -> None:
+    if isinstance(template, dict):
+        if not isinstance(value, dict) or set(value) != set(template):
+            got = sorted(value) if isinstance(value, dict) else type(value).__name__
+            raise ValueError(f"{name} must be a dict with keys {sorted(template)}, got {got}")
+        for key, entry in template.items():
+            _check_like(value[key], entry, f"{name}.{key}")
+    elif isinstance(template, str):
+        if value != template:
+            raise ValueError(f"{name} must be {template!r}, got {repr(value)[:60]}")
+    elif not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 128):
+        raise ValueError(f"{name} must be an integer in 0 .. 2^128, got {repr(value)[:60]}")
 
 
 # ---- host memory ----------------------------------------------------------------------

@@ -32,7 +32,10 @@ from .nn import Transformer, TransformerConfig
 from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .translate.limits import LIMITS, TRAIN_CAPS, check_accumulate, model_max_len
+from .translate.memory import check_training_memory
 from .translate.metrics import bleu, chrf, exact_match
+from .translate.training_state import check_optimizer_settings, check_resumable, check_same_model
 from .translate.translator import SPECIAL_TOKENS, Translator
 
 
@@ -154,6 +157,14 @@ def _check_ranges(config: TrainConfig) -> None:
         low = 1 if name in _AT_LEAST_ONE else 0
         if value is not None and not (math.isfinite(value) and value >= low):
             raise fail(name, f"a finite number >= {low}" if isinstance(value, float) else f">= {low}")
+    for name, cap in TRAIN_CAPS.items():  # the checkpoint loader's limits (translate/limits.py)
+        if getattr(config, name) > cap:
+            raise fail(name, f"at most {cap:,}, the largest a checkpoint may hold")
+    positions = model_max_len(config.max_len) * config.d_model
+    if positions > LIMITS["position_table"]:
+        raise ConfigError(f"settings 'max_len' {config.max_len} and 'd_model' {config.d_model} give a position "
+                          f"table of {positions:,} values ({model_max_len(config.max_len)} positions x d_model), "
+                          f"more than the cap of {LIMITS['position_table']:,}: lower --max-len or --d-model")
     if not (math.isfinite(config.lr) and config.lr > 0):
         raise fail("lr", "a finite number > 0")
     if not (math.isfinite(config.clip_norm) and config.clip_norm >= 0):
@@ -170,6 +181,8 @@ def _check_ranges(config: TrainConfig) -> None:
     sizes = config.synthetic_sizes
     if min(sizes) < 1 or sum(sizes) > MAX_SUPPORTED + 1:
         raise fail("synthetic_sizes", f"3 sizes >= 1 (train, val, test) that sum to at most {MAX_SUPPORTED + 1:,}")
+    if config.synthetic and config.accumulate > sizes[0]:  # more pairs than that for real data (Trainer)
+        raise fail("accumulate", f"at most the {sizes[0]:,} synthetic training pairs (each micro-batch needs one)")
 
 
 # A small model that learns the synthetic task in a few minutes on two CPU cores. It stops
@@ -211,6 +224,7 @@ class Trainer:
         """
         config.validate()
         backend.require_device(config.device)
+        _check_memory(config, min(config.vocab_size, 256 + len(SPECIAL_TOKENS)))  # at once, before any data
         self.comm = distributed.init(config.backend)
         self.config = config
         self.log = log if self.comm.is_main else _quiet  # rank 0 alone speaks and writes files
@@ -227,6 +241,7 @@ class Trainer:
             raise InputError("the training data holds no sentence pairs")
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], self.log)
         self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
+        _check_memory(config, self.tokenizer.vocab_size)
         self.batcher = self._make_batcher()
         # All processes must train the same run: refuse at once if their settings or data differ
         # (not the device: each process may name its own GPU).
@@ -250,6 +265,7 @@ class Trainer:
         examples, dropped = encode_pairs(self.splits["train"], self.tokenizer, self.config.max_len)
         if not examples:
             raise InputError(f"no training pair fits max_len {self.config.max_len} tokens")
+        check_accumulate(self.config.accumulate, self.comm.size, len(examples))
         self.log(f"training pairs: {len(examples):,} kept, {dropped:,} dropped "
                  f"(longer than {self.config.max_len} tokens or empty source)")
         # A step's batch is the union of every process's micro-batches: each of the comm.size
@@ -306,7 +322,8 @@ class Trainer:
         shard = shard_batch(batch, self.comm.rank, self.comm.size)
         if shard is None:
             return []
-        parts = [shard_batch(shard, k, self.config.accumulate) for k in range(self.config.accumulate)]
+        parts = [shard_batch(shard, k, self.config.accumulate) for k in range(min(self.config.accumulate,
+                                                                                  shard.size))]
         return [part for part in parts if part is not None]
 
     def _diverged(self, what: str) -> TrainingError:
@@ -502,10 +519,9 @@ class Trainer:
         another run only with `overwrite`).
         """
         model_state, meta, optim_state = load_checkpoint(path)
-        if "train_config" not in meta or optim_state is None:
-            raise CheckpointError(f"checkpoint {path} holds no training state; it can be used to "
-                                  "translate but not to resume")
+        check_resumable(path, meta, optim_state, [f.name for f in dataclasses.fields(Progress)])
         saved = meta["train_config"]
+        _saved_config(path, saved)
         changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in overrides.items()
                    if k in FIXED_ON_RESUME and v != saved.get(k)]
         if changed:
@@ -520,14 +536,16 @@ class Trainer:
         same_folder = Path(config.out_dir).resolve() == Path(path).resolve().parent
         trainer = cls(config, tokenizer=tokenizer, log=log, overwrite=overwrite, _resuming=same_folder)
         distributed.check_resumed_processes(str(path), saved, meta.get("processes"), config, trainer.comm.size)
-        try:
+        check_same_model(path, meta["model_config"], trainer.model.config.to_dict())
+        check_optimizer_settings(path, optim_state, trainer.optimizer.defaults)
+        try:  # each checks every value before it changes anything
             trainer.model.load_state_dict(model_state)
             trainer.optimizer.load_state_dict(optim_state)
-        except ValueError as exc:  # weights or optimizer state that do not fit the saved configuration
+            trainer.schedule.load_state_dict(meta["schedule"])
+            backend.set_rng_state(meta["rng"])
+        except ValueError as exc:  # weights or state that do not fit the saved configuration or its ranges
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
-        trainer.schedule.load_state_dict(meta["schedule"])
         trainer.progress = Progress(**meta["progress"])
-        backend.set_rng_state(meta["rng"])
         trainer.log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
         return trainer
 
@@ -625,8 +643,25 @@ FIXED_ON_RESUME = tuple(name for name in MODEL_SETTINGS if name != "dropout") + 
 """Settings that a resumed run cannot change: they define the saved model's weights or function."""
 
 
+def _saved_config(path: str, saved: dict[str, Any]) -> TrainConfig:
+    """A checkpoint's train_config through TrainConfig's checks (types, ranges), as CheckpointError;
+    the settings that define the model must be there (a default would build another model)."""
+    missing = [name for name in FIXED_ON_RESUME if name not in saved]
+    if missing:
+        raise CheckpointError(f"checkpoint {path}: train_config lacks {missing}")
+    try:
+        return TrainConfig.from_dict(saved, source=f"checkpoint {path}: train_config")
+    except (ConfigError, backend.DeviceError) as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def _check_memory(config: TrainConfig, vocab_size: int) -> None:
+    """Raise ConfigError if the run's model and a full batch cannot fit in the device's memory."""
+    check_training_memory(model_config(config, vocab_size, 0).to_dict(), config.max_tokens, config.device)
+
+
 def model_config(config: TrainConfig, vocab_size: int, pad_id: int) -> TransformerConfig:
     """The model of a run: a joint vocabulary, positions for 2 max_len + 16 tokens."""
     return TransformerConfig(src_vocab_size=vocab_size, tgt_vocab_size=vocab_size, pad_id=pad_id,
-                             max_len=2 * config.max_len + 16,
+                             max_len=model_max_len(config.max_len),
                              **{name: getattr(config, name) for name in MODEL_SETTINGS})

@@ -148,3 +148,40 @@ def test_read_tsv_wrong_column_count_raises_even_with_skip_empty(tmp_path):
     path = write(tmp_path / "p.tsv", b"a\tb\nbroken\n")
     with pytest.raises(CorpusFormatError, match="line 2"):
         read_tsv(path, skip_empty=True)
+
+
+# ---- limits: a line longer than MAX_LINE_BYTES stops the reading at once -------------------
+
+@pytest.mark.parametrize("name", ["long.txt", "long.txt.gz"])
+def test_a_line_longer_than_the_limit_names_file_and_line(tmp_path, name):
+    from minitf.data.corpus import MAX_LINE_BYTES
+    fits = b"x" * MAX_LINE_BYTES
+    path = write(tmp_path / name, b"ok\r\n" + fits + b"\r\n" + fits + b"\n" + fits + b"y\nlast\n")
+    with pytest.raises(CorpusFormatError, match=f"line 4: the line is longer than {MAX_LINE_BYTES:,} bytes"):
+        read_lines(path)
+    assert read_lines(write(tmp_path / f"fits{path.suffix}", fits + b"\r\n" + fits)) == [fits.decode()] * 2
+
+
+def test_dev_zero_is_refused_within_a_second():
+    import os
+    import time
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    started = time.perf_counter()
+    with pytest.raises(CorpusFormatError, match="/dev/zero, line 1: the line is longer"):
+        read_parallel("/dev/zero", "/dev/zero")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_gzip_bomb_of_one_line_stops_at_the_limit(tmp_path):
+    import tracemalloc
+    path = tmp_path / "bomb.txt.gz"
+    path.write_bytes(gzip.compress(b"a" * (16 << 20), compresslevel=1))  # 16 MiB from about 70 KiB
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorpusFormatError, match="line 1: the line is longer"):
+            read_tsv(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, f"{peak:,} bytes allocated to refuse one long line"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import itertools
 import os
 import zlib
 from collections.abc import Iterator
@@ -62,31 +63,42 @@ class ParallelCorpus:
         return [tgt for _, tgt in self.pairs]
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when its name ends in ".gz"."""
+MAX_LINE_BYTES = 1 << 16
+"""The longest line a corpus may hold (bytes, without its terminator): far more than any sentence,
+so that a wrong file (/dev/zero, a binary, one huge line) stops at once instead of filling memory."""
+
+
+def _raw_lines(path: Path) -> Iterator[bytes]:
+    """Each line's bytes without "\\n" or "\\r\\n", read one line at a time (gunzipped as they
+    are read if the name ends in ".gz"); a line longer than MAX_LINE_BYTES raises
+    CorpusFormatError naming it, without reading the rest of it."""
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "corpus file not found", str(path))
-    raw = path.read_bytes()
-    if path.suffix != ".gz":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as err:
-        raise CorpusFormatError(path, f"not a valid gzip file ({err})") from err
+    with open(path, "rb") as raw:
+        f = gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+        try:
+            for number in itertools.count(1):
+                data = f.readline(MAX_LINE_BYTES + 2)  # room for the longest line and its "\r\n"
+                if not data:
+                    return
+                line = data.removesuffix(b"\n").removesuffix(b"\r")
+                if len(line) > MAX_LINE_BYTES:
+                    raise CorpusFormatError(path, f"the line is longer than {MAX_LINE_BYTES:,} bytes, the "
+                                            "limit for one sentence (is this a text file?)", number)
+                yield line
+        except (OSError, EOFError, zlib.error) as err:
+            if f is raw:
+                raise
+            raise CorpusFormatError(path, f"not a valid gzip file ({err})") from err
 
 
-def _decode(path: Path, data: bytes) -> str:
-    """Decode UTF-8, naming the line of the first invalid byte on failure."""
+def _decode(path: Path, line: bytes, number: int) -> str:
+    """Decode one line as UTF-8, naming the line and byte of the first invalid byte on failure."""
     try:
-        return data.decode("utf-8")
+        return line.decode("utf-8")
     except UnicodeDecodeError as err:
-        line_start = data.rfind(b"\n", 0, err.start) + 1
-        line = data.count(b"\n", 0, err.start) + 1
-        message = (
-            f"invalid UTF-8 byte 0x{data[err.start]:02x} at byte {err.start - line_start + 1} "
-            "of the line"
-        )
-        raise CorpusFormatError(path, message, line) from err
+        message = f"invalid UTF-8 byte 0x{line[err.start]:02x} at byte {err.start + 1} of the line"
+        raise CorpusFormatError(path, message, number) from err
 
 
 def read_lines(path: PathLike) -> list[str]:
@@ -97,17 +109,14 @@ def read_lines(path: PathLike) -> list[str]:
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
-        CorpusFormatError: invalid UTF-8 (names the file and 1-based line) or gzip.
+        CorpusFormatError: invalid UTF-8 (names the file and 1-based line) or gzip, or a
+            line longer than MAX_LINE_BYTES (names the file and line).
     """
     path = Path(path)
-    text = _decode(path, _read_bytes(path))
-    if not text:
-        return []
-    text = text.removeprefix("\ufeff")
-    lines = text.split("\n")
-    if text.endswith("\n"):
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    lines = [_decode(path, raw, number) for number, raw in enumerate(_raw_lines(path), start=1)]
+    if lines:
+        lines[0] = lines[0].removeprefix("\ufeff")
+    return lines
 
 
 def _is_blank(text: str) -> bool:

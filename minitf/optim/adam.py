@@ -32,12 +32,14 @@ class Adam(Optimizer):
 
     def check(self, group: dict[str, Any]) -> None:
         b1, b2 = group["betas"]
-        require(0.0 <= group["lr"], f"Invalid learning rate: {group['lr']}")
-        require(0.0 <= group["eps"], f"Invalid epsilon value: {group['eps']}")
+        require(0.0 <= group["lr"] < math.inf, f"Invalid learning rate: {group['lr']}")
+        require(0.0 <= group["eps"] < math.inf, f"Invalid epsilon value: {group['eps']}")
         require(0.0 <= b1 < 1.0, f"Invalid beta parameter at index 0: {b1}")
         require(0.0 <= b2 < 1.0, f"Invalid beta parameter at index 1: {b2}")
-        require(0.0 <= group["weight_decay"], f"Invalid weight_decay value: {group['weight_decay']}")
+        require(0.0 <= group["weight_decay"] < math.inf, f"Invalid weight_decay value: {group['weight_decay']}")
         require(not group.get("amsgrad"), "amsgrad=True is not supported by minitf's Adam")
+        for flag in ("maximize", "decoupled_weight_decay"):
+            require(isinstance(group[flag], bool), f"Invalid {flag} value: {group[flag]!r} (true or false)")
 
     def state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
         return ("step", "exp_avg", "exp_avg_sq")
@@ -139,6 +141,12 @@ class Adam(Optimizer):
         """Accept the old layout {"t", "lr", "betas", "eps", "weight_decay", "m": [...], "v": [...]}."""
         if "param_groups" in state_dict or "m" not in state_dict:
             return state_dict
+        try:
+            return self._upgrade(state_dict)
+        except (KeyError, TypeError, IndexError) as exc:  # an entry missing, too short or of the wrong type
+            raise ValueError(f"optimizer state in the old layout is malformed: {type(exc).__name__} {exc}") from None
+
+    def _upgrade(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         n = len(self._params())
         for name in ("m", "v"):
             if len(state_dict[name]) != n:

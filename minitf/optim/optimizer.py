@@ -1,6 +1,7 @@
 """The Optimizer base: parameter groups, per-parameter state and torch.optim's state-dict layout."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -136,11 +137,17 @@ class Optimizer:
         return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state_dict() (also one whose indices are strings, as after JSON); checks all first."""
+        """Load a state_dict() (also one whose indices are strings, as after JSON); checks all first:
+        a malformed entry, a hyperparameter out of range, a step that is not an integer >= 0 or an
+        array of the wrong shape or with nan/inf raises ValueError naming it."""
+        if not isinstance(state_dict, dict):
+            raise ValueError(f"optimizer state must be a dict, got {type(state_dict).__name__}")
         state_dict = self.upgrade_state_dict(state_dict)
-        for key in ("state", "param_groups"):
+        for key, kind in (("state", dict), ("param_groups", list)):
             if key not in state_dict:
                 raise ValueError(f"optimizer state dict has no {key!r} entry; got keys {sorted(state_dict)}")
+            if not isinstance(state_dict[key], kind):
+                raise ValueError(f"optimizer.{key} must be a {kind.__name__}, got {type(state_dict[key]).__name__}")
         saved = state_dict["param_groups"]
         if len(saved) != len(self.param_groups):
             raise ValueError(f"optimizer state holds {len(saved)} parameter groups, this optimizer has "
@@ -148,18 +155,27 @@ class Optimizer:
         by_index: dict[int, tuple[Tensor, dict[str, Any]]] = {}
         new_groups = []
         for i, (group, old) in enumerate(zip(self.param_groups, saved)):
+            if not (isinstance(old, dict) and isinstance(old.get("params"), list)
+                    and all(_index(j) is not None for j in old["params"])):
+                raise ValueError(f"optimizer.param_groups[{i}] must be a dict whose 'params' lists parameter "
+                                 f"indices, got {str(old)[:100]}")
             if len(old["params"]) != len(group["params"]):
                 raise ValueError(f"parameter group {i} of the optimizer state holds {len(old['params'])} "
                                  f"parameters, this optimizer's has {len(group['params'])}")
             new = {**group, **{k: self._restore(k, v) for k, v in old.items() if k != "params"}}
-            self.check(new)
+            try:
+                self.check(new)
+            except (TypeError, ValueError) as exc:  # a value of the wrong type fails a comparison
+                raise ValueError(f"optimizer.param_groups[{i}]: {exc}") from None
             new_groups.append(new)
-            by_index.update({int(j): (p, new) for j, p in zip(old["params"], group["params"])})
+            by_index.update({_index(j): (p, new) for j, p in zip(old["params"], group["params"])})
         new_state = {}
         for key, entries in state_dict["state"].items():
-            if int(key) not in by_index:
-                raise ValueError(f"optimizer state has an entry for parameter {key}, which no group lists")
-            p, group = by_index[int(key)]
+            if _index(key) not in by_index:
+                raise ValueError(f"optimizer state has an entry for parameter {key!r}, which no group lists")
+            if not isinstance(entries, dict):
+                raise ValueError(f"optimizer.state[{key!r}] must be a dict, got {type(entries).__name__}")
+            p, group = by_index[_index(key)]
             missing = [k for k in self.state_keys(group) if k not in entries]
             if missing:
                 raise ValueError(f"optimizer state of parameter {key} lacks {missing}")
@@ -179,13 +195,35 @@ def _host_copy(value: Any) -> Any:
     return value
 
 
+def _index(key: Any) -> int | None:
+    """A parameter index: an int >= 0, or its decimal string (JSON object keys); else None."""
+    if isinstance(key, str) and key.isdecimal():
+        return int(key)
+    return key if isinstance(key, int) and not isinstance(key, bool) and key >= 0 else None
+
+
+def _step(value: Any, index: Any) -> int:
+    """A step count: any one number (torch saves a 0-d tensor) that is an integer >= 0."""
+    try:
+        number = None if isinstance(value, (str, bytes, bool)) else float(value)
+    except (TypeError, ValueError, RuntimeError):  # not one number (RuntimeError: torch's many-element tensor)
+        number = None
+    if number is None or not (math.isfinite(number) and number >= 0 and number == int(number)):
+        raise ValueError(f"optimizer state 'step' of parameter {index} must be an integer >= 0, got "
+                         f"{repr(value)[:60]}")
+    return int(number)
+
+
 def _load_value(name: str, value: Any, p: Tensor, index: Any) -> Any:
     """A state entry for parameter `p`: "step" as an int, arrays copied to p's dtype and device."""
     if name == "step":
-        return int(float(value))
+        return _step(value, index)
     array = backend.to_device(value, "cpu") if backend.is_cupy_array(value) else np.asarray(value)
     if array.shape != p.shape:
         raise ValueError(f"optimizer state '{name}' of parameter {index} has shape {array.shape}, "
                          f"the parameter has {p.shape}")
+    if array.dtype.kind != "f" or not np.isfinite(array).all():
+        raise ValueError(f"optimizer state '{name}' of parameter {index} must hold finite floats, got "
+                         f"{'nan or inf' if array.dtype.kind == 'f' else array.dtype}")
     # a copy: the updates are in place and must not write into the caller's state
     return backend.to_device(np.array(array, dtype=p.dtype), p.device)

@@ -46,12 +46,23 @@ class Schedule:
         return {"steps": self.steps, "base_lrs": list(self.base_lrs)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state_dict(); ValueError naming the entry that is missing or out of range
+        (steps: an integer >= 0; base rates: finite numbers > 0)."""
         n = len(self.optimizer.param_groups)
-        base_lrs = [state["base_lr"]] * n if "base_lr" in state else list(state["base_lrs"])
-        if len(base_lrs) != n:
-            raise ValueError(f"schedule state holds {len(base_lrs)} base rates, the optimizer has {n} "
-                             "parameter groups")
-        self.steps, self.base_lrs = int(state["steps"]), [float(b) for b in base_lrs]
+        if not isinstance(state, dict) or "steps" not in state or ("base_lr" in state) == ("base_lrs" in state):
+            raise ValueError("schedule must be a dict with 'steps' and 'base_lr' (or 'base_lrs'), got "
+                             f"{repr(state)[:60]}")
+        base_lrs = [state["base_lr"]] * n if "base_lr" in state else state["base_lrs"]
+        if not isinstance(base_lrs, list) or len(base_lrs) != n:
+            raise ValueError(f"schedule.base_lrs must be a list of {n} rates (one per parameter group), got "
+                             f"{repr(base_lrs)[:60]}")
+        steps = state["steps"]
+        if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0):
+            raise ValueError(f"schedule.steps must be an integer >= 0, got {steps!r}")
+        for rate in base_lrs:
+            if not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate) and rate > 0):
+                raise ValueError(f"schedule.base_lr must be a finite number > 0, got {rate!r}")
+        self.steps, self.base_lrs = steps, [float(b) for b in base_lrs]
         self._apply()
 
 

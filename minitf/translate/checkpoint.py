@@ -12,7 +12,6 @@ Every problem is a CheckpointError (a ValueError) naming the file and the key.
 """
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,10 @@ import numpy as np
 from .. import serialization
 from ..serialization import ArrayRef, CheckpointError
 from ..tokenizer import BPETokenizer
+from .limits import LIMITS, MAX_TRAIN_LEN
 
 FORMAT = "minitf-checkpoint"
 VERSION = 2
-
-LIMITS = {"vocab_size": 1 << 20, "d_model": 1 << 16, "d_ff": 1 << 18, "layers": 1024, "max_len": 1 << 16,
-          "position_table": 1 << 28, "synthetic_pairs": 1_000_000}
-"""Caps on what a checkpoint may declare: tokens in a vocabulary (ids below it), model width,
-feed-forward width, layers per stack, positions, max_len x d_model of the position table
-(float32 values), pairs of the synthetic task."""
 
 META_KEYS = ("train_config", "model_config", "tokenizer", "schedule", "progress", "rng")
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -73,7 +67,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     head = serialization.first_bytes(path)
     if head.startswith(b"PK\x03\x04"):
         from .checkpoint_npz import load_npz_checkpoint  # noqa: PLC0415 (version 1 only)
-        return load_npz_checkpoint(path)
+        weights, meta, optimizer = load_npz_checkpoint(path)
+        check_finite(path, weights)
+        return weights, meta, optimizer
     try:
         stored = serialization.open_file(path)
         tree = stored.structure()
@@ -92,13 +88,15 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     optimizer = tree.get("optimizer")
     if optimizer is not None and not isinstance(optimizer, dict):
         raise CheckpointError(f"checkpoint {path}: 'optimizer' must be a dict, got {type(optimizer).__name__}")
-    if optimizer is not None:
-        largest = max((math.prod(r.shape) for r in model.values()), default=0)
+    if optimizer is not None:  # each optimizer array belongs to a parameter: it has one's shape
+        shapes = {tuple(r.shape) for r in model.values()}
         for ref in serialization.iter_refs(optimizer):
-            if math.prod(ref.shape) > largest:
-                raise CheckpointError(f"checkpoint {path}: optimizer array {ref.name!r} of shape {ref.shape} is "
-                                      "larger than any parameter")
-    return stored.materialize(model), meta, stored.materialize(optimizer)
+            if tuple(ref.shape) not in shapes:
+                raise CheckpointError(f"checkpoint {path}: optimizer array {ref.name!r} has shape {_short(ref.shape)}, "
+                                      "which no parameter has")
+    weights = stored.materialize(model)
+    check_finite(path, weights)
+    return weights, meta, stored.materialize(optimizer)
 
 
 # ---- checks -------------------------------------------------------------------------------
@@ -211,6 +209,9 @@ def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.d
         if dtype not in FLOAT_DTYPES:
             raise CheckpointError(f"checkpoint {path}: parameter {name!r} has dtype {dtype}, expected float32 "
                                   "(or float16/float64)")
+        if any(n > LIMITS["position_table"] for n in shape):  # no model has such a dimension (LIMITS)
+            raise CheckpointError(f"checkpoint {path}: parameter {name!r} has shape {_short(tuple(shape))}, a "
+                                  f"dimension above the limit of {LIMITS['position_table']:,}")
     if "model_config" not in meta:
         return
     expected = parameter_shapes(meta["model_config"])
@@ -227,9 +228,16 @@ def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.d
                                   f"model_config gives {shape}")
 
 
+def check_finite(path: Path, weights: dict[str, np.ndarray]) -> None:
+    """Every weight must be finite: nan or inf would only show up later as nan translations or losses."""
+    for name, array in weights.items():
+        if not np.isfinite(array).all():
+            raise CheckpointError(f"checkpoint {path}: parameter {name!r} holds nan or inf")
+
+
 def _check_tokenizer(path: Path, data: dict[str, Any], model_config: dict[str, Any] | None) -> None:
     """The tokenizer must build (its ids are capped), hold the special tokens that translating and
-    training use, and fit the model's vocabulary."""
+    training use, fit the model's vocabulary and have the model's pad_id as its <pad>."""
     from .translator import SPECIAL_TOKENS  # noqa: PLC0415 (translator imports this module)
 
     try:
@@ -240,10 +248,15 @@ def _check_tokenizer(path: Path, data: dict[str, Any], model_config: dict[str, A
     if missing:
         raise CheckpointError(f"checkpoint {path}: the tokenizer lacks the special token(s) {', '.join(missing)} "
                               f"(it has {list(tokenizer.special_tokens)[:10]})")
-    size = tokenizer.vocab_size
-    if model_config is not None and size != model_config["src_vocab_size"]:
-        raise CheckpointError(f"checkpoint {path}: the tokenizer has {size} tokens, model_config.src_vocab_size "
-                              f"is {model_config['src_vocab_size']}")
+    if model_config is None:
+        return
+    if tokenizer.vocab_size != model_config["src_vocab_size"]:
+        raise CheckpointError(f"checkpoint {path}: the tokenizer has {tokenizer.vocab_size} tokens, "
+                              f"model_config.src_vocab_size is {model_config['src_vocab_size']}")
+    pad_id, tokenizer_pad = model_config.get("pad_id", _MODEL_DEFAULTS["pad_id"]), tokenizer.special_id(SPECIAL_TOKENS[0])
+    if pad_id != tokenizer_pad:
+        raise CheckpointError(f"checkpoint {path}: model_config.pad_id {pad_id} is not the tokenizer's "
+                              f"{SPECIAL_TOKENS[0]} id {tokenizer_pad}")
 
 
 def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[str, Any]) -> None:
@@ -252,7 +265,7 @@ def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[s
         if key in config and key in model_config and config[key] != model_config[key]:
             raise CheckpointError(f"checkpoint {path}: train_config.{key} {_short(config[key])} differs from "
                                   f"model_config.{key} {_short(model_config[key])}")
-    for key, limit in (("vocab_size", LIMITS["vocab_size"]), ("max_len", LIMITS["max_len"])):
+    for key, limit in (("vocab_size", LIMITS["vocab_size"]), ("max_len", MAX_TRAIN_LEN)):
         if key in config:
             _check_field(path, f"train_config.{key}", config[key], (int, 1, limit))
     # the trainer builds its model from train_config: positions for 2 max_len + 16 tokens

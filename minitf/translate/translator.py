@@ -32,8 +32,10 @@ class Translator:
                         tokenizer: BPETokenizer | None = None) -> "Translator":
         """Load weights, configuration and (unless given) the tokenizer saved with them."""
         model_state, meta, _ = load_checkpoint(path)
-        if "model_config" not in meta or "tokenizer" not in meta:
-            raise CheckpointError(f"checkpoint {path} lacks the model configuration or tokenizer")
+        missing = [key for key in ("model_config", "tokenizer") if key not in meta]
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks the model configuration or tokenizer "
+                                  f"({' and '.join(missing)} missing)")
         model = Transformer(TransformerConfig(**meta["model_config"]))
         model.load_state_dict(model_state)
         if tokenizer is None:

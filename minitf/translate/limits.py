@@ -1,0 +1,40 @@
+"""The caps on model sizes: one table that TrainConfig, the trainer and the checkpoint loader read.
+
+A setting that `minitf train` accepts must give a model whose checkpoint the loader accepts,
+so both check against LIMITS, and the trainer's position count is derived here once.
+"""
+from __future__ import annotations
+
+from ..errors import ConfigError
+
+LIMITS = {"vocab_size": 1 << 20, "d_model": 1 << 16, "d_ff": 1 << 18, "layers": 1024, "max_len": 1 << 16,
+          "position_table": 1 << 28, "synthetic_pairs": 1_000_000}
+"""Caps on what a model (and so a checkpoint) may declare: tokens in a vocabulary (ids below it),
+model width, feed-forward width, layers per stack, positions, max_len x d_model of the position
+table (float32 values), pairs of the synthetic task."""
+
+POSITION_MARGIN = 16  # positions beyond the two sentences' 2 max_len, for BOS/EOS and longer outputs
+
+
+def model_max_len(max_len: int) -> int:
+    """The positions of a trainer's model for sentences of at most `max_len` tokens: 2 max_len + 16
+    (evaluation and translation may run longer than the training pairs)."""
+    return 2 * max_len + POSITION_MARGIN
+
+
+MAX_TRAIN_LEN = (LIMITS["max_len"] - POSITION_MARGIN) // 2
+"""The largest TrainConfig.max_len whose model_max_len is within LIMITS["max_len"]."""
+
+TRAIN_CAPS = {"vocab_size": LIMITS["vocab_size"], "max_len": MAX_TRAIN_LEN, "d_model": LIMITS["d_model"],
+              "n_heads": LIMITS["d_model"], "n_encoder_layers": LIMITS["layers"],
+              "n_decoder_layers": LIMITS["layers"], "d_ff": LIMITS["d_ff"]}
+"""The largest value of each TrainConfig model setting (each passes into the model's configuration)."""
+
+
+def check_accumulate(accumulate: int, processes: int, pairs: int) -> None:
+    """Raise ConfigError unless each of a step's accumulate x processes micro-batches can hold one
+    of the `pairs` training pairs (a step's batch has at most all of them)."""
+    if accumulate * processes > pairs:
+        raise ConfigError(f"setting 'accumulate' must be at most {pairs // processes:,} here: each of a step's "
+                          f"{accumulate:,} x {processes} micro-batches needs at least one of the {pairs:,} "
+                          "training pairs")

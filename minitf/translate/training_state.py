@@ -1,0 +1,60 @@
+"""The training state a checkpoint must hold to be resumed, checked before any of it is used.
+
+Translating needs only model_config, tokenizer and the weights (checkpoint.py checks those);
+resuming also needs train_config, optimizer, schedule, progress and rng. Each problem is one
+CheckpointError naming the file and the entry; the entries' values are checked where they are
+loaded too (TrainConfig, Optimizer/Schedule.load_state_dict, backend.set_rng_state).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import backend
+from ..serialization import CheckpointError
+
+RESUME_KEYS = ("model_config", "tokenizer", "train_config", "schedule", "progress", "rng")
+
+
+def check_resumable(path: str | Path, meta: dict[str, Any], optimizer_state: Any,
+                    progress_fields: Sequence[str]) -> None:
+    """Every entry that resuming reads is present, progress has all its fields, rng has the layout
+    of this generator's state."""
+    missing = [key for key in RESUME_KEYS if key not in meta] + ["optimizer"] * (optimizer_state is None)
+    if missing:
+        raise CheckpointError(f"checkpoint {path} holds no training state ({', '.join(missing)} missing): it can "
+                              "be used to translate but not to resume")
+    absent = [name for name in progress_fields if name not in meta["progress"]]
+    if absent:
+        raise CheckpointError(f"checkpoint {path}: progress lacks {absent}")
+    try:
+        backend.check_rng_state(meta["rng"])
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+
+
+def check_optimizer_settings(path: str | Path, optimizer_state: dict[str, Any], used: dict[str, Any]) -> None:
+    """The saved parameter groups' flags must be those the trainer's optimizer uses (`used`, its
+    defaults), and their rates finite and > 0 (the ranges themselves: Optimizer.load_state_dict)."""
+    groups = optimizer_state.get("param_groups", [])
+    for i, group in enumerate(groups if isinstance(groups, list) else []):
+        if not isinstance(group, dict):
+            continue  # load_state_dict names it
+        for key in ("maximize", "decoupled_weight_decay"):
+            if key in group and group[key] != used[key]:
+                raise CheckpointError(f"checkpoint {path}: optimizer.param_groups[{i}].{key} is {group[key]!r}, "
+                                      f"the trainer's optimizer uses {used[key]!r}")
+        lr = group.get("lr", 1.0)
+        if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
+            raise CheckpointError(f"checkpoint {path}: optimizer.param_groups[{i}].lr must be a finite number > 0, "
+                                  f"got {lr!r}")
+
+
+def check_same_model(path: str | Path, stored: dict[str, Any], built: dict[str, Any]) -> None:
+    """The model that train_config builds (`built`) must be the one saved (`stored` model_config);
+    dropout alone may change on resume."""
+    for key, value in built.items():
+        if key != "dropout" and key in stored and stored[key] != value:
+            raise CheckpointError(f"checkpoint {path}: model_config.{key} is {stored[key]!r}, but its train_config "
+                                  f"builds a model with {value!r}")
