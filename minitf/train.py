@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import signal
 import time
@@ -33,6 +32,7 @@ from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .translate.metrics import bleu, chrf, exact_match
+from .translate.run_dir import RunLock, append_log, check_out_dir, delete_run_files, out_dir_path
 from .translate.translator import SPECIAL_TOKENS, Translator
 
 
@@ -214,8 +214,10 @@ class Trainer:
         self.comm = distributed.init(config.backend)
         self.config = config
         self.log = log if self.comm.is_main else _quiet  # rank 0 alone speaks and writes files
-        self.out_dir = Path(config.out_dir)
-        self._overwrite = not _resuming and _check_out_dir(self.out_dir, overwrite)
+        self.out_dir = out_dir_path(config.out_dir)
+        if not _resuming:  # checked again when fit() starts, holding the folder's lock
+            check_out_dir(self.out_dir, overwrite)
+        self._overwrite, self._claimed = overwrite, _resuming
         self.progress = Progress()
         # Set by Ctrl-C, SIGTERM (or you): fit() stops after the current step. A signal only sets
         # `_signalled`; the processes agree on stopping inside the step, so that all stop together.
@@ -223,8 +225,9 @@ class Trainer:
         self._signalled = False
         backend.manual_seed(config.seed)
         self.splits = load_splits(config)
-        if not self.splits["train"]:
-            raise InputError("the training data holds no sentence pairs")
+        for split in ("train", "val"):
+            if not self.splits[split]:
+                raise InputError(f"the {split} data {_files(config, split)} holds no sentence pairs")
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], self.log)
         self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
         self.batcher = self._make_batcher()
@@ -309,15 +312,12 @@ class Trainer:
                              "left as they were (try a lower --lr, or --clip-norm)")
 
     def _seed_generators(self) -> None:
-        """Seed dropout's draws from (seed, step), as a resumed run will: the GPU's always (CuPy
-        cannot save its state; see backend), every generator when several processes train
-        (from (seed, step, rank): each draws its own masks)."""
-        if self.comm.size > 1:
-            backend.manual_seed(int(np.random.SeedSequence(
-                [self.config.seed, self.progress.step, self.comm.rank]).generate_state(1)[0]))
-        elif backend.parse_device(self.config.device).kind == "cuda":
-            backend.generator(backend.cupy())  # (created on first use)
-            backend.reseed_device_generators(self.config.seed, self.progress.step)
+        """Seed every generator (dropout's draws) from (seed, step), and the rank when several
+        processes train (each draws its own masks). A step's masks then depend on nothing that
+        happened before it, in this process or another: a run stopped anywhere (a signal in a
+        step, in an evaluation, in a save) and resumed draws what an uninterrupted one draws."""
+        key = [self.config.seed, self.progress.step] + [self.comm.rank] * (self.comm.size > 1)
+        backend.manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
 
     def fit(self) -> Progress:
         """Train until `epochs`, early stopping, `max_steps`, `time_limit` or Ctrl-C; return progress.
@@ -327,23 +327,33 @@ class Trainer:
         A loss or gradient norm that turns nan or inf stops training with TrainingError and
         saves nothing.
         """
-        if self.comm.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            if self._overwrite:
-                for path in _run_files(self.out_dir):
-                    path.unlink()
-        self._overwrite = False
-        with _graceful_interrupt(self):
-            while self.progress.epoch < self.config.epochs and not self._finished():
-                self._train_epoch()
-                if self._stopping():
-                    break
-                self._end_epoch()
-        self.save("last")
+        with RunLock(self.out_dir) if self.comm.is_main else contextlib.nullcontext():
+            if self.comm.is_main:
+                self._claim_out_dir()
+            with _graceful_interrupt(self):
+                # A run stopped after its last step but before evaluating it evaluates on resume.
+                while self.progress.epoch < self.config.epochs and not (self._finished() and self._evaluated()):
+                    self._train_epoch()
+                    if self._stopping():
+                        break
+                    self._end_epoch()
+            self.save("last")
         if self.stop_requested:
             last = self.out_dir / "last.safetensors"
             self.log(f"interrupted: saved {last}; continue with `{self.resume_hint.format(path=last)}`")
         return self.progress
+
+    def _claim_out_dir(self) -> None:
+        """(Rank 0, holding the folder's lock.) Check the folder again, as another run may have
+        written there since __init__, and delete an old run's files if overwriting."""
+        if not self._claimed and check_out_dir(self.out_dir, self._overwrite):
+            delete_run_files(self.out_dir)
+        self._claimed = True
+
+    def _evaluated(self) -> bool:
+        """Whether the current step has been evaluated (or is step 0)."""
+        p = self.progress
+        return p.step == (p.history[-1]["step"] if p.history else 0)
 
     def _stopping(self) -> bool:
         """Stop after this step? With several processes, as they agreed in the step; alone, also
@@ -450,7 +460,9 @@ class Trainer:
                 total += F.cross_entropy(logits, tgt_out, ignore_index=self.pad_id, reduction="sum").item()
                 count += batch.n_tgt_tokens
         self.model.train()
-        return total / max(count, 1)
+        if not count:
+            raise InputError(f"no loss to measure: {len(examples)} examples hold no target tokens")
+        return total / count
 
     def translate(self, sentences: list[str], beam_size: int = 1) -> list[str]:
         """Translate whole sentences (none is truncated; one longer than the model allows raises
@@ -503,8 +515,11 @@ class Trainer:
         if changed:
             raise ConfigError(f"resuming {path} continues its model, whose settings cannot change: "
                               + ", ".join(changed))
-        config = TrainConfig.from_dict({**saved, **overrides}, source=str(path) + " with the given settings"
-                                       * bool(overrides))
+        # The run goes on next to the checkpoint, or into the given out_dir: never into a folder the
+        # file names (a copied checkpoint would write into the original's, a crafted one anywhere).
+        out_dir = overrides.get("out_dir", str(Path(path).parent))
+        config = TrainConfig.from_dict({**saved, **overrides, "out_dir": out_dir},
+                                       source=str(path) + " with the given settings" * bool(overrides))
         try:
             tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
         except (KeyError, TypeError, ValueError) as exc:  # the file's data, not a bug here
@@ -523,10 +538,8 @@ class Trainer:
         return trainer
 
     def _write_log(self, record: dict[str, Any]) -> None:
-        if not self.comm.is_main:
-            return
-        with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        if self.comm.is_main:
+            append_log(self.out_dir, record)
 
 
 class _graceful_interrupt:
@@ -566,26 +579,13 @@ EVALUATION_TIMEOUT = 3600.0  # seconds the other processes wait while rank 0 eva
 def _quiet(message: str) -> None:
     """The log of every process but rank 0."""
 
-def _run_files(out_dir: Path) -> list[Path]:
-    """The files of a run in `out_dir`: its log and checkpoints (any format), partial ones included."""
-    files = [out_dir / "log.jsonl"] + sorted(out_dir.glob("best.*")) + sorted(out_dir.glob("last.*"))
-    return [f for f in files if f.is_file()]
-
-
-def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
-    """Raise ConfigError if `out_dir` is a file, or holds a run and `overwrite` is false; return
-    whether there are files to delete before training."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"output folder {out_dir} is a file, not a folder")
-    files = _run_files(out_dir) if out_dir.is_dir() else []
-    finished = [f for f in files if f.suffix != ".tmp"]  # a partial write left by a kill is no run
-    if finished and not overwrite:
-        names = ", ".join(f.name for f in finished)
-        last = next((f for f in finished if f.name.startswith("last.")), out_dir / "last.safetensors")
-        raise ConfigError(f"{out_dir} already holds a run ({names}): continue it with "
-                          f"`--resume {last}`, start afresh there with --overwrite "
-                          "(deletes those files), or choose another --out-dir")
-    return bool(files)
+def _files(config: TrainConfig, split: str) -> str:
+    """The data files of a split, for messages."""
+    if config.synthetic:
+        return "(synthetic)"
+    if config.train_tsv is not None:
+        return getattr(config, f"{split}_tsv")
+    return f"{getattr(config, f'src_{split}')} / {getattr(config, f'tgt_{split}')}"
 
 
 def load_splits(config: TrainConfig) -> dict[str, list[tuple[str, str]]]:

@@ -299,6 +299,68 @@ def test_second_ctrl_c_interrupts_at_once(tmp_path):
     assert signal.getsignal(signal.SIGINT) is handler
 
 
+def run_record(out_dir) -> list[dict]:
+    """The log without its timings (which differ between any two runs)."""
+    return [{k: v for k, v in r.items() if k not in ("train_seconds", "tokens_per_s")} for r in read_log(out_dir)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    """(parameters, log) after RESUME_STEPS steps of one uninterrupted fit(), logging every step."""
+    out_dir = tmp_path_factory.mktemp("whole-logged")
+    trainer = Trainer(resume_config(out_dir, max_steps=RESUME_STEPS, log_every=1), log=quiet)
+    assert trainer.fit().step == RESUME_STEPS
+    return parameters(trainer), run_record(out_dir)
+
+
+def signal_during_evaluation(trainer: Trainer, evaluation: int) -> None:
+    """Make the trainer's `evaluation`-th evaluation (1-based) send itself SIGINT as it starts."""
+    original, calls = trainer.evaluate, []
+
+    def evaluate(*args):
+        calls.append(1)
+        if len(calls) == evaluation:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*args)
+
+    trainer.evaluate = evaluate
+
+
+# Where a signal lands: in step 1, mid-epoch, in the last step of the first epoch (13 batches, so
+# before its evaluation), during that evaluation, and in the last step (before the final evaluation).
+INTERRUPTIONS = {"step 1": ("step", 1), "mid-epoch": ("step", 6), "epoch end": ("step", 13),
+                 "evaluation": ("evaluation", 1), "last step": ("step", RESUME_STEPS)}
+
+
+@needs_posix_signals
+@pytest.mark.parametrize("where", INTERRUPTIONS)
+def test_a_signal_anywhere_then_resume_matches_uninterrupted_weights_and_log(tmp_path, uninterrupted_run, where):
+    kind, at = INTERRUPTIONS[where]
+    trainer = Trainer(resume_config(tmp_path, max_steps=RESUME_STEPS, log_every=1), log=quiet)
+    if kind == "step":
+        interrupt_during_step(trainer, at)
+    else:
+        signal_during_evaluation(trainer, at)
+    trainer.fit()
+    assert trainer.stop_requested
+    resumed = Trainer.from_checkpoint(str(tmp_path / "last.safetensors"), log=quiet)
+    assert resumed.fit().step == RESUME_STEPS
+    weights, log = uninterrupted_run
+    assert_same_parameters(parameters(resumed), weights)
+    assert run_record(tmp_path) == log  # the same losses and evaluations, each once
+
+
+def test_dropout_depends_only_on_the_seed_and_the_step(tmp_path, uninterrupted):
+    """Random numbers drawn between steps (by a callback, an evaluation that samples, another
+    model built in the resuming process) change nothing: no generator state carries over."""
+    trainer = Trainer(resume_config(tmp_path / "a", max_steps=5), log=quiet)
+    trainer.fit()
+    backend.random_uniform(np, (7,), np.float32)
+    trainer.config.max_steps = RESUME_STEPS
+    trainer.fit()
+    assert_same_parameters(parameters(trainer), uninterrupted)
+
+
 # A training process that announces step 7 and then waits (at most a minute) for a signal.
 SIGNALLED_RUN = textwrap.dedent("""
     import sys, time
