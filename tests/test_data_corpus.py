@@ -1,6 +1,7 @@
 """Corpus readers: plain/gz lines, parallel files, TSV, and their error messages."""
 
 import gzip
+import re
 
 import pytest
 
@@ -148,3 +149,13 @@ def test_read_tsv_wrong_column_count_raises_even_with_skip_empty(tmp_path):
     path = write(tmp_path / "p.tsv", b"a\tb\nbroken\n")
     with pytest.raises(CorpusFormatError, match="line 2"):
         read_tsv(path, skip_empty=True)
+
+
+@pytest.mark.parametrize("reader", ["parallel", "tsv"])
+def test_a_nul_byte_is_refused_naming_file_line_and_byte(tmp_path, reader):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("a\tb\nä\tx\x00y\n".encode("utf-8") if reader == "tsv" else "a\nä x\x00y\n".encode("utf-8"))
+    good = tmp_path / "good.txt"
+    good.write_text("a\nb\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{bad}, line 2: a NUL byte at byte 5 of the line")):
+        read_tsv(bad) if reader == "tsv" else read_parallel(good, bad)

@@ -17,7 +17,7 @@ import pytest
 
 import minitf.train
 from minitf import backend
-from minitf.errors import ConfigError, TrainingError
+from minitf.errors import ConfigError, InputError, TrainingError
 from minitf.train import DEMO_CONFIG, Trainer, TrainConfig
 from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_kernels import fake_gpu  # noqa: F401 (a fixture)
@@ -540,3 +540,9 @@ def test_resume_writes_into_its_own_folder_but_not_over_another_run(tmp_path):
     assert progress_in(tmp_path / "a" / "last.safetensors")["step"] == 3
     with pytest.raises(ConfigError, match="already holds a run"):
         Trainer.from_checkpoint(str(tmp_path / "a" / "last.safetensors"), log=quiet, out_dir=str(tmp_path / "b"))
+
+
+def test_a_loss_over_no_tokens_is_an_error_not_zero(tmp_path):
+    trainer = tiny_trainer(tmp_path)
+    with pytest.raises(InputError, match="no loss to measure"):
+        trainer.loss_on([])

@@ -89,6 +89,15 @@ def _decode(path: Path, data: bytes) -> str:
         raise CorpusFormatError(path, message, line) from err
 
 
+def nul_byte_problem(line: str) -> str | None:
+    """What is wrong with a line of text that holds a NUL character (binary data, not text), or
+    None: one rule for training data and for the lines `minitf translate` reads."""
+    at = line.find("\0")
+    if at < 0:
+        return None
+    return f"a NUL byte at byte {len(line[:at].encode('utf-8', 'surrogateescape')) + 1} of the line"
+
+
 def read_lines(path: PathLike) -> list[str]:
     """Read a UTF-8 text file (gzipped if the name ends in ".gz") as a list of lines.
 
@@ -97,7 +106,7 @@ def read_lines(path: PathLike) -> list[str]:
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
-        CorpusFormatError: invalid UTF-8 (names the file and 1-based line) or gzip.
+        CorpusFormatError: invalid UTF-8 or a NUL byte (names the file and 1-based line), or gzip.
     """
     path = Path(path)
     text = _decode(path, _read_bytes(path))
@@ -107,6 +116,9 @@ def read_lines(path: PathLike) -> list[str]:
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
+    if "\0" in text:
+        number, problem = next((n, p) for n, p in enumerate(map(nul_byte_problem, lines), 1) if p)
+        raise CorpusFormatError(path, f"{problem}; a text file holds no NUL bytes", number)
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
