@@ -325,7 +325,8 @@ class Trainer:
         Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes last.safetensors and returns
         (resume with `Trainer.from_checkpoint`). A second one interrupts at once.
         A loss or gradient norm that turns nan or inf stops training with TrainingError and
-        saves nothing.
+        saves nothing. Rank 0 holds the output folder's lock meanwhile: another run into it
+        raises ConfigError (minitf.translate.run_dir.RunLock).
         """
         with RunLock(self.out_dir) if self.comm.is_main else contextlib.nullcontext():
             if self.comm.is_main:
