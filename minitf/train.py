@@ -219,6 +219,7 @@ class Trainer:
             check_out_dir(self.out_dir, overwrite)
         self._overwrite, self._claimed = overwrite, _resuming
         self.progress = Progress()
+        self._evaluated_step: int | None = None  # the last evaluation's step (None: see the history)
         # Set by Ctrl-C, SIGTERM (or you): fit() stops after the current step. A signal only sets
         # `_signalled`; the processes agree on stopping inside the step, so that all stop together.
         self.stop_requested = False
@@ -352,9 +353,12 @@ class Trainer:
         self._claimed = True
 
     def _evaluated(self) -> bool:
-        """Whether the current step has been evaluated (or is step 0)."""
+        """Whether the current step has been evaluated (or is step 0), as every process knows: the
+        history is rank 0's during a run, and everyone's after a resume."""
         p = self.progress
-        return p.step == (p.history[-1]["step"] if p.history else 0)
+        if self._evaluated_step is None:
+            self._evaluated_step = p.history[-1]["step"] if p.history else 0
+        return p.step == self._evaluated_step
 
     def _stopping(self) -> bool:
         """Stop after this step? With several processes, as they agreed in the step; alone, also
@@ -389,6 +393,7 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         p = self.progress
+        self._evaluated_step = p.step
         # A limit (max_steps, time_limit) can end training mid-epoch: evaluate, but keep the
         # position, so that a resume with a larger limit runs the rest of this epoch.
         complete = p.batch >= len(self.batcher.plan(p.epoch))
