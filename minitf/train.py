@@ -217,6 +217,7 @@ class Trainer:
         self.out_dir = out_dir_path(config.out_dir)
         if not _resuming:  # checked again when fit() starts, holding the folder's lock
             check_out_dir(self.out_dir, overwrite)
+        self._on_rank_0(RunLock(self.out_dir).check_free)  # another run training there now
         self._overwrite, self._claimed = overwrite, _resuming
         self.progress = Progress()
         self._evaluated_step: int | None = None  # the last evaluation's step (None: see the history)
@@ -329,9 +330,9 @@ class Trainer:
         saves nothing. Rank 0 holds the output folder's lock meanwhile: another run into it
         raises ConfigError (minitf.translate.run_dir.RunLock).
         """
-        with RunLock(self.out_dir) if self.comm.is_main else contextlib.nullcontext():
-            if self.comm.is_main:
-                self._claim_out_dir()
+        lock = RunLock(self.out_dir)
+        try:
+            self._on_rank_0(lambda: (lock.acquire(), self._claim_out_dir()))
             with _graceful_interrupt(self):
                 # A run stopped after its last step but before evaluating it evaluates on resume.
                 while self.progress.epoch < self.config.epochs and not (self._finished() and self._evaluated()):
@@ -340,10 +341,26 @@ class Trainer:
                         break
                     self._end_epoch()
             self.save("last")
+        finally:
+            lock.release()
         if self.stop_requested:
             last = self.out_dir / "last.safetensors"
             self.log(f"interrupted: saved {last}; continue with `{self.resume_hint.format(path=last)}`")
         return self.progress
+
+    def _on_rank_0(self, check: Callable[[], Any]) -> None:
+        """Run `check` on rank 0 alone; if it raises ConfigError, every process raises (the others
+        would otherwise wait for rank 0 in the next collective)."""
+        error = None
+        if self.comm.is_main:
+            try:
+                check()
+            except ConfigError as exc:
+                error = exc
+        if self.comm.size > 1 and self.comm.allreduce_numbers([float(error is not None)])[0]:
+            error = error or ConfigError(f"rank 0 refused the output folder {self.out_dir} (see its message)")
+        if error is not None:
+            raise error
 
     def _claim_out_dir(self) -> None:
         """(Rank 0, holding the folder's lock.) Check the folder again, as another run may have

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import minitf.train
 from minitf.errors import ConfigError
 from minitf.train import Trainer
 from minitf.translate.checkpoint import load_checkpoint, save_checkpoint
@@ -45,6 +46,27 @@ def test_a_second_trainer_into_the_same_fresh_folder_stops_at_its_start(tmp_path
     assert len(log) == 1 and '"step": 3' in log[0]  # the first run's evaluation alone
     with pytest.raises(ConfigError, match="already holds a run"):  # and once it is done, its files are kept
         second.fit()
+
+
+@needs_flock
+def test_a_run_into_a_folder_in_use_stops_before_its_data_work(tmp_path, monkeypatch):
+    first, errors = tiny_trainer(tmp_path, max_steps=2), []
+    original = first.train_step
+
+    def load_splits(config):
+        raise AssertionError("data was loaded for a folder in use")
+
+    def train_step(batch):
+        with monkeypatch.context() as patch:
+            patch.setattr(minitf.train, "load_splits", load_splits)
+            with pytest.raises(ConfigError, match=f"in use: process {os.getpid()}") as err:
+                tiny_trainer(tmp_path / ".." / tmp_path.name)  # the same folder, spelled otherwise
+        errors.append(err)
+        return original(batch)
+
+    first.train_step = train_step
+    first.fit()
+    assert len(errors) == 2
 
 
 LOCK_HOLDER = "import sys, time; from pathlib import Path; from minitf.translate.run_dir import RunLock; " \

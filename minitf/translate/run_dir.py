@@ -101,6 +101,13 @@ class RunLock:
         file.flush()
         self.file = file
 
+    def check_free(self) -> None:
+        """Raise ConfigError, as acquire() would, if another process holds the lock now (holding
+        nothing afterwards, and creating no folder): a run can stop before its data work."""
+        if self.out_dir.is_dir():
+            self.acquire()
+            self.release()
+
     def release(self) -> None:
         if self.file is not None:
             self.file.close()  # closing the last descriptor drops the flock
