@@ -32,7 +32,7 @@ from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .translate.metrics import bleu, chrf, exact_match
-from .translate.run_dir import RunLock, append_log, check_out_dir, delete_run_files, out_dir_path
+from .translate.run_dir import RunLock, append_log, check_out_dir, out_dir_path, prepare_out_dir
 from .translate.translator import SPECIAL_TOKENS, Translator
 
 
@@ -220,16 +220,18 @@ class Trainer:
         self._on_rank_0(RunLock(self.out_dir).check_free)  # another run training there now
         self._overwrite, self._claimed = overwrite, _resuming
         self.progress = Progress()
-        self._evaluated_step: int | None = None  # the last evaluation's step (None: see the history)
+        self._evaluated_step = 0  # the last evaluation's step, in every process (history is rank 0's)
         # Set by Ctrl-C, SIGTERM (or you): fit() stops after the current step. A signal only sets
         # `_signalled`; the processes agree on stopping inside the step, so that all stop together.
         self.stop_requested = False
         self._signalled = False
         backend.manual_seed(config.seed)
         self.splits = load_splits(config)
-        for split in ("train", "val"):
-            if not self.splits[split]:
-                raise InputError(f"the {split} data {_files(config, split)} holds no sentence pairs")
+        if not self.splits["train"]:
+            raise InputError("the training data holds no sentence pairs")
+        if not self.splits["val"]:  # (the synthetic task's has at least one)
+            files = config.val_tsv or f"{config.src_val}, {config.tgt_val}"
+            raise InputError(f"the validation data ({files}) holds no sentence pairs")
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], self.log)
         self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
         self.batcher = self._make_batcher()
@@ -332,10 +334,13 @@ class Trainer:
         """
         lock = RunLock(self.out_dir)
         try:
-            self._on_rank_0(lambda: (lock.acquire(), self._claim_out_dir()))
+            # Check the folder again under the lock: another run may have written there since __init__.
+            self._on_rank_0(lambda: (lock.acquire(), self._claimed or prepare_out_dir(self.out_dir, self._overwrite)))
+            self._claimed = True
             with _graceful_interrupt(self):
                 # A run stopped after its last step but before evaluating it evaluates on resume.
-                while self.progress.epoch < self.config.epochs and not (self._finished() and self._evaluated()):
+                while self.progress.epoch < self.config.epochs and not (
+                        self._finished() and self.progress.step == self._evaluated_step):
                     self._train_epoch()
                     if self._stopping():
                         break
@@ -361,21 +366,6 @@ class Trainer:
             error = error or ConfigError(f"rank 0 refused the output folder {self.out_dir} (see its message)")
         if error is not None:
             raise error
-
-    def _claim_out_dir(self) -> None:
-        """(Rank 0, holding the folder's lock.) Check the folder again, as another run may have
-        written there since __init__, and delete an old run's files if overwriting."""
-        if not self._claimed and check_out_dir(self.out_dir, self._overwrite):
-            delete_run_files(self.out_dir)
-        self._claimed = True
-
-    def _evaluated(self) -> bool:
-        """Whether the current step has been evaluated (or is step 0), as every process knows: the
-        history is rank 0's during a run, and everyone's after a resume."""
-        p = self.progress
-        if self._evaluated_step is None:
-            self._evaluated_step = p.history[-1]["step"] if p.history else 0
-        return p.step == self._evaluated_step
 
     def _stopping(self) -> bool:
         """Stop after this step? With several processes, as they agreed in the step; alone, also
@@ -556,6 +546,7 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
         trainer.schedule.load_state_dict(meta["schedule"])
         trainer.progress = Progress(**meta["progress"])
+        trainer._evaluated_step = trainer.progress.history[-1]["step"] if trainer.progress.history else 0
         backend.set_rng_state(meta["rng"])
         trainer.log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
         return trainer
@@ -601,15 +592,6 @@ EVALUATION_TIMEOUT = 3600.0  # seconds the other processes wait while rank 0 eva
 
 def _quiet(message: str) -> None:
     """The log of every process but rank 0."""
-
-def _files(config: TrainConfig, split: str) -> str:
-    """The data files of a split, for messages."""
-    if config.synthetic:
-        return "(synthetic)"
-    if config.train_tsv is not None:
-        return getattr(config, f"{split}_tsv")
-    return f"{getattr(config, f'src_{split}')} / {getattr(config, f'tgt_{split}')}"
-
 
 def load_splits(config: TrainConfig) -> dict[str, list[tuple[str, str]]]:
     """The synthetic task's splits, or the configured parallel files as "train" and "val"."""

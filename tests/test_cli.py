@@ -544,7 +544,7 @@ def test_an_empty_validation_file_is_refused_at_the_start(tmp_path, capsys):
     code, _, err = run(["train", "--train-tsv", train, "--val-tsv", tmp_path / "val.tsv", *TINY_FLAGS,
                         "--out-dir", tmp_path / "run"], capsys)
     assert code == 1 and err.count("\n") == 1
-    assert f"the val data {tmp_path / 'val.tsv'} holds no sentence pairs" in err
+    assert f"the validation data ({tmp_path / 'val.tsv'}) holds no sentence pairs" in err
     assert not (tmp_path / "run").exists()
 
 

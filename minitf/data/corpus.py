@@ -106,7 +106,7 @@ def read_lines(path: PathLike) -> list[str]:
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
-        CorpusFormatError: invalid UTF-8 or a NUL byte (names the file and 1-based line), or gzip.
+        CorpusFormatError: invalid UTF-8 (names the file and 1-based line) or gzip.
     """
     path = Path(path)
     text = _decode(path, _read_bytes(path))
@@ -116,10 +116,17 @@ def read_lines(path: PathLike) -> list[str]:
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
-    if "\0" in text:
-        number, problem = next((n, p) for n, p in enumerate(map(nul_byte_problem, lines), 1) if p)
-        raise CorpusFormatError(path, f"{problem}; a text file holds no NUL bytes", number)
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _text_lines(path: PathLike) -> list[str]:
+    """read_lines, and CorpusFormatError naming the file and line of a NUL byte (not text)."""
+    lines = read_lines(path)
+    for number, line in enumerate(lines, start=1):
+        problem = nul_byte_problem(line)
+        if problem:
+            raise CorpusFormatError(path, f"{problem}; a text file holds no NUL bytes", number)
+    return lines
 
 
 def _is_blank(text: str) -> bool:
@@ -157,9 +164,9 @@ def read_parallel(
     Raises:
         FileNotFoundError: a file does not exist.
         CorpusFormatError: the files have different line counts (names both files and counts).
-        CorpusFormatError: invalid UTF-8 / gzip, or an empty line (names file and line).
+        CorpusFormatError: invalid UTF-8 / gzip, a NUL byte or an empty line (names file and line).
     """
-    src_lines, tgt_lines = read_lines(src_path), read_lines(tgt_path)
+    src_lines, tgt_lines = _text_lines(src_path), _text_lines(tgt_path)
     if len(src_lines) != len(tgt_lines):
         raise CorpusFormatError(
             src_path, f"parallel files differ in length: {src_path} has {len(src_lines)} lines "
@@ -194,7 +201,7 @@ def read_tsv(path: PathLike, *, skip_empty: bool = False) -> ParallelCorpus:
     """
     rows = [
         ("", "") if _is_blank(line) else _split_tsv_line(path, line, number)
-        for number, line in enumerate(read_lines(path), start=1)
+        for number, line in enumerate(_text_lines(path), start=1)
     ]
     pairs, n_skipped = _collect_pairs(rows, (str(path), str(path)), skip_empty)
     return ParallelCorpus(pairs, str(path), str(path), n_skipped)

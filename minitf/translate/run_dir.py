@@ -61,9 +61,11 @@ def check_out_dir(out_dir: Path, overwrite: bool) -> bool:
     return bool(files)
 
 
-def delete_run_files(out_dir: Path) -> None:
-    for path in run_files(out_dir):
-        path.unlink()
+def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """check_out_dir, then delete the old run's files (with `overwrite`)."""
+    if check_out_dir(out_dir, overwrite):
+        for path in run_files(out_dir):
+            path.unlink()
 
 
 def append_log(out_dir: Path, record: dict[str, Any]) -> None:
