@@ -89,15 +89,6 @@ def _decode(path: Path, data: bytes) -> str:
         raise CorpusFormatError(path, message, line) from err
 
 
-def nul_byte_problem(line: str) -> str | None:
-    """What is wrong with a line of text that holds a NUL character (binary data, not text), or
-    None: one rule for training data and for the lines `minitf translate` reads."""
-    at = line.find("\0")
-    if at < 0:
-        return None
-    return f"a NUL byte at byte {len(line[:at].encode('utf-8', 'surrogateescape')) + 1} of the line"
-
-
 def read_lines(path: PathLike) -> list[str]:
     """Read a UTF-8 text file (gzipped if the name ends in ".gz") as a list of lines.
 
@@ -117,16 +108,6 @@ def read_lines(path: PathLike) -> list[str]:
     if text.endswith("\n"):
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def _text_lines(path: PathLike) -> list[str]:
-    """read_lines, and CorpusFormatError naming the file and line of a NUL byte (not text)."""
-    lines = read_lines(path)
-    for number, line in enumerate(lines, start=1):
-        problem = nul_byte_problem(line)
-        if problem:
-            raise CorpusFormatError(path, f"{problem}; a text file holds no NUL bytes", number)
-    return lines
 
 
 def _is_blank(text: str) -> bool:
@@ -150,6 +131,25 @@ def _collect_pairs(
                 blank[0], "empty line (pass skip_empty=True to drop such pairs)", number
             )
     return pairs, n_skipped
+
+
+def nul_byte_problem(line: str) -> str | None:
+    """What is wrong with a line of text that holds a NUL character (binary data, not text), or
+    None: one rule for training data and for the lines `minitf translate` reads."""
+    at = line.find("\0")
+    if at < 0:
+        return None
+    return f"a NUL byte at byte {len(line[:at].encode('utf-8', 'surrogateescape')) + 1} of the line"
+
+
+def _text_lines(path: PathLike) -> list[str]:
+    """read_lines, and CorpusFormatError naming the file and line of a NUL byte (not text)."""
+    lines = read_lines(path)
+    for number, line in enumerate(lines, start=1):
+        problem = nul_byte_problem(line)
+        if problem:
+            raise CorpusFormatError(path, f"{problem}; a text file holds no NUL bytes", number)
+    return lines
 
 
 def read_parallel(
