@@ -18,8 +18,8 @@ from typing import Sequence
 
 from .backend import DeviceError
 from .data import CorpusFormatError
-from .data.corpus import nul_byte_problem
 from .errors import ConfigError, InputError, UserError
+from .data.corpus import nul_byte_problem
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translate.checkpoint import CheckpointError
 

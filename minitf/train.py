@@ -32,8 +32,8 @@ from .optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .translate.metrics import bleu, chrf, exact_match
-from .translate.run_dir import RunLock, append_log, check_out_dir, out_dir_path, prepare_out_dir
 from .translate.translator import SPECIAL_TOKENS, Translator
+from .translate.run_dir import RunLock, append_log, check_out_dir, out_dir_path, prepare_out_dir
 
 
 @dataclass
@@ -546,9 +546,9 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
         trainer.schedule.load_state_dict(meta["schedule"])
         trainer.progress = Progress(**meta["progress"])
-        trainer._evaluated_step = trainer.progress.history[-1]["step"] if trainer.progress.history else 0
         backend.set_rng_state(meta["rng"])
         trainer.log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
+        trainer._evaluated_step = trainer.progress.history[-1]["step"] if trainer.progress.history else 0
         return trainer
 
     def _write_log(self, record: dict[str, Any]) -> None:
