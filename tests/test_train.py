@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -326,10 +327,26 @@ def signal_during_evaluation(trainer: Trainer, evaluation: int) -> None:
     trainer.evaluate = evaluate
 
 
-# Where a signal lands: in step 1, mid-epoch, in the last step of the first epoch (13 batches, so
-# before its evaluation), during that evaluation, and in the last step (before the final evaluation).
-INTERRUPTIONS = {"step 1": ("step", 1), "mid-epoch": ("step", 6), "epoch end": ("step", 13),
-                 "evaluation": ("evaluation", 1), "last step": ("step", RESUME_STEPS)}
+def signal_from_a_thread_after_the_vote(trainer: Trainer, step: int) -> None:
+    """Make another thread send SIGINT as the `step`-th step updates the weights, after the
+    processes' vote on stopping inside that step (so the trainer sees it only after the step)."""
+    original = trainer.optimizer.step
+
+    def step_and_signal(*args):
+        if trainer.progress.step + 1 == step:
+            sender = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT))
+            sender.start()
+            sender.join()
+        return original(*args)
+
+    trainer.optimizer.step = step_and_signal
+
+
+# Where a signal lands: in step 1, mid-epoch (also from another thread after the step's vote), in
+# the last step of the first epoch (13 batches, so before its evaluation), during that evaluation,
+# and in the last step (before the final evaluation).
+INTERRUPTIONS = {"step 1": ("step", 1), "mid-epoch": ("step", 6), "after the vote": ("thread", 9),
+                 "epoch end": ("step", 13), "evaluation": ("evaluation", 1), "last step": ("step", RESUME_STEPS)}
 
 
 @needs_posix_signals
@@ -337,12 +354,11 @@ INTERRUPTIONS = {"step 1": ("step", 1), "mid-epoch": ("step", 6), "epoch end": (
 def test_a_signal_anywhere_then_resume_matches_uninterrupted_weights_and_log(tmp_path, uninterrupted_run, where):
     kind, at = INTERRUPTIONS[where]
     trainer = Trainer(resume_config(tmp_path, max_steps=RESUME_STEPS, log_every=1), log=quiet)
-    if kind == "step":
-        interrupt_during_step(trainer, at)
-    else:
-        signal_during_evaluation(trainer, at)
+    {"step": interrupt_during_step, "thread": signal_from_a_thread_after_the_vote,
+     "evaluation": signal_during_evaluation}[kind](trainer, at)
     trainer.fit()
-    assert trainer.stop_requested
+    assert trainer.stop_requested and progress_in(tmp_path / "last.safetensors")["step"] == (
+        13 if kind == "evaluation" else at)  # the evaluation follows step 13
     resumed = Trainer.from_checkpoint(str(tmp_path / "last.safetensors"), log=quiet)
     assert resumed.fit().step == RESUME_STEPS
     weights, log = uninterrupted_run
