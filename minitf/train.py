@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from .tokenizer import BPETokenizer
 from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .translate.metrics import bleu, chrf, exact_match
 from .translate.translator import SPECIAL_TOKENS, Translator
+from .translate.interrupt import graceful_interrupt
 from .translate.run_dir import RunLock, append_log, check_out_dir, out_dir_path, prepare_out_dir
 
 
@@ -337,7 +337,7 @@ class Trainer:
             # Check the folder again under the lock: another run may have written there since __init__.
             self._on_rank_0(lambda: (lock.acquire(), self._claimed or prepare_out_dir(self.out_dir, self._overwrite)))
             self._claimed = True
-            with _graceful_interrupt(self):
+            with graceful_interrupt(self):
                 # A run stopped after its last step but before evaluating it evaluates on resume.
                 while self.progress.epoch < self.config.epochs and not (
                         self._finished() and self.progress.step == self._evaluated_step):
@@ -554,35 +554,6 @@ class Trainer:
     def _write_log(self, record: dict[str, Any]) -> None:
         if self.comm.is_main:
             append_log(self.out_dir, record)
-
-
-class _graceful_interrupt:
-    """During fit, the first Ctrl-C or SIGTERM asks the trainer to stop after the current step."""
-
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
-
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> None:
-        try:
-            for signum in self.SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            pass
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.trainer._signalled:
-            raise KeyboardInterrupt
-        self.trainer._signalled = True
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        self.trainer.log(f"\n{name}: stopping after this step and saving a checkpoint "
-                         "(press Ctrl-C again to quit at once)")
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, previous in self.previous.items():
-            signal.signal(signum, previous)
 
 
 # ---- building blocks ----------------------------------------------------------------------
