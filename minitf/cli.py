@@ -20,6 +20,7 @@ from .backend import DeviceError
 from .data import CorpusFormatError
 from .distributed import CommunicationError, abort_job
 from .errors import ConfigError, InputError, UserError
+from .data.corpus import nul_byte_problem
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translate.checkpoint import CheckpointError
 
@@ -88,8 +89,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                     "German number words) with the demo's own settings, shown below as 'demo' where they "
                     "differ from the defaults for real data. Settings from --config and flags combine with "
                     "those defaults the same way; flags win over --config.")
-    p.add_argument("--config", help="JSON file of settings (flags given too take precedence)")
-    p.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint (last.safetensors)")
+    p.add_argument("--config", help="JSON file of settings (flags given too take precedence); not with --resume")
+    p.add_argument("--resume", metavar="CKPT",
+                   help="continue training from a checkpoint (last.safetensors) with its settings, writing next "
+                        "to it or into --out-dir; flags that do not change the model (e.g. --epochs) apply")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in an --out-dir that holds a run (deletes its log and checkpoints)")
     defaults = TrainConfig()
@@ -111,6 +114,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     backend.retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
     flags = {k: getattr(args, k) for k in TRAIN_FLAGS + ("norm_first",) if getattr(args, k) is not None}
     if args.resume:
+        if args.config:
+            raise ConfigError(f"--config {args.config} cannot be combined with --resume: a resumed run keeps "
+                              "its checkpoint's settings (give changes that do not alter the model as flags)")
         trainer = Trainer.from_checkpoint(args.resume, overwrite=args.overwrite, **flags)
     else:
         settings = _read_config(args.config) if args.config else {}
@@ -148,7 +154,7 @@ def _report_demo(trainer) -> None:
         trainer.model.load_state_dict(state)
     test = trainer.splits["test"]
     scores = trainer.translation_scores(test)
-    files = ", ".join(sorted(p.name for p in trainer.out_dir.iterdir() if p.is_file()))
+    files = ", ".join(sorted(p.name for p in trainer.out_dir.iterdir() if p.is_file() and p.name[0] != "."))
     print(f"after {trainer.progress.step} steps: saved {files} in {trainer.out_dir}")
     print(f"test ({len(test)} held-out numbers): exact match {scores['exact_match']:.1%} "
           f"(translations identical to the reference), chrF {scores['chrf']:.2f}")
@@ -224,8 +230,9 @@ def _text_line(raw: bytes, number: int) -> str:
     except UnicodeDecodeError as err:
         raise InputError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
                          f"of the line); {binary}") from None
-    if "\0" in line:
-        raise InputError(f"{where}: a NUL byte at byte {raw.index(0) + 1} of the line; {binary}")
+    problem = nul_byte_problem(line)
+    if problem:
+        raise InputError(f"{where}: {problem}; {binary}")
     return line
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,8 @@ from .translate.memory import check_training_memory
 from .translate.metrics import bleu, chrf, exact_match
 from .translate.training_state import check_optimizer_settings, check_resumable, check_same_model
 from .translate.translator import SPECIAL_TOKENS, Translator
+from .translate.interrupt import graceful_interrupt
+from .translate.run_dir import RunLock, append_log, check_out_dir, out_dir_path, prepare_out_dir
 
 
 @dataclass
@@ -228,9 +228,13 @@ class Trainer:
         self.comm = distributed.init(config.backend)
         self.config = config
         self.log = log if self.comm.is_main else _quiet  # rank 0 alone speaks and writes files
-        self.out_dir = Path(config.out_dir)
-        self._overwrite = not _resuming and _check_out_dir(self.out_dir, overwrite)
+        self.out_dir = out_dir_path(config.out_dir)
+        if not _resuming:  # checked again when fit() starts, holding the folder's lock
+            check_out_dir(self.out_dir, overwrite)
+        self._on_rank_0(RunLock(self.out_dir).check_free)  # another run training there now
+        self._overwrite, self._claimed = overwrite, _resuming
         self.progress = Progress()
+        self._evaluated_step = 0  # the last evaluation's step, in every process (history is rank 0's)
         # Set by Ctrl-C, SIGTERM (or you): fit() stops after the current step. A signal only sets
         # `_signalled`; the processes agree on stopping inside the step, so that all stop together.
         self.stop_requested = False
@@ -239,6 +243,9 @@ class Trainer:
         self.splits = load_splits(config)
         if not self.splits["train"]:
             raise InputError("the training data holds no sentence pairs")
+        if not self.splits["val"]:  # (the synthetic task's has at least one)
+            files = config.val_tsv or f"{config.src_val}, {config.tgt_val}"
+            raise InputError(f"the validation data ({files}) holds no sentence pairs")
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], self.log)
         self.pad_id, self.bos_id, self.eos_id = (self.tokenizer.special_id(t) for t in SPECIAL_TOKENS)
         _check_memory(config, self.tokenizer.vocab_size)
@@ -333,15 +340,12 @@ class Trainer:
                              "left as they were (try a lower --lr, or --clip-norm)")
 
     def _seed_generators(self) -> None:
-        """Seed dropout's draws from (seed, step), as a resumed run will: the GPU's always (CuPy
-        cannot save its state; see backend), every generator when several processes train
-        (from (seed, step, rank): each draws its own masks)."""
-        if self.comm.size > 1:
-            backend.manual_seed(int(np.random.SeedSequence(
-                [self.config.seed, self.progress.step, self.comm.rank]).generate_state(1)[0]))
-        elif backend.parse_device(self.config.device).kind == "cuda":
-            backend.generator(backend.cupy())  # (created on first use)
-            backend.reseed_device_generators(self.config.seed, self.progress.step)
+        """Seed every generator (dropout's draws) from (seed, step), and the rank when several
+        processes train (each draws its own masks). A step's masks then depend on nothing that
+        happened before it, in this process or another: a run stopped anywhere (a signal in a
+        step, in an evaluation, in a save) and resumed draws what an uninterrupted one draws."""
+        key = [self.config.seed, self.progress.step] + [self.comm.rank] * (self.comm.size > 1)
+        backend.manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
 
     def fit(self) -> Progress:
         """Train until `epochs`, early stopping, `max_steps`, `time_limit` or Ctrl-C; return progress.
@@ -349,25 +353,43 @@ class Trainer:
         Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes last.safetensors and returns
         (resume with `Trainer.from_checkpoint`). A second one interrupts at once.
         A loss or gradient norm that turns nan or inf stops training with TrainingError and
-        saves nothing.
+        saves nothing. Rank 0 holds the output folder's lock meanwhile: another run into it
+        raises ConfigError (minitf.translate.run_dir.RunLock).
         """
-        if self.comm.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            if self._overwrite:
-                for path in _run_files(self.out_dir):
-                    path.unlink()
-        self._overwrite = False
-        with _graceful_interrupt(self):
-            while self.progress.epoch < self.config.epochs and not self._finished():
-                self._train_epoch()
-                if self._stopping():
-                    break
-                self._end_epoch()
-        self.save("last")
+        lock = RunLock(self.out_dir)
+        try:
+            # Check the folder again under the lock: another run may have written there since __init__.
+            self._on_rank_0(lambda: (lock.acquire(), self._claimed or prepare_out_dir(self.out_dir, self._overwrite)))
+            self._claimed = True
+            with graceful_interrupt(self):
+                # A run stopped after its last step but before evaluating it evaluates on resume.
+                while self.progress.epoch < self.config.epochs and not (
+                        self._finished() and self.progress.step == self._evaluated_step):
+                    self._train_epoch()
+                    if self._stopping():
+                        break
+                    self._end_epoch()
+            self.save("last")
+        finally:
+            lock.release()
         if self.stop_requested:
             last = self.out_dir / "last.safetensors"
             self.log(f"interrupted: saved {last}; continue with `{self.resume_hint.format(path=last)}`")
         return self.progress
+
+    def _on_rank_0(self, check: Callable[[], Any]) -> None:
+        """Run `check` on rank 0 alone; if it raises ConfigError, every process raises (the others
+        would otherwise wait for rank 0 in the next collective)."""
+        error = None
+        if self.comm.is_main:
+            try:
+                check()
+            except ConfigError as exc:
+                error = exc
+        if self.comm.size > 1 and self.comm.allreduce_numbers([float(error is not None)])[0]:
+            error = error or ConfigError(f"rank 0 refused the output folder {self.out_dir} (see its message)")
+        if error is not None:
+            raise error
 
     def _stopping(self) -> bool:
         """Stop after this step? With several processes, as they agreed in the step; alone, also
@@ -402,6 +424,7 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         p = self.progress
+        self._evaluated_step = p.step
         # A limit (max_steps, time_limit) can end training mid-epoch: evaluate, but keep the
         # position, so that a resume with a larger limit runs the rest of this epoch.
         complete = p.batch >= len(self.batcher.plan(p.epoch))
@@ -474,7 +497,9 @@ class Trainer:
                 total += F.cross_entropy(logits, tgt_out, ignore_index=self.pad_id, reduction="sum").item()
                 count += batch.n_tgt_tokens
         self.model.train()
-        return total / max(count, 1)
+        if not count:
+            raise InputError(f"no loss to measure: {len(examples)} examples hold no target tokens")
+        return total / count
 
     def translate(self, sentences: list[str], beam_size: int = 1) -> list[str]:
         """Translate whole sentences (none is truncated; one longer than the model allows raises
@@ -527,8 +552,11 @@ class Trainer:
         if changed:
             raise ConfigError(f"resuming {path} continues its model, whose settings cannot change: "
                               + ", ".join(changed))
-        config = TrainConfig.from_dict({**saved, **overrides}, source=str(path) + " with the given settings"
-                                       * bool(overrides))
+        # The run goes on next to the checkpoint, or into the given out_dir: never into a folder the
+        # file names (a copied checkpoint would write into the original's, a crafted one anywhere).
+        out_dir = overrides.get("out_dir", str(Path(path).parent))
+        config = TrainConfig.from_dict({**saved, **overrides, "out_dir": out_dir},
+                                       source=str(path) + " with the given settings" * bool(overrides))
         try:
             tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
         except (KeyError, TypeError, ValueError) as exc:  # the file's data, not a bug here
@@ -547,42 +575,12 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
         trainer.progress = Progress(**meta["progress"])
         trainer.log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
+        trainer._evaluated_step = trainer.progress.history[-1]["step"] if trainer.progress.history else 0
         return trainer
 
     def _write_log(self, record: dict[str, Any]) -> None:
-        if not self.comm.is_main:
-            return
-        with open(self.out_dir / "log.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-
-
-class _graceful_interrupt:
-    """During fit, the first Ctrl-C or SIGTERM asks the trainer to stop after the current step."""
-
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
-
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> None:
-        try:
-            for signum in self.SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            pass
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.trainer._signalled:
-            raise KeyboardInterrupt
-        self.trainer._signalled = True
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        self.trainer.log(f"\n{name}: stopping after this step and saving a checkpoint "
-                         "(press Ctrl-C again to quit at once)")
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, previous in self.previous.items():
-            signal.signal(signum, previous)
+        if self.comm.is_main:
+            append_log(self.out_dir, record)
 
 
 # ---- building blocks ----------------------------------------------------------------------
@@ -592,28 +590,6 @@ EVALUATION_TIMEOUT = 3600.0  # seconds the other processes wait while rank 0 eva
 
 def _quiet(message: str) -> None:
     """The log of every process but rank 0."""
-
-def _run_files(out_dir: Path) -> list[Path]:
-    """The files of a run in `out_dir`: its log and checkpoints (any format), partial ones included."""
-    files = [out_dir / "log.jsonl"] + sorted(out_dir.glob("best.*")) + sorted(out_dir.glob("last.*"))
-    return [f for f in files if f.is_file()]
-
-
-def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
-    """Raise ConfigError if `out_dir` is a file, or holds a run and `overwrite` is false; return
-    whether there are files to delete before training."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"output folder {out_dir} is a file, not a folder")
-    files = _run_files(out_dir) if out_dir.is_dir() else []
-    finished = [f for f in files if f.suffix != ".tmp"]  # a partial write left by a kill is no run
-    if finished and not overwrite:
-        names = ", ".join(f.name for f in finished)
-        last = next((f for f in finished if f.name.startswith("last.")), out_dir / "last.safetensors")
-        raise ConfigError(f"{out_dir} already holds a run ({names}): continue it with "
-                          f"`--resume {last}`, start afresh there with --overwrite "
-                          "(deletes those files), or choose another --out-dir")
-    return bool(files)
-
 
 def load_splits(config: TrainConfig) -> dict[str, list[tuple[str, str]]]:
     """The synthetic task's splits, or the configured parallel files as "train" and "val"."""

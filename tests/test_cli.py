@@ -528,7 +528,46 @@ def test_any_log_or_checkpoint_counts_as_a_run(tmp_path, capsys, no_data_work, n
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / name).write_text("x")
     code, _, err = run(train_argv(tmp_path), capsys)
-    assert code == 1 and f"already holds a run ({name})" in err
+    held = "an unfinished run with no checkpoint to resume" if name == "log.jsonl" else "already holds a run"
+    assert code == 1 and f"{held} ({name})" in err
+
+
+# ---- settings and data refused at the start ----------------------------------------------------
+
+def test_config_beside_resume_is_refused_not_ignored(tmp_path, capsys, checkpoint):
+    config = write_config(tmp_path / "c.json", {"epochs": 5})
+    code, _, err = run(["train", "--resume", checkpoint, "--config", config, "--out-dir", tmp_path / "more"], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert f"--config {config} cannot be combined with --resume" in err
+    assert not (tmp_path / "more").exists()
+
+
+def test_an_empty_out_dir_is_refused(tmp_path, capsys, monkeypatch, no_data_work):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["train", "--out-dir", ""], capsys)
+    assert code == 1 and "'out_dir' must name a folder, got ''" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_empty_validation_file_is_refused_at_the_start(tmp_path, capsys):
+    train = tmp_path / "train.tsv"
+    train.write_text("".join(f"{n}\t{n}\n" for n in ("one", "two", "three")), encoding="utf-8")
+    (tmp_path / "val.tsv").write_text("", encoding="utf-8")
+    code, _, err = run(["train", "--train-tsv", train, "--val-tsv", tmp_path / "val.tsv", *TINY_FLAGS,
+                        "--out-dir", tmp_path / "run"], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert f"the validation data ({tmp_path / 'val.tsv'}) holds no sentence pairs" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_nul_byte_in_training_data_is_refused_as_translate_refuses_it(tmp_path, capsys):
+    train = tmp_path / "train.tsv"
+    train.write_bytes(b"one\teins\ntw\x00o\tzwei\n")
+    (tmp_path / "val.tsv").write_text("one\teins\n", encoding="utf-8")
+    code, _, err = run(["train", "--train-tsv", train, "--val-tsv", tmp_path / "val.tsv", "--out-dir",
+                        tmp_path / "run"], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert f"{train}, line 2: a NUL byte at byte 3 of the line" in err  # the words translate uses
 
 
 # ---- bugs keep their traceback ----------------------------------------------------------------

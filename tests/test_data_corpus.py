@@ -1,6 +1,7 @@
 """Corpus readers: plain/gz lines, parallel files, TSV, and their error messages."""
 
 import gzip
+import re
 
 import pytest
 
@@ -66,6 +67,16 @@ def test_read_lines_non_utf8_names_file_and_line(tmp_path, name):
 def test_read_lines_non_utf8_on_first_line(tmp_path):
     with pytest.raises(CorpusFormatError, match="line 1:"):
         read_lines(write(tmp_path / "a.txt", b"\x80abc\nok\n"))
+
+
+@pytest.mark.parametrize("reader", ["parallel", "tsv"])
+def test_a_nul_byte_is_refused_naming_file_line_and_byte(tmp_path, reader):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("a\tb\nä\tx\x00y\n".encode("utf-8") if reader == "tsv" else "a\nä x\x00y\n".encode("utf-8"))
+    good = tmp_path / "good.txt"
+    good.write_text("a\nb\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{bad}, line 2: a NUL byte at byte 5 of the line")):
+        read_tsv(bad) if reader == "tsv" else read_parallel(good, bad)
 
 
 def test_read_parallel_pairs_lines(tmp_path):

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 
 import minitf.train
 from minitf import backend
-from minitf.errors import ConfigError, TrainingError
+from minitf.errors import ConfigError, InputError, TrainingError
 from minitf.train import DEMO_CONFIG, Trainer, TrainConfig
 from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_kernels import fake_gpu  # noqa: F401 (a fixture)
@@ -299,6 +300,83 @@ def test_second_ctrl_c_interrupts_at_once(tmp_path):
     assert signal.getsignal(signal.SIGINT) is handler
 
 
+def run_record(out_dir) -> list[dict]:
+    """The log without its timings (which differ between any two runs)."""
+    return [{k: v for k, v in r.items() if k not in ("train_seconds", "tokens_per_s")} for r in read_log(out_dir)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    """(parameters, log) after RESUME_STEPS steps of one uninterrupted fit(), logging every step."""
+    out_dir = tmp_path_factory.mktemp("whole-logged")
+    trainer = Trainer(resume_config(out_dir, max_steps=RESUME_STEPS, log_every=1), log=quiet)
+    assert trainer.fit().step == RESUME_STEPS
+    return parameters(trainer), run_record(out_dir)
+
+
+def signal_during_evaluation(trainer: Trainer, evaluation: int) -> None:
+    """Make the trainer's `evaluation`-th evaluation (1-based) send itself SIGINT as it starts."""
+    original, calls = trainer.evaluate, []
+
+    def evaluate(*args):
+        calls.append(1)
+        if len(calls) == evaluation:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*args)
+
+    trainer.evaluate = evaluate
+
+
+def signal_from_a_thread_after_the_vote(trainer: Trainer, step: int) -> None:
+    """Make another thread send SIGINT as the `step`-th step updates the weights, after the
+    processes' vote on stopping inside that step (so the trainer sees it only after the step)."""
+    original = trainer.optimizer.step
+
+    def step_and_signal(*args):
+        if trainer.progress.step + 1 == step:
+            sender = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT))
+            sender.start()
+            sender.join()
+        return original(*args)
+
+    trainer.optimizer.step = step_and_signal
+
+
+# Where a signal lands: in step 1, mid-epoch (also from another thread after the step's vote), in
+# the last step of the first epoch (13 batches, so before its evaluation), during that evaluation,
+# and in the last step (before the final evaluation).
+INTERRUPTIONS = {"step 1": ("step", 1), "mid-epoch": ("step", 6), "after the vote": ("thread", 9),
+                 "epoch end": ("step", 13), "evaluation": ("evaluation", 1), "last step": ("step", RESUME_STEPS)}
+
+
+@needs_posix_signals
+@pytest.mark.parametrize("where", INTERRUPTIONS)
+def test_a_signal_anywhere_then_resume_matches_uninterrupted_weights_and_log(tmp_path, uninterrupted_run, where):
+    kind, at = INTERRUPTIONS[where]
+    trainer = Trainer(resume_config(tmp_path, max_steps=RESUME_STEPS, log_every=1), log=quiet)
+    {"step": interrupt_during_step, "thread": signal_from_a_thread_after_the_vote,
+     "evaluation": signal_during_evaluation}[kind](trainer, at)
+    trainer.fit()
+    assert trainer.stop_requested and progress_in(tmp_path / "last.safetensors")["step"] == (
+        13 if kind == "evaluation" else at)  # the evaluation follows step 13
+    resumed = Trainer.from_checkpoint(str(tmp_path / "last.safetensors"), log=quiet)
+    assert resumed.fit().step == RESUME_STEPS
+    weights, log = uninterrupted_run
+    assert_same_parameters(parameters(resumed), weights)
+    assert run_record(tmp_path) == log  # the same losses and evaluations, each once
+
+
+def test_dropout_depends_only_on_the_seed_and_the_step(tmp_path, uninterrupted):
+    """Random numbers drawn between steps (by a callback, an evaluation that samples, another
+    model built in the resuming process) change nothing: no generator state carries over."""
+    trainer = Trainer(resume_config(tmp_path / "a", max_steps=5), log=quiet)
+    trainer.fit()
+    backend.random_uniform(np, (7,), np.float32)
+    trainer.config.max_steps = RESUME_STEPS
+    trainer.fit()
+    assert_same_parameters(parameters(trainer), uninterrupted)
+
+
 # A training process that announces step 7 and then waits (at most a minute) for a signal.
 SIGNALLED_RUN = textwrap.dedent("""
     import sys, time
@@ -479,3 +557,9 @@ def test_resume_writes_into_its_own_folder_but_not_over_another_run(tmp_path):
     assert progress_in(tmp_path / "a" / "last.safetensors")["step"] == 3
     with pytest.raises(ConfigError, match="already holds a run"):
         Trainer.from_checkpoint(str(tmp_path / "a" / "last.safetensors"), log=quiet, out_dir=str(tmp_path / "b"))
+
+
+def test_a_loss_over_no_tokens_is_an_error_not_zero(tmp_path):
+    trainer = tiny_trainer(tmp_path)
+    with pytest.raises(InputError, match="no loss to measure"):
+        trainer.loss_on([])

@@ -223,3 +223,18 @@ def test_sigterm_to_one_rank_stops_all_and_rank_0_saves_once(tmp_path):
     assert child.returncode == 130, err
     assert out.count("interrupted: saved") == 1 and "SIGTERM" not in out  # rank 1 got it; rank 0 says
     assert (tmp_path / "run" / "last.safetensors").is_file()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the run folder's lock is POSIX flock")
+def test_every_process_stops_when_rank_0_finds_its_folder_in_use(tmp_path):
+    from minitf.translate.run_dir import RunLock
+    lock = RunLock(tmp_path / "run")
+    lock.acquire()  # as another training process would
+    try:
+        started = time.monotonic()
+        result = minitf(train_command(tmp_path, "run", 256, "--max-steps", 2), processes=2, timeout=120)
+    finally:
+        lock.release()
+    assert result.returncode != 0 and time.monotonic() - started < 100
+    assert f"{tmp_path / 'run'} is in use: process {os.getpid()}" in result.stderr
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]

@@ -1,0 +1,123 @@
+"""The run folder of `minitf train`: its files, the check that it holds no other run, its lock, its log.
+
+A run folder holds log.jsonl, best.safetensors and last.safetensors, and `.lock`, which the
+writing process holds (flock) while it trains, so that a second run into the same folder stops
+at its start instead of interleaving the log and overwriting the checkpoints.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import ConfigError
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: no lock
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = ".lock"
+LOG_NAME = "log.jsonl"
+
+
+def out_dir_path(out_dir: str) -> Path:
+    """`out_dir` as a Path; ConfigError for an empty one (which would be the current folder)."""
+    if not out_dir.strip():
+        raise ConfigError(f"setting 'out_dir' must name a folder, got {out_dir!r}")
+    return Path(out_dir)
+
+
+def run_files(out_dir: Path) -> list[Path]:
+    """The files of a run in `out_dir`: its log and checkpoints (any format), partial ones
+    (`*.tmp`, however the writer names them) included."""
+    files = [out_dir / LOG_NAME] + sorted(out_dir.glob("best.*")) + sorted(out_dir.glob("last.*"))
+    return [f for f in files if f.is_file()]
+
+
+def is_partial(path: Path) -> bool:
+    """A temporary file that a killed write left behind."""
+    return path.suffix == ".tmp"
+
+
+def check_out_dir(out_dir: Path, overwrite: bool) -> bool:
+    """Raise ConfigError if `out_dir` is a file, or holds a run and `overwrite` is false; return
+    whether there are files to delete before training. The error suggests only what exists:
+    `--resume` with a checkpoint in the folder, else --overwrite."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"output folder {out_dir} is a file, not a folder")
+    files = run_files(out_dir) if out_dir.is_dir() else []
+    finished = [f for f in files if not is_partial(f)]
+    if finished and not overwrite:
+        names = ", ".join(f.name for f in finished)
+        resumable = [f for f in finished if f.name.startswith(("last.", "best."))]
+        if resumable:  # last before best (best may be older)
+            start = f"already holds a run ({names}): continue it with `--resume {resumable[-1]}`, "
+        else:
+            start = f"holds an unfinished run with no checkpoint to resume ({names}): "
+        raise ConfigError(f"{out_dir} {start}start afresh there with --overwrite (deletes those files), "
+                          "or choose another --out-dir")
+    return bool(files)
+
+
+def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """check_out_dir, then delete the old run's files (with `overwrite`)."""
+    if check_out_dir(out_dir, overwrite):
+        for path in run_files(out_dir):
+            path.unlink()
+
+
+def append_log(out_dir: Path, record: dict[str, Any]) -> None:
+    """Add one JSON line to the run's log."""
+    with open(out_dir / LOG_NAME, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+class RunLock:
+    """An exclusive, non-blocking flock on `<out_dir>/.lock` (creating the folder), holding this
+    process's pid. Another process holding it raises ConfigError naming the folder and that pid.
+    The kernel drops a flock when its process dies, so a killed run never blocks the next.
+    Without fcntl (not POSIX) it locks nothing."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if fcntl is None or self.file is not None:
+            return
+        file = open(self.out_dir / LOCK_NAME, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            file.seek(0)
+            pid = file.read().strip()
+            file.close()
+            who = f"process {pid}" if pid.isdigit() else "another process"
+            raise ConfigError(f"{self.out_dir} is in use: {who} is training into it "
+                              "(wait for it, or choose another --out-dir)") from None
+        file.truncate(0)
+        file.write(str(os.getpid()))
+        file.flush()
+        self.file = file
+
+    def check_free(self) -> None:
+        """Raise ConfigError, as acquire() would, if another process holds the lock now (holding
+        nothing afterwards, and creating no folder): a run can stop before its data work."""
+        if self.out_dir.is_dir():
+            self.acquire()
+            self.release()
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()  # closing the last descriptor drops the flock
+            self.file = None
+
+    def __enter__(self) -> "RunLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
