@@ -137,8 +137,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _read_config(path: str) -> dict:
     try:
         settings = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:  # also too long an integer, too deep a nesting, not UTF-8
+        raise ConfigError(f"{path}: not valid JSON ({str(exc)[:200]})") from None
     if not isinstance(settings, dict):
         raise ConfigError(f"{path}: expected a JSON object of settings, got {type(settings).__name__}")
     return settings

@@ -245,6 +245,12 @@ BAD_INVOCATIONS = {
     "invalid JSON in --config": (
         lambda tmp, ckpt: ["train", "--config", write_lines(tmp / "c.json", ["{d_model: 32"])],
         ["c.json: not valid JSON"]),
+    "an integer too long for JSON in --config": (
+        lambda tmp, ckpt: ["train", "--config", write_lines(tmp / "c.json", ['{"seed": ' + "9" * 5000 + "}"])],
+        ["c.json: not valid JSON"]),
+    "JSON nested too deeply in --config": (
+        lambda tmp, ckpt: ["train", "--config", write_lines(tmp / "c.json", ["[" * 100000])],
+        ["c.json: not valid JSON"]),
     "--config not an object": (
         lambda tmp, ckpt: ["train", "--config", write_config(tmp / "c.json", [1, 2])],
         ["c.json: expected a JSON object"]),
