@@ -1,0 +1,74 @@
+"""Defects a hostile tester found in the in-place ops, backward's version checks, gradcheck and
+tensor creation: each test fails on the code before its fix."""
+import numpy as np
+import pytest
+
+import minitf as mt
+
+
+# ---- in-place ops: a failed op leaves the tensor as it was ---------------------------------
+
+def test_a_failed_clamp_leaves_the_tensor_and_its_gradient_unchanged():
+    w = mt.tensor([1.0, 1.0], requires_grad=True)
+    a = mt.tensor([-5, 5])
+    out = (w * a).sum()
+    with pytest.raises(TypeError, match=r"clamp_ on a tensor of dtype int64: .*float64"):
+        a.clamp_(0, 2.5)  # maximum(a, 0) fits int64, minimum(., 2.5) does not
+    assert a.tolist() == [-5, 5] and a._version == 0
+    out.backward()
+    np.testing.assert_array_equal(w.grad, [-5.0, 5.0])
+
+
+def test_a_failed_pow_leaves_the_tensor_unchanged():
+    x = mt.tensor([2, 3, 4])
+    with pytest.raises(ValueError, match=r"pow_ on a tensor of dtype int64: .*negative"):
+        x.pow_(mt.tensor([2, -1, 2]))
+    assert x.tolist() == [2, 3, 4] and x._version == 0
+    x.pow_(mt.tensor([2, 1, 0]))
+    assert x.tolist() == [4, 3, 1] and x._version == 1
+
+
+def test_a_write_that_fails_while_copying_is_still_counted(monkeypatch):
+    x = mt.tensor([1.0, 2.0])
+
+    def half_copy(out, src, casting):
+        out[0] = 9.0
+        raise MemoryError("interrupted")
+
+    monkeypatch.setattr(np, "copyto", half_copy)
+    with pytest.raises(MemoryError):
+        x.add_(1.0)
+    assert x._version == 1
+
+
+@pytest.mark.parametrize("value", [np.array([[5.0]]), [5.0], mt.tensor([[5.0]]), 5, np.float64(5)])
+def test_fill_takes_one_element_of_any_shape(value):
+    for x in (mt.tensor([1.0, 2.0, 3.0]), mt.tensor(1.0)):
+        x.fill_(value)
+        assert (x.numpy() == 5.0).all() and x._version == 1
+
+
+@pytest.mark.parametrize("value", [[7, 8, 9], np.ones((1, 3)), mt.tensor([1.0, 2.0]), []])
+def test_fill_refuses_more_or_fewer_than_one_element(value):
+    x = mt.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"fill_: the value must be a number or hold exactly one element"):
+        x.fill_(value)
+    assert x.tolist() == [1.0, 2.0, 3.0] and x._version == 0
+
+
+def test_writing_none_says_the_gradient_is_missing():
+    p = mt.tensor([1.0, 2.0], requires_grad=True)
+    with mt.no_grad():
+        for write in (lambda: p.sub_(p.grad, alpha=0.1), lambda: p.__isub__(None),
+                      lambda: p.copy_(None)):
+            with pytest.raises(TypeError, match=r"the value is None \(did backward run\?"):
+                write()
+    assert p.tolist() == [1.0, 2.0] and p._version == 0
+
+
+def test_writing_a_non_number_names_it():
+    x = mt.tensor([1.0, 2.0])
+    with pytest.raises(TypeError, match="add_: the value must be a number, an array or a tensor, got str"):
+        x.add_("ab")
+    with pytest.raises(TypeError, match="copy_: the value has dtype <U1, not a number"):
+        x.copy_(np.array(["a", "b"]))
