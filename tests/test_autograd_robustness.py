@@ -72,3 +72,28 @@ def test_writing_a_non_number_names_it():
         x.add_("ab")
     with pytest.raises(TypeError, match="copy_: the value has dtype <U1, not a number"):
         x.copy_(np.array(["a", "b"]))
+
+
+# ---- backward: a write made during backward (by a hook) is seen ------------------------------
+
+@pytest.mark.parametrize("detached_first", [False, True])
+def test_a_hook_that_writes_a_saved_input_during_backward_is_detected(detached_first):
+    p1 = mt.tensor([1.0, 2.0], requires_grad=True)
+    w2 = mt.tensor([1.0, 1.0], requires_grad=True)
+    d = p1.detach()  # shares p1's memory; `w2 * d` saves it
+
+    def sgd_step(p):
+        with mt.no_grad():
+            p.sub_(p.grad, alpha=100.0)
+
+    p1.register_post_accumulate_grad_hook(sgd_step)
+    uses_d, uses_p1 = (w2 * d).sum(), (p1 * 3.0).sum()
+    # backward takes the last operand of the sum first
+    loss = uses_p1 + uses_d if detached_first else uses_d + uses_p1
+    if detached_first:  # `w2 * d` runs its backward before the hook writes: correct
+        loss.backward()
+        np.testing.assert_array_equal(w2.grad, [1.0, 2.0])
+    else:
+        with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+            loss.backward()
+    np.testing.assert_array_equal(p1.numpy(), [-299.0, -298.0])

@@ -216,7 +216,6 @@ class Tensor:
         seed = self._seed_gradient(grad)
         aliased = {id(seed)} if grad is not None else set()
         grads: dict[int, Array] = {id(self): seed}
-        latest_write = versions.clock
         for node in _topological_order(self):
             g = grads.pop(id(node), None)
             if g is None:
@@ -226,7 +225,7 @@ class Tensor:
                 if _post_accumulate_hooks:
                     _run_post_accumulate_hooks(node)
                 continue
-            if node._made_at != latest_write:
+            if node._made_at != versions.clock:  # read per node: a hook may write during backward
                 _check_unmodified(node)
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
