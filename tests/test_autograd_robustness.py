@@ -1,5 +1,7 @@
 """Defects a hostile tester found in the in-place ops, backward's version checks, gradcheck and
 tensor creation: each test fails on the code before its fix."""
+import re
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,95 @@ def test_a_hook_that_writes_a_saved_input_during_backward_is_detected(detached_f
         with pytest.raises(RuntimeError, match="modified by an in-place operation"):
             loss.backward()
     np.testing.assert_array_equal(p1.numpy(), [-299.0, -298.0])
+
+
+# ---- gradcheck: NaN never passes; a float32 module gets a hint ------------------------------
+
+def _doubling_with_nan_backward(x):
+    return mt.Tensor.from_op(x.data * 2, (x,), lambda g: (g * np.nan,))
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_gradcheck_fails_a_nan_backward_and_counts_it(fast):
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(mt.GradcheckError, match="2 of 2 .*not finite"):
+        mt.gradcheck(_doubling_with_nan_backward, [x], fast=fast)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_gradcheck_refuses_a_function_that_is_not_finite_at_the_inputs(fast):
+    def log_with_wrong_backward(x):
+        return mt.Tensor.from_op(np.log(x.data), (x,), lambda g: (g * 5.0,))
+
+    x = mt.tensor([-1.0, -2.0], requires_grad=True)
+    with np.errstate(invalid="ignore"), \
+            pytest.raises(ValueError, match="the function is not finite at the inputs"):
+        mt.gradcheck(log_with_wrong_backward, [x], fast=fast)
+
+
+def test_gradcheck_of_a_linear_layer_needs_it_in_float64():
+    lin = mt.nn.Linear(3, 2)
+    x = mt.tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
+    with pytest.raises(TypeError, match=r"module.to\(np.float64\)"):
+        mt.gradcheck(lambda t: lin(t), [x])
+    lin.to(np.float64)
+    assert mt.gradcheck(lambda t: lin(t), [x])
+
+
+# ---- the dtype rule: by kind and size, one message for a non-floating input -------------------
+
+def test_a_layer_refuses_an_integer_input_with_a_fix_that_works():
+    attention = mt.nn.MultiHeadAttention(4, 2)
+    ids = mt.tensor(np.arange(8).reshape(1, 2, 4))
+    with pytest.raises(TypeError, match=r"expects a floating input, got dtype int64; "
+                                        r"convert with x.astype\(np.float32\)$"):
+        attention(ids)
+    assert attention(ids.astype(np.float32)).shape == (1, 2, 4)
+
+
+def test_a_layer_accepts_a_big_endian_float32_array():
+    lin = mt.nn.Linear(3, 2)
+    x = np.arange(6, dtype=">f4").reshape(2, 3)
+    for big_endian in (mt.tensor(x), mt.as_tensor(x)):  # converted to native order
+        assert big_endian.dtype == np.float32 and big_endian.tolist() == x.tolist()
+        np.testing.assert_array_equal(lin(big_endian).numpy(), lin(mt.tensor(x.astype("<f4"))).numpy())
+    with pytest.raises(TypeError, match=r"x.astype\(np.float32\) or the layer with .to\(np.float64\)"):
+        lin(mt.tensor(x.astype(">f8")))
+    with pytest.raises(TypeError, match=r"from_numpy: the array's byte order \(>f4\)"):
+        mt.from_numpy(x)
+
+
+def test_attention_refuses_mixed_float_dtypes():
+    rng = np.random.default_rng(0)
+    q = mt.tensor(rng.standard_normal((2, 3, 4)).astype(np.float32))
+    kv = mt.tensor(rng.standard_normal((2, 3, 4)))
+    with pytest.raises(TypeError, match=r"attention: q dtype float32 does not match k dtype float64"):
+        mt.functional.scaled_dot_product_attention(q, kv, kv)
+    with pytest.raises(TypeError, match=r"attention: v dtype float32 does not match k dtype float64"):
+        mt.functional.scaled_dot_product_attention(kv, kv, q)
+
+
+def test_the_dtype_rule_compares_kind_and_size_not_byte_order():
+    from minitf.functional.dtypes import check_dtypes
+    weight = mt.tensor(np.ones((2, 3), dtype=np.float32))
+    check_dtypes("Linear", np.ones(3, dtype=">f4"), weight=weight)  # no error
+    with pytest.raises(TypeError, match=r"input dtype >f8 does not match weight dtype float32; "
+                                        r"convert with x.astype\(np.float32\)"):
+        check_dtypes("Linear", np.ones(3, dtype=">f8"), weight=weight)
+
+
+# ---- tensor creation: only the dtypes the engine supports -----------------------------------
+
+@pytest.mark.parametrize("data", [np.array(["2026-01-01"], dtype="datetime64[D]"),
+                                  np.array([1, "a"], dtype=object), np.array(["ab"]), ["ab"],
+                                  np.array([1 + 2j]), np.timedelta64(3, "s")])
+def test_tensor_refuses_unsupported_dtypes(data):
+    dtype = np.asarray(data).dtype
+    for make in (mt.tensor, mt.as_tensor, mt.Tensor):
+        with pytest.raises(TypeError, match=re.escape(f"cannot make a tensor of dtype {dtype}: minitf supports")):
+            make(data)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint16, np.int64, np.float16, np.float64])
+def test_tensor_keeps_supported_dtypes(dtype):
+    assert mt.tensor(np.zeros(2, dtype=dtype)).dtype == dtype
