@@ -30,7 +30,14 @@ def test_a_failed_pow_leaves_the_tensor_unchanged():
     assert x.tolist() == [4, 3, 1] and x._version == 1
 
 
-def test_a_write_that_fails_while_copying_is_still_counted(monkeypatch):
+def test_a_write_that_raises_after_writing_is_still_counted():
+    x = mt.tensor(np.array([1.0, 2.0], np.float16))
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        x.add_(np.array([1e6, 0.0]))  # NumPy writes inf, then raises
+    assert np.isinf(x.numpy()[0]) and x._version == 1
+
+
+def test_a_copy_that_fails_while_copying_is_still_counted(monkeypatch):
     x = mt.tensor([1.0, 2.0])
 
     def half_copy(out, src, casting):
@@ -39,7 +46,7 @@ def test_a_write_that_fails_while_copying_is_still_counted(monkeypatch):
 
     monkeypatch.setattr(np, "copyto", half_copy)
     with pytest.raises(MemoryError):
-        x.add_(1.0)
+        x.copy_(np.zeros(2))
     assert x._version == 1
 
 

@@ -8,6 +8,11 @@ on a leaf under `no_grad()` (as an optimizer steps). `t[index] = value` follows 
 The tensor keeps its dtype and shape: the other operand is cast with NumPy's 'same_kind' rule
 (float32 += float64 stays float32; int += float is a TypeError) and must broadcast to the
 tensor's shape without growing it.
+
+Everything is checked before the tensor is written (value, shape, cast, read-only view), so a
+failed op leaves it as it was: a floating tensor is written by one ufunc (which cannot stop
+halfway), anything else is computed into a temporary and copied in one step. A write that
+started is always counted, even if NumPy raises after it (np.errstate).
 """
 from __future__ import annotations
 
@@ -64,22 +69,25 @@ def _operand(x: Tensor, other: Any, op: str) -> Any:
     return data
 
 
-def _write(x: Tensor, op: str, compute: Callable[[Any], Any]) -> Tensor:
-    """Set x's memory to `compute(x.data)` (a new array or number, x.data untouched) and count the
-    write. Everything that can fail (computing, the dtype cast, a read-only view) fails before
-    x changes, so a failed op leaves x as it was; the one copy that writes is always counted."""
-    result = compute(x.data)
-    xp = backend.get_array_module(x.data)
-    dtype = result.dtype if hasattr(result, "dtype") else np.asarray(result).dtype
-    if not xp.can_cast(dtype, x.dtype, casting="same_kind"):
+def _check_fits(x: Tensor, op: str, dtype: Any) -> None:
+    """Raise unless a result of `dtype` can be stored in x (same_kind cast) and x is writable."""
+    if not backend.get_array_module(x.data).can_cast(dtype, x.dtype, casting="same_kind"):
         raise TypeError(f"{op} on a tensor of dtype {x.dtype}: the result has dtype {dtype}, which "
                         f"cannot be stored as {x.dtype} (same_kind casting); convert the tensor "
                         "first with .astype(...)")
     if not getattr(x.data.flags, "writeable", True):  # (CuPy arrays have no `writeable` flag)
         raise ValueError(f"{op}: the tensor of shape {x.shape} is a read-only view (e.g. from "
                          "expand); write to a copy")
+
+
+def _write(x: Tensor, op: str, compute: Callable[[Any], Any]) -> Tensor:
+    """Set x's memory to `compute(x.data)` (a new array or number, x.data untouched) and count the
+    write. Everything that can fail (computing, the dtype cast, a read-only view) fails before
+    x changes, so a failed op leaves x as it was; the one copy that writes is always counted."""
+    result = compute(x.data)
+    _check_fits(x, op, result.dtype if hasattr(result, "dtype") else np.asarray(result).dtype)
     try:
-        xp.copyto(x.data, result, casting="same_kind")
+        backend.get_array_module(x.data).copyto(x.data, result, casting="same_kind")
     finally:
         versions.bump(x.data)
     return x
@@ -100,10 +108,26 @@ def _ufunc(x: Tensor, name: str, op: str, *operands: Any) -> Callable[[Any], Any
     return compute
 
 
+def _write_through(x: Tensor, op: str, name: str, operand: Any) -> Tensor:
+    """`name(x, operand, out=x)` without a temporary, for a floating x: NumPy resolves and checks
+    the dtypes before the loop, and a float loop does not stop halfway (floating-point errors,
+    under np.errstate, are raised after it), so it writes all of x or nothing."""
+    xp = backend.get_array_module(x.data)
+    _check_fits(x, op, xp.result_type(x.data, operand))
+    try:
+        getattr(xp, name)(x.data, operand, out=x.data, casting="same_kind")
+    finally:
+        versions.bump(x.data)
+    return x
+
+
 def _arithmetic(x: Tensor, other: Any, ufunc_name: str, op: str, alpha: float = 1) -> Tensor:
     check_writable(x, op, other)
     value = _operand(x, other, op)
-    return _write(x, op, _ufunc(x, ufunc_name, op, value if alpha == 1 else value * alpha))
+    operand = value if alpha == 1 else value * alpha
+    if x.dtype.kind == "f":
+        return _write_through(x, op, ufunc_name, operand)
+    return _write(x, op, _ufunc(x, ufunc_name, op, operand))  # an integer power may fail halfway
 
 
 def add_(x: Tensor, other: Any, *, alpha: float = 1) -> Tensor:
