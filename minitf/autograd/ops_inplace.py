@@ -71,7 +71,7 @@ def _operand(x: Tensor, other: Any, op: str) -> Any:
 
 def _check_fits(x: Tensor, op: str, dtype: Any) -> None:
     """Raise unless a result of `dtype` can be stored in x (same_kind cast) and x is writable."""
-    if not backend.get_array_module(x.data).can_cast(dtype, x.dtype, casting="same_kind"):
+    if not np.can_cast(dtype, x.dtype, casting="same_kind"):  # dtypes only: NumPy's answers for CuPy
         raise TypeError(f"{op} on a tensor of dtype {x.dtype}: the result has dtype {dtype}, which "
                         f"cannot be stored as {x.dtype} (same_kind casting); convert the tensor "
                         "first with .astype(...)")
@@ -113,7 +113,7 @@ def _write_through(x: Tensor, op: str, name: str, operand: Any) -> Tensor:
     the dtypes before the loop, and a float loop does not stop halfway (floating-point errors,
     under np.errstate, are raised after it), so it writes all of x or nothing."""
     xp = backend.get_array_module(x.data)
-    _check_fits(x, op, xp.result_type(x.data, operand))
+    _check_fits(x, op, np.result_type(x.dtype, getattr(operand, "dtype", operand)))
     try:
         getattr(xp, name)(x.data, operand, out=x.data, casting="same_kind")
     finally:
