@@ -13,9 +13,9 @@ from .autograd import (clamp, clip, cos, cumprod, cumsum, einsum, expm1, log1p, 
                        maximum, minimum, norm, sin, std, var)
 from .autograd import (arange, bernoulli, empty, empty_like, eye, full, full_like, linspace,
                        multinomial, ones_like, rand, randint, randperm, zeros_like)
-from .autograd import (argmax, argmin, argsort, expand_dims, flatten, flip, gather, index_select,
-                       one_hot, pad, repeat, repeat_interleave, roll, scatter_add, sort, squeeze, take,
-                       take_along_axis, tile, topk, tril, triu, unsqueeze)
+from .autograd import (argmax, argmin, argsort, clone, expand_dims, flatten, flip, gather,
+                       index_select, one_hot, pad, repeat, repeat_interleave, roll, scatter_add, sort,
+                       squeeze, take, take_along_axis, tile, topk, tril, triu, unsqueeze)
 from .autograd import as_tensor, from_numpy
 from .backend import DeviceError, manual_seed
 from .parallel import get_num_threads, set_num_threads
@@ -36,6 +36,6 @@ __all__ = [
     "zeros_like", "ones_like", "full_like", "empty_like", "eye", "rand", "randint", "randperm",
     "multinomial", "bernoulli",
     "argmax", "argmin", "argsort", "sort", "topk", "take_along_axis", "gather", "scatter_add", "take",
-    "index_select", "one_hot", "expand_dims", "unsqueeze", "squeeze", "flatten", "flip", "roll",
+    "index_select", "one_hot", "expand_dims", "unsqueeze", "squeeze", "flatten", "flip", "clone", "roll",
     "tile", "repeat", "repeat_interleave", "pad", "tril", "triu", "get_num_threads", "set_num_threads",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import backend
 from .autograd import Tensor, no_grad
+from .functional.dtypes import DtypeMismatchError
 
 
 class GradcheckError(AssertionError):
@@ -26,7 +27,10 @@ def gradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: float
 
     `inputs` is a list or tuple of arguments, or one Tensor (then `fn(inputs)`, as
     torch.autograd.gradcheck). Tensors among them that require grad are checked (as float64
-    copies); everything else is passed to `fn` unchanged. `eps` (the finite-difference step)
+    copies); everything else is passed to `fn` unchanged, so a module `fn` uses must be float64
+    too: `gradcheck(layer.to(np.float64), [x])` (a float32 layer raises a TypeError saying so).
+    A NaN or infinite gradient fails; NaN or infinite finite differences (the function is not
+    finite at the inputs) raise a ValueError. `eps` (the finite-difference step)
     must be finite and > 0, `atol` and `rtol` finite and >= 0 (a ValueError otherwise). `fn` returns a tensor or a sequence of tensors. With
     `fast=True` only the random projections v^T J u are compared (one number per input),
     which costs two evaluations of `fn` per input instead of two per element.
@@ -38,7 +42,12 @@ def gradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: float
     if not checked:
         raise ValueError("gradcheck: no input requires grad; pass tensors made with requires_grad=True")
     rng = np.random.default_rng(seed)
-    outputs = _as_outputs(fn(*args))
+    try:
+        outputs = _as_outputs(fn(*args))
+    except DtypeMismatchError as e:
+        raise TypeError(f"gradcheck runs fn on float64 copies of the inputs, and {e}; convert the "
+                        "module to float64 first with `module.to(np.float64)` (torch's gradcheck "
+                        "needs double too)") from e
     cotangents = [_random_like(rng, out.data) for out in outputs]
     for out, v in zip(outputs, cotangents):
         if out.requires_grad:
@@ -133,22 +142,41 @@ def _compare_elements(i, x, analytic, probe, args, eps, atol, rtol) -> None:
         numeric[index] = _numeric(x, basis, probe, args, eps)
         basis[index] = 0.0
     analytic = backend.to_device(analytic, "cpu")
+    _check_finite(i, x, numeric)
     error = np.abs(analytic - numeric)
     allowed = atol + rtol * np.abs(numeric)
-    if (error > allowed).any() or not np.isfinite(analytic).all():
-        worst = np.unravel_index(np.argmax(error - allowed), x.shape) if x.ndim else ()
+    off = ~(error <= allowed)  # a NaN error is off too
+    if off.any():
+        nonfinite = int((~np.isfinite(analytic)).sum())
+        first = np.argmax(~np.isfinite(analytic)) if nonfinite else np.argmax(error - allowed)
+        worst = np.unravel_index(first, x.shape) if x.ndim else ()
+        nans = f", {nonfinite} of them not finite" if nonfinite else ""
         raise GradcheckError(
             f"input {i} (shape {x.shape}): gradient mismatch at index {tuple(int(k) for k in worst)}: "
             f"analytic {analytic[worst]:.8g}, numeric {numeric[worst]:.8g}, "
             f"abs error {error[worst]:.3g} > allowed {allowed[worst]:.3g} "
-            f"({int((error > allowed).sum())} of {x.size} elements off)")
+            f"({int(off.sum())} of {x.size} elements off{nans})")
+
+
+def _check_finite(i: int, x: Tensor, numeric: Any) -> None:
+    """A ValueError if finite differences are NaN or infinite: nothing can be checked there."""
+    bad = ~np.isfinite(np.asarray(numeric))
+    if bad.any():
+        where = f" at index {tuple(int(k) for k in np.argwhere(bad)[0])}" if np.ndim(numeric) else ""
+        raise ValueError(
+            f"gradcheck: input {i} (shape {x.shape}): the function is not finite at the inputs: "
+            f"{int(bad.sum())} of {bad.size} finite-difference values are NaN or infinite{where}; "
+            "check it at inputs inside its domain")
 
 
 def _compare_projection(i, x, analytic, probe, args, rng, eps, atol, rtol) -> None:
     u = _random_like(rng, x.data)
     numeric = _numeric(x, u, probe, args, eps)
+    _check_finite(i, x, numeric)
     exact = float((analytic * u).sum())
-    if abs(exact - numeric) > atol + rtol * abs(numeric):
+    if not abs(exact - numeric) <= atol + rtol * abs(numeric):  # a NaN analytic value fails
+        nonfinite = int((~backend.get_array_module(analytic).isfinite(analytic)).sum())
+        nans = f"; {nonfinite} of {x.size} analytic gradient elements are not finite" if nonfinite else ""
         raise GradcheckError(f"input {i} (shape {x.shape}): projected gradient v^T J u mismatch: "
                              f"analytic {exact:.8g}, numeric {numeric:.8g}, "
-                             f"abs error {abs(exact - numeric):.3g}")
+                             f"abs error {abs(exact - numeric):.3g}{nans}")

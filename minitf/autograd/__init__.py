@@ -8,7 +8,7 @@ from .creation import (arange, empty, empty_like, eye, full, full_like, linspace
 from .creation import as_tensor, from_numpy
 from .ops_einsum import einsum
 from .ops_index import gather, index_select, one_hot, scatter_add, take, take_along_axis
-from .ops_layout import flip, pad, repeat, repeat_interleave, roll, tile, tril, triu
+from .ops_layout import clone, flip, pad, repeat, repeat_interleave, roll, tile, tril, triu
 from .ops_math import abs, astype, exp, log, matmul, relu, sigmoid, sqrt, tanh
 from .ops_math2 import clamp, clip, cos, expm1, log1p, maximum, minimum, sin
 from .ops_reduce import max, mean, min, sum
@@ -47,7 +47,7 @@ def _bind_methods() -> None:
         "gather": gather, "take_along_axis": take_along_axis, "scatter_add": scatter_add,
         "take": take, "index_select": index_select,
         "unsqueeze": unsqueeze, "expand_dims": expand_dims, "squeeze": squeeze, "flatten": flatten,
-        "view": view, "flip": flip,
+        "view": view, "flip": flip, "clone": clone,
         "roll": roll, "tile": tile, "repeat": repeat, "repeat_interleave": repeat_interleave,
         "tril": tril, "triu": triu,
     }
@@ -79,6 +79,6 @@ __all__ = [
     "zeros_like", "ones_like", "full_like", "empty_like", "eye", "rand", "randint", "randperm",
     "multinomial", "bernoulli",
     "argmax", "argmin", "argsort", "sort", "topk", "take_along_axis", "gather", "scatter_add", "take",
-    "index_select", "one_hot", "expand_dims", "unsqueeze", "squeeze", "flatten", "view", "flip",
+    "index_select", "one_hot", "expand_dims", "unsqueeze", "squeeze", "flatten", "view", "flip", "clone",
     "roll", "tile", "repeat", "repeat_interleave", "pad", "tril", "triu",
 ]

@@ -145,6 +145,9 @@ def from_numpy(array: np.ndarray) -> Tensor:
                         "(minitf.tensor copies any data, minitf.as_tensor shares it when it can)")
     if array.dtype.kind not in "fiub":
         raise TypeError(f"from_numpy: cannot make a tensor from an array of dtype {array.dtype}")
+    if not array.dtype.isnative:  # converting would copy (torch.from_numpy refuses it too)
+        raise TypeError(f"from_numpy: the array's byte order ({array.dtype.str}) is not the machine's, "
+                        "so its memory cannot be shared; use minitf.tensor(array), which converts it")
     return Tensor(array)
 
 

@@ -1,4 +1,7 @@
-"""Order and layout: flip, roll, tile, repeat_interleave (= NumPy's repeat), pad, tril, triu.
+"""Order and layout: clone, flip, roll, tile, repeat_interleave (= NumPy's repeat), pad, tril, triu.
+
+Each returns a new array, as PyTorch's (NumPy's flip is a view: it is copied), so writing
+the result in place never changes x.
 
 `repeat` is NumPy's (each element repeated: `repeat_interleave` in PyTorch); PyTorch's
 `Tensor.repeat` (the whole tensor repeated) is `tile`.
@@ -16,16 +19,24 @@ from .ops_shape import _axes_tuple
 from .tensor import Tensor
 
 
+def clone(x: Tensor) -> Tensor:
+    """A copy of x with its own memory that stays in the graph (the gradient flows back to x)."""
+    def backward(g):
+        return (g,)
+
+    return Tensor._make(x.data.copy(), (x,), backward)
+
+
 @accepts_dim
 def flip(x: Tensor, axis: Any = None) -> Tensor:
-    """Reverse the order of the entries along `axis` (an int, a tuple, or None: all axes)."""
+    """Reverse the order of the entries along `axis` (an int, a tuple, or None: all axes); a copy."""
     axes = tuple(range(x.ndim)) if axis is None else _axes_tuple(axis, x.ndim, "flip")
     xp = backend.get_array_module(x.data)
 
     def backward(g):
         return (xp.flip(g, axes),)
 
-    return Tensor._make(xp.flip(x.data, axes), (x,), backward)
+    return Tensor._make(xp.flip(x.data, axes).copy(), (x,), backward)
 
 
 @accepts_dim

@@ -126,8 +126,10 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
     data = value.data if isinstance(value, Tensor) else value
     if hasattr(data, "shape"):
         backend.check_same_device("indexed assignment", x.data, data)
-    x.data[index] = data
-    versions.bump(x.data)
+    try:
+        x.data[index] = data
+    finally:  # NumPy may fail after writing part of it (a cast): count a possible write
+        versions.bump(x.data)
 
 
 @accepts_dim

@@ -216,7 +216,6 @@ class Tensor:
         seed = self._seed_gradient(grad)
         aliased = {id(seed)} if grad is not None else set()
         grads: dict[int, Array] = {id(self): seed}
-        latest_write = versions.clock
         for node in _topological_order(self):
             g = grads.pop(id(node), None)
             if g is None:
@@ -226,7 +225,7 @@ class Tensor:
                 if _post_accumulate_hooks:
                     _run_post_accumulate_hooks(node)
                 continue
-            if node._made_at != latest_write:
+            if node._made_at != versions.clock:  # read per node: a hook may write during backward
                 _check_unmodified(node)
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
@@ -378,21 +377,32 @@ def _accumulate_leaf(leaf: Tensor, g: Array, aliased: set[int]) -> None:
 # ---- creating tensors -------------------------------------------------------------------
 
 def as_array(data: Any, dtype: Any = None) -> Array:
-    """Backend array from data: float64 arrays stay float64, Python floats become float32."""
+    """Backend array from data: float64 arrays stay float64, Python floats become float32.
+
+    Only bool, integer and floating-point dtypes are supported (a TypeError names any other);
+    an array in non-native byte order ('>f4' on x86) is converted to native order (a copy)."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
         xp = backend.get_array_module(data)
-        return xp.asarray(data, dtype=dtype)
-    if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
-        return data
-    if isinstance(data, np.generic):
-        return np.asarray(data)
-    array = np.asarray(data)
-    if array.dtype == np.float64:  # came from Python floats
-        array = array.astype(np.float32)
-    elif array.dtype.kind not in "fiub":
-        raise TypeError(f"cannot make a tensor from data of dtype {array.dtype}")
+        array = xp.asarray(data, dtype=dtype)
+    elif isinstance(data, np.ndarray) or backend.is_cupy_array(data):
+        array = data
+    elif isinstance(data, np.generic):
+        array = np.asarray(data)
+    else:
+        array = np.asarray(data)
+        if array.dtype == np.float64:  # came from Python floats
+            array = array.astype(np.float32)
+    return _supported(array)
+
+
+def _supported(array: Array) -> Array:
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"cannot make a tensor of dtype {array.dtype}: minitf supports bool, "
+                        "integer and floating-point dtypes")
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
     return array
 
 

@@ -4,7 +4,8 @@ Every in-place write through minitf (`t[index] = value`, an optimizer step, load
 calls `bump(array)`, which stamps the memory's owner (the array at the root of `.base`, shared
 by all views of it) with the next value of a global write clock and counts the write. Each
 recorded op notes the clock when it is made: one integer per node, nothing else on the hot path.
-At backward, only a node made before the latest write looks further: if the memory of one of its
+At backward, only a node made before the latest write so far (read as each node runs, so a write
+by a hook during backward counts) looks further: if the memory of one of its
 inputs or of its output was written after the node was made, its saved arrays no longer hold
 what the forward pass used, and backward() raises instead of returning a wrong gradient.
 

@@ -9,6 +9,7 @@ import numpy as np
 from .. import backend, parallel
 from ..autograd import Tensor
 from .activations import check_probability, dropout_keep, keep_and_scale
+from .dtypes import check_dtypes
 
 __all__ = ["scaled_dot_product_attention", "causal_mask"]
 
@@ -119,6 +120,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
                          "(need q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv))")
     check_probability(dropout_p, "dropout_p")
     backend.check_same_device("attention", q.data, k.data, v.data)
+    check_dtypes("attention", q, input_name="q", k=k, v=v)
     xp = backend.get_array_module(q.data)
     scale = 1.0 / math.sqrt(q.shape[-1])
     weights = _softmax_in_blocks(parallel.matmul(q.data, xp.swapaxes(k.data, -1, -2)), scale,

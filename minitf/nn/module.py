@@ -288,4 +288,4 @@ def check_input_dtype(layer: Module, x: Any, **params: Any) -> None:
     """A TypeError naming the layer and both dtypes unless the input x (a Tensor or array) has
     the dtype of the layer's parameters (given by name; None for one the layer lacks)."""
     if hasattr(x, "dtype"):
-        check_dtypes(type(layer).__name__, x, hint=f" or the layer with .to(np.{x.dtype})", **params)
+        check_dtypes(type(layer).__name__, x, hint=f" or the layer with .to(np.{x.dtype.name})", **params)
