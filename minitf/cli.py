@@ -20,6 +20,7 @@ from .backend import DeviceError
 from .data import CorpusFormatError
 from .distributed import CommunicationError, abort_job
 from .errors import ConfigError, InputError, UserError
+from .parallel import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translate.checkpoint import CheckpointError
 
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        get_num_threads()  # an invalid MINITF_NUM_THREADS is an error before any work
         return args.func(args)
     except USER_ERRORS as exc:
         print(f"minitf: error: {_describe(exc)}", file=sys.stderr)
