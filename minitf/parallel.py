@@ -18,9 +18,10 @@ pool's), so NumPy's own products outside minitf run on one thread too; under min
 not split and BLAS gets its own threads back, at most n (`split_products`).
 `set_num_threads(1)` runs minitf's work, BLAS included, on the calling thread. The default is
 the environment's MINITF_NUM_THREADS (the same as calling set_num_threads, the same rule; an
-invalid value is raised at the first use, not at import), else OMP_NUM_THREADS's first number, else the number of CPUs this process may use divided by the processes an MPI
-launcher started on this machine; without MINITF_NUM_THREADS or a call, BLAS is left alone
-until the pool starts. CuPy arrays are never split (the GPU is parallel already).
+invalid value is raised at the first use, not at import), else OMP_NUM_THREADS's first number,
+else the number of CPUs this process may use divided by the processes an MPI launcher started
+on this machine; without MINITF_NUM_THREADS or a call, BLAS is left alone until the pool starts.
+CuPy arrays are never split (the GPU is parallel already).
 """
 from __future__ import annotations
 

@@ -287,6 +287,25 @@ def test_a_bad_collective_timeout_is_named_before_mpi_starts(monkeypatch):
         init("mpi")
 
 
+def test_an_error_line_is_written_whole_in_one_write(monkeypatch, tmp_path):
+    from minitf import cli
+
+    class Stream:  # records each write and whether a flush followed it
+        def __init__(self):
+            self.calls = []
+
+        def write(self, text):
+            self.calls.append(text)
+
+        def flush(self):
+            self.calls.append(None)
+
+    stream = Stream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    assert cli.main(["translate", "--checkpoint", str(tmp_path / "x"), "--beam", "0"]) == 1
+    assert stream.calls == ["minitf: error: --beam must be >= 1, got 0\n", None]
+
+
 def run_ranks_mpmd(commands: list[list[str]], timeout: float = 60,
                    **env: str) -> tuple[subprocess.CompletedProcess, float]:
     """One process per command under mpiexec (rank i runs commands[i]); the result and seconds taken.
