@@ -37,78 +37,13 @@ import numpy as np
 
 from . import backend
 from .errors import ConfigError
+from .thread_count import check_count, default_threads, max_threads
 
 __all__ = ["get_num_threads", "set_num_threads", "max_threads", "split_products", "run_tasks", "run_blocks", "for_each",
            "concurrently", "blocks", "matmul", "random_keep_mask", "column_sums", "column_dots"]
 
 MIN_ROWS_ELEMENTS = 1 << 16  # a block of an element-wise pass holds at least this many elements
 MIN_PRODUCT_FLOPS = 1 << 24  # a product is split only if each block does at least this much work
-
-
-def max_threads() -> int:
-    """The most threads set_num_threads (and MINITF_NUM_THREADS) accepts: 4 per CPU of this
-    machine. The pool's work is CPU-bound, so threads beyond the CPUs only take turns on them;
-    4x leaves room to test counts above the CPUs (e.g. 3 threads on 2 CPUs), not to start
-    hundreds of idle workers."""
-    return 4 * (os.cpu_count() or 1)
-
-
-def _check_count(n: Any, what: str, shown: Any = None) -> int:
-    """n if it is an int from 1 to max_threads(), else ConfigError naming `what` and the value."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= max_threads():
-        raise ConfigError(f"{what} must be a positive int of at most {max_threads()} (4 threads per CPU "
-                          f"of this machine), got {n if shown is None else shown!r}")
-    return n
-
-
-def _environment_threads() -> int | None:
-    """MINITF_NUM_THREADS, checked as set_num_threads checks its n; None when unset."""
-    text = os.environ.get("MINITF_NUM_THREADS", "").strip()
-    if not text:
-        return None
-    try:
-        n: Any = int(text)
-    except ValueError:
-        n = None
-    return _check_count(n, "environment variable MINITF_NUM_THREADS", shown=text)
-
-
-def _omp_threads() -> int | None:
-    """OMP_NUM_THREADS's first number ("4,2" sets nested levels), at most max_threads(); None
-    when unset or not understood: other libraries read it too, so it is theirs to refuse."""
-    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    try:
-        n = int(first)
-    except ValueError:
-        return None
-    return min(n, max_threads()) if n >= 1 else None
-
-
-def _default_threads() -> int:
-    """MINITF_NUM_THREADS (ConfigError if invalid), else OMP_NUM_THREADS, else this process's
-    share of the CPUs it may use."""
-    n = _environment_threads() or _omp_threads()
-    if n is not None:
-        return n
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // _processes_on_this_machine())
-
-
-# Set by MPI launchers in each process: how many processes they started on this machine
-# (MPICH/Hydra, Open MPI). Those processes share the CPUs.
-_LOCAL_SIZE_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
-
-
-def _processes_on_this_machine() -> int:
-    for var in _LOCAL_SIZE_VARIABLES:
-        try:
-            return max(1, int(os.environ.get(var, "")))
-        except ValueError:
-            continue
-    return 1
 
 
 class _Pool:
@@ -158,7 +93,7 @@ _local = threading.local()
 # the thread count instead (_count), until set_num_threads replaces it.
 _environment_error: ConfigError | None = None
 try:
-    _threads = _default_threads()
+    _threads = default_threads()
 except ConfigError as error:
     _threads, _environment_error = 1, error
 _pool: _Pool | None = None
@@ -197,7 +132,7 @@ def set_num_threads(n: int) -> None:
     the caller only) and NumPy's BLAS, capped at n threads (1 while the pool splits products).
     n: an int from 1 to max_threads(), else ConfigError."""
     global _threads, _pool, _blas, _environment_error
-    _check_count(n, "set_num_threads: n")
+    check_count(n, "set_num_threads: n")
     if getattr(_local, "inside", False):
         raise RuntimeError("set_num_threads: called from inside one of minitf's parallel tasks")
     with _lock:

@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 import minitf
 import minitf.functional as F
-from minitf import parallel, tensor
+from minitf import parallel, tensor, thread_count
 from minitf.errors import ConfigError
 from minitf.functional import conv
 
@@ -48,20 +48,20 @@ def test_set_num_threads_refuses_what_is_not_a_positive_int(bad):
 
 def test_num_threads_default_reads_the_environment(monkeypatch):
     monkeypatch.setenv("MINITF_NUM_THREADS", "3")
-    assert parallel._default_threads() == 3
+    assert thread_count.default_threads() == 3
     monkeypatch.setenv("MINITF_NUM_THREADS", "many")
     with pytest.raises(ValueError, match="MINITF_NUM_THREADS.*'many'"):
-        parallel._default_threads()
+        thread_count.default_threads()
     monkeypatch.delenv("MINITF_NUM_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    assert parallel._default_threads() == 2
+    assert thread_count.default_threads() == 2
     monkeypatch.delenv("OMP_NUM_THREADS")
-    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    assert parallel._default_threads() == 8
+    monkeypatch.setattr(thread_count.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert thread_count.default_threads() == 8
     monkeypatch.setenv("MPI_LOCALNRANKS", "3")  # three processes of an MPI job share the 8 CPUs
-    assert parallel._default_threads() == 2
+    assert thread_count.default_threads() == 2
     monkeypatch.setenv("MPI_LOCALNRANKS", "16")
-    assert parallel._default_threads() == 1
+    assert thread_count.default_threads() == 1
 
 
 @pytest.mark.parametrize("bad", ["0", "-2", "abc", "2.5", "4,2", "10" * 15])
@@ -69,7 +69,7 @@ def test_minitf_num_threads_is_refused_as_set_num_threads_refuses_its_n(monkeypa
     monkeypatch.setenv("MINITF_NUM_THREADS", bad)
     with pytest.raises(ConfigError, match=f"MINITF_NUM_THREADS must be a positive int of at most "
                                           f"{parallel.max_threads()} .*got '{bad}'"):
-        parallel._default_threads()
+        thread_count.default_threads()
 
 
 def test_set_num_threads_is_capped_at_four_threads_per_cpu():
@@ -82,20 +82,20 @@ def test_set_num_threads_is_capped_at_four_threads_per_cpu():
 
 def test_omp_num_threads_gives_its_first_number_and_is_ignored_if_not_understood(monkeypatch):
     monkeypatch.delenv("MINITF_NUM_THREADS", raising=False)
-    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
+    monkeypatch.setattr(thread_count.os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
     for value, threads in [("4,2", 4), (" 3 , 1", 3), ("abc", 2), ("0", 2), ("-2", 2), (",", 2),
                            ("1000000", parallel.max_threads())]:
         monkeypatch.setenv("OMP_NUM_THREADS", value)
-        assert parallel._default_threads() == threads, value
+        assert thread_count.default_threads() == threads, value
 
 
 def test_import_survives_the_environment_and_an_invalid_count_is_refused_at_first_use():
     code = ("import os, minitf\n"
-            "from minitf import parallel\n"
+            "from minitf import thread_count\n"
             "try:\n    minitf.get_num_threads()\nexcept minitf.errors.ConfigError as e:\n    print(e)\n"
             "minitf.set_num_threads(2)\n"  # a call replaces the environment's count
             "del os.environ['MINITF_NUM_THREADS']\n"
-            "print(minitf.get_num_threads(), parallel._default_threads())\n")
+            "print(minitf.get_num_threads(), thread_count.default_threads())\n")
     env = dict(os.environ, MINITF_NUM_THREADS="abc", OMP_NUM_THREADS="4,2")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
