@@ -21,6 +21,7 @@ from .data import CorpusFormatError
 from .distributed import CommunicationError, abort_job
 from .errors import ConfigError, InputError, UserError
 from .data.corpus import nul_byte_problem
+from .parallel import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translate.checkpoint import CheckpointError
 
@@ -52,11 +53,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        get_num_threads()  # an invalid MINITF_NUM_THREADS is an error before any work
         return args.func(args)
     except USER_ERRORS as exc:
-        print(f"minitf: error: {_describe(exc)}", file=sys.stderr)
+        error_line(f"minitf: error: {_describe(exc)}")
         abort_job(1)  # under mpiexec: end every process, as the others may wait for this one (or a hung one)
         return 1
+
+
+def error_line(text: str) -> None:
+    """`text` and its newline on stderr in one write, flushed: under mpiexec every rank shares
+    the terminal, and a line written in two parts (print's text, then its newline) could be
+    glued to another rank's."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _describe(exc: BaseException) -> str:

@@ -17,10 +17,11 @@ pool's), so NumPy's own products outside minitf run on one thread too; under min
 (inference: many small products, such as a decoder's one new position at a time) products are
 not split and BLAS gets its own threads back, at most n (`split_products`).
 `set_num_threads(1)` runs minitf's work, BLAS included, on the calling thread. The default is
-the environment's MINITF_NUM_THREADS (the same as calling set_num_threads), else
-OMP_NUM_THREADS, else the number of CPUs this process may use divided by the processes an MPI
-launcher started on this machine; without MINITF_NUM_THREADS or a call, BLAS is left alone
-until the pool starts. CuPy arrays are never split (the GPU is parallel already).
+the environment's MINITF_NUM_THREADS (the same as calling set_num_threads, the same rule; an
+invalid value is raised at the first use, not at import), else OMP_NUM_THREADS's first number,
+else the number of CPUs this process may use divided by the processes an MPI launcher started
+on this machine; without MINITF_NUM_THREADS or a call, BLAS is left alone until the pool starts.
+CuPy arrays are never split (the GPU is parallel already).
 """
 from __future__ import annotations
 
@@ -35,42 +36,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import backend
+from .errors import ConfigError
+from .thread_count import check_count, default_threads, max_threads
 
-__all__ = ["get_num_threads", "set_num_threads", "split_products", "run_tasks", "run_blocks", "for_each",
+__all__ = ["get_num_threads", "set_num_threads", "max_threads", "split_products", "run_tasks", "run_blocks", "for_each",
            "concurrently", "blocks", "matmul", "random_keep_mask", "column_sums", "column_dots"]
 
 MIN_ROWS_ELEMENTS = 1 << 16  # a block of an element-wise pass holds at least this many elements
 MIN_PRODUCT_FLOPS = 1 << 24  # a product is split only if each block does at least this much work
-
-
-def _default_threads() -> int:
-    for var in ("MINITF_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value:
-            try:
-                return max(1, int(value))
-            except ValueError:
-                raise ValueError(f"environment variable {var} must be a positive integer, "
-                                 f"got {value!r}") from None
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // _processes_on_this_machine())
-
-
-# Set by MPI launchers in each process: how many processes they started on this machine
-# (MPICH/Hydra, Open MPI). Those processes share the CPUs.
-_LOCAL_SIZE_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
-
-
-def _processes_on_this_machine() -> int:
-    for var in _LOCAL_SIZE_VARIABLES:
-        try:
-            return max(1, int(os.environ.get(var, "")))
-        except ValueError:
-            continue
-    return 1
 
 
 class _Pool:
@@ -116,7 +89,13 @@ class _Pool:
 
 
 _local = threading.local()
-_threads = _default_threads()
+# An invalid MINITF_NUM_THREADS must not break `import minitf`: it is raised at the first use of
+# the thread count instead (_count), until set_num_threads replaces it.
+_environment_error: ConfigError | None = None
+try:
+    _threads = default_threads()
+except ConfigError as error:
+    _threads, _environment_error = 1, error
 _pool: _Pool | None = None
 _lock = threading.Lock()  # one caller at a time; a second concurrent caller runs inline
 
@@ -137,23 +116,30 @@ def split_products(split: bool) -> bool:
 
 
 def get_num_threads() -> int:
-    """How many threads minitf's CPU ops use."""
+    """How many threads minitf's CPU ops use (ConfigError if MINITF_NUM_THREADS is invalid)."""
+    return _count()
+
+
+def _count() -> int:
+    """The thread count, or the error of an invalid MINITF_NUM_THREADS."""
+    if _environment_error is not None:
+        raise _environment_error
     return _threads
 
 
 def set_num_threads(n: int) -> None:
     """Use n threads for all of minitf's CPU work: the pool (the caller and n - 1 workers; 1 =
-    the caller only) and NumPy's BLAS, capped at n threads (1 while the pool splits products)."""
-    global _threads, _pool, _blas
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    the caller only) and NumPy's BLAS, capped at n threads (1 while the pool splits products).
+    n: an int from 1 to max_threads(), else ConfigError."""
+    global _threads, _pool, _blas, _environment_error
+    check_count(n, "set_num_threads: n")
     if getattr(_local, "inside", False):
         raise RuntimeError("set_num_threads: called from inside one of minitf's parallel tasks")
     with _lock:
         if _pool is not None and len(_pool.inboxes) + 1 != n:
             _pool.close()
             _pool = None
-        _threads = n
+        _threads, _environment_error = n, None
         _blas = _blas or _NumpyBlas()
         _set_blas_threads()
 
@@ -214,7 +200,7 @@ def run_tasks(tasks: Sequence[Callable[[], Any]]) -> None:
     """Run the tasks on the pool (the caller takes a share) and wait for all; the first
     exception raised is re-raised. Inline, one after another, with one thread, inside a task,
     or while another thread is using the pool."""
-    if len(tasks) <= 1 or _threads == 1 or getattr(_local, "inside", False) \
+    if len(tasks) <= 1 or _count() == 1 or getattr(_local, "inside", False) \
             or not _lock.acquire(blocking=False):
         for task in tasks:
             task()
@@ -241,7 +227,7 @@ def _run_all(tasks: Sequence[Callable[[], Any]]) -> None:
 def for_each(fn: Callable[[Any], Any], items: Sequence[Any], sizes: Sequence[int]) -> None:
     """fn(item) for every item, the items shared among the threads so that each gets about the
     same total size (largest first, each to the least loaded thread); in order on one thread."""
-    k = min(_threads, len(items))
+    k = min(_count(), len(items))
     if k <= 1 or sum(sizes) < MIN_ROWS_ELEMENTS * k:
         for item in items:
             fn(item)
@@ -266,7 +252,7 @@ def concurrently(*calls: Callable[[], Any] | None) -> list[Any]:
     def run(i: int) -> None:
         results[i] = calls[i]()
 
-    if 1 < _threads <= len(todo):
+    if 1 < _count() <= len(todo):
         run_tasks([functools.partial(run, i) for i in todo])
     else:
         for i in todo:
@@ -276,7 +262,7 @@ def concurrently(*calls: Callable[[], Any] | None) -> list[Any]:
 
 def blocks(n: int, min_size: int = 1) -> list[slice]:
     """range(n) cut into at most get_num_threads() near-equal slices of at least min_size."""
-    k = max(1, min(_threads, n // max(1, min_size)))
+    k = max(1, min(_count(), n // max(1, min_size)))
     bounds = [n * i // k for i in range(k + 1)]
     return [slice(bounds[i], bounds[i + 1]) for i in range(k)]
 
@@ -304,7 +290,7 @@ def matmul(a: Any, b: Any, out: Any = None, epilogue: Callable[[Any, slice], Any
     right after the rows `rows` of the output are written (while they are in cache; a, b 2-D; the
     product is then cut by rows): e.g. a bias added in place.
     """
-    if not (_on_cpu(a) and _on_cpu(b)) or a.ndim < 2 or b.ndim < 2 or _threads == 1 or not _split_products \
+    if not (_on_cpu(a) and _on_cpu(b)) or a.ndim < 2 or b.ndim < 2 or _count() == 1 or not _split_products \
             or a.size * b.shape[-1] < MIN_PRODUCT_FLOPS:  # small: a.size * b.shape[-1] is half its FLOPs
         xp = backend.get_array_module(a, b)
         out = xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)
@@ -392,5 +378,5 @@ def column_dots(a: Any, b: Any) -> Any:
     return out
 
 
-if os.environ.get("MINITF_NUM_THREADS", "").strip():
+if _environment_error is None and os.environ.get("MINITF_NUM_THREADS", "").strip():
     set_num_threads(_threads)  # the environment's count caps BLAS too, as the call does

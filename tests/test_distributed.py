@@ -268,6 +268,86 @@ def test_init_picks_one_process_without_a_launcher_and_names_unknown_backends(mo
         init("gloo")
 
 
+@pytest.mark.parametrize("variable, value", [("PMI_SIZE", "2"), ("OMPI_COMM_WORLD_SIZE", "3")])
+def test_backend_single_is_refused_under_an_mpi_launcher_with_several_processes(monkeypatch, variable, value):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+        monkeypatch.setenv(name, "junk")  # not understood: no launcher
+    assert isinstance(init("single"), SingleProcess)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=f"backend 'single', but this process was started by an MPI launcher "
+                                          f"with {value} processes; use --backend mpi or auto, or run without "
+                                          f"mpiexec"):
+        init("single")
+
+
+def test_a_bad_collective_timeout_is_named_before_mpi_starts(monkeypatch):
+    monkeypatch.setenv("MINITF_COLLECTIVE_TIMEOUT", "soon")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # starting MPI would be an ImportError
+    with pytest.raises(ConfigError, match="MINITF_COLLECTIVE_TIMEOUT must be a number of seconds > 0"):
+        init("mpi")
+
+
+def test_an_error_line_is_written_whole_in_one_write(monkeypatch, tmp_path):
+    from minitf import cli
+
+    class Stream:  # records each write and whether a flush followed it
+        def __init__(self):
+            self.calls = []
+
+        def write(self, text):
+            self.calls.append(text)
+
+        def flush(self):
+            self.calls.append(None)
+
+    stream = Stream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    assert cli.main(["translate", "--checkpoint", str(tmp_path / "x"), "--beam", "0"]) == 1
+    assert stream.calls == ["minitf: error: --beam must be >= 1, got 0\n", None]
+
+
+def run_ranks_mpmd(commands: list[list[str]], timeout: float = 60,
+                   **env: str) -> tuple[subprocess.CompletedProcess, float]:
+    """One process per command under mpiexec (rank i runs commands[i]); the result and seconds taken.
+    Past `timeout`, mpiexec is asked to end the job (SIGTERM: it ends the ranks too) and the test fails."""
+    pytest.importorskip("mpi4py")
+    if MPIEXEC is None:
+        pytest.skip("mpiexec not found (pip install mpich)")
+    argv = [MPIEXEC]
+    for command in commands:
+        argv += (["-n", "1"] if argv == [MPIEXEC] else [":", "-n", "1"]) + command
+    started = time.monotonic()
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, **env}) as job:
+        try:
+            out, err = job.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            job.terminate()
+            out, err = job.communicate()
+            pytest.fail(f"the job still ran after {timeout} s:\n{err}")
+    return subprocess.CompletedProcess(argv, job.returncode, out, err), time.monotonic() - started
+
+
+def test_a_rank_with_backend_single_ends_the_job_at_start(tmp_path):
+    train = [sys.executable, "-m", "minitf.cli", "train", "--max-steps", "1", "--out-dir", str(tmp_path)]
+    done, seconds = run_ranks_mpmd([train, train + ["--backend", "single"]], MINITF_COLLECTIVE_TIMEOUT="20")
+    assert done.returncode != 0
+    assert ("minitf: error: backend 'single', but this process was started by an MPI launcher with 2 processes; "
+            "use --backend mpi or auto, or run without mpiexec\n") in done.stderr
+    assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []  # nobody trained
+    assert seconds < 20
+
+
+def test_starting_mpi_gives_up_when_a_rank_exits_without_it():
+    start = [sys.executable, "-c", "from minitf import distributed; distributed.init('mpi')"]
+    done, seconds = run_ranks_mpmd([start, [sys.executable, "-c", "pass"]], timeout=30,
+                                   MINITF_COLLECTIVE_TIMEOUT="2")
+    assert done.returncode != 0
+    assert ("minitf: error: starting MPI did not complete within 2 s: another process of the job has probably "
+            "exited without starting MPI") in done.stderr
+    assert seconds < 15
+
+
 def test_mpi_backend_without_mpi4py_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     with pytest.raises(ImportError, match=r'pip install "\.\[mpi\]"'):

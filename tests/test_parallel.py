@@ -7,6 +7,9 @@ round a block's edge rows or columns differently), and a given thread count give
 every run.
 """
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -15,7 +18,8 @@ from hypothesis import given, settings, strategies as st
 
 import minitf
 import minitf.functional as F
-from minitf import parallel, tensor
+from minitf import parallel, tensor, thread_count
+from minitf.errors import ConfigError
 from minitf.functional import conv
 
 
@@ -44,20 +48,71 @@ def test_set_num_threads_refuses_what_is_not_a_positive_int(bad):
 
 def test_num_threads_default_reads_the_environment(monkeypatch):
     monkeypatch.setenv("MINITF_NUM_THREADS", "3")
-    assert parallel._default_threads() == 3
+    assert thread_count.default_threads() == 3
     monkeypatch.setenv("MINITF_NUM_THREADS", "many")
     with pytest.raises(ValueError, match="MINITF_NUM_THREADS.*'many'"):
-        parallel._default_threads()
+        thread_count.default_threads()
     monkeypatch.delenv("MINITF_NUM_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    assert parallel._default_threads() == 2
+    assert thread_count.default_threads() == 2
     monkeypatch.delenv("OMP_NUM_THREADS")
-    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    assert parallel._default_threads() == 8
+    monkeypatch.setattr(thread_count.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert thread_count.default_threads() == 8
     monkeypatch.setenv("MPI_LOCALNRANKS", "3")  # three processes of an MPI job share the 8 CPUs
-    assert parallel._default_threads() == 2
+    assert thread_count.default_threads() == 2
     monkeypatch.setenv("MPI_LOCALNRANKS", "16")
-    assert parallel._default_threads() == 1
+    assert thread_count.default_threads() == 1
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "abc", "2.5", "4,2", "10" * 15])
+def test_minitf_num_threads_is_refused_as_set_num_threads_refuses_its_n(monkeypatch, bad):
+    monkeypatch.setenv("MINITF_NUM_THREADS", bad)
+    with pytest.raises(ConfigError, match=f"MINITF_NUM_THREADS must be a positive int of at most "
+                                          f"{parallel.max_threads()} .*got '{bad}'"):
+        thread_count.default_threads()
+
+
+def test_set_num_threads_is_capped_at_four_threads_per_cpu():
+    cap = 4 * (os.cpu_count() or 1)
+    assert parallel.max_threads() == cap
+    for n in (cap + 1, 10**30):
+        with pytest.raises(ConfigError, match=f"n must be a positive int of at most {cap} .*got {n}"):
+            parallel.set_num_threads(n)
+
+
+def test_omp_num_threads_gives_its_first_number_and_is_ignored_if_not_understood(monkeypatch):
+    monkeypatch.delenv("MINITF_NUM_THREADS", raising=False)
+    monkeypatch.setattr(thread_count.os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
+    for value, threads in [("4,2", 4), (" 3 , 1", 3), ("abc", 2), ("0", 2), ("-2", 2), (",", 2),
+                           ("1000000", parallel.max_threads())]:
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert thread_count.default_threads() == threads, value
+
+
+def test_import_survives_the_environment_and_an_invalid_count_is_refused_at_first_use():
+    code = ("import os, minitf\n"
+            "from minitf import thread_count\n"
+            "try:\n    minitf.get_num_threads()\nexcept minitf.errors.ConfigError as e:\n    print(e)\n"
+            "minitf.set_num_threads(2)\n"  # a call replaces the environment's count
+            "del os.environ['MINITF_NUM_THREADS']\n"
+            "print(minitf.get_num_threads(), thread_count.default_threads())\n")
+    env = dict(os.environ, MINITF_NUM_THREADS="abc", OMP_NUM_THREADS="4,2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [f"environment variable MINITF_NUM_THREADS must be a positive int of at "
+                                       f"most {parallel.max_threads()} (4 threads per CPU of this machine), "
+                                       f"got 'abc'", "2 4"]
+
+
+@pytest.mark.parametrize("bad", ["abc", "-2"])
+def test_the_command_reports_an_invalid_minitf_num_threads_in_one_line(tmp_path, bad):
+    env = dict(os.environ, MINITF_NUM_THREADS=bad)
+    out = subprocess.run([sys.executable, "-m", "minitf.cli", "translate", "--checkpoint", str(tmp_path / "x")],
+                         env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [f"minitf: error: environment variable MINITF_NUM_THREADS must be a "
+                                       f"positive int of at most {parallel.max_threads()} (4 threads per CPU "
+                                       f"of this machine), got {bad!r}"]
 
 
 def test_set_num_threads_inside_a_task_is_an_error(split_small):
@@ -126,7 +181,7 @@ def test_numpy_errstate_of_the_caller_holds_in_the_workers(split_small):
 @given(n=st.integers(0, 50), min_size=st.integers(1, 60), threads=st.integers(1, 6))
 @settings(max_examples=60, deadline=None)
 def test_blocks_cover_the_range_in_order_and_respect_the_minimum(n, min_size, threads):
-    before = parallel.get_num_threads()
+    before, threads = parallel.get_num_threads(), min(threads, parallel.max_threads())  # 1 CPU: 4 at most
     try:
         parallel.set_num_threads(threads)
         parts = parallel.blocks(n, min_size)

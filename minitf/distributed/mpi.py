@@ -4,29 +4,73 @@
 
 Install with `pip install ".[mpi]"` from the minitf checkout (mpi4py and the `mpich`
 wheel, which brings `mpiexec`; no system MPI needed). Every collective is non-blocking
-underneath (Iallreduce, Ibcast, Ibarrier) and waited on with a timeout.
+underneath (Iallreduce, Ibcast, Ibarrier) and waited on with a timeout; so is starting MPI,
+which waits for every process of the job (`import_mpi`).
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from .. import backend
-from .comm import Communicator, Work, default_timeout
+from .comm import TIMEOUT_VARIABLE, Communicator, Work, default_timeout
 
 MPI_HINT = 'install it from the minitf checkout with `pip install ".[mpi]"` (mpi4py and the mpich wheel)'
 
 
-def import_mpi() -> Any:
-    """The `mpi4py.MPI` module, or an ImportError that says how to install it."""
+def import_mpi(timeout: float | None = None) -> Any:
+    """The `mpi4py.MPI` module, MPI started, or an ImportError that says how to install it.
+
+    Starting MPI (MPI_Init) waits for every process of the job, like a collective, so it too
+    gives up after `timeout` seconds (default: $MINITF_COLLECTIVE_TIMEOUT, else 300): when one
+    process exits without starting MPI, the others would otherwise wait forever.
+    """
+    if "mpi4py.MPI" in sys.modules:
+        return sys.modules["mpi4py.MPI"]
+    seconds = default_timeout() if timeout is None else timeout
     try:
-        from mpi4py import MPI  # noqa: PLC0415 (optional dependency)
+        import mpi4py  # noqa: PLC0415, F401 (optional dependency; importing it starts nothing)
     except ImportError as exc:
         raise ImportError(f"the MPI backend needs mpi4py, which is not installed: {MPI_HINT}") from exc
+    with _end_process_after(seconds, f"minitf: error: starting MPI did not complete within {seconds:g} s: "
+                                     f"another process of the job has probably exited without starting MPI "
+                                     f"(e.g. it ran with --backend single), died or hung (if start-up is that "
+                                     f"slow, set {TIMEOUT_VARIABLE} to more seconds)"):
+        from mpi4py import MPI  # noqa: PLC0415
     return MPI
+
+
+# Run by a watchdog process: wait until its stdin closes (its parent is done or dead) or the
+# time is up; then write the message and kill the parent.
+_WATCHDOG = """import os, select, signal, sys
+parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if not select.select([sys.stdin], [], [], seconds)[0]:
+    os.write(2, (message + "\\n").encode())
+    os.kill(parent, signal.SIGKILL)
+"""
+
+
+@contextlib.contextmanager
+def _end_process_after(seconds: float, message: str) -> Iterator[None]:
+    """Kill this process, `message` on stderr (one line), unless the block ends within `seconds`.
+
+    The watchdog is another process: MPI_Init holds the GIL while it waits, so no thread of
+    this one could act (and a signal handler would run only after MPI_Init returned).
+    """
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), repr(seconds), message],
+                                stdin=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        watchdog.stdin.close()  # the watchdog sees end of input and exits
+        watchdog.wait()
 
 
 class MPICommunicator(Communicator):
@@ -39,10 +83,10 @@ class MPICommunicator(Communicator):
     name = "mpi"
 
     def __init__(self, comm: Any = None, timeout: float | None = None, cuda_aware: bool = False) -> None:
-        self.MPI = import_mpi()
+        self.timeout = default_timeout() if timeout is None else timeout
+        self.MPI = import_mpi(self.timeout)
         self.comm = comm if comm is not None else self.MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        self.timeout = default_timeout() if timeout is None else timeout
         self.cuda_aware = cuda_aware
         # A helper thread may call MPI only if MPI was started for threads (mpi4py asks for that)
         threads_ok = self.MPI.Query_thread() == self.MPI.THREAD_MULTIPLE

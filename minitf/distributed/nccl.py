@@ -18,13 +18,14 @@ from .. import backend
 from .comm import Communicator, Work, default_timeout
 
 
-def _rank_and_size() -> tuple[int, int, bool]:
-    """(rank, size, use_mpi) from an MPI launcher or from RANK/WORLD_SIZE."""
+def _rank_and_size(timeout: float) -> tuple[int, int, bool]:
+    """(rank, size, use_mpi) from an MPI launcher (MPI started within `timeout` seconds) or from
+    RANK/WORLD_SIZE."""
     from . import launched_by_mpi  # noqa: PLC0415 (the package imports this module lazily)
 
     if launched_by_mpi():
         from .mpi import import_mpi  # noqa: PLC0415
-        world = import_mpi().COMM_WORLD
+        world = import_mpi(timeout).COMM_WORLD
         return world.Get_rank(), world.Get_size(), True
     try:
         return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), False
@@ -49,8 +50,8 @@ class NCCLCommunicator(Communicator):
         cp = backend.cupy()
         import cupyx.distributed  # noqa: PLC0415 (optional, with CuPy)
 
-        self.rank, self.size, use_mpi = _rank_and_size()
         self.timeout = default_timeout() if timeout is None else timeout
+        self.rank, self.size, use_mpi = _rank_and_size(self.timeout)
         cp.cuda.Device(_local_rank(self.rank) % cp.cuda.runtime.getDeviceCount()).use()
         self.comm = cupyx.distributed.init_process_group(self.size, self.rank, use_mpi=use_mpi)
         self.stream = cp.cuda.Stream(non_blocking=True)
