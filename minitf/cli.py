@@ -150,8 +150,8 @@ def _report_demo(trainer) -> None:
 
     best = trainer.out_dir / "best.safetensors"
     if best.is_file():  # a run resumed into a new --out-dir may not have improved on its best yet
-        state, _, _ = load_checkpoint(best)
-        trainer.model.load_state_dict(state)
+        state, _, _ = load_checkpoint(best, with_optimizer=False)
+        trainer.model.load_state_dict(state, cast=True)
     test = trainer.splits["test"]
     scores = trainer.translation_scores(test)
     files = ", ".join(sorted(p.name for p in trainer.out_dir.iterdir() if p.is_file() and p.name[0] != "."))

@@ -32,13 +32,13 @@ class Translator:
     def from_checkpoint(cls, path: str, device: str = "cpu",
                         tokenizer: BPETokenizer | None = None) -> "Translator":
         """Load weights, configuration and (unless given) the tokenizer saved with them."""
-        model_state, meta, _ = load_checkpoint(path)
+        model_state, meta, _ = load_checkpoint(path, with_optimizer=False)
         missing = [key for key in ("model_config", "tokenizer") if key not in meta]
         if missing:
             raise CheckpointError(f"checkpoint {path} lacks the model configuration or tokenizer "
                                   f"({' and '.join(missing)} missing)")
         model = Transformer(TransformerConfig(**meta["model_config"]))
-        model.load_state_dict(model_state)
+        model.load_state_dict(model_state, cast=True)  # float16/float64 weights (the checker allows them)
         if tokenizer is None:
             tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
         return cls(model.to(device), tokenizer)
