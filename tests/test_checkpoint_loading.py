@@ -94,16 +94,19 @@ def test_an_integer_tensor_that_requires_grad_is_a_checkpoint_error_naming_file_
     assert str(path) in str(err.value)
 
 
-def test_tied_embeddings_stored_separately_with_different_values_are_refused_naming_both(model, tmp_path):
+@pytest.mark.parametrize("save", [lambda path, state: save_checkpoint(path.with_suffix(".safetensors"), state, META),
+                                  lambda path, state: save_v1(path.with_suffix(".npz"), state, META)],
+                         ids=["safetensors", "npz"])
+def test_tied_embeddings_stored_separately_with_different_values_are_refused_naming_both(model, tmp_path, save):
     state = weights(model, np.float32)
     state["src_embed.weight"] = state["tgt_embed.weight"] + 1.0
-    path = save_checkpoint(tmp_path / "w.safetensors", state, META)
+    path = save(tmp_path / "w", state)
     for load in (load_checkpoint, Translator.from_checkpoint):
         with pytest.raises(CheckpointError, match="'tgt_embed.weight' and 'src_embed.weight' are one tied") as err:
             load(str(path))
         assert str(path) in str(err.value)
     state["src_embed.weight"] = state["tgt_embed.weight"].copy()  # equal values: one parameter, fine
-    Translator.from_checkpoint(str(save_checkpoint(tmp_path / "same.safetensors", state, META)))
+    assert_loaded(Translator.from_checkpoint(str(save(tmp_path / "same", state))), model)
 
 
 def peak_while(function):

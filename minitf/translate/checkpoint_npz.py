@@ -17,7 +17,7 @@ from typing import Any, IO
 import numpy as np
 
 from ..serialization import MAX_ENTRIES, CheckpointError
-from .checkpoint import FLOAT_DTYPES, LIMITS, check_meta, check_model_arrays, parameter_shapes
+from .checkpoint import FLOAT_DTYPES, LIMITS, check_meta, check_model_arrays, parameter_shapes, tied_names
 
 MAX_META_BYTES = 64 * 2**20
 UNCONFIGURED_ELEMENTS = LIMITS["position_table"]  # per array, in a checkpoint without model_config
@@ -84,13 +84,17 @@ def _read_meta(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> d
 
 
 def _expected_shapes(path: Path, meta: dict[str, Any], model: dict[str, zipfile.ZipInfo]) -> dict[str, Any]:
+    """Name -> shape of each member that model_config allows, a tied parameter under any of its names."""
     if "model_config" in meta:
         expected = parameter_shapes(meta["model_config"])
-        missing, unexpected = sorted(set(expected) - set(model)), sorted(set(model) - set(expected))
+        aliases = tied_names(meta["model_config"])
+        shapes = {**expected, **{alias: expected[name] for alias, name in aliases.items()}}
+        present = set(model) | {aliases[name] for name in model if name in aliases}
+        missing, unexpected = sorted(set(expected) - present), sorted(set(model) - set(shapes))
         if missing or unexpected:
             raise CheckpointError(f"checkpoint {path}: the weights do not match model_config: missing "
                                   f"{missing[:5]}, unexpected {unexpected[:5]}")
-        return expected
+        return shapes
     return {}  # no configuration: only UNCONFIGURED_ELEMENTS bounds each array
 
 
