@@ -138,3 +138,12 @@ def test_translating_does_not_read_the_optimizer_state(model, tmp_path):
     assert peak < copies / 4, f"peak {peak / 2**20:.1f} MiB"
     (loaded, _, optimizer), peak = peak_while(lambda: load_checkpoint(path))  # 3000 entries, one array
     assert all(m is loaded["tgt_embed.weight"] for m in optimizer["m"]) and peak < copies / 4
+
+
+def test_a_weight_saved_as_a_tensor_loads_as_its_array(model, tmp_path):
+    state = weights(model, np.float32)
+    state["tgt_embed.weight"] = minitf.Tensor(state["tgt_embed.weight"], requires_grad=True)
+    path = minitf.save({"format": FORMAT, "version": VERSION, **META, "model": state}, tmp_path / "t.safetensors")
+    loaded = load_checkpoint(path)[0]["tgt_embed.weight"]
+    assert isinstance(loaded, np.ndarray) and np.array_equal(loaded, state["tgt_embed.weight"].numpy())
+    assert_loaded(Translator.from_checkpoint(str(path)), model)

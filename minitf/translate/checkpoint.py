@@ -12,6 +12,7 @@ Every problem is a CheckpointError (a ValueError) naming the file and the key.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,9 @@ def load_checkpoint(path: str | os.PathLike, with_optimizer: bool = True
             if tuple(ref.shape) not in shapes:
                 raise CheckpointError(f"checkpoint {path}: optimizer array {ref.name!r} has shape {_short(ref.shape)}, "
                                       "which no parameter has")
-    weights = stored.materialize(model)
+    # each weight as a plain array, also one saved as a Tensor or a NumPy scalar
+    weights = stored.materialize({name: dataclasses.replace(ref, kind="array", requires_grad=False)
+                                  for name, ref in model.items()})
     check_finite(path, weights)
     check_tied_values(path, weights, meta)
     return weights, meta, stored.materialize(optimizer)
