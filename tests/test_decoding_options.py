@@ -81,3 +81,8 @@ def test_the_extreme_length_penalties_decode_without_overflow(translator, alpha)
         outputs = translator.translate(["one two", "three"], beam_size=3, length_penalty=alpha,
                                        max_len_a=1e300, max_len_b=1e30)
     assert len(outputs) == 2 and all(isinstance(o, str) for o in outputs)
+
+
+def test_an_unknown_option_is_a_type_error_naming_it(translator):
+    with pytest.raises(TypeError, match="unknown decoding option 'max_length'"):
+        translate_ids(translator.model, [[5]], bos_id=1, eos_id=2, pad_id=0, max_length=3)

@@ -362,8 +362,7 @@ def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: 
     (max_len_a, max_len_b, max_len, and length_penalty for beam search) go to the search;
     all are checked first (decoding_options), length_penalty with beam_size = 1 too.
     """
-    check_decoding_options(beam_size=beam_size, batch_size=batch_size,
-                           **{key: value for key, value in kw.items() if key != "banned_ids"})
+    check_decoding_options(beam_size=beam_size, batch_size=batch_size, **kw)
     kw["banned_ids"] = [pad_id, *banned_ids] if pad_id != eos_id else list(banned_ids)
     sources = [np.asarray(list(ids), dtype=np.int64) for ids in src_ids_list]
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))

@@ -45,6 +45,8 @@ def check_decoding_options(names: Mapping[str, str] | None = None, **options: An
     `names` maps an option to the name the user gave it (a CLI flag such as "--beam").
     """
     for key, value in options.items():
+        if key not in _RULES:
+            raise TypeError(f"unknown decoding option {key!r}; the options are {', '.join(_RULES)}")
         valid, rule = _RULES[key]
         if not valid(value):
             shown = repr(value) if isinstance(value, str) else str(value)
