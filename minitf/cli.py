@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +23,7 @@ from .data.corpus import nul_byte_problem
 from .parallel import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translate.checkpoint import CheckpointError
+from .translate.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
 
 # What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
 # minitf (the system, a hung or dead process of the job): one error line, exit 1.
@@ -160,8 +160,8 @@ def _report_demo(trainer) -> None:
 
     best = trainer.out_dir / "best.safetensors"
     if best.is_file():  # a run resumed into a new --out-dir may not have improved on its best yet
-        state, _, _ = load_checkpoint(best)
-        trainer.model.load_state_dict(state)
+        state, _, _ = load_checkpoint(best, with_optimizer=False)
+        trainer.model.load_state_dict(state, cast=True)
     test = trainer.splits["test"]
     scores = trainer.translation_scores(test)
     files = ", ".join(sorted(p.name for p in trainer.out_dir.iterdir() if p.is_file() and p.name[0] != "."))
@@ -181,7 +181,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
 def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minitf train`")
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
-    p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha for beam search")
+    p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha for beam search, in [{:g}, {:g}] (default 0.6)".format(*LENGTH_PENALTY_RANGE))
     p.add_argument("--max-len-a", type=float, default=1.5,
                    help="output length limit: A * source tokens + B (default A 1.5, B 10)")
     p.add_argument("--max-len-b", type=float, default=10)
@@ -189,20 +189,16 @@ def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu")
 
 
+_DECODING_FLAGS = {"beam_size": "--beam", "batch_size": "--batch-size", "length_penalty": "--length-penalty",
+                   "max_len_a": "--max-len-a", "max_len_b": "--max-len-b"}
+
+
 def _decoding_options(args: argparse.Namespace) -> dict:
-    """The decoding flags, checked: ConfigError names a flag that is out of range."""
-    checks = {"--beam": args.beam >= 1, "--batch-size": args.batch_size >= 1,
-              "--max-len-a": math.isfinite(args.max_len_a) and args.max_len_a >= 0,
-              "--max-len-b": math.isfinite(args.max_len_b) and args.max_len_b >= 0,
-              "--length-penalty": math.isfinite(args.length_penalty)}
-    rules = {"--beam": ">= 1", "--batch-size": ">= 1", "--max-len-a": "a finite number >= 0",
-             "--max-len-b": "a finite number >= 0", "--length-penalty": "a finite number"}
-    for flag, ok in checks.items():
-        if not ok:
-            value = getattr(args, flag[2:].replace("-", "_"))
-            raise ConfigError(f"{flag} must be {rules[flag]}, got {value}")
-    return dict(beam_size=args.beam, batch_size=args.batch_size, length_penalty=args.length_penalty,
-                max_len_a=args.max_len_a, max_len_b=args.max_len_b)
+    """The decoding flags, checked before the checkpoint is read: ConfigError names a flag out of range."""
+    options = dict(beam_size=args.beam, batch_size=args.batch_size, length_penalty=args.length_penalty,
+                   max_len_a=args.max_len_a, max_len_b=args.max_len_b)
+    check_decoding_options(_DECODING_FLAGS, **options)
+    return options
 
 
 def cmd_translate(args: argparse.Namespace) -> int:

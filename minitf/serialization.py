@@ -5,8 +5,8 @@ Tensors, NumPy scalars, Python numbers, bools, None and strings. The arrays are 
 safetensors tensors (CuPy arrays copied to the host) named by their key path joined with
 dots: `save(model.state_dict(), "w.safetensors")` names each tensor after its parameter, so
 PyTorch reads it with `safetensors.torch.load_file` (an array met twice, a tied weight, is
-stored once, under its first name, as `safetensors.torch.save_model` does; `load` gives it back
-under every name, and `safetensors.torch.load_model` fills the other names). Everything else goes as JSON in the
+stored once, under its first name, as `safetensors.torch.save_model` does; `load` gives that one
+array back under every name, and `safetensors.torch.load_model` fills the other names). Everything else goes as JSON in the
 safetensors `__metadata__` ({"format": "minitf", "version": "1", "structure": ...}). A
 safetensors file written by another program loads as a flat dict of NumPy arrays.
 
@@ -171,6 +171,7 @@ class StoredFile:
         self.metadata, entries, self._data_start = _read_header(self.path)
         self.arrays = {name: ref for name, (ref, _) in entries.items()}
         self._offsets = {name: offset for name, (_, offset) in entries.items()}
+        self._loaded: dict[str, np.ndarray] = {}  # what materialize has read, by array name
 
     @property
     def is_minitf(self) -> bool:
@@ -191,25 +192,43 @@ class StoredFile:
 
     def read(self, ref: ArrayRef) -> Any:
         """The array (or Tensor, or NumPy scalar) that `ref` names, read from the file."""
+        return _wrap(self._read_array(ref), ref)
+
+    def _read_array(self, ref: ArrayRef) -> np.ndarray:
         with open(self.path, "rb") as f:
             f.seek(self._data_start + self._offsets[ref.name])
             array = np.fromfile(f, dtype=ref.dtype.newbyteorder("<"), count=math.prod(ref.shape))
         if array.size != math.prod(ref.shape):
             raise CheckpointError(f"{self.path}: array {ref.name!r} is truncated")
-        array = array.astype(ref.dtype, copy=False).reshape(ref.shape)
-        if ref.kind == "tensor":
-            return Tensor(array, requires_grad=ref.requires_grad)
-        return array[()] if ref.kind == "scalar" else array
+        return array.astype(ref.dtype, copy=False).reshape(ref.shape)
 
     def materialize(self, tree: Any) -> Any:
-        """`tree` with each ArrayRef replaced by what it names."""
-        if isinstance(tree, ArrayRef):
-            return self.read(tree)
-        if isinstance(tree, dict):
-            return {k: self.materialize(v) for k, v in tree.items()}
-        if isinstance(tree, (list, tuple)):
-            return type(tree)(self.materialize(v) for v in tree)
-        return tree
+        """`tree` with each ArrayRef replaced by what it names. Each stored array is read once, however
+        many references name it (a tied weight; a crafted file naming one array thousands of times):
+        all of them get that one array (Tensor references one Tensor of it)."""
+        wrapped: dict[tuple, Any] = {}
+
+        def fill(node: Any) -> Any:
+            if isinstance(node, ArrayRef):
+                if node.name not in self._loaded:
+                    self._loaded[node.name] = self._read_array(node)
+                key = (node.name, node.kind, node.requires_grad)
+                if key not in wrapped:
+                    wrapped[key] = _wrap(self._loaded[node.name], node)
+                return wrapped[key]
+            if isinstance(node, dict):
+                return {k: fill(v) for k, v in node.items()}
+            if isinstance(node, (list, tuple)):
+                return type(node)(fill(v) for v in node)
+            return node
+        return fill(tree)
+
+
+def _wrap(array: np.ndarray, ref: ArrayRef) -> Any:
+    """What `ref` names, made of its stored `array`: the array, a Tensor of it, or a NumPy scalar."""
+    if ref.kind == "tensor":
+        return Tensor(array, requires_grad=ref.requires_grad)
+    return array[()] if ref.kind == "scalar" else array
 
 
 def open_file(path: str | os.PathLike) -> StoredFile:
@@ -332,6 +351,9 @@ def _decode(node: Any, stored: StoredFile, keys: tuple) -> Any:
                                      "does not hold")
             ref = stored.arrays[value]
             grad = bool(rest and rest[0][0] == "requires_grad" and rest[0][1] is True)
+            if grad and ref.dtype.kind != "f":
+                raise CheckpointError(f"{stored.path}: {_path(keys)[:200]} is a tensor of dtype {ref.dtype} that "
+                                      "requires grad; only floating-point tensors can")
             return ArrayRef(ref.name, ref.dtype, ref.shape, tag, grad)
     raise CheckpointError(f"{stored.path}: {_path(keys)[:200]} has an unknown structure node {str(node)[:80]}")
 

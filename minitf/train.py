@@ -567,7 +567,7 @@ class Trainer:
         check_same_model(path, meta["model_config"], trainer.model.config.to_dict())
         check_optimizer_settings(path, optim_state, trainer.optimizer.defaults)
         try:  # each checks every value before it changes anything
-            trainer.model.load_state_dict(model_state)
+            trainer.model.load_state_dict(model_state, cast=True)  # float16/64 weights; the optimizer casts its own
             trainer.optimizer.load_state_dict(optim_state)
             trainer.schedule.load_state_dict(meta["schedule"])
             backend.set_rng_state(meta["rng"])

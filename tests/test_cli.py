@@ -313,14 +313,14 @@ def test_empty_or_too_long_lines_give_empty_output_lines_and_warnings(capsys, st
 
 @pytest.mark.parametrize("beam", [1, 2])
 def test_blank_lines_are_left_empty_with_a_warning_like_empty_lines(capsys, stdin, checkpoint, beam):
-    stdin("one\n   \n\t\u00a0\ntwo\n")
+    stdin("one\n   \n\t\u00a0\n\u200b\u2060\ntwo\n")
     code, out, err = run(["translate", "--checkpoint", checkpoint, "--beam", beam], capsys)
     assert code == 0, err
     stdin("one\ntwo\n")
     alone = run(["translate", "--checkpoint", checkpoint, "--beam", beam], capsys)[1].splitlines()
-    assert out.splitlines() == [alone[0], "", "", alone[1]]
-    assert err.splitlines() == [f"minitf: warning: line {n} is blank (only whitespace); its translation "
-                                "is left empty" for n in (2, 3)]
+    assert out.splitlines() == [alone[0], "", "", "", alone[1]]
+    assert err.splitlines() == [f"minitf: warning: line {n} is blank (no visible character); its translation "
+                                "is left empty" for n in (2, 3, 4)]
 
 
 def test_windows_line_ends_and_a_byte_order_mark_are_not_part_of_the_text(capsys, stdin, checkpoint):

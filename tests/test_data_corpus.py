@@ -6,6 +6,7 @@ import re
 import pytest
 
 from minitf.data import CorpusFormatError, ParallelCorpus, read_lines, read_parallel, read_tsv
+from minitf.data.corpus import is_blank
 
 
 def write(path, data: bytes):
@@ -110,6 +111,19 @@ def test_read_parallel_empty_line_names_file_and_line(tmp_path, side):
         read_parallel(src, tgt)
     assert info.value.line == 2
     assert info.value.path == str(src if side == "src" else tgt)
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200c\u200d", "\ufeff", " \u2060\u3000", "\u00ad\x07"])
+def test_a_line_of_invisible_characters_is_blank_in_read_parallel_and_read_tsv(tmp_path, invisible):
+    assert is_blank(invisible) and not is_blank(invisible + "a") and not is_blank("\u200bb")
+    raw = invisible.encode()
+    src, tgt = write(tmp_path / "z.en", b"a\n" + raw + b"\nc\n"), write(tmp_path / "z.de", b"x\ny\nz\n")
+    with pytest.raises(CorpusFormatError, match="empty line") as info:
+        read_parallel(src, tgt)
+    assert info.value.line == 2
+    assert read_parallel(src, tgt, skip_empty=True).pairs == [("a", "x"), ("c", "z")]
+    tsv = write(tmp_path / "z.tsv", b"one\teins\n" + raw + b"\ttwo\n")
+    assert read_tsv(tsv, skip_empty=True).pairs == [("one", "eins")]
 
 
 def test_read_parallel_skip_empty_drops_and_counts(tmp_path):

@@ -90,3 +90,15 @@ def test_translation_checkpoints_hold_each_parameter_once_and_load_both_forms(tm
         fresh = Transformer(CONFIG)
         fresh.load_state_dict(load_checkpoint(path)[0], strict=True)
         np.testing.assert_array_equal(fresh.src_embed.weight.numpy(), model.tgt_embed.weight.numpy())
+
+
+def test_a_nan_in_a_tied_weight_does_not_break_the_state_dict_round_trip():
+    model = Tied()
+    model.embed.weight.data[0, 0] = np.nan
+    model.load_state_dict(model.state_dict())  # one array under both names
+    copies = {name: array.copy() for name, array in model.state_dict().items()}  # equal, nan included
+    model.load_state_dict(copies)
+    assert np.isnan(model.head.weight.numpy()[0, 0])
+    copies["head.weight"][1, 1] += 1.0
+    with pytest.raises(ValueError, match="'embed.weight' and 'head.weight' name one tied parameter"):
+        model.load_state_dict(copies)

@@ -64,11 +64,11 @@ def test_empty_sentence_is_named(translator):
         translator.translate(["one", ""])
 
 
-@pytest.mark.parametrize("blank", [" ", "\t  ", "\u00a0\u3000"])
+@pytest.mark.parametrize("blank", [" ", "\t  ", "\u00a0\u3000", "\u200b", "\u200c\u200d", "\ufeff\u2060 \u200b"])
 def test_blank_sentence_is_named(translator, blank):
-    assert translator.problem(blank) == "is blank (only whitespace)"
-    assert translator.problem(" one ") is None
-    with pytest.raises(ValueError, match=r"sentence 2 is blank \(only whitespace\)"):
+    assert translator.problem(blank) == "is blank (no visible character)"
+    assert translator.problem(" one ") is None and translator.problem("\u200bone") is None
+    with pytest.raises(ValueError, match=r"sentence 2 is blank \(no visible character\)"):
         translator.translate(["one", blank])
 
 

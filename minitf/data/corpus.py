@@ -9,6 +9,7 @@ import errno
 import gzip
 import itertools
 import os
+import unicodedata
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,8 +120,17 @@ def read_lines(path: PathLike) -> list[str]:
     return lines
 
 
-def _is_blank(text: str) -> bool:
-    return not text.strip()
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Cc"})
+"""Unicode categories of characters that show nothing: format (U+200B, U+FEFF ...), separators, controls."""
+
+
+def is_blank(text: str) -> bool:
+    """True if `text` has no visible character: only whitespace and INVISIBLE_CATEGORIES.
+
+    The one blank rule of the corpus readers and the translator: a line of zero-width spaces is
+    as empty as a line of spaces (the model would make a translation up).
+    """
+    return all(c.isspace() or unicodedata.category(c) in INVISIBLE_CATEGORIES for c in text)
 
 
 def _collect_pairs(
@@ -130,7 +140,7 @@ def _collect_pairs(
     pairs: list[tuple[str, str]] = []
     n_skipped = 0
     for number, (src, tgt) in enumerate(rows, start=1):
-        blank = [path for path, text in zip(paths, (src, tgt)) if _is_blank(text)]
+        blank = [path for path, text in zip(paths, (src, tgt)) if is_blank(text)]
         if not blank:
             pairs.append((src, tgt))
         elif skip_empty:
@@ -209,7 +219,7 @@ def read_tsv(path: PathLike, *, skip_empty: bool = False) -> ParallelCorpus:
             or invalid UTF-8 / gzip; names the file and the 1-based line.
     """
     rows = [
-        ("", "") if _is_blank(line) else _split_tsv_line(path, line, number)
+        ("", "") if is_blank(line) else _split_tsv_line(path, line, number)
         for number, line in enumerate(_text_lines(path), start=1)
     ]
     pairs, n_skipped = _collect_pairs(rows, (str(path), str(path)), skip_empty)

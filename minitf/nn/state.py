@@ -68,18 +68,26 @@ def _gather(module: "Module", state: dict[str, Any], strict: bool) -> tuple[dict
         if key not in alias:
             unexpected.append(key)
             continue
-        name, array = alias[key], _host(value)
+        name = alias[key]
         if name in values:
-            same = values[name].shape == array.shape and np.array_equal(values[name], array)
-            if not same:
+            if not _same_values(state[first_key[name]], value):
                 raise ValueError(f"load_state_dict: '{first_key[name]}' and '{key}' name one tied parameter "
                                  "of the model but hold different values")
             continue
-        values[name], first_key[name] = array, key
+        values[name], first_key[name] = _host(value), key
     missing = sorted(set(canonical.values()) - set(values))
     if strict and (missing or unexpected):
         raise KeyError(f"load_state_dict: missing entries {missing}, unexpected entries {sorted(unexpected)}")
     return values, IncompatibleKeys(missing, unexpected)
+
+
+def _same_values(a: Any, b: Any) -> bool:
+    """Whether two entries of a state hold one tied parameter's values: the same object, or equal
+    arrays (a nan equals a nan there: it is one weight listed twice)."""
+    if a is b:
+        return True
+    a, b = _host(a), _host(b)
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc" and b.dtype.kind in "fc")
 
 
 def _check(name: str, value: np.ndarray, target: Any, cast: bool) -> None:

@@ -12,6 +12,7 @@ Every problem is a CheckpointError (a ValueError) naming the file and the key.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
-    """Read (model state, meta, optimizer state or None); CheckpointError says what is wrong."""
+def load_checkpoint(path: str | os.PathLike, with_optimizer: bool = True
+                    ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
+    """Read (model state, meta, optimizer state or None); CheckpointError says what is wrong.
+
+    `with_optimizer=False` (translating) neither reads nor checks the optimizer state: it gives None.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist" if not path.exists()
@@ -67,8 +72,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     head = serialization.first_bytes(path)
     if head.startswith(b"PK\x03\x04"):
         from .checkpoint_npz import load_npz_checkpoint  # noqa: PLC0415 (version 1 only)
-        weights, meta, optimizer = load_npz_checkpoint(path)
+        weights, meta, optimizer = load_npz_checkpoint(path, with_optimizer)
         check_finite(path, weights)
+        check_tied_values(path, weights, meta)
         return weights, meta, optimizer
     try:
         stored = serialization.open_file(path)
@@ -85,7 +91,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     if not isinstance(model, dict) or not all(isinstance(r, ArrayRef) for r in model.values()):
         raise CheckpointError(f"checkpoint {path}: 'model' must map parameter names to arrays")
     check_model_arrays(path, {name: (ref.shape, ref.dtype) for name, ref in model.items()}, meta)
-    optimizer = tree.get("optimizer")
+    optimizer = tree.get("optimizer") if with_optimizer else None
     if optimizer is not None and not isinstance(optimizer, dict):
         raise CheckpointError(f"checkpoint {path}: 'optimizer' must be a dict, got {type(optimizer).__name__}")
     if optimizer is not None:  # each optimizer array belongs to a parameter: it has one's shape
@@ -94,8 +100,11 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
             if tuple(ref.shape) not in shapes:
                 raise CheckpointError(f"checkpoint {path}: optimizer array {ref.name!r} has shape {_short(ref.shape)}, "
                                       "which no parameter has")
-    weights = stored.materialize(model)
+    # each weight as a plain array, also one saved as a Tensor or a NumPy scalar
+    weights = stored.materialize({name: dataclasses.replace(ref, kind="array", requires_grad=False)
+                                  for name, ref in model.items()})
     check_finite(path, weights)
+    check_tied_values(path, weights, meta)
     return weights, meta, stored.materialize(optimizer)
 
 
@@ -233,6 +242,17 @@ def check_finite(path: Path, weights: dict[str, np.ndarray]) -> None:
     for name, array in weights.items():
         if not np.isfinite(array).all():
             raise CheckpointError(f"checkpoint {path}: parameter {name!r} holds nan or inf")
+
+
+def check_tied_values(path: Path, weights: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """A tied parameter stored under two of its names must hold one value (the model has one)."""
+    if "model_config" not in meta:
+        return
+    for alias, name in tied_names(meta["model_config"]).items():
+        if alias in weights and name in weights and not (
+                weights[alias] is weights[name] or np.array_equal(weights[alias], weights[name])):
+            raise CheckpointError(f"checkpoint {path}: parameters {name!r} and {alias!r} are one tied parameter "
+                                  "(model_config.share_embeddings) but are stored with different values")
 
 
 def _check_tokenizer(path: Path, data: dict[str, Any], model_config: dict[str, Any] | None) -> None:

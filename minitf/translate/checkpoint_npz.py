@@ -17,7 +17,7 @@ from typing import Any, IO
 import numpy as np
 
 from ..serialization import MAX_ENTRIES, CheckpointError
-from .checkpoint import FLOAT_DTYPES, LIMITS, check_meta, check_model_arrays, parameter_shapes
+from .checkpoint import FLOAT_DTYPES, LIMITS, check_meta, check_model_arrays, parameter_shapes, tied_names
 
 MAX_META_BYTES = 64 * 2**20
 UNCONFIGURED_ELEMENTS = LIMITS["position_table"]  # per array, in a checkpoint without model_config
@@ -27,8 +27,10 @@ META_KEYS = ("format", "version", "train_config", "model_config", "tokenizer", "
              "optimizer")
 
 
-def load_npz_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
-    """Read a version 1 checkpoint: (model state, meta, optimizer state or None)."""
+def load_npz_checkpoint(path: Path, with_optimizer: bool = True
+                        ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
+    """Read a version 1 checkpoint: (model state, meta, optimizer state or None; None without
+    `with_optimizer`, which then is neither read nor checked)."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
@@ -49,7 +51,7 @@ def load_npz_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, An
         model = {name[len("model/"):]: info for name, info in members.items() if name.startswith("model/")}
         expected = _expected_shapes(path, meta, model)
         largest = max((math.prod(s) for s in expected.values()), default=UNCONFIGURED_ELEMENTS)
-        optim = _optimizer_members(path, meta, members)
+        optim = _optimizer_members(path, meta, members) if with_optimizer else {}
         for name, info in [*(("model/" + n, i) for n, i in model.items()), *optim.items()]:
             shape = expected.get(name[6:]) if name.startswith("model/") else None
             limit = 8 * (math.prod(shape) if shape is not None else largest)
@@ -64,7 +66,7 @@ def load_npz_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, An
         state = {name: _read_array(path, archive, info, expected.get(name), largest) for name, info in model.items()}
         check_model_arrays(path, {n: (a.shape, a.dtype) for n, a in state.items()}, meta)
         arrays = {name: _read_array(path, archive, info, None, largest) for name, info in optim.items()}
-    return state, meta, _optimizer_state(meta, arrays)
+    return state, meta, _optimizer_state(meta, arrays) if with_optimizer else None
 
 
 def _read_meta(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict[str, Any]:
@@ -82,13 +84,17 @@ def _read_meta(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> d
 
 
 def _expected_shapes(path: Path, meta: dict[str, Any], model: dict[str, zipfile.ZipInfo]) -> dict[str, Any]:
+    """Name -> shape of each member that model_config allows, a tied parameter under any of its names."""
     if "model_config" in meta:
         expected = parameter_shapes(meta["model_config"])
-        missing, unexpected = sorted(set(expected) - set(model)), sorted(set(model) - set(expected))
+        aliases = tied_names(meta["model_config"])
+        shapes = {**expected, **{alias: expected[name] for alias, name in aliases.items()}}
+        present = set(model) | {aliases[name] for name in model if name in aliases}
+        missing, unexpected = sorted(set(expected) - present), sorted(set(model) - set(shapes))
         if missing or unexpected:
             raise CheckpointError(f"checkpoint {path}: the weights do not match model_config: missing "
                                   f"{missing[:5]}, unexpected {unexpected[:5]}")
-        return expected
+        return shapes
     return {}  # no configuration: only UNCONFIGURED_ELEMENTS bounds each array
 
 

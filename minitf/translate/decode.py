@@ -32,6 +32,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor, no_grad
 from ..functional.softmax import logsumexp_array
+from .decoding_options import check_decoding_options
 
 __all__ = ["greedy_decode", "beam_search", "translate_ids", "length_limits", "length_penalty_factor"]
 
@@ -114,14 +115,15 @@ def length_limits(model: Any, src_mask: Any, max_len_a: float = 1.5, max_len_b: 
     """Per-row maximum number of output tokens (without BOS/EOS), as int64 on the host.
 
     floor(max_len_a * source_length + max_len_b), capped at config.max_len - 1 and at
-    `max_len` if given; never negative.
+    `max_len` if given; never negative. Computed in floats and capped before the cast to integers.
     """
     lengths = _host(_raw(src_mask)).astype(bool).sum(axis=1).astype(np.float64)
-    limits = np.floor(max_len_a * lengths + max_len_b + 1e-9).astype(np.int64)
     cap = int(model.config.max_len) - 1
     if max_len is not None:
         cap = min(cap, int(max_len))
-    return np.clip(limits, 0, max(cap, 0))
+    with np.errstate(over="ignore"):  # a huge (finite) a or b gives inf: capped below
+        limits = np.floor(max_len_a * lengths + max_len_b + 1e-9)
+    return np.clip(limits, 0, max(cap, 0)).astype(np.int64)
 
 
 def length_penalty_factor(length: "int | np.ndarray", alpha: float) -> "float | np.ndarray":
@@ -150,8 +152,9 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
     src: (B, S) int ids; src_mask: (B, S) bool, True at real tokens (both moved to the model's
     device if it is a GPU and they are not there yet). Each step takes the arg-max token
     (lowest id on ties) among all but BOS and `banned_ids`. Returns B token lists without
-    BOS/EOS.
+    BOS/EOS. Options out of range (decoding_options) raise ConfigError naming them.
     """
+    check_decoding_options(max_len_a=max_len_a, max_len_b=max_len_b, max_len=max_len)
     banned = _banned(bos_id, eos_id, banned_ids)
     src, src_mask = _on_model_device(_raw(src), model), _on_model_device(_raw(src_mask), model)
     batch = src.shape[0]
@@ -216,8 +219,8 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
     Ties keep the earlier one. beam_size = 1 is greedy_decode (a lone hypothesis has no
     alternative to keep alive once EOS is its best choice).
     """
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    check_decoding_options(beam_size=beam_size, length_penalty=length_penalty, max_len_a=max_len_a,
+                           max_len_b=max_len_b, max_len=max_len)
     if beam_size == 1:
         return greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, max_len_a=max_len_a,
                              max_len_b=max_len_b, max_len=max_len, banned_ids=banned_ids)
@@ -356,10 +359,10 @@ def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: 
     Sources are sorted by length and padded into batches of at most `batch_size` (so that
     little padding is wasted), decoded greedily (beam_size = 1) or by beam search, and put
     back in order. BOS, `pad_id` and `banned_ids` are never generated. Extra keywords
-    (max_len_a, max_len_b, max_len, and length_penalty for beam search) go to the search.
+    (max_len_a, max_len_b, max_len, and length_penalty for beam search) go to the search;
+    all are checked first (decoding_options), length_penalty with beam_size = 1 too.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_decoding_options(beam_size=beam_size, batch_size=batch_size, **kw)
     kw["banned_ids"] = [pad_id, *banned_ids] if pad_id != eos_id else list(banned_ids)
     sources = [np.asarray(list(ids), dtype=np.int64) for ids in src_ids_list]
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..data.corpus import is_blank
 from ..errors import InputError
 from ..nn import Transformer, TransformerConfig
 from ..tokenizer import BPETokenizer
@@ -31,27 +32,27 @@ class Translator:
     def from_checkpoint(cls, path: str, device: str = "cpu",
                         tokenizer: BPETokenizer | None = None) -> "Translator":
         """Load weights, configuration and (unless given) the tokenizer saved with them."""
-        model_state, meta, _ = load_checkpoint(path)
+        model_state, meta, _ = load_checkpoint(path, with_optimizer=False)
         missing = [key for key in ("model_config", "tokenizer") if key not in meta]
         if missing:
             raise CheckpointError(f"checkpoint {path} lacks the model configuration or tokenizer "
                                   f"({' and '.join(missing)} missing)")
         model = Transformer(TransformerConfig(**meta["model_config"]))
-        model.load_state_dict(model_state)
+        model.load_state_dict(model_state, cast=True)  # float16/float64 weights (the checker allows them)
         if tokenizer is None:
             tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
         return cls(model.to(device), tokenizer)
 
     def problem(self, sentence: str) -> str | None:
-        """Why `sentence` cannot be translated ("is empty", "is blank (only whitespace)", "has N
+        """Why `sentence` cannot be translated ("is empty", "is blank (no visible character)", "has N
         tokens, more than ..."), or None."""
         return self._problem(sentence, self.tokenizer.encode(sentence))
 
     def _problem(self, sentence: str, ids: list[int]) -> str | None:
         if not ids or not sentence:
             return "is empty"
-        if not sentence.strip():  # its tokens are spaces: the model would make something up
-            return "is blank (only whitespace)"
+        if is_blank(sentence):  # nothing to translate: the model would make something up
+            return "is blank (no visible character)"
         if len(ids) > self.max_source_tokens:
             return f"has {len(ids)} tokens, more than the model's maximum of {self.max_source_tokens}"
         return None
@@ -60,7 +61,7 @@ class Translator:
                   length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[str]:
         """Translate each sentence into at most max_len_a * (source tokens) + max_len_b tokens.
 
-        A sentence longer than the model allows, empty, blank (only whitespace), or not encodable
+        A sentence longer than the model allows, empty, blank (no visible character), or not encodable
         raises InputError (a ValueError) naming it (check one beforehand with `problem`).
         """
         ids = [self._encode(number, s) for number, s in enumerate(sentences, 1)]
