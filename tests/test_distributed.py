@@ -303,7 +303,7 @@ def test_an_error_line_is_written_whole_in_one_write(monkeypatch, tmp_path):
     stream = Stream()
     monkeypatch.setattr(sys, "stderr", stream)
     assert cli.main(["translate", "--checkpoint", str(tmp_path / "x"), "--beam", "0"]) == 1
-    assert stream.calls == ["minitf: error: --beam must be >= 1, got 0\n", None]
+    assert stream.calls == ["minitf: error: --beam must be an integer >= 1, got 0\n", None]
 
 
 def run_ranks_mpmd(commands: list[list[str]], timeout: float = 60,
@@ -334,7 +334,8 @@ def test_a_rank_with_backend_single_ends_the_job_at_start(tmp_path):
     assert done.returncode != 0
     assert ("minitf: error: backend 'single', but this process was started by an MPI launcher with 2 processes; "
             "use --backend mpi or auto, or run without mpiexec\n") in done.stderr
-    assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []  # nobody trained
+    # nobody trained (rank 0 may have taken the folder's lock before rank 1 ended the job)
+    assert "Traceback" not in done.stderr and {p.name for p in tmp_path.iterdir()} <= {".lock"}
     assert seconds < 20
 
 
