@@ -389,7 +389,7 @@ SIGNALLED_RUN = textwrap.dedent("""
         if trainer.progress.step + 1 == 7:
             print("step 7", flush=True)
             deadline = time.monotonic() + 60
-            while not trainer.stop_requested and time.monotonic() < deadline:
+            while not (trainer.stop_requested or trainer._signalled) and time.monotonic() < deadline:
                 time.sleep(0.01)
         return loss
     trainer.train_step = train_step
