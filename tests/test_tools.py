@@ -101,6 +101,7 @@ def test_zip_bomb_script_reports_the_refusal():
     assert "CheckpointError" in done.stdout and "zip bomb" in done.stdout and "peak RSS" in done.stdout
 
 
+@pytest.mark.slow
 def test_bench_ops_runs_a_few_cases_with_or_without_torch():
     done = subprocess.run([sys.executable, str(TOOLS / "bench_ops.py"), "--only", "silu", "--only", "nll_loss",
                            "--only", "*/27x32x3x10", "--repeats", "1", "--warmup", "0"],
@@ -112,6 +113,7 @@ def test_bench_ops_runs_a_few_cases_with_or_without_torch():
     assert "BLAS" in done.stdout and "np.add.at (before) -> add_rows (now)" in done.stdout
 
 
+@pytest.mark.slow
 def test_bench_ops_runs_every_case_on_the_tiny_scale():
     done = subprocess.run([sys.executable, str(TOOLS / "bench_ops.py"), "--scale", "tiny", "--repeats", "1",
                            "--warmup", "0"], capture_output=True, text=True, timeout=300)
@@ -125,6 +127,7 @@ def test_bench_ops_runs_every_case_on_the_tiny_scale():
     assert rows["argmax"].endswith("fwd only") and not rows["sort"].endswith("fwd only")
 
 
+@pytest.mark.slow
 def test_bench_ops_runs_the_cnn_training_step_and_conv_cases():
     done = subprocess.run([sys.executable, str(TOOLS / "bench_ops.py"), "--only", "cnn_step/digits*",
                            "--only", "conv2d/digits_conv1", "--only", "max_pool2d/digits", "--repeats", "1",

@@ -45,6 +45,7 @@ def progress_in(path) -> dict:
 
 # ---- learning -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_lowers_loss_and_improves_greedy_translations(tmp_path):
     trainer = tiny_trainer(tmp_path, label_smoothing=0.0)
     probe = trainer.splits["train"][:20]
