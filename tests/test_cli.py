@@ -215,7 +215,7 @@ BAD_INVOCATIONS = {
     "parallel files of different lengths": (
         lambda tmp, ckpt: ["evaluate", "--checkpoint", ckpt, "--src", write_lines(tmp / "a.en", ["one"] * 3),
                            "--ref", write_lines(tmp / "b.de", ["eins"] * 2)],
-        ["has 3 lines", "has 2 lines", "a.en", "b.de"]),
+        ["a.en, line 3: parallel files differ in length: ", "b.de has 2 lines, ", "a.en more"]),
     "evaluate: an empty source line": (
         lambda tmp, ckpt: ["evaluate", "--checkpoint", ckpt, "--src", write_lines(tmp / "a.en", ["one", ""]),
                            "--ref", write_lines(tmp / "b.de", ["eins", "zwei"])],

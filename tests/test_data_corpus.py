@@ -98,8 +98,30 @@ def test_read_parallel_mismatched_counts_names_both_files_and_counts(tmp_path):
     tgt = write(tmp_path / "m.de", b"1\n2\n")
     with pytest.raises(CorpusFormatError) as info:  # the error class the CLI reports in one line
         read_parallel(src, tgt)
-    message = str(info.value)
-    assert f"{src} has 3 lines" in message and f"{tgt} has 2 lines" in message
+    assert str(info.value) == f"{src}, line 3: parallel files differ in length: {tgt} has 2 lines, {src} more"
+
+
+@pytest.mark.parametrize("long_side", ["src", "tgt"])
+def test_read_parallel_reads_both_files_in_step_and_stops_where_one_ends(tmp_path, long_side):
+    # The long file is a gzip stream cut off before its end: read whole it fails as "not a valid
+    # gzip file"; read in step with the 3-line file it is refused at its 4th line.
+    body = gzip.compress(b"ab\n" * 1_000_000)
+    long = tmp_path / "bomb.gz"
+    long.write_bytes(body[: len(body) // 2])
+    short = write(tmp_path / "t.txt", b"x\ny\nz\n")
+    src, tgt = (long, short) if long_side == "src" else (short, long)
+    with pytest.raises(CorpusFormatError) as info:
+        read_parallel(src, tgt)
+    assert info.value.line == 4 and info.value.path == str(long)
+    assert f"{short} has 3 lines, {long} more" in str(info.value)
+
+
+def test_the_empty_line_error_says_what_a_command_line_user_can_do(tmp_path):
+    src, tgt = write(tmp_path / "e.en", b"a\n\n"), write(tmp_path / "e.de", b"x\ny\n")
+    with pytest.raises(CorpusFormatError, match="delete line 2 from both files"):
+        read_parallel(src, tgt)
+    with pytest.raises(CorpusFormatError, match="empty line; delete the line"):
+        read_tsv(write(tmp_path / "e.tsv", b"a\tb\n\n"))
 
 
 @pytest.mark.parametrize("side", ["src", "tgt"])

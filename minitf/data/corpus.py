@@ -102,8 +102,8 @@ def _decode(path: Path, line: bytes, number: int) -> str:
         raise CorpusFormatError(path, message, number) from err
 
 
-def read_lines(path: PathLike) -> list[str]:
-    """Read a UTF-8 text file (gzipped if the name ends in ".gz") as a list of lines.
+def iter_lines(path: PathLike) -> Iterator[str]:
+    """The lines of a UTF-8 text file (gzipped if the name ends in ".gz"), read one at a time.
 
     Only the line terminator ("\\n" or "\\r\\n") is removed, and a UTF-8 byte-order
     mark at the start of the file; a final newline does not make an extra empty line.
@@ -114,10 +114,14 @@ def read_lines(path: PathLike) -> list[str]:
             line longer than MAX_LINE_BYTES (names the file and line).
     """
     path = Path(path)
-    lines = [_decode(path, raw, number) for number, raw in enumerate(_raw_lines(path), start=1)]
-    if lines:
-        lines[0] = lines[0].removeprefix("\ufeff")
-    return lines
+    for number, raw in enumerate(_raw_lines(path), start=1):
+        line = _decode(path, raw, number)
+        yield line.removeprefix("\ufeff") if number == 1 else line
+
+
+def read_lines(path: PathLike) -> list[str]:
+    """iter_lines(path) as a list."""
+    return list(iter_lines(path))
 
 
 INVISIBLE_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Cc"})
@@ -134,7 +138,7 @@ def is_blank(text: str) -> bool:
 
 
 def _collect_pairs(
-    rows: list[tuple[str, str]], paths: tuple[str, str], skip_empty: bool
+    rows: Iterator[tuple[str, str]], paths: tuple[str, str], skip_empty: bool
 ) -> tuple[list[tuple[str, str]], int]:
     """Drop (and count) pairs with a blank side, or raise naming file and line."""
     pairs: list[tuple[str, str]] = []
@@ -146,9 +150,10 @@ def _collect_pairs(
         elif skip_empty:
             n_skipped += 1
         else:
-            raise CorpusFormatError(
-                blank[0], "empty line (pass skip_empty=True to drop such pairs)", number
-            )
+            # the advice a command-line user can follow (there is no flag for skip_empty)
+            fix = "delete the line" if paths[0] == paths[1] else f"delete line {number} from both files"
+            raise CorpusFormatError(blank[0], f"empty line; {fix}, or read the corpus in Python with "
+                                    "skip_empty=True to drop such pairs", number)
     return pairs, n_skipped
 
 
@@ -161,14 +166,29 @@ def nul_byte_problem(line: str) -> str | None:
     return f"a NUL byte at byte {len(line[:at].encode('utf-8', 'surrogateescape')) + 1} of the line"
 
 
-def _text_lines(path: PathLike) -> list[str]:
-    """read_lines, and CorpusFormatError naming the file and line of a NUL byte (not text)."""
-    lines = read_lines(path)
-    for number, line in enumerate(lines, start=1):
+def _text_lines(path: PathLike) -> Iterator[str]:
+    """iter_lines, and CorpusFormatError naming the file and line of a NUL byte (not text)."""
+    for number, line in enumerate(iter_lines(path), start=1):
         problem = nul_byte_problem(line)
         if problem:
             raise CorpusFormatError(path, f"{problem}; a text file holds no NUL bytes", number)
-    return lines
+        yield line
+
+
+def _in_step(src_path: PathLike, tgt_path: PathLike) -> Iterator[tuple[str, str]]:
+    """The lines of two files side by side, read together: where one file ends before the other,
+    CorpusFormatError names both and the line, without reading the rest of the longer one."""
+    paths, streams = (src_path, tgt_path), (_text_lines(src_path), _text_lines(tgt_path))
+    end = object()
+    for number in itertools.count(1):
+        src, tgt = (next(stream, end) for stream in streams)
+        if src is end and tgt is end:
+            return
+        if src is end or tgt is end:
+            short, long = paths if src is end else paths[::-1]
+            raise CorpusFormatError(long, f"parallel files differ in length: {short} has {number - 1} lines, "
+                                    f"{long} more", number)
+        yield src, tgt
 
 
 def read_parallel(
@@ -176,23 +196,19 @@ def read_parallel(
 ) -> ParallelCorpus:
     """Read line-aligned source and target files into a :class:`ParallelCorpus`.
 
-    Line i of ``src_path`` translates to line i of ``tgt_path``. A pair where either
-    side is empty or whitespace-only raises, unless ``skip_empty`` is true, in which
-    case it is dropped and counted in ``n_skipped_empty``.
+    Line i of ``src_path`` translates to line i of ``tgt_path``; the two are read in step, so a
+    file far longer than the other is refused at the first line past the shorter one's end. A pair
+    where either side is empty or blank raises, unless ``skip_empty`` is true, in which case it is
+    dropped and counted in ``n_skipped_empty``.
 
     Raises:
         FileNotFoundError: a file does not exist.
-        CorpusFormatError: the files have different line counts (names both files and counts).
+        CorpusFormatError: the files have different line counts (names both files, the shorter
+            one's count and the longer one's first extra line).
         CorpusFormatError: invalid UTF-8 / gzip, a NUL byte or an empty line (names file and line).
     """
-    src_lines, tgt_lines = _text_lines(src_path), _text_lines(tgt_path)
-    if len(src_lines) != len(tgt_lines):
-        raise CorpusFormatError(
-            src_path, f"parallel files differ in length: {src_path} has {len(src_lines)} lines "
-            f"but {tgt_path} has {len(tgt_lines)} lines"
-        )
     paths = (str(src_path), str(tgt_path))
-    pairs, n_skipped = _collect_pairs(list(zip(src_lines, tgt_lines)), paths, skip_empty)
+    pairs, n_skipped = _collect_pairs(_in_step(src_path, tgt_path), paths, skip_empty)
     return ParallelCorpus(pairs, paths[0], paths[1], n_skipped)
 
 
@@ -218,9 +234,9 @@ def read_tsv(path: PathLike, *, skip_empty: bool = False) -> ParallelCorpus:
         CorpusFormatError: a line without exactly one tab, an empty line or column,
             or invalid UTF-8 / gzip; names the file and the 1-based line.
     """
-    rows = [
+    rows = (
         ("", "") if is_blank(line) else _split_tsv_line(path, line, number)
         for number, line in enumerate(_text_lines(path), start=1)
-    ]
+    )
     pairs, n_skipped = _collect_pairs(rows, (str(path), str(path)), skip_empty)
     return ParallelCorpus(pairs, str(path), str(path), n_skipped)
