@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .atomic_file import atomic_write
 from .backend import DeviceError
 from .data import CorpusFormatError
 from .distributed import CommunicationError, abort_job
@@ -260,9 +261,16 @@ def _translate_lines(translator, lines: list[str], where: str, options: dict) ->
     return outputs
 
 
+_LINE_BREAKS = "\t\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029"  # str.splitlines' breaks, and tab
+_OUTPUT_SAFE = str.maketrans({c: " " for c in _LINE_BREAKS}
+                             | {chr(c): "\ufffd" for c in (*range(0x20), *range(0x7f, 0xa0)) if chr(c) not in _LINE_BREAKS})
+
+
 def _one_line(text: str) -> str:
-    """A translation as one output line: a decoded line break would misalign input and output."""
-    return text.replace("\r", " ").replace("\n", " ")
+    """A translation as one output line of plain text (translate's stdout, evaluate's --output):
+    a decoded line break or tab becomes a space (it would misalign input and output lines or
+    columns), any other C0/C1 control character U+FFFD (it would drive the terminal)."""
+    return text.translate(_OUTPUT_SAFE)
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -274,19 +282,36 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
+def _check_output(args: argparse.Namespace) -> None:
+    """ConfigError if --output is a folder, or one of the files evaluate reads (it would replace it)."""
+    output = Path(args.output)
+    if output.is_dir():
+        raise ConfigError(f"--output {args.output} is a folder; give a file name")
+    for flag, given in (("--src", args.src), ("--ref", args.ref), ("--checkpoint", args.checkpoint)):
+        path = Path(given)
+        try:
+            same = output.samefile(path)  # also a hard link or a symbolic link to it
+        except OSError:  # one of them does not exist (yet)
+            same = output.resolve() == path.resolve()
+        if same:
+            raise ConfigError(f"--output {args.output} is the {flag} file {given}; writing the translations "
+                              "would replace it: give another file name")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import read_parallel  # noqa: PLC0415
     from .translate.metrics import bleu, chrf  # noqa: PLC0415
     from .translate.translator import Translator  # noqa: PLC0415
 
     options = _decoding_options(args)
-    if args.output and Path(args.output).is_dir():
-        raise ConfigError(f"--output {args.output} is a folder; give a file name")
+    if args.output:
+        _check_output(args)
     corpus = read_parallel(args.src, args.ref)  # an empty or non-UTF-8 line: an error naming it
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
     hyps = _translate_lines(translator, corpus.sources, f"{args.src} line", options)
     if args.output:
-        Path(args.output).write_text("".join(_one_line(h) + "\n" for h in hyps), encoding="utf-8")
+        text = "".join(_one_line(h) + "\n" for h in hyps)
+        atomic_write(args.output, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     refs = corpus.targets
     print(json.dumps({"sentences": len(hyps), "bleu": round(bleu(hyps, refs), 2),
                       "bleu_lowercase": round(bleu(hyps, refs, lowercase=True), 2),

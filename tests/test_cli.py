@@ -356,6 +356,55 @@ def test_evaluate_scores_a_too_long_source_line_as_an_empty_translation(tmp_path
     assert len(lines) == 3 and lines[1] == ""
 
 
+@pytest.mark.parametrize("flag", ["--src", "--ref", "--checkpoint"])
+@pytest.mark.parametrize("how", ["same name", "symbolic link"])
+def test_evaluate_refuses_an_output_that_is_one_of_its_input_files(tmp_path, capsys, checkpoint, flag, how):
+    files = {"--src": write_lines(tmp_path / "t.en", ["one"]), "--ref": write_lines(tmp_path / "t.de", ["eins"]),
+             "--checkpoint": tmp_path / "best.safetensors"}
+    files["--checkpoint"].write_bytes(open(checkpoint, "rb").read())
+    before = open(files[flag], "rb").read()
+    output = files[flag]
+    if how == "symbolic link":
+        output = tmp_path / "link.txt"
+        output.symlink_to(files[flag])
+    argv = ["evaluate", *[x for f in files.items() for x in f], "--output", output, "--beam", 1]
+    code, _, err = run(argv, capsys)
+    assert code == 1 and err.startswith(f"minitf: error: --output {output} is the {flag} file "), err
+    assert open(files[flag], "rb").read() == before
+
+
+def test_evaluate_output_written_half_leaves_no_half_file(tmp_path, capsys, checkpoint, monkeypatch):
+    src, ref = write_lines(tmp_path / "t.en", ["one", "two"]), write_lines(tmp_path / "t.de", ["eins", "zwei"])
+    output = tmp_path / "hyp.de"
+    output.write_text("old\n", encoding="utf-8")
+
+    def disk_full(self, data, encoding=None, **kwargs):  # writes half, then the disk is full
+        with open(self, "w", encoding=encoding) as f:
+            f.write(data[: len(data) // 2])
+        raise OSError(28, "No space left on device", str(self))
+    monkeypatch.setattr(type(output), "write_text", disk_full)
+    code, _, err = run(["evaluate", "--checkpoint", checkpoint, "--src", src, "--ref", ref, "--beam", 1,
+                        "--output", output], capsys)
+    assert code == 1 and f"{output}: No space left on device" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hyp.de", "t.de", "t.en"]
+    assert output.read_text(encoding="utf-8") == "old\n"
+
+
+def test_control_characters_from_the_decoder_do_not_reach_the_output(tmp_path, capsys, stdin, checkpoint,
+                                                                      monkeypatch):
+    decoded = ["a\x08b\x1b[2Jc\x7f", "d\te\x85f\u2028g\x9bh\ufffd"]
+    expected = ["a\ufffdb\ufffd[2Jc\ufffd", "d e f g\ufffdh\ufffd"]
+    monkeypatch.setattr(Translator, "translate", lambda self, lines, **kw: decoded)
+    stdin("one\ntwo\n")
+    code, out, _ = run(["translate", "--checkpoint", checkpoint], capsys)
+    assert code == 0 and out == "".join(line + "\n" for line in expected)
+    src, ref = write_lines(tmp_path / "t.en", ["one", "two"]), write_lines(tmp_path / "t.de", ["eins", "zwei"])
+    code, _, err = run(["evaluate", "--checkpoint", checkpoint, "--src", src, "--ref", ref,
+                        "--output", tmp_path / "hyp.de"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "hyp.de").read_text(encoding="utf-8") == "".join(line + "\n" for line in expected)
+
+
 @pytest.mark.parametrize("command", ["translate", "train"])
 def test_cuda_without_cupy_says_how_to_install_it(tmp_path, capsys, stdin, monkeypatch, checkpoint, command):
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` fail
