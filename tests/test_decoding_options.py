@@ -3,6 +3,7 @@ Python API and the CLI; in range, even extreme values decode without overflow or
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 import warnings
 
 import numpy as np
@@ -81,6 +82,20 @@ def test_the_extreme_length_penalties_decode_without_overflow(translator, alpha)
         outputs = translator.translate(["one two", "three"], beam_size=3, length_penalty=alpha,
                                        max_len_a=1e300, max_len_b=1e30)
     assert len(outputs) == 2 and all(isinstance(o, str) for o in outputs)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("max_len_b", 10**400, "max_len_b must be a finite number >= 0, got an integer of 401 digits"),
+    ("max_len_a", -10**5000, "max_len_a must be a finite number >= 0, got an integer of 5001 digits"),
+    ("length_penalty", Decimal("0.5"), "length_penalty must be a float or int, got Decimal"),
+    ("max_len_a", "1.5", "max_len_a must be a float or int, got str"),
+    ("beam_size", Decimal(2), "beam_size must be an int, got Decimal"),
+], ids=["10**400", "-10**5000", "Decimal", "str", "Decimal-beam"])
+def test_a_value_of_the_wrong_type_or_too_large_for_a_float_is_a_config_error_saying_so(translator, option,
+                                                                                       value, message):
+    with pytest.raises(ConfigError) as info:
+        translator.translate(["one"], **{option: value})
+    assert str(info.value) == message
 
 
 def test_an_unknown_option_is_a_type_error_naming_it(translator):

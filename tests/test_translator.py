@@ -72,6 +72,23 @@ def test_blank_sentence_is_named(translator, blank):
         translator.translate(["one", blank])
 
 
+@pytest.mark.parametrize("text", ["one two", b"one two"])
+def test_one_string_is_refused_not_read_as_a_list_of_characters(translator, text):
+    with pytest.raises(TypeError, match=r"pass a list of sentences, e\.g\. \[text\]"):
+        translator.translate(text)
+
+
+@pytest.mark.parametrize("sentences, error", [
+    ([""], "sentence 1 is empty"),
+    (["one", "seven hundred " * 100], "sentence 2 has \\d+ tokens"),
+    (["one", "x" * 100_000], "sentence 2 has \\d+ tokens"),
+])
+def test_a_generator_of_sentences_is_checked_like_a_list(translator, sentences, error):
+    with pytest.raises(minitf.errors.InputError, match=error):
+        translator.translate(s for s in sentences)
+    assert translator.translate(s for s in ["one", "two"]) == translator.translate(["one", "two"])
+
+
 def test_a_given_tokenizer_replaces_the_saved_one(trained):
     trainer, path = trained
     translator = Translator.from_checkpoint(str(path), tokenizer=trainer.tokenizer)

@@ -18,24 +18,45 @@ LENGTH_PENALTY_RANGE = (-5.0, 5.0)
 (LIMITS["max_len"] tokens) stays far from float64 overflow and underflow."""
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
 def _integer(low: int) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
+    return lambda v: _is_int(v) and v >= low
 
 
 def _number(low: float, high: float = math.inf) -> Callable[[Any], bool]:
-    return lambda v: (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-                      and low <= v <= high)
+    def valid(v: Any) -> bool:
+        try:
+            v = float(v)  # an int too large for a float (10**400) overflows here: not a finite number
+        except OverflowError:
+            return False
+        return math.isfinite(v) and low <= v <= high
+    return valid
 
 
-_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "beam_size": (_integer(1), "an integer >= 1"),
-    "batch_size": (_integer(1), "an integer >= 1"),
-    "length_penalty": (_number(*LENGTH_PENALTY_RANGE),
+# option: (the types it takes, as said in a message; its range; the range in words)
+_RULES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
+    "beam_size": ("an int", _integer(1), "an integer >= 1"),
+    "batch_size": ("an int", _integer(1), "an integer >= 1"),
+    "length_penalty": ("a float or int", _number(*LENGTH_PENALTY_RANGE),
                        "a finite number in [{:g}, {:g}]".format(*LENGTH_PENALTY_RANGE)),
-    "max_len_a": (_number(0.0), "a finite number >= 0"),
-    "max_len_b": (_number(0.0), "a finite number >= 0"),
-    "max_len": (lambda v: v is None or _integer(0)(v), "None or an integer >= 0"),
+    "max_len_a": ("a float or int", _number(0.0), "a finite number >= 0"),
+    "max_len_b": ("a float or int", _number(0.0), "a finite number >= 0"),
+    "max_len": ("None or an int", lambda v: v is None or _integer(0)(v), "None or an integer >= 0"),
 }
+
+
+def _shown(value: Any) -> str:
+    """The value for a message: a string quoted, a huge integer by its size (str() refuses > 4300 digits)."""
+    if _is_int(value) and abs(value).bit_length() > 200:
+        return f"an integer of {abs(value).bit_length() * 30103 // 100000 + 1} digits"
+    return (repr(value) if isinstance(value, str) else str(value))[:60]
 
 
 def check_decoding_options(names: Mapping[str, str] | None = None, **options: Any) -> None:
@@ -47,7 +68,9 @@ def check_decoding_options(names: Mapping[str, str] | None = None, **options: An
     for key, value in options.items():
         if key not in _RULES:
             raise TypeError(f"unknown decoding option {key!r}; the options are {', '.join(_RULES)}")
-        valid, rule = _RULES[key]
+        kind, valid, rule = _RULES[key]
+        name = (names or {}).get(key, key)
+        if not (value is None or _is_number(value)):  # Decimal, str ...: not a range problem
+            raise ConfigError(f"{name} must be {kind}, got {type(value).__name__}")
         if not valid(value):
-            shown = repr(value) if isinstance(value, str) else str(value)
-            raise ConfigError(f"{(names or {}).get(key, key)} must be {rule}, got {shown[:60]}")
+            raise ConfigError(f"{name} must be {rule}, got {_shown(value)}")

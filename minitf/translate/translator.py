@@ -1,7 +1,7 @@
 """Translate text with a trained checkpoint: tokenizer + model + greedy or beam decoding."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable
 
 from ..data.corpus import is_blank
 from ..errors import InputError
@@ -57,13 +57,18 @@ class Translator:
             return f"has {len(ids)} tokens, more than the model's maximum of {self.max_source_tokens}"
         return None
 
-    def translate(self, sentences: Sequence[str], beam_size: int = 1, batch_size: int = 64,
+    def translate(self, sentences: Iterable[str], beam_size: int = 1, batch_size: int = 64,
                   length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[str]:
         """Translate each sentence into at most max_len_a * (source tokens) + max_len_b tokens.
 
-        A sentence longer than the model allows, empty, blank (no visible character), or not encodable
-        raises InputError (a ValueError) naming it (check one beforehand with `problem`).
+        `sentences`: a list (or any iterable) of strings; one string is a TypeError, not a list of
+        characters. A sentence longer than the model allows, empty, blank (no visible character), or
+        not encodable raises InputError (a ValueError) naming it (check one beforehand with `problem`).
         """
+        if isinstance(sentences, (str, bytes)):
+            raise TypeError(f"translate takes a list of sentences, got one {type(sentences).__name__}: "
+                            "pass a list of sentences, e.g. [text]")
+        sentences = list(sentences)  # an iterator would be used up by the checks below
         ids = [self._encode(number, s) for number, s in enumerate(sentences, 1)]
         for number, (sentence, seq) in enumerate(zip(sentences, ids), 1):
             reason = self._problem(sentence, seq)
