@@ -5,8 +5,10 @@ compares everything with torch.optim.)
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -273,6 +275,26 @@ def test_load_state_dict_checks_everything_first():
     with pytest.raises(ValueError, match="Invalid alpha value: -0.5"):
         plain.load_state_dict(bad)
     assert plain.param_groups[0]["lr"] == 0.5 and not plain.param_groups[0]["centered"] and plain.state == {}
+
+
+WRONG_TYPES = [("eps", "1e-8", "a number"), ("lr", None, "a number"), ("maximize", "no", "true or false"),
+               ("betas", (0.9, "0.999"), "a tuple of 2 numbers")]
+
+
+@pytest.mark.parametrize("cls, key, value, kind", [
+    (cls, *case) for cls in (Adam, AdamW, SGD, RMSprop, Adagrad, Adadelta) for case in WRONG_TYPES
+    if case[0] in inspect.signature(cls).parameters])
+def test_a_hyperparameter_of_the_wrong_type_is_named(cls, key, value, kind):
+    opt = cls(make_params(), lr=0.1)
+    saved = opt.state_dict()
+    saved["param_groups"][0][key] = value
+    message = f"{key} must be {kind}, got {type(value).__name__} {value!r}"
+    with pytest.raises(ValueError, match=re.escape(f"optimizer.param_groups[0]: {message}")):
+        opt.load_state_dict(saved)
+    with pytest.raises(TypeError, match=re.escape(message)):
+        cls(make_params(), **{"lr": 0.1, key: value})
+    with pytest.raises(TypeError, match=re.escape(message)):
+        opt.add_param_group({"params": make_params(seed=1), key: value})
 
 
 def test_adagrad_state_exists_from_construction():

@@ -1,7 +1,9 @@
 """The Optimizer base: parameter groups, per-parameter state and torch.optim's state-dict layout."""
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -30,6 +32,7 @@ class Optimizer:
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
+        self._check_types(self.defaults)
         self.check(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
@@ -54,6 +57,26 @@ class Optimizer:
         """Update one parameter (which has a gradient) in place."""
         raise NotImplementedError
 
+    def _check_types(self, group: dict[str, Any]) -> None:
+        """TypeError naming the first hyperparameter whose type differs from its default's in the
+        constructor's signature (a number, true/false, a tuple of numbers): before `check`, whose
+        comparisons would fail on it without naming it."""
+        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        for key, value in group.items():
+            default = defaults.get(key)
+            if isinstance(default, bool):
+                ok, kind = isinstance(value, bool), "true or false"
+            elif isinstance(default, (int, float)):
+                ok, kind = _is_number(value), "a number"
+            elif isinstance(default, tuple):
+                ok = (isinstance(value, (tuple, list)) and len(value) == len(default)
+                      and all(map(_is_number, value)))
+                kind = f"a tuple of {len(default)} numbers"
+            else:
+                continue
+            if not ok:
+                raise TypeError(f"{key} must be {kind}, got {type(value).__name__} {repr(value)[:60]}")
+
     # ---- groups -------------------------------------------------------------------------------
     def add_param_group(self, group: dict[str, Any]) -> None:
         """Append a group: {"params": parameters, **hyperparameters}; defaults fill the rest."""
@@ -77,6 +100,7 @@ class Optimizer:
         if ids & {id(p) for g in self.param_groups for p in g["params"]}:
             raise ValueError("some parameters appear in more than one parameter group")
         full = {**self.defaults, **group, "params": params}
+        self._check_types(full)
         self.check(full)
         self.param_groups.append(full)
 
@@ -164,6 +188,7 @@ class Optimizer:
                                  f"parameters, this optimizer's has {len(group['params'])}")
             new = {**group, **{k: self._restore(k, v) for k, v in old.items() if k != "params"}}
             try:
+                self._check_types(new)
                 self.check(new)
             except (TypeError, ValueError) as exc:  # a value of the wrong type fails a comparison
                 raise ValueError(f"optimizer.param_groups[{i}]: {exc}") from None
@@ -187,6 +212,10 @@ class Optimizer:
     def _restore(self, key: str, value: Any) -> Any:
         """A saved hyperparameter in its default's type (JSON turns tuples into lists)."""
         return tuple(value) if isinstance(self.defaults.get(key), tuple) else value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _host_copy(value: Any) -> Any:
