@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -361,8 +362,8 @@ def test_evaluate_scores_a_too_long_source_line_as_an_empty_translation(tmp_path
 def test_evaluate_refuses_an_output_that_is_one_of_its_input_files(tmp_path, capsys, checkpoint, flag, how):
     files = {"--src": write_lines(tmp_path / "t.en", ["one"]), "--ref": write_lines(tmp_path / "t.de", ["eins"]),
              "--checkpoint": tmp_path / "best.safetensors"}
-    files["--checkpoint"].write_bytes(open(checkpoint, "rb").read())
-    before = open(files[flag], "rb").read()
+    files["--checkpoint"].write_bytes(Path(checkpoint).read_bytes())
+    before = Path(files[flag]).read_bytes()
     output = files[flag]
     if how == "symbolic link":
         output = tmp_path / "link.txt"
@@ -370,7 +371,7 @@ def test_evaluate_refuses_an_output_that_is_one_of_its_input_files(tmp_path, cap
     argv = ["evaluate", *[x for f in files.items() for x in f], "--output", output, "--beam", 1]
     code, _, err = run(argv, capsys)
     assert code == 1 and err.startswith(f"minitf: error: --output {output} is the {flag} file "), err
-    assert open(files[flag], "rb").read() == before
+    assert Path(files[flag]).read_bytes() == before
 
 
 def test_evaluate_output_written_half_leaves_no_half_file(tmp_path, capsys, checkpoint, monkeypatch):
