@@ -219,7 +219,7 @@ class Trainer:
                  _resuming: bool = False) -> None:
         """Check the settings, the device and the output folder, then load data and build the model.
 
-        A folder that already holds a run (log.jsonl, best.* or last.*) raises ConfigError
+        A folder that already holds a run (run_dir.RUN_NAMES: log.jsonl, best/last checkpoints) raises ConfigError
         unless `overwrite` is true: then fit() first deletes that run's files. (`_resuming`:
         from_checkpoint continues the run in its own folder.)
         """
@@ -540,7 +540,8 @@ class Trainer:
         """Rebuild a trainer from a checkpoint and continue exactly where it stopped.
 
         `overrides` change settings that do not alter the model (epochs, device, limits, dropout ...);
-        one in FIXED_ON_RESUME that differs from the checkpoint raises ConfigError.
+        one in FIXED_ON_RESUME that differs from the checkpoint raises ConfigError, and so does one
+        that changes the batch plan of an epoch stopped in its middle (check_same_batches).
         It goes on writing into the checkpoint's folder, or into a new `out_dir` (one that holds
         another run only with `overwrite`).
         """
