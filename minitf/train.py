@@ -578,8 +578,8 @@ class Trainer:
         except ValueError as exc:  # weights or state that do not fit the saved configuration or its ranges
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
         progress = meta["progress"]
-        check_progress_fits(path, progress, len(trainer.batcher.plan(progress["epoch"])), len(trainer.optimizer.state),
-                            len(list(trainer.model.parameters())))
+        check_progress_fits(path, progress, len(trainer.batcher.plan(progress["epoch"])), trainer.schedule.steps,
+                            len(trainer.optimizer.state), len(list(trainer.model.parameters())))
         trainer.progress = Progress(**progress)
         trainer.log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
         trainer._evaluated_step = trainer.progress.history[-1]["step"] if trainer.progress.history else 0

@@ -113,6 +113,7 @@ MUTATIONS = [
     ("progress batch 1e9", setter("meta.progress", "batch", 10**9), "progress.batch is 1000000000", False),
     ("rng has_uint32 5", setter("meta.rng", "has_uint32", 5), "rng.has_uint32", False),
     ("rng inc even", setter("meta.rng.state", "inc", 2), "rng.state.inc", False),
+    ("schedule steps not progress.step", setter("meta.schedule", "steps", 10**30), "schedule.steps is 10", False),
     ("schedule unknown key", setter("meta.schedule", "extra", 1), "schedule has unknown key(s) ['extra']", False),
     ("optimizer state empty", setter("optim", "state", {}), "optimizer.state holds the moments of 0", False),
     ("tokenizer larger than vocab_size",

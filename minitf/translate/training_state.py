@@ -87,14 +87,18 @@ def check_same_batches(path: str | Path, saved: dict[str, Any], saved_processes:
                           "at an epoch's end)")
 
 
-def check_progress_fits(path: str | Path, progress: dict[str, Any], batches: int, optimizer_entries: int,
-                        parameters: int) -> None:
+def check_progress_fits(path: str | Path, progress: dict[str, Any], batches: int, schedule_steps: int,
+                        optimizer_entries: int, parameters: int) -> None:
     """The saved progress must fit the rebuilt run: its next batch lies in the epoch's plan of
-    `batches` (== batches: stopped after the epoch's last step, before evaluating it), and after
-    any step the optimizer holds the moments of all `parameters` (`optimizer_entries` of them)."""
+    `batches` (== batches: stopped after the epoch's last step, before evaluating it), the schedule
+    took a step with each training step, and after any step the optimizer holds the moments of all
+    `parameters` (it holds `optimizer_entries`)."""
     if progress["batch"] > batches:
         raise CheckpointError(f"checkpoint {path}: progress.batch is {progress['batch']}, but epoch "
-                              f"{progress['epoch'] + 1} of this data has {batches} batches")
+                              f"{progress['epoch'] + 1} of this data has {batches} batch(es)")
+    if schedule_steps != progress["step"]:
+        raise CheckpointError(f"checkpoint {path}: schedule.steps is {schedule_steps}, but progress.step is "
+                              f"{progress['step']} (the schedule steps with every training step)")
     if progress["step"] > 0 and optimizer_entries != parameters:
         raise CheckpointError(f"checkpoint {path}: optimizer.state holds the moments of {optimizer_entries} of the "
                               f"{parameters} parameters after progress.step {progress['step']} steps (resuming "
