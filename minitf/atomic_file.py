@@ -6,6 +6,17 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+TMP_SUFFIX = ".tmp"
+
+
+def is_temporary_of(path: Path, name: str) -> bool:
+    """Whether `path` is named as atomic_write names a temporary file for a file called `name`:
+    `<name>.<random>.tmp` (or `<name>.tmp`, as earlier versions did)."""
+    if not (path.name.startswith(name) and path.name.endswith(TMP_SUFFIX)):
+        return False
+    middle = path.name[len(name):len(path.name) - len(TMP_SUFFIX)]
+    return middle == "" or (len(middle) > 1 and middle[0] == "." and "." not in middle[1:])
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Call `write(tmp)` for a new temporary file beside `path`, fsync it, rename it over `path`.
@@ -18,7 +29,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=TMP_SUFFIX)
         os.close(fd)
         tmp = Path(name)
         write(tmp)

@@ -316,8 +316,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def check_rng_state(state: Any) -> None:
-    """ValueError naming the entry where `state` differs from rng_state()'s layout."""
+    """ValueError naming the entry where `state` differs from rng_state()'s layout, or holds a
+    value the generator never has (PCG64: an odd increment, has_uint32 0 or 1, a 32-bit uinteger)."""
     _check_like(state, rng_state(), "rng")
+    if state["bit_generator"] == "PCG64":
+        inc, has, extra = state["state"]["inc"], state["has_uint32"], state["uinteger"]
+        for name, value, ok, rule in (("state.inc", inc, inc % 2 == 1, "odd"),
+                                      ("has_uint32", has, has in (0, 1), "0 or 1"),
+                                      ("uinteger", extra, extra < 1 << 32, "below 2^32")):
+            if not ok:
+                raise ValueError(f"rng.{name} must be {rule}, got {str(value)[:60]}")
 
 
 def _check_like(value: Any, template: Any, name: str) -> None:

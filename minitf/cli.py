@@ -60,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         error_line(f"minitf: error: {_describe(exc)}")
         abort_job(1)  # under mpiexec: end every process, as the others may wait for this one (or a hung one)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C outside training's own handling (tokenizer, data, setup), or a second one
+        error_line("minitf: interrupted")
+        abort_job(130)
+        return 130
 
 
 def error_line(text: str) -> None:

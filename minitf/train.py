@@ -33,7 +33,8 @@ from .translate.checkpoint import CheckpointError, load_checkpoint, save_checkpo
 from .translate.limits import LIMITS, TRAIN_CAPS, check_accumulate, model_max_len
 from .translate.memory import check_training_memory
 from .translate.metrics import bleu, chrf, exact_match
-from .translate.training_state import check_optimizer_settings, check_resumable, check_same_model
+from .translate.training_state import (check_optimizer_settings, check_progress_fits, check_resumable,
+                                       check_same_batches, check_same_model, check_tokenizer_size)
 from .translate.translator import SPECIAL_TOKENS, Translator
 from .translate.interrupt import graceful_interrupt
 from .translate.run_dir import RunLock, append_log, check_out_dir, out_dir_path, prepare_out_dir
@@ -218,7 +219,7 @@ class Trainer:
                  _resuming: bool = False) -> None:
         """Check the settings, the device and the output folder, then load data and build the model.
 
-        A folder that already holds a run (log.jsonl, best.* or last.*) raises ConfigError
+        A folder that already holds a run (run_dir.RUN_NAMES: log.jsonl, best/last checkpoints) raises ConfigError
         unless `overwrite` is true: then fit() first deletes that run's files. (`_resuming`:
         from_checkpoint continues the run in its own folder.)
         """
@@ -539,31 +540,34 @@ class Trainer:
         """Rebuild a trainer from a checkpoint and continue exactly where it stopped.
 
         `overrides` change settings that do not alter the model (epochs, device, limits, dropout ...);
-        one in FIXED_ON_RESUME that differs from the checkpoint raises ConfigError.
+        one in FIXED_ON_RESUME that differs from the checkpoint raises ConfigError, and so does one
+        that changes the batch plan of an epoch stopped in its middle (check_same_batches).
         It goes on writing into the checkpoint's folder, or into a new `out_dir` (one that holds
         another run only with `overwrite`).
         """
         model_state, meta, optim_state = load_checkpoint(path)
         check_resumable(path, meta, optim_state, [f.name for f in dataclasses.fields(Progress)])
         saved = meta["train_config"]
-        _saved_config(path, saved)
-        changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in overrides.items()
-                   if k in FIXED_ON_RESUME and v != saved.get(k)]
-        if changed:
-            raise ConfigError(f"resuming {path} continues its model, whose settings cannot change: "
-                              + ", ".join(changed))
+        saved_config = _saved_config(path, saved)
         # The run goes on next to the checkpoint, or into the given out_dir: never into a folder the
         # file names (a copied checkpoint would write into the original's, a crafted one anywhere).
         out_dir = overrides.get("out_dir", str(Path(path).parent))
         config = TrainConfig.from_dict({**saved, **overrides, "out_dir": out_dir},
                                        source=str(path) + " with the given settings" * bool(overrides))
+        changed = [f"{k} {getattr(saved_config, k)!r} -> {getattr(config, k)!r}" for k in FIXED_ON_RESUME
+                   if getattr(config, k) != getattr(saved_config, k)]
+        if changed:
+            raise ConfigError(f"resuming {path} continues its model and data, whose settings cannot change: "
+                              + ", ".join(changed))
         try:
             tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
         except (KeyError, TypeError, ValueError) as exc:  # the file's data, not a bug here
             raise CheckpointError(f"checkpoint {path}: its tokenizer is malformed ({exc})") from exc
+        check_tokenizer_size(path, saved_config.vocab_size, tokenizer.vocab_size)
         same_folder = Path(config.out_dir).resolve() == Path(path).resolve().parent
         trainer = cls(config, tokenizer=tokenizer, log=log, overwrite=overwrite, _resuming=same_folder)
         distributed.check_resumed_processes(str(path), saved, meta.get("processes"), config, trainer.comm.size)
+        check_same_batches(path, saved, meta.get("processes"), config, trainer.comm.size, meta["progress"])
         check_same_model(path, meta["model_config"], trainer.model.config.to_dict())
         check_optimizer_settings(path, optim_state, trainer.optimizer.defaults)
         try:  # each checks every value before it changes anything
@@ -573,7 +577,10 @@ class Trainer:
             backend.set_rng_state(meta["rng"])
         except ValueError as exc:  # weights or state that do not fit the saved configuration or its ranges
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
-        trainer.progress = Progress(**meta["progress"])
+        progress = meta["progress"]
+        check_progress_fits(path, progress, len(trainer.batcher.plan(progress["epoch"])), trainer.schedule.steps,
+                            len(trainer.optimizer.state), len(list(trainer.model.parameters())))
+        trainer.progress = Progress(**progress)
         trainer.log(f"resumed from {path}: epoch {trainer.progress.epoch + 1}, step {trainer.progress.step}")
         trainer._evaluated_step = trainer.progress.history[-1]["step"] if trainer.progress.history else 0
         return trainer
@@ -615,8 +622,10 @@ MODEL_SETTINGS = ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", 
                   "activation", "norm_first")
 """The TrainConfig fields that pass unchanged into the TransformerConfig."""
 
-FIXED_ON_RESUME = tuple(name for name in MODEL_SETTINGS if name != "dropout") + ("vocab_size", "max_len")
-"""Settings that a resumed run cannot change: they define the saved model's weights or function."""
+FIXED_ON_RESUME = tuple(name for name in MODEL_SETTINGS if name != "dropout") + (
+    "vocab_size", "max_len", "seed", "synthetic_sizes")
+"""Settings that a resumed run cannot change: they define the saved model's weights or function,
+or its data (the seed draws the synthetic task's splits, and shuffles every epoch's batches)."""
 
 
 def _saved_config(path: str, saved: dict[str, Any]) -> TrainConfig:

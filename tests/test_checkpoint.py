@@ -388,8 +388,8 @@ def test_train_config_cannot_ask_for_more_positions_than_the_model_has(checkpoin
 
 def test_numpy_scalars_in_the_metadata_are_saved_as_plain_numbers(tmp_path):
     meta = {**META, "progress": {"step": np.int64(3), "best_score": np.float64(0.5), "history": [
-        {"bleu": np.float64(1.5)}]}}
+        {"step": np.int64(2), "bleu": np.float64(1.5)}]}}
     path = save_checkpoint(tmp_path / "c.safetensors", MODEL_STATE, meta)
     progress = load_checkpoint(path)[1]["progress"]
-    assert progress == {"step": 3, "best_score": 0.5, "history": [{"bleu": 1.5}]}
+    assert progress == {"step": 3, "best_score": 0.5, "history": [{"step": 2, "bleu": 1.5}]}
     assert type(progress["step"]) is int and type(progress["best_score"]) is float

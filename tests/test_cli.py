@@ -126,6 +126,30 @@ def test_train_interrupted_by_ctrl_c_exits_130_after_saving(tmp_path, capsys, mo
     assert saved_progress(tmp_path / "run" / "last.safetensors")["step"] == 3
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill")
+def test_ctrl_c_outside_the_training_loop_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    def train_tokenizer(*args, **kwargs):  # Ctrl-C while the tokenizer trains
+        os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(minitf.train, "train_tokenizer", train_tokenizer)
+    code, _, err = run(train_argv(tmp_path), capsys)
+    assert (code, err) == (130, "minitf: interrupted\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill")
+def test_a_second_ctrl_c_in_training_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    original = Trainer.train_step
+
+    def train_step(self, batch):
+        if self.progress.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", train_step)
+    code, _, err = run(train_argv(tmp_path), capsys)
+    assert code == 130 and err.splitlines()[-1] == "minitf: interrupted" and "Traceback" not in err
+
+
 def test_train_on_parallel_files_reports_pairs_dropped_for_length(tmp_path, capsys):
     rng = np.random.default_rng(0)
     digits = rng.integers(1, 7, 80)

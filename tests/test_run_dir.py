@@ -166,3 +166,64 @@ def test_an_empty_out_dir_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="'out_dir' must name a folder, got ''"):
         tiny_trainer("")
     assert not any(tmp_path.iterdir())
+
+
+# ---- only minitf's own files are a run's --------------------------------------------------------
+
+def test_files_named_like_a_run_s_are_neither_reported_nor_deleted(tmp_path):
+    mine = {"last.notes.txt": b"notes", "best.png": b"x", "last.safetensors.old": b"y", "best.tmp": b"z",
+            "log.jsonl.bak": b"w", "last.safetensors.a.b.tmp": b"v"}
+    for name, data in mine.items():
+        (tmp_path / name).write_bytes(data)
+    Trainer(tiny_config(tmp_path, max_steps=1), log=quiet).fit()  # a fresh run: nothing there is a run's
+    assert {name: (tmp_path / name).read_bytes() for name in mine} == mine
+    (tmp_path / "last.npz").write_bytes(b"v1")
+    (tmp_path / "best.safetensors.k3j9x2.tmp").write_bytes(b"partial")
+    message = suggestion(tmp_path)
+    assert "(log.jsonl, best.safetensors, last.npz, last.safetensors)" in message, message
+    Trainer(tiny_config(tmp_path, max_steps=1), log=quiet, overwrite=True).fit()
+    assert not (tmp_path / "last.npz").exists() and not (tmp_path / "best.safetensors.k3j9x2.tmp").exists()
+    assert {name: (tmp_path / name).read_bytes() for name in mine} == mine
+
+
+def test_the_partial_write_pattern_is_atomic_write_s(tmp_path):
+    from minitf.atomic_file import atomic_write, is_temporary_of
+    seen = []
+    atomic_write(tmp_path / "last.safetensors", lambda tmp: seen.append(tmp) or tmp.write_bytes(b"x"))
+    assert is_temporary_of(seen[0], "last.safetensors") and not is_temporary_of(seen[0], "last")
+
+
+# ---- the lock file and the folder's path ---------------------------------------------------------
+
+@needs_flock
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_kept(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".lock").symlink_to(victim)
+    with pytest.raises(ConfigError, match=r"lock file .*\.lock is a symbolic link"):
+        RunLock(out).acquire()
+    assert victim.read_text() == "precious"
+
+
+@needs_flock
+def test_a_lock_file_that_is_not_a_regular_file_is_refused(tmp_path):
+    os.mkfifo(tmp_path / ".lock")
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        RunLock(tmp_path).acquire()
+
+
+@needs_flock
+def test_a_refused_lock_leaves_the_holder_s_pid(tmp_path):
+    with RunLock(tmp_path):
+        with pytest.raises(ConfigError, match=f"process {os.getpid()}"):
+            RunLock(tmp_path).acquire()
+        assert (tmp_path / ".lock").read_text() == str(os.getpid())
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_dangling_symlink_as_out_dir_is_named(tmp_path, below):
+    (tmp_path / "lnk").symlink_to(tmp_path / "gone")
+    with pytest.raises(ConfigError, match="lnk is a symbolic link to a missing folder"):
+        tiny_trainer(tmp_path / "lnk" / below)

@@ -52,6 +52,9 @@ class Schedule:
         if not isinstance(state, dict) or "steps" not in state or ("base_lr" in state) == ("base_lrs" in state):
             raise ValueError("schedule must be a dict with 'steps' and 'base_lr' (or 'base_lrs'), got "
                              f"{repr(state)[:60]}")
+        unknown = sorted(set(state) - {"steps", "base_lr", "base_lrs"}, key=str)
+        if unknown:
+            raise ValueError(f"schedule has unknown key(s) {unknown[:5]} (it holds steps and base_lr or base_lrs)")
         base_lrs = [state["base_lr"]] * n if "base_lr" in state else state["base_lrs"]
         if not isinstance(base_lrs, list) or len(base_lrs) != n:
             raise ValueError(f"schedule.base_lrs must be a list of {n} rates (one per parameter group), got "

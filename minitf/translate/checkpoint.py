@@ -22,7 +22,7 @@ import numpy as np
 from .. import serialization
 from ..serialization import ArrayRef, CheckpointError
 from ..tokenizer import BPETokenizer
-from .limits import LIMITS, MAX_TRAIN_LEN
+from .limits import LIMITS, MAX_TRAIN_LEN, PROGRESS_CAP, TRAIN_SECONDS_CAP
 
 FORMAT = "minitf-checkpoint"
 VERSION = 2
@@ -301,8 +301,13 @@ def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[s
             _check_field(path, f"train_config.synthetic_sizes[{i}]", n, (int, 0, LIMITS["synthetic_pairs"]))
 
 
-_PROGRESS = {"epoch": (int, 0, None), "batch": (int, 0, None), "step": (int, 0, None),
-             "bad_epochs": (int, 0, None), "best_score": (float, None, None), "train_seconds": (float, 0.0, None)}
+_PROGRESS = {"epoch": (int, 0, PROGRESS_CAP), "batch": (int, 0, PROGRESS_CAP), "step": (int, 0, PROGRESS_CAP),
+             "bad_epochs": (int, 0, PROGRESS_CAP), "best_score": (float, None, 100.0),  # -inf: nothing scored yet
+             "train_seconds": (float, 0.0, TRAIN_SECONDS_CAP)}
+# An evaluation's record (Trainer._evaluate_and_save); step is required, and at most progress.step.
+_HISTORY = {"event": (str, ("eval",)), "epoch": (int, 1, PROGRESS_CAP + 1), "train_seconds": _PROGRESS["train_seconds"],
+            "val_loss": (float, 0.0, None), "bleu": (float, 0.0, 100.0), "chrf": (float, 0.0, 100.0),
+            "exact_match": (float, 0.0, 1.0)}
 
 
 def _check_progress(path: Path, progress: dict[str, Any]) -> None:
@@ -316,6 +321,20 @@ def _check_progress(path: Path, progress: dict[str, Any]) -> None:
     if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
         raise CheckpointError(f"checkpoint {path}: progress.history must be a list of dicts, got "
                               f"{_short(history)}")
+    for i, entry in enumerate(history):
+        _check_history_entry(path, f"progress.history[{i}]", entry, progress.get("step", PROGRESS_CAP))
+
+
+def _check_history_entry(path: Path, name: str, entry: dict[str, Any], step: int) -> None:
+    unknown = sorted(set(entry) - set(_HISTORY) - {"step"})
+    if unknown:
+        raise CheckpointError(f"checkpoint {path}: {name} has unknown key(s) {unknown[:5]}")
+    if "step" not in entry:
+        raise CheckpointError(f"checkpoint {path}: {name} lacks 'step' (the step it evaluated)")
+    _check_field(path, f"{name}.step", entry["step"], (int, 0, step))
+    for key, rule in _HISTORY.items():
+        if key in entry:
+            _check_field(path, f"{name}.{key}", entry[key], rule)
 
 
 def _check_field(path: Path, key: str, value: Any, rule: tuple[Any, ...]) -> None:

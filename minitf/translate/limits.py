@@ -13,6 +13,10 @@ LIMITS = {"vocab_size": 1 << 20, "d_model": 1 << 16, "d_ff": 1 << 18, "layers": 
 model width, feed-forward width, layers per stack, positions, max_len x d_model of the position
 table (float32 values), pairs of the synthetic task."""
 
+PROGRESS_CAP = 1 << 31
+"""The most epochs, batches, steps (and bad epochs) a checkpoint's progress may count: far above any run."""
+TRAIN_SECONDS_CAP = 1e12  # seconds of training a checkpoint may count (some 30,000 years)
+
 POSITION_MARGIN = 16  # positions beyond the two sentences' 2 max_len, for BOS/EOS and longer outputs
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import IO, Any
 
+from ..atomic_file import is_temporary_of
 from ..errors import ConfigError
 
 try:
@@ -20,25 +22,35 @@ except ImportError:  # not on POSIX: no lock
 
 LOCK_NAME = ".lock"
 LOG_NAME = "log.jsonl"
+CHECKPOINT_NAMES = ("best", "last")
+CHECKPOINT_SUFFIXES = (".safetensors", ".npz")  # what minitf writes, and version 1 (still read)
+RUN_NAMES = (LOG_NAME,) + tuple(name + suffix for name in CHECKPOINT_NAMES for suffix in CHECKPOINT_SUFFIXES)
+"""The files of a run: nothing else in its folder is minitf's to report or delete."""
 
 
 def out_dir_path(out_dir: str) -> Path:
     """`out_dir` as a Path; ConfigError for an empty one (which would be the current folder)."""
     if not out_dir.strip():
         raise ConfigError(f"setting 'out_dir' must name a folder, got {out_dir!r}")
-    return Path(out_dir)
+    path = Path(out_dir)
+    for part in (path, *path.parents):  # which mkdir would otherwise report as "File exists"
+        if part.is_symlink() and not part.exists():
+            raise ConfigError(f"output folder {out_dir}: {part} is a symbolic link to a missing folder "
+                              f"({os.readlink(part)})")
+    return path
 
 
 def run_files(out_dir: Path) -> list[Path]:
-    """The files of a run in `out_dir`: its log and checkpoints (any format), partial ones
-    (`*.tmp`, however the writer names them) included."""
-    files = [out_dir / LOG_NAME] + sorted(out_dir.glob("best.*")) + sorted(out_dir.glob("last.*"))
-    return [f for f in files if f.is_file()]
+    """The files of a run in `out_dir` (RUN_NAMES), and the partial writes of each that a killed
+    run left (atomic_write's temporary files): the log first, then by name."""
+    files = sorted(f for f in out_dir.iterdir() if f.name != LOG_NAME and f.is_file()
+                   and (f.name in RUN_NAMES or is_partial(f)))
+    return [f for f in [out_dir / LOG_NAME] if f.is_file()] + files
 
 
 def is_partial(path: Path) -> bool:
-    """A temporary file that a killed write left behind."""
-    return path.suffix == ".tmp"
+    """A temporary file that a killed write of a run's file left behind."""
+    return any(is_temporary_of(path, name) for name in RUN_NAMES)
 
 
 def check_out_dir(out_dir: Path, overwrite: bool) -> bool:
@@ -74,6 +86,20 @@ def append_log(out_dir: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def _open_lock_file(path: Path) -> IO[str]:
+    """`path` opened for reading and writing (created if absent, never truncated); ConfigError if
+    it is a symbolic link (the lock would write through it) or not a regular file."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    if path.is_symlink():  # O_NOFOLLOW's error (ELOOP) does not say it; this check does, first
+        raise ConfigError(f"lock file {path} is a symbolic link (to {os.readlink(path)}): minitf makes a plain file "
+                          "there; remove the link")
+    fd = os.open(path, flags, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"lock file {path} is not a regular file: remove it")
+    return os.fdopen(fd, "r+", encoding="utf-8")
+
+
 class RunLock:
     """An exclusive, non-blocking flock on `<out_dir>/.lock` (creating the folder), holding this
     process's pid. Another process holding it raises ConfigError naming the folder and that pid.
@@ -88,7 +114,7 @@ class RunLock:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if fcntl is None or self.file is not None:
             return
-        file = open(self.out_dir / LOCK_NAME, "a+", encoding="utf-8")
+        file = _open_lock_file(self.out_dir / LOCK_NAME)
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -98,7 +124,8 @@ class RunLock:
             who = f"process {pid}" if pid.isdigit() else "another process"
             raise ConfigError(f"{self.out_dir} is in use: {who} is training into it "
                               "(wait for it, or choose another --out-dir)") from None
-        file.truncate(0)
+        file.seek(0)
+        file.truncate()  # only now: the holder's pid stays readable to the refused
         file.write(str(os.getpid()))
         file.flush()
         self.file = file

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import backend
+from ..errors import ConfigError
 from ..serialization import CheckpointError
 
 RESUME_KEYS = ("model_config", "tokenizer", "train_config", "schedule", "progress", "rng")
@@ -58,3 +59,55 @@ def check_same_model(path: str | Path, stored: dict[str, Any], built: dict[str, 
         if key != "dropout" and key in stored and stored[key] != value:
             raise CheckpointError(f"checkpoint {path}: model_config.{key} is {stored[key]!r}, but its train_config "
                                   f"builds a model with {value!r}")
+
+
+BATCH_PLAN_DATA = ("src_train", "tgt_train", "train_tsv")
+"""The training data's settings besides those fixed on resume (seed, synthetic sizes, max_len):
+with the tokens a step, they define an epoch's batches."""
+
+
+def check_same_batches(path: str | Path, saved: dict[str, Any], saved_processes: int | None, config: Any,
+                       processes: int, progress: dict[str, Any]) -> None:
+    """A run stopped in the middle of an epoch (progress.batch > 0) continues that epoch's batch
+    plan: its training files and its tokens a step (max_tokens x processes x accumulate, which
+    agreement.check_resumed_processes lets a different process count keep) must not change; at an
+    epoch boundary they may. ConfigError naming each change."""
+    if progress["batch"] == 0:
+        return
+    changed = [f"{name} {saved.get(name)!r} -> {getattr(config, name)!r}" for name in BATCH_PLAN_DATA
+               if saved.get(name) != getattr(config, name)]
+    before = saved["max_tokens"] * (saved_processes or processes) * saved["accumulate"]
+    now = config.max_tokens * processes * config.accumulate
+    if before != now:
+        changed.append(f"tokens a step (max_tokens x processes x accumulate) {before} -> {now}")
+    if changed:
+        raise ConfigError(f"{path} stopped in the middle of epoch {progress['epoch'] + 1} (batch {progress['batch']}), "
+                          f"whose remaining batches need the settings it was cut with, but {'; '.join(changed)}. "
+                          "Resume with them unchanged; they can change at an epoch boundary (a checkpoint saved "
+                          "at an epoch's end)")
+
+
+def check_progress_fits(path: str | Path, progress: dict[str, Any], batches: int, schedule_steps: int,
+                        optimizer_entries: int, parameters: int) -> None:
+    """The saved progress must fit the rebuilt run: its next batch lies in the epoch's plan of
+    `batches` (== batches: stopped after the epoch's last step, before evaluating it), the schedule
+    took a step with each training step, and after any step the optimizer holds the moments of all
+    `parameters` (it holds `optimizer_entries`)."""
+    if progress["batch"] > batches:
+        raise CheckpointError(f"checkpoint {path}: progress.batch is {progress['batch']}, but epoch "
+                              f"{progress['epoch'] + 1} of this data has {batches} batch(es)")
+    if schedule_steps != progress["step"]:
+        raise CheckpointError(f"checkpoint {path}: schedule.steps is {schedule_steps}, but progress.step is "
+                              f"{progress['step']} (the schedule steps with every training step)")
+    if progress["step"] > 0 and optimizer_entries != parameters:
+        raise CheckpointError(f"checkpoint {path}: optimizer.state holds the moments of {optimizer_entries} of the "
+                              f"{parameters} parameters after progress.step {progress['step']} steps (resuming "
+                              "would restart their averages)")
+
+
+def check_tokenizer_size(path: str | Path, vocab_size: int, tokenizer_size: int) -> None:
+    """A tokenizer trained to train_config.vocab_size has at most that many tokens (fewer only when
+    its corpus ran out of pairs to merge)."""
+    if tokenizer_size > vocab_size:
+        raise CheckpointError(f"checkpoint {path}: train_config.vocab_size is {vocab_size}, but its tokenizer has "
+                              f"{tokenizer_size} tokens")
