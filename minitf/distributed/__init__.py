@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 
 from ..errors import ConfigError
 from .agreement import check_resumed_processes, check_same_settings, digest
@@ -62,6 +63,9 @@ def init(backend: str = "auto", timeout: float | None = None) -> Communicator:
     return NCCLCommunicator(timeout=timeout)
 
 
+ABORT_GRACE_SECONDS = 0.5
+
+
 def abort_job(code: int = 1) -> None:
     """End every process of the MPI job at once (MPI_Abort), after an error that the others may
     be waiting on, e.g. a collective that timed out because a rank hung. Returns (does nothing)
@@ -82,6 +86,9 @@ def abort_job(code: int = 1) -> None:
         return
     sys.stdout.flush()
     sys.stderr.flush()
+    # The launcher forwards each process's output asynchronously and drops what it has not yet
+    # forwarded when the job aborts: give it a moment, so that the error line reaches the user.
+    time.sleep(ABORT_GRACE_SECONDS)
     MPI.COMM_WORLD.Abort(code)
 
 
