@@ -18,9 +18,9 @@ from typing import Sequence
 from .atomic_file import atomic_write
 from .backend import DeviceError
 from .data import CorpusFormatError
+from .data.corpus import nul_byte_problem
 from .distributed import CommunicationError, abort_job
 from .errors import ConfigError, InputError, UserError
-from .data.corpus import nul_byte_problem
 from .parallel import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translate.checkpoint import CheckpointError
