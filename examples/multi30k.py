@@ -18,7 +18,6 @@ from pathlib import Path
 from minitf import backend
 from minitf.data import read_parallel
 from minitf.errors import UserError
-from minitf.serialization import CheckpointError
 from minitf.train import Trainer, TrainConfig
 from minitf.translate import Translator, bleu, chrf
 
@@ -39,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         run(args)
-    except (UserError, CheckpointError, OSError) as exc:  # bad settings or files: one line, no traceback
+    except (UserError, OSError) as exc:  # bad settings or files: one line, no traceback
         sys.exit(f"multi30k.py: error: {exc}")
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UserError
+
 # The name `minitf` on the public package index belongs to another project: install from the checkout.
 CUDA_HINT = (
     "install CuPy from the minitf checkout with `pip install \".[cuda]\"` (the CUDA 12 wheel, "
@@ -21,7 +23,7 @@ CUDA_HINT = (
 )
 
 
-class DeviceError(RuntimeError):
+class DeviceError(UserError, RuntimeError):
     """A device that does not exist or cannot be used, or inputs on different devices."""
 
 

@@ -16,20 +16,17 @@ from pathlib import Path
 from typing import Sequence
 
 from .atomic_file import atomic_write
-from .backend import DeviceError
-from .data import CorpusFormatError
 from .data.corpus import nul_byte_problem
-from .distributed import CommunicationError, abort_job
+from .distributed import abort_job
 from .errors import ConfigError, InputError, UserError
 from .parallel import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
-from .translate.checkpoint import CheckpointError
 from .translate.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
 
 # What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
 # minitf (the system, a hung or dead process of the job): one error line, exit 1.
 # Anything else is a bug in minitf and keeps its traceback.
-USER_ERRORS = (UserError, CheckpointError, CorpusFormatError, DeviceError, OSError, CommunicationError)
+USER_ERRORS = (UserError, OSError)  # every error class of minitf's for bad input derives from UserError
 
 # Flags of `minitf train` that map one to one onto TrainConfig fields.
 TRAIN_FLAGS = ("src_train", "tgt_train", "src_val", "tgt_val", "train_tsv", "val_tsv", "vocab_size",

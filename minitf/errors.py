@@ -1,9 +1,9 @@
 """Errors in what a user asked for, as opposed to bugs.
 
-The `minitf` command prints a UserError (and an OSError, the error classes that other
-layers define for their own input: CheckpointError, CorpusFormatError, DeviceError, and
-distributed's CommunicationError) as one `minitf: error: ...` line; any other exception is a
-bug and keeps its traceback.
+Every error class of minitf's for bad input derives from UserError: these, and the ones
+other layers define for their own input (CheckpointError, CorpusFormatError, DeviceError,
+distributed's CommunicationError). The `minitf` command prints a UserError (and an OSError)
+as one `minitf: error: ...` line; any other exception is a bug and keeps its traceback.
 """
 from __future__ import annotations
 

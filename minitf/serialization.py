@@ -33,6 +33,7 @@ import numpy as np
 from . import backend
 from .atomic_file import atomic_write
 from .autograd import Tensor
+from .errors import UserError
 
 FORMAT = "minitf"
 VERSION = 1
@@ -48,7 +49,7 @@ DTYPES = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I1
 _CODES = {np.dtype(t): code for code, t in DTYPES.items()}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A saved file that is missing, corrupt, or not what the reader expects (the message says why)."""
 
 

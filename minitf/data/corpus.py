@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from minitf.errors import UserError  # the bottom layer: no imports of its own
+
 PathLike = str | os.PathLike
 
 
-class CorpusFormatError(ValueError):
+class CorpusFormatError(UserError, ValueError):
     """A corpus file is malformed; ``path`` and (when known) ``line`` (1-based) say where."""
 
     def __init__(self, path: PathLike, message: str, line: int | None = None) -> None:

@@ -17,13 +17,13 @@ import os
 import time
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UserError
 
 DEFAULT_TIMEOUT = 300.0  # seconds a collective may wait for the other ranks
 TIMEOUT_VARIABLE = "MINITF_COLLECTIVE_TIMEOUT"  # overrides DEFAULT_TIMEOUT when set
 
 
-class CommunicationError(RuntimeError):
+class CommunicationError(UserError, RuntimeError):
     """A collective failed or timed out (another rank died, hung or was interrupted).
 
     The `minitf` command prints it as one error line and then ends the whole job
