@@ -6,7 +6,7 @@ import pytest
 
 import minitf as mt
 import minitf.functional as F
-from minitf.autograd._axis import accepts_dim
+from minitf.autograd.axes import accepts_dim
 
 X = np.arange(24.0).reshape(2, 3, 4) - 11.5
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ._axis import accepts_dim, normalize_axis
+from .axes import accepts_dim, normalize_axis
 from .tensor import Tensor
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ._axis import accepts_dim, normalize_axis
+from .axes import accepts_dim, normalize_axis
 from .ops_index import take
 from .ops_shape import _axes_tuple
 from .tensor import Tensor

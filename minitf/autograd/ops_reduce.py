@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import backend
-from ._axis import accepts_dim
+from .axes import accepts_dim
 from .tensor import Tensor
 
 Axis = Any  # None, int or tuple of ints

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ._axis import accepts_dim, normalize_axis
+from .axes import accepts_dim, normalize_axis
 from .ops_index import scatter_add_along
 from .tensor import Tensor
 

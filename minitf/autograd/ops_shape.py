@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import backend
-from ._axis import accepts_dim, normalize_axis
+from .axes import accepts_dim, normalize_axis
 from .ops_math import lift
 from . import versions
 from .ops_inplace import check_writable

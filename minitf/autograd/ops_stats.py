@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ._axis import accepts_dim
+from .axes import accepts_dim
 from .ops_reduce import _restore, normalize_axes
 from .tensor import Tensor
 

@@ -15,8 +15,8 @@ __all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "
            "dropout", "erf"]
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _erf_float64 = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -49,10 +49,10 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         return cuda.gelu(x, approximate)
     xp = backend.get_array_module(x.data)
     if approximate == "none":
-        cdf = 0.5 * (1 + erf(x.data * _INV_SQRT_2))
+        cdf = 0.5 * (1 + erf(x.data * INV_SQRT_2))
 
         def backward(g):
-            pdf = xp.exp(-0.5 * x.data * x.data) * _INV_SQRT_2PI
+            pdf = xp.exp(-0.5 * x.data * x.data) * INV_SQRT_2PI
             return (g * (cdf + x.data * pdf),)
 
         return Tensor._make(x.data * cdf, (x,), backward)

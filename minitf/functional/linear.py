@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import backend, parallel
 from ..autograd import Tensor
-from .activations import _INV_SQRT_2, _INV_SQRT_2PI, check_probability, dropout_keep, erf
+from .activations import INV_SQRT_2, INV_SQRT_2PI, check_probability, dropout_keep, erf
 from .dtypes import check_dtypes
 
 __all__ = ["linear", "feed_forward", "embedding"]
@@ -74,8 +74,8 @@ def _scaled(a: Any, scale: float) -> Any:
 def _gelu_inplace(h: Any) -> Any:
     """Apply gelu to pre-activations h in place; return its derivative at h."""
     xp = backend.get_array_module(h)
-    cdf = 0.5 * (1 + erf(h * _INV_SQRT_2))
-    derivative = cdf + h * xp.exp(-0.5 * h * h) * _INV_SQRT_2PI
+    cdf = 0.5 * (1 + erf(h * INV_SQRT_2))
+    derivative = cdf + h * xp.exp(-0.5 * h * h) * INV_SQRT_2PI
     h *= cdf
     return derivative
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from ..autograd._axis import accepts_dim, normalize_axis
+from ..autograd.axes import accepts_dim, normalize_axis
 from ..autograd.ops_math import lift
 
 __all__ = ["cosine_similarity", "normalize"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import backend, kernels
-from ..autograd._axis import accepts_dim
+from ..autograd.axes import accepts_dim
 from ..autograd import Tensor
 from . import cuda
 
