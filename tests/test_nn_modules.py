@@ -234,29 +234,7 @@ def test_parameter_list_and_dict_register_parameters():
     assert list(pdict.keys()) == ["shift"]
 
 
-# ---- load_state_dict: tied weights and dtypes ---------------------------------------------------
-
-class Tied(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(5, 3)
-        self.head = nn.Linear(3, 5, bias=False)
-        self.head.weight = self.embed.weight
-
-
-def test_tied_weights_listed_twice_are_accepted_when_equal():
-    a, b = Tied(), Tied()
-    state = a.state_dict()
-    assert list(state) == ["embed.weight", "head.weight"]  # as PyTorch lists a tied weight
-    torch_style = {"embed.weight": state["embed.weight"], "head.weight": state["embed.weight"].copy()}
-    b.load_state_dict(torch_style)
-    np.testing.assert_array_equal(b.head.weight.numpy(), state["embed.weight"])
-    b.load_state_dict({"head.weight": state["embed.weight"] + 1})  # either name alone is enough
-    np.testing.assert_array_equal(b.embed.weight.numpy(), state["embed.weight"] + 1)
-    torch_style["head.weight"] = torch_style["head.weight"] + 1
-    with pytest.raises(ValueError, match="'embed.weight' and 'head.weight'.*different"):
-        b.load_state_dict(torch_style)
-
+# ---- load_state_dict: dtypes (tied weights: test_nn_tied.py) ----------------------------------
 
 def test_lossy_dtype_is_an_error_unless_cast():
     m = nn.Linear(3, 2)

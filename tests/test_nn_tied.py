@@ -27,6 +27,20 @@ def test_state_dict_lists_a_tied_weight_under_every_name_as_one_array():
     assert list(model.state_dict(remove_duplicate=True)) == ["embed.weight"]
 
 
+def test_tied_weights_listed_twice_are_accepted_when_equal():
+    a, b = Tied(), Tied()
+    state = a.state_dict()
+    assert list(state) == ["embed.weight", "head.weight"]  # as PyTorch lists a tied weight
+    torch_style = {"embed.weight": state["embed.weight"], "head.weight": state["embed.weight"].copy()}
+    b.load_state_dict(torch_style)
+    np.testing.assert_array_equal(b.head.weight.numpy(), state["embed.weight"])
+    b.load_state_dict({"head.weight": state["embed.weight"] + 1})  # either name alone is enough
+    np.testing.assert_array_equal(b.embed.weight.numpy(), state["embed.weight"] + 1)
+    torch_style["head.weight"] = torch_style["head.weight"] + 1
+    with pytest.raises(ValueError, match="'embed.weight' and 'head.weight'.*different"):
+        b.load_state_dict(torch_style)
+
+
 def test_a_shared_module_lists_its_parameters_under_both_paths():
     model = nn.Module()
     model.first = nn.Linear(2, 2)
