@@ -1,4 +1,4 @@
-"""Shape and order ops: unsqueeze/expand_dims, squeeze, flatten, view, flip, roll, tile,
+"""Shape and order ops: unsqueeze/expand_dims, squeeze, clone, flatten, view, flip, roll, tile,
 repeat/repeat_interleave, pad, tril/triu. Forward against NumPy, gradients by gradcheck."""
 import numpy as np
 import pytest
@@ -43,6 +43,13 @@ def test_squeeze(device, data, shape):
     check(lambda t: t.squeeze(axis), lambda a: np.squeeze(a, axis), x, device)
     if ones:
         check(lambda t: t.squeeze(dim=ones[0]), lambda a: np.squeeze(a, ones[0]), x, device)
+
+
+@given(data=st.data(), shape=shapes())
+def test_clone(device, data, shape):
+    x = data.draw(arrays(shape))
+    check(lambda t: t.clone(), np.copy, x, device)
+    check(lambda t: mt.clone(t) * t, lambda a: a * a, x, device)  # the copy stays in the graph
 
 
 @given(data=st.data(), shape=shapes(min_dims=1))

@@ -140,6 +140,7 @@ SHAPE_CASES = {
     "squeeze": Case((rand(2, 1, 3),), lambda x: x.squeeze(1), lambda x: x.squeeze(1)),
     "flatten": Case((rand(2, 3, 4, 5),), lambda x: x.flatten(1, 2), lambda x: x.flatten(1, 2)),
     "view": Case((rand(2, 6),), lambda x: x.view(3, 4), lambda x: x.view(3, 4)),
+    "clone": Case((rand(2, 3),), lambda x: x.clone() * x, lambda x: x.clone() * x),
     "flip": Case((rand(2, 3, 4),), lambda x: x.flip((0, 2)), lambda x: x.flip((0, 2))),
     "roll": Case((rand(3, 4),), lambda x: x.roll((1, -2), (0, 1)), lambda x: x.roll((1, -2), (0, 1))),
     "tile_is_torch_repeat": Case((rand(2, 3),), lambda x: x.tile(2, 1, 3), lambda x: x.repeat(2, 1, 3)),
