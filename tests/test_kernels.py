@@ -32,6 +32,7 @@ from minitf import backend, kernels
 from minitf.autograd import Tensor
 from minitf.gradcheck import gradcheck
 from minitf.kernels import _source, ops
+from minitf.kernels import adam as kernels_adam
 from minitf.optim.adam import Adam, AdamW
 
 from conftest import requires_cuda
@@ -48,7 +49,7 @@ def _tol(dtype):
 def test_importing_kernels_does_not_import_cupy():
     code = textwrap.dedent("""
         import sys
-        import minitf.kernels, minitf.kernels.ops, minitf.kernels._compile, minitf.kernels._source
+        import minitf.kernels, minitf.kernels.ops, minitf.kernels.adam, minitf.kernels._compile, minitf.kernels._source
         import numpy as np
         assert minitf.kernels.available(np.zeros(3, np.float32)) is False
         print("cupy" in sys.modules)
@@ -365,6 +366,7 @@ def fake_gpu(monkeypatch):
     monkeypatch.setattr(backend, "_cupy", cp)
     monkeypatch.setattr(backend, "_generators", {})
     monkeypatch.setattr(ops, "get_kernel", _fake_get_kernel)
+    monkeypatch.setattr(kernels_adam, "get_kernel", _fake_get_kernel)
     LAUNCHES.clear()
 
     def to_dev(a):
