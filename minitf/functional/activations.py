@@ -10,13 +10,11 @@ import numpy as np
 from .. import backend, kernels, parallel
 from ..autograd import Tensor, relu, tanh
 from . import cuda
+from ..kernels.constants import GELU_C, INV_SQRT_2, INV_SQRT_2PI, SQRT_2_OVER_PI
 
 __all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid",
            "dropout", "erf"]
 
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _erf_float64 = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -56,11 +54,11 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
             return (g * (cdf + x.data * pdf),)
 
         return Tensor._make(x.data * cdf, (x,), backward)
-    inner = _SQRT_2_OVER_PI * (x.data + 0.044715 * x.data ** 3)
+    inner = SQRT_2_OVER_PI * (x.data + GELU_C * x.data ** 3)
     th = xp.tanh(inner)
 
     def backward(g):
-        d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x.data * x.data)
+        d_inner = SQRT_2_OVER_PI * (1 + 3 * GELU_C * x.data * x.data)
         return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
 
     return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
