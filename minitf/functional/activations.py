@@ -9,7 +9,6 @@ import numpy as np
 
 from .. import backend, kernels, parallel
 from ..autograd import Tensor, relu, tanh
-from . import cuda
 from ..kernels.constants import GELU_C, INV_SQRT_2, INV_SQRT_2PI, SQRT_2_OVER_PI
 
 __all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid",
@@ -44,7 +43,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     if kernels.available(x.data):
-        return cuda.gelu(x, approximate)
+        return _gelu_cuda(x, approximate)
     xp = backend.get_array_module(x.data)
     if approximate == "none":
         cdf = 0.5 * (1 + erf(x.data * INV_SQRT_2))
@@ -62,6 +61,12 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
 
     return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
+
+
+def _gelu_cuda(x: Tensor, approximate: str) -> Tensor:
+    """gelu of a CuPy array that kernels.available accepts: one kernel each way."""
+    y = kernels.gelu_forward(x.data, approximate)
+    return Tensor._make(y, (x,), lambda g: (kernels.gelu_backward(x.data, g, approximate),))
 
 
 def sigmoid_array(xp: Any, x: Any) -> Any:
@@ -229,10 +234,16 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     if not training or p == 0.0:
         return x
     if kernels.available(x.data):
-        return cuda.dropout(x, p)
+        return _dropout_cuda(x, p)
     keep, scale = dropout_keep(backend.get_array_module(x.data), x.shape, p, x.dtype)
 
     def backward(g):
         return (keep_and_scale(g, keep, scale),)
 
     return Tensor._make(keep_and_scale(x.data, keep, scale), (x,), backward)
+
+
+def _dropout_cuda(x: Tensor, p: float) -> Tensor:
+    """dropout of a CuPy array that kernels.available accepts: one kernel draws, masks and scales."""
+    y, mask = kernels.dropout_forward(x.data, p)
+    return Tensor._make(y, (x,), lambda g: (g * mask,))
