@@ -9,7 +9,8 @@ GELU, dropout and Adam/AdamW, each one kernel (or two) instead of a chain of CuP
 
 The kernels are CUDA C templates (float and double) in the package data cuda/*.cu (read by
 `source`), compiled lazily with `cupy.RawModule` the first time each is used and cached per
-dtype and device; ops.py and adam.py launch them. Importing this package never imports CuPy. `set_tf32` switches CuPy's float32 matmuls to TF32.
+dtype and device; ops.py and adam.py launch them. Importing this package never imports
+CuPy. `set_tf32` switches CuPy's float32 matmuls to TF32.
 """
 from __future__ import annotations
 
