@@ -31,12 +31,14 @@ import minitf.functional as F
 from minitf import backend, kernels
 from minitf.autograd import Tensor
 from minitf.gradcheck import gradcheck
-from minitf.kernels import _source, ops
+from minitf.kernels import adam as kernels_adam, ops, source
 from minitf.optim.adam import Adam, AdamW
 
 from conftest import requires_cuda
 
 FLOATS = (np.float32, np.float64)
+# module -> its kernel templates, as parsed from cuda/<module>.cu
+TEMPLATES = {m: source.kernel_names(m) for m in source.modules()}
 
 
 def _tol(dtype):
@@ -48,7 +50,7 @@ def _tol(dtype):
 def test_importing_kernels_does_not_import_cupy():
     code = textwrap.dedent("""
         import sys
-        import minitf.kernels, minitf.kernels.ops, minitf.kernels._compile, minitf.kernels._source
+        import minitf.kernels, minitf.kernels.ops, minitf.kernels.adam, minitf.kernels._compile, minitf.kernels.source
         import numpy as np
         assert minitf.kernels.available(np.zeros(3, np.float32)) is False
         print("cupy" in sys.modules)
@@ -73,19 +75,19 @@ def test_wrappers_reject_numpy_arrays():
 def _translation_unit() -> str:
     """All modules, each in its own namespace, with every template instantiated for float and double."""
     parts = []
-    for name, templates in _source.TEMPLATES.items():
+    for name, templates in TEMPLATES.items():
         instances = ", ".join(f"(void*)&{k}<{t}>" for k in templates for t in ("float", "double"))
-        parts.append(f"namespace minitf_{name} {{\n{_source.module_source(name)}\n"
+        parts.append(f"namespace minitf_{name} {{\n{source.module_source(name)}\n"
                      f"void* instances[] = {{{instances}}};\n}}  // namespace minitf_{name}\n")
     return "\n".join(parts)
 
 
 def test_sources_are_self_contained():
     """NVRTC (CuPy's compiler) gets no system headers: the sources must not #include anything."""
-    for name in _source.SOURCES:
-        assert "#include" not in _source.module_source(name)
-        for kernel in _source.TEMPLATES[name]:
-            assert re.search(rf"__global__ void {kernel}\(", _source.SOURCES[name]), kernel
+    for name in source.modules():
+        assert "#include" not in source.module_source(name)
+        for kernel in TEMPLATES[name]:
+            assert re.search(rf"__global__ void {kernel}\(", source.read(f"{name}.cu")), kernel
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
@@ -97,9 +99,9 @@ def test_kernels_compile_with_nvcc(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     entries = re.findall(r"\.entry\s+(\w+)", ptx.read_text())
-    expected = sum(2 * len(t) for t in _source.TEMPLATES.values())
+    expected = sum(2 * len(t) for t in TEMPLATES.values())
     assert len(entries) == expected, entries
-    for templates in _source.TEMPLATES.values():
+    for templates in TEMPLATES.values():
         for k in templates:  # Itanium mangling: <len><name>I{f,d}E
             for code in "fd":
                 assert any(f"{len(k)}{k}I{code}E" in e for e in entries), (k, code)
@@ -173,7 +175,7 @@ def _fake_cupy() -> types.ModuleType:
 def _signatures() -> dict[str, list[tuple[str, bool]]]:
     """kernel name -> [(C type of the parameter, is pointer)], parsed from the CUDA source."""
     sigs = {}
-    for src in _source.SOURCES.values():
+    for src in (source.read(f"{m}.cu") for m in source.modules()):
         for name, params in re.findall(r"__global__ void (\w+)\((.*?)\)\s*\{", src, flags=re.S):
             parsed = []
             for p in params.split(","):
@@ -332,7 +334,7 @@ def _emulate(kernel, grid, block, T, args):
 
 
 def _fake_get_kernel(module, kernel, dtype):
-    assert kernel in _source.TEMPLATES[module], (module, kernel)
+    assert kernel in TEMPLATES[module], (module, kernel)
     T = np.dtype(dtype)
     sig = SIGNATURES[kernel]
 
@@ -365,6 +367,7 @@ def fake_gpu(monkeypatch):
     monkeypatch.setattr(backend, "_cupy", cp)
     monkeypatch.setattr(backend, "_generators", {})
     monkeypatch.setattr(ops, "get_kernel", _fake_get_kernel)
+    monkeypatch.setattr(kernels_adam, "get_kernel", _fake_get_kernel)
     LAUNCHES.clear()
 
     def to_dev(a):
@@ -379,7 +382,7 @@ def _host(a):
 
 def test_signatures_parsed():
     assert SIGNATURES["softmax_fwd"] == [("T", True), ("T", True), ("long long", False)]
-    assert set(SIGNATURES) == {k for t in _source.TEMPLATES.values() for k in t}
+    assert set(SIGNATURES) == {k for t in TEMPLATES.values() for k in t}
 
 
 def _run_op(fn, xs, g):

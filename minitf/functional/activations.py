@@ -9,14 +9,11 @@ import numpy as np
 
 from .. import backend, kernels, parallel
 from ..autograd import Tensor, relu, tanh
-from . import cuda
+from ..kernels.constants import GELU_C, INV_SQRT_2, INV_SQRT_2PI, SQRT_2_OVER_PI
 
 __all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid",
            "dropout", "erf"]
 
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _erf_float64 = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -46,7 +43,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     if kernels.available(x.data):
-        return cuda.gelu(x, approximate)
+        return _gelu_cuda(x, approximate)
     xp = backend.get_array_module(x.data)
     if approximate == "none":
         cdf = 0.5 * (1 + erf(x.data * INV_SQRT_2))
@@ -56,14 +53,20 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
             return (g * (cdf + x.data * pdf),)
 
         return Tensor._make(x.data * cdf, (x,), backward)
-    inner = _SQRT_2_OVER_PI * (x.data + 0.044715 * x.data ** 3)
+    inner = SQRT_2_OVER_PI * (x.data + GELU_C * x.data ** 3)
     th = xp.tanh(inner)
 
     def backward(g):
-        d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x.data * x.data)
+        d_inner = SQRT_2_OVER_PI * (1 + 3 * GELU_C * x.data * x.data)
         return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
 
     return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
+
+
+def _gelu_cuda(x: Tensor, approximate: str) -> Tensor:
+    """gelu of a CuPy array that kernels.available accepts: one kernel each way."""
+    y = kernels.gelu_forward(x.data, approximate)
+    return Tensor._make(y, (x,), lambda g: (kernels.gelu_backward(x.data, g, approximate),))
 
 
 def sigmoid_array(xp: Any, x: Any) -> Any:
@@ -231,10 +234,16 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     if not training or p == 0.0:
         return x
     if kernels.available(x.data):
-        return cuda.dropout(x, p)
+        return _dropout_cuda(x, p)
     keep, scale = dropout_keep(backend.get_array_module(x.data), x.shape, p, x.dtype)
 
     def backward(g):
         return (keep_and_scale(g, keep, scale),)
 
     return Tensor._make(keep_and_scale(x.data, keep, scale), (x,), backward)
+
+
+def _dropout_cuda(x: Tensor, p: float) -> Tensor:
+    """dropout of a CuPy array that kernels.available accepts: one kernel draws, masks and scales."""
+    y, mask = kernels.dropout_forward(x.data, p)
+    return Tensor._make(y, (x,), lambda g: (g * mask,))

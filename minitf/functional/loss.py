@@ -7,7 +7,6 @@ import numpy as np
 
 from .. import backend, kernels, parallel
 from ..autograd import Tensor
-from . import cuda
 from .loss_regression import mean_of
 from .softmax import exp_shifted
 
@@ -95,7 +94,7 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     t = _check_targets(logits, targets, ignore_index)
     if kernels.available(logits.data):
-        return cuda.cross_entropy(logits, t, ignore_index, label_smoothing, reduction)
+        return _cross_entropy_cuda(logits, t, ignore_index, label_smoothing, reduction)
     xp = backend.get_array_module(logits.data)
     n_classes = logits.shape[-1]
     x = logits.data.reshape(-1, n_classes)
@@ -149,3 +148,20 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
         return (grad.reshape(logits.shape),)
 
     return Tensor._make(out, (logits,), backward)
+
+
+def _cross_entropy_cuda(logits: Tensor, targets: Any, ignore_index: int, label_smoothing: float,
+                        reduction: str) -> Tensor:
+    """cross_entropy of CuPy logits that kernels.available accepts, targets already checked:
+    one kernel forward, one backward."""
+    loss, lse = kernels.cross_entropy_forward(logits.data, targets, ignore_index, label_smoothing)
+    count = int((targets != ignore_index).sum()) if reduction == "mean" else 1
+    with np.errstate(invalid="ignore"):  # "mean" of no targets: 0 / 0 = NaN, as on the NumPy path
+        out = loss if reduction == "none" else loss.sum() / count if reduction == "mean" else loss.sum()
+
+    def backward(g):
+        scale = g if reduction == "none" else g / max(count, 1)  # no targets: zero gradient
+        return (kernels.cross_entropy_backward(logits.data, targets, lse, scale, ignore_index,
+                                               label_smoothing),)
+
+    return Tensor._make(out.astype(logits.dtype, copy=False), (logits,), backward)

@@ -8,7 +8,6 @@ import numpy as np
 
 from .. import backend, kernels, parallel
 from ..autograd import Tensor
-from . import cuda
 from .activations import check_probability, dropout, dropout_keep, keep_and_scale
 from .dtypes import check_dtypes
 
@@ -23,9 +22,24 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
     """
     _check_affine("layer_norm", x, weight, bias)
     if kernels.available(x.data):
-        return cuda.layer_norm(x, weight, bias, eps)
+        return _layer_norm_cuda(x, weight, bias, eps)
     x2 = x.data.reshape(-1, x.shape[-1])
     return _layer_norm(lambda rows: x2[rows], (x,), lambda gz: [gz], x.shape, weight, bias, eps)
+
+
+def _layer_norm_cuda(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    """layer_norm of a CuPy array that kernels.available accepts: one kernel forward, two backward."""
+    y, mean, rstd = kernels.layer_norm_forward(x.data, None if weight is None else weight.data,
+                                               None if bias is None else bias.data, eps)
+
+    def backward(g):
+        gx, gw, gb = kernels.layer_norm_backward(x.data, g, None if weight is None else weight.data,
+                                                 mean, rstd, has_bias=bias is not None,
+                                                 need_gx=x.requires_grad)
+        return [gx] + ([gw] if weight is not None else []) + ([gb] if bias is not None else [])
+
+    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
+    return Tensor._make(y, parents, backward)
 
 
 def dropout_add_layer_norm(x: Tensor, h: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,

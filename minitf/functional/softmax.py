@@ -6,7 +6,6 @@ from typing import Any
 from .. import backend, kernels
 from ..autograd.axes import accepts_dim
 from ..autograd import Tensor
-from . import cuda
 
 __all__ = ["softmax", "log_softmax", "logsumexp_array", "exp_shifted"]
 
@@ -35,7 +34,7 @@ def logsumexp_array(x: Any, axis: int) -> Any:
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis`. Backward: y * (g - sum(g * y))."""
     if kernels.available(x.data) and axis in (-1, x.ndim - 1):
-        return cuda.softmax(x)
+        return _softmax_cuda(x)
     xp = backend.get_array_module(x.data)
     e = xp.exp(x.data - x.data.max(axis=axis, keepdims=True))
     y = e / e.sum(axis=axis, keepdims=True)
@@ -46,11 +45,17 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     return Tensor._make(y, (x,), backward)
 
 
+def _softmax_cuda(x: Tensor) -> Tensor:
+    """softmax over the last axis of a CuPy array that kernels.available accepts: one kernel each way."""
+    y = kernels.softmax_forward(x.data)
+    return Tensor._make(y, (x,), lambda g: (kernels.softmax_backward(y, g),))
+
+
 @accepts_dim
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along `axis`. Backward: g - softmax(x) * sum(g)."""
     if kernels.available(x.data) and axis in (-1, x.ndim - 1):
-        return cuda.log_softmax(x)
+        return _log_softmax_cuda(x)
     xp = backend.get_array_module(x.data)
     y = x.data - logsumexp_array(x.data, axis)
 
@@ -58,3 +63,9 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
         return (g - xp.exp(y) * g.sum(axis=axis, keepdims=True),)
 
     return Tensor._make(y, (x,), backward)
+
+
+def _log_softmax_cuda(x: Tensor) -> Tensor:
+    """log_softmax over the last axis of a CuPy array that kernels.available accepts: one kernel each way."""
+    y = kernels.log_softmax_forward(x.data)
+    return Tensor._make(y, (x,), lambda g: (kernels.log_softmax_backward(y, g),))

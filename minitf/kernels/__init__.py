@@ -7,9 +7,10 @@ GELU, dropout and Adam/AdamW, each one kernel (or two) instead of a chain of CuP
     else:
         ...                           # the generic xp code
 
-The kernels are CUDA C templates (float and double) in `_source`, compiled lazily with
-`cupy.RawModule` the first time each is used and cached per dtype and device. Importing
-this package never imports CuPy. `set_tf32` switches CuPy's float32 matmuls to TF32.
+The kernels are CUDA C templates (float and double) in the package data cuda/*.cu (read by
+`source`), compiled lazily with `cupy.RawModule` the first time each is used and cached per
+dtype and device; ops.py and adam.py launch them. Importing this package never imports
+CuPy. `set_tf32` switches CuPy's float32 matmuls to TF32.
 """
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ import os
 import warnings
 
 from .. import backend
-from .ops import (ADAM_CHUNK, adam_update, adam_update_multi, available, cross_entropy_backward,
-                  cross_entropy_forward, dropout_forward, gelu_backward, gelu_forward, layer_norm_backward,
-                  layer_norm_forward, log_softmax_backward, log_softmax_forward, softmax_backward,
-                  softmax_forward)
+from .adam import ADAM_CHUNK, adam_update, adam_update_multi
+from .ops import (available, cross_entropy_backward, cross_entropy_forward, dropout_forward, gelu_backward,
+                  gelu_forward, layer_norm_backward, layer_norm_forward, log_softmax_backward,
+                  log_softmax_forward, softmax_backward, softmax_forward)
 
 __all__ = [
     "available", "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",

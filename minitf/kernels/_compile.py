@@ -1,7 +1,7 @@
-"""Lazy compilation of the CUDA sources in `_source` with `cupy.RawModule`, cached.
+"""Lazy compilation of the CUDA sources (source.py, cuda/*.cu) with `cupy.RawModule`, cached.
 
-Each module of `_source.SOURCES` is compiled once per (dtype, device), with every kernel
-template of the module instantiated for that dtype through `name_expressions`.
+Each module is compiled once per (dtype, device), with every kernel template of the module
+instantiated for that dtype through `name_expressions` (the one place the dtype enters).
 CuPy is imported only when a kernel is first asked for.
 """
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ._source import CTYPES, TEMPLATES, module_source
+from .source import kernel_names, module_source
 
 OPTIONS = ("-std=c++14",)
+CTYPES = {"float32": "float", "float64": "double"}  # the template argument T of each dtype
 
 _lock = threading.Lock()
 _modules: dict[tuple[str, str, int], Any] = {}
@@ -29,6 +30,11 @@ def ctype(dtype: Any) -> str:
     return CTYPES[name]
 
 
+def name_expressions(module: str, t: str) -> list[str]:
+    """Every kernel template of `module` instantiated for the C type `t`: ["softmax_fwd<float>", ...]."""
+    return [f"{k}<{t}>" for k in kernel_names(module)]
+
+
 def get_kernel(module: str, kernel: str, dtype: Any) -> Any:
     """The compiled `kernel<T>` of `module` for `dtype` on the current CUDA device."""
     cp = backend.cupy()
@@ -38,14 +44,14 @@ def get_kernel(module: str, kernel: str, dtype: Any) -> Any:
     fn = _functions.get(key)
     if fn is not None:
         return fn
-    if kernel not in TEMPLATES[module]:
+    if kernel not in kernel_names(module):
         raise KeyError(f"minitf.kernels: module {module!r} has no kernel {kernel!r}")
     with _lock:
         mkey = (module, t, device)
         mod = _modules.get(mkey)
         if mod is None:
             mod = cp.RawModule(code=module_source(module), options=OPTIONS,
-                               name_expressions=[f"{k}<{t}>" for k in TEMPLATES[module]])
+                               name_expressions=name_expressions(module, t))
             _modules[mkey] = mod
         fn = mod.get_function(f"{kernel}<{t}>")
         _functions[key] = fn
