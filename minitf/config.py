@@ -91,7 +91,7 @@ def defaults(cls: type) -> dict[str, Any]:
 # ---- checks ------------------------------------------------------------------------------------
 
 class _Invalid(Exception):
-    """One value breaks its field's rule: (label, what it expects, how the value is shown)."""
+    """One value breaks its field's rule: (name, what it expects, how the value is shown)."""
 
 
 def check(values: Any, cls: type | None = None, *, source: str = "", label: str = "setting {!r}",
@@ -113,11 +113,10 @@ def check(values: Any, cls: type | None = None, *, source: str = "", label: str 
             raise error(f"{prefix}{label.format(name)} is required")
     hints = typing.get_type_hints(cls)
     try:
-        out = {name: _checked(label.format(name), value, hints[name], spec_of(fields[name]))
-               for name, value in given.items()}
+        out = {name: _checked(name, value, hints[name], spec_of(fields[name])) for name, value in given.items()}
     except _Invalid as exc:
         name, expected, shown = exc.args
-        raise error(f"{prefix}{name} must be {expected}, got {shown}") from None
+        raise error(f"{prefix}{label.format(name)} must be {expected}, got {shown}") from None
     if instance:
         for name, value in out.items():
             if value is not given[name]:
@@ -218,7 +217,7 @@ def _or_null(expected: str, nullable: bool) -> str:
 
 
 def _typed(value: Any) -> str:
-    return f"{type(value).__name__} {_short(value)}"
+    return "null" if value is None else f"{type(value).__name__} {_short(value)}"
 
 
 def _short(value: Any) -> str:

@@ -62,8 +62,9 @@ class TransformerConfig:
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ConfigError(f"share_embeddings needs src_vocab_size {self.src_vocab_size} == tgt_vocab_size "
                               f"{self.tgt_vocab_size} (one joint vocabulary)")
-        if self.pad_id >= self.tgt_vocab_size:
-            raise ConfigError(f"pad_id {self.pad_id} is not below tgt_vocab_size {self.tgt_vocab_size}")
+        for name in ("tgt_vocab_size", "src_vocab_size"):  # each embedding table has a padding row
+            if self.pad_id >= getattr(self, name):
+                raise ConfigError(f"pad_id {self.pad_id} is not below {name} {getattr(self, name)}")
         if self.max_len * self.d_model > _L["position_table"]:
             raise ConfigError(f"max_len {self.max_len} x d_model {self.d_model} exceeds the limit of "
                               f"{_L['position_table']:,} position values")
@@ -76,7 +77,8 @@ def parameter_shapes(config: TransformerConfig) -> dict[str, tuple[int, ...]]:
     """The parameter names and shapes of `Transformer(config)`, in named_parameters() order,
     without building it (a tied parameter under its first name only: see tied_names)."""
     d, f = config.d_model, config.d_ff
-    shapes = {"tgt_embed.weight": (config.tgt_vocab_size, d)}
+    shapes = {} if config.tie_output else {"output_weight": (config.tgt_vocab_size, d)}  # own ones first
+    shapes["tgt_embed.weight"] = (config.tgt_vocab_size, d)
     if not config.share_embeddings:
         shapes["src_embed.weight"] = (config.src_vocab_size, d)
 
@@ -95,8 +97,6 @@ def parameter_shapes(config: TransformerConfig) -> dict[str, tuple[int, ...]]:
         layer(f"decoder_layers.{i}", ("self_attn", "cross_attn"), 3)
     for norm in ("encoder_norm", "decoder_norm"):
         shapes.update({f"{norm}.weight": (d,), f"{norm}.bias": (d,)})
-    if not config.tie_output:
-        shapes["output_weight"] = (config.tgt_vocab_size, d)
     return shapes
 
 
