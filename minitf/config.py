@@ -6,15 +6,14 @@
         layers: int = setting(3, low=1, high=1024, fixed_on_resume=True)
         sizes: tuple[int, int] = setting((10, 5), low=1, flag=False)
 
-    check(values, Config, source="my.json")   # types and bounds -> the values (JSON lists as tuples)
-    from_dict(Config, values, source="my.json")  # unknown keys, check, then Config's own validate()
-    add_flags(parser, Config)                  # --lr, --layers (types, help and defaults from the fields)
-    fields_with(Config, "fixed_on_resume")     # ('layers',)
+    check(values, Config, source="my.json")      # keys, types, bounds -> values (JSON lists as tuples)
+    from_dict(Config, values, source="my.json")  # check, then Config(**values) with its own validate()
+    add_flags(parser, Config)                    # --lr, --layers: types, help and defaults from the fields
+    fields_with(Config, "fixed_on_resume")       # ('layers',)
 
-The type comes from the annotation (int, float, bool, str, X | None, tuple[int, int], list, dict,
-Any); a float field takes an int too, a number field never a bool. Every problem raises the
-caller's error class (ConfigError unless told) naming the source, the field, what it expects
-and the value: "my.json: setting 'lr' must be a finite number > 0, got 0.0".
+Types come from the annotations (int, float, bool, str, X | None, tuple[int, int], list, dict, Any);
+a float takes an int, a number never a bool. A problem raises the caller's error class naming the
+source, the field, what it expects and the value: "my.json: setting 'lr' must be a finite number > 0, got 0.0".
 """
 from __future__ import annotations
 
@@ -34,7 +33,6 @@ _KEY = "minitf.config"  # the key of a field's Spec in dataclasses.field(metadat
 @dataclass(frozen=True)
 class Spec:
     """What a field accepts beyond its type, and how it shows on the command line."""
-
     low: float | None = None  # value >= low
     high: float | None = None  # value <= high
     above: float | None = None  # value > above
@@ -58,18 +56,21 @@ def setting(default: Any = MISSING, *, default_factory: Any = MISSING, low: floa
 def setting_like(cls: type, name: str, **changes: Any) -> Any:
     """Field `name` of dataclass `cls` again (default and rules), with `changes` to its Spec or
     default (default=..., low=..., a tag=...): a field declared once and reused by another class."""
-    f = _field(cls, name)
+    f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
+    if f is None:
+        raise KeyError(f"{cls.__name__} has no field {name!r}")
     spec = spec_of(f)
     default = changes.pop("default", f.default)
     rules = {k: changes.pop(k) for k in list(changes) if k in Spec.__dataclass_fields__ and k != "tags"}
+    if rules.get("choices") is not None:
+        rules["choices"] = tuple(rules["choices"])
     new = dataclasses.replace(spec, **rules, tags={**spec.tags, **changes})
     factory = f.default_factory if default is MISSING else MISSING
     return dataclasses.field(default=default, default_factory=factory, metadata={_KEY: new})
 
 
 def spec_of(f: dataclasses.Field) -> Spec:
-    """The Spec of a field (a plain field has the empty one)."""
-    return f.metadata.get(_KEY, Spec())
+    return f.metadata.get(_KEY, Spec())  # (a plain field has the empty one)
 
 
 def fields_with(cls: type, tag: str) -> tuple[str, ...]:
@@ -79,19 +80,12 @@ def fields_with(cls: type, tag: str) -> tuple[str, ...]:
 
 def defaults(cls: type) -> dict[str, Any]:
     """{name: default} of each field of `cls` that has a default (a factory's value is made anew)."""
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not MISSING:
-            out[f.name] = f.default_factory()
-    return out
+    return {f.name: f.default if f.default is not MISSING else f.default_factory()
+            for f in dataclasses.fields(cls) if f.default is not MISSING or f.default_factory is not MISSING}
 
-
-# ---- checks ------------------------------------------------------------------------------------
 
 class _Invalid(Exception):
-    """One value breaks its field's rule: (name, what it expects, how the value is shown)."""
+    """(name, what it expects, the value as shown): one value breaks its field's rule."""
 
 
 def check(values: Any, cls: type | None = None, *, source: str = "", label: str = "setting {!r}",
@@ -117,10 +111,8 @@ def check(values: Any, cls: type | None = None, *, source: str = "", label: str 
     except _Invalid as exc:
         name, expected, shown = exc.args
         raise error(f"{prefix}{label.format(name)} must be {expected}, got {shown}") from None
-    if instance:
-        for name, value in out.items():
-            if value is not given[name]:
-                object.__setattr__(values, name, value)
+    for name in (out if instance else ()):
+        object.__setattr__(values, name, out[name])  # (a tuple for a list)
     return out
 
 
@@ -145,17 +137,16 @@ def _checked(name: str, value: Any, hint: Any, spec: Spec) -> Any:
         count = None if items[-1:] == (Ellipsis,) else len(items)
         if not isinstance(value, (list, tuple)) or count is not None and len(value) != count:
             expected = f"a list of {count or 'any number of'} {_kind(items[0], plural=True)}"
-            raise _Invalid(name, _or_null(expected, nullable), _typed(value))
+            raise _Invalid(name, expected + " or null" * nullable, _typed(value))
         return tuple(_checked(f"{name}[{i}]", v, items[0 if count is None else i], spec)
                      for i, v in enumerate(value))
     if not _is_a(value, base):
-        raise _Invalid(name, _or_null(_kind(base), nullable), _typed(value))
+        raise _Invalid(name, _kind(base) + " or null" * nullable, _typed(value))
     if spec.choices is not None and value not in spec.choices:
         raise _Invalid(name, f"one of {list(spec.choices)}", _short(value))
     if base in (int, float) and not _in_range(value, spec):
         kind = "a finite number" if base is float and spec.finite else _kind(base)
-        rule = _range_text(spec)
-        raise _Invalid(name, f"{kind} {rule}".strip(), _short(value))
+        raise _Invalid(name, f"{kind} {_range_text(spec)}".strip(), _short(value))
     return value
 
 
@@ -171,14 +162,9 @@ def _split_optional(hint: Any) -> tuple[Any, bool]:
 def _is_a(value: Any, hint: Any) -> bool:
     if hint is Any:
         return True
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    origin = typing.get_origin(hint) or hint
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return any(_is_a(value, a) for a in typing.get_args(hint))
-    return isinstance(value, origin)
+    if hint in (int, float):  # a float field takes an int; a bool is no number
+        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+    return isinstance(value, typing.get_origin(hint) or hint)  # list[dict] -> a list (not its items)
 
 
 def _in_range(value: float, spec: Spec) -> bool:
@@ -190,17 +176,13 @@ def _in_range(value: float, spec: Spec) -> bool:
 
 def _range_text(spec: Spec) -> str:
     """'in 1 .. 64', 'in [0, 1)', '>= 1', '> 0', '' for no bounds."""
-    low, low_open = (spec.above, True) if spec.above is not None else (spec.low, False)
-    high, high_open = (spec.below, True) if spec.below is not None else (spec.high, False)
-    if low is not None and high is not None:
-        if not (low_open or high_open):
-            return f"in {low} .. {high}"
-        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    if low is not None:
-        return f"{'>' if low_open else '>='} {low}"
-    if high is not None:
-        return f"{'<' if high_open else '<='} {high}"
-    return ""
+    low = ("(", ">", spec.above) if spec.above is not None else ("[", ">=", spec.low)
+    high = (")", "<", spec.below) if spec.below is not None else ("]", "<=", spec.high)
+    if low[2] is not None and high[2] is not None:
+        closed = low[0] + high[0] == "[]"
+        return f"in {low[2]} .. {high[2]}" if closed else f"in {low[0]}{low[2]}, {high[2]}{high[0]}"
+    side = low if low[2] is not None else high
+    return f"{side[1]} {side[2]}" if side[2] is not None else ""
 
 
 _KINDS = {int: ("an integer", "integers"), float: ("a number", "numbers"), bool: ("true or false", "booleans"),
@@ -212,10 +194,6 @@ def _kind(hint: Any, plural: bool = False) -> str:
     return names[plural] if names else getattr(hint, "__name__", str(hint))
 
 
-def _or_null(expected: str, nullable: bool) -> str:
-    return f"{expected} or null" if nullable else expected
-
-
 def _typed(value: Any) -> str:
     return "null" if value is None else f"{type(value).__name__} {_short(value)}"
 
@@ -225,8 +203,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-# ---- command-line flags ------------------------------------------------------------------------
-
 def add_flags(parser: argparse.ArgumentParser, cls: type, *, other: Any = None,
               other_name: str = "demo") -> list[str]:
     """One flag per field of `cls` (but those with flag=False): --max-len for max_len, its type
@@ -235,10 +211,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, other: Any = None,
     defaults to None (not given). Returns the flags' dest names, for given_flags()."""
     hints, base_values = typing.get_type_hints(cls), defaults(cls)
     names = []
-    for f in dataclasses.fields(cls):
-        spec = spec_of(f)
-        if not spec.flag:
-            continue
+    for f in (f for f in dataclasses.fields(cls) if spec_of(f).flag):
         base, _ = _split_optional(hints[f.name])
         options: dict[str, Any] = {}
         if base is bool:
@@ -249,23 +222,20 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, other: Any = None,
         else:
             options["type"] = base if base in (int, float, str) else str
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
-                            help=_flag_help(f.name, spec, base_values, other, other_name), **options)
+                            help=_flag_help(f.name, spec_of(f), base_values, other, other_name), **options)
         names.append(f.name)
     return names
 
 
 def _flag_help(name: str, spec: Spec, base_values: dict[str, Any], other: Any, other_name: str) -> str:
-    parts = [spec.help] if spec.help else []
-    if spec.choices is not None:
-        parts.append("one of " + ", ".join(map(str, spec.choices)))
-    text = "; ".join(parts)
+    choices = "one of " + ", ".join(map(str, spec.choices)) if spec.choices else ""
+    text = "; ".join(part for part in (spec.help, choices) if part)
     if name in base_values:
-        default = base_values[name]
-        note = f"(default {_shown(default)}"
+        default, note = base_values[name], ""
         if other is not None and getattr(other, name) != default:
-            note += f"; {other_name} {_shown(getattr(other, name))}"
-        text = f"{text} {note})" if text else note + ")"
-    return text.replace("%", "%%")
+            note = f"; {other_name} {_shown(getattr(other, name))}"
+        text = f"{text} (default {_shown(default)}{note})".strip()
+    return text.replace("%", "%%")  # argparse formats help with %
 
 
 def _shown(value: Any) -> str:
@@ -275,10 +245,3 @@ def _shown(value: Any) -> str:
 def given_flags(args: argparse.Namespace, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """{name: value} of the flags among `names` given on the command line (not None)."""
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-
-
-def _field(cls: type, name: str) -> dataclasses.Field:
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            return f
-    raise KeyError(f"{cls.__name__} has no field {name!r}")

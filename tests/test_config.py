@@ -139,7 +139,8 @@ def test_setting_like_reuses_a_field_with_changes():
 
     assert Train().d_model == TransformerConfig(3, 3).d_model
     spec = spec_of(dataclasses.fields(Train)[0])
-    assert spec.high == MODEL_LIMITS["d_model"] and spec.help == "model width" and spec.tags == {"fixed_on_resume": True}
+    assert spec.high == MODEL_LIMITS["d_model"] and spec.help == "model width"
+    assert spec.tags == {"fixed_on_resume": True}
     assert fields_with(Train, "fixed_on_resume") == ("d_model",)
     assert fields_with(TransformerConfig, "fixed_on_resume") == ()  # the tag is the copy's own
     with pytest.raises(ConfigError, match=re.escape("setting 'n_encoder_layers' must be an integer in 1 .. 1024")):
@@ -198,3 +199,18 @@ def test_a_field_added_in_one_place_flows_everywhere():
     assert "beam size (default 4)" in parser.format_help()
     assert fields_with(Longer, "fixed_on_resume") == ("layers", "sizes", "beam")
     assert defaults(Longer)["beam"] == 4
+
+
+@pytest.mark.parametrize("rules, value, text", [
+    ({"below": 1}, 1.0, "a finite number < 1"),
+    ({"high": 1}, 2.0, "a finite number <= 1"),
+    ({"above": 0, "high": 1}, 0.0, "a finite number in (0, 1]"),
+    ({"above": 0, "below": 1}, 1.0, "a finite number in (0, 1)"),
+    ({"low": 0, "high": 1}, -1.0, "a finite number in 0 .. 1"),
+    ({}, math.inf, "a finite number"),
+])
+def test_range_texts(rules, value, text):
+    Ranged = dataclasses.make_dataclass("Ranged", [("x", float, setting(0.5, **rules))])
+    with pytest.raises(ConfigError, match=re.escape(f"setting 'x' must be {text}, got {value!r}")):
+        check({"x": value}, Ranged)
+    assert check({"x": 0.5}, Ranged) == {"x": 0.5}
