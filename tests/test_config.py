@@ -214,3 +214,17 @@ def test_range_texts(rules, value, text):
     with pytest.raises(ConfigError, match=re.escape(f"setting 'x' must be {text}, got {value!r}")):
         check({"x": value}, Ranged)
     assert check({"x": 0.5}, Ranged) == {"x": 0.5}
+
+
+def test_config_module_needs_only_the_standard_library_and_minitf_errors():
+    import ast
+    import sys
+
+    import minitf.config
+
+    tree = ast.parse(open(minitf.config.__file__, encoding="utf-8").read())
+    imported = {node.module if isinstance(node, ast.ImportFrom) else alias.name
+                for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names}
+    local = {name for name in imported if name is None or not name.split(".")[0] in sys.stdlib_module_names}
+    assert local == {"errors"}, local  # `from .errors import ConfigError`

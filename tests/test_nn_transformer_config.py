@@ -26,8 +26,8 @@ def small_configs(draw) -> TransformerConfig:
         d_model=heads * draw(st.integers(1, 3)), n_heads=heads, n_encoder_layers=draw(st.integers(0, 2)),
         n_decoder_layers=draw(st.integers(0, 2)), d_ff=draw(st.integers(1, 5)), dropout=draw(st.sampled_from([0, 0.5])),
         activation=draw(st.sampled_from(["relu", "gelu"])), norm_first=draw(st.booleans()),
-        max_len=draw(st.integers(1, 6)), pad_id=draw(st.integers(0, min(src_vocab, tgt_vocab) - 1)), share_embeddings=share,
-        tie_output=draw(st.booleans()))
+        max_len=draw(st.integers(1, 6)), pad_id=draw(st.integers(0, min(src_vocab, tgt_vocab) - 1)),
+        share_embeddings=share, tie_output=draw(st.booleans()))
 
 
 @settings(max_examples=40, deadline=None)
