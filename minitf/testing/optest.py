@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from .. import backend
 from .cases import OpCase
+from .gradients import device_under_test
 
 CHECKS = ("forward", "gradient", "float32", "float64", "cupy", "torch")
 NUMPY_CHECKS = ("forward", "gradient", "float32", "float64", "cupy")  # a NumPy reference, no PyTorch
@@ -72,11 +73,13 @@ class OpTest:
             raise ValueError(f"OpTest {self.name!r}: unknown checks {sorted(unknown - set(CHECKS))}; "
                              f"choose from {CHECKS}")
 
-    def check(self, check: str, device: str = "cpu") -> None:
-        """Run one generic check: on the fixed case, or on cases hypothesis draws."""
+    def check(self, check: str, device: str | None = None) -> None:
+        """Run one generic check on the fixed case, or on the cases hypothesis draws, on `device`
+        ($MINITF_TEST_DEVICE, "cpu" by default); skip it (pytest) when it needs a missing GPU or PyTorch."""
         if check not in self.checks:
             raise ValueError(f"OpTest {self.name!r} does not declare the check {check!r}: {self.checks}")
         _skip_without(check)
+        device = device or device_under_test()
         options = self.options.get(check, {})
         if isinstance(self.cases, OpCase):
             _run_check(self.cases, check, device, options)
