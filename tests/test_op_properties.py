@@ -16,20 +16,17 @@ import pytest
 import op_cases
 
 
-def load_registries() -> list:
-    """(registry name, its OpTests) for every module of op_cases; one that needs a missing
-    PyTorch gives a skipped entry instead."""
-    registries = []
+def load_registries() -> dict[str, list | None]:
+    """Registry name -> its OpTests, for every module of op_cases; None for one that needs PyTorch
+    when it is not installed."""
+    registries = {}
     for info in pkgutil.iter_modules(op_cases.__path__):
         try:
-            module = importlib.import_module(f"op_cases.{info.name}")
+            registries[info.name] = importlib.import_module(f"op_cases.{info.name}").OPS
         except ModuleNotFoundError as e:
             if e.name != "torch":
                 raise
-            registries.append(pytest.param(info.name, None, id=f"{info.name}-no-torch",
-                                           marks=pytest.mark.skip(reason="needs PyTorch")))
-            continue
-        registries.append((info.name, module.OPS))
+            registries[info.name] = None
     return registries
 
 
@@ -37,15 +34,17 @@ REGISTRIES = load_registries()
 
 
 def declaring(*checks: str) -> list:
-    """pytest params (op_test, check) for every op that declares one of `checks`."""
+    """pytest params (op_test, check) for every op that declares one of `checks`; a registry that
+    needs the missing PyTorch gives one skipped param to the "torch" check."""
     params = []
-    for entry in REGISTRIES:
-        if isinstance(entry, tuple):
-            registry, ops = entry
-            params += [pytest.param(op, check, id=f"{registry}.{op.name}-{check}")
-                       for op in ops for check in checks if check in op.checks]
-        elif any(check == "torch" for check in checks):
-            params.append(pytest.param(None, "torch", id=entry.id, marks=entry.marks))
+    for registry, ops in REGISTRIES.items():
+        if ops is None:
+            if "torch" in checks:
+                params.append(pytest.param(None, "torch", id=f"{registry}-no-torch",
+                                           marks=pytest.mark.skip(reason="needs PyTorch")))
+            continue
+        params += [pytest.param(op, check, id=f"{registry}.{op.name}-{check}")
+                   for op in ops for check in checks if check in op.checks]
     return params
 
 
@@ -75,9 +74,9 @@ def test_forward_and_gradients_match_torch(op, check):
 
 
 def test_every_registry_is_run():
-    """Each registry holds ops, each op declares checks and has a unique id."""
-    names = [entry[0] for entry in REGISTRIES if isinstance(entry, tuple)]
-    assert {"functional", "functional_conv", "functional_toolkit"} <= set(names)
-    for name, ops in (entry for entry in REGISTRIES if isinstance(entry, tuple)):
-        assert ops and all(op.checks for op in ops), name
-        assert len({op.name for op in ops}) == len(ops), f"{name}: two ops share a name"
+    """Each registry holds ops, each op declares checks and has a unique name."""
+    assert {"functional", "functional_conv", "functional_toolkit"} <= set(REGISTRIES)
+    for name, ops in REGISTRIES.items():
+        if ops is not None:
+            assert ops and all(op.checks for op in ops), name
+            assert len({op.name for op in ops}) == len(ops), f"{name}: two ops share a name"
