@@ -96,6 +96,18 @@ def test_distinct_values_are_gap_apart(data, gap):
     np.testing.assert_allclose(np.diff(np.sort(x, axis=None)), gap)
 
 
+def test_float_arrays_are_bounded_float64_and_sometimes_transposed_views():
+    x = find(testing.float_arrays((2, 3), -1.0, 1.0), lambda a: not a.flags.c_contiguous)
+    assert x.shape == (2, 3) and x.dtype == np.float64 and (np.abs(x) <= 1).all()
+    find(testing.float_arrays((2, 3)), lambda a: a.flags.c_contiguous)
+
+
+@given(arrays(shapes()), st.sampled_from([0.05, 0.5]))
+def test_away_from_zero_keeps_the_margin_and_the_sign(x, margin):
+    y = testing.away_from_zero(x, margin)
+    assert (np.abs(y) >= margin).all() and (np.sign(y) == np.where(x >= 0, 1, -1)).all()
+
+
 def test_device_under_test_and_as_tensors(monkeypatch):
     monkeypatch.delenv("MINITF_TEST_DEVICE", raising=False)
     assert testing.device_under_test() == "cpu"
