@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from minitf import backend
 from minitf.nn import Transformer
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -72,3 +73,22 @@ def test_distributed_training_loop_example_runs_on_one_process():
     before = model.parameters()[0].data.copy()
     run(block, namespace, "<README.md distributed example>")
     assert not np.array_equal(before, model.parameters()[0].data)
+
+
+def test_op_harness_example_runs_and_catches_a_wrong_backward():
+    """The OpTest block, after the block that defines `softplus`, as a user's test file would hold them."""
+    blocks = python_blocks()
+    op_block = next(b for b in blocks if "assert_grad_close" in b)
+    harness_block = next(b for b in blocks if "OpTest(" in b)
+    namespace: dict = {}
+    run(op_block, namespace)
+    run(harness_block, namespace, "<README.md harness example>")
+    for check in namespace["SOFTPLUS"].checks:
+        if check == "cupy" and not backend.cuda_available():
+            continue
+        namespace["test_softplus"](check)
+    run(op_block.replace("g / (1 + xp.exp(-x.data))", "g / (1 + xp.exp(x.data))"), namespace,
+        "<README.md example, wrong backward>")
+    run(harness_block, namespace, "<README.md harness example, wrong backward>")
+    with pytest.raises(AssertionError):
+        namespace["test_softplus"]("gradient")

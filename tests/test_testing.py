@@ -1,4 +1,7 @@
-"""minitf.testing: the strategies produce what they claim, and assert_grad_close checks user ops."""
+"""minitf.testing: the strategies produce what they claim, assert_grad_close checks user ops, and the
+op-test harness (OpCase, OpTest) passes a correct op and catches broken ones."""
+import textwrap
+
 import numpy as np
 import pytest
 from hypothesis import find, given
@@ -6,8 +9,8 @@ from hypothesis import strategies as st
 
 import minitf as mt
 from minitf import Tensor, testing
-from minitf.testing import (arrays, as_tensors, assert_grad_close, axes, broadcastable_shapes, distinct_values,
-                            masks, shapes)
+from minitf.testing import (OpCase, OpTest, arrays, as_tensors, assert_grad_close, axes, broadcastable_shapes,
+                            distinct_values, masks, shapes)
 
 
 @given(st.data(), st.integers(0, 3), st.integers(0, 3), st.integers(1, 4), st.integers(0, 3))
@@ -93,6 +96,18 @@ def test_distinct_values_are_gap_apart(data, gap):
     np.testing.assert_allclose(np.diff(np.sort(x, axis=None)), gap)
 
 
+def test_float_arrays_are_bounded_float64_and_sometimes_transposed_views():
+    x = find(testing.float_arrays((2, 3), -1.0, 1.0), lambda a: not a.flags.c_contiguous)
+    assert x.shape == (2, 3) and x.dtype == np.float64 and (np.abs(x) <= 1).all()
+    find(testing.float_arrays((2, 3)), lambda a: a.flags.c_contiguous)
+
+
+@given(arrays(shapes()), st.sampled_from([0.05, 0.5]))
+def test_away_from_zero_keeps_the_margin_and_the_sign(x, margin):
+    y = testing.away_from_zero(x, margin)
+    assert (np.abs(y) >= margin).all() and (np.sign(y) == np.where(x >= 0, 1, -1)).all()
+
+
 def test_device_under_test_and_as_tensors(monkeypatch):
     monkeypatch.delenv("MINITF_TEST_DEVICE", raising=False)
     assert testing.device_under_test() == "cpu"
@@ -141,3 +156,80 @@ def test_assert_grad_close_passes_non_float_inputs_through(device):
     ids = mt.tensor(np.array([2, 0]), device=device)
     mask = mt.tensor(np.array([[True, False, True]]), device=device)
     assert_grad_close(lambda t, i, m: t[rows, i].exp() + t.masked_fill(m, 0.0).sum(), x, ids, mask)
+
+
+# ---- the op-test harness: OpCase and OpTest ------------------------------------------------
+
+def softplus_by_hand_float64(x):
+    """softplus_by_hand, but its output is always float64 (a dtype bug)."""
+    out = softplus_by_hand(x)
+    return Tensor.from_op(out.data.astype(np.float64), (x,), lambda g: (g / (1 + np.exp(-x.data)),))
+
+
+def softplus_test(op=softplus_by_hand, reference=lambda x: np.logaddexp(0, x), **options):
+    cases = shapes().flatmap(testing.float_arrays).map(lambda x: OpCase(op, (x,), reference))
+    return OpTest("softplus", cases, checks=("forward", "gradient", "float32", "float64"), **options)
+
+
+@pytest.mark.parametrize("check", ["forward", "gradient", "float32", "float64"])
+def test_op_test_passes_a_correct_op(check, device):
+    softplus_test().check(check, device)
+
+
+@pytest.mark.parametrize("check, broken", [
+    ("forward", dict(reference=lambda x: np.logaddexp(0, x) + 1e-6)),
+    ("gradient", dict(op=lambda t: softplus_by_hand(t, wrong=True))),
+    ("float32", dict(op=softplus_by_hand_float64)),
+])
+def test_op_test_catches_a_broken_op(check, broken, device):
+    with pytest.raises(AssertionError):
+        softplus_test(**broken).check(check, device)
+
+
+def test_op_test_runs_a_fixed_case_once(device):
+    calls = []
+
+    def op(t):
+        calls.append(t.shape)
+        return softplus(t)
+
+    OpTest("fixed", OpCase(op, (np.linspace(-2, 2, 5),), lambda x: np.logaddexp(0, x))).check("forward", device)
+    assert calls == [(5,)]
+
+
+def test_op_test_takes_examples_and_options_per_check(device):
+    seen = []
+    cases = shapes().map(lambda s: OpCase(lambda t: seen.append(t.shape) or softplus(t), (np.zeros(s),),
+                                          lambda x: np.logaddexp(0, x) + 1e-3))
+    OpTest("few", cases, examples={"forward": 3}, options={"forward": {"atol": 1e-2}}).check("forward", device)
+    assert 1 <= len(seen) <= 3
+
+
+def test_op_test_refuses_unknown_and_undeclared_checks():
+    case = OpCase(softplus, (np.zeros(2),), lambda x: x)
+    with pytest.raises(ValueError, match="unknown checks"):
+        OpTest("typo", case, checks=("forwrd",))
+    with pytest.raises(ValueError, match="does not declare the check 'torch'"):
+        OpTest("numpy only", case).check("torch")
+
+
+def test_torch_check_catches_a_wrong_counterpart():
+    torch = pytest.importorskip("torch")
+    x = np.linspace(-2, 2, 6).reshape(2, 3)
+    OpCase(softplus, (x,), torch=torch.nn.functional.softplus).check_matches_torch()
+    with pytest.raises(AssertionError):
+        OpCase(softplus, (x,), torch=torch.sigmoid).check_matches_torch()
+
+
+def test_module_docstring_example_runs():
+    """minitf.testing's usage example, as a user would paste it into a test file."""
+    doc = testing.__doc__
+    code = textwrap.dedent(doc[doc.index("from a test:\n") + len("from a test:\n"):doc.index("A quick gradient check")])
+    assert "SOFTPLUS.check(check)" in code
+    namespace: dict = {}
+    exec(compile(code, "<minitf.testing docstring>", "exec"), namespace)
+    for check in namespace["SOFTPLUS"].checks:
+        try:
+            namespace["test_softplus"](check)
+        except pytest.skip.Exception:
+            assert check == "cupy"

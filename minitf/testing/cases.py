@@ -1,0 +1,106 @@
+"""`OpCase`: one call of an op on concrete inputs, with the generic checks that any op should pass.
+
+A case holds the float inputs (whose gradients are checked), any integer or boolean inputs
+(ids, targets, masks), how to call the op, and what it should equal: a float64 NumPy
+reference, a PyTorch counterpart, or both. Each `check_*` method is one property; `OpTest`
+(in `minitf.testing.optest`) runs them on hypothesis-drawn cases.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+from ..gradcheck import gradcheck
+
+
+@dataclass
+class OpCase:
+    """`call(*float_tensors, *aux_tensors)` should equal `reference(*floats, *aux)` and
+    `torch(*floats_as_torch, *aux_as_torch)`.
+
+    floats: float64 NumPy arrays, the differentiable inputs (the order `call` takes them).
+    reference: a float64 NumPy function of the same arrays (None: no reference).
+    aux: integer or boolean arrays (ids, targets, masks) or None, passed after the floats.
+    torch: the PyTorch function of the same inputs as torch tensors (None: no counterpart).
+    """
+
+    call: Callable[..., Tensor]
+    floats: tuple[np.ndarray, ...]
+    reference: Callable[..., np.ndarray] | None = None
+    aux: tuple[Any, ...] = field(default=())
+    torch: Callable[..., Any] | None = None
+
+    def tensors(self, device: str, dtype: Any = np.float64) -> tuple[list[Tensor], list[Any]]:
+        """The floats as `dtype` tensors that require grad, and the aux as tensors, on `device`."""
+        floats = [Tensor(a.astype(dtype), requires_grad=True, device=device) for a in self.floats]
+        aux = [None if a is None else Tensor(a, device=device) for a in self.aux]
+        return floats, aux
+
+    def run(self, device: str, dtype: Any = np.float64) -> tuple[Tensor, list[Tensor]]:
+        """The op's output and its float input tensors."""
+        floats, aux = self.tensors(device, dtype)
+        return self.call(*floats, *aux), floats
+
+    def expected(self) -> np.ndarray:
+        """The reference's output, in float64."""
+        return np.asarray(self.reference(*self.floats, *self.aux), dtype=np.float64)
+
+    def check_forward(self, device: str, rtol: float = 1e-10, atol: float = 1e-12) -> None:
+        """The float64 output against the reference: same shape, equal up to rounding."""
+        out, _ = self.run(device)
+        expected = self.expected()
+        assert out.shape == expected.shape
+        np.testing.assert_allclose(out.numpy(), expected, rtol=rtol, atol=atol)
+
+    def check_gradient(self, device: str) -> None:
+        """Every float input's gradient against central differences in float64 (random cotangent)."""
+        floats, aux = self.tensors(device)
+        assert gradcheck(lambda *t: self.call(*t, *aux), floats)
+
+    def check_dtype(self, dtype: Any, device: str, float32_tol: float = 1e-4) -> None:
+        """The output and every gradient keep `dtype`, the device and their shapes; the output is
+        close to the reference (to `float32_tol` in float32)."""
+        out, inputs = self.run(device, dtype)
+        on = backend.parse_device(device)
+        assert out.dtype == dtype and out.device == on
+        tol = float32_tol if dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(out.numpy(), self.expected(), rtol=tol, atol=tol)
+        cotangent = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
+        out.backward(Tensor(cotangent, device=device))
+        for x in inputs:
+            assert x.grad is not None
+            assert x.grad.shape == x.shape and x.grad.dtype == dtype
+            assert backend.device_of(x.grad) == on
+
+    def check_cupy_matches_numpy(self) -> None:
+        """Output and gradients on CuPy equal those on NumPy up to rounding (needs a GPU)."""
+        results = []
+        for device in ("cpu", "cuda"):
+            out, inputs = self.run(device)
+            assert out.device.kind == device
+            cotangent = np.random.default_rng(0).standard_normal(out.shape)
+            out.backward(Tensor(cotangent, device=device))
+            results.append([out.numpy()] + [backend.to_device(x.grad, "cpu") for x in inputs])
+        for on_cpu, on_gpu in zip(*results):
+            np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-9, atol=1e-12)
+
+    def check_matches_torch(self, rtol_out: float = 1e-10, rtol_grad: float = 1e-9) -> None:
+        """Forward in float64 on the CPU and every float input's gradient, for the same random
+        cotangent, against the `torch` counterpart (needs PyTorch)."""
+        import torch
+
+        mine, aux = self.tensors("cpu")
+        reference = [torch.tensor(a, requires_grad=True) for a in self.floats]
+        out = self.call(*mine, *aux)
+        expected = self.torch(*reference, *[None if a is None else torch.as_tensor(a) for a in self.aux])
+        assert out.shape == tuple(expected.shape) and out.dtype == np.float64
+        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=rtol_out, atol=1e-12)
+        cotangent = np.random.default_rng(9).standard_normal(out.shape)
+        out.backward(Tensor(cotangent))
+        expected.backward(torch.tensor(cotangent))
+        for i, (x, t) in enumerate(zip(mine, reference)):
+            np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=rtol_grad, atol=1e-12, err_msg=f"input {i}")
