@@ -18,7 +18,9 @@ from .ops_shape import (concat, expand, expand_dims, flatten, getitem, masked_fi
                         setitem, split, squeeze, stack, swapaxes, transpose, unsqueeze, view, where)
 from .ops_stats import logsumexp, norm, std, var
 from .sampling import bernoulli, multinomial, rand, randint, randn, randperm
-from .tensor import Tensor, as_array, is_grad_enabled, no_grad, sum_to_shape, tensor
+from .grad_mode import is_grad_enabled, no_grad
+from .graph import sum_to_shape
+from .tensor import Tensor, as_array, tensor
 
 
 def _bind_methods() -> None:

@@ -22,7 +22,8 @@ import numpy as np
 
 from .. import backend
 from . import versions
-from .tensor import Tensor, is_grad_enabled
+from .grad_mode import is_grad_enabled
+from .tensor import Tensor
 
 
 def check_writable(x: Tensor, op: str, *values: Any) -> None:
