@@ -4,7 +4,7 @@ A Tensor wraps one backend array (`.data`, NumPy or CuPy). An op that has an inp
 requiring grad returns a Tensor that remembers its inputs (`_parents`) and a closure
 (`_backward`) mapping the output's gradient to one gradient per input. The ops
 themselves live next to their backward passes in `ops_*.py`; `minitf.autograd`
-binds them to this class as methods and operators. graph.py walks the graph backward,
+binds them to this class (op_table.py). graph.py walks the graph backward,
 grad_mode.py says whether ops record it, hooks.py keeps the leaves' gradient hooks.
 """
 from __future__ import annotations
