@@ -20,7 +20,7 @@ from .ops_inplace import (add_, clamp_, copy_, div_, fill_, iadd, imul, ipow, is
 from .ops_layout import clone, flip, pad, repeat, repeat_interleave, roll, tile, tril, triu
 from .ops_math import (abs, add, astype, div, eq, exp, ge, gt, le, log, lt, matmul, mul, ne, neg,
                        pow, radd, rdiv, relu, rmatmul, rmul, rpow, rsub, sigmoid, sqrt, sub, tanh, to)
-from .ops_math2 import clamp, clip, cos, expm1, log1p, maximum, minimum, sin
+from .ops_elementwise import clamp, clip, cos, expm1, log1p, maximum, minimum, sin
 from .ops_reduce import max, mean, min, sum
 from .ops_scan import cumprod, cumsum
 from .ops_select import argmax, argmin, argsort, sort, topk
@@ -55,7 +55,7 @@ OPS: tuple[Op, ...] = (
     Op("__getitem__", getitem, export=""), Op("__setitem__", setitem, export=""),
     Op("getitem", getitem, method=False, export="autograd"),
     Op("setitem", setitem, method=False, export="autograd"),
-    # elementwise math (ops_math.py, ops_math2.py)
+    # elementwise math (ops_math.py, ops_elementwise.py)
     Op("exp", exp), Op("log", log), Op("sqrt", sqrt), Op("tanh", tanh), Op("sigmoid", sigmoid),
     Op("relu", relu), Op("abs", abs), Op("sin", sin), Op("cos", cos), Op("log1p", log1p),
     Op("expm1", expm1), Op("clip", clip), Op("clamp", clamp), Op("maximum", maximum),

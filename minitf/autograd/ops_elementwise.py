@@ -1,4 +1,5 @@
-"""More elementwise math: sin, cos, log1p, expm1, clip (clamp), maximum, minimum.
+"""Elementwise functions beyond ops_math.py's arithmetic and activations: sin, cos, log1p and
+expm1 (exact near 0), clip (clamp), maximum, minimum.
 
 Each forward with its backward beside it; broadcasting is summed back by the engine.
 """
