@@ -122,7 +122,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
-        return Tensor._make(self.data)
+        return Tensor.from_op(self.data)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         if flag and self.dtype.kind != "f":
@@ -147,8 +147,8 @@ class Tensor:
 
     # ---- graph construction -----------------------------------------------------------
     @staticmethod
-    def _make(data: Array, parents: tuple["Tensor", ...] = (),
-              backward: BackwardFn | None = None) -> "Tensor":
+    def from_op(data: Array, parents: tuple["Tensor", ...] = (),
+                backward: BackwardFn | None = None) -> "Tensor":
         """Wrap an op's output array `data` computed from the tensors `parents`.
 
         `backward(g)` maps the output's gradient `g` (same shape as data) to one gradient
@@ -170,8 +170,6 @@ class Tensor:
             t._parents = ()
             t._backward = None
         return t
-
-    from_op = _make  # the public name, for defining your own ops: Tensor.from_op(data, inputs, backward)
 
     # ---- backward ---------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:

@@ -55,7 +55,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
             pdf = xp.exp(-0.5 * x.data * x.data) * INV_SQRT_2PI
             return (g * (cdf + x.data * pdf),)
 
-        return Tensor._make(x.data * cdf, (x,), backward)
+        return Tensor.from_op(x.data * cdf, (x,), backward)
     inner = _SQRT_2_OVER_PI * (x.data + 0.044715 * x.data ** 3)
     th = xp.tanh(inner)
 
@@ -63,7 +63,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x.data * x.data)
         return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
 
-    return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
+    return Tensor.from_op(0.5 * x.data * (1 + th), (x,), backward)
 
 
 def sigmoid_array(xp: Any, x: Any) -> Any:
@@ -99,7 +99,7 @@ def silu(x: Tensor) -> Tensor:
         gx *= g
         return (gx,)
 
-    return Tensor._make(x.data * s, (x,), backward)
+    return Tensor.from_op(x.data * s, (x,), backward)
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -116,7 +116,7 @@ def sigmoid(x: Tensor) -> Tensor:
         gx *= g
         return (gx,)
 
-    return Tensor._make(s, (x,), backward)
+    return Tensor.from_op(s, (x,), backward)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -138,7 +138,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
         slope *= g
         return (slope,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -155,7 +155,7 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
         slope *= g
         return (slope,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
@@ -175,7 +175,7 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
         slope *= g
         return (slope,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def log_sigmoid(x: Tensor) -> Tensor:
@@ -185,7 +185,7 @@ def log_sigmoid(x: Tensor) -> Tensor:
     def backward(g):
         return (g * sigmoid_array(xp, -x.data),)
 
-    return Tensor._make(-softplus_array(xp, -x.data), (x,), backward)
+    return Tensor.from_op(-softplus_array(xp, -x.data), (x,), backward)
 
 
 def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:
@@ -237,4 +237,4 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     def backward(g):
         return (keep_and_scale(g, keep, scale),)
 
-    return Tensor._make(keep_and_scale(x.data, keep, scale), (x,), backward)
+    return Tensor.from_op(keep_and_scale(x.data, keep, scale), (x,), backward)

@@ -16,22 +16,22 @@ from ..autograd import Tensor
 
 def softmax(x: Tensor) -> Tensor:
     y = kernels.softmax_forward(x.data)
-    return Tensor._make(y, (x,), lambda g: (kernels.softmax_backward(y, g),))
+    return Tensor.from_op(y, (x,), lambda g: (kernels.softmax_backward(y, g),))
 
 
 def log_softmax(x: Tensor) -> Tensor:
     y = kernels.log_softmax_forward(x.data)
-    return Tensor._make(y, (x,), lambda g: (kernels.log_softmax_backward(y, g),))
+    return Tensor.from_op(y, (x,), lambda g: (kernels.log_softmax_backward(y, g),))
 
 
 def gelu(x: Tensor, approximate: str) -> Tensor:
     y = kernels.gelu_forward(x.data, approximate)
-    return Tensor._make(y, (x,), lambda g: (kernels.gelu_backward(x.data, g, approximate),))
+    return Tensor.from_op(y, (x,), lambda g: (kernels.gelu_backward(x.data, g, approximate),))
 
 
 def dropout(x: Tensor, p: float) -> Tensor:
     y, mask = kernels.dropout_forward(x.data, p)
-    return Tensor._make(y, (x,), lambda g: (g * mask,))
+    return Tensor.from_op(y, (x,), lambda g: (g * mask,))
 
 
 def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
@@ -45,7 +45,7 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
         return [gx] + ([gw] if weight is not None else []) + ([gb] if bias is not None else [])
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor._make(y, parents, backward)
+    return Tensor.from_op(y, parents, backward)
 
 
 def cross_entropy(logits: Tensor, targets: Any, ignore_index: int, label_smoothing: float,
@@ -60,4 +60,4 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int, label_smoothi
         return (kernels.cross_entropy_backward(logits.data, targets, lse, scale, ignore_index,
                                                label_smoothing),)
 
-    return Tensor._make(out.astype(logits.dtype, copy=False), (logits,), backward)
+    return Tensor.from_op(out.astype(logits.dtype, copy=False), (logits,), backward)

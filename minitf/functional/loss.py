@@ -148,4 +148,4 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
             grad[poisoned] = 0
         return (grad.reshape(logits.shape),)
 
-    return Tensor._make(out, (logits,), backward)
+    return Tensor.from_op(out, (logits,), backward)

@@ -43,7 +43,7 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     def backward(g):
         return (y * (g - (g * y).sum(axis=axis, keepdims=True)),)
 
-    return Tensor._make(y, (x,), backward)
+    return Tensor.from_op(y, (x,), backward)
 
 
 @accepts_dim
@@ -57,4 +57,4 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     def backward(g):
         return (g - xp.exp(y) * g.sum(axis=axis, keepdims=True),)
 
-    return Tensor._make(y, (x,), backward)
+    return Tensor.from_op(y, (x,), backward)
