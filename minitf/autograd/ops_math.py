@@ -187,15 +187,28 @@ def tanh(x: Tensor) -> Tensor:
     return Tensor.from_op(out, (x,), backward)
 
 
+def sigmoid_array(xp: Any, x: Any) -> Any:
+    """1 / (1 + exp(-x)) as a new array, through tanh so that it cannot overflow."""
+    out = xp.asarray(x * 0.5)  # (an array even when x is 0-d: NumPy gives a scalar)
+    xp.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
+
+
 def sigmoid(x: Tensor) -> Tensor:
-    """1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2, which cannot overflow."""
+    """1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2, which cannot overflow.
+    Backward: s * (1 - s), with the passes in place (fewer temporaries)."""
     xp = backend.get_array_module(x.data)
-    out = 0.5 * (1 + xp.tanh(0.5 * x.data))
+    s = sigmoid_array(xp, x.data)
 
     def backward(g):
-        return (g * out * (1 - out),)
+        gx = 1 - s
+        gx *= s
+        gx *= g
+        return (gx,)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(s, (x,), backward)
 
 
 def relu(x: Tensor) -> Tensor:

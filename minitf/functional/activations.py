@@ -1,5 +1,5 @@
-"""Activations and dropout as fused ops: relu, gelu (exact or tanh), silu, softplus, leaky_relu,
-elu, sigmoid, tanh, log_sigmoid, dropout."""
+"""Activations and dropout as fused ops: gelu (exact or tanh), silu, softplus, leaky_relu, elu,
+log_sigmoid, dropout; relu, sigmoid and tanh are minitf's own (minitf.autograd.ops_math)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from .. import backend, kernels, parallel
-from ..autograd import Tensor, relu, tanh
+from ..autograd import Tensor, relu, sigmoid, tanh
+from ..autograd.ops_math import sigmoid_array
 from . import cuda
 
 __all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid",
@@ -66,15 +67,6 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return Tensor.from_op(0.5 * x.data * (1 + th), (x,), backward)
 
 
-def sigmoid_array(xp: Any, x: Any) -> Any:
-    """1 / (1 + exp(-x)) as a new array, through tanh so that it cannot overflow."""
-    out = xp.multiply(x, 0.5, out=xp.empty_like(x))  # (an array even when x is 0-d)
-    xp.tanh(out, out=out)
-    out += 1
-    out *= 0.5
-    return out
-
-
 def softplus_array(xp: Any, x: Any) -> Any:
     """log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)) as a new array, without overflow
     (np.logaddexp does the same, several times slower)."""
@@ -100,23 +92,6 @@ def silu(x: Tensor) -> Tensor:
         return (gx,)
 
     return Tensor.from_op(x.data * s, (x,), backward)
-
-
-def sigmoid(x: Tensor) -> Tensor:
-    """1 / (1 + exp(-x)), through tanh so that it cannot overflow. Backward: s * (1 - s).
-
-    minitf.sigmoid with fewer temporaries: the passes run in place.
-    """
-    xp = backend.get_array_module(x.data)
-    s = sigmoid_array(xp, x.data)
-
-    def backward(g):
-        gx = 1 - s
-        gx *= s
-        gx *= g
-        return (gx,)
-
-    return Tensor.from_op(s, (x,), backward)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
