@@ -1,5 +1,4 @@
-"""The grad mode is per thread (as PyTorch's), and no_grad sets only the grad mode."""
-import pathlib
+"""The grad mode is per thread, as PyTorch's."""
 import threading
 
 import minitf as mt
@@ -80,11 +79,3 @@ def test_one_no_grad_decorator_used_by_two_threads_at_once():
     for thread in threads:
         thread.join()
     assert results == {"first": True, "second": False}
-
-
-def test_the_grad_mode_does_not_touch_the_cpu_pool():
-    """no_grad sets only the grad mode: the autograd engine does not import the thread pool."""
-    root = pathlib.Path(mt.__file__).parent / "autograd"
-    for name in ("grad_mode.py", "tensor.py", "graph.py", "hooks.py"):
-        source = (root / name).read_text()
-        assert "parallel" not in source and "threadpoolctl" not in source, name
