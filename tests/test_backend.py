@@ -165,7 +165,7 @@ def test_check_same_device_names_both_devices(fake_gpu_array):
 ])
 def test_ops_refuse_inputs_on_different_devices(fake_gpu_array, op):
     a = mt.tensor(np.ones(3))
-    b = mt.Tensor._make(fake_gpu_array)
+    b = mt.Tensor.from_op(fake_gpu_array)
     with pytest.raises(mt.DeviceError, match=r"cpu, cuda:1"):
         op(a, b)
 

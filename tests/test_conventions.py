@@ -106,6 +106,12 @@ def test_pytorch_spellings_are_the_same_functions():
     np.testing.assert_array_equal(F.one_hot(mt.tensor(np.array([2, 0])), 3).numpy(), [[0, 0, 1], [1, 0, 0]])
 
 
+def test_one_definition_of_each_activation_shared_by_minitf_and_functional():
+    for name in ("sigmoid", "relu", "tanh"):
+        assert getattr(F, name) is getattr(mt, name) is getattr(mt.Tensor, name), name
+    np.testing.assert_allclose(mt.sigmoid(mt.tensor([0, 2])).numpy(), 1 / (1 + np.exp([-0.0, -2.0])), rtol=1e-15)
+
+
 def test_matrix_transpose():
     t = mt.tensor(X, requires_grad=True)
     np.testing.assert_array_equal(t.mT.numpy(), np.swapaxes(X, -1, -2))

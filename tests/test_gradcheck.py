@@ -19,11 +19,11 @@ def square(x, wrong_at=None):
             grad[wrong_at] += 1.0
         return (grad,)
 
-    return Tensor._make(x.data ** 2, (x,), backward)
+    return Tensor.from_op(x.data ** 2, (x,), backward)
 
 
 def square_missing_factor_two(x):
-    return Tensor._make(x.data ** 2, (x,), lambda g: (x.data * g,))
+    return Tensor.from_op(x.data ** 2, (x,), lambda g: (x.data * g,))
 
 
 def softmax(x, correct=True):
@@ -37,7 +37,7 @@ def softmax(x, correct=True):
             return (s * (g - (g * s).sum(axis=-1, keepdims=True)),)
         return (s * (g - g.mean(axis=-1, keepdims=True)),)  # zero for g = ones, like the truth
 
-    return Tensor._make(s, (x,), backward)
+    return Tensor.from_op(s, (x,), backward)
 
 
 def leaf(array, device="cpu"):
@@ -109,7 +109,7 @@ def test_multiple_outputs_and_non_tensor_arguments():
 
 def test_only_inputs_that_require_grad_are_checked():
     def product_wrong_for_b(a, b):
-        return Tensor._make(a.data * b.data, (a, b), lambda g: (g * b.data, g * 999.0))
+        return Tensor.from_op(a.data * b.data, (a, b), lambda g: (g * b.data, g * 999.0))
 
     a = leaf([3.0, 4.0])
     assert mt.gradcheck(product_wrong_for_b, [a, mt.tensor(np.array([1.0, 2.0]))])
@@ -137,7 +137,7 @@ def test_tolerances_are_honoured():
     x = leaf([1.0, 2.0])
 
     def slightly_off(t):  # relative error 1e-4 in the gradient
-        return Tensor._make(t.data ** 2, (t,), lambda g: (2 * t.data * g * (1 + 1e-4),))
+        return Tensor.from_op(t.data ** 2, (t,), lambda g: (2 * t.data * g * (1 + 1e-4),))
 
     assert mt.gradcheck(slightly_off, [x])  # within rtol=1e-3
     with pytest.raises(mt.GradcheckError):

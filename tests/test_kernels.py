@@ -586,28 +586,28 @@ def _kernel_ops():
     """minitf ops built on the kernels (as the dispatch would), for gradchecks on CuPy."""
     def softmax(x):
         y = kernels.softmax_forward(x.data)
-        return Tensor._make(y, (x,), lambda g: (kernels.softmax_backward(y, g),))
+        return Tensor.from_op(y, (x,), lambda g: (kernels.softmax_backward(y, g),))
 
     def log_softmax(x):
         y = kernels.log_softmax_forward(x.data)
-        return Tensor._make(y, (x,), lambda g: (kernels.log_softmax_backward(y, g),))
+        return Tensor.from_op(y, (x,), lambda g: (kernels.log_softmax_backward(y, g),))
 
     def layer_norm(x, w, b):
         y, mean, rstd = kernels.layer_norm_forward(x.data, w.data, b.data, 1e-5)
 
         def backward(g):
             return kernels.layer_norm_backward(x.data, g, w.data, mean, rstd, has_bias=True)
-        return Tensor._make(y, (x, w, b), backward)
+        return Tensor.from_op(y, (x, w, b), backward)
 
     def gelu(approximate):
         def op(x):
-            return Tensor._make(kernels.gelu_forward(x.data, approximate), (x,),
-                                lambda g: (kernels.gelu_backward(x.data, g, approximate),))
+            return Tensor.from_op(kernels.gelu_forward(x.data, approximate), (x,),
+                                  lambda g: (kernels.gelu_backward(x.data, g, approximate),))
         return op
 
     def cross_entropy(x, t, s):
         loss, lse = kernels.cross_entropy_forward(x.data, t, -100, s)
-        return Tensor._make(loss, (x,), lambda g: (kernels.cross_entropy_backward(x.data, t, lse, g, -100, s),))
+        return Tensor.from_op(loss, (x,), lambda g: (kernels.cross_entropy_backward(x.data, t, lse, g, -100, s),))
 
     return dict(softmax=softmax, log_softmax=log_softmax, layer_norm=layer_norm, gelu=gelu,
                 cross_entropy=cross_entropy)

@@ -385,14 +385,14 @@ def test_adam_gives_the_same_update_on_any_number_of_threads(split_small):
         np.testing.assert_array_equal(after3, after1)
 
 
-# ---- NumPy's BLAS: one thread while the pool splits products, at most n under no_grad -------------------
+# ---- NumPy's BLAS: one thread while the pool splits products, at most n when not splitting -------------------
 
 def numpy_blas_threads():
     from threadpoolctl import threadpool_info
     return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
 
-def test_blas_runs_on_one_thread_with_the_pool_and_on_its_own_under_no_grad(split_small, monkeypatch):
+def test_blas_runs_on_one_thread_with_the_pool_and_on_its_own_without_splitting(split_small, monkeypatch):
     from threadpoolctl import threadpool_limits
 
     parallel.set_num_threads(1)  # no pool
@@ -402,13 +402,18 @@ def test_blas_runs_on_one_thread_with_the_pool_and_on_its_own_under_no_grad(spli
         parallel.set_num_threads(2)
         parallel.run_tasks([lambda: None, lambda: None])
         assert set(numpy_blas_threads().values()) == {1}
-        with minitf.no_grad():
+        with minitf.no_grad():  # the grad mode alone leaves BLAS as it is
+            assert set(numpy_blas_threads().values()) == {1}
+        previous = parallel.split_products(False)
+        try:
             assert numpy_blas_threads() == own  # inference: products on BLAS's own threads, not split
             seen = []
             parallel.matmul(np.ones((64, 64)), np.ones((64, 64)), epilogue=lambda out, rows: seen.append(rows))
             assert seen == [slice(0, 64)]
             parallel.run_tasks([lambda: None, lambda: None])
             assert numpy_blas_threads() == own  # given back after the pool's tasks
+        finally:
+            parallel.split_products(previous)
         assert set(numpy_blas_threads().values()) == {1}
         parallel.set_num_threads(1)
         assert set(numpy_blas_threads().values()) == {1}  # one thread for all of minitf, BLAS too

@@ -229,7 +229,7 @@ def embedding_add_at(ids: Any, weight: Any) -> Any:
         np.add.at(gw, ids.reshape(-1), g.reshape(-1, weight.shape[1]))
         return (gw,)
 
-    return Tensor._make(weight.data[ids], (weight,), backward)
+    return Tensor.from_op(weight.data[ids], (weight,), backward)
 
 
 def cnn(nn: Any, size: int) -> Any:

@@ -6,7 +6,7 @@
 The model, data and step are those of tools/bench_step.py (--config ref: d_model 256, 4 heads,
 3+3 layers, ff 1024, vocab 8000, batch 64 x 32, dropout 0.1, label smoothing 0.1, Adam).
 
-Forward: `Tensor._make` is wrapped so that each new node is charged the wall time since the
+Forward: `Tensor.from_op` is wrapped so that each new node is charged the wall time since the
 previous node was made (the op's own work plus the Python of the module code that led to it),
 under the name of the function that defined its backward closure. Backward: each backward
 closure is wrapped with a timer; what the engine does between closures (summing broadcast
@@ -147,7 +147,7 @@ def profile(c: dict, args: argparse.Namespace, floor_by_op: dict[str, float]) ->
 
     fwd, bwd, count = defaultdict(float), defaultdict(float), defaultdict(int)
     clock = {"last": 0.0}
-    original = Tensor._make
+    original = Tensor.from_op
 
     def timed_backward(name, backward):
         def run(g):
@@ -170,7 +170,7 @@ def profile(c: dict, args: argparse.Namespace, floor_by_op: dict[str, float]) ->
         return t
 
     totals = defaultdict(float)
-    Tensor._make = staticmethod(make)
+    Tensor.from_op = staticmethod(make)
     try:
         for _ in range(args.steps):
             t0 = clock["last"] = CLOCK[0]()
@@ -191,7 +191,7 @@ def profile(c: dict, args: argparse.Namespace, floor_by_op: dict[str, float]) ->
                                ("step", t4 - t0)):
                 totals[key] += value
     finally:
-        Tensor._make = staticmethod(original)
+        Tensor.from_op = staticmethod(original)
 
     plain += step_times(c, args, (loss_fn, opt))  # as many again after: a busy machine drifts
     n = args.steps

@@ -46,13 +46,13 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
         return tuple(_operand_gradient(k, g, arrays, inputs, output, iter(unused), subscripts)
                      if t.requires_grad else None for k, t in enumerate(tensors))
 
-    return Tensor._make(xp.asarray(out), tuple(tensors), backward)
+    return Tensor.from_op(xp.asarray(out), tuple(tensors), backward)
 
 
 def _as_tensors(operands: tuple[Any, ...]) -> list[Tensor]:
     like = next((t for t in operands if isinstance(t, Tensor)), None)
     if like is None:
-        like = Tensor._make(as_array(operands[0]))
+        like = Tensor.from_op(as_array(operands[0]))
     return [lift(t, like) for t in operands]
 
 

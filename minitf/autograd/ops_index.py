@@ -123,7 +123,7 @@ def _take_along_axis(x: Tensor, raw: Any, axis: int, op: str) -> Tensor:
         shape = g.shape[:axis] + (x.shape[axis],) + g.shape[axis + 1:]
         return scatter_add_along(shape, axis, idx, g), None
 
-    return Tensor._make(out, (x, Tensor._make(raw)), backward)
+    return Tensor.from_op(out, (x, Tensor.from_op(raw)), backward)
 
 
 def _leading_block(shape: tuple[int, ...], axis: int | None) -> tuple[slice, ...]:
@@ -180,7 +180,7 @@ def scatter_add(x: Tensor, axis: int, index: Any, src: Tensor) -> Tensor:
             gsrc[block] = xp.take_along_axis(g[_leading_block(raw.shape, axis)], idx, axis)
         return g, gsrc, None
 
-    return Tensor._make(x.data + added, (x, src, Tensor._make(raw)), backward)
+    return Tensor.from_op(x.data + added, (x, src, Tensor.from_op(raw)), backward)
 
 
 @accepts_dim
@@ -203,7 +203,7 @@ def take(x: Tensor, indices: Any, axis: int | None = None) -> Tensor:
         rows = g.reshape(int(np.prod(pre)), idx.size, int(np.prod(post)))
         return add_rows(rows, idx.reshape(-1), n, x.shape), None
 
-    return Tensor._make(out, (x, Tensor._make(raw)), backward)
+    return Tensor.from_op(out, (x, Tensor.from_op(raw)), backward)
 
 
 @accepts_dim
@@ -234,4 +234,4 @@ def one_hot(ids: Any, num_classes: int = -1, dtype: Any = np.int64) -> Tensor:
         if low < 0 or high >= num_classes:
             raise IndexError(f"one_hot: id {low if low < 0 else high} is out of range for "
                              f"num_classes {num_classes}")
-    return Tensor._make((data[..., None] == xp.arange(num_classes)).astype(dtype))
+    return Tensor.from_op((data[..., None] == xp.arange(num_classes)).astype(dtype))

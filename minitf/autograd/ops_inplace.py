@@ -22,7 +22,8 @@ import numpy as np
 
 from .. import backend
 from . import versions
-from .tensor import Tensor, is_grad_enabled
+from .grad_mode import is_grad_enabled
+from .tensor import Tensor
 
 
 def check_writable(x: Tensor, op: str, *values: Any) -> None:
@@ -210,10 +211,8 @@ def clamp_(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     return _write(x, "clamp_", compute)
 
 
-IN_PLACE = {
-    "add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "pow_": pow_, "zero_": zero_,
-    "fill_": fill_, "copy_": copy_, "clamp_": clamp_,
-    "__iadd__": _augmented("add", "+="), "__isub__": _augmented("subtract", "-="),
-    "__imul__": _augmented("multiply", "*="), "__itruediv__": _augmented("true_divide", "/="),
-    "__ipow__": _augmented("power", "**="),
-}
+iadd = _augmented("add", "+=")  # the operators of `t += u` and the like: Tensor.__iadd__ ...
+isub = _augmented("subtract", "-=")
+imul = _augmented("multiply", "*=")
+itruediv = _augmented("true_divide", "/=")
+ipow = _augmented("power", "**=")

@@ -24,7 +24,7 @@ def clone(x: Tensor) -> Tensor:
     def backward(g):
         return (g,)
 
-    return Tensor._make(x.data.copy(), (x,), backward)
+    return Tensor.from_op(x.data.copy(), (x,), backward)
 
 
 @accepts_dim
@@ -36,7 +36,7 @@ def flip(x: Tensor, axis: Any = None) -> Tensor:
     def backward(g):
         return (xp.flip(g, axes),)
 
-    return Tensor._make(xp.flip(x.data, axes).copy(), (x,), backward)
+    return Tensor.from_op(xp.flip(x.data, axes).copy(), (x,), backward)
 
 
 @accepts_dim
@@ -50,7 +50,7 @@ def roll(x: Tensor, shift: Any, axis: Any = None) -> Tensor:
     def backward(g):
         return (xp.roll(g, back, axis),)
 
-    return Tensor._make(xp.roll(x.data, shift, axis), (x,), backward)
+    return Tensor.from_op(xp.roll(x.data, shift, axis), (x,), backward)
 
 
 def tile(x: Tensor, *reps: Any) -> Tensor:
@@ -70,7 +70,7 @@ def tile(x: Tensor, *reps: Any) -> Tensor:
         pairs = g.reshape(tuple(v for r, n in zip(reps, shape) for v in (r, n)))
         return (pairs.sum(axis=tuple(range(0, 2 * ndim, 2))).reshape(x.shape),)
 
-    return Tensor._make(xp.tile(x.data.reshape(shape), reps), (x,), backward)
+    return Tensor.from_op(xp.tile(x.data.reshape(shape), reps), (x,), backward)
 
 
 @accepts_dim
@@ -92,7 +92,7 @@ def repeat_interleave(x: Tensor, repeats: Any, axis: int | None = None) -> Tenso
             split = g.shape[:axis] + (n, int(repeats)) + g.shape[axis + 1:]
             return (g.reshape(split).sum(axis=axis + 1),)
 
-        return Tensor._make(xp.repeat(x.data, int(repeats), axis), (x,), backward)
+        return Tensor.from_op(xp.repeat(x.data, int(repeats), axis), (x,), backward)
     counts = backend.to_device(repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats), "cpu")
     if counts.dtype.kind not in "iu" or counts.ndim > 1 or counts.size not in (1, n) or (counts < 0).any():
         raise ValueError(f"repeat_interleave: repeats must be non-negative integers, one per entry "
@@ -121,7 +121,7 @@ def pad(x: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
     def backward(g):
         return (g[inner],)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def _triangle(x: Tensor, k: int, diagonal: int | None, lower: bool, op: str) -> Tensor:
@@ -141,7 +141,7 @@ def _triangle(x: Tensor, k: int, diagonal: int | None, lower: bool, op: str) -> 
     def backward(g):
         return (keep(g),)
 
-    return Tensor._make(keep(x.data), (x,), backward)
+    return Tensor.from_op(keep(x.data), (x,), backward)
 
 
 def tril(x: Tensor, k: int = 0, diagonal: int | None = None) -> Tensor:

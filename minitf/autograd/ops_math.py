@@ -22,10 +22,10 @@ def lift(value: Operand, like: Tensor) -> Tensor:
     xp = backend.get_array_module(like.data)
     if isinstance(value, (bool, int, float)):
         dtype = like.dtype if like.dtype.kind == "f" else None
-        return Tensor._make(xp.asarray(value, dtype=dtype))
+        return Tensor.from_op(xp.asarray(value, dtype=dtype))
     if hasattr(value, "shape"):
         backend.check_same_device("op", like.data, value)
-    return Tensor._make(xp.asarray(value))
+    return Tensor.from_op(xp.asarray(value))
 
 
 def _pair(a: Operand, b: Operand) -> tuple[Tensor, Tensor]:
@@ -48,7 +48,7 @@ def _pass_through(g):
 
 def add(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor._make(a.data + b, (a,), _pass_through)
+        return Tensor.from_op(a.data + b, (a,), _pass_through)
     if _is_scalar(a):
         return add(b, a)
     a, b = _pair(a, b)
@@ -56,39 +56,39 @@ def add(a: Operand, b: Operand) -> Tensor:
     def backward(g):
         return g, g
 
-    return Tensor._make(a.data + b.data, (a, b), backward)
+    return Tensor.from_op(a.data + b.data, (a, b), backward)
 
 
 def sub(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor._make(a.data - b, (a,), _pass_through)
+        return Tensor.from_op(a.data - b, (a,), _pass_through)
     if _is_scalar(a):
-        return Tensor._make(a - b.data, (b,), lambda g: (-g,))
+        return Tensor.from_op(a - b.data, (b,), lambda g: (-g,))
     a, b = _pair(a, b)
 
     def backward(g):
         return g, (-g if b.requires_grad else None)
 
-    return Tensor._make(a.data - b.data, (a, b), backward)
+    return Tensor.from_op(a.data - b.data, (a, b), backward)
 
 
 def mul(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(a):
         a, b = b, a
     if _is_scalar(b):
-        return Tensor._make(a.data * b, (a,), lambda g: (g * b,))
+        return Tensor.from_op(a.data * b, (a,), lambda g: (g * b,))
     a, b = _pair(a, b)
 
     def backward(g):
         return (g * b.data if a.requires_grad else None,
                 g * a.data if b.requires_grad else None)
 
-    return Tensor._make(a.data * b.data, (a, b), backward)
+    return Tensor.from_op(a.data * b.data, (a, b), backward)
 
 
 def div(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor._make(a.data / b, (a,), lambda g: (g / b,))
+        return Tensor.from_op(a.data / b, (a,), lambda g: (g / b,))
     a, b = _pair(a, b)
     out = a.data / b.data
 
@@ -97,13 +97,13 @@ def div(a: Operand, b: Operand) -> Tensor:
         return (ga if a.requires_grad else None,
                 -ga * out if b.requires_grad else None)
 
-    return Tensor._make(out, (a, b), backward)
+    return Tensor.from_op(out, (a, b), backward)
 
 
 def pow(a: Operand, b: Operand) -> Tensor:  # noqa: A001 (mirrors operator.pow)
     """a ** b. The gradient with respect to b is taken as 0 where a <= 0 (log a undefined)."""
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor._make(a.data ** b, (a,), lambda g: (g * b * a.data ** (b - 1),))
+        return Tensor.from_op(a.data ** b, (a,), lambda g: (g * b * a.data ** (b - 1),))
     a, b = _pair(a, b)
     out = a.data ** b.data
 
@@ -116,14 +116,14 @@ def pow(a: Operand, b: Operand) -> Tensor:  # noqa: A001 (mirrors operator.pow)
             gb = g * out * xp.log(xp.where(positive, a.data, 1)) * positive
         return ga, gb
 
-    return Tensor._make(out, (a, b), backward)
+    return Tensor.from_op(out, (a, b), backward)
 
 
 def neg(a: Tensor) -> Tensor:
     def backward(g):
         return (-g,)
 
-    return Tensor._make(-a.data, (a,), backward)
+    return Tensor.from_op(-a.data, (a,), backward)
 
 
 def radd(a: Tensor, b: Operand) -> Tensor:
@@ -155,7 +155,7 @@ def exp(x: Tensor) -> Tensor:
     def backward(g):
         return (g * out,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def log(x: Tensor) -> Tensor:
@@ -164,7 +164,7 @@ def log(x: Tensor) -> Tensor:
     def backward(g):
         return (g / x.data,)
 
-    return Tensor._make(xp.log(x.data), (x,), backward)
+    return Tensor.from_op(xp.log(x.data), (x,), backward)
 
 
 def sqrt(x: Tensor) -> Tensor:
@@ -174,7 +174,7 @@ def sqrt(x: Tensor) -> Tensor:
     def backward(g):
         return (g / (2 * out),)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -184,18 +184,31 @@ def tanh(x: Tensor) -> Tensor:
     def backward(g):
         return (g * (1 - out * out),)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
+
+
+def sigmoid_array(xp: Any, x: Any) -> Any:
+    """1 / (1 + exp(-x)) as a new array, through tanh so that it cannot overflow."""
+    out = xp.asarray(x * 0.5)  # (an array even when x is 0-d: NumPy gives a scalar)
+    xp.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    """1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2, which cannot overflow."""
+    """1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2, which cannot overflow.
+    Backward: s * (1 - s), with the passes in place (fewer temporaries)."""
     xp = backend.get_array_module(x.data)
-    out = 0.5 * (1 + xp.tanh(0.5 * x.data))
+    s = sigmoid_array(xp, x.data)
 
     def backward(g):
-        return (g * out * (1 - out),)
+        gx = 1 - s
+        gx *= s
+        gx *= g
+        return (gx,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(s, (x,), backward)
 
 
 def relu(x: Tensor) -> Tensor:
@@ -205,7 +218,7 @@ def relu(x: Tensor) -> Tensor:
     def backward(g):
         return (g * positive,)
 
-    return Tensor._make(x.data * positive, (x,), backward)
+    return Tensor.from_op(x.data * positive, (x,), backward)
 
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001
@@ -215,7 +228,7 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001
     def backward(g):
         return (g * xp.sign(x.data),)
 
-    return Tensor._make(xp.abs(x.data), (x,), backward)
+    return Tensor.from_op(xp.abs(x.data), (x,), backward)
 
 
 # ---- matmul -----------------------------------------------------------------------------
@@ -249,7 +262,7 @@ def matmul(a: Operand, b: Operand) -> Tensor:
             gb = gb[..., 0] if b.ndim == 1 else gb
         return ga, gb
 
-    return Tensor._make(parallel.matmul(a.data, b.data), (a, b), backward)
+    return Tensor.from_op(parallel.matmul(a.data, b.data), (a, b), backward)
 
 
 def rmatmul(a: Tensor, b: Operand) -> Tensor:
@@ -262,12 +275,12 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
     """Cast to `dtype`; the gradient is cast back (by the engine)."""
     out = x.data.astype(dtype)
     if out.dtype.kind != "f":
-        return Tensor._make(out)
+        return Tensor.from_op(out)
 
     def backward(g):
         return (g,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def to(x: Tensor, device: Any) -> Tensor:
@@ -280,7 +293,7 @@ def to(x: Tensor, device: Any) -> Tensor:
     def backward(g):
         return (backend.to_device(g, source),)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 # ---- comparisons (no gradient) ----------------------------------------------------------
@@ -288,7 +301,7 @@ def to(x: Tensor, device: Any) -> Tensor:
 def _comparison(name: str):
     def compare(a: Tensor, b: Operand) -> Tensor:
         a, b = _pair(a, b)
-        return Tensor._make(getattr(a.data, name)(b.data))
+        return Tensor.from_op(getattr(a.data, name)(b.data))
 
     compare.__name__ = name
     return compare

@@ -41,7 +41,7 @@ def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
         xp = backend.get_array_module(g)
         return (xp.broadcast_to(_restore(g, axes, keepdims), x.shape),)
 
-    return Tensor._make(x.data.sum(axis=axes, keepdims=keepdims), (x,), backward)
+    return Tensor.from_op(x.data.sum(axis=axes, keepdims=keepdims), (x,), backward)
 
 
 @accepts_dim
@@ -55,7 +55,7 @@ def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
         xp = backend.get_array_module(g)
         return (xp.broadcast_to(_restore(g, axes, keepdims) / count, x.shape),)
 
-    return Tensor._make(x.data.mean(axis=axes, keepdims=keepdims), (x,), backward)
+    return Tensor.from_op(x.data.mean(axis=axes, keepdims=keepdims), (x,), backward)
 
 
 @accepts_dim
@@ -72,7 +72,7 @@ def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
         return (share * _restore(g, axes, keepdims),)
 
     result = out if keepdims else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
-    return Tensor._make(result, (x,), backward)
+    return Tensor.from_op(result, (x,), backward)
 
 
 @accepts_dim

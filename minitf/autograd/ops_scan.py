@@ -90,7 +90,7 @@ def cumsum(x: Tensor, axis: int | None = None) -> Tensor:
     def backward(g):
         return (_reverse_cumsum(g, axis),)
 
-    return Tensor._make(_accumulate(x.data, axis, np.add), (x,), backward)
+    return Tensor.from_op(_accumulate(x.data, axis, np.add), (x,), backward)
 
 
 @accepts_dim
@@ -115,7 +115,7 @@ def cumprod(x: Tensor, axis: int | None = None) -> Tensor:
         next_x = xp.concatenate([data[..., 1:], xp.zeros_like(ones)], axis=-1)
         return (xp.moveaxis(exclusive * _affine_reverse_scan(next_x, g), -1, axis),)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def _cumprod_grad_by_rows(x: Any, g: Any, axis: int) -> Any:

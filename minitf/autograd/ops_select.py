@@ -16,7 +16,7 @@ from .tensor import Tensor
 
 
 def _indices(data: Any) -> Tensor:
-    return Tensor._make(data.astype(backend.get_array_module(data).int64, copy=False))
+    return Tensor.from_op(data.astype(backend.get_array_module(data).int64, copy=False))
 
 
 @accepts_dim
@@ -66,7 +66,7 @@ def _select(x: Tensor, idx: Any, axis: int) -> Tensor:
     def backward(g):
         return (scatter_add_along(x.shape, axis, idx, g),)
 
-    return Tensor._make(xp.take_along_axis(x.data, idx, axis), (x,), backward)
+    return Tensor.from_op(xp.take_along_axis(x.data, idx, axis), (x,), backward)
 
 
 @accepts_dim

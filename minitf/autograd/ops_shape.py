@@ -27,7 +27,7 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     def backward(g):
         return (g.reshape(x.shape),)
 
-    return Tensor._make(x.data.reshape(_shape_args(shape)), (x,), backward)
+    return Tensor.from_op(x.data.reshape(_shape_args(shape)), (x,), backward)
 
 
 def transpose(x: Tensor, *axes: Any) -> Tensor:
@@ -40,7 +40,7 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
     def backward(g):
         return (g.transpose(inverse),)
 
-    return Tensor._make(x.data.transpose(axes), (x,), backward)
+    return Tensor.from_op(x.data.transpose(axes), (x,), backward)
 
 
 def permute(x: Tensor, *dims: Any) -> Tensor:
@@ -52,7 +52,7 @@ def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
     def backward(g):
         return (g.swapaxes(axis1, axis2),)
 
-    return Tensor._make(x.data.swapaxes(axis1, axis2), (x,), backward)
+    return Tensor.from_op(x.data.swapaxes(axis1, axis2), (x,), backward)
 
 
 def expand(x: Tensor, *shape: Any) -> Tensor:
@@ -71,7 +71,7 @@ def expand(x: Tensor, *shape: Any) -> Tensor:
     def backward(g):
         return (g,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def _index_data(index: Any, xp: Any) -> Any:
@@ -94,7 +94,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     """x[index] with slices, integers, integer arrays and boolean masks (NumPy semantics)."""
     index = _index_data(index, backend.get_array_module(x.data))
     parts = index if isinstance(index, tuple) else (index,)
-    arrays = tuple(Tensor._make(p) for p in parts if hasattr(p, "shape"))  # inputs, for versions.py
+    arrays = tuple(Tensor.from_op(p) for p in parts if hasattr(p, "shape"))  # inputs, for versions.py
     for p in arrays:
         backend.check_same_device("indexing", x.data, p.data)
 
@@ -107,7 +107,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
             gx[index] = g
         return (gx,)
 
-    return Tensor._make(x.data[index], (x, *arrays), backward)
+    return Tensor.from_op(x.data[index], (x, *arrays), backward)
 
 
 def setitem(x: Tensor, index: Any, value: Any) -> None:
@@ -146,7 +146,7 @@ def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     def backward(g):
         return tuple(xp.split(g, bounds, axis=axis))
 
-    return Tensor._make(out, tuple(tensors), backward)
+    return Tensor.from_op(out, tuple(tensors), backward)
 
 
 @accepts_dim
@@ -162,7 +162,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     def backward(g):
         return tuple(xp.moveaxis(g, axis, 0))
 
-    return Tensor._make(out, tuple(tensors), backward)
+    return Tensor.from_op(out, tuple(tensors), backward)
 
 
 @accepts_dim
@@ -204,7 +204,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     if not isinstance(like, Tensor):  # two constants: they live where the condition (or `a`) lives
         anchor = next((v.data if isinstance(v, Tensor) else v for v in (a, condition) if hasattr(v, "shape")),
                       np.empty(0))
-        like = Tensor._make(backend.get_array_module(anchor).asarray(a))
+        like = Tensor.from_op(backend.get_array_module(anchor).asarray(a))
     cond = _as_mask(condition, like, "where")
     a, b = lift(a, like), lift(b, like)
     xp = backend.get_array_module(like.data)
@@ -214,7 +214,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         return (xp.where(cond, g, zero) if a.requires_grad else None,
                 xp.where(cond, zero, g) if b.requires_grad else None)
 
-    return Tensor._make(xp.where(cond, a.data, b.data), (a, b, Tensor._make(cond)), backward)
+    return Tensor.from_op(xp.where(cond, a.data, b.data), (a, b, Tensor.from_op(cond)), backward)
 
 
 def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
@@ -228,7 +228,7 @@ def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
     def backward(g):
         return (xp.where(mask, xp.zeros((), dtype=g.dtype), g),)
 
-    return Tensor._make(xp.where(mask, fill, x.data), (x, Tensor._make(mask)), backward)
+    return Tensor.from_op(xp.where(mask, fill, x.data), (x, Tensor.from_op(mask)), backward)
 
 
 def _axes_tuple(axis: Any, ndim: int, op: str) -> tuple[int, ...]:

@@ -45,7 +45,7 @@ def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
         softmax = xp.exp(x.data - xp.where(finite, out, 0)) * finite
         return (softmax * _restore(g, axes, keepdims),)
 
-    return Tensor._make(_squeeze(out, axes, keepdims), (x,), backward)
+    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward)
 
 
 def _ddof(ddof: Any, correction: Any, op: str) -> int:
@@ -81,7 +81,7 @@ def var(x: Tensor, axis: Axis = None, keepdims: bool = False, *, ddof: int | Non
     def backward(g):
         return (_restore(g, axes, keepdims) * (2 / dof) * centred,)
 
-    return Tensor._make(_squeeze(out, axes, keepdims), (x,), backward)
+    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward)
 
 
 @accepts_dim
@@ -99,7 +99,7 @@ def std(x: Tensor, axis: Axis = None, keepdims: bool = False, *, ddof: int | Non
         scale = xp.where(out > 0, 1 / (dof * xp.where(out > 0, out, 1)), 0)
         return (_restore(g, axes, keepdims) * scale * centred,)
 
-    return Tensor._make(_squeeze(out, axes, keepdims), (x,), backward)
+    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward)
 
 
 @accepts_dim
@@ -133,4 +133,4 @@ def norm(x: Tensor, p: float = 2, axis: Axis = None, keepdims: bool = False) -> 
         is_max = (magnitude == out).astype(g.dtype)
         return (g * xp.sign(x.data) * is_max / is_max.sum(axis=axes, keepdims=True),)
 
-    return Tensor._make(_squeeze(out, axes, keepdims), (x,), backward)
+    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward)

@@ -73,7 +73,7 @@ def bernoulli(p: Any) -> Tensor:
     if not bool(((probs >= 0) & (probs <= 1)).all()):
         raise ValueError("bernoulli: every probability must be in [0, 1] (and not NaN)")
     draws = backend.random_uniform(xp, probs.shape, np.float64)
-    return Tensor._make((draws < probs).astype(probs.dtype))
+    return Tensor.from_op((draws < probs).astype(probs.dtype))
 
 
 def multinomial(probs: Any, num_samples: int, replacement: bool = False) -> Tensor:
@@ -97,7 +97,7 @@ def multinomial(probs: Any, num_samples: int, replacement: bool = False) -> Tens
         keys = xp.where(positive, exponential / xp.where(positive, rows, 1), xp.inf)
         samples = xp.argsort(keys, axis=1)[:, :num_samples]
     samples = samples.astype(np.int64)
-    return Tensor._make(samples[0] if weights.ndim == 1 else samples)
+    return Tensor.from_op(samples[0] if weights.ndim == 1 else samples)
 
 
 def _check_weights(weights: Any, num_samples: int, replacement: bool) -> Any:

@@ -1,57 +1,26 @@
-"""The Tensor, the graph it records, and the reverse-mode engine that walks it.
+"""The Tensor and the graph it records.
 
 A Tensor wraps one backend array (`.data`, NumPy or CuPy). An op that has an input
 requiring grad returns a Tensor that remembers its inputs (`_parents`) and a closure
 (`_backward`) mapping the output's gradient to one gradient per input. The ops
 themselves live next to their backward passes in `ops_*.py`; `minitf.autograd`
-binds them to this class as methods and operators.
+binds them to this class (op_table.py). graph.py walks the graph backward,
+grad_mode.py says whether ops record it, hooks.py keeps the leaves' gradient hooks.
 """
 from __future__ import annotations
 
-import contextlib
-import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import backend, parallel
+from .. import backend
 from ..backend import Device
-from . import versions
+from . import graph, versions
+from .grad_mode import mode
+from .hooks import HookHandle
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 BackwardFn = Callable[[Array], Sequence[Any]]
-
-_grad_enabled = True
-
-
-def is_grad_enabled() -> bool:
-    return _grad_enabled
-
-
-class no_grad(contextlib.ContextDecorator):
-    """Context manager (and decorator) in which ops record no graph. Inside, matrix products
-    run on BLAS's own threads (minitf.parallel.split_products: inference multiplies many small
-    products, which those serve better)."""
-
-    def __init__(self) -> None:
-        self._previous: list[tuple[bool, bool]] = []  # a stack: a decorated function may be re-entered
-
-    def __enter__(self) -> None:
-        global _grad_enabled
-        self._previous.append((_grad_enabled, parallel.split_products(False)))
-        _grad_enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled, split = self._previous.pop()
-        parallel.split_products(split)
-
-
-def _graph_freed(_grad: Array) -> Sequence[Any]:
-    raise RuntimeError(
-        "backward() went through a part of the graph a second time, but its saved arrays were "
-        "already released; call the first backward() with retain_graph=True"
-    )
 
 
 class Tensor:
@@ -153,7 +122,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
-        return Tensor._make(self.data)
+        return Tensor.from_op(self.data)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         if flag and self.dtype.kind != "f":
@@ -178,8 +147,8 @@ class Tensor:
 
     # ---- graph construction -----------------------------------------------------------
     @staticmethod
-    def _make(data: Array, parents: tuple["Tensor", ...] = (),
-              backward: BackwardFn | None = None) -> "Tensor":
+    def from_op(data: Array, parents: tuple["Tensor", ...] = (),
+                backward: BackwardFn | None = None) -> "Tensor":
         """Wrap an op's output array `data` computed from the tensors `parents`.
 
         `backward(g)` maps the output's gradient `g` (same shape as data) to one gradient
@@ -191,7 +160,7 @@ class Tensor:
             data = np.asarray(data)
         t.data = data
         t.grad = None
-        if backward is not None and _grad_enabled and _any_requires_grad(parents):
+        if backward is not None and mode.enabled and _any_requires_grad(parents):
             t.requires_grad = True
             t._parents = parents
             t._backward = backward
@@ -201,8 +170,6 @@ class Tensor:
             t._parents = ()
             t._backward = None
         return t
-
-    from_op = _make  # the public name, for defining your own ops: Tensor.from_op(data, inputs, backward)
 
     # ---- backward ---------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -214,29 +181,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad (no graph was recorded)")
         seed = self._seed_gradient(grad)
-        aliased = {id(seed)} if grad is not None else set()
-        grads: dict[int, Array] = {id(self): seed}
-        for node in _topological_order(self):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._backward is None:
-                _accumulate_leaf(node, g, aliased)
-                if _post_accumulate_hooks:
-                    _run_post_accumulate_hooks(node)
-                continue
-            if node._made_at != versions.clock:  # read per node: a hook may write during backward
-                _check_unmodified(node)
-            parent_grads = node._backward(g)
-            for parent, pg in zip(node._parents, parent_grads):
-                if pg is None or not parent.requires_grad:
-                    continue
-                pg = _fit_gradient(pg, parent)
-                previous = grads.get(id(parent))
-                grads[id(parent)] = pg if previous is None else previous + pg
-            if not retain_graph:
-                node._backward = _graph_freed
-                node._parents = ()
+        graph.backward(self, seed, {id(seed)} if grad is not None else set(), retain_graph)
 
     def _seed_gradient(self, grad: Any) -> Array:
         if grad is None:
@@ -262,116 +207,6 @@ def _any_requires_grad(parents: tuple[Tensor, ...]) -> bool:
         if p.requires_grad:
             return True
     return False
-
-
-def _check_unmodified(node: Tensor) -> None:
-    """Raise if the memory of the node's output or of one of its inputs was written in place
-    after the node was made (versions.py): its backward would use the new values."""
-    for t in (node, *node._parents):
-        if versions.last_write(t.data) > node._made_at:
-            op = getattr(node._backward, "__qualname__", "an op").split(".")[0]
-            role = "output" if t is node else "input"
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an "
-                f"in-place operation: the {role} of shape {t.shape} ({t.dtype}) of `{op}` was "
-                f"written after the op used it (it is at version {versions.version(t.data)}); "
-                "write to a copy, or run the forward pass again after the write"
-            )
-
-
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Nodes that require grad, each after all of its consumers (iterative, no recursion limit).
-
-    Kahn's algorithm with a last-in-first-out ready list: a node is taken as soon as its
-    last consumer is done, so a leaf's gradient is complete (and its hooks fire) right
-    after the op that used it last, not at the end of the backward pass.
-    """
-    consumers: dict[int, int] = {}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        for parent in node._parents:
-            if parent.requires_grad:
-                seen = id(parent) in consumers
-                consumers[id(parent)] = consumers.get(id(parent), 0) + 1
-                if not seen:
-                    stack.append(parent)
-    order: list[Tensor] = []
-    ready = [root]
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for parent in node._parents:
-            if parent.requires_grad:
-                left = consumers[id(parent)] - 1
-                consumers[id(parent)] = left
-                if left == 0:
-                    ready.append(parent)
-    return order
-
-
-def _fit_gradient(g: Array, parent: Tensor) -> Array:
-    """Sum a broadcast gradient back to the parent's shape and cast it to its dtype."""
-    shape = parent.data.shape
-    if g.shape != shape:
-        g = sum_to_shape(g, shape)
-    if g.dtype != parent.data.dtype:
-        g = g.astype(parent.data.dtype)
-    return g
-
-
-def sum_to_shape(g: Array, shape: tuple[int, ...]) -> Array:
-    """Sum `g` over the axes that broadcasting added or stretched to reach `g.shape` from `shape`."""
-    extra = g.ndim - len(shape)
-    if extra < 0:
-        raise ValueError(f"gradient of shape {g.shape} cannot be summed to shape {shape}")
-    if extra:
-        g = g.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    if stretched:
-        g = g.sum(axis=stretched, keepdims=True)
-    if g.shape != shape:
-        raise ValueError(f"gradient of shape {g.shape} does not match shape {shape}")
-    return g
-
-
-# Hooks by id(tensor): Tensor defines __eq__ elementwise, so it cannot be a dict key itself.
-_post_accumulate_hooks: dict[int, dict[int, Callable[[Tensor], None]]] = {}
-
-
-class HookHandle:
-    """A registered post-accumulate-grad hook; `remove()` unregisters it."""
-
-    _next_id = 0
-
-    def __init__(self, tensor: Tensor, hook: Callable[[Tensor], None]) -> None:
-        HookHandle._next_id += 1
-        self._key, self._id = id(tensor), HookHandle._next_id
-        hooks = _post_accumulate_hooks.setdefault(self._key, {})
-        if not hooks:  # forget the hooks when the tensor dies (its id may be reused)
-            weakref.finalize(tensor, _post_accumulate_hooks.pop, self._key, None)
-        hooks[self._id] = hook
-
-    def remove(self) -> None:
-        _post_accumulate_hooks.get(self._key, {}).pop(self._id, None)
-
-
-def _run_post_accumulate_hooks(leaf: Tensor) -> None:
-    for hook in list(_post_accumulate_hooks.get(id(leaf), {}).values()):
-        hook(leaf)
-
-
-def _accumulate_leaf(leaf: Tensor, g: Array, aliased: set[int]) -> None:
-    """Add `g` into `leaf.grad`; a stored gradient always owns its memory."""
-    if leaf.grad is not None:
-        leaf.grad += g
-        return
-    if isinstance(g, np.generic):  # a NumPy scalar: store a 0-d array like the data
-        g = np.asarray(g)
-    elif g.base is not None or id(g) in aliased or not getattr(g.flags, "writeable", True):
-        g = g.copy()  # (CuPy arrays have no `writeable` flag)
-    aliased.add(id(g))
-    leaf.grad = g
 
 
 # ---- creating tensors -------------------------------------------------------------------
@@ -431,4 +266,4 @@ def _shares_memory(array: Array, source: Any) -> bool:
     return bool(np.may_share_memory(array, source))
 
 
-__all__ = ["Tensor", "HookHandle", "tensor", "no_grad", "is_grad_enabled", "sum_to_shape", "as_array"]
+__all__ = ["Tensor", "tensor", "as_array"]

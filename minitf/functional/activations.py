@@ -1,5 +1,5 @@
-"""Activations and dropout as fused ops: relu, gelu (exact or tanh), silu, softplus, leaky_relu,
-elu, sigmoid, tanh, log_sigmoid, dropout."""
+"""Activations and dropout as fused ops: gelu (exact or tanh), silu, softplus, leaky_relu, elu,
+log_sigmoid, dropout; relu, sigmoid and tanh are minitf's own (minitf.autograd.ops_math)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from .. import backend, kernels, parallel
-from ..autograd import Tensor, relu, tanh
+from ..autograd import Tensor, relu, sigmoid, tanh
+from ..autograd.ops_math import sigmoid_array
 from ..kernels.constants import GELU_C, INV_SQRT_2, INV_SQRT_2PI, SQRT_2_OVER_PI
 
 __all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid",
@@ -52,7 +53,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
             pdf = xp.exp(-0.5 * x.data * x.data) * INV_SQRT_2PI
             return (g * (cdf + x.data * pdf),)
 
-        return Tensor._make(x.data * cdf, (x,), backward)
+        return Tensor.from_op(x.data * cdf, (x,), backward)
     inner = SQRT_2_OVER_PI * (x.data + GELU_C * x.data ** 3)
     th = xp.tanh(inner)
 
@@ -60,22 +61,13 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         d_inner = SQRT_2_OVER_PI * (1 + 3 * GELU_C * x.data * x.data)
         return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
 
-    return Tensor._make(0.5 * x.data * (1 + th), (x,), backward)
+    return Tensor.from_op(0.5 * x.data * (1 + th), (x,), backward)
 
 
 def _gelu_cuda(x: Tensor, approximate: str) -> Tensor:
     """gelu of a CuPy array that kernels.available accepts: one kernel each way."""
     y = kernels.gelu_forward(x.data, approximate)
-    return Tensor._make(y, (x,), lambda g: (kernels.gelu_backward(x.data, g, approximate),))
-
-
-def sigmoid_array(xp: Any, x: Any) -> Any:
-    """1 / (1 + exp(-x)) as a new array, through tanh so that it cannot overflow."""
-    out = xp.multiply(x, 0.5, out=xp.empty_like(x))  # (an array even when x is 0-d)
-    xp.tanh(out, out=out)
-    out += 1
-    out *= 0.5
-    return out
+    return Tensor.from_op(y, (x,), lambda g: (kernels.gelu_backward(x.data, g, approximate),))
 
 
 def softplus_array(xp: Any, x: Any) -> Any:
@@ -102,24 +94,7 @@ def silu(x: Tensor) -> Tensor:
         gx *= g
         return (gx,)
 
-    return Tensor._make(x.data * s, (x,), backward)
-
-
-def sigmoid(x: Tensor) -> Tensor:
-    """1 / (1 + exp(-x)), through tanh so that it cannot overflow. Backward: s * (1 - s).
-
-    minitf.sigmoid with fewer temporaries: the passes run in place.
-    """
-    xp = backend.get_array_module(x.data)
-    s = sigmoid_array(xp, x.data)
-
-    def backward(g):
-        gx = 1 - s
-        gx *= s
-        gx *= g
-        return (gx,)
-
-    return Tensor._make(s, (x,), backward)
+    return Tensor.from_op(x.data * s, (x,), backward)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -141,7 +116,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
         slope *= g
         return (slope,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -158,7 +133,7 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
         slope *= g
         return (slope,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
@@ -178,7 +153,7 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
         slope *= g
         return (slope,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def log_sigmoid(x: Tensor) -> Tensor:
@@ -188,7 +163,7 @@ def log_sigmoid(x: Tensor) -> Tensor:
     def backward(g):
         return (g * sigmoid_array(xp, -x.data),)
 
-    return Tensor._make(-softplus_array(xp, -x.data), (x,), backward)
+    return Tensor.from_op(-softplus_array(xp, -x.data), (x,), backward)
 
 
 def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:
@@ -240,10 +215,10 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     def backward(g):
         return (keep_and_scale(g, keep, scale),)
 
-    return Tensor._make(keep_and_scale(x.data, keep, scale), (x,), backward)
+    return Tensor.from_op(keep_and_scale(x.data, keep, scale), (x,), backward)
 
 
 def _dropout_cuda(x: Tensor, p: float) -> Tensor:
     """dropout of a CuPy array that kernels.available accepts: one kernel draws, masks and scales."""
     y, mask = kernels.dropout_forward(x.data, p)
-    return Tensor._make(y, (x,), lambda g: (g * mask,))
+    return Tensor.from_op(y, (x,), lambda g: (g * mask,))

@@ -155,5 +155,5 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
             (lambda: _product(xp, xp.swapaxes(gs, -1, -2), q.data)) if k.requires_grad else None)
         return gq, gk, gv
 
-    out = Tensor._make(_product(xp, dropped, v.data), (q, k, v), backward)
-    return (out, Tensor._make(weights)) if return_weights else out
+    out = Tensor.from_op(_product(xp, dropped, v.data), (q, k, v), backward)
+    return (out, Tensor.from_op(weights)) if return_weights else out

@@ -356,7 +356,7 @@ def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry
 
     out = y[:, :, 0, :] if dims == 1 else y
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor._make(out, parents, backward)
+    return Tensor.from_op(out, parents, backward)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
@@ -425,4 +425,4 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
         return grads
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor._make(y, parents, backward)
+    return Tensor.from_op(y, parents, backward)

@@ -44,7 +44,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return [gx, gw] if bias is None else [gx, gw, gb]
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor._make(y.reshape(*lead, n_out), parents, backward)
+    return Tensor.from_op(y.reshape(*lead, n_out), parents, backward)
 
 
 def _scale_and_add_bias_rows(scale: float, bias: Any) -> Any:
@@ -145,7 +145,7 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
             if x.requires_grad else None)
         return gx, gw1, _scaled(parallel.column_sums(gh), scale), gw2, parallel.column_sums(g2)
 
-    return Tensor._make(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward)
+    return Tensor.from_op(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward)
 
 
 def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
@@ -172,4 +172,4 @@ def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tenso
             gw[padding_idx] = 0
         return (gw,)
 
-    return Tensor._make(weight.data[index], (weight,), backward)
+    return Tensor.from_op(weight.data[index], (weight,), backward)

@@ -147,7 +147,7 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
             grad[poisoned] = 0
         return (grad.reshape(logits.shape),)
 
-    return Tensor._make(out, (logits,), backward)
+    return Tensor.from_op(out, (logits,), backward)
 
 
 def _cross_entropy_cuda(logits: Tensor, targets: Any, ignore_index: int, label_smoothing: float,
@@ -164,4 +164,4 @@ def _cross_entropy_cuda(logits: Tensor, targets: Any, ignore_index: int, label_s
         return (kernels.cross_entropy_backward(logits.data, targets, lse, scale, ignore_index,
                                                label_smoothing),)
 
-    return Tensor._make(out.astype(logits.dtype, copy=False), (logits,), backward)
+    return Tensor.from_op(out.astype(logits.dtype, copy=False), (logits,), backward)

@@ -96,7 +96,7 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
         grad[at_target] = -item_weight * scale
         return (grad,)
 
-    return Tensor._make(out, (input,), backward)
+    return Tensor.from_op(out, (input,), backward)
 
 
 def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
@@ -131,7 +131,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
                 gt = gw * (xp.log1p(-x) - xp.log(x))
         return gx, gt
 
-    return Tensor._make(reduce(per_element, reduction), (input, target), backward)
+    return Tensor.from_op(reduce(per_element, reduction), (input, target), backward)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean",
@@ -174,7 +174,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
             gt = gw * (-x if pw is None else (pw - 1) * softplus_neg - x)
         return gx, gt
 
-    return Tensor._make(reduce(per_element, reduction), (input, target), backward)
+    return Tensor.from_op(reduce(per_element, reduction), (input, target), backward)
 
 
 def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
@@ -214,4 +214,4 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
                 gt = gl * (p * (t + 1 - x) if log_target else xp.log(t) + 1 - x)
         return gx, gt
 
-    return Tensor._make(out, (input, target), backward)
+    return Tensor.from_op(out, (input, target), backward)

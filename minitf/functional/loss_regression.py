@@ -72,7 +72,7 @@ def _elementwise_loss(name: str, input: Tensor, target: Any, reduction: str, los
         gd = expand(g, reduction, shape) * slope()
         return gd, (-gd if target.requires_grad else None)
 
-    return Tensor._make(reduce(per_element, reduction), (input, target), backward)
+    return Tensor.from_op(reduce(per_element, reduction), (input, target), backward)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:

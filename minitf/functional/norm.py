@@ -39,7 +39,7 @@ def _layer_norm_cuda(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps:
         return [gx] + ([gw] if weight is not None else []) + ([gb] if bias is not None else [])
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor._make(y, parents, backward)
+    return Tensor.from_op(y, parents, backward)
 
 
 def dropout_add_layer_norm(x: Tensor, h: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
@@ -136,7 +136,7 @@ def _layer_norm(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
         return grads
 
     parents = inputs + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor._make(out.reshape(shape), parents, backward)
+    return Tensor.from_op(out.reshape(shape), parents, backward)
 
 
 def rms_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
@@ -178,4 +178,4 @@ def rms_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | 
         gw = (g * xhat).reshape(-1, *shape).sum(axis=0) if weight.requires_grad else None
         return gx, gw
 
-    return Tensor._make(out, (x,) if weight is None else (x, weight), backward)
+    return Tensor.from_op(out, (x,) if weight is None else (x, weight), backward)

@@ -99,7 +99,7 @@ def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | 
         return [gx] + _affine_grads(g, xhat, weight, bias, axes)
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor._make(_affine(xhat, weight, bias, shape), parents, backward)
+    return Tensor.from_op(_affine(xhat, weight, bias, shape), parents, backward)
 
 
 def _batch_norm_eval(x: Tensor, mean: Any, variance: Any, weight: Tensor | None, bias: Tensor | None,
@@ -114,7 +114,7 @@ def _batch_norm_eval(x: Tensor, mean: Any, variance: Any, weight: Tensor | None,
         return [gx] + _affine_grads(g, xhat, weight, bias, axes)
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor._make(_affine(xhat, weight, bias, shape), parents, backward)
+    return Tensor.from_op(_affine(xhat, weight, bias, shape), parents, backward)
 
 
 def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
@@ -140,4 +140,4 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
         return [gx] + _affine_grads(g, xhat, weight, bias, axes)
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor._make(_affine(xhat, weight, bias, shape), parents, backward)
+    return Tensor.from_op(_affine(xhat, weight, bias, shape), parents, backward)

@@ -85,7 +85,7 @@ def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
                 xp.copyto(unclaimed, 0, where=hit)
         return (unpad2d(gpad, pads),)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
@@ -114,7 +114,7 @@ def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
             gpad[index] += share
         return (unpad2d(gpad, pads),)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def _divisor(size: tuple[int, ...], pads: tuple[int, int, int, int], slices: list, count_include_pad: bool,
@@ -161,4 +161,4 @@ def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
     def backward(g):
         return (a_h.T @ g @ a_w,)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)

@@ -47,7 +47,7 @@ def cosine_similarity(x1: Tensor, x2: Any, axis: int = 1, eps: float = 1e-8) -> 
         return (grad_of(ua, ub, na, norm_a, g) if x1.requires_grad else None,
                 grad_of(ub, ua, nb, norm_b, g) if x2.requires_grad else None)
 
-    return Tensor._make(cos.squeeze(axis), (x1, x2), backward)
+    return Tensor.from_op(cos.squeeze(axis), (x1, x2), backward)
 
 
 @accepts_dim
@@ -93,4 +93,4 @@ def normalize(input: Tensor, p: float = 2.0, axis: int = 1, eps: float = 1e-12) 
         correction = (g * out).sum(axis=axis, keepdims=True) / denominator
         return (gx - correction * norm_gradient() * above,)
 
-    return Tensor._make(out, (input,), backward)
+    return Tensor.from_op(out, (input,), backward)

@@ -42,13 +42,13 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     def backward(g):
         return (y * (g - (g * y).sum(axis=axis, keepdims=True)),)
 
-    return Tensor._make(y, (x,), backward)
+    return Tensor.from_op(y, (x,), backward)
 
 
 def _softmax_cuda(x: Tensor) -> Tensor:
     """softmax over the last axis of a CuPy array that kernels.available accepts: one kernel each way."""
     y = kernels.softmax_forward(x.data)
-    return Tensor._make(y, (x,), lambda g: (kernels.softmax_backward(y, g),))
+    return Tensor.from_op(y, (x,), lambda g: (kernels.softmax_backward(y, g),))
 
 
 @accepts_dim
@@ -62,10 +62,10 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     def backward(g):
         return (g - xp.exp(y) * g.sum(axis=axis, keepdims=True),)
 
-    return Tensor._make(y, (x,), backward)
+    return Tensor.from_op(y, (x,), backward)
 
 
 def _log_softmax_cuda(x: Tensor) -> Tensor:
     """log_softmax over the last axis of a CuPy array that kernels.available accepts: one kernel each way."""
     y = kernels.log_softmax_forward(x.data)
-    return Tensor._make(y, (x,), lambda g: (kernels.log_softmax_backward(y, g),))
+    return Tensor.from_op(y, (x,), lambda g: (kernels.log_softmax_backward(y, g),))

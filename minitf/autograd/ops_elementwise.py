@@ -1,4 +1,5 @@
-"""More elementwise math: sin, cos, log1p, expm1, clip (clamp), maximum, minimum.
+"""Elementwise functions beyond ops_math.py's arithmetic and activations: sin, cos, log1p and
+expm1 (exact near 0), clip (clamp), maximum, minimum.
 
 Each forward with its backward beside it; broadcasting is summed back by the engine.
 """
@@ -19,7 +20,7 @@ def sin(x: Tensor) -> Tensor:
     def backward(g):
         return (g * xp.cos(x.data),)
 
-    return Tensor._make(xp.sin(x.data), (x,), backward)
+    return Tensor.from_op(xp.sin(x.data), (x,), backward)
 
 
 def cos(x: Tensor) -> Tensor:
@@ -28,7 +29,7 @@ def cos(x: Tensor) -> Tensor:
     def backward(g):
         return (-g * xp.sin(x.data),)
 
-    return Tensor._make(xp.cos(x.data), (x,), backward)
+    return Tensor.from_op(xp.cos(x.data), (x,), backward)
 
 
 def log1p(x: Tensor) -> Tensor:
@@ -38,7 +39,7 @@ def log1p(x: Tensor) -> Tensor:
     def backward(g):
         return (g / (1 + x.data),)
 
-    return Tensor._make(xp.log1p(x.data), (x,), backward)
+    return Tensor.from_op(xp.log1p(x.data), (x,), backward)
 
 
 def expm1(x: Tensor) -> Tensor:
@@ -49,7 +50,7 @@ def expm1(x: Tensor) -> Tensor:
     def backward(g):
         return (g * (out + 1),)
 
-    return Tensor._make(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward)
 
 
 # ---- clip, maximum, minimum ---------------------------------------------------------------
@@ -88,7 +89,7 @@ def clip(x: Tensor, min: Operand = None, max: Operand = None) -> Tensor:  # noqa
             grads.append(g * (above | (hi.data < lo.data)) if lo is not None else g * above)
         return tuple(grads)
 
-    return Tensor._make(out, parents, backward)
+    return Tensor.from_op(out, parents, backward)
 
 
 clamp = clip
@@ -106,7 +107,7 @@ def _extremum(a: Operand, b: Operand, name: str) -> Tensor:
         return (g * share_a if a.requires_grad else None,
                 g * (1 - share_a) if b.requires_grad else None)
 
-    return Tensor._make(out, (a, b), backward)
+    return Tensor.from_op(out, (a, b), backward)
 
 
 def maximum(a: Operand, b: Operand) -> Tensor:
