@@ -21,7 +21,8 @@ from .distributed import abort_job
 from .errors import ConfigError, InputError, UserError
 from .parallel import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
-from .translate.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
+from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, bleu, chrf, load_checkpoint
+from .translation.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
 
 # What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
 # minitf (the system, a hung or dead process of the job): one error line, exit 1.
@@ -91,10 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from .train import TrainConfig  # noqa: PLC0415 (keeps `minitf tokenizer` start-up light)
-
-    from .train import DEMO_CONFIG, TrainConfig  # noqa: PLC0415 (keeps `minitf tokenizer` start-up light)
-
     p = sub.add_parser(
         "train", help="train a model (no arguments: the built-in demo task)",
         description="Train a translation model. Without data files it trains the built-in demo (English -> "
@@ -121,7 +118,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import backend  # noqa: PLC0415
-    from .train import DEMO_CONFIG, Trainer, TrainConfig  # noqa: PLC0415
 
     backend.retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
     flags = {k: getattr(args, k) for k in TRAIN_FLAGS + ("norm_first",) if getattr(args, k) is not None}
@@ -158,8 +154,6 @@ def _read_config(path: str) -> dict:
 
 def _report_demo(trainer) -> None:
     """Evaluate the best checkpoint on the synthetic test split and show a few translations."""
-    from .translate.checkpoint import load_checkpoint  # noqa: PLC0415
-
     best = trainer.out_dir / "best.safetensors"
     if best.is_file():  # a run resumed into a new --out-dir may not have improved on its best yet
         state, _, _ = load_checkpoint(best, with_optimizer=False)
@@ -204,8 +198,6 @@ def _decoding_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from .translate.translator import Translator  # noqa: PLC0415
-
     options = _decoding_options(args)
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
     lines = _stdin_lines()
@@ -301,8 +293,6 @@ def _check_output(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import read_parallel  # noqa: PLC0415
-    from .translate.metrics import bleu, chrf  # noqa: PLC0415
-    from .translate.translator import Translator  # noqa: PLC0415
 
     options = _decoding_options(args)
     if args.output:

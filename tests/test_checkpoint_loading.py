@@ -13,9 +13,9 @@ import minitf
 from minitf.nn import Transformer, TransformerConfig
 from minitf.serialization import CheckpointError
 from minitf.tokenizer import BPETokenizer
-from minitf.train import Trainer
-from minitf.translate.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
-from minitf.translate.translator import Translator
+from minitf.translation import Trainer
+from minitf.translation.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
+from minitf.translation.translator import Translator
 from test_checkpoint import save_v1
 from test_train_common import quiet, tiny_config
 

@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import minitf.train
+import minitf.cli
+import minitf.translation.trainer
 from minitf import backend
 from minitf.cli import TRAIN_FLAGS, main
 from minitf.data import english_number, german_number
 from minitf.errors import ConfigError, InputError
-from minitf.train import DEMO_CONFIG, Trainer
-from minitf.translate import Translator
-from minitf.translate.checkpoint import load_checkpoint
+from minitf.translation import DEMO_CONFIG, Trainer
+from minitf.translation import Translator
+from minitf.translation.checkpoint import load_checkpoint
 from test_train_common import TINY_FLAGS
 
 TRAIN_STEPS = 10  # stops inside the first epoch (13 batches)
@@ -130,7 +131,7 @@ def test_train_interrupted_by_ctrl_c_exits_130_after_saving(tmp_path, capsys, mo
 def test_ctrl_c_outside_the_training_loop_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     def train_tokenizer(*args, **kwargs):  # Ctrl-C while the tokenizer trains
         os.kill(os.getpid(), signal.SIGINT)
-    monkeypatch.setattr(minitf.train, "train_tokenizer", train_tokenizer)
+    monkeypatch.setattr(minitf.translation.trainer, "train_tokenizer", train_tokenizer)
     code, _, err = run(train_argv(tmp_path), capsys)
     assert (code, err) == (130, "minitf: interrupted\n")
 
@@ -471,7 +472,7 @@ def no_data_work(monkeypatch):
     """Fail the test if the trainer reads data (settings must be refused before that)."""
     def load_splits(config):
         raise AssertionError("data was loaded before the settings were checked")
-    monkeypatch.setattr(minitf.train, "load_splits", load_splits)
+    monkeypatch.setattr(minitf.translation.trainer, "load_splits", load_splits)
 
 
 BAD_SETTINGS = {
@@ -542,7 +543,7 @@ def test_cuda_is_checked_before_any_data_work(tmp_path, capsys, monkeypatch, no_
     assert code == 1 and "needs CuPy" in err
 
 
-def built_config(monkeypatch, capsys, argv) -> minitf.train.TrainConfig:
+def built_config(monkeypatch, capsys, argv) -> minitf.translation.TrainConfig:
     """The TrainConfig that `minitf train argv` would train with (nothing is trained)."""
     configs = []
 
@@ -551,7 +552,7 @@ def built_config(monkeypatch, capsys, argv) -> minitf.train.TrainConfig:
             configs.append(config)
             raise ConfigError("captured")
 
-    monkeypatch.setattr(minitf.train, "Trainer", Capture)
+    monkeypatch.setattr(minitf.cli, "Trainer", Capture)
     code, _, err = run(["train", *argv], capsys)
     assert code == 1 and "captured" in err
     return configs[0]
@@ -568,7 +569,7 @@ def test_real_data_in_a_config_file_starts_from_the_real_data_defaults(tmp_path,
     tsv = {"train_tsv": "a.tsv", "val_tsv": "b.tsv"}
     by_file = built_config(monkeypatch, capsys, ["--config", write_config(tmp_path / "c.json", tsv)])
     by_flag = built_config(monkeypatch, capsys, ["--train-tsv", "a.tsv", "--val-tsv", "b.tsv"])
-    assert by_file == by_flag and by_file.d_model == minitf.train.TrainConfig().d_model
+    assert by_file == by_flag and by_file.d_model == minitf.translation.TrainConfig().d_model
 
 
 def test_bare_train_uses_the_settings_its_help_shows(monkeypatch, capsys):

@@ -7,7 +7,8 @@ import pytest
 import minitf
 from minitf import nn, serialization
 from minitf.nn import Transformer, TransformerConfig
-from minitf.translate.checkpoint import load_checkpoint, parameter_shapes, save_checkpoint
+from minitf.translation.checkpoint import load_checkpoint, save_checkpoint
+from minitf.translation.checkpoint.schema import parameter_shapes
 
 
 class Tied(nn.Module):

@@ -12,9 +12,9 @@ import pytest
 
 from minitf.cli import main
 from minitf.errors import ConfigError
-from minitf.train import Trainer
-from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from minitf.translate.translator import Translator
+from minitf.translation import Trainer
+from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minitf.translation.translator import Translator
 from test_train_common import quiet, tiny_config
 
 
@@ -157,7 +157,7 @@ def test_the_unspoiled_checkpoint_resumes(real, tmp_path):
 
 @pytest.mark.parametrize("key, value", [("betas", 5), ("eps", "x"), ("lr", -1.0), ("steps", "bad"), ("steps", [1])])
 def test_a_spoiled_version_1_optimizer_state_is_one_checkpoint_error(real, tmp_path, key, value):
-    from minitf.optim.adam import legacy_adam_state
+    from minitf.translation.checkpoint.npz import legacy_adam_state
     from test_checkpoint import save_v1
     model, meta, optim = copy.deepcopy(real)
     meta = {k: v for k, v in meta.items() if k not in ("format", "version")}

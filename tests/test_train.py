@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import minitf.train
+import minitf.translation.trainer
 from minitf import backend
 from minitf.errors import ConfigError, InputError, TrainingError
-from minitf.train import DEMO_CONFIG, Trainer, TrainConfig
-from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minitf.translation import DEMO_CONFIG, Trainer, TrainConfig
+from minitf.translation.evaluation import pairs_the_model_holds
+from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_kernels import fake_gpu  # noqa: F401 (a fixture)
 from test_train_common import (assert_same_parameters, parameters, quiet, tiny_config,
                                tiny_trainer)
@@ -120,7 +121,7 @@ def test_evaluation_scores_long_sentences_whole_and_leaves_out_only_what_the_mod
     assert fitted.config.max_len < len(fitted.tokenizer.encode(over_train_limit)) <= model_limit
     too_long = " ".join(["seven"] * 4 * model_limit)
     pairs = fitted.splits["val"][:3] + [(over_train_limit, "sieben"), (too_long, "sieben")]
-    examples, kept = fitted._pairs_the_model_holds(pairs)
+    examples, kept = pairs_the_model_holds(fitted.model, fitted.tokenizer, pairs, fitted.log)
     assert kept == pairs[:4] and len(examples) == 4
     assert messages == [f"evaluation: 1 of 5 pairs left out (longer than the model's {model_limit} tokens, "
                         "or an empty source)"]
@@ -381,7 +382,7 @@ def test_dropout_depends_only_on_the_seed_and_the_step(tmp_path, uninterrupted):
 # A training process that announces step 7 and then waits (at most a minute) for a signal.
 SIGNALLED_RUN = textwrap.dedent("""
     import sys, time
-    from minitf.train import Trainer
+    from minitf.translation import Trainer
     from test_train import RESUME_STEPS, resume_config
     trainer = Trainer(resume_config(sys.argv[1], max_steps=RESUME_STEPS), log=print)
     original = trainer.train_step
@@ -490,7 +491,7 @@ def test_config_checks_every_setting_when_made(tmp_path, settings, message):
 
 def test_clip_norm_zero_trains_without_clipping(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(minitf.train, "clip_grad_norm", lambda params, max_norm: seen.append(max_norm) or 1.0)
+    monkeypatch.setattr(minitf.translation.trainer, "clip_grad_norm", lambda params, max_norm: seen.append(max_norm) or 1.0)
     tiny_trainer(tmp_path, clip_norm=0.0, max_steps=1).fit()
     assert seen == [0.0]
 
@@ -523,7 +524,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_checkpoints(good_run):
 @pytest.mark.parametrize("norm", [math.inf, math.nan])
 def test_a_non_finite_gradient_norm_stops_before_the_step(good_run, monkeypatch, norm):
     saved, before = checkpoint_bytes(good_run.out_dir), parameters(good_run)
-    monkeypatch.setattr(minitf.train, "clip_grad_norm", lambda params, max_norm: norm)
+    monkeypatch.setattr(minitf.translation.trainer, "clip_grad_norm", lambda params, max_norm: norm)
     with pytest.raises(TrainingError, match=f"the gradient norm is {norm}"):
         good_run.fit()
     assert_same_parameters(parameters(good_run), before)  # no update was applied

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minitf.train import Trainer, TrainConfig
+from minitf.translation import Trainer, TrainConfig
 
 # A model and synthetic task small enough that a step takes a few milliseconds on one core.
 TINY_SETTINGS = dict(

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import backend
 from ..errors import ConfigError
-from .checkpoint import parameter_shapes
+from .checkpoint.schema import parameter_shapes
 
 FLOAT_BYTES = 4
 ADAM_COPIES = 5  # each parameter, its gradient, Adam's two moments and its scratch buffer

@@ -1,114 +1,25 @@
-"""Translation checkpoints: one safetensors file written by `minitf.save` (no pickle).
+"""What a translation checkpoint may hold, checked before it is used: the metadata's types, values
+and caps (LIMITS), the weights' names, shapes and dtypes against the model configuration.
 
-The saved structure is {"format": "minitf-checkpoint", "version": 2, "model": state dict,
-"optimizer": optimizer state, "model_config", "train_config", "tokenizer", "schedule",
-"progress", "rng", "processes"}; the weights are tensors named "model.<parameter name>", so other
-safetensors readers see them too. Version 1 checkpoints (`.npz`) still load (checkpoint_npz).
-
-Loading is bounded, since checkpoints come from other people: only the entries above are
-read; the metadata's types and values are checked and capped (LIMITS); each array's shape
-and dtype is checked against the model configuration before anything is allocated.
-Every problem is a CheckpointError (a ValueError) naming the file and the key.
+Both readers (safetensors.py, version 2; npz.py, version 1) check with these functions; every
+problem is a CheckpointError (a ValueError) naming the file and the key.
 """
 from __future__ import annotations
 
-import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import serialization
-from ..serialization import ArrayRef, CheckpointError
-from ..tokenizer import BPETokenizer
-from .limits import LIMITS, MAX_TRAIN_LEN, PROGRESS_CAP, TRAIN_SECONDS_CAP
+from ...serialization import CheckpointError
+from ...tokenizer import BPETokenizer
+from ..limits import LIMITS, MAX_TRAIN_LEN, PROGRESS_CAP, TRAIN_SECONDS_CAP
+from ..tokens import SPECIAL_TOKENS
 
 FORMAT = "minitf-checkpoint"
-VERSION = 2
-
 META_KEYS = ("train_config", "model_config", "tokenizer", "schedule", "progress", "rng")
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
-
-def save_checkpoint(path: str | os.PathLike, model_state: dict[str, np.ndarray], meta: dict[str, Any],
-                    optimizer_state: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint atomically (temporary file, fsync, rename over `path`). An array listed
-    under several names (a tied weight in `model.state_dict()`) is written under its first only."""
-    obj = {"format": FORMAT, "version": VERSION, **_plain(meta), "model": _each_array_once(model_state)}
-    if optimizer_state is not None:
-        obj["optimizer"] = optimizer_state
-    return serialization.save(obj, path)
-
-
-def _each_array_once(state: dict[str, Any]) -> dict[str, Any]:
-    kept: dict[int, str] = {}
-    for name, array in state.items():
-        kept.setdefault(id(array), name)
-    return {name: state[name] for name in kept.values()}
-
-
-def _plain(value: Any) -> Any:
-    """Metadata with NumPy scalars (e.g. a metric's np.float64) as Python numbers: plain JSON."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    return value
-
-
-def load_checkpoint(path: str | os.PathLike, with_optimizer: bool = True
-                    ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
-    """Read (model state, meta, optimizer state or None); CheckpointError says what is wrong.
-
-    `with_optimizer=False` (translating) neither reads nor checks the optimizer state: it gives None.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist" if not path.exists()
-                              else f"checkpoint {path} is not a file")
-    head = serialization.first_bytes(path)
-    if head.startswith(b"PK\x03\x04"):
-        from .checkpoint_npz import load_npz_checkpoint  # noqa: PLC0415 (version 1 only)
-        weights, meta, optimizer = load_npz_checkpoint(path, with_optimizer)
-        check_finite(path, weights)
-        check_tied_values(path, weights, meta)
-        return weights, meta, optimizer
-    try:
-        stored = serialization.open_file(path)
-        tree = stored.structure()
-    except CheckpointError as exc:
-        detail = str(exc).removeprefix(str(path)).lstrip(": ")
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a minitf checkpoint: {detail}") from None
-    if not stored.is_minitf or not isinstance(tree, dict):
-        raise CheckpointError(f"checkpoint {path} is a safetensors file but not a minitf checkpoint "
-                              "(no minitf metadata); read its arrays with minitf.load")
-    meta = check_meta(path, {k: tree[k] for k in ("format", "version", "processes", *META_KEYS) if k in tree},
-                      VERSION)
-    model = tree.get("model")
-    if not isinstance(model, dict) or not all(isinstance(r, ArrayRef) for r in model.values()):
-        raise CheckpointError(f"checkpoint {path}: 'model' must map parameter names to arrays")
-    check_model_arrays(path, {name: (ref.shape, ref.dtype) for name, ref in model.items()}, meta)
-    optimizer = tree.get("optimizer") if with_optimizer else None
-    if optimizer is not None and not isinstance(optimizer, dict):
-        raise CheckpointError(f"checkpoint {path}: 'optimizer' must be a dict, got {type(optimizer).__name__}")
-    if optimizer is not None:  # each optimizer array belongs to a parameter: it has one's shape
-        shapes = {tuple(r.shape) for r in model.values()}
-        for ref in serialization.iter_refs(optimizer):
-            if tuple(ref.shape) not in shapes:
-                raise CheckpointError(f"checkpoint {path}: optimizer array {ref.name!r} has shape {_short(ref.shape)}, "
-                                      "which no parameter has")
-    # each weight as a plain array, also one saved as a Tensor or a NumPy scalar
-    weights = stored.materialize({name: dataclasses.replace(ref, kind="array", requires_grad=False)
-                                  for name, ref in model.items()})
-    check_finite(path, weights)
-    check_tied_values(path, weights, meta)
-    return weights, meta, stored.materialize(optimizer)
-
-
-# ---- checks -------------------------------------------------------------------------------
 
 def check_meta(path: Path, meta: dict[str, Any], version: int) -> dict[str, Any]:
     """Check format, version and the known metadata entries (types, values, LIMITS)."""
@@ -120,7 +31,7 @@ def check_meta(path: Path, meta: dict[str, Any], version: int) -> dict[str, Any]
     for key in META_KEYS:
         if key in meta and not isinstance(meta[key], dict):
             raise CheckpointError(f"checkpoint {path}: {key} must be a JSON object (dict), got "
-                                  f"{type(meta[key]).__name__} {_short(meta[key])}")
+                                  f"{type(meta[key]).__name__} {short(meta[key])}")
     if "processes" in meta:  # how many processes trained the run (absent before minitf recorded it)
         _check_field(path, "processes", meta["processes"], (int, 1, None))
     if "model_config" in meta:
@@ -219,7 +130,7 @@ def check_model_arrays(path: Path, arrays: dict[str, tuple[tuple[int, ...], np.d
             raise CheckpointError(f"checkpoint {path}: parameter {name!r} has dtype {dtype}, expected float32 "
                                   "(or float16/float64)")
         if any(n > LIMITS["position_table"] for n in shape):  # no model has such a dimension (LIMITS)
-            raise CheckpointError(f"checkpoint {path}: parameter {name!r} has shape {_short(tuple(shape))}, a "
+            raise CheckpointError(f"checkpoint {path}: parameter {name!r} has shape {short(tuple(shape))}, a "
                                   f"dimension above the limit of {LIMITS['position_table']:,}")
     if "model_config" not in meta:
         return
@@ -258,8 +169,6 @@ def check_tied_values(path: Path, weights: dict[str, np.ndarray], meta: dict[str
 def _check_tokenizer(path: Path, data: dict[str, Any], model_config: dict[str, Any] | None) -> None:
     """The tokenizer must build (its ids are capped), hold the special tokens that translating and
     training use, fit the model's vocabulary and have the model's pad_id as its <pad>."""
-    from .translator import SPECIAL_TOKENS  # noqa: PLC0415 (translator imports this module)
-
     try:
         tokenizer = BPETokenizer.from_dict(data, source=f"checkpoint {path}: tokenizer")
     except ValueError as exc:
@@ -283,8 +192,8 @@ def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[s
     for key in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout", "activation",
                 "norm_first"):
         if key in config and key in model_config and config[key] != model_config[key]:
-            raise CheckpointError(f"checkpoint {path}: train_config.{key} {_short(config[key])} differs from "
-                                  f"model_config.{key} {_short(model_config[key])}")
+            raise CheckpointError(f"checkpoint {path}: train_config.{key} {short(config[key])} differs from "
+                                  f"model_config.{key} {short(model_config[key])}")
     for key, limit in (("vocab_size", LIMITS["vocab_size"]), ("max_len", MAX_TRAIN_LEN)):
         if key in config:
             _check_field(path, f"train_config.{key}", config[key], (int, 1, limit))
@@ -296,7 +205,7 @@ def _check_train_config(path: Path, config: dict[str, Any], model_config: dict[s
     if sizes is not None:
         if not (isinstance(sizes, (list, tuple)) and len(sizes) == 3):
             raise CheckpointError(f"checkpoint {path}: train_config.synthetic_sizes must be 3 integers, got "
-                                  f"{_short(sizes)}")
+                                  f"{short(sizes)}")
         for i, n in enumerate(sizes):
             _check_field(path, f"train_config.synthetic_sizes[{i}]", n, (int, 0, LIMITS["synthetic_pairs"]))
 
@@ -320,7 +229,7 @@ def _check_progress(path: Path, progress: dict[str, Any]) -> None:
     history = progress.get("history", [])
     if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
         raise CheckpointError(f"checkpoint {path}: progress.history must be a list of dicts, got "
-                              f"{_short(history)}")
+                              f"{short(history)}")
     for i, entry in enumerate(history):
         _check_history_entry(path, f"progress.history[{i}]", entry, progress.get("step", PROGRESS_CAP))
 
@@ -343,22 +252,22 @@ def _check_field(path: Path, key: str, value: Any, rule: tuple[Any, ...]) -> Non
         _expect(path, key, value, bool, "true or false")
     elif kind is str:
         if value not in rule[1]:
-            raise CheckpointError(f"checkpoint {path}: {key} must be one of {list(rule[1])}, got {_short(value)}")
+            raise CheckpointError(f"checkpoint {path}: {key} must be one of {list(rule[1])}, got {short(value)}")
     else:
         name = "an integer" if kind is int else "a number"
         _expect(path, key, value, int if kind is int else (int, float), name)
         low, high = rule[1], rule[2]
         if (low is not None and value < low) or (high is not None and value > high) or value != value:
             bounds = f"{low if low is not None else '-inf'} .. {high if high is not None else 'inf'}"
-            raise CheckpointError(f"checkpoint {path}: {key} must be {name} in {bounds}, got {_short(value)}")
+            raise CheckpointError(f"checkpoint {path}: {key} must be {name} in {bounds}, got {short(value)}")
 
 
 def _expect(path: Path, key: str, value: Any, types: Any, name: str) -> None:
     if isinstance(value, bool) and types is not bool or not isinstance(value, types):
         raise CheckpointError(f"checkpoint {path}: {key} must be {name}, got {type(value).__name__} "
-                              f"{_short(value)}")
+                              f"{short(value)}")
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
