@@ -7,8 +7,8 @@ from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d,
 from .layers import Dropout, Embedding, FeedForward, GlorotLinear, LayerNorm, Linear, ScaledEmbedding
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, RMSNorm
-from .transformer import (DecoderLayer, EncoderLayer, Transformer, TransformerConfig,
-                          sinusoidal_positions)
+from .transformer import (MODEL_LIMITS, DecoderLayer, EncoderLayer, Transformer, TransformerConfig,
+                          parameter_shapes, sinusoidal_positions, tied_names)
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
@@ -17,5 +17,5 @@ __all__ = [
     "BatchNorm1d", "BatchNorm2d", "GroupNorm", "RMSNorm",
     "Identity", "Flatten", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "ELU",
     "MultiHeadAttention", "KVCache", "EncoderLayer", "DecoderLayer", "Transformer", "TransformerConfig",
-    "sinusoidal_positions", "init",
+    "sinusoidal_positions", "parameter_shapes", "tied_names", "MODEL_LIMITS", "init",
 ]

@@ -13,6 +13,8 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import Tensor
+from ..config import check, setting
+from ..errors import ConfigError
 from .attention import KVCache, MultiHeadAttention
 from .containers import ModuleList
 from .layers import Dropout, Embedding, FeedForward, LayerNorm, ScaledEmbedding
@@ -20,25 +22,88 @@ from .module import Module, Parameter
 from . import init
 
 
+MODEL_LIMITS = {"vocab_size": 1 << 20, "d_model": 1 << 16, "d_ff": 1 << 18, "layers": 1024, "max_len": 1 << 16,
+                "position_table": 1 << 28}
+"""Caps on what a TransformerConfig may declare (so also a checkpoint): tokens in a vocabulary (ids
+below it), model width, feed-forward width, layers per stack, positions, and max_len x d_model
+float32 values of the position table."""
+
+_L = MODEL_LIMITS
+
+
 @dataclass
 class TransformerConfig:
-    src_vocab_size: int
-    tgt_vocab_size: int
-    d_model: int = 256
-    n_heads: int = 4
-    n_encoder_layers: int = 3
-    n_decoder_layers: int = 3
-    d_ff: int = 1024
-    dropout: float = 0.1
-    activation: str = "relu"
-    norm_first: bool = False
-    max_len: int = 256
-    pad_id: int = 0
-    share_embeddings: bool = True  # one table for source and target (needs a joint vocabulary)
-    tie_output: bool = True  # output projection = target embedding table
+    """The model's shape and options; checked when made (types, MODEL_LIMITS, cross-field rules)."""
+
+    src_vocab_size: int = setting(low=1, high=_L["vocab_size"], help="source vocabulary size")
+    tgt_vocab_size: int = setting(low=1, high=_L["vocab_size"], help="target vocabulary size")
+    d_model: int = setting(256, low=1, high=_L["d_model"], help="model width")
+    n_heads: int = setting(4, low=1, high=_L["d_model"], help="attention heads (must divide d_model)")
+    n_encoder_layers: int = setting(3, low=0, high=_L["layers"], help="encoder layers")
+    n_decoder_layers: int = setting(3, low=0, high=_L["layers"], help="decoder layers")
+    d_ff: int = setting(1024, low=1, high=_L["d_ff"], help="feed-forward width")
+    dropout: float = setting(0.1, low=0, high=1, help="dropout probability")
+    activation: str = setting("relu", choices=("relu", "gelu"), help="feed-forward activation")
+    norm_first: bool = setting(False, help="pre-norm layers instead of the original post-norm")
+    max_len: int = setting(256, low=1, high=_L["max_len"], help="positions of the position table")
+    pad_id: int = setting(0, low=0, high=_L["vocab_size"] - 1, help="padding token id")
+    share_embeddings: bool = setting(True, help="one table for source and target (a joint vocabulary)")
+    tie_output: bool = setting(True, help="output projection = target embedding table")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError (a ValueError) for a field of the wrong type or out of bounds, or
+        fields that do not fit together."""
+        check(self, label="TransformerConfig.{}")
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"n_heads {self.n_heads} does not divide d_model {self.d_model}")
+        if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise ConfigError(f"share_embeddings needs src_vocab_size {self.src_vocab_size} == tgt_vocab_size "
+                              f"{self.tgt_vocab_size} (one joint vocabulary)")
+        for name in ("tgt_vocab_size", "src_vocab_size"):  # each embedding table has a padding row
+            if self.pad_id >= getattr(self, name):
+                raise ConfigError(f"pad_id {self.pad_id} is not below {name} {getattr(self, name)}")
+        if self.max_len * self.d_model > _L["position_table"]:
+            raise ConfigError(f"max_len {self.max_len} x d_model {self.d_model} exceeds the limit of "
+                              f"{_L['position_table']:,} position values")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def parameter_shapes(config: TransformerConfig) -> dict[str, tuple[int, ...]]:
+    """The parameter names and shapes of `Transformer(config)`, in named_parameters() order,
+    without building it (a tied parameter under its first name only: see tied_names)."""
+    d, f = config.d_model, config.d_ff
+    shapes = {} if config.tie_output else {"output_weight": (config.tgt_vocab_size, d)}  # own ones first
+    shapes["tgt_embed.weight"] = (config.tgt_vocab_size, d)
+    if not config.share_embeddings:
+        shapes["src_embed.weight"] = (config.src_vocab_size, d)
+
+    def layer(prefix: str, attentions: tuple[str, ...], norms: int) -> None:
+        for a in attentions:
+            shapes.update({f"{prefix}.{a}.in_proj_weight": (3 * d, d), f"{prefix}.{a}.in_proj_bias": (3 * d,),
+                           f"{prefix}.{a}.out_proj_weight": (d, d), f"{prefix}.{a}.out_proj_bias": (d,)})
+        shapes.update({f"{prefix}.ff.linear1.weight": (f, d), f"{prefix}.ff.linear1.bias": (f,),
+                       f"{prefix}.ff.linear2.weight": (d, f), f"{prefix}.ff.linear2.bias": (d,)})
+        for i in range(1, norms + 1):
+            shapes.update({f"{prefix}.norm{i}.weight": (d,), f"{prefix}.norm{i}.bias": (d,)})
+
+    for i in range(config.n_encoder_layers):
+        layer(f"encoder_layers.{i}", ("self_attn",), 2)
+    for i in range(config.n_decoder_layers):
+        layer(f"decoder_layers.{i}", ("self_attn", "cross_attn"), 3)
+    for norm in ("encoder_norm", "decoder_norm"):
+        shapes.update({f"{norm}.weight": (d,), f"{norm}.bias": (d,)})
+    return shapes
+
+
+def tied_names(config: TransformerConfig) -> dict[str, str]:
+    """Other name -> parameter_shapes name of each tied parameter of `Transformer(config)` (its
+    state_dict lists it under both, as PyTorch's does)."""
+    return {"src_embed.weight": "tgt_embed.weight"} if config.share_embeddings else {}
 
 
 def sinusoidal_positions(max_len: int, d_model: int) -> np.ndarray:
@@ -116,9 +181,7 @@ class Transformer(Module):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         c = self.config = config
-        if c.share_embeddings and c.src_vocab_size != c.tgt_vocab_size:
-            raise ValueError("share_embeddings needs one joint vocabulary: src_vocab_size "
-                             f"{c.src_vocab_size} != tgt_vocab_size {c.tgt_vocab_size}")
+        c.validate()  # (again: a config's fields may have been changed since it was made)
         self.tgt_embed = ScaledEmbedding(c.tgt_vocab_size, c.d_model, padding_idx=c.pad_id)
         self.src_embed = self.tgt_embed if c.share_embeddings else \
             ScaledEmbedding(c.src_vocab_size, c.d_model, padding_idx=c.pad_id)
