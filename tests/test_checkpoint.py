@@ -18,7 +18,6 @@ from minitf.nn import Parameter, Transformer, TransformerConfig
 from minitf.optim import Adam, AdamW
 from minitf.translation.checkpoint import FORMAT, VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from minitf.translation.checkpoint.npz import adam_state_from_legacy, legacy_adam_state
-from minitf.translation.checkpoint.schema import parameter_shapes
 from test_optim import make_params, run
 
 CONFIG = TransformerConfig(src_vocab_size=11, tgt_vocab_size=11, d_model=4, n_heads=2, n_encoder_layers=1,
@@ -64,14 +63,6 @@ def test_save_replaces_atomically_and_a_stale_temporary_file_is_ignored(checkpoi
     assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["last.safetensors", "last.safetensors.tmp"]
     assert stale.read_bytes() == b"half a checkpoint, left by a kill"
     assert load_checkpoint(checkpoint)[2] is None
-
-
-def test_parameter_shapes_match_the_model_without_building_it():
-    for changes in ({}, {"share_embeddings": False, "src_vocab_size": 9}, {"tie_output": False},
-                    {"n_encoder_layers": 0, "n_decoder_layers": 2, "norm_first": True}):
-        config = TransformerConfig(**{**CONFIG.to_dict(), **changes})
-        model = {n: p.shape for n, p in Transformer(config).named_parameters()}
-        assert parameter_shapes(config.to_dict()) == model
 
 
 # ---- version 1 (.npz) checkpoints -----------------------------------------------------------
@@ -338,10 +329,10 @@ def integer_weights(path):
     (model_config(n_heads=3), "n_heads 3 does not divide d_model 4"),
     (model_config(norm_first=1), "model_config.norm_first must be true or false, got int 1"),
     (model_config(tgt_vocab_size=12), "share_embeddings needs src_vocab_size 11 == tgt_vocab_size 12"),
-    (model_config(colour="blue"), "unknown key"),
+    (model_config(colour="blue"), "unknown model_config.colour"),
     (progress_of_wrong_type, "progress.step must be an integer, got str '7'"),
     (lambda p: resave(p, train_config={"synthetic_sizes": [10**12, 5, 5]}),
-     r"train_config.synthetic_sizes\[0\] must be an integer in 0 .. 1000000, got 1000000000000"),
+     r"train_config.synthetic_sizes\[0\] must be an integer in 1 .. 1000000, got 1000000000000"),
     (lambda p: resave(p, train_config={"d_model": 4096}), "train_config.d_model 4096 differs from model_config.d_model 4"),
     (lambda p: resave(p, train_config=[1, 2]), "train_config must be a JSON object"),
     (weights_of_another_shape, f"parameter '{FIRST}' has shape \\(3, 3\\), model_config gives \\(11, 4\\)"),

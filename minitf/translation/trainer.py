@@ -341,4 +341,4 @@ def _quiet(message: str) -> None:
 
 def _check_memory(config: TrainConfig, vocab_size: int) -> None:
     """Raise ConfigError if the run's model and a full batch cannot fit in the device's memory."""
-    check_training_memory(model_config(config, vocab_size, 0).to_dict(), config.max_tokens, config.device)
+    check_training_memory(model_config(config, vocab_size, 0), config.max_tokens, config.device)

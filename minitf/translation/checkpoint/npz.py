@@ -21,7 +21,8 @@ import numpy as np
 
 from ...serialization import MAX_ENTRIES, CheckpointError
 from ..limits import LIMITS
-from .schema import FLOAT_DTYPES, check_meta, check_model_arrays, parameter_shapes, tied_names
+from ...nn import parameter_shapes, tied_names
+from .schema import FLOAT_DTYPES, check_meta, check_model_arrays, model_of
 
 MAX_META_BYTES = 64 * 2**20
 UNCONFIGURED_ELEMENTS = LIMITS["position_table"]  # per array, in a checkpoint without model_config
@@ -90,8 +91,9 @@ def _read_meta(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> d
 def _expected_shapes(path: Path, meta: dict[str, Any], model: dict[str, zipfile.ZipInfo]) -> dict[str, Any]:
     """Name -> shape of each member that model_config allows, a tied parameter under any of its names."""
     if "model_config" in meta:
-        expected = parameter_shapes(meta["model_config"])
-        aliases = tied_names(meta["model_config"])
+        config = model_of(path, meta["model_config"])
+        expected = parameter_shapes(config)
+        aliases = tied_names(config)
         shapes = {**expected, **{alias: expected[name] for alias, name in aliases.items()}}
         present = set(model) | {aliases[name] for name in model if name in aliases}
         missing, unexpected = sorted(set(expected) - present), sorted(set(model) - set(shapes))
@@ -112,9 +114,10 @@ def _optimizer_members(path: Path, meta: dict[str, Any], members: dict[str, zipf
     if not (isinstance(flags, list) and len(flags) <= MAX_ENTRIES and all(isinstance(f, bool) for f in flags)):
         raise CheckpointError(f"checkpoint {path}: optimizer.has_moments must be a list of true/false, got "
                               f"{str(flags)[:60]}")
-    if "model_config" in meta and len(flags) != len(parameter_shapes(meta["model_config"])):
+    parameters = len(parameter_shapes(model_of(path, meta["model_config"]))) if "model_config" in meta else None
+    if parameters is not None and len(flags) != parameters:
         raise CheckpointError(f"checkpoint {path}: optimizer.has_moments lists {len(flags)} parameters, "
-                              f"model_config gives {len(parameter_shapes(meta['model_config']))}")
+                              f"model_config gives {parameters}")
     found = {}
     for key in ("m", "v"):
         for i, present in enumerate(flags):
