@@ -24,7 +24,7 @@ from minitf.errors import ConfigError, InputError
 from minitf.translation import DEMO_CONFIG, Trainer
 from minitf.translation import Translator
 from minitf.translation.checkpoint import load_checkpoint
-from test_train_common import TINY_FLAGS
+from test_trainer_common import TINY_FLAGS
 
 TRAIN_STEPS = 10  # stops inside the first epoch (13 batches)
 

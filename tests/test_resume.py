@@ -15,7 +15,7 @@ from minitf.errors import ConfigError
 from minitf.translation import Trainer
 from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minitf.translation.translator import Translator
-from test_train_common import quiet, tiny_config
+from test_trainer_common import quiet, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from minitf.translation import DEMO_CONFIG, Trainer, TrainConfig
 from minitf.translation.evaluation import pairs_the_model_holds
 from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_kernels import fake_gpu  # noqa: F401 (a fixture)
-from test_train_common import (assert_same_parameters, parameters, quiet, tiny_config,
+from test_trainer_common import (assert_same_parameters, parameters, quiet, tiny_config,
                                tiny_trainer)
 
 RESUME_STEPS = 20  # crosses the first epoch's end (13 batches of the tiny task)
@@ -383,7 +383,7 @@ def test_dropout_depends_only_on_the_seed_and_the_step(tmp_path, uninterrupted):
 SIGNALLED_RUN = textwrap.dedent("""
     import sys, time
     from minitf.translation import Trainer
-    from test_train import RESUME_STEPS, resume_config
+    from test_trainer import RESUME_STEPS, resume_config
     trainer = Trainer(resume_config(sys.argv[1], max_steps=RESUME_STEPS), log=print)
     original = trainer.train_step
     def train_step(batch):

@@ -17,7 +17,7 @@ from minitf.errors import ConfigError
 from minitf.translation import Trainer
 from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_distributed import MPIEXEC
-from test_train_common import TINY_FLAGS
+from test_trainer_common import TINY_FLAGS
 
 pytest.importorskip("mpi4py")
 if MPIEXEC is None:
