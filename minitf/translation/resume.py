@@ -25,7 +25,7 @@ from ..optim.schedules import Schedule
 from ..serialization import CheckpointError
 from ..tokenizer import BPETokenizer
 from .checkpoint import load_checkpoint
-from .config import FIXED_ON_RESUME, Progress, TrainConfig
+from .config import FIXED_ON_RESUME, MODEL_SETTINGS, Progress, TrainConfig
 
 RESUME_KEYS = ("model_config", "tokenizer", "train_config", "schedule", "progress", "rng")
 
@@ -66,9 +66,10 @@ def check_optimizer_settings(path: str | Path, optimizer_state: dict[str, Any], 
 
 def check_same_model(path: str | Path, stored: dict[str, Any], built: dict[str, Any]) -> None:
     """The model that train_config builds (`built`) must be the one saved (`stored` model_config);
-    dropout alone may change on resume."""
+    only the model settings that are not fixed on resume (dropout) may differ."""
+    free = set(MODEL_SETTINGS) - set(FIXED_ON_RESUME)
     for key, value in built.items():
-        if key != "dropout" and key in stored and stored[key] != value:
+        if key not in free and key in stored and stored[key] != value:
             raise CheckpointError(f"checkpoint {path}: model_config.{key} is {stored[key]!r}, but its train_config "
                                   f"builds a model with {value!r}")
 

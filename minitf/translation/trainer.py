@@ -268,9 +268,10 @@ class Trainer:
         return evaluation.translate(self.model, self.tokenizer, sentences, beam_size)
 
     def translation_scores(self, pairs: list[tuple[str, str]]) -> dict[str, float]:
+        """BLEU, chrF and exact match of the model's greedy translations of `pairs`."""
         return evaluation.translation_scores(self.model, self.tokenizer, pairs)
 
-    # ---- checkpoints and the log --------------------------------------------------------------------
+    # ---- checkpoints and the log ----------------------------------------------------------
     def save(self, kind: str) -> Path:
         """Write best.safetensors or last.safetensors (rank 0 only: the others return the path);
         a parameter holding nan or inf raises TrainingError instead."""
@@ -332,7 +333,6 @@ class Trainer:
             error = error or ConfigError(f"rank 0 refused the output folder {self.out_dir} (see its message)")
         if error is not None:
             raise error
-
 
 
 def _quiet(message: str) -> None:
