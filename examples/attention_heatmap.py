@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 
 import minitf as mt
-from minitf.translate import Translator, translate_ids
+from minitf.translation import Translator, translate_ids
 
 
 def cross_attention(translator: Translator, sentence: str) -> tuple[list[str], list[str], np.ndarray]:

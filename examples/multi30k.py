@@ -18,8 +18,8 @@ from pathlib import Path
 from minitf import backend
 from minitf.data import read_parallel
 from minitf.errors import UserError
-from minitf.train import Trainer, TrainConfig
-from minitf.translate import Translator, bleu, chrf
+from minitf.translation import Trainer, TrainConfig
+from minitf.translation import Translator, bleu, chrf
 
 RECIPE = dict(vocab_size=8000, max_len=64, max_tokens=4096, d_model=256, n_heads=4, n_encoder_layers=3,
               n_decoder_layers=3, d_ff=2048, dropout=0.1, epochs=30, lr=1e-3, warmup=800,

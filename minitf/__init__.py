@@ -1,7 +1,7 @@
 """minitf: a framework-free Transformer engine on NumPy (CPU) and CuPy (GPU).
 
 Layers, each importing only the ones before it:
-backend (+ parallel) -> autograd -> serialization -> functional -> nn -> optim -> translate -> train -> cli,
+backend (+ parallel) -> autograd -> serialization -> functional -> nn -> optim -> translation -> cli,
 with tokenizer and data standing alone (NumPy and the standard library only).
 `import minitf` loads the engine, functional, nn and optim; the rest on first import.
 """

@@ -16,33 +16,19 @@ from pathlib import Path
 from typing import Sequence
 
 from .atomic_file import atomic_write
+from .config import add_flags, given_flags
 from .data.corpus import nul_byte_problem
 from .distributed import abort_job
 from .errors import ConfigError, InputError, UserError
 from .parallel import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
-from .translate.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
+from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, bleu, chrf, load_checkpoint
+from .translation.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
 
 # What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
 # minitf (the system, a hung or dead process of the job): one error line, exit 1.
 # Anything else is a bug in minitf and keeps its traceback.
 USER_ERRORS = (UserError, OSError)  # every error class of minitf's for bad input derives from UserError
-
-# Flags of `minitf train` that map one to one onto TrainConfig fields.
-TRAIN_FLAGS = ("src_train", "tgt_train", "src_val", "tgt_val", "train_tsv", "val_tsv", "vocab_size",
-               "max_len", "max_tokens", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout",
-               "activation", "epochs", "lr", "warmup", "weight_decay", "label_smoothing", "clip_norm",
-               "patience", "select_metric", "bleu_sentences", "seed", "device", "backend", "accumulate", "out_dir",
-               "max_steps", "time_limit")
-
-FLAG_HELP = {"clip_norm": "largest global gradient norm, 0 = no clipping ",
-             "max_steps": "stop after this many optimizer steps ",
-             "time_limit": "stop after this many seconds of training ",
-             "patience": "epochs without a better validation score before stopping ",
-             "max_tokens": "tokens per batch in each process; a step takes this x processes x accumulate ",
-             "backend": "auto = MPI under mpiexec, else one process; single, mpi or nccl ",
-             "accumulate": "micro-batches per step in each process, for gradient accumulation "}
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -91,10 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from .train import TrainConfig  # noqa: PLC0415 (keeps `minitf tokenizer` start-up light)
-
-    from .train import DEMO_CONFIG, TrainConfig  # noqa: PLC0415 (keeps `minitf tokenizer` start-up light)
-
     p = sub.add_parser(
         "train", help="train a model (no arguments: the built-in demo task)",
         description="Train a translation model. Without data files it trains the built-in demo (English -> "
@@ -107,24 +89,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "to it or into --out-dir; flags that do not change the model (e.g. --epochs) apply")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in an --out-dir that holds a run (deletes its log and checkpoints)")
-    defaults = TrainConfig()
-    for name in TRAIN_FLAGS:
-        default, demo = getattr(defaults, name), getattr(DEMO_CONFIG, name)
-        kind = next(t for t in (int, float, str) if t.__name__ in TrainConfig.__annotations__[name])
-        note = "" if demo == default else f"; demo {demo}"
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
-                       help=f"{FLAG_HELP.get(name, '')}(default {default}{note})")
-    p.add_argument("--norm-first", dest="norm_first", action="store_true", default=None,
-                   help="pre-norm layers instead of the original post-norm")
+    p.set_defaults(train_flags=add_flags(p, TrainConfig, other=DEMO_CONFIG))  # one per TrainConfig field
     p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import backend  # noqa: PLC0415
-    from .train import DEMO_CONFIG, Trainer, TrainConfig  # noqa: PLC0415
 
     backend.retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
-    flags = {k: getattr(args, k) for k in TRAIN_FLAGS + ("norm_first",) if getattr(args, k) is not None}
+    flags = given_flags(args, args.train_flags)
     if args.resume:
         if args.config:
             raise ConfigError(f"--config {args.config} cannot be combined with --resume: a resumed run keeps "
@@ -158,8 +131,6 @@ def _read_config(path: str) -> dict:
 
 def _report_demo(trainer) -> None:
     """Evaluate the best checkpoint on the synthetic test split and show a few translations."""
-    from .translate.checkpoint import load_checkpoint  # noqa: PLC0415
-
     best = trainer.out_dir / "best.safetensors"
     if best.is_file():  # a run resumed into a new --out-dir may not have improved on its best yet
         state, _, _ = load_checkpoint(best, with_optimizer=False)
@@ -204,8 +175,6 @@ def _decoding_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from .translate.translator import Translator  # noqa: PLC0415
-
     options = _decoding_options(args)
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
     lines = _stdin_lines()
@@ -301,8 +270,6 @@ def _check_output(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import read_parallel  # noqa: PLC0415
-    from .translate.metrics import bleu, chrf  # noqa: PLC0415
-    from .translate.translator import Translator  # noqa: PLC0415
 
     options = _decoding_options(args)
     if args.output:

@@ -12,18 +12,19 @@ import zlib
 import numpy as np
 import pytest
 
-from minitf.optim.adam import legacy_adam_state
 
 import minitf
-from minitf.nn import Transformer, TransformerConfig
-from minitf.translate.checkpoint import (FORMAT, VERSION, CheckpointError, load_checkpoint,
-                                         parameter_shapes, save_checkpoint)
+from minitf.nn import Parameter, Transformer, TransformerConfig
+from minitf.optim import Adam, AdamW
+from minitf.translation.checkpoint import FORMAT, VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from minitf.translation.checkpoint.npz import adam_state_from_legacy, legacy_adam_state
+from test_optim import make_params, run
 
 CONFIG = TransformerConfig(src_vocab_size=11, tgt_vocab_size=11, d_model=4, n_heads=2, n_encoder_layers=1,
                            n_decoder_layers=1, d_ff=6, max_len=8, dropout=0.0)
 MODEL_STATE = Transformer(CONFIG).state_dict(remove_duplicate=True)  # each parameter once, as checkpoints hold them
 FIRST = "tgt_embed.weight"  # (11, 4)
-OPTIMIZER_STATE = {"lr": 0.001, "t": 7, "m": [np.ones_like(a) for a in MODEL_STATE.values()][:-1] + [None],
+OPTIMIZER_STATE = {"lr": 0.001, "betas": [0.9, 0.98], "eps": 1e-9, "weight_decay": 0.0, "t": 7, "m": [np.ones_like(a) for a in MODEL_STATE.values()][:-1] + [None],
                    "v": [np.full_like(a, 2.0) for a in MODEL_STATE.values()][:-1] + [None]}
 META = {"model_config": CONFIG.to_dict(), "progress": {"step": 7, "epoch": 0, "batch": 7}}
 
@@ -64,14 +65,6 @@ def test_save_replaces_atomically_and_a_stale_temporary_file_is_ignored(checkpoi
     assert load_checkpoint(checkpoint)[2] is None
 
 
-def test_parameter_shapes_match_the_model_without_building_it():
-    for changes in ({}, {"share_embeddings": False, "src_vocab_size": 9}, {"tie_output": False},
-                    {"n_encoder_layers": 0, "n_decoder_layers": 2, "norm_first": True}):
-        config = TransformerConfig(**{**CONFIG.to_dict(), **changes})
-        model = {n: p.shape for n, p in Transformer(config).named_parameters()}
-        assert parameter_shapes(config.to_dict()) == model
-
-
 # ---- version 1 (.npz) checkpoints -----------------------------------------------------------
 
 def save_v1(path, model_state, meta, optimizer_state=None):
@@ -100,8 +93,62 @@ def old_checkpoint(tmp_path):
 def test_version_1_npz_checkpoints_still_load(old_checkpoint):
     model_state, meta, optimizer_state = load_checkpoint(old_checkpoint)
     assert all(np.array_equal(model_state[n], a) for n, a in MODEL_STATE.items())
-    assert meta["progress"] == META["progress"] and optimizer_state["t"] == 7
-    assert optimizer_state["m"][-1] is None and np.array_equal(optimizer_state["v"][0], OPTIMIZER_STATE["v"][0])
+    # in torch.optim's layout, as version 2 holds it (version 1 held the first Adam's lists of moments)
+    assert optimizer_state["param_groups"] == [{"lr": 0.001, "betas": (0.9, 0.98), "eps": 1e-9, "weight_decay": 0.0,
+                                                "params": list(range(len(MODEL_STATE)))}]
+    last = len(MODEL_STATE) - 1
+    assert sorted(optimizer_state["state"]) == list(range(last))  # the last parameter had no moments yet
+    assert all(entry["step"] == 7 for entry in optimizer_state["state"].values())
+    assert np.array_equal(optimizer_state["state"][0]["exp_avg_sq"], OPTIMIZER_STATE["v"][0])
+    assert np.array_equal(optimizer_state["state"][0]["exp_avg"], OPTIMIZER_STATE["m"][0])
+
+
+# the optimizer state of version 1: the layout of minitf's first Adam
+
+def old_layout_state(opt: Adam) -> dict:
+    """The layout minitf's Adam wrote before parameter groups (version 1 checkpoints hold it)."""
+    group = opt.param_groups[0]
+    return {"t": 4, "lr": group["lr"], "betas": list(group["betas"]), "eps": group["eps"],
+            "weight_decay": group["weight_decay"], "m": [a.copy() for a in opt.m], "v": [a.copy() for a in opt.v]}
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+def test_old_layout_state_loads_and_resumes_exactly(cls):
+    settings = dict(lr=0.03, betas=(0.85, 0.99), eps=1e-7, weight_decay=0.05)
+    straight = make_params()
+    run(cls(straight, **settings), straight, 10)
+    first = make_params()
+    opt = cls(first, **settings)
+    run(opt, first, 4)
+    old = old_layout_state(opt)
+    resumed = [Parameter(p.numpy().copy()) for p in first]
+    opt2 = cls(resumed, lr=1.0)
+    opt2.load_state_dict(adam_state_from_legacy(old))
+    assert opt2.param_groups[0]["betas"] == (0.85, 0.99) and opt2.param_groups[0]["lr"] == 0.03
+    run(opt2, resumed, 6, first=5)
+    for a, b in zip(straight, resumed):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="holds 3 parameters, this optimizer's has 2"):
+        cls(make_params()[:2]).load_state_dict(adam_state_from_legacy(old))
+
+
+def test_legacy_adam_state_round_trips_per_parameter_steps():
+    params = make_params()
+    opt = AdamW(params, lr=0.02)
+    params[0].grad = np.ones((3, 4))
+    opt.step()  # parameter 0 is one step ahead, parameter 1 and 2 start later
+    run(opt, params, 2, first=2)
+    old = legacy_adam_state(opt.state_dict())
+    assert old["t"] == 3 and old["steps"] == [3, 2, 2] and old["betas"] == [0.9, 0.999]
+    again = AdamW(make_params())
+    again.load_state_dict(adam_state_from_legacy(old))
+    new, expected = again.state_dict(), opt.state_dict()
+    assert new["param_groups"] == expected["param_groups"]
+    for i, entry in expected["state"].items():
+        assert new["state"][i]["step"] == entry["step"]
+        np.testing.assert_array_equal(new["state"][i]["exp_avg_sq"], entry["exp_avg_sq"])
+    unstepped = legacy_adam_state(AdamW(make_params()).state_dict())
+    assert unstepped["m"] == [None] * 3 and unstepped["t"] == 0
 
 
 def raw_arrays(path) -> dict[str, np.ndarray]:
@@ -282,10 +329,10 @@ def integer_weights(path):
     (model_config(n_heads=3), "n_heads 3 does not divide d_model 4"),
     (model_config(norm_first=1), "model_config.norm_first must be true or false, got int 1"),
     (model_config(tgt_vocab_size=12), "share_embeddings needs src_vocab_size 11 == tgt_vocab_size 12"),
-    (model_config(colour="blue"), "unknown key"),
+    (model_config(colour="blue"), "unknown model_config.colour"),
     (progress_of_wrong_type, "progress.step must be an integer, got str '7'"),
     (lambda p: resave(p, train_config={"synthetic_sizes": [10**12, 5, 5]}),
-     r"train_config.synthetic_sizes\[0\] must be an integer in 0 .. 1000000, got 1000000000000"),
+     r"train_config.synthetic_sizes\[0\] must be an integer in 1 .. 1000000, got 1000000000000"),
     (lambda p: resave(p, train_config={"d_model": 4096}), "train_config.d_model 4096 differs from model_config.d_model 4"),
     (lambda p: resave(p, train_config=[1, 2]), "train_config must be a JSON object"),
     (weights_of_another_shape, f"parameter '{FIRST}' has shape \\(3, 3\\), model_config gives \\(11, 4\\)"),

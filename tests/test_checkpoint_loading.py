@@ -13,11 +13,11 @@ import minitf
 from minitf.nn import Transformer, TransformerConfig
 from minitf.serialization import CheckpointError
 from minitf.tokenizer import BPETokenizer
-from minitf.train import Trainer
-from minitf.translate.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
-from minitf.translate.translator import Translator
+from minitf.translation import Trainer
+from minitf.translation.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
+from minitf.translation.translator import Translator
 from test_checkpoint import save_v1
-from test_train_common import quiet, tiny_config
+from test_trainer_common import quiet, tiny_config
 
 TOKENIZER = BPETokenizer(special_tokens=["<pad>", "<bos>", "<eos>"])  # 259 tokens, nothing to train
 CONFIG = TransformerConfig(src_vocab_size=TOKENIZER.vocab_size, tgt_vocab_size=TOKENIZER.vocab_size, d_model=4,

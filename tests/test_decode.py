@@ -1,4 +1,4 @@
-"""Greedy decoding and beam search (minitf.translate.decode) on tiny random Transformers and on
+"""Greedy decoding and beam search (minitf.translation.decode) on tiny random Transformers and on
 a scripted fake model whose next-token distributions are written out by hand."""
 import itertools
 import math
@@ -10,7 +10,7 @@ import pytest
 import minitf
 from minitf import no_grad
 from minitf.nn.transformer import Transformer, TransformerConfig
-from minitf.translate.decode import (beam_search, greedy_decode, length_limits,
+from minitf.translation.decode import (beam_search, greedy_decode, length_limits,
                                      length_penalty_factor, translate_ids)
 
 V = 12

@@ -12,9 +12,9 @@ import pytest
 from minitf.cli import main
 from minitf.errors import ConfigError
 from minitf.nn import Transformer
-from minitf.translate.decode import beam_search, greedy_decode, length_limits, translate_ids
-from minitf.translate.decoding_options import LENGTH_PENALTY_RANGE
-from minitf.translate.translator import Translator
+from minitf.translation.decode import beam_search, greedy_decode, length_limits, translate_ids
+from minitf.translation.decoding_options import LENGTH_PENALTY_RANGE
+from minitf.translation.translator import Translator
 from test_checkpoint_loading import CONFIG, TOKENIZER
 
 BAD = [("length_penalty", 1000.0), ("length_penalty", -1000.0), ("length_penalty", math.nan),

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from minitf.data import number_translation_task
-from minitf.translate import Translator
-from test_train_common import tiny_trainer
+from minitf.translation import Translator
+from test_trainer_common import tiny_trainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -1,8 +1,8 @@
-"""Corpus metrics (minitf.translate.metrics) against sacrebleu itself."""
+"""Corpus metrics (minitf.translation.metrics) against sacrebleu itself."""
 import pytest
 import sacrebleu
 
-from minitf.translate.metrics import bleu, chrf, exact_match
+from minitf.translation.metrics import bleu, chrf, exact_match
 
 HYPS = ["the cat sat on the mat .", "a dog barked loudly", "Hello, world!"]
 REFS = ["the cat is sitting on the mat .", "the dog barked loudly", "hello world!"]

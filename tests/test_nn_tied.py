@@ -6,8 +6,8 @@ import pytest
 
 import minitf
 from minitf import nn, serialization
-from minitf.nn import Transformer, TransformerConfig
-from minitf.translate.checkpoint import load_checkpoint, parameter_shapes, save_checkpoint
+from minitf.nn import Transformer, TransformerConfig, parameter_shapes
+from minitf.translation.checkpoint import load_checkpoint, save_checkpoint
 
 
 class Tied(nn.Module):
@@ -97,7 +97,7 @@ def test_translation_checkpoints_hold_each_parameter_once_and_load_both_forms(tm
     # written before this change: each parameter once; or by hand, with the tied name a copy
     old = save_checkpoint(tmp_path / "old.safetensors", model.state_dict(remove_duplicate=True), meta)
     both = save_checkpoint(tmp_path / "both.safetensors", {k: v.copy() for k, v in state.items()}, meta)
-    assert list(load_checkpoint(new)[0]) == list(parameter_shapes(CONFIG.to_dict())) == \
+    assert list(load_checkpoint(new)[0]) == list(parameter_shapes(CONFIG)) == \
         list(load_checkpoint(old)[0])
     assert list(load_checkpoint(both)[0]) == list(state)
     for path in (new, old, both):

@@ -12,7 +12,6 @@ import pytest
 from minitf import Tensor, backend
 from minitf.nn import Parameter
 from minitf.optim import Adam, AdamW, CosineSchedule, InverseSqrtSchedule, clip_grad_norm, global_grad_norm
-from minitf.optim.adam import legacy_adam_state
 
 SHAPES = [(3, 4), (5,), ()]
 
@@ -211,52 +210,6 @@ def test_load_state_dict_errors():
     with pytest.raises(ValueError, match="no 'param_groups' entry"):
         fresh.load_state_dict({"state": {}})
     assert fresh.param_groups[0]["lr"] == 0.5 and fresh.m == [None] * 3  # nothing was loaded
-
-
-def old_layout_state(opt: Adam) -> dict:
-    """The layout minitf's Adam wrote before parameter groups (translation checkpoints hold it)."""
-    group = opt.param_groups[0]
-    return {"t": 4, "lr": group["lr"], "betas": list(group["betas"]), "eps": group["eps"],
-            "weight_decay": group["weight_decay"], "m": [a.copy() for a in opt.m], "v": [a.copy() for a in opt.v]}
-
-
-@pytest.mark.parametrize("cls", [Adam, AdamW])
-def test_old_layout_state_loads_and_resumes_exactly(cls):
-    settings = dict(lr=0.03, betas=(0.85, 0.99), eps=1e-7, weight_decay=0.05)
-    straight = make_params()
-    run(cls(straight, **settings), straight, 10)
-    first = make_params()
-    opt = cls(first, **settings)
-    run(opt, first, 4)
-    old = old_layout_state(opt)
-    resumed = [Parameter(p.numpy().copy()) for p in first]
-    opt2 = cls(resumed, lr=1.0)
-    opt2.load_state_dict(old)
-    assert opt2.param_groups[0]["betas"] == (0.85, 0.99) and opt2.param_groups[0]["lr"] == 0.03
-    run(opt2, resumed, 6, first=5)
-    for a, b in zip(straight, resumed):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    with pytest.raises(ValueError, match="holds 3 parameters, this optimizer has 2"):
-        cls(make_params()[:2]).load_state_dict(old)
-
-
-def test_legacy_adam_state_round_trips_per_parameter_steps():
-    params = make_params()
-    opt = AdamW(params, lr=0.02)
-    params[0].grad = np.ones((3, 4))
-    opt.step()  # parameter 0 is one step ahead, parameter 1 and 2 start later
-    run(opt, params, 2, first=2)
-    old = legacy_adam_state(opt.state_dict())
-    assert old["t"] == 3 and old["steps"] == [3, 2, 2] and old["betas"] == [0.9, 0.999]
-    again = AdamW(make_params())
-    again.load_state_dict(old)
-    new, expected = again.state_dict(), opt.state_dict()
-    assert new["param_groups"] == expected["param_groups"]
-    for i, entry in expected["state"].items():
-        assert new["state"][i]["step"] == entry["step"]
-        np.testing.assert_array_equal(new["state"][i]["exp_avg_sq"], entry["exp_avg_sq"])
-    unstepped = legacy_adam_state(AdamW(make_params()).state_dict())
-    assert unstepped["m"] == [None] * 3 and unstepped["t"] == 0
 
 
 @pytest.mark.parametrize("settings,message", [

@@ -14,7 +14,7 @@ import minitf
 from minitf.atomic_file import atomic_write
 from minitf.cli import main
 from minitf.serialization import MAX_DIMS, CheckpointError
-from minitf.translate.checkpoint import load_checkpoint, save_checkpoint
+from minitf.translation.checkpoint import load_checkpoint, save_checkpoint
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 

@@ -14,8 +14,8 @@ from minitf.nn import Transformer, TransformerConfig
 from minitf.tokenizer import BPETokenizer, TokenizerFileError
 from minitf.tokenizer.patterns import MAX_PATTERN_CHARS
 from minitf.tokenizer.vocab import MAX_SPECIAL_TOKEN_CHARS
-from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from minitf.translate.translator import SPECIAL_TOKENS
+from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minitf.translation.tokens import SPECIAL_TOKENS
 from test_tokenizer_io import hf_file, hf_split
 
 NESTED = "(" * 30000 + "a" + ")" * 30000  # 60,001 characters

@@ -139,9 +139,9 @@ def test_bench_ops_runs_the_cnn_training_step_and_conv_cases():
 
 @pytest.mark.slow  # a 5-step training run and a subprocess: about 8 s on a busy 2-core box
 def test_sweep_decoding_tabulates_the_metric_per_beam_and_alpha(tmp_path):
-    from minitf.translate import Translator
-    from minitf.translate.metrics import chrf
-    from test_train_common import tiny_trainer
+    from minitf.translation import Translator
+    from minitf.translation.metrics import chrf
+    from test_trainer_common import tiny_trainer
 
     trainer = tiny_trainer(tmp_path / "run", epochs=1, max_steps=5)
     trainer.fit()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from minitf.data import read_parallel  # noqa: E402
-from minitf.translate import Translator  # noqa: E402
-from minitf.translate.metrics import bleu, chrf, exact_match  # noqa: E402
+from minitf.translation import Translator  # noqa: E402
+from minitf.translation.metrics import bleu, chrf, exact_match  # noqa: E402
 
 METRICS = {"bleu": bleu, "chrf": chrf, "exact": lambda h, r: 100.0 * exact_match(h, r)}
 

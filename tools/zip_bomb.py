@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gigabytes", type=float, default=2.0)
-    parser.add_argument("--code", metavar="REV", help="git revision whose translate/checkpoint.py to use")
+    parser.add_argument("--code", metavar="REV", help="git revision (before the translation package) whose translate/checkpoint.py to use")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     from test_checkpoint import zip_bomb  # noqa: PLC0415
@@ -50,7 +50,7 @@ def measure(path: Path, load, args: argparse.Namespace) -> None:
 
 def _loader(rev: str | None, folder: Path):
     if rev is None:
-        from minitf.translate.checkpoint import load_checkpoint  # noqa: PLC0415
+        from minitf.translation.checkpoint import load_checkpoint  # noqa: PLC0415
         return load_checkpoint
     source = subprocess.run(["git", "show", f"{rev}:minitf/translate/checkpoint.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout

@@ -136,33 +136,6 @@ class Adam(Optimizer):
         tmp *= step_size
         data -= tmp
 
-    # ---- the layout minitf's first Adam saved (and translation checkpoints of format 1 hold) ----
-    def upgrade_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """Accept the old layout {"t", "lr", "betas", "eps", "weight_decay", "m": [...], "v": [...]}."""
-        if "param_groups" in state_dict or "m" not in state_dict:
-            return state_dict
-        try:
-            return self._upgrade(state_dict)
-        except (KeyError, TypeError, IndexError) as exc:  # an entry missing, too short or of the wrong type
-            raise ValueError(f"optimizer state in the old layout is malformed: {type(exc).__name__} {exc}") from None
-
-    def _upgrade(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        n = len(self._params())
-        for name in ("m", "v"):
-            if len(state_dict[name]) != n:
-                raise ValueError(f"optimizer state holds {len(state_dict[name])} parameters, this optimizer "
-                                 f"has {n}")
-        if len(self.param_groups) != 1:
-            raise ValueError(f"the old Adam state layout holds one parameter group, this optimizer has "
-                             f"{len(self.param_groups)}")
-        steps = state_dict.get("steps") or [state_dict["t"]] * n
-        group = {k: v for k, v in self.param_groups[0].items() if k != "params"}
-        group.update(lr=state_dict["lr"], betas=tuple(state_dict["betas"]), eps=state_dict["eps"],
-                     weight_decay=state_dict["weight_decay"], params=list(range(n)))
-        state = {i: {"step": steps[i], "exp_avg": m, "exp_avg_sq": v}
-                 for i, (m, v) in enumerate(zip(state_dict["m"], state_dict["v"])) if m is not None}
-        return {"state": state, "param_groups": [group]}
-
 
 def _add_or_subtract(out: Any, g: Any, subtract: bool) -> Any:
     if subtract:
@@ -170,23 +143,6 @@ def _add_or_subtract(out: Any, g: Any, subtract: bool) -> Any:
     else:
         out += g
     return out
-
-
-def legacy_adam_state(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """An Adam/AdamW state_dict() in the old single-group layout that checkpoint format 1 stores:
-    {"t", "lr", "betas", "eps", "weight_decay", "m": [...], "v": [...], "steps": [...]}
-    ("steps": each parameter's step count, None before its first update; Adam.load_state_dict
-    reads this layout back exactly)."""
-    if len(state_dict["param_groups"]) != 1:
-        raise ValueError(f"the old Adam state layout holds one parameter group, got "
-                         f"{len(state_dict['param_groups'])}")
-    group, state = state_dict["param_groups"][0], state_dict["state"]
-    entries = [state.get(i) for i in group["params"]]
-    steps = [None if e is None else int(e["step"]) for e in entries]
-    return {"t": max([s for s in steps if s is not None], default=0), "lr": group["lr"],
-            "betas": list(group["betas"]), "eps": group["eps"], "weight_decay": group["weight_decay"],
-            "m": [None if e is None else e["exp_avg"] for e in entries],
-            "v": [None if e is None else e["exp_avg_sq"] for e in entries], "steps": steps}
 
 
 class AdamW(Adam):

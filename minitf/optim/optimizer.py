@@ -156,17 +156,12 @@ class Optimizer:
         state = {index[id(p)]: {k: _host_copy(v) for k, v in s.items()} for p, s in self.state.items()}
         return {"state": dict(sorted(state.items())), "param_groups": groups}
 
-    def upgrade_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """Convert an older layout to torch's (Adam overrides this); the default keeps it."""
-        return state_dict
-
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state_dict() (also one whose indices are strings, as after JSON); checks all first:
         a malformed entry, a hyperparameter out of range, a step that is not an integer >= 0 or an
         array of the wrong shape or with nan/inf raises ValueError naming it."""
         if not isinstance(state_dict, dict):
             raise ValueError(f"optimizer state must be a dict, got {type(state_dict).__name__}")
-        state_dict = self.upgrade_state_dict(state_dict)
         for key, kind in (("state", dict), ("param_groups", list)):
             if key not in state_dict:
                 raise ValueError(f"optimizer state dict has no {key!r} entry; got keys {sorted(state_dict)}")

@@ -1,17 +1,16 @@
-"""The caps on model sizes: one table that TrainConfig, the trainer and the checkpoint loader read.
+"""The caps of a translation run: one table that TrainConfig, the trainer and the checkpoint loader read.
 
 A setting that `minitf train` accepts must give a model whose checkpoint the loader accepts,
-so both check against LIMITS, and the trainer's position count is derived here once.
+so both check against LIMITS (the model's own caps, nn.MODEL_LIMITS, and the application's),
+and the trainer's position count is derived here once.
 """
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..nn import MODEL_LIMITS
 
-LIMITS = {"vocab_size": 1 << 20, "d_model": 1 << 16, "d_ff": 1 << 18, "layers": 1024, "max_len": 1 << 16,
-          "position_table": 1 << 28, "synthetic_pairs": 1_000_000}
-"""Caps on what a model (and so a checkpoint) may declare: tokens in a vocabulary (ids below it),
-model width, feed-forward width, layers per stack, positions, max_len x d_model of the position
-table (float32 values), pairs of the synthetic task."""
+LIMITS = {**MODEL_LIMITS, "synthetic_pairs": 1_000_000}
+"""MODEL_LIMITS (what a model, and so a checkpoint, may declare), and the pairs of the synthetic task."""
 
 PROGRESS_CAP = 1 << 31
 """The most epochs, batches, steps (and bad epochs) a checkpoint's progress may count: far above any run."""
@@ -28,11 +27,6 @@ def model_max_len(max_len: int) -> int:
 
 MAX_TRAIN_LEN = (LIMITS["max_len"] - POSITION_MARGIN) // 2
 """The largest TrainConfig.max_len whose model_max_len is within LIMITS["max_len"]."""
-
-TRAIN_CAPS = {"vocab_size": LIMITS["vocab_size"], "max_len": MAX_TRAIN_LEN, "d_model": LIMITS["d_model"],
-              "n_heads": LIMITS["d_model"], "n_encoder_layers": LIMITS["layers"],
-              "n_decoder_layers": LIMITS["layers"], "d_ff": LIMITS["d_ff"]}
-"""The largest value of each TrainConfig model setting (each passes into the model's configuration)."""
 
 
 def check_accumulate(accumulate: int, processes: int, pairs: int) -> None:

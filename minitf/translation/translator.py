@@ -9,8 +9,7 @@ from ..nn import Transformer, TransformerConfig
 from ..tokenizer import BPETokenizer
 from .checkpoint import CheckpointError, load_checkpoint
 from .decode import translate_ids
-
-SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
+from .tokens import special_ids
 
 
 class Translator:
@@ -22,7 +21,7 @@ class Translator:
             raise ValueError(f"vocabulary mismatch: the tokenizer has {tokenizer.vocab_size} tokens, "
                              f"the model {vocab}")
         self.model, self.tokenizer = model.eval(), tokenizer
-        self.pad_id, self.bos_id, self.eos_id = (tokenizer.special_id(t) for t in SPECIAL_TOKENS)
+        self.pad_id, self.bos_id, self.eos_id = special_ids(tokenizer)
         # No special token but EOS is ever generated (BOS, padding, any other the tokenizer has).
         self.banned_ids = sorted(set(tokenizer.special_tokens.values()) - {self.eos_id})
         # Source and target positions share the model's table; leave room for the output.

@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import minitf.train
+import minitf.translation.trainer
 from minitf import backend
 from minitf.errors import ConfigError, InputError, TrainingError
-from minitf.train import DEMO_CONFIG, Trainer, TrainConfig
-from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minitf.translation import DEMO_CONFIG, Trainer, TrainConfig
+from minitf.translation.evaluation import pairs_the_model_holds
+from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_kernels import fake_gpu  # noqa: F401 (a fixture)
-from test_train_common import (assert_same_parameters, parameters, quiet, tiny_config,
+from test_trainer_common import (assert_same_parameters, parameters, quiet, tiny_config,
                                tiny_trainer)
 
 RESUME_STEPS = 20  # crosses the first epoch's end (13 batches of the tiny task)
@@ -120,7 +121,7 @@ def test_evaluation_scores_long_sentences_whole_and_leaves_out_only_what_the_mod
     assert fitted.config.max_len < len(fitted.tokenizer.encode(over_train_limit)) <= model_limit
     too_long = " ".join(["seven"] * 4 * model_limit)
     pairs = fitted.splits["val"][:3] + [(over_train_limit, "sieben"), (too_long, "sieben")]
-    examples, kept = fitted._pairs_the_model_holds(pairs)
+    examples, kept = pairs_the_model_holds(fitted.model, fitted.tokenizer, pairs, fitted.log)
     assert kept == pairs[:4] and len(examples) == 4
     assert messages == [f"evaluation: 1 of 5 pairs left out (longer than the model's {model_limit} tokens, "
                         "or an empty source)"]
@@ -242,7 +243,7 @@ def test_from_checkpoint_overrides_settings_but_not_the_model(tmp_path):
         Trainer.from_checkpoint(str(path), log=quiet, epoch=7)
     with pytest.raises(ConfigError, match=r"settings cannot change: d_ff 64 -> 128"):
         Trainer.from_checkpoint(str(path), log=quiet, d_ff=128)
-    with pytest.raises(ConfigError, match=r"with the given settings: setting 'epochs' must be >= 0"):
+    with pytest.raises(ConfigError, match=r"with the given settings: setting 'epochs' must be an integer >= 0"):
         Trainer.from_checkpoint(str(path), log=quiet, epochs=-1)
 
 
@@ -381,8 +382,8 @@ def test_dropout_depends_only_on_the_seed_and_the_step(tmp_path, uninterrupted):
 # A training process that announces step 7 and then waits (at most a minute) for a signal.
 SIGNALLED_RUN = textwrap.dedent("""
     import sys, time
-    from minitf.train import Trainer
-    from test_train import RESUME_STEPS, resume_config
+    from minitf.translation import Trainer
+    from test_trainer import RESUME_STEPS, resume_config
     trainer = Trainer(resume_config(sys.argv[1], max_steps=RESUME_STEPS), log=print)
     original = trainer.train_step
     def train_step(batch):
@@ -432,7 +433,7 @@ def test_config_round_trips_through_json(tmp_path):
 
 
 def test_config_rejects_unknown_settings_naming_them_and_the_source():
-    with pytest.raises(ValueError, match=r"my\.json: unknown setting\(s\) \['d_modle'\]"):
+    with pytest.raises(ValueError, match=r"my\.json: unknown setting 'd_modle'; known: src_train, "):
         TrainConfig.from_dict({"d_modle": 3}, source="my.json")
 
 
@@ -457,29 +458,29 @@ def test_demo_ends_on_a_step_count_not_on_a_clock():
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"n_heads": 0}, "'n_heads' must be >= 1, got 0"),
-    ({"n_encoder_layers": -1}, "'n_encoder_layers' must be >= 1, got -1"),
-    ({"n_decoder_layers": 0}, "'n_decoder_layers' must be >= 1"),
-    ({"d_ff": 0}, "'d_ff' must be >= 1"),
-    ({"max_len": 0}, "'max_len' must be >= 1"),
-    ({"epochs": -1}, "'epochs' must be >= 0"),
-    ({"max_steps": -3}, "'max_steps' must be >= 0"),
+    ({"n_heads": 0}, "'n_heads' must be an integer in 1 .. 65536, got 0"),
+    ({"n_encoder_layers": -1}, "'n_encoder_layers' must be an integer in 1 .. 1024, got -1"),
+    ({"n_decoder_layers": 0}, "'n_decoder_layers' must be an integer in 1 .. 1024, got 0"),
+    ({"d_ff": 0}, "'d_ff' must be an integer in 1 .. 262144, got 0"),
+    ({"max_len": 0}, "'max_len' must be an integer in 1 .. 32760, got 0"),
+    ({"epochs": -1}, "'epochs' must be an integer >= 0, got -1"),
+    ({"max_steps": -3}, "'max_steps' must be an integer >= 0"),
     ({"time_limit": float("nan")}, "'time_limit' must be a finite number >= 0"),
-    ({"bleu_sentences": -1}, "'bleu_sentences' must be >= 0"),
-    ({"log_every": 0}, "'log_every' must be >= 1"),
+    ({"bleu_sentences": -1}, "'bleu_sentences' must be an integer >= 0, got -1"),
+    ({"log_every": 0}, "'log_every' must be an integer >= 1, got 0"),
     ({"lr": float("nan")}, "'lr' must be a finite number > 0"),
     ({"lr": 0.0}, "'lr' must be a finite number > 0"),
-    ({"clip_norm": -1.0}, "'clip_norm' must be a finite number > 0, or 0 for no clipping"),
-    ({"clip_norm": float("inf")}, "'clip_norm' must be a finite number > 0"),
-    ({"dropout": 1.0}, "'dropout' must be in [0, 1)"),
-    ({"label_smoothing": -0.5}, "'label_smoothing' must be in [0, 1)"),
-    ({"activation": "swish"}, "'activation' must be relu or gelu"),
-    ({"select_metric": "loss"}, "'select_metric' must be bleu or chrf or exact_match"),
+    ({"clip_norm": -1.0}, "'clip_norm' must be a finite number >= 0, got -1.0"),
+    ({"clip_norm": float("inf")}, "'clip_norm' must be a finite number >= 0"),
+    ({"dropout": 1.0}, "'dropout' must be a finite number in [0, 1), got 1.0"),
+    ({"label_smoothing": -0.5}, "'label_smoothing' must be a finite number in [0, 1)"),
+    ({"activation": "swish"}, "'activation' must be one of ['relu', 'gelu'], got 'swish'"),
+    ({"select_metric": "loss"}, "'select_metric' must be one of ['bleu', 'chrf', 'exact_match']"),
     ({"vocab_size": 200}, "'vocab_size' must be >= 259"),
-    ({"synthetic_sizes": (10, 0, 5)}, "'synthetic_sizes' must be 3 sizes >= 1"),
-    ({"n_heads": True}, "'n_heads' expects int, got True (bool)"),
-    ({"lr": "0.1"}, "'lr' expects float or int, got '0.1' (str)"),
-    ({"max_steps": 2.0}, "'max_steps' expects int or null, got 2.0 (float)"),
+    ({"synthetic_sizes": (10, 0, 5)}, "'synthetic_sizes[1]' must be an integer in 1 .. 1000000, got 0"),
+    ({"n_heads": True}, "'n_heads' must be an integer, got bool True"),
+    ({"lr": "0.1"}, "'lr' must be a number, got str '0.1'"),
+    ({"max_steps": 2.0}, "'max_steps' must be an integer or null, got float 2.0"),
 ])
 def test_config_checks_every_setting_when_made(tmp_path, settings, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -490,7 +491,7 @@ def test_config_checks_every_setting_when_made(tmp_path, settings, message):
 
 def test_clip_norm_zero_trains_without_clipping(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(minitf.train, "clip_grad_norm", lambda params, max_norm: seen.append(max_norm) or 1.0)
+    monkeypatch.setattr(minitf.translation.trainer, "clip_grad_norm", lambda params, max_norm: seen.append(max_norm) or 1.0)
     tiny_trainer(tmp_path, clip_norm=0.0, max_steps=1).fit()
     assert seen == [0.0]
 
@@ -523,7 +524,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_checkpoints(good_run):
 @pytest.mark.parametrize("norm", [math.inf, math.nan])
 def test_a_non_finite_gradient_norm_stops_before_the_step(good_run, monkeypatch, norm):
     saved, before = checkpoint_bytes(good_run.out_dir), parameters(good_run)
-    monkeypatch.setattr(minitf.train, "clip_grad_norm", lambda params, max_norm: norm)
+    monkeypatch.setattr(minitf.translation.trainer, "clip_grad_norm", lambda params, max_norm: norm)
     with pytest.raises(TrainingError, match=f"the gradient norm is {norm}"):
         good_run.fit()
     assert_same_parameters(parameters(good_run), before)  # no update was applied

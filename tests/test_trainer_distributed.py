@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from minitf.errors import ConfigError
-from minitf.train import Trainer
-from minitf.translate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minitf.translation import Trainer
+from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_distributed import MPIEXEC
-from test_train_common import TINY_FLAGS
+from test_trainer_common import TINY_FLAGS
 
 pytest.importorskip("mpi4py")
 if MPIEXEC is None:
@@ -227,7 +227,7 @@ def test_sigterm_to_one_rank_stops_all_and_rank_0_saves_once(tmp_path):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the run folder's lock is POSIX flock")
 def test_every_process_stops_when_rank_0_finds_its_folder_in_use(tmp_path):
-    from minitf.translate.run_dir import RunLock
+    from minitf.translation.run import RunLock
     lock = RunLock(tmp_path / "run")
     lock.acquire()  # as another training process would
     try:

@@ -7,31 +7,30 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
 
 from .. import backend
 from ..errors import ConfigError
-from .checkpoint import parameter_shapes
+from ..nn import TransformerConfig, parameter_shapes
 
 FLOAT_BYTES = 4
 ADAM_COPIES = 5  # each parameter, its gradient, Adam's two moments and its scratch buffer
 
 
-def training_bytes(model: dict[str, Any], max_tokens: int) -> tuple[int, int]:
+def training_bytes(model: TransformerConfig, max_tokens: int) -> tuple[int, int]:
     """(parameters + gradients + Adam state, a full micro-batch's activations) in bytes.
 
-    `model`: a TransformerConfig dict; a full micro-batch holds `max_tokens` tokens per side.
+    `model`: the run's model configuration; a full micro-batch holds `max_tokens` tokens per side.
     Activations kept for the backward pass: per layer a few (tokens, d_model) arrays and one
     (tokens, d_ff), per attention the (heads, tokens, length) scores and probabilities at the shortest
     length (1), and the (tokens, vocabulary) logits and their gradient.
     """
     n_params = sum(math.prod(shape) for shape in parameter_shapes(model).values())
-    d, f, h = model["d_model"], model["d_ff"], model["n_heads"]
+    d, f, h = model.d_model, model.d_ff, model.n_heads
     attention = 2 * h * max_tokens
     encoder = max_tokens * (6 * d + f) + attention
     decoder = max_tokens * (10 * d + f) + 2 * attention
-    logits = 2 * max_tokens * model["tgt_vocab_size"]
-    values = model["n_encoder_layers"] * encoder + model["n_decoder_layers"] * decoder + logits
+    logits = 2 * max_tokens * model.tgt_vocab_size
+    values = model.n_encoder_layers * encoder + model.n_decoder_layers * decoder + logits
     return ADAM_COPIES * n_params * FLOAT_BYTES, values * FLOAT_BYTES
 
 
@@ -56,7 +55,7 @@ def available_bytes(device: str) -> int | None:
         return None
 
 
-def check_training_memory(model: dict[str, Any], max_tokens: int, device: str) -> None:
+def check_training_memory(model: TransformerConfig, max_tokens: int, device: str) -> None:
     """Raise ConfigError, with the estimate, if training this model cannot fit in `device`'s memory."""
     weights, activations = training_bytes(model, max_tokens)
     free = available_bytes(device)

@@ -1,4 +1,5 @@
-"""The training state a checkpoint must hold to be resumed, checked before any of it is used.
+"""Resuming a run from its checkpoint: the training state it must hold, checked before any of it
+is used, then restored into a rebuilt trainer (Trainer.from_checkpoint: open_run, then restore).
 
 Translating needs only model_config, tokenizer and the weights (checkpoint.py checks those);
 resuming also needs train_config, optimizer, schedule, progress and rng. Each problem is one
@@ -7,13 +8,24 @@ loaded too (TrainConfig, Optimizer/Schedule.load_state_dict, backend.set_rng_sta
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import backend
+import numpy as np
+
+from .. import backend, distributed
+from ..data import TokenBatcher
 from ..errors import ConfigError
+from ..nn import Transformer
+from ..optim import Optimizer
+from ..optim.schedules import Schedule
 from ..serialization import CheckpointError
+from ..tokenizer import BPETokenizer
+from .checkpoint import load_checkpoint
+from .config import FIXED_ON_RESUME, MODEL_SETTINGS, Progress, TrainConfig
 
 RESUME_KEYS = ("model_config", "tokenizer", "train_config", "schedule", "progress", "rng")
 
@@ -54,9 +66,10 @@ def check_optimizer_settings(path: str | Path, optimizer_state: dict[str, Any], 
 
 def check_same_model(path: str | Path, stored: dict[str, Any], built: dict[str, Any]) -> None:
     """The model that train_config builds (`built`) must be the one saved (`stored` model_config);
-    dropout alone may change on resume."""
+    only the model settings that are not fixed on resume (dropout) may differ."""
+    free = set(MODEL_SETTINGS) - set(FIXED_ON_RESUME)
     for key, value in built.items():
-        if key != "dropout" and key in stored and stored[key] != value:
+        if key not in free and key in stored and stored[key] != value:
             raise CheckpointError(f"checkpoint {path}: model_config.{key} is {stored[key]!r}, but its train_config "
                                   f"builds a model with {value!r}")
 
@@ -111,3 +124,76 @@ def check_tokenizer_size(path: str | Path, vocab_size: int, tokenizer_size: int)
     if tokenizer_size > vocab_size:
         raise CheckpointError(f"checkpoint {path}: train_config.vocab_size is {vocab_size}, but its tokenizer has "
                               f"{tokenizer_size} tokens")
+
+
+@dataclass
+class SavedRun:
+    """A checkpoint read for resuming, and the settings the resumed run trains with."""
+
+    path: str
+    config: TrainConfig  # the saved settings with the overrides
+    tokenizer: BPETokenizer
+    same_folder: bool  # the run goes on in the checkpoint's folder
+    model_state: dict[str, np.ndarray]
+    meta: dict[str, Any]
+    optimizer_state: dict[str, Any]
+
+
+def open_run(path: str, overrides: dict[str, Any]) -> SavedRun:
+    """Read and check checkpoint `path` and combine its train_config with `overrides`: one in
+    FIXED_ON_RESUME that differs from the checkpoint raises ConfigError."""
+    model_state, meta, optimizer_state = load_checkpoint(path)
+    check_resumable(path, meta, optimizer_state, [f.name for f in dataclasses.fields(Progress)])
+    saved = meta["train_config"]
+    saved_config = _saved_config(path, saved)
+    # The run goes on next to the checkpoint, or into the given out_dir: never into a folder the
+    # file names (a copied checkpoint would write into the original's, a crafted one anywhere).
+    out_dir = overrides.get("out_dir", str(Path(path).parent))
+    config = TrainConfig.from_dict({**saved, **overrides, "out_dir": out_dir},
+                                   source=str(path) + " with the given settings" * bool(overrides))
+    changed = [f"{k} {getattr(saved_config, k)!r} -> {getattr(config, k)!r}" for k in FIXED_ON_RESUME
+               if getattr(config, k) != getattr(saved_config, k)]
+    if changed:
+        raise ConfigError(f"resuming {path} continues its model and data, whose settings cannot change: "
+                          + ", ".join(changed))
+    try:
+        tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
+    except (KeyError, TypeError, ValueError) as exc:  # the file's data, not a bug here
+        raise CheckpointError(f"checkpoint {path}: its tokenizer is malformed ({exc})") from exc
+    check_tokenizer_size(path, saved_config.vocab_size, tokenizer.vocab_size)
+    same_folder = Path(config.out_dir).resolve() == Path(path).resolve().parent
+    return SavedRun(str(path), config, tokenizer, same_folder, model_state, meta, optimizer_state)
+
+
+def restore(run: SavedRun, model: Transformer, optimizer: Optimizer, schedule: Schedule, batcher: TokenBatcher,
+            processes: int) -> Progress:
+    """Check that the rebuilt run (on `processes` processes) continues the saved one, load the saved
+    weights, optimizer, schedule and random state into it, and return the saved progress."""
+    path, meta, saved = run.path, run.meta, run.meta["train_config"]
+    distributed.check_resumed_processes(path, saved, meta.get("processes"), run.config, processes)
+    check_same_batches(path, saved, meta.get("processes"), run.config, processes, meta["progress"])
+    check_same_model(path, meta["model_config"], model.config.to_dict())
+    check_optimizer_settings(path, run.optimizer_state, optimizer.defaults)
+    try:  # each checks every value before it changes anything
+        model.load_state_dict(run.model_state, cast=True)  # float16/64 weights; the optimizer casts its own
+        optimizer.load_state_dict(run.optimizer_state)
+        schedule.load_state_dict(meta["schedule"])
+        backend.set_rng_state(meta["rng"])
+    except ValueError as exc:  # weights or state that do not fit the saved configuration or its ranges
+        raise CheckpointError(f"checkpoint {path}: {exc}") from exc
+    progress = meta["progress"]
+    check_progress_fits(path, progress, len(batcher.plan(progress["epoch"])), schedule.steps,
+                        len(optimizer.state), len(list(model.parameters())))
+    return Progress(**progress)
+
+
+def _saved_config(path: str, saved: dict[str, Any]) -> TrainConfig:
+    """A checkpoint's train_config through TrainConfig's checks (types, ranges), as CheckpointError;
+    the settings that define the model must be there (a default would build another model)."""
+    missing = [name for name in FIXED_ON_RESUME if name not in saved]
+    if missing:
+        raise CheckpointError(f"checkpoint {path}: train_config lacks {missing}")
+    try:
+        return TrainConfig.from_dict(saved, source=f"checkpoint {path}: train_config")
+    except (ConfigError, backend.DeviceError) as exc:
+        raise CheckpointError(str(exc)) from None

@@ -1,4 +1,5 @@
-"""The run folder of `minitf train`: its files, the check that it holds no other run, its lock, its log.
+"""The run folder of `minitf train`: its files, the check that it holds no other run, its lock, its
+log; and the signals that stop a run gracefully.
 
 A run folder holds log.jsonl, best.safetensors and last.safetensors, and `.lock`, which the
 writing process holds (flock) while it trains, so that a second run into the same folder stops
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from ..atomic_file import is_temporary_of
 from ..errors import ConfigError
@@ -148,3 +150,29 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class graceful_interrupt:
+    """While inside, Ctrl-C (SIGINT) and SIGTERM call `handle` with the signal's name ("Ctrl-C",
+    "SIGTERM") instead of interrupting; the trainer's handler asks it to stop after the current
+    step (and raises KeyboardInterrupt at a second signal). Outside the main thread it does nothing."""
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
+    def __init__(self, handle: Callable[[str], None]) -> None:
+        self.handle = handle
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        try:
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.handle("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)

@@ -1,13 +1,13 @@
 """Shared set-up for the training, checkpoint, translator and CLI tests (holds no tests itself).
 
-Import what a test module needs: `from test_train_common import tiny_config, ...` (pytest puts
+Import what a test module needs: `from test_trainer_common import tiny_config, ...` (pytest puts
 tests/ on sys.path). Everything is sized so that a training step takes milliseconds on a CPU.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from minitf.train import Trainer, TrainConfig
+from minitf.translation import Trainer, TrainConfig
 
 # A model and synthetic task small enough that a step takes a few milliseconds on one core.
 TINY_SETTINGS = dict(

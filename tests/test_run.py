@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import minitf.train
+import minitf.translation.trainer
 from minitf.errors import ConfigError
-from minitf.train import Trainer
-from minitf.translate.checkpoint import load_checkpoint, save_checkpoint
-from minitf.translate.run_dir import RunLock
-from test_train_common import quiet, tiny_config, tiny_trainer
+from minitf.translation import Trainer
+from minitf.translation.checkpoint import load_checkpoint, save_checkpoint
+from minitf.translation.run import RunLock
+from test_trainer_common import quiet, tiny_config, tiny_trainer
 
 needs_flock = pytest.mark.skipif(sys.platform == "win32", reason="the lock is POSIX flock")
 
@@ -58,7 +58,7 @@ def test_a_run_into_a_folder_in_use_stops_before_its_data_work(tmp_path, monkeyp
 
     def train_step(batch):
         with monkeypatch.context() as patch:
-            patch.setattr(minitf.train, "load_splits", load_splits)
+            patch.setattr(minitf.translation.trainer, "load_splits", load_splits)
             with pytest.raises(ConfigError, match=f"in use: process {os.getpid()}") as err:
                 tiny_trainer(tmp_path / ".." / tmp_path.name)  # the same folder, spelled otherwise
         errors.append(err)
@@ -69,7 +69,7 @@ def test_a_run_into_a_folder_in_use_stops_before_its_data_work(tmp_path, monkeyp
     assert len(errors) == 2
 
 
-LOCK_HOLDER = "import sys, time; from pathlib import Path; from minitf.translate.run_dir import RunLock; " \
+LOCK_HOLDER = "import sys, time; from pathlib import Path; from minitf.translation.run import RunLock; " \
               "lock = RunLock(Path(sys.argv[1])); lock.acquire(); print('locked', flush=True); time.sleep(60)"
 
 

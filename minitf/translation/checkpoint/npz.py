@@ -5,6 +5,9 @@ Members: "meta.npy" (the UTF-8 bytes of a JSON document), "model/<name>.npy" and
 declares are checked against what the metadata's model configuration implies, so that a
 small file that would unpack to gigabytes (a zip bomb) is refused at once; then each
 member's .npy header (dtype, shape) is checked before its data is read.
+
+The optimizer state of a version 1 file is in the layout of minitf's first Adam (one parameter
+group; lists of moments); the reader gives it in torch.optim's layout, as version 2 holds it.
 """
 from __future__ import annotations
 
@@ -16,8 +19,10 @@ from typing import Any, IO
 
 import numpy as np
 
-from ..serialization import MAX_ENTRIES, CheckpointError
-from .checkpoint import FLOAT_DTYPES, LIMITS, check_meta, check_model_arrays, parameter_shapes, tied_names
+from ...serialization import MAX_ENTRIES, CheckpointError
+from ..limits import LIMITS
+from ...nn import parameter_shapes, tied_names
+from .schema import FLOAT_DTYPES, check_meta, check_model_arrays, model_of
 
 MAX_META_BYTES = 64 * 2**20
 UNCONFIGURED_ELEMENTS = LIMITS["position_table"]  # per array, in a checkpoint without model_config
@@ -66,7 +71,7 @@ def load_npz_checkpoint(path: Path, with_optimizer: bool = True
         state = {name: _read_array(path, archive, info, expected.get(name), largest) for name, info in model.items()}
         check_model_arrays(path, {n: (a.shape, a.dtype) for n, a in state.items()}, meta)
         arrays = {name: _read_array(path, archive, info, None, largest) for name, info in optim.items()}
-    return state, meta, _optimizer_state(meta, arrays) if with_optimizer else None
+    return state, meta, _optimizer_state(path, meta, arrays) if with_optimizer else None
 
 
 def _read_meta(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict[str, Any]:
@@ -86,8 +91,9 @@ def _read_meta(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> d
 def _expected_shapes(path: Path, meta: dict[str, Any], model: dict[str, zipfile.ZipInfo]) -> dict[str, Any]:
     """Name -> shape of each member that model_config allows, a tied parameter under any of its names."""
     if "model_config" in meta:
-        expected = parameter_shapes(meta["model_config"])
-        aliases = tied_names(meta["model_config"])
+        config = model_of(path, meta["model_config"])
+        expected = parameter_shapes(config)
+        aliases = tied_names(config)
         shapes = {**expected, **{alias: expected[name] for alias, name in aliases.items()}}
         present = set(model) | {aliases[name] for name in model if name in aliases}
         missing, unexpected = sorted(set(expected) - present), sorted(set(model) - set(shapes))
@@ -108,9 +114,10 @@ def _optimizer_members(path: Path, meta: dict[str, Any], members: dict[str, zipf
     if not (isinstance(flags, list) and len(flags) <= MAX_ENTRIES and all(isinstance(f, bool) for f in flags)):
         raise CheckpointError(f"checkpoint {path}: optimizer.has_moments must be a list of true/false, got "
                               f"{str(flags)[:60]}")
-    if "model_config" in meta and len(flags) != len(parameter_shapes(meta["model_config"])):
+    parameters = len(parameter_shapes(model_of(path, meta["model_config"]))) if "model_config" in meta else None
+    if parameters is not None and len(flags) != parameters:
         raise CheckpointError(f"checkpoint {path}: optimizer.has_moments lists {len(flags)} parameters, "
-                              f"model_config gives {len(parameter_shapes(meta['model_config']))}")
+                              f"model_config gives {parameters}")
     found = {}
     for key in ("m", "v"):
         for i, present in enumerate(flags):
@@ -122,14 +129,50 @@ def _optimizer_members(path: Path, meta: dict[str, Any], members: dict[str, zipf
     return found
 
 
-def _optimizer_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any] | None:
+def _optimizer_state(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any] | None:
     info = meta.get("optimizer")
     if info is None:
         return None
     state = {k: v for k, v in info.items() if k not in ("n_params", "has_moments")}
     for key in ("m", "v"):
         state[key] = [arrays.get(f"optim/{key}/{i}") for i in range(len(info["has_moments"]))]
-    return state
+    try:
+        return adam_state_from_legacy(state)
+    except (KeyError, TypeError, IndexError, ValueError) as exc:  # an entry missing, too short or of the wrong type
+        raise CheckpointError(f"checkpoint {path}: its optimizer state (minitf's first Adam layout) is malformed: "
+                              f"{type(exc).__name__} {exc}") from None
+
+
+def adam_state_from_legacy(old: dict[str, Any]) -> dict[str, Any]:
+    """An Adam/AdamW state_dict() (torch.optim's layout, one parameter group) from the layout of
+    minitf's first Adam: {"t", "lr", "betas", "eps", "weight_decay", "m": [...], "v": [...]} and
+    optionally "steps" (each parameter's step count; else "t" for all)."""
+    n = len(old["m"])
+    if len(old["v"]) != n:
+        raise ValueError(f"'v' holds {len(old['v'])} parameters, 'm' {n}")
+    steps = old.get("steps") or [old["t"]] * n
+    group = {"lr": old["lr"], "betas": tuple(old["betas"]), "eps": old["eps"], "weight_decay": old["weight_decay"],
+             "params": list(range(n))}
+    state = {i: {"step": steps[i], "exp_avg": m, "exp_avg_sq": v}
+             for i, (m, v) in enumerate(zip(old["m"], old["v"])) if m is not None}
+    return {"state": state, "param_groups": [group]}
+
+
+def legacy_adam_state(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """An Adam/AdamW state_dict() in the layout of minitf's first Adam, which version 1 stores:
+    {"t", "lr", "betas", "eps", "weight_decay", "m": [...], "v": [...], "steps": [...]}
+    ("steps": each parameter's step count, None before its first update); the inverse of
+    adam_state_from_legacy."""
+    if len(state_dict["param_groups"]) != 1:
+        raise ValueError(f"the old Adam state layout holds one parameter group, got "
+                         f"{len(state_dict['param_groups'])}")
+    group, state = state_dict["param_groups"][0], state_dict["state"]
+    entries = [state.get(i) for i in group["params"]]
+    steps = [None if e is None else int(e["step"]) for e in entries]
+    return {"t": max([s for s in steps if s is not None], default=0), "lr": group["lr"],
+            "betas": list(group["betas"]), "eps": group["eps"], "weight_decay": group["weight_decay"],
+            "m": [None if e is None else e["exp_avg"] for e in entries],
+            "v": [None if e is None else e["exp_avg_sq"] for e in entries], "steps": steps}
 
 
 def _read_array(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple[int, ...] | None,
