@@ -43,3 +43,5 @@ def device() -> str:
 
 
 requires_cuda = pytest.mark.skipif(not _cuda_available(), reason="needs CuPy and a CUDA GPU")
+
+from fake_gpu import fake_gpu  # noqa: E402, F401 (the fixture, for every test: a NumPy stand-in for CuPy)

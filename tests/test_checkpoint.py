@@ -18,7 +18,8 @@ from minitf.nn import Parameter, Transformer, TransformerConfig
 from minitf.optim import Adam, AdamW
 from minitf.translation.checkpoint import FORMAT, VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from minitf.translation.checkpoint.npz import adam_state_from_legacy, legacy_adam_state
-from test_optim import make_params, run
+from optim_steps import make_params, run
+from legacy_checkpoints import save_v1
 
 CONFIG = TransformerConfig(src_vocab_size=11, tgt_vocab_size=11, d_model=4, n_heads=2, n_encoder_layers=1,
                            n_decoder_layers=1, d_ff=6, max_len=8, dropout=0.0)
@@ -66,23 +67,6 @@ def test_save_replaces_atomically_and_a_stale_temporary_file_is_ignored(checkpoi
 
 
 # ---- version 1 (.npz) checkpoints -----------------------------------------------------------
-
-def save_v1(path, model_state, meta, optimizer_state=None):
-    """A checkpoint as minitf wrote them before safetensors (version 1, an .npz)."""
-    arrays = {f"model/{name}": np.asarray(value) for name, value in model_state.items()}
-    meta = {"format": FORMAT, "version": 1, **meta}
-    if optimizer_state is not None and "param_groups" in optimizer_state:
-        optimizer_state = legacy_adam_state(optimizer_state)  # version 1 held Adam's old layout
-    if optimizer_state is not None:
-        meta["optimizer"] = {**{k: v for k, v in optimizer_state.items() if k not in ("m", "v")},
-                             "n_params": len(optimizer_state["m"]),
-                             "has_moments": [m is not None for m in optimizer_state["m"]]}
-        for key in ("m", "v"):
-            for i, value in enumerate(optimizer_state[key]):
-                if value is not None:
-                    arrays[f"optim/{key}/{i}"] = np.asarray(value)
-    np.savez(path, **arrays, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-    return path
 
 
 @pytest.fixture

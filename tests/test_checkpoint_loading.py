@@ -10,25 +10,20 @@ import numpy as np
 import pytest
 
 import minitf
-from minitf.nn import Transformer, TransformerConfig
+from minitf.nn import Transformer
 from minitf.serialization import CheckpointError
-from minitf.tokenizer import BPETokenizer
 from minitf.translation import Trainer
 from minitf.translation.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
 from minitf.translation.translator import Translator
-from test_checkpoint import save_v1
-from test_trainer_common import quiet, tiny_config
+from legacy_checkpoints import save_v1
+from tiny_runs import TINY_MODEL_CONFIG, TINY_TOKENIZER, quiet, tiny_config
 
-TOKENIZER = BPETokenizer(special_tokens=["<pad>", "<bos>", "<eos>"])  # 259 tokens, nothing to train
-CONFIG = TransformerConfig(src_vocab_size=TOKENIZER.vocab_size, tgt_vocab_size=TOKENIZER.vocab_size, d_model=4,
-                           n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=6, max_len=16, dropout=0.0,
-                           pad_id=TOKENIZER.special_id("<pad>"))
-META = {"model_config": CONFIG.to_dict(), "tokenizer": TOKENIZER.to_dict()}
+META = {"model_config": TINY_MODEL_CONFIG.to_dict(), "tokenizer": TINY_TOKENIZER.to_dict()}
 
 
 @pytest.fixture(scope="module")
 def model():
-    return Transformer(CONFIG)
+    return Transformer(TINY_MODEL_CONFIG)
 
 
 def weights(model, dtype):
@@ -47,7 +42,7 @@ def test_translate_casts_float16_and_float64_weights_to_the_models_float32(model
     translator = Translator.from_checkpoint(str(path))
     assert_loaded(translator, model)
     if dtype == np.float64:  # exactly the float32 model's weights (float16 rounds them)
-        assert translator.translate(["one two"]) == Translator(model, TOKENIZER).translate(["one two"])
+        assert translator.translate(["one two"]) == Translator(model, TINY_TOKENIZER).translate(["one two"])
 
 
 def test_translate_casts_a_version_1_npz_holding_one_float64_parameter(model, tmp_path):

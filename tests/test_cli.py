@@ -24,7 +24,7 @@ from minitf.errors import ConfigError, InputError
 from minitf.translation import DEMO_CONFIG, Trainer
 from minitf.translation import Translator
 from minitf.translation.checkpoint import load_checkpoint
-from test_trainer_common import TINY_FLAGS
+from tiny_runs import TINY_FLAGS, train_argv, write_config
 
 TRAIN_STEPS = 10  # stops inside the first epoch (13 batches)
 
@@ -44,17 +44,6 @@ def write_lines(path, lines) -> str:
     else:
         path.write_text(text, encoding="utf-8")
     return str(path)
-
-
-def write_config(path, settings: dict) -> str:
-    path.write_text(json.dumps(settings), encoding="utf-8")
-    return str(path)
-
-
-def train_argv(tmp_path, *extra) -> list:
-    """`minitf train` on the tiny synthetic task (sizes via --config, the model via flags)."""
-    config = write_config(tmp_path / "config.json", {"synthetic_sizes": [400, 40, 40], "d_model": 64})
-    return ["train", "--config", config, *TINY_FLAGS, "--out-dir", tmp_path / "run", "--epochs", 1, *extra]
 
 
 def saved_progress(path) -> dict:

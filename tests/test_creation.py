@@ -1,5 +1,5 @@
 """Creation (zeros .. eye) and random tensors (rand .. multinomial, bernoulli): values, dtype
-defaults as PyTorch, seeding, errors, the CuPy path (test_kernels' NumPy stand-in), and
+defaults as PyTorch, seeding, errors, the CuPy path (the NumPy stand-in of tests/fake_gpu.py), and
 seeded statistical checks of the samplers (deterministic given the seed, so never flaky)."""
 import sys
 import types
@@ -9,7 +9,7 @@ import pytest
 
 import minitf as mt
 from minitf import backend
-from test_kernels import FakeCupyArray, _FakeRandomState, fake_gpu  # noqa: F401 (a fixture)
+from fake_gpu import FakeCupyArray, FakeRandomState
 
 
 def host(t):
@@ -193,10 +193,10 @@ def test_bernoulli_frequencies(device):
         assert chi_square(np.array([10000 - ones, ones]), [1 - p[k], p[k]]) < BOUND
 
 
-# ---- the CuPy path, on test_kernels' NumPy stand-in ---------------------------------------------
+# ---- the CuPy path, on the NumPy stand-in of tests/fake_gpu.py ---------------------------------------------
 
-class _RicherFakeRandomState(_FakeRandomState):
-    """test_kernels' stand-in for cupy.random.RandomState, with the draws these creators use."""
+class _RicherFakeRandomState(FakeRandomState):
+    """fake_gpu.py's stand-in for cupy.random.RandomState, with the draws these creators use."""
 
     def standard_normal(self, shape, dtype=np.float64):
         return self._rng.standard_normal(shape, dtype=dtype).view(FakeCupyArray)

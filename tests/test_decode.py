@@ -1,6 +1,5 @@
 """Greedy decoding and beam search (minitf.translation.decode) on tiny random Transformers and on
 a scripted fake model whose next-token distributions are written out by hand."""
-import itertools
 import math
 from types import SimpleNamespace
 

@@ -15,7 +15,7 @@ from minitf.nn import Transformer
 from minitf.translation.decode import beam_search, greedy_decode, length_limits, translate_ids
 from minitf.translation.decoding_options import LENGTH_PENALTY_RANGE
 from minitf.translation.translator import Translator
-from test_checkpoint_loading import CONFIG, TOKENIZER
+from tiny_runs import TINY_MODEL_CONFIG, TINY_TOKENIZER
 
 BAD = [("length_penalty", 1000.0), ("length_penalty", -1000.0), ("length_penalty", math.nan),
        ("length_penalty", math.inf), ("max_len_a", math.nan), ("max_len_a", -1.0), ("max_len_a", math.inf),
@@ -24,14 +24,14 @@ BAD = [("length_penalty", 1000.0), ("length_penalty", -1000.0), ("length_penalty
 
 @pytest.fixture(scope="module")
 def translator():
-    return Translator(Transformer(CONFIG), TOKENIZER)
+    return Translator(Transformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
 
 
 def src_and_mask(translator, sentences=("one two", "three")):
     ids = [translator.tokenizer.encode(s) for s in sentences]
     width = max(map(len, ids))
-    src = np.array([s + [CONFIG.pad_id] * (width - len(s)) for s in ids], dtype=np.int64)
-    return src, src != CONFIG.pad_id
+    src = np.array([s + [TINY_MODEL_CONFIG.pad_id] * (width - len(s)) for s in ids], dtype=np.int64)
+    return src, src != TINY_MODEL_CONFIG.pad_id
 
 
 @pytest.mark.parametrize("option, value", BAD, ids=[f"{o}={v}" for o, v in BAD])
@@ -66,7 +66,7 @@ def test_the_cli_names_the_flag(capsys, tmp_path, flag, value, rule):
 
 def test_huge_finite_length_limits_are_capped_at_the_models_maximum(translator):
     _, mask = src_and_mask(translator)
-    cap = CONFIG.max_len - 1
+    cap = TINY_MODEL_CONFIG.max_len - 1
     for a, b in ((1e300, 0.0), (0.0, 1e30), (1e308, 1e308)):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no "invalid value encountered in cast"

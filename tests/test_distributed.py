@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import threading
 import subprocess
@@ -24,9 +23,9 @@ from minitf.distributed.comm import CompletedWork, wait_until
 
 sys.path.insert(0, str(Path(__file__).parent / "distributed"))
 import ddp_worker  # noqa: E402
+from mpi_jobs import MPIEXEC  # noqa: E402
 
 WORKER = Path(ddp_worker.__file__)
-MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
 
 
 def mpi_run(n: int, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:

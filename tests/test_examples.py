@@ -14,7 +14,7 @@ import pytest
 
 from minitf.data import number_translation_task
 from minitf.translation import Translator
-from test_trainer_common import tiny_trainer
+from tiny_runs import tiny_trainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 import minitf as mt
 from minitf.testing import arrays, shapes
-from test_kernels import FakeCupyArray, fake_gpu  # noqa: F401 (a fixture)
+from fake_gpu import FakeCupyArray
 
 MODIFIED = "modified by an in-place operation"
 
@@ -337,7 +337,7 @@ def test_a_read_only_view_is_a_clear_error():
 
 
 def test_in_place_ops_run_on_the_gpu_backend_and_refuse_other_devices(fake_gpu):  # noqa: F811
-    """CuPy's ufuncs take the same out= and casting= (test_kernels' NumPy stand-in for CuPy)."""
+    """CuPy's ufuncs take the same out= and casting= (the NumPy stand-in of tests/fake_gpu.py for CuPy)."""
     t = mt.tensor(np.arange(3.0), device="cuda")
     t += mt.tensor(np.ones(3), device="cuda")
     t.mul_(2.0).clamp_(max=5.0).copy_(t.clamp(min=3.0))

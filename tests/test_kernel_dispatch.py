@@ -1,6 +1,6 @@
 """The fused ops and Adam take the CUDA-kernel path for CuPy arrays, with the same results.
 
-Runs without a GPU: the `fake_gpu` fixture of test_kernels.py makes host arrays pass for
+Runs without a GPU: the `fake_gpu` fixture (tests/fake_gpu.py) makes host arrays pass for
 CuPy arrays and emulates each kernel launch in NumPy, recording its name in LAUNCHES.
 """
 import numpy as np
@@ -10,7 +10,7 @@ import minitf.functional as F
 from minitf import Tensor
 from minitf.nn import Parameter
 from minitf.optim import Adam, AdamW
-from test_kernels import LAUNCHES, fake_gpu  # noqa: F401 (fake_gpu is a fixture)
+from fake_gpu import LAUNCHES
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((3, 4, 6))

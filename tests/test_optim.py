@@ -12,25 +12,7 @@ import pytest
 from minitf import Tensor, backend
 from minitf.nn import Parameter
 from minitf.optim import Adam, AdamW, CosineSchedule, InverseSqrtSchedule, clip_grad_norm, global_grad_norm
-
-SHAPES = [(3, 4), (5,), ()]
-
-
-def make_params(dtype=np.float64, device="cpu", seed=0) -> list[Parameter]:
-    rng = np.random.default_rng(seed)
-    return [Parameter(backend.to_device(rng.standard_normal(s).astype(dtype), device)) for s in SHAPES]
-
-
-def gradient(p: np.ndarray, t: int, i: int) -> np.ndarray:
-    """A gradient that depends on the parameter (so errors compound) and varies with the step."""
-    noise = np.random.default_rng(100 * t + i).standard_normal(np.shape(p))
-    return np.sin(p) + 0.5 * noise
-
-
-def set_grads(params, t):
-    for i, p in enumerate(params):
-        xp = backend.get_array_module(p.data)
-        p.grad = xp.asarray(gradient(backend.to_device(p.data, "cpu"), t, i)).astype(p.dtype)
+from optim_steps import gradient, make_params, run, set_grads
 
 
 def reference(start, steps, lr, betas, eps, weight_decay, decoupled):
@@ -52,12 +34,6 @@ def reference(start, steps, lr, betas, eps, weight_decay, decoupled):
             p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
         out.append(p)
     return out
-
-
-def run(opt, params, steps, first=1):
-    for t in range(first, first + steps):
-        set_grads(params, t)
-        opt.step()
 
 
 @pytest.mark.parametrize("cls,weight_decay", [(Adam, 0.0), (Adam, 0.1), (AdamW, 0.0), (AdamW, 0.1)])

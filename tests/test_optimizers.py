@@ -16,7 +16,7 @@ import pytest
 from minitf import Tensor, backend
 from minitf.nn import Parameter
 from minitf.optim import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from test_kernels import LAUNCHES, fake_gpu  # noqa: F401 (fake_gpu is a fixture)
+from fake_gpu import LAUNCHES
 
 SHAPES = [(3, 4), (5,), ()]
 

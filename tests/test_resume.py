@@ -15,7 +15,7 @@ from minitf.errors import ConfigError
 from minitf.translation import Trainer
 from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minitf.translation.translator import Translator
-from test_trainer_common import quiet, tiny_config
+from tiny_runs import quiet, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_the_unspoiled_checkpoint_resumes(real, tmp_path):
 @pytest.mark.parametrize("key, value", [("betas", 5), ("eps", "x"), ("lr", -1.0), ("steps", "bad"), ("steps", [1])])
 def test_a_spoiled_version_1_optimizer_state_is_one_checkpoint_error(real, tmp_path, key, value):
     from minitf.translation.checkpoint.npz import legacy_adam_state
-    from test_checkpoint import save_v1
+    from legacy_checkpoints import save_v1
     model, meta, optim = copy.deepcopy(real)
     meta = {k: v for k, v in meta.items() if k not in ("format", "version")}
     meta["train_config"]["out_dir"] = str(tmp_path)

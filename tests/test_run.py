@@ -14,7 +14,7 @@ from minitf.errors import ConfigError
 from minitf.translation import Trainer
 from minitf.translation.checkpoint import load_checkpoint, save_checkpoint
 from minitf.translation.run import RunLock
-from test_trainer_common import quiet, tiny_config, tiny_trainer
+from tiny_runs import quiet, tiny_config, tiny_trainer
 
 needs_flock = pytest.mark.skipif(sys.platform == "win32", reason="the lock is POSIX flock")
 

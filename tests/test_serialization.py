@@ -13,7 +13,6 @@ from hypothesis.extra import numpy as hnp
 
 import minitf
 from minitf.serialization import CheckpointError, open_file
-from test_kernels import fake_gpu  # noqa: F401 (a fixture)
 
 DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
           np.uint32, np.uint64, np.bool_]

@@ -247,7 +247,7 @@ def test_a_failing_fsync_is_an_os_error_naming_the_file(tmp_path, monkeypatch):
 
 
 def test_minitf_train_on_a_full_disk_prints_one_error_line(tmp_path, full_disk, capsys):
-    from test_cli import train_argv
+    from tiny_runs import train_argv
     code = main([str(a) for a in train_argv(tmp_path, "--max-steps", 1)])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err

@@ -16,7 +16,7 @@ from minitf.tokenizer.patterns import MAX_PATTERN_CHARS
 from minitf.tokenizer.vocab import MAX_SPECIAL_TOKEN_CHARS
 from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minitf.translation.tokens import SPECIAL_TOKENS
-from test_tokenizer_io import hf_file, hf_split
+from hf_files import hf_file, hf_split
 
 NESTED = "(" * 30000 + "a" + ")" * 30000  # 60,001 characters
 DEEP = "(" * 500 + "a" + ")" * 500  # within the length cap, but deeper than the regex parser recurses

@@ -13,6 +13,7 @@ import pytest
 
 from minitf.tokenizer import BPETokenizer, PatternTimeoutError, TokenizerFileError, patterns
 from minitf.tokenizer.cli import add_subparser
+from hf_files import hf_file, hf_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -183,21 +184,6 @@ def test_a_file_over_the_size_limit_is_refused_unread(tok, tmp_path, monkeypatch
         BPETokenizer.load(path)
 
 
-def hf_file(tmp_path, **changes):
-    """A minimal byte-level BPE tokenizer.json (all 256 bytes, one merge), written by hand."""
-    from minitf.tokenizer.byte_level import BYTE_TO_CHAR
-    vocab = {BYTE_TO_CHAR[b]: b + 2 for b in range(256)}
-    vocab["ab"] = 258
-    data = {"model": {"type": "BPE", "vocab": vocab, "merges": ["a b"]},
-            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
-            "added_tokens": [{"id": 0, "content": "<pad>"}, {"id": 1, "content": "<eos>"}]}
-    for key, value in changes.items():
-        (data["model"] if key in ("vocab", "merges") else data)[key] = value
-    path = tmp_path / "tokenizer.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
-
-
 def test_hand_written_hugging_face_file_loads(tmp_path):
     tok = BPETokenizer.from_huggingface(hf_file(tmp_path))
     assert tok.encode("ab<eos>", allowed_special="all") == [258, 1]
@@ -255,13 +241,6 @@ def test_a_custom_pattern_from_a_file_splits_as_it_did_when_given_in_code(tmp_pa
     loaded = BPETokenizer.load(tmp_path / "t.json")
     for text in TEXTS + ["unseen wörds 1234567  \n"]:
         assert loaded.encode(text) == trained.encode(text)
-
-
-def hf_split(source: str) -> dict:
-    """A tokenizer.json pre_tokenizer: Split on the regex ``source``, then ByteLevel."""
-    return {"type": "Sequence", "pretokenizers": [
-        {"type": "Split", "pattern": {"Regex": source}, "behavior": "Isolated", "invert": False},
-        {"type": "ByteLevel", "add_prefix_space": False, "use_regex": False}]}
 
 
 @pytest.mark.parametrize("source, message", [("(a", "does not compile"),

@@ -141,7 +141,7 @@ def test_bench_ops_runs_the_cnn_training_step_and_conv_cases():
 def test_sweep_decoding_tabulates_the_metric_per_beam_and_alpha(tmp_path):
     from minitf.translation import Translator
     from minitf.translation.metrics import chrf
-    from test_trainer_common import tiny_trainer
+    from tiny_runs import tiny_trainer
 
     trainer = tiny_trainer(tmp_path / "run", epochs=1, max_steps=5)
     trainer.fit()

@@ -22,8 +22,7 @@ from minitf.errors import ConfigError, InputError, TrainingError
 from minitf.translation import DEMO_CONFIG, Trainer, TrainConfig
 from minitf.translation.evaluation import pairs_the_model_holds
 from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from test_kernels import fake_gpu  # noqa: F401 (a fixture)
-from test_trainer_common import (assert_same_parameters, parameters, quiet, tiny_config,
+from tiny_runs import (assert_same_parameters, parameters, quiet, tiny_config,
                                tiny_trainer)
 
 RESUME_STEPS = 20  # crosses the first epoch's end (13 batches of the tiny task)
@@ -199,7 +198,7 @@ def test_resume_on_a_gpu_matches_uninterrupted_training(fake_gpu, tmp_path):  # 
 
 
 def test_resume_from_a_version_1_npz_checkpoint_matches_uninterrupted_training(tmp_path, uninterrupted):
-    from test_checkpoint import save_v1
+    from legacy_checkpoints import save_v1
     first = Trainer(resume_config(tmp_path / "first", max_steps=5), log=quiet)
     first.fit()
     _, meta, _ = load_checkpoint(tmp_path / "first" / "last.safetensors")

@@ -16,8 +16,8 @@ import pytest
 from minitf.errors import ConfigError
 from minitf.translation import Trainer
 from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from test_distributed import MPIEXEC
-from test_trainer_common import TINY_FLAGS
+from mpi_jobs import MPIEXEC
+from tiny_runs import TINY_FLAGS
 
 pytest.importorskip("mpi4py")
 if MPIEXEC is None:

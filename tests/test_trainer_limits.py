@@ -16,7 +16,7 @@ from minitf.translation.config import TRAIN_CAPS, model_config
 from minitf.translation.checkpoint import CheckpointError
 from minitf.translation.checkpoint.schema import check_model_config
 from minitf.translation.limits import LIMITS, model_max_len
-from test_trainer_common import quiet, tiny_config
+from tiny_runs import quiet, tiny_config
 
 SMALLEST = dict(vocab_size=300, max_len=1, d_model=1, n_heads=1, n_encoder_layers=1, n_decoder_layers=1, d_ff=1)
 

@@ -9,7 +9,7 @@ from minitf.nn import Transformer, TransformerConfig
 from minitf.tokenizer import BPETokenizer
 from minitf.translation.tokens import SPECIAL_TOKENS
 from minitf.translation import CheckpointError, Translator, save_checkpoint
-from test_trainer_common import tiny_trainer
+from tiny_runs import tiny_trainer
 
 
 @pytest.fixture(scope="module")

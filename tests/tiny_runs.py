@@ -1,12 +1,16 @@
 """Shared set-up for the training, checkpoint, translator and CLI tests (holds no tests itself).
 
-Import what a test module needs: `from test_trainer_common import tiny_config, ...` (pytest puts
+Import what a test module needs: `from tiny_runs import tiny_config, ...` (pytest puts
 tests/ on sys.path). Everything is sized so that a training step takes milliseconds on a CPU.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
+from minitf.nn import TransformerConfig
+from minitf.tokenizer import BPETokenizer
 from minitf.translation import Trainer, TrainConfig
 
 # A model and synthetic task small enough that a step takes a few milliseconds on one core.
@@ -43,3 +47,21 @@ def assert_same_parameters(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -
     assert a.keys() == b.keys()
     different = [name for name in a if not np.array_equal(a[name], b[name])]
     assert not different, f"{len(different)} of {len(a)} parameters differ, e.g. {different[:3]}"
+
+
+def write_config(path, settings: dict) -> str:
+    path.write_text(json.dumps(settings), encoding="utf-8")
+    return str(path)
+
+
+def train_argv(tmp_path, *extra) -> list:
+    """`minitf train` on the tiny synthetic task (sizes via --config, the model via flags)."""
+    config = write_config(tmp_path / "config.json", {"synthetic_sizes": [400, 40, 40], "d_model": 64})
+    return ["train", "--config", config, *TINY_FLAGS, "--out-dir", tmp_path / "run", "--epochs", 1, *extra]
+
+
+# A bare tokenizer (259 tokens, nothing to train) and a model for it, for checkpoint and decoding tests.
+TINY_TOKENIZER = BPETokenizer(special_tokens=["<pad>", "<bos>", "<eos>"])
+TINY_MODEL_CONFIG = TransformerConfig(
+    src_vocab_size=TINY_TOKENIZER.vocab_size, tgt_vocab_size=TINY_TOKENIZER.vocab_size, d_model=4, n_heads=2,
+    n_encoder_layers=1, n_decoder_layers=1, d_ff=6, max_len=16, dropout=0.0, pad_id=TINY_TOKENIZER.special_id("<pad>"))
