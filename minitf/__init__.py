@@ -17,8 +17,9 @@ from .autograd import (argmax, argmin, argsort, clone, expand_dims, flatten, fli
                        index_select, one_hot, pad, repeat, repeat_interleave, roll, scatter_add, sort,
                        squeeze, take, take_along_axis, tile, topk, tril, triu, unsqueeze)
 from .autograd import as_tensor, from_numpy
-from .backend import DeviceError, manual_seed
-from .parallel import get_num_threads, set_num_threads
+from .backend import DeviceError
+from .rng import manual_seed
+from .cpu import get_num_threads, set_num_threads
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import CheckpointError, load, save
 from . import functional, nn, optim  # noqa: E402 (after the engine they build on)

@@ -19,7 +19,7 @@ from .atomic_file import atomic_write
 from .data.corpus import nul_byte_problem
 from .distributed import abort_job
 from .errors import ConfigError, InputError, UserError
-from .parallel import get_num_threads
+from .cpu import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translate.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
 
@@ -120,10 +120,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import backend  # noqa: PLC0415
+    from .cpu.memory import retain_freed_memory  # noqa: PLC0415
     from .train import DEMO_CONFIG, Trainer, TrainConfig  # noqa: PLC0415
 
-    backend.retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
+    retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
     flags = {k: getattr(args, k) for k in TRAIN_FLAGS + ("norm_first",) if getattr(args, k) is not None}
     if args.resume:
         if args.config:

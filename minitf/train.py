@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
-from . import backend, distributed
+from . import backend, distributed, rng
 from . import functional as F
 from .autograd import no_grad
 from .data import (Batch, Example, TokenBatcher, encode_pairs, number_translation_task, read_parallel,
@@ -240,7 +240,7 @@ class Trainer:
         # `_signalled`; the processes agree on stopping inside the step, so that all stop together.
         self.stop_requested = False
         self._signalled = False
-        backend.manual_seed(config.seed)
+        rng.manual_seed(config.seed)
         self.splits = load_splits(config)
         if not self.splits["train"]:
             raise InputError("the training data holds no sentence pairs")
@@ -346,7 +346,7 @@ class Trainer:
         happened before it, in this process or another: a run stopped anywhere (a signal in a
         step, in an evaluation, in a save) and resumed draws what an uninterrupted one draws."""
         key = [self.config.seed, self.progress.step] + [self.comm.rank] * (self.comm.size > 1)
-        backend.manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+        rng.manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
 
     def fit(self) -> Progress:
         """Train until `epochs`, early stopping, `max_steps`, `time_limit` or Ctrl-C; return progress.
@@ -530,7 +530,7 @@ class Trainer:
                                 f"the checkpoints in {self.out_dir} are left as they were")
         meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
-                "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state(),
+                "progress": dataclasses.asdict(self.progress), "rng": rng.rng_state(),
                 "processes": self.comm.size}  # part of what a step is: see check_resumed_processes
         return save_checkpoint(path, self.model.state_dict(), meta, self.optimizer.state_dict())
 
@@ -574,7 +574,7 @@ class Trainer:
             trainer.model.load_state_dict(model_state, cast=True)  # float16/64 weights; the optimizer casts its own
             trainer.optimizer.load_state_dict(optim_state)
             trainer.schedule.load_state_dict(meta["schedule"])
-            backend.set_rng_state(meta["rng"])
+            rng.set_rng_state(meta["rng"])
         except ValueError as exc:  # weights or state that do not fit the saved configuration or its ranges
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
         progress = meta["progress"]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import backend, parallel
+from .. import backend
 from ..backend import Device
 from . import versions
 
@@ -29,22 +29,19 @@ def is_grad_enabled() -> bool:
 
 
 class no_grad(contextlib.ContextDecorator):
-    """Context manager (and decorator) in which ops record no graph. Inside, matrix products
-    run on BLAS's own threads (minitf.parallel.split_products: inference multiplies many small
-    products, which those serve better)."""
+    """Context manager (and decorator) in which ops record no graph."""
 
     def __init__(self) -> None:
-        self._previous: list[tuple[bool, bool]] = []  # a stack: a decorated function may be re-entered
+        self._previous: list[bool] = []  # a stack: a decorated function may be re-entered
 
     def __enter__(self) -> None:
         global _grad_enabled
-        self._previous.append((_grad_enabled, parallel.split_products(False)))
+        self._previous.append(_grad_enabled)
         _grad_enabled = False
 
     def __exit__(self, *exc: object) -> None:
         global _grad_enabled
-        _grad_enabled, split = self._previous.pop()
-        parallel.split_products(split)
+        _grad_enabled = self._previous.pop()
 
 
 def _graph_freed(_grad: Array) -> Sequence[Any]:

@@ -13,7 +13,7 @@ gradient at once, each offset then one contiguous shifted add. Otherwise (small 
 strides) the output gradient is copied positions first: the weight gradient is one GEMM per
 chunk of rebuilt columns, and the input gradient is scattered back per chunk and kernel offset
 (col2im: one GEMM and one add per offset). The chunks are shared among minitf's threads
-(minitf.parallel). conv_transpose2d is conv2d's input gradient,
+(minitf.cpu). conv_transpose2d is conv2d's input gradient,
 and its backward is conv2d's forward and weight gradient. conv1d is conv2d with a height of 1.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, parallel
+from .. import backend, cpu
 from ..autograd import Tensor
 from .dtypes import check_dtypes
 from .windows import Pair, offset_slices, output_size, pair, unpad2d
@@ -50,11 +50,10 @@ class Geometry:
 # out positions first, (G, positions, KH*KW*C/G): each group is one plain GEMM with the positions
 # as its long row axis (OpenBLAS is faster so), and the im2col copy and the col2im adds run over
 # KW*C/G (or C/G) contiguous elements. On NumPy each loop below takes a few whole images at a
-# time (CHUNK_BYTES of columns): the columns stay in cache and below malloc's mmap threshold (a
-# batch's columns, 42 MB on MNIST's second layer, were mapped and page-faulted anew every call),
-# and the backward rebuilds them rather than keep them (unless they were one chunk).
+# time (cpu.blocking.CHUNK_BYTES of columns): the columns stay in cache and below malloc's mmap
+# threshold (a batch's columns, 42 MB on MNIST's second layer, were mapped and page-faulted anew
+# every call), and the backward rebuilds them rather than keep them (unless they were one chunk).
 
-CHUNK_BYTES = 2 << 20  # 1, 2, 4, 8 MiB measured on MNIST's second layer: 2 and 4 best, 1 and 8 slower
 GPU_ROWS_BYTES = 1 << 30  # conv_grads' offsets' rows (9x the input gradient for 3x3) on CuPy, per chunk
 MIN_IMAGE_POSITIONS = 256  # conv_grads' per-image products: faster at 24x24 outputs, slower at 8x8
 
@@ -62,11 +61,11 @@ MIN_IMAGE_POSITIONS = 256  # conv_grads' per-image products: faster at 24x24 out
 def image_chunks(xp: Any, n: int, geo: Geometry, columns: int, itemsize: int,
                  gpu_bytes: int | None = None) -> list[tuple[slice, slice]]:
     """(images, positions) slices over a batch of n images, each chunk of whole images with about
-    CHUNK_BYTES of columns (`columns` values per position); on CuPy a single chunk, or chunks of
-    about gpu_bytes if given."""
+    cpu.blocking.CHUNK_BYTES of columns (`columns` values per position); on CuPy a single chunk,
+    or chunks of about gpu_bytes if given."""
     per_image = geo.out[0] * geo.out[1]
-    budget = CHUNK_BYTES if xp is np else gpu_bytes
-    step = max(1, budget // (per_image * columns * itemsize)) if budget else n
+    step = n if xp is not np and not gpu_bytes else \
+        cpu.chunk_size(per_image * columns * itemsize, None if xp is np else gpu_bytes)
     return [(slice(i, min(i + step, n)), slice(i * per_image, min(i + step, n) * per_image))
             for i in range(0, n, step)]
 
@@ -128,13 +127,13 @@ def apply_weight(nhwc: Any, weight: Any, geo: Geometry, bias: Any = None) -> tup
 
     def chunk(images: slice, positions: slice) -> None:
         cols = im2col(nhwc[images], geo)
-        parallel.matmul(cols, w_t, out=y_pf[:, positions])
+        cpu.matmul(cols, w_t, out=y_pf[:, positions])
         if bias is not None:
             y[images] += bias
         if len(chunks) == 1:
             kept.append(cols)
 
-    parallel.run_tasks([functools.partial(chunk, *c) for c in chunks])
+    cpu.run_tasks([functools.partial(chunk, *c) for c in chunks])
     return y.transpose(0, 3, 1, 2), kept[0] if kept else None
 
 
@@ -144,7 +143,7 @@ def weight_grad(g_pf: Any, nhwc: Any, geo: Geometry, weight_shape: tuple[int, ..
     rebuilt per chunk of images (on minitf's threads), one GEMM each, summed in chunk order."""
     o, cg, kh, kw = weight_shape
     if cols is not None:
-        return parallel.matmul(g_pf.swapaxes(1, 2), cols).reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
+        return cpu.matmul(g_pf.swapaxes(1, 2), cols).reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
     xp = backend.get_array_module(g_pf)
     chunks = image_chunks(xp, nhwc.shape[0], geo, kh * kw * cg * geo.groups, g_pf.dtype.itemsize)
     per_chunk: list[Any] = [None] * len(chunks)
@@ -152,7 +151,7 @@ def weight_grad(g_pf: Any, nhwc: Any, geo: Geometry, weight_shape: tuple[int, ..
     def chunk(i: int, images: slice, positions: slice) -> None:
         per_chunk[i] = g_pf[:, positions].swapaxes(1, 2) @ im2col(nhwc[images], geo)
 
-    parallel.run_tasks([functools.partial(chunk, i, *c) for i, c in enumerate(chunks)])
+    cpu.run_tasks([functools.partial(chunk, i, *c) for i, c in enumerate(chunks)])
     gw = per_chunk[0]
     for part in per_chunk[1:]:
         gw += part
@@ -223,7 +222,7 @@ def conv_grads(g: Any, nhwc: Any, weight: Any, geo: Geometry, cols: Any = None, 
                     shift = i * geo.dilation[0] * wp + j * geo.dilation[1]
                     target[..., shift:shift + wide] += rows[:, :, i * kw + j]
 
-    parallel.run_tasks([functools.partial(chunk, k, *c) for k, c in enumerate(chunks)])
+    cpu.run_tasks([functools.partial(chunk, k, *c) for k, c in enumerate(chunks)])
     gx = unpad2d(gpad.reshape(n, c, hp, wp), geo.pads) if input_grad else None
     if not weight_grad:
         return gx, None
@@ -251,10 +250,10 @@ def col2im(g_pf: Any, weight: Any, geo: Geometry, padded_shape: tuple[int, ...])
         g_chunk, gpad_chunk = g_pf[:, positions], gpad[images]
         offset_grad = xp.empty((g, g_chunk.shape[1], c // g), dtype=g_pf.dtype)
         for i, j, (_, rows, cols) in offset_slices(geo.kernel, geo.stride, geo.dilation, geo.out):
-            parallel.matmul(g_chunk, per_offset[:, :, i * kw + j], out=offset_grad)
+            cpu.matmul(g_chunk, per_offset[:, :, i * kw + j], out=offset_grad)
             gpad_chunk[:, rows, cols] += offset_grad.reshape(g, -1, *geo.out, c // g).transpose(1, 2, 3, 0, 4)
 
-    parallel.run_tasks([functools.partial(chunk, *c) for c in chunks])
+    cpu.run_tasks([functools.partial(chunk, *c) for c in chunks])
     return unpad2d(gpad.reshape(n, hp, wp, c).transpose(0, 3, 1, 2), geo.pads)
 
 

@@ -3,7 +3,7 @@
 Translating needs only model_config, tokenizer and the weights (checkpoint.py checks those);
 resuming also needs train_config, optimizer, schedule, progress and rng. Each problem is one
 CheckpointError naming the file and the entry; the entries' values are checked where they are
-loaded too (TrainConfig, Optimizer/Schedule.load_state_dict, backend.set_rng_state).
+loaded too (TrainConfig, Optimizer/Schedule.load_state_dict, rng.set_rng_state).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import backend
+from .. import rng
 from ..errors import ConfigError
 from ..serialization import CheckpointError
 
@@ -30,7 +30,7 @@ def check_resumable(path: str | Path, meta: dict[str, Any], optimizer_state: Any
     if absent:
         raise CheckpointError(f"checkpoint {path}: progress lacks {absent}")
     try:
-        backend.check_rng_state(meta["rng"])
+        rng.check_rng_state(meta["rng"])
     except ValueError as exc:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
 
