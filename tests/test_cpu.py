@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 import minitf
 import minitf.functional as F
-from minitf import cpu, rng, tensor
+from minitf import cpu, tensor
 from minitf.cpu import blocking, pool, threads as thread_count
 from minitf.errors import ConfigError
 
@@ -193,6 +193,38 @@ def test_blocks_cover_the_range_in_order_and_respect_the_minimum(n, min_size, th
         assert min(s.stop - s.start for s in parts) >= min_size
 
 
+def test_row_blocks_hold_at_least_the_minimum_elements(monkeypatch):
+    cpu.set_num_threads(3)
+    monkeypatch.setattr(blocking, "MIN_BLOCK_ELEMENTS", 100)
+    assert cpu.row_blocks(30, 10) == [slice(0, 10), slice(10, 20), slice(20, 30)]
+    assert cpu.row_blocks(40, 5) == [slice(0, 20), slice(20, 40)]  # a block: at least 20 rows of 5
+    assert cpu.row_blocks(30, 5) == [slice(0, 30)]
+    seen = []
+    cpu.run_blocks(lambda rows: seen.append((rows.start, rows.stop)), 30, 10)
+    assert sorted(seen) == [(0, 10), (10, 20), (20, 30)]
+
+
+def test_cache_blocks_and_chunks_follow_the_byte_budgets(monkeypatch):
+    monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 100)
+    assert cpu.cache_blocks(slice(3, 12), 40) == [slice(3, 5), slice(5, 7), slice(7, 9), slice(9, 11),
+                                                  slice(11, 12)]
+    assert cpu.cache_blocks(slice(0, 4), 1000) == [slice(i, i + 1) for i in range(4)]  # at least a row
+    monkeypatch.setattr(blocking, "CHUNK_BYTES", 1000)
+    assert cpu.chunk_size(300) == 3 and cpu.chunk_size(5000) == 1 and cpu.chunk_size(300, budget=600) == 2
+
+
+def test_one_module_holds_every_block_size():
+    """The sizes that cut CPU work live in minitf.cpu.blocking only (one policy)."""
+    import pathlib
+    import re
+    package = pathlib.Path(minitf.__file__).parent
+    names = "|".join(["MIN_BLOCK_ELEMENTS", "MIN_PRODUCT_FLOPS", "CACHE_BLOCK_BYTES", "CHUNK_BYTES",
+                      "BLOCK_BYTES", "MIN_ROWS_ELEMENTS"])
+    defined = {str(path.relative_to(package)) for path in package.rglob("*.py")
+               if re.search(rf"^({names}) *=", path.read_text(), re.M)}
+    assert defined == {"cpu/blocking.py"}
+
+
 def _product_in_a_child(queue):
     queue.put(cpu.matmul(np.ones((64, 8)), np.ones((8, 64))).sum())
 
@@ -361,6 +393,18 @@ def assert_threads_agree_and_repeat(case):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fused_ops_agree_on_any_number_of_threads_and_repeat_exactly(split_small, name):
     assert_threads_agree_and_repeat(CASES[name])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fused_ops_do_not_depend_on_which_thread_runs_which_task(split_small, monkeypatch, name):
+    """The pool gives the calling thread the last task instead of the first: the same bits."""
+    expected_out, expected_grads = run_op(CASES[name], threads=3)
+    run = pool._Pool.run
+    monkeypatch.setattr(pool._Pool, "run", lambda self, tasks: run(self, list(tasks)[::-1]))
+    out, grads = run_op(CASES[name], threads=3)
+    np.testing.assert_array_equal(out, expected_out)
+    for g, expected in zip(grads, expected_grads):
+        np.testing.assert_array_equal(g, expected)
 
 
 @pytest.mark.parametrize("padding, groups", [(0, 1), ("same", 2)])

@@ -364,7 +364,7 @@ def fake_gpu(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", cp)
     monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(scatter_add=np.add.at))
     monkeypatch.setattr(backend, "_cupy", cp)
-    monkeypatch.setattr(backend, "_generators", {})
+    monkeypatch.setattr(minitf_rng, "_generators", {})
     monkeypatch.setattr(ops, "get_kernel", _fake_get_kernel)
     LAUNCHES.clear()
 

@@ -169,7 +169,7 @@ def minitf_bench(args, c, src, tgt) -> dict:
             loss_fn()
 
     def decode():
-        with mt.no_grad():
+        with mt.no_grad(), mt.cpu.inference():  # as minitf's decoding: products on BLAS's threads
             memory = model.encode(s, mask)
             caches = model.new_caches()
             tokens = dev(np.ones((src.shape[0], 1), dtype=np.int64))
