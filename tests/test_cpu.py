@@ -294,6 +294,28 @@ def test_column_sums_and_dots(split_small, dtype):
     np.testing.assert_allclose(dots, (a.astype(np.float64) * b).sum(axis=0), rtol=tol, atol=tol)
 
 
+def test_the_first_call_runs_on_the_calling_thread(split_small):
+    cpu.set_num_threads(2)
+    here = threading.current_thread().name
+    names = cpu.concurrently(lambda: threading.current_thread().name, lambda: threading.current_thread().name)
+    assert names[0] == here and names[1].startswith("minitf-worker-")
+    seen = {}
+    g, x, w = rand(6, 4), rand(6, 3, seed=1), rand(4, 3, seed=2)
+
+    def note(name):
+        def epilogue(out, rows):
+            seen[name] = threading.current_thread().name
+        return epilogue
+
+    for input_on_caller in (False, True):
+        gx, gw, gb = cpu.linear_grads(g, x, w, bias_grad=True, scale=0.5, input_epilogue=note(input_on_caller),
+                                      input_on_caller=input_on_caller)
+        np.testing.assert_allclose(gx, g @ w, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(gw, 0.5 * g.T @ x, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(gb, g.sum(axis=0), rtol=1e-13, atol=1e-13)
+    assert seen[True] == here and seen[False] != here
+
+
 def test_for_each_balances_by_size_and_visits_every_item(split_small):
     cpu.set_num_threads(2)
     seen, lock = {}, threading.Lock()
@@ -397,7 +419,8 @@ def test_fused_ops_agree_on_any_number_of_threads_and_repeat_exactly(split_small
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fused_ops_do_not_depend_on_which_thread_runs_which_task(split_small, monkeypatch, name):
-    """The pool gives the calling thread the last task instead of the first: the same bits."""
+    """The pool gives the calling thread the last task instead of the first: the same bits
+    (placement only decides which thread's malloc arena holds a result)."""
     expected_out, expected_grads = run_op(CASES[name], threads=3)
     run = pool._Pool.run
     monkeypatch.setattr(pool._Pool, "run", lambda self, tasks: run(self, list(tasks)[::-1]))

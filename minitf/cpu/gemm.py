@@ -81,17 +81,24 @@ def scaled(a: Any, scale: float) -> Any:
 
 def linear_grads(g: Any, x: Any, w: Any, input_grad: bool = True, weight_grad: bool = True,
                  bias_grad: bool = False, scale: float = 1.0,
-                 input_epilogue: Epilogue | None = None) -> tuple[Any, Any, Any]:
-    """The backward products of a linear map y = (x @ w.T) * scale (+ bias), at once on the pool:
-    (gx, gw, gb) = (g @ w, then input_epilogue on its rows; g.T @ x * scale; g's column sums),
-    each None when not asked for. g: (N, out); x: (N, in); w: (out, in). The weight gradient
-    (the slower product) is one task, the input gradient and the bias sums the other."""
+                 input_epilogue: Epilogue | None = None, input_on_caller: bool = False) -> tuple[Any, Any, Any]:
+    """The backward products of a linear map y = x @ w.T + bias with output gradient g, at once
+    on the pool: (gx, gw, gb) = (g @ w, then input_epilogue on each block of its rows; g.T @ x,
+    times `scale`; g's column sums), each None when not asked for. g: (N, out); x: (N, in); w:
+    (out, in). The weight gradient (the slower product) is one task, the input gradient and the
+    bias sums the other; the weight gradient's runs on the calling thread, or the input
+    gradient's with input_on_caller (see pool.concurrently: only memory depends on it)."""
     def input_and_bias() -> tuple[Any, Any]:
         return (matmul(g, w, epilogue=input_epilogue) if input_grad else None,
                 column_sums(g) if bias_grad else None)
 
-    gw, (gx, gb) = concurrently((lambda: scaled(matmul(g.T, x), scale)) if weight_grad else None,
-                                input_and_bias)
+    def weight() -> Any:
+        return scaled(matmul(g.T, x), scale) if weight_grad else None
+
+    if input_on_caller:
+        (gx, gb), gw = concurrently(input_and_bias, weight if weight_grad else None)
+    else:
+        gw, (gx, gb) = concurrently(weight if weight_grad else None, input_and_bias)
     return gx, gw, gb
 
 

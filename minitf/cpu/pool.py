@@ -203,8 +203,9 @@ if hasattr(os, "register_at_fork"):
 
 def run_tasks(tasks: Sequence[Callable[[], Any]]) -> None:
     """Run the tasks on the pool and wait for all; the first exception raised is re-raised.
-    Which thread runs which task is not defined (tasks must not depend on it). Inline, one after
-    another, with one thread, inside a task, or while another thread is using the pool."""
+    The first task runs on the calling thread, the others on workers (see concurrently for why
+    that matters to memory; results must not depend on it). Inline, one after another, with one
+    thread, inside a task, or while another thread is using the pool."""
     if len(tasks) <= 1 or _count() == 1 or getattr(_local, "inside", False) \
             or not _use_lock.acquire(blocking=False):
         for task in tasks:
@@ -231,7 +232,12 @@ def concurrently(*calls: Callable[[], Any] | None) -> list[Any]:
     """The results of the calls (None for a None call). With no more threads than calls they
     run at once, one call per thread (e.g. the input and the weight gradient of a product, each
     a whole one-thread product, and one pool dispatch instead of two); with more threads, one
-    after another, each free to use the whole pool. Give calls of about equal work."""
+    after another, each free to use the whole pool. Give calls of about equal work.
+
+    The first call runs on the calling thread. The results are the same on any thread, but the
+    arrays a call allocates come from its thread's malloc arena (glibc keeps one per thread), so
+    placement decides where memory is reused: e.g. the feed-forward block's hidden gradient on a
+    worker instead of the caller raised the reference training step's peak RSS by 3-8 MB."""
     results: list[Any] = [None] * len(calls)
     todo = [i for i, call in enumerate(calls) if call is not None]
 

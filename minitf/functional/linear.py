@@ -125,7 +125,7 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
 
         # gh: the gradient of the hidden pre-activations, without the factor scale
         gh, gw2, _ = cpu.linear_grads(g2, a, w2.data, weight_grad=w2.requires_grad, scale=scale,
-                                      input_epilogue=times_derivative)
+                                      input_epilogue=times_derivative, input_on_caller=True)
         gx, gw1, _ = cpu.linear_grads(gh, x2, w1.data, input_grad=x.requires_grad, weight_grad=w1.requires_grad,
                                       scale=scale, input_epilogue=_scale_rows(scale))
         gx = gx.reshape(x.shape) if gx is not None else None
