@@ -123,7 +123,8 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
         def times_derivative(gh: Any, rows: slice) -> None:
             gh[rows] *= da[rows]
 
-        # gh: the gradient of the hidden pre-activations, without the factor scale
+        # gh: the gradient of the hidden pre-activations, without the factor scale; computed on the
+        # calling thread, whose malloc arena reuses its memory best (cpu.concurrently)
         gh, gw2, _ = cpu.linear_grads(g2, a, w2.data, weight_grad=w2.requires_grad, scale=scale,
                                       input_epilogue=times_derivative, input_on_caller=True)
         gx, gw1, _ = cpu.linear_grads(gh, x2, w1.data, input_grad=x.requires_grad, weight_grad=w1.requires_grad,
