@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from minitf import backend
+from minitf import cpu
 from minitf.data import read_parallel
 from minitf.errors import UserError
 from minitf.translation import Trainer, TrainConfig
@@ -43,7 +43,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    backend.retain_freed_memory()  # a training process: keep freed activations for reuse (glibc)
+    cpu.retain_freed_memory()  # a training process: keep freed activations for reuse (glibc)
     data = Path(args.data)
     overrides = dict(device=args.device, time_limit=args.time_limit)
     if args.resume:

@@ -8,8 +8,9 @@ with tokenizer and data standing alone (NumPy and the standard library only).
 from . import backend
 from .autograd import Tensor, is_grad_enabled, no_grad, op_table
 globals().update(op_table.exports("minitf"))  # minitf.exp, minitf.sum, minitf.zeros, ... (op_table.py)
-from .backend import DeviceError, manual_seed
-from .parallel import get_num_threads, set_num_threads
+from .backend import DeviceError
+from .rng import manual_seed
+from .cpu import get_num_threads, set_num_threads
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import CheckpointError, load, save
 from . import functional, nn, optim  # noqa: E402 (after the engine they build on)

@@ -20,7 +20,7 @@ from .config import add_flags, given_flags
 from .data.corpus import nul_byte_problem
 from .distributed import abort_job
 from .errors import ConfigError, InputError, UserError
-from .parallel import get_num_threads
+from .cpu import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, bleu, chrf, load_checkpoint
 from .translation.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
@@ -94,9 +94,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import backend  # noqa: PLC0415
+    from .cpu.memory import retain_freed_memory  # noqa: PLC0415
 
-    backend.retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
+    retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
     flags = given_flags(args, args.train_flags)
     if args.resume:
         if args.config:

@@ -16,7 +16,7 @@ import types
 import numpy as np
 import pytest
 
-from minitf import backend
+from minitf import backend, rng as minitf_rng  # (rng names NumPy generators below)
 from minitf.kernels import adam as kernels_adam, ops, source
 
 # module -> its kernel templates, as parsed from cuda/<module>.cu
@@ -281,7 +281,7 @@ def fake_gpu(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", cp)
     monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(scatter_add=np.add.at))
     monkeypatch.setattr(backend, "_cupy", cp)
-    monkeypatch.setattr(backend, "_generators", {})
+    monkeypatch.setattr(minitf_rng, "_generators", {})
     monkeypatch.setattr(ops, "get_kernel", _fake_get_kernel)
     monkeypatch.setattr(kernels_adam, "get_kernel", _fake_get_kernel)
     LAUNCHES.clear()

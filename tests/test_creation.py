@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minitf as mt
-from minitf import backend
+from minitf import backend, rng
 from fake_gpu import FakeCupyArray, FakeRandomState
 
 
@@ -216,10 +216,10 @@ def test_creators_make_cupy_arrays_from_cupys_generator(fake_gpu, name):  # noqa
             "full": lambda d: mt.full((2,), 1.5, device=d)}
     draw = DRAWS[name][0] if name in DRAWS else make[name]
     mt.manual_seed(5)
-    numpy_state = backend.rng_state()
+    numpy_state = rng.rng_state()
     t = draw("cuda")
     assert isinstance(t.data, FakeCupyArray) and str(t.device) == "cuda:0"
-    assert backend.rng_state() == numpy_state  # the CPU generator was not used
+    assert rng.rng_state() == numpy_state  # the CPU generator was not used
     mt.manual_seed(5)
     np.testing.assert_array_equal(np.asarray(draw("cuda").data), np.asarray(t.data))
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import minitf.functional as F
 from minitf import Tensor, backend, gradcheck
+from minitf.cpu import blocking
 from minitf.functional import conv
 from minitf.testing import arrays
 
@@ -114,7 +115,7 @@ def test_chunks_of_images_match_the_reference(op, chunk_bytes, per_image, monkey
     """The column loops split into chunks of one image (chunk_bytes=1), or of two images with a
     shorter last chunk (the columns of one image take 480, 6912 and 2880 bytes); the backward
     by col2im or by conv_grads' per-image products (per_image)."""
-    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(blocking, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(conv, "MIN_IMAGE_POSITIONS", 1 if per_image else 10**9)
     if device.startswith("cuda"):  # CuPy runs one chunk: this test is about NumPy's loops
         pytest.skip("a single chunk on CuPy")

@@ -278,9 +278,9 @@ def test_cross_entropy_non_finite_logits_in_ignored_rows_change_nothing(reductio
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
 def test_cross_entropy_in_blocks_of_rows_equals_one_block(reduction, label_smoothing, monkeypatch):
-    """The CPU path runs its passes over blocks of rows (loss.row_blocks): blocks of one and of
+    """The CPU path runs its passes over blocks of rows (cpu.cache_blocks): blocks of one and of
     three rows give exactly the loss and gradient of one block, and those match float64 references."""
-    from minitf.functional import loss as loss_module
+    from minitf.cpu import blocking
 
     x = random(2, 5, 7)
     x[1, 2] = np.nan  # an ignored row's NaN stays in its block
@@ -289,7 +289,7 @@ def test_cross_entropy_in_blocks_of_rows_equals_one_block(reduction, label_smoot
     options = dict(label_smoothing=label_smoothing, reduction=reduction)
     results = []
     for block_bytes in (1 << 30, 1, 3 * 7 * 8):
-        monkeypatch.setattr(loss_module, "BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", block_bytes)
         logits = tensor(x, "cpu")
         out = F.cross_entropy(logits, tensor(targets, "cpu"), **options)
         out.backward(tensor(g, "cpu", requires_grad=False))

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minitf.functional as F
-from minitf import Tensor, backend
+from minitf import Tensor, backend, scatter
 
 
 # ---- conventions finite differences cannot check -------------------------------------------------
@@ -177,7 +177,7 @@ def test_add_rows_matches_np_add_at(vocab, n, dim, trailing, dtype, seed):
     target = rng.standard_normal((vocab, dim) + extra).astype(dtype)
     expected = target.copy()
     np.add.at(expected, index, rows)
-    backend.add_rows(target, index, rows)
+    scatter.add_rows(target, index, rows)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(target, expected, rtol=tol, atol=tol)
 
@@ -190,7 +190,7 @@ def test_add_rows_keeps_a_non_finite_row_to_its_own_id(bad):
     rows[1, 0] = bad
     target, expected = np.zeros((3, 3)), np.zeros((3, 3))
     np.add.at(expected, index, rows)
-    backend.add_rows(target, index, rows)
+    scatter.add_rows(target, index, rows)
     np.testing.assert_array_equal(target, expected)
     assert np.isfinite(target[[0, 2]]).all()
 

@@ -114,16 +114,16 @@ def test_where_of_two_constants_follows_a_gpu_condition(fake_gpu):  # noqa: F811
 
 
 def test_reseeding_the_gpu_generator_from_seed_and_step_repeats_its_draws(fake_gpu):  # noqa: F811
-    from minitf import backend
+    from minitf import backend, rng
 
     cp = backend.cupy()
-    backend.manual_seed(0)
-    host_before = backend.generator(np).bit_generator.state
+    rng.manual_seed(0)
+    host_before = rng.generator(np).bit_generator.state
     draws = {}
     for step in (5, 6, 5):
-        backend.random_uniform(cp, (3,), np.float32)  # draws in between do not matter
-        backend.reseed_device_generators(0, step)
-        draws.setdefault(step, []).append(np.asarray(backend.random_uniform(cp, (8,), np.float32)))
+        rng.random_uniform(cp, (3,), np.float32)  # draws in between do not matter
+        rng.reseed_device_generators(0, step)
+        draws.setdefault(step, []).append(np.asarray(rng.random_uniform(cp, (8,), np.float32)))
     np.testing.assert_array_equal(draws[5][0], draws[5][1])
     assert not np.array_equal(draws[5][0], draws[6][0])
-    assert backend.generator(np).bit_generator.state == host_before  # NumPy's stream is left alone
+    assert rng.generator(np).bit_generator.state == host_before  # NumPy's stream is left alone

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import minitf.translation.trainer
-from minitf import backend
+from minitf import backend, rng
 from minitf.errors import ConfigError, InputError, TrainingError
 from minitf.translation import DEMO_CONFIG, Trainer, TrainConfig
 from minitf.translation.evaluation import pairs_the_model_holds
@@ -372,7 +372,7 @@ def test_dropout_depends_only_on_the_seed_and_the_step(tmp_path, uninterrupted):
     model built in the resuming process) change nothing: no generator state carries over."""
     trainer = Trainer(resume_config(tmp_path / "a", max_steps=5), log=quiet)
     trainer.fit()
-    backend.random_uniform(np, (7,), np.float32)
+    rng.random_uniform(np, (7,), np.float32)
     trainer.config.max_steps = RESUME_STEPS
     trainer.fit()
     assert_same_parameters(parameters(trainer), uninterrupted)

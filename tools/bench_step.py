@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["minitf", "torch"])
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on the GPU (both frameworks)")
     parser.add_argument("--retain-freed-memory", action="store_true",
-                        help="both workers keep freed memory for reuse (minitf.backend.retain_freed_memory, "
+                        help="both workers keep freed memory for reuse (minitf.cpu.retain_freed_memory, "
                              "as `minitf train` does)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak matmul rate, to report a fraction")
     parser.add_argument("--worker", choices=["minitf", "torch"], help=argparse.SUPPRESS)
@@ -119,9 +119,9 @@ def run_worker(args: argparse.Namespace) -> dict:
     tgt = rng.integers(1, c["vocab"], (c["batch"], c["tgt_len"] + 1))
     __import__("minitf" if args.worker == "minitf" else "torch")  # imported before the memory baseline
     if args.retain_freed_memory:
-        from minitf import backend
+        from minitf import cpu
 
-        backend.retain_freed_memory()
+        cpu.retain_freed_memory()
     args.rss_start = rss_mb("VmRSS")
     bench = minitf_bench if args.worker == "minitf" else torch_bench
     return bench(args, c, src, tgt)
@@ -169,7 +169,7 @@ def minitf_bench(args, c, src, tgt) -> dict:
             loss_fn()
 
     def decode():
-        with mt.no_grad():
+        with mt.no_grad(), mt.cpu.inference():  # as minitf's decoding: products on BLAS's threads
             memory = model.encode(s, mask)
             caches = model.new_caches()
             tokens = dev(np.ones((src.shape[0], 1), dtype=np.int64))

@@ -52,7 +52,7 @@ def main() -> None:
                         help="time with the process's CPU time instead of the wall clock: steadier on a busy "
                              "machine with --threads 1 (with more threads it adds up the threads' time)")
     parser.add_argument("--retain-freed-memory", action="store_true",
-                        help="keep freed memory for reuse (minitf.backend.retain_freed_memory, as `minitf train`)")
+                        help="keep freed memory for reuse (minitf.cpu.retain_freed_memory, as `minitf train`)")
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         if os.environ.get(var) != str(args.threads):  # BLAS reads these once, at import: re-exec
@@ -63,9 +63,9 @@ def main() -> None:
     if args.cpu_time:
         CLOCK[0] = time.process_time
     if args.retain_freed_memory:
-        from minitf import backend
+        from minitf import cpu
 
-        backend.retain_freed_memory()
+        cpu.retain_freed_memory()
     if args.time_only:
         times = step_times(c, args)
         import minitf  # noqa: PLC0415

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, scatter
 from .axes import accepts_dim, normalize_axis
 from .tensor import Tensor
 
@@ -52,7 +52,7 @@ def scatter_add_along(shape: tuple[int, ...], axis: int, idx: Any, values: Any) 
         if d != axis and n > 1:
             flat = flat + (xp.arange(n) * int(strides[d])).reshape((n,) + (1,) * (values.ndim - d - 1))
     out = xp.zeros(shape, dtype=values.dtype)  # returned whole: the engine keeps it without a copy
-    backend.scatter_add(out.reshape(-1), flat.ravel(), values.ravel())  # 1-D np.add.at: NumPy's fast path
+    scatter.scatter_add(out.reshape(-1), flat.ravel(), values.ravel())  # 1-D np.add.at: NumPy's fast path
     return out
 
 
@@ -69,7 +69,7 @@ def add_rows(rows: Any, idx: Any, n: int, shape: tuple[int, ...]) -> Any:
     result = xp.zeros(shape, dtype=rows.dtype)  # returned whole: the engine keeps it without a copy
     out = result.reshape(rows.shape[0], n, rows.shape[2])
     if xp is not np:
-        backend.scatter_add(out, (slice(None), idx), rows)
+        scatter.scatter_add(out, (slice(None), idx), rows)
         return result
     order = np.argsort(idx, kind="stable")
     ids = idx[order]

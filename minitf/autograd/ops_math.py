@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import backend, parallel
+from .. import backend
+from ..cpu import gemm
 from .tensor import Tensor
 
 Operand = Any  # a Tensor, an array or a Python number
@@ -255,14 +256,14 @@ def matmul(a: Operand, b: Operand) -> Tensor:
             g = g[..., None]
         ga = gb = None
         if a.requires_grad:
-            ga = parallel.matmul(g, xp.swapaxes(B, -1, -2))
+            ga = gemm.matmul(g, xp.swapaxes(B, -1, -2))
             ga = ga[..., 0, :] if a.ndim == 1 else ga
         if b.requires_grad:
-            gb = parallel.matmul(xp.swapaxes(A, -1, -2), g)
+            gb = gemm.matmul(xp.swapaxes(A, -1, -2), g)
             gb = gb[..., 0] if b.ndim == 1 else gb
         return ga, gb
 
-    return Tensor.from_op(parallel.matmul(a.data, b.data), (a, b), backward)
+    return Tensor.from_op(gemm.matmul(a.data, b.data), (a, b), backward)
 
 
 def rmatmul(a: Tensor, b: Operand) -> Tensor:

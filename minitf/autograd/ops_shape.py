@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import backend
+from .. import backend, scatter
 from .axes import accepts_dim, normalize_axis
 from .ops_math import lift
 from . import versions
@@ -102,7 +102,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
         xp = backend.get_array_module(g)
         gx = xp.zeros(x.shape, dtype=g.dtype)
         if _has_integer_array(index):
-            backend.scatter_add(gx, index, g)  # repeated indices add up
+            scatter.scatter_add(gx, index, g)  # repeated indices add up
         else:
             gx[index] = g
         return (gx,)

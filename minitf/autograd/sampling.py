@@ -1,6 +1,6 @@
 """Random tensors: rand, randn, randint, randperm, multinomial, bernoulli.
 
-All draw from the generator of the device's backend (`minitf.backend.generator`), which
+All draw from the generator of the device's backend (`minitf.rng.generator`), which
 `minitf.manual_seed` seeds: the same seed gives the same draws. Dtypes as PyTorch: float32
 for float samples, int64 for integer ones. None of them records a gradient.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, rng
 from .creation import DeviceLike, backend_of, parse_shape
 from .tensor import Tensor, as_array
 
@@ -19,14 +19,14 @@ from .tensor import Tensor, as_array
 def rand(*shape: Any, dtype: Any = np.float32, device: DeviceLike = "cpu",
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) of the given shape (`rand(2, 3)` or `rand((2, 3))`)."""
-    data = backend.random_uniform(backend_of(device), parse_shape(shape, "rand"), dtype)
+    data = rng.random_uniform(backend_of(device), parse_shape(shape, "rand"), dtype)
     return Tensor(data, requires_grad=requires_grad, device=device)
 
 
 def randn(*shape: Any, dtype: Any = np.float32, device: DeviceLike = "cpu",
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples of the given shape (`randn(2, 3)` or `randn((2, 3))`)."""
-    data = backend.random_normal(backend_of(device), parse_shape(shape, "randn"), dtype)
+    data = rng.random_normal(backend_of(device), parse_shape(shape, "randn"), dtype)
     return Tensor(data, requires_grad=requires_grad, device=device)
 
 
@@ -43,7 +43,7 @@ def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = np.int
     low, high = _int(low, "randint", "low"), _int(high, "randint", "high")
     if low >= high:
         raise ValueError(f"randint: low ({low}) must be less than high ({high})")
-    data = backend.random_integers(backend_of(device), low, high, parse_shape((size,), "randint"))
+    data = rng.random_integers(backend_of(device), low, high, parse_shape((size,), "randint"))
     return Tensor(data.astype(dtype), device=device)
 
 
@@ -52,7 +52,7 @@ def randperm(n: int, *, dtype: Any = np.int64, device: DeviceLike = "cpu") -> Te
     n = _int(n, "randperm", "n")
     if n < 0:
         raise ValueError(f"randperm: n must not be negative, got {n}")
-    return Tensor(backend.random_permutation(backend_of(device), n).astype(dtype), device=device)
+    return Tensor(rng.random_permutation(backend_of(device), n).astype(dtype), device=device)
 
 
 def _int(value: Any, op: str, name: str) -> int:
@@ -72,7 +72,7 @@ def bernoulli(p: Any) -> Tensor:
         raise TypeError(f"bernoulli: p must be floating point, got dtype {probs.dtype}")
     if not bool(((probs >= 0) & (probs <= 1)).all()):
         raise ValueError("bernoulli: every probability must be in [0, 1] (and not NaN)")
-    draws = backend.random_uniform(xp, probs.shape, np.float64)
+    draws = rng.random_uniform(xp, probs.shape, np.float64)
     return Tensor.from_op((draws < probs).astype(probs.dtype))
 
 
@@ -92,7 +92,7 @@ def multinomial(probs: Any, num_samples: int, replacement: bool = False) -> Tens
     if replacement:
         samples = _inverse_cdf_draws(xp, rows, num_samples)
     else:
-        exponential = -xp.log1p(-backend.random_uniform(xp, rows.shape, np.float64))
+        exponential = -xp.log1p(-rng.random_uniform(xp, rows.shape, np.float64))
         positive = rows > 0
         keys = xp.where(positive, exponential / xp.where(positive, rows, 1), xp.inf)
         samples = xp.argsort(keys, axis=1)[:, :num_samples]
@@ -141,7 +141,7 @@ def _inverse_cdf_draws(xp: Any, rows: Any, num_samples: int) -> Any:
     cdf = xp.cumsum(rows, axis=1)
     cdf = cdf / cdf[:, -1:]
     scale = 2.0 ** (52 - count.bit_length())
-    u = xp.floor(backend.random_uniform(xp, (count, num_samples), np.float64) * scale) / scale
+    u = xp.floor(rng.random_uniform(xp, (count, num_samples), np.float64) * scale) / scale
     offsets = xp.arange(count, dtype=np.float64)[:, None]
     flat = xp.searchsorted((cdf + offsets).ravel(), (u + offsets).ravel(), side="right")
     return flat.reshape(count, num_samples) - xp.arange(count)[:, None] * categories

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, kernels, parallel
+from .. import backend, cpu, kernels
 from ..autograd import Tensor, relu, sigmoid, tanh
 from ..autograd.ops_math import sigmoid_array
 from ..kernels.constants import GELU_C, INV_SQRT_2, INV_SQRT_2PI, SQRT_2_OVER_PI
+from ..rng import dropout_keep
 
 __all__ = ["relu", "gelu", "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid",
            "dropout", "erf"]
@@ -166,21 +167,6 @@ def log_sigmoid(x: Tensor) -> Tensor:
     return Tensor.from_op(-softplus_array(xp, -x.data), (x,), backward)
 
 
-def dropout_mask(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> Any:
-    """A mask of 0 and 1/(1-p) entries: each zero with probability p (inverted dropout)."""
-    return backend.random_keep_mask(xp, shape, p, dtype) * xp.asarray(1.0 / (1.0 - p), dtype=dtype)
-
-
-def dropout_keep(xp: Any, shape: tuple[int, ...], p: float, dtype: Any) -> tuple[Any, float]:
-    """(keep, scale): a boolean mask, each entry False with probability p, and 1/(1-p).
-
-    The same draws as `dropout_mask` (keep * scale is that mask), held in a quarter of its
-    memory; on NumPy drawn in blocks on minitf's threads (the same bits).
-    """
-    keep = parallel.random_keep_mask(shape, p) if xp is np else backend.random_keep_mask(xp, shape, p, dtype)
-    return keep, (1.0 / (1.0 - p) if p < 1 else 0.0)
-
-
 def keep_and_scale(a: Any, keep: Any, scale: float) -> Any:
     """a * keep * scale as a new array, in two passes (blocks of the first axis on minitf's threads)."""
     xp = backend.get_array_module(a)
@@ -194,7 +180,7 @@ def keep_and_scale(a: Any, keep: Any, scale: float) -> Any:
         xp.multiply(a[rows], keep[rows], out=out[rows])
         out[rows] *= scale
 
-    parallel.run_blocks(block, out.shape[0], out[:1].size, out)
+    cpu.run_blocks(block, out.shape[0], out[:1].size, out)
     return out
 
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, parallel
+from .. import backend, cpu
 from ..autograd import Tensor
-from .activations import check_probability, dropout_keep, keep_and_scale
+from ..rng import dropout_keep
+from .activations import check_probability, keep_and_scale
 from .dtypes import check_dtypes
 
 __all__ = ["scaled_dot_product_attention", "causal_mask"]
@@ -45,9 +46,9 @@ def _allowed(q: Tensor, k: Tensor, mask: Any, is_causal: bool) -> Any:
 def _product(xp: Any, a: Any, b: Any) -> Any:
     """a @ b written into an array laid out heads-last (see _empty_heads_last) on NumPy."""
     if xp is not np or a.ndim < 3 or b.ndim < 3:
-        return parallel.matmul(a, b)
+        return cpu.matmul(a, b)
     shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
-    return parallel.matmul(a, b, out=_empty_heads_last(shape, np.result_type(a, b)))
+    return cpu.matmul(a, b, out=_empty_heads_last(shape, np.result_type(a, b)))
 
 
 def _empty_heads_last(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -101,7 +102,7 @@ def _softmax_in_blocks(scores: Any, scale: float, allowed: Any) -> Any:
         s *= scale
         _masked_softmax(s, allowed[rows] if split_mask else allowed)  # in place: shapes fit
 
-    parallel.run_blocks(block, scores.shape[0], scores[:1].size, scores)
+    cpu.run_blocks(block, scores.shape[0], scores[:1].size, scores)
     return scores
 
 
@@ -123,7 +124,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
     check_dtypes("attention", q, input_name="q", k=k, v=v)
     xp = backend.get_array_module(q.data)
     scale = 1.0 / math.sqrt(q.shape[-1])
-    weights = _softmax_in_blocks(parallel.matmul(q.data, xp.swapaxes(k.data, -1, -2)), scale,
+    weights = _softmax_in_blocks(cpu.matmul(q.data, xp.swapaxes(k.data, -1, -2)), scale,
                                  _allowed(q, k, mask, is_causal))
     dropped = weights
     keep = None
@@ -132,9 +133,9 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
         dropped = keep_and_scale(weights, keep, keep_scale)
 
     def backward(g):
-        # the weights' gradient gs (made the scores' below) and v's, at once (parallel.concurrently)
-        gs, gv = parallel.concurrently(
-            lambda: parallel.matmul(g, xp.swapaxes(v.data, -1, -2)),
+        # the weights' gradient gs (made the scores' below) and v's, at once (cpu.concurrently)
+        gs, gv = cpu.concurrently(
+            lambda: cpu.matmul(g, xp.swapaxes(v.data, -1, -2)),
             (lambda: _product(xp, xp.swapaxes(dropped, -1, -2), g)) if v.requires_grad else None)
 
         def softmax_grad(rows: slice) -> None:  # gs = weights * (gw - sum(gw * weights)) * scale
@@ -147,10 +148,10 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
             gw *= scale
 
         if gs.shape == weights.shape:
-            parallel.run_blocks(softmax_grad, gs.shape[0], gs[:1].size, gs)
+            cpu.run_blocks(softmax_grad, gs.shape[0], gs[:1].size, gs)
         else:  # v broadcast the output beyond the weights' shape
             softmax_grad(slice(None))
-        gq, gk = parallel.concurrently(
+        gq, gk = cpu.concurrently(
             (lambda: _product(xp, gs, k.data)) if q.requires_grad else None,
             (lambda: _product(xp, xp.swapaxes(gs, -1, -2), q.data)) if k.requires_grad else None)
         return gq, gk, gv

@@ -5,9 +5,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, parallel
+from .. import backend, cpu, scatter
 from ..autograd import Tensor
-from .activations import INV_SQRT_2, INV_SQRT_2PI, check_probability, dropout_keep, erf
+from ..rng import dropout_keep
+from .activations import INV_SQRT_2, INV_SQRT_2PI, check_probability, erf
 from .dtypes import check_dtypes
 
 __all__ = ["linear", "feed_forward", "embedding"]
@@ -29,18 +30,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     lead, n_in, n_out = x.shape[:-1], weight.shape[1], weight.shape[0]
     x2 = x.data.reshape(-1, n_in)  # one large GEMM instead of a batch of small ones
     epilogue = None if bias is None else _scale_and_add_bias_rows(1.0, bias.data)
-    y = parallel.matmul(x2, weight.data.T, epilogue=epilogue)
+    y = cpu.matmul(x2, weight.data.T, epilogue=epilogue)
 
     def backward(g):
-        g2 = g.reshape(-1, n_out)
-
-        def input_and_bias_grads() -> tuple[Any, Any]:
-            return (parallel.matmul(g2, weight.data).reshape(x.shape) if x.requires_grad else None,
-                    parallel.column_sums(g2) if bias is not None and bias.requires_grad else None)
-
-        # the weight gradient (the slower product) on the calling thread, the rest on a worker
-        gw, (gx, gb) = parallel.concurrently(
-            (lambda: parallel.matmul(g2.T, x2)) if weight.requires_grad else None, input_and_bias_grads)
+        gx, gw, gb = cpu.linear_grads(g.reshape(-1, n_out), x2, weight.data, input_grad=x.requires_grad,
+                                      weight_grad=weight.requires_grad,
+                                      bias_grad=bias is not None and bias.requires_grad)
+        gx = gx.reshape(x.shape) if gx is not None else None
         return [gx, gw] if bias is None else [gx, gw, gb]
 
     parents = (x, weight) if bias is None else (x, weight, bias)
@@ -48,7 +44,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _scale_and_add_bias_rows(scale: float, bias: Any) -> Any:
-    """An epilogue for parallel.matmul: out = out * scale + bias on the rows just written."""
+    """An epilogue for cpu.matmul: out = out * scale + bias on the rows just written."""
     def epilogue(out: Any, rows: slice) -> None:
         if scale != 1.0:
             out[rows] *= scale
@@ -57,18 +53,11 @@ def _scale_and_add_bias_rows(scale: float, bias: Any) -> Any:
 
 
 def _scale_rows(scale: float) -> Any:
-    """An epilogue for parallel.matmul: out *= scale on the rows just written (if scale != 1)."""
+    """An epilogue for cpu.matmul: out *= scale on the rows just written (if scale != 1)."""
     def epilogue(out: Any, rows: slice) -> None:
         if scale != 1.0:
             out[rows] *= scale
     return epilogue
-
-
-def _scaled(a: Any, scale: float) -> Any:
-    """a *= scale in place (if scale != 1); returns a."""
-    if scale != 1.0:
-        a *= scale
-    return a
 
 
 def _gelu_inplace(h: Any) -> Any:
@@ -87,7 +76,7 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
     x: (..., d); w1: (ff, d); b1: (ff,); w2: (d_out, ff); b2: (d_out,); -> (..., d_out).
     The hidden activations are transformed in place, so the block allocates one
     (tokens, ff) array and one mask in the forward. The products and the passes between them
-    run in blocks of rows on minitf's threads (minitf.parallel).
+    run in blocks of rows on minitf's threads (minitf.cpu).
     """
     _check_linear(x, w1, b1, "feed_forward (first layer)")
     if w2.ndim != 2 or w2.shape[1] != w1.shape[0]:
@@ -125,8 +114,8 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
                 da[rows] *= keep[rows]
                 h *= keep[rows]
 
-    a = parallel.matmul(x2, w1.data.T, epilogue=activate)  # a is (activation * mask) / scale
-    y = parallel.matmul(a, w2.data.T, epilogue=_scale_and_add_bias_rows(scale, b2.data))
+    a = cpu.matmul(x2, w1.data.T, epilogue=activate)  # a is (activation * mask) / scale
+    y = cpu.matmul(a, w2.data.T, epilogue=_scale_and_add_bias_rows(scale, b2.data))
 
     def backward(g):
         g2 = g.reshape(-1, w2.shape[0])
@@ -134,16 +123,14 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
         def times_derivative(gh: Any, rows: slice) -> None:
             gh[rows] *= da[rows]
 
-        # gh: the gradient of the hidden pre-activations, without the factor scale; pairs of
-        # products of equal work at once (parallel.concurrently)
-        gh, gw2 = parallel.concurrently(
-            lambda: parallel.matmul(g2, w2.data, epilogue=times_derivative),
-            (lambda: _scaled(parallel.matmul(g2.T, a), scale)) if w2.requires_grad else None)
-        gw1, gx = parallel.concurrently(
-            (lambda: _scaled(parallel.matmul(gh.T, x2), scale)) if w1.requires_grad else None,
-            (lambda: parallel.matmul(gh, w1.data, epilogue=_scale_rows(scale)).reshape(x.shape))
-            if x.requires_grad else None)
-        return gx, gw1, _scaled(parallel.column_sums(gh), scale), gw2, parallel.column_sums(g2)
+        # gh: the gradient of the hidden pre-activations, without the factor scale; computed on the
+        # calling thread, whose malloc arena reuses its memory best (cpu.concurrently)
+        gh, gw2, _ = cpu.linear_grads(g2, a, w2.data, weight_grad=w2.requires_grad, scale=scale,
+                                      input_epilogue=times_derivative, input_on_caller=True)
+        gx, gw1, _ = cpu.linear_grads(gh, x2, w1.data, input_grad=x.requires_grad, weight_grad=w1.requires_grad,
+                                      scale=scale, input_epilogue=_scale_rows(scale))
+        gx = gx.reshape(x.shape) if gx is not None else None
+        return gx, gw1, cpu.scaled(cpu.column_sums(gh), scale), gw2, cpu.column_sums(g2)
 
     return Tensor.from_op(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward)
 
@@ -167,7 +154,7 @@ def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tenso
     def backward(g):
         xp = backend.get_array_module(g)
         gw = xp.zeros(weight.shape, dtype=g.dtype)
-        backend.add_rows(gw, index.reshape(-1), g.reshape(-1, weight.shape[1]))
+        scatter.add_rows(gw, index.reshape(-1), g.reshape(-1, weight.shape[1]))
         if padding_idx is not None:
             gw[padding_idx] = 0
         return (gw,)

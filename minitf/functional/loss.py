@@ -5,42 +5,28 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import backend, kernels, parallel
+from .. import backend, cpu, kernels
 from ..autograd import Tensor
 from .loss_regression import mean_of
 from .softmax import exp_shifted
 
 __all__ = ["cross_entropy"]
 
-BLOCK_BYTES = 1 << 19  # rows of logits processed together: a block stays in a core's L2 cache
-
-
-def row_blocks(x: Any, part: slice | None = None) -> list[slice]:
-    """Slices of the rows `part` (default all) of the 2-D array x, each about BLOCK_BYTES (one
-    block for CuPy arrays).
-
-    The element-wise passes of cross-entropy run block by block, so that the large logits
-    are read from memory once instead of once per pass.
-    """
-    start, stop = (0, x.shape[0]) if part is None else (part.start, part.stop)
-    if not isinstance(x, np.ndarray):
-        return [slice(start, stop)]
-    step = max(1, BLOCK_BYTES // max(1, x.shape[1] * x.itemsize))
-    return [slice(i, min(i + step, stop)) for i in range(start, stop, step)]
-
 
 def in_row_blocks(fn: Callable[[slice], Any], x: Any) -> None:
-    """fn(rows) for the row_blocks of x, the threads of minitf.parallel taking a part each."""
+    """fn(rows) for cache blocks of the rows of the 2-D array x (cpu.cache_blocks: the large
+    logits are read from memory once instead of once per pass), the threads of minitf.cpu
+    taking a thread block of rows each."""
     def part(rows: slice) -> None:
-        for block in row_blocks(x, rows):
+        for block in cpu.cache_blocks(rows, x.shape[1] * x.itemsize, x):
             fn(block)
 
-    parallel.run_blocks(part, x.shape[0], x.shape[1], x)
+    cpu.run_blocks(part, x.shape[0], x.shape[1], x)
 
 
 def softmax_parts(x: Any, smoothing: float) -> tuple[Any, Any, Any, Any]:
     """For logits x (N, C): exp(x - rowmax) (N, C), its row sums (N, 1), logsumexp (N,) and,
-    if smoothing, the row means of x (N,) (else None); block by block (row_blocks)."""
+    if smoothing, the row means of x (N,) (else None); block by block (in_row_blocks)."""
     xp = backend.get_array_module(x)
     exps = xp.empty_like(x)
     sums = xp.empty((x.shape[0], 1), dtype=x.dtype)

@@ -6,9 +6,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import backend, kernels, parallel
+from .. import backend, cpu, kernels
 from ..autograd import Tensor
-from .activations import check_probability, dropout, dropout_keep, keep_and_scale
+from ..rng import dropout_keep
+from .activations import check_probability, dropout, keep_and_scale
 from .dtypes import check_dtypes
 
 __all__ = ["layer_norm", "dropout_add_layer_norm", "rms_norm"]
@@ -109,7 +110,7 @@ def _layer_norm(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
         if bias is not None:
             xp.add(out[rows] if weight is not None else xh, bias.data, out=out[rows])
 
-    parallel.run_blocks(forward_rows, n, d, xhat)
+    cpu.run_blocks(forward_rows, n, d, xhat)
 
     def backward(g):
         # gz = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)), gxhat = g * weight
@@ -127,12 +128,12 @@ def _layer_norm(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
                 out_rows -= gxhat.mean(axis=-1, keepdims=True)
                 out_rows *= rstd[rows]
 
-            parallel.run_blocks(input_grad_rows, n, d, g2)
+            cpu.run_blocks(input_grad_rows, n, d, g2)
             grads = [gi if t.requires_grad else None for t, gi in zip(inputs, input_grads(gz.reshape(shape)))]
         if weight is not None:
-            grads.append(parallel.column_dots(g2, xhat) if weight.requires_grad else None)
+            grads.append(cpu.column_dots(g2, xhat) if weight.requires_grad else None)
         if bias is not None:
-            grads.append(parallel.column_sums(g2) if bias.requires_grad else None)
+            grads.append(cpu.column_sums(g2) if bias.requires_grad else None)
         return grads
 
     parents = inputs + tuple(p for p in (weight, bias) if p is not None)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, rng
 from ._compile import get_kernel
 
 __all__ = [
@@ -316,7 +316,7 @@ def dropout_forward(x: Any, p: float) -> tuple[Any, Any]:
     """Inverted dropout. x: any shape -> (y, mask), both x's shape and dtype.
 
     mask holds 0 (probability p) or 1 / (1 - p); y = x * mask. The uniform draws come from
-    minitf.backend.random_uniform (the generator manual_seed seeds), compared as u >= p,
+    minitf.rng.random_uniform (the generator manual_seed seeds), compared as u >= p,
     exactly as minitf.functional.dropout, so a seed gives the same mask on either path.
     p == 0 gives mask 1 everywhere and y a copy of x; p == 1 gives zeros (no draws).
     """
@@ -330,7 +330,7 @@ def dropout_forward(x: Any, p: float) -> tuple[Any, Any]:
     y = cp.empty_like(x)
     mask = cp.empty_like(x)
     if x.size:
-        u = backend.random_uniform(cp, x.shape, x.dtype)
+        u = rng.random_uniform(cp, x.shape, x.dtype)
         get_kernel("elementwise", "dropout_fwd", x.dtype)(
             _grid(x.size), (_ELEMENTWISE_THREADS,),
             (x, u, y, mask, np.int64(x.size), _scalar(x, p), _scalar(x, 1.0 / (1.0 - p))))

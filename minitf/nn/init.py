@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, rng
 from ..autograd import Tensor, versions
 
 DEFAULT_DTYPE = np.float32
@@ -23,11 +23,11 @@ DEFAULT_DTYPE = np.float32
 # ---- arrays from shapes (the Transformer's initialization) ----------------------------------
 def uniform(shape: tuple[int, ...], bound: float, dtype: Any = DEFAULT_DTYPE) -> np.ndarray:
     """Uniform in [-bound, bound)."""
-    return ((2 * backend.random_uniform(np, shape, dtype) - 1) * bound).astype(dtype)
+    return ((2 * rng.random_uniform(np, shape, dtype) - 1) * bound).astype(dtype)
 
 
 def normal(shape: tuple[int, ...], std: float, dtype: Any = DEFAULT_DTYPE) -> np.ndarray:
-    return (backend.random_normal(np, shape, dtype) * std).astype(dtype)
+    return (rng.random_normal(np, shape, dtype) * std).astype(dtype)
 
 
 def xavier_uniform(shape: tuple[int, int], dtype: Any = DEFAULT_DTYPE) -> np.ndarray:
@@ -52,7 +52,7 @@ def _write(tensor: Tensor, values: Any) -> Tensor:
 
 def _draw(tensor: Tensor, kind: str) -> Any:
     xp = backend.get_array_module(tensor.data)
-    draw = backend.random_uniform if kind == "uniform" else backend.random_normal
+    draw = rng.random_uniform if kind == "uniform" else rng.random_normal
     return draw(xp, tensor.shape, tensor.dtype)
 
 
@@ -88,7 +88,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
         count = int(outside.sum())
         if count == 0:
             return _write(tensor, values)
-        values[outside] = mean + std * backend.random_normal(xp, (count,), tensor.dtype)
+        values[outside] = mean + std * rng.random_normal(xp, (count,), tensor.dtype)
     raise ValueError(f"init.trunc_normal_: [a, b] = [{a}, {b}] lies too far in the tail of N({mean}, {std}^2)")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, kernels, parallel
+from .. import backend, cpu, kernels
 from ..autograd import Tensor, versions
 from .optimizer import Optimizer, ParamsT, require
 
@@ -68,7 +68,7 @@ class Adam(Optimizer):
             elif all(type(p.data) is np.ndarray for p in active):  # shared among minitf's CPU threads
                 for p in active:
                     self._state(p)  # created here, not concurrently in the threads
-                parallel.for_each(lambda p, group=group: self.update(p, group), active,
+                cpu.for_each(lambda p, group=group: self.update(p, group), active,
                                   [p.size for p in active])
             else:
                 for p in active:

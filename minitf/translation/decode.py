@@ -2,8 +2,8 @@
 
 Both searches run the decoder one position per step, `model.decode(last_tokens, memory,
 src_mask, caches, start=t)`, so that step t costs O(t) attention instead of re-running the
-whole prefix. They run under `no_grad()` with the model in eval mode (its training mode is
-restored afterwards) and work on NumPy or CuPy models alike: arrays come from the model's
+whole prefix. They run under `no_grad()` and `cpu.inference()` (products on BLAS's own threads) with
+the model in eval mode (its training mode is restored afterwards) and work on NumPy or CuPy models alike: arrays come from the model's
 outputs and `xp` from `backend.get_array_module`.
 
 Length limit. Row b may produce at most
@@ -29,7 +29,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .. import backend
+from .. import backend, cpu
 from ..autograd import Tensor, no_grad
 from ..functional.softmax import logsumexp_array
 from .decoding_options import check_decoding_options
@@ -64,11 +64,11 @@ def _on_model_device(array: Any, model: Any) -> Any:
 
 @contextlib.contextmanager
 def _inference(model: Any) -> Iterator[None]:
-    """Eval mode and no graph inside; the model's previous training mode is restored after."""
+    """Eval mode, no graph and unsplit products inside; the model's previous training mode is restored after."""
     was_training = bool(getattr(model, "training", False))
     model.eval()
     try:
-        with no_grad():
+        with no_grad(), cpu.inference():
             yield
     finally:
         model.train(was_training)

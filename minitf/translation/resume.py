@@ -4,7 +4,7 @@ is used, then restored into a rebuilt trainer (Trainer.from_checkpoint: open_run
 Translating needs only model_config, tokenizer and the weights (checkpoint.py checks those);
 resuming also needs train_config, optimizer, schedule, progress and rng. Each problem is one
 CheckpointError naming the file and the entry; the entries' values are checked where they are
-loaded too (TrainConfig, Optimizer/Schedule.load_state_dict, backend.set_rng_state).
+loaded too (TrainConfig, Optimizer/Schedule.load_state_dict, rng.set_rng_state).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import backend, distributed
+from .. import backend, distributed, rng
 from ..data import TokenBatcher
 from ..errors import ConfigError
 from ..nn import Transformer
@@ -42,7 +42,7 @@ def check_resumable(path: str | Path, meta: dict[str, Any], optimizer_state: Any
     if absent:
         raise CheckpointError(f"checkpoint {path}: progress lacks {absent}")
     try:
-        backend.check_rng_state(meta["rng"])
+        rng.check_rng_state(meta["rng"])
     except ValueError as exc:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
 
@@ -178,7 +178,7 @@ def restore(run: SavedRun, model: Transformer, optimizer: Optimizer, schedule: S
         model.load_state_dict(run.model_state, cast=True)  # float16/64 weights; the optimizer casts its own
         optimizer.load_state_dict(run.optimizer_state)
         schedule.load_state_dict(meta["schedule"])
-        backend.set_rng_state(meta["rng"])
+        rng.set_rng_state(meta["rng"])
     except ValueError as exc:  # weights or state that do not fit the saved configuration or its ranges
         raise CheckpointError(f"checkpoint {path}: {exc}") from exc
     progress = meta["progress"]

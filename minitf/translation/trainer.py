@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
-from .. import backend, distributed
+from .. import backend, distributed, rng
 from .. import functional as F
 from ..data import Batch, Example, shard_batch
 from ..errors import ConfigError, TrainingError
@@ -67,7 +67,7 @@ class Trainer:
         # `_signalled`; the processes agree on stopping inside the step, so that all stop together.
         self.stop_requested = False
         self._signalled = False
-        backend.manual_seed(config.seed)
+        rng.manual_seed(config.seed)
         self.splits = load_splits(config)
         check_splits(config, self.splits)
         self.tokenizer = tokenizer or train_tokenizer(config, self.splits["train"], self.log)
@@ -213,7 +213,7 @@ class Trainer:
         happened before it, in this process or another: a run stopped anywhere (a signal in a
         step, in an evaluation, in a save) and resumed draws what an uninterrupted one draws."""
         key = [self.config.seed, self.progress.step] + [self.comm.rank] * (self.comm.size > 1)
-        backend.manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+        rng.manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
 
     def _end_epoch(self) -> None:
         p = self.progress
@@ -285,7 +285,7 @@ class Trainer:
                                 f"the checkpoints in {self.out_dir} are left as they were")
         meta = {"train_config": self.config.to_dict(), "model_config": self.model.config.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
-                "progress": dataclasses.asdict(self.progress), "rng": backend.rng_state(),
+                "progress": dataclasses.asdict(self.progress), "rng": rng.rng_state(),
                 "processes": self.comm.size}  # part of what a step is: see check_resumed_processes
         return save_checkpoint(path, self.model.state_dict(), meta, self.optimizer.state_dict())
 

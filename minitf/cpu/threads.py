@@ -1,6 +1,6 @@
 """How many CPU threads minitf may use: the rule for a count and the default from the environment.
 
-`minitf.parallel` runs its pool on this count; `set_num_threads(n)` and MINITF_NUM_THREADS are
+`minitf.cpu.pool` runs its pool on this count; `set_num_threads(n)` and MINITF_NUM_THREADS are
 held to one rule (check_count), OMP_NUM_THREADS only suggests a count.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def max_threads() -> int:

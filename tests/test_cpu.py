@@ -1,4 +1,4 @@
-"""minitf.parallel: the thread pool, blocked products and the fused ops run in blocks.
+"""minitf.cpu: the thread pool, the blocking policy, blocked products and the fused ops run in blocks.
 
 Small inputs are split by lowering the pool's work thresholds (the `split_small` fixture), and
 every blocked result is compared with the same computation on one thread. Blocks cut rows or
@@ -18,20 +18,20 @@ from hypothesis import given, settings, strategies as st
 
 import minitf
 import minitf.functional as F
-from minitf import parallel, tensor, thread_count
+from minitf import cpu, tensor
+from minitf.cpu import blocking, pool, threads as thread_count
 from minitf.errors import ConfigError
-from minitf.functional import conv
 
 
 @pytest.fixture
 def split_small(monkeypatch):
     """Split even tiny arrays and products; restore the thread count afterwards."""
-    monkeypatch.setattr(parallel, "MIN_ROWS_ELEMENTS", 1)
-    monkeypatch.setattr(parallel, "MIN_PRODUCT_FLOPS", 1)
-    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # convolutions: one image per chunk
-    before = parallel.get_num_threads()
+    monkeypatch.setattr(blocking, "MIN_BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(blocking, "MIN_PRODUCT_FLOPS", 1)
+    monkeypatch.setattr(blocking, "CHUNK_BYTES", 1)  # convolutions: one image per chunk
+    before = cpu.get_num_threads()
     yield
-    parallel.set_num_threads(before)
+    cpu.set_num_threads(before)
 
 
 def rand(*shape, seed=0):
@@ -43,7 +43,7 @@ def rand(*shape, seed=0):
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_set_num_threads_refuses_what_is_not_a_positive_int(bad):
     with pytest.raises(ValueError, match="positive int"):
-        parallel.set_num_threads(bad)
+        cpu.set_num_threads(bad)
 
 
 def test_num_threads_default_reads_the_environment(monkeypatch):
@@ -68,30 +68,30 @@ def test_num_threads_default_reads_the_environment(monkeypatch):
 def test_minitf_num_threads_is_refused_as_set_num_threads_refuses_its_n(monkeypatch, bad):
     monkeypatch.setenv("MINITF_NUM_THREADS", bad)
     with pytest.raises(ConfigError, match=f"MINITF_NUM_THREADS must be a positive int of at most "
-                                          f"{parallel.max_threads()} .*got '{bad}'"):
+                                          f"{cpu.max_threads()} .*got '{bad}'"):
         thread_count.default_threads()
 
 
 def test_set_num_threads_is_capped_at_four_threads_per_cpu():
     cap = 4 * (os.cpu_count() or 1)
-    assert parallel.max_threads() == cap
+    assert cpu.max_threads() == cap
     for n in (cap + 1, 10**30):
         with pytest.raises(ConfigError, match=f"n must be a positive int of at most {cap} .*got {n}"):
-            parallel.set_num_threads(n)
+            cpu.set_num_threads(n)
 
 
 def test_omp_num_threads_gives_its_first_number_and_is_ignored_if_not_understood(monkeypatch):
     monkeypatch.delenv("MINITF_NUM_THREADS", raising=False)
     monkeypatch.setattr(thread_count.os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
     for value, threads in [("4,2", 4), (" 3 , 1", 3), ("abc", 2), ("0", 2), ("-2", 2), (",", 2),
-                           ("1000000", parallel.max_threads())]:
+                           ("1000000", cpu.max_threads())]:
         monkeypatch.setenv("OMP_NUM_THREADS", value)
         assert thread_count.default_threads() == threads, value
 
 
 def test_import_survives_the_environment_and_an_invalid_count_is_refused_at_first_use():
     code = ("import os, minitf\n"
-            "from minitf import thread_count\n"
+            "from minitf.cpu import threads as thread_count\n"
             "try:\n    minitf.get_num_threads()\nexcept minitf.errors.ConfigError as e:\n    print(e)\n"
             "minitf.set_num_threads(2)\n"  # a call replaces the environment's count
             "del os.environ['MINITF_NUM_THREADS']\n"
@@ -100,7 +100,7 @@ def test_import_survives_the_environment_and_an_invalid_count_is_refused_at_firs
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [f"environment variable MINITF_NUM_THREADS must be a positive int of at "
-                                       f"most {parallel.max_threads()} (4 threads per CPU of this machine), "
+                                       f"most {cpu.max_threads()} (4 threads per CPU of this machine), "
                                        f"got 'abc'", "2 4"]
 
 
@@ -111,25 +111,25 @@ def test_the_command_reports_an_invalid_minitf_num_threads_in_one_line(tmp_path,
                          env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert out.returncode == 1
     assert out.stderr.splitlines() == [f"minitf: error: environment variable MINITF_NUM_THREADS must be a "
-                                       f"positive int of at most {parallel.max_threads()} (4 threads per CPU "
+                                       f"positive int of at most {cpu.max_threads()} (4 threads per CPU "
                                        f"of this machine), got {bad!r}"]
 
 
 def test_set_num_threads_inside_a_task_is_an_error(split_small):
-    parallel.set_num_threads(2)
+    cpu.set_num_threads(2)
     with pytest.raises(RuntimeError, match="inside one of minitf's parallel tasks"):
-        parallel.run_tasks([lambda: None, lambda: parallel.set_num_threads(3)])
+        cpu.run_tasks([lambda: None, lambda: cpu.set_num_threads(3)])
 
 
 def test_top_level_names_reach_the_pool(split_small):
     minitf.set_num_threads(3)
-    assert minitf.get_num_threads() == parallel.get_num_threads() == 3
+    assert minitf.get_num_threads() == cpu.get_num_threads() == 3
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
 @pytest.mark.parametrize("n_tasks", [1, 2, 3, 7])
 def test_run_tasks_runs_every_task_once_on_several_threads(split_small, threads, n_tasks):
-    parallel.set_num_threads(threads)
+    cpu.set_num_threads(threads)
     ran, names = [], set()
     barrier = threading.Barrier(min(threads, n_tasks)) if threads > 1 and n_tasks > 1 else None
 
@@ -139,13 +139,13 @@ def test_run_tasks_runs_every_task_once_on_several_threads(split_small, threads,
         ran.append(i)
         names.add(threading.current_thread().name)
 
-    parallel.run_tasks([lambda i=i: task(i) for i in range(n_tasks)])
+    cpu.run_tasks([lambda i=i: task(i) for i in range(n_tasks)])
     assert sorted(ran) == list(range(n_tasks))
     assert len(names) == min(threads, n_tasks)
 
 
 def test_run_tasks_reraises_a_workers_error_after_all_tasks_end(split_small):
-    parallel.set_num_threads(3)
+    cpu.set_num_threads(3)
     finished = []
 
     def fail():
@@ -156,50 +156,82 @@ def test_run_tasks_reraises_a_workers_error_after_all_tasks_end(split_small):
         finished.append(True)
 
     with pytest.raises(KeyError, match="block 2"):
-        parallel.run_tasks([slow, fail, slow])
+        cpu.run_tasks([slow, fail, slow])
     assert finished == [True, True]
-    parallel.run_tasks([slow, slow])  # the pool still works
+    cpu.run_tasks([slow, slow])  # the pool still works
 
 
 def test_a_task_that_uses_the_pool_runs_its_subtasks_inline(split_small):
-    parallel.set_num_threads(2)
+    cpu.set_num_threads(2)
     inner = []
-    parallel.run_tasks([lambda: parallel.run_tasks([lambda: inner.append(threading.current_thread().name)] * 2)] * 2)
+    cpu.run_tasks([lambda: cpu.run_tasks([lambda: inner.append(threading.current_thread().name)] * 2)] * 2)
     assert len(inner) == 4
 
 
 def test_numpy_errstate_of_the_caller_holds_in_the_workers(split_small):
-    parallel.set_num_threads(2)
+    cpu.set_num_threads(2)
     x = np.array([0.0])
     with np.errstate(divide="raise"):
         with pytest.raises(FloatingPointError):
-            parallel.run_tasks([lambda: None, lambda: 1.0 / x])
+            cpu.run_tasks([lambda: None, lambda: 1.0 / x])
     with np.errstate(divide="ignore"):
-        parallel.run_tasks([lambda: 1.0 / x, lambda: 1.0 / x])  # no warning (the suite errors on none)
+        cpu.run_tasks([lambda: 1.0 / x, lambda: 1.0 / x])  # no warning (the suite errors on none)
 
 
 @given(n=st.integers(0, 50), min_size=st.integers(1, 60), threads=st.integers(1, 6))
 @settings(max_examples=60, deadline=None)
 def test_blocks_cover_the_range_in_order_and_respect_the_minimum(n, min_size, threads):
-    before, threads = parallel.get_num_threads(), min(threads, parallel.max_threads())  # 1 CPU: 4 at most
+    before, threads = cpu.get_num_threads(), min(threads, cpu.max_threads())  # 1 CPU: 4 at most
     try:
-        parallel.set_num_threads(threads)
-        parts = parallel.blocks(n, min_size)
+        cpu.set_num_threads(threads)
+        parts = cpu.blocks(n, min_size)
     finally:
-        parallel.set_num_threads(before)
+        cpu.set_num_threads(before)
     assert [i for s in parts for i in range(s.start, s.stop)] == list(range(n))
     assert len(parts) <= threads
     if len(parts) > 1:
         assert min(s.stop - s.start for s in parts) >= min_size
 
 
+def test_row_blocks_hold_at_least_the_minimum_elements(monkeypatch):
+    cpu.set_num_threads(3)
+    monkeypatch.setattr(blocking, "MIN_BLOCK_ELEMENTS", 100)
+    assert cpu.row_blocks(30, 10) == [slice(0, 10), slice(10, 20), slice(20, 30)]
+    assert cpu.row_blocks(40, 5) == [slice(0, 20), slice(20, 40)]  # a block: at least 20 rows of 5
+    assert cpu.row_blocks(30, 5) == [slice(0, 30)]
+    seen = []
+    cpu.run_blocks(lambda rows: seen.append((rows.start, rows.stop)), 30, 10)
+    assert sorted(seen) == [(0, 10), (10, 20), (20, 30)]
+
+
+def test_cache_blocks_and_chunks_follow_the_byte_budgets(monkeypatch):
+    monkeypatch.setattr(blocking, "CACHE_BLOCK_BYTES", 100)
+    assert cpu.cache_blocks(slice(3, 12), 40) == [slice(3, 5), slice(5, 7), slice(7, 9), slice(9, 11),
+                                                  slice(11, 12)]
+    assert cpu.cache_blocks(slice(0, 4), 1000) == [slice(i, i + 1) for i in range(4)]  # at least a row
+    monkeypatch.setattr(blocking, "CHUNK_BYTES", 1000)
+    assert cpu.chunk_size(300) == 3 and cpu.chunk_size(5000) == 1 and cpu.chunk_size(300, budget=600) == 2
+
+
+def test_one_module_holds_every_block_size():
+    """The sizes that cut CPU work live in minitf.cpu.blocking only (one policy)."""
+    import pathlib
+    import re
+    package = pathlib.Path(minitf.__file__).parent
+    names = "|".join(["MIN_BLOCK_ELEMENTS", "MIN_PRODUCT_FLOPS", "CACHE_BLOCK_BYTES", "CHUNK_BYTES",
+                      "BLOCK_BYTES", "MIN_ROWS_ELEMENTS"])
+    defined = {str(path.relative_to(package)) for path in package.rglob("*.py")
+               if re.search(rf"^({names}) *=", path.read_text(), re.M)}
+    assert defined == {"cpu/blocking.py"}
+
+
 def _product_in_a_child(queue):
-    queue.put(parallel.matmul(np.ones((64, 8)), np.ones((8, 64))).sum())
+    queue.put(cpu.matmul(np.ones((64, 8)), np.ones((8, 64))).sum())
 
 
 def test_the_pool_works_in_a_forked_child(split_small):
-    parallel.set_num_threads(2)
-    parallel.run_tasks([lambda: None, lambda: None])  # the parent's pool has started
+    cpu.set_num_threads(2)
+    cpu.run_tasks([lambda: None, lambda: None])  # the parent's pool has started
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork on this platform")
     ctx = multiprocessing.get_context("fork")
@@ -227,17 +259,17 @@ PRODUCTS = [((9, 5), (5, 4)),        # rows
 @pytest.mark.parametrize("threads", [2, 3])
 def test_matmul_in_blocks_equals_numpy(split_small, a_shape, b_shape, threads):
     a, b = rand(*a_shape), rand(*b_shape, seed=1)
-    parallel.set_num_threads(threads)
-    np.testing.assert_allclose(parallel.matmul(a, b), np.matmul(a, b), rtol=1e-13, atol=1e-13)
+    cpu.set_num_threads(threads)
+    np.testing.assert_allclose(cpu.matmul(a, b), np.matmul(a, b), rtol=1e-13, atol=1e-13)
     if len(a_shape) >= 2 and len(b_shape) >= 2:  # into a strided view of a larger array
         expected = np.matmul(a, b)
         out = np.zeros(expected.shape[:-1] + (2 * expected.shape[-1],))[..., ::2]
-        assert parallel.matmul(a, b, out=out) is out
+        assert cpu.matmul(a, b, out=out) is out
         np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
 
 
 def test_matmul_epilogue_sees_each_block_of_rows_once(split_small):
-    parallel.set_num_threads(3)
+    cpu.set_num_threads(3)
     a, b, bias = rand(10, 4), rand(4, 6, seed=1), rand(6, seed=2)
     seen = []
 
@@ -245,32 +277,54 @@ def test_matmul_epilogue_sees_each_block_of_rows_once(split_small):
         seen.append((rows.start, rows.stop))
         out[rows] += bias
 
-    np.testing.assert_allclose(parallel.matmul(a, b, epilogue=add_bias), a @ b + bias, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(cpu.matmul(a, b, epilogue=add_bias), a @ b + bias, rtol=1e-13, atol=1e-13)
     assert sorted(seen) == [(0, 3), (3, 6), (6, 10)]
     with pytest.raises(ValueError, match="2-D operands"):
-        parallel.matmul(rand(2, 3, 4), rand(4, 5), epilogue=add_bias)
+        cpu.matmul(rand(2, 3, 4), rand(4, 5), epilogue=add_bias)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_column_sums_and_dots(split_small, dtype):
-    parallel.set_num_threads(2)
+    cpu.set_num_threads(2)
     a, b = rand(37, 9).astype(dtype), rand(37, 9, seed=1).astype(dtype)
-    sums, dots = parallel.column_sums(a), parallel.column_dots(a, b)
+    sums, dots = cpu.column_sums(a), cpu.column_dots(a, b)
     assert sums.dtype == dots.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(sums, a.astype(np.float64).sum(axis=0), rtol=tol, atol=tol)
     np.testing.assert_allclose(dots, (a.astype(np.float64) * b).sum(axis=0), rtol=tol, atol=tol)
 
 
+def test_the_first_call_runs_on_the_calling_thread(split_small):
+    cpu.set_num_threads(2)
+    here = threading.current_thread().name
+    names = cpu.concurrently(lambda: threading.current_thread().name, lambda: threading.current_thread().name)
+    assert names[0] == here and names[1].startswith("minitf-worker-")
+    seen = {}
+    g, x, w = rand(6, 4), rand(6, 3, seed=1), rand(4, 3, seed=2)
+
+    def note(name):
+        def epilogue(out, rows):
+            seen[name] = threading.current_thread().name
+        return epilogue
+
+    for input_on_caller in (False, True):
+        gx, gw, gb = cpu.linear_grads(g, x, w, bias_grad=True, scale=0.5, input_epilogue=note(input_on_caller),
+                                      input_on_caller=input_on_caller)
+        np.testing.assert_allclose(gx, g @ w, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(gw, 0.5 * g.T @ x, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(gb, g.sum(axis=0), rtol=1e-13, atol=1e-13)
+    assert seen[True] == here and seen[False] != here
+
+
 def test_for_each_balances_by_size_and_visits_every_item(split_small):
-    parallel.set_num_threads(2)
+    cpu.set_num_threads(2)
     seen, lock = {}, threading.Lock()
 
     def visit(item):
         with lock:
             seen.setdefault(threading.current_thread().name, []).append(item)
 
-    parallel.for_each(visit, ["big", "a", "b", "c"], [30, 10, 10, 10])
+    cpu.for_each(visit, ["big", "a", "b", "c"], [30, 10, 10, 10])
     assert sorted(sum(seen.values(), [])) == ["a", "b", "big", "c"]
     assert sorted(map(len, seen.values())) == [1, 3]
 
@@ -279,7 +333,7 @@ def test_for_each_balances_by_size_and_visits_every_item(split_small):
 
 def run_op(build, threads, seed=0):
     """(output, input gradients) of build() -> (output tensor, inputs), on `threads` threads."""
-    parallel.set_num_threads(threads)
+    cpu.set_num_threads(threads)
     minitf.manual_seed(seed)
     out, inputs = build()
     out.backward(tensor(rand(*out.shape, seed=7).astype(out.dtype), requires_grad=False))
@@ -363,16 +417,29 @@ def test_fused_ops_agree_on_any_number_of_threads_and_repeat_exactly(split_small
     assert_threads_agree_and_repeat(CASES[name])
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fused_ops_do_not_depend_on_which_thread_runs_which_task(split_small, monkeypatch, name):
+    """The pool gives the calling thread the last task instead of the first: the same bits
+    (placement only decides which thread's malloc arena holds a result)."""
+    expected_out, expected_grads = run_op(CASES[name], threads=3)
+    run = pool._Pool.run
+    monkeypatch.setattr(pool._Pool, "run", lambda self, tasks: run(self, list(tasks)[::-1]))
+    out, grads = run_op(CASES[name], threads=3)
+    np.testing.assert_array_equal(out, expected_out)
+    for g, expected in zip(grads, expected_grads):
+        np.testing.assert_array_equal(g, expected)
+
+
 @pytest.mark.parametrize("padding, groups", [(0, 1), ("same", 2)])
 def test_conv2d_per_image_backward_agrees_on_any_number_of_threads(split_small, monkeypatch, padding, groups):
     """conv_grads (taken for images of many positions; here for any) in chunks of one image."""
-    monkeypatch.setattr(conv, "MIN_IMAGE_POSITIONS", 1)
+    monkeypatch.setattr(F.conv, "MIN_IMAGE_POSITIONS", 1)
     assert_threads_agree_and_repeat(conv2d_case(padding, groups))
 
 
 def test_adam_gives_the_same_update_on_any_number_of_threads(split_small):
     def train(threads):
-        parallel.set_num_threads(threads)
+        cpu.set_num_threads(threads)
         params = [leaf(*shape, seed=i) for i, shape in enumerate([(7, 5), (3,), (4, 4), (9,)])]
         opt = minitf.optim.AdamW(params, lr=0.1, weight_decay=0.01)
         for step in range(3):
@@ -385,38 +452,61 @@ def test_adam_gives_the_same_update_on_any_number_of_threads(split_small):
         np.testing.assert_array_equal(after3, after1)
 
 
-# ---- NumPy's BLAS: one thread while the pool splits products, at most n when not splitting -------------------
+# ---- NumPy's BLAS: one thread while the pool splits products, at most n inside inference() ---------
 
 def numpy_blas_threads():
     from threadpoolctl import threadpool_info
     return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
 
-def test_blas_runs_on_one_thread_with_the_pool_and_on_its_own_without_splitting(split_small, monkeypatch):
+def rows_seen(n=64):
+    """The blocks of rows in which cpu.matmul computes an (n, n) product."""
+    seen = []
+    cpu.matmul(np.ones((n, n)), np.ones((n, n)), epilogue=lambda out, rows: seen.append(rows))
+    return sorted((s.start, s.stop) for s in seen)
+
+
+def test_blas_runs_on_one_thread_with_the_pool_and_on_its_own_inside_inference(split_small, monkeypatch):
     from threadpoolctl import threadpool_limits
 
-    parallel.set_num_threads(1)  # no pool
+    cpu.set_num_threads(1)  # no pool
     with threadpool_limits(2, user_api="blas"):  # the suite runs BLAS on one thread (conftest)
-        monkeypatch.setattr(parallel, "_blas", None)  # found anew, with BLAS's two threads
+        monkeypatch.setattr(pool, "_blas", None)  # found anew, with BLAS's two threads
         own = numpy_blas_threads()
-        parallel.set_num_threads(2)
-        parallel.run_tasks([lambda: None, lambda: None])
+        cpu.set_num_threads(2)
+        cpu.run_tasks([lambda: None, lambda: None])
         assert set(numpy_blas_threads().values()) == {1}
-        with minitf.no_grad():  # the grad mode alone leaves BLAS as it is
-            assert set(numpy_blas_threads().values()) == {1}
-        previous = parallel.split_products(False)
-        try:
+        with cpu.inference():
             assert numpy_blas_threads() == own  # inference: products on BLAS's own threads, not split
-            seen = []
-            parallel.matmul(np.ones((64, 64)), np.ones((64, 64)), epilogue=lambda out, rows: seen.append(rows))
-            assert seen == [slice(0, 64)]
-            parallel.run_tasks([lambda: None, lambda: None])
+            assert not cpu.splits_products() and rows_seen() == [(0, 64)]
+            with cpu.inference():  # nested: still inference when the inner block ends
+                pass
+            assert numpy_blas_threads() == own
+            cpu.run_tasks([lambda: None, lambda: None])
             assert numpy_blas_threads() == own  # given back after the pool's tasks
-        finally:
-            parallel.split_products(previous)
         assert set(numpy_blas_threads().values()) == {1}
-        parallel.set_num_threads(1)
+        assert cpu.splits_products() and rows_seen() == [(0, 32), (32, 64)]
+        cpu.set_num_threads(1)
         assert set(numpy_blas_threads().values()) == {1}  # one thread for all of minitf, BLAS too
+
+
+def test_products_split_by_size_not_by_grad_mode(split_small, monkeypatch):
+    """Validation under no_grad keeps its split products; only size and inference() decide."""
+    cpu.set_num_threads(2)
+    with minitf.no_grad():
+        assert rows_seen() == [(0, 32), (32, 64)]
+    monkeypatch.setattr(blocking, "MIN_PRODUCT_FLOPS", 64 ** 3 + 1)  # each half (64^3 FLOPs) too small
+    assert rows_seen() == [(0, 64)]
+    monkeypatch.setattr(blocking, "MIN_PRODUCT_FLOPS", 64 ** 3)
+    assert rows_seen() == [(0, 32), (32, 64)]
+
+
+def test_inference_gives_blas_back_when_its_block_raises(split_small):
+    cpu.set_num_threads(2)
+    with pytest.raises(KeyError):
+        with cpu.inference():
+            raise KeyError("decoding failed")
+    assert cpu.splits_products()
 
 
 @pytest.fixture
@@ -425,46 +515,29 @@ def blas_on_three_threads(monkeypatch):
     minitf's thread count and BLAS restored afterwards."""
     from threadpoolctl import threadpool_limits
 
-    before = parallel.get_num_threads()
-    parallel.set_num_threads(1)  # no pool
+    before = cpu.get_num_threads()
+    cpu.set_num_threads(1)  # no pool
     with threadpool_limits(3, user_api="blas"):
-        monkeypatch.setattr(parallel, "_blas", None)
+        monkeypatch.setattr(pool, "_blas", None)
         yield numpy_blas_threads()
-        parallel.set_num_threads(1)
+        cpu.set_num_threads(1)
     monkeypatch.undo()  # minitf's BLAS record as it was, before the count comes back
-    parallel.set_num_threads(before)
+    cpu.set_num_threads(before)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_set_num_threads_caps_blas_in_grad_mode_and_under_no_grad(blas_on_three_threads, threads):
+def test_set_num_threads_caps_blas_in_grad_mode_and_inside_inference(blas_on_three_threads, threads):
     assert set(blas_on_three_threads.values()) == {3}
-    parallel.set_num_threads(threads)
+    cpu.set_num_threads(threads)
     assert max(numpy_blas_threads().values()) <= threads
     x = minitf.tensor(rand(64, 32), requires_grad=True)
     F.linear(x, minitf.tensor(rand(16, 32)))
     assert max(numpy_blas_threads().values()) <= threads
-    with minitf.no_grad():
+    with cpu.inference(), minitf.no_grad():
         F.linear(x, minitf.tensor(rand(16, 32)))
-        parallel.run_tasks([lambda: None, lambda: None])
+        cpu.run_tasks([lambda: None, lambda: None])
         assert max(numpy_blas_threads().values()) <= threads
     assert max(numpy_blas_threads().values()) <= threads
-
-
-@pytest.mark.parametrize("shape", [(5, 7), (3, 4, 5), (1,), (2, 3)])
-@pytest.mark.parametrize("p", [0.0, 0.1, 0.5])
-def test_dropout_masks_drawn_in_blocks_are_the_serial_draws(split_small, shape, p):
-    from minitf import backend
-    masks, states = [], []
-    for threads in (1, 3):
-        parallel.set_num_threads(threads)
-        minitf.manual_seed(4)
-        masks.append(parallel.random_keep_mask(shape, p))
-        states.append(backend.generator(np).bit_generator.state)
-    minitf.manual_seed(4)
-    serial = backend.random_keep_mask(np, shape, p)
-    for mask, state in zip(masks, states):
-        np.testing.assert_array_equal(mask, serial)
-        assert state == backend.generator(np).bit_generator.state  # advanced as one draw would
 
 
 def test_minitf_num_threads_in_the_environment_caps_blas_from_import():
