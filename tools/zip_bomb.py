@@ -3,7 +3,7 @@
     python tools/zip_bomb.py [--gigabytes 2] [--code REV]
 
 Builds (once, in a temporary folder) a file of a few MB whose embedding member unpacks to
-`--gigabytes` of zeros (tests/test_checkpoint.py's zip_bomb), then calls load_checkpoint on
+`--gigabytes` of zeros (tests/translation/test_checkpoint.py's zip_bomb), then calls load_checkpoint on
 it in a fresh process: this checkout's, or with --code REV the checkpoint module of git
 revision REV (e.g. the commit before bounded loading) for a before/after comparison.
 """
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--gigabytes", type=float, default=2.0)
     parser.add_argument("--code", metavar="REV", help="git revision (before the translation package) whose translate/checkpoint.py to use")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path[:0] = [str(ROOT / "tests" / "translation"), str(ROOT / "tests")]  # the test and its helpers
     from test_checkpoint import zip_bomb  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="zip_bomb_") as folder:

@@ -1,4 +1,4 @@
-"""A tiny Transformer trained data-parallel for a few steps; run by tests/test_distributed.py.
+"""A tiny Transformer trained data-parallel for a few steps; run by tests/distributed/test_distributed.py.
 
     mpiexec -n 2 python tests/distributed/ddp_worker.py --out weights.npz [--accumulate 2]
 

@@ -1,4 +1,4 @@
-"""Registries of op cases for the generic checks that tests/test_op_properties.py runs.
+"""Registries of op cases for the generic checks that tests/functional/test_op_properties.py runs.
 
 Each module here describes ops once with `minitf.testing` (a hypothesis strategy of `OpCase`s, or
 fixed `OpCase`s with a PyTorch counterpart) and exports `OPS`, a list of `OpTest`s;

@@ -1,7 +1,7 @@
 """minitf.functional's activations, norms, linear layers, embedding, cross-entropy and attention:
 one hypothesis strategy per op draws an `OpCase` (float inputs, sometimes transposed so they are
 not C-contiguous; integer or boolean inputs; the call) with a float64 reference written here
-with plain formulas. tests/test_op_properties.py runs the generic checks on `OPS`.
+with plain formulas. tests/functional/test_op_properties.py runs the generic checks on `OPS`.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Convolution, pooling and batch/group norm cases for the generic checks (tests/test_op_properties.py).
+"""Convolution, pooling and batch/group norm cases for the generic checks (tests/functional/test_op_properties.py).
 
 Each op has a hypothesis strategy drawing one `OpCase`: small odd sizes with stride, padding,
 dilation, groups and ceil_mode combinations. The references below are written with plain

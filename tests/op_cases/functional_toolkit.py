@@ -1,5 +1,5 @@
 """The research-toolkit activations, losses and normalizations of minitf.functional, as cases for
-the generic checks (tests/test_op_properties.py): one hypothesis strategy per op draws an
+the generic checks (tests/functional/test_op_properties.py): one hypothesis strategy per op draws an
 `OpCase` with a float64 reference written here with plain formulas.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """minitf's convolution, pooling and batch/group norm against torch.nn.functional, in float64.
 
-Fixed cases for the generic "torch" check (tests/test_op_properties.py), in the layout of
+Fixed cases for the generic "torch" check (tests/functional/test_op_properties.py), in the layout of
 op_cases/torch_functional.py: the float inputs (whose gradients are compared), the minitf call
 and the PyTorch call.
 """

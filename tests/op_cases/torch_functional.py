@@ -1,6 +1,6 @@
 """minitf.functional against torch.nn.functional: forward and gradients, in float64.
 
-Fixed cases for the generic "torch" check (tests/test_op_properties.py, skipped when PyTorch
+Fixed cases for the generic "torch" check (tests/functional/test_op_properties.py, skipped when PyTorch
 is not installed). Each case gives the float inputs (their gradients are compared after a
 backward pass with the same random cotangent), the minitf call and the PyTorch call; integer
 ids, targets and masks are closed over.

@@ -1,4 +1,4 @@
-"""Tensor ops against PyTorch: fixed cases for the generic "torch" check (tests/test_op_properties.py),
+"""Tensor ops against PyTorch: fixed cases for the generic "torch" check (tests/functional/test_op_properties.py),
 forward and every input's gradient in float64 for one random cotangent: math, reductions and
 einsum; selection, gather/scatter, shape and order. Each case gives the float inputs, the minitf
 call and the PyTorch call; integer indices are closed over.

@@ -3,7 +3,7 @@ generic checks: PyTorch's conventions that finite differences cannot see (kinks,
 clamps), stability, bad-input errors, and the embedding's sorted scatter-add against np.add.at.
 
 The ops' cases and float64 references live in tests/op_cases/functional_toolkit.py;
-tests/test_op_properties.py runs the generic checks on them (forward, backward against central
+tests/functional/test_op_properties.py runs the generic checks on them (forward, backward against central
 differences with a random cotangent, dtypes).
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ from minitf.functional import activations
 from minitf.kernels import _compile, adam, constants, ops, source
 
 LAUNCHERS = (ops, adam)  # the modules that call get_kernel
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _literal(node: ast.AST) -> str:

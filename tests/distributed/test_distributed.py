@@ -21,7 +21,7 @@ from minitf.distributed import (DEFAULT_TIMEOUT, CommunicationError, Communicato
 from minitf.distributed.agreement import check_same_settings, gather_text
 from minitf.distributed.comm import CompletedWork, wait_until
 
-sys.path.insert(0, str(Path(__file__).parent / "distributed"))
+sys.path.insert(0, str(Path(__file__).parent))
 import ddp_worker  # noqa: E402
 from mpi_jobs import MPIEXEC  # noqa: E402
 
@@ -91,7 +91,7 @@ def test_a_stopped_rank_ends_the_whole_job_with_one_error_line(tmp_path):
     pytest.importorskip("mpi4py")
     if MPIEXEC is None:
         pytest.skip("mpiexec not found (pip install mpich)")
-    worker = str(Path(__file__).parent / "distributed" / "hung_rank_worker.py")
+    worker = str(Path(__file__).parent / "hung_rank_worker.py")
     env = {**os.environ, "MINITF_COLLECTIVE_TIMEOUT": "2"}
     started = time.monotonic()
     try:
@@ -368,7 +368,7 @@ def test_nccl_backend_collectives_and_streams_on_a_cpu_stand_in():
     pytest.importorskip("mpi4py")
     if MPIEXEC is None:
         pytest.skip("mpiexec not found (pip install mpich)")
-    worker = Path(__file__).parent / "distributed" / "nccl_standin_worker.py"
+    worker = Path(__file__).parent / "nccl_standin_worker.py"
     done = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(worker)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr

@@ -19,7 +19,7 @@ from minitf.nn import Parameter, TransformerConfig  # noqa: E402
 from minitf.optim import Adam, AdamW, clip_grad_norm  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location(
-    "torch_parity", Path(__file__).resolve().parents[1] / "examples" / "torch_parity.py")
+    "torch_parity", Path(__file__).resolve().parents[2] / "examples" / "torch_parity.py")
 parity = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(parity)
 

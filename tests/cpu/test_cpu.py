@@ -23,6 +23,18 @@ from minitf.cpu import blocking, pool, threads as thread_count
 from minitf.errors import ConfigError
 
 
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """Every test here leaves minitf's thread count and NumPy's BLAS threads as it found them: a later
+    test (in this process) computes with them, and BLAS on 2 threads rounds differently than on 1."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+    before = cpu.get_num_threads()
+    blas = {lib["prefix"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    yield
+    cpu.set_num_threads(before)
+    threadpool_limits(blas)  # {library prefix: threads}
+
+
 @pytest.fixture
 def split_small(monkeypatch):
     """Split even tiny arrays and products; restore the thread count afterwards."""

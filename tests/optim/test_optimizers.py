@@ -1,6 +1,6 @@
 """minitf.optim's SGD, RMSprop, Adagrad, Adadelta and the Optimizer base, without torch:
 first steps worked out by hand, 10 steps against NumPy references written from the formulas,
-parameter groups, exact resumes (also through JSON) and errors. (tests/test_optim_torch.py
+parameter groups, exact resumes (also through JSON) and errors. (tests/optim/test_optim_torch.py
 compares everything with torch.optim.)
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """minitf.optim.lr_scheduler without torch: rates from the schedules' definitions, momentum
-cycling, state-dict round trips (also through JSON) and errors. (tests/test_optim_torch.py
+cycling, state-dict round trips (also through JSON) and errors. (tests/optim/test_optim_torch.py
 compares every schedule with torch.optim.lr_scheduler.)
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 stability on large inputs, and the fused dropout + residual + layer norm block.
 
 The ops' cases (float64 references, hypothesis strategies) live in tests/op_cases/functional.py;
-tests/test_op_properties.py runs the generic checks on them (forward against the reference,
+tests/functional/test_op_properties.py runs the generic checks on them (forward against the reference,
 backward against central differences, dtypes and shapes, CuPy against NumPy).
 """
 from __future__ import annotations

@@ -401,8 +401,8 @@ SIGNALLED_RUN = textwrap.dedent("""
 @pytest.mark.slow
 @needs_posix_signals
 def test_sigterm_to_a_training_process_saves_a_resumable_checkpoint(tmp_path, uninterrupted):
-    tests = Path(__file__).parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
+    here = Path(__file__).resolve().parent  # test_trainer itself, tests/ (tiny_runs) and the checkout
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parents[1]), str(here.parent), str(here)])}
     stale = tmp_path / "first" / "last.safetensors.tmp"  # as a SIGKILL during a save leaves it
     stale.parent.mkdir()
     stale.write_bytes(b"partial")

@@ -15,7 +15,7 @@ from minitf.tokenizer import BPETokenizer, PatternTimeoutError, TokenizerFileErr
 from minitf.tokenizer.cli import add_subparser
 from hf_files import hf_file, hf_split
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 TEXTS = ["Ein Hund läuft über die Wiese.", "A dog runs across the meadow.",
          "Zwei Männer spielen Fußball 🤗", "Two men play soccer\tat 12:30."] * 5

@@ -2,7 +2,7 @@
 max pooling's ties, batch norm's running statistics, chunked column loops and bad input.
 
 The ops' cases and their plain-loop float64 references live in tests/op_cases/functional_conv.py;
-tests/test_op_properties.py runs the generic checks on them.
+tests/functional/test_op_properties.py runs the generic checks on them.
 """
 from __future__ import annotations
 

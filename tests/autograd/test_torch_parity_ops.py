@@ -1,4 +1,4 @@
-"""Tensor ops against PyTorch beyond the generic "torch" check (which tests/test_op_properties.py
+"""Tensor ops against PyTorch beyond the generic "torch" check (which tests/functional/test_op_properties.py
 runs on op_cases/torch_ops.py: math, reductions, einsum, selection, shape and order): integer
 results (arg-functions, sort and topk indices, one_hot) exactly, sort's ties, and the values and
 dtypes of the creation functions. Skipped when PyTorch is not installed.

@@ -75,7 +75,7 @@ LOCK_HOLDER = "import sys, time; from pathlib import Path; from minitf.translati
 
 @needs_flock
 def test_the_lock_names_the_other_process_and_dies_with_it(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     child = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path)], env=env,
                              stdout=subprocess.PIPE, text=True)
     try:

@@ -1,5 +1,5 @@
 """minitf's batch norm statistics and convolution backward against torch.nn.functional, in float64,
-beyond the generic "torch" check that tests/test_op_properties.py runs on op_cases/torch_conv.py.
+beyond the generic "torch" check that tests/functional/test_op_properties.py runs on op_cases/torch_conv.py.
 
 Skipped when PyTorch is not installed.
 """
