@@ -1,9 +1,8 @@
 """minitf: a framework-free Transformer engine on NumPy (CPU) and CuPy (GPU).
 
-Layers, each importing only the ones before it:
-backend (+ parallel) -> autograd -> serialization -> functional -> nn -> optim -> translation -> cli,
-with tokenizer and data standing alone (NumPy and the standard library only).
-`import minitf` loads the engine, functional, nn and optim; the rest on first import.
+The layers, each importing only those below it, are drawn in README's Architecture section
+(tests/test_structure.py checks the picture against the code). `import minitf` loads the engine
+(autograd, functional, nn, optim); the rest, and the translation application, on first import.
 """
 from . import backend
 from .autograd import Tensor, is_grad_enabled, no_grad, op_table

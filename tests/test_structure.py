@@ -110,3 +110,48 @@ def test_the_import_reader_resolves_relative_imports_and_skips_type_checking(tmp
     path.write_text(source)
     modules = dict.fromkeys(["p", "p.q", "p.q.mod", "p.q.sibling", "p.q.hidden", "p.q.lazy", "p.top"])
     assert imports_of("p.q.mod", path, modules) == {"p.q.sibling", "p.top", "p.q.lazy"}
+
+
+# ---- README's picture of the layers ------------------------------------------------------------
+
+README = PACKAGE.parent / "README.md"
+LAYERS_MARK = "<!-- layers:"
+
+
+def readme_layers(text: str) -> list[list[str]]:
+    """The rows of README's layer picture, top first: the leading names of each line of the code
+    block after the marker (a row's description starts at its first word that names no module)."""
+    block = text[text.index(LAYERS_MARK):].split("```text\n", 1)[1].split("```", 1)[0]
+    top_level = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"} | {
+        p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    rows = []
+    for line in block.splitlines():
+        names = []
+        for word in line.split():
+            if word not in top_level:
+                break
+            names.append(word)
+        if names:
+            rows.append(names)
+    return rows
+
+
+def test_readme_draws_every_top_level_module_once():
+    rows = readme_layers(README.read_text(encoding="utf-8"))
+    drawn = [name for row in rows for name in row]
+    top_level = sorted({p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"} | {
+        p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()})
+    assert sorted(drawn) == top_level
+
+
+def test_every_import_points_down_readmes_layers():
+    row_of = {name: i for i, row in enumerate(readme_layers(README.read_text(encoding="utf-8"))) for name in row}
+    upward = sorted(f"{a} -> {b}" for a, targets in import_graph().items() for b in targets
+                    if a.count(".") and b.count(".") and (ta := a.split(".")[1]) != (tb := b.split(".")[1])
+                    and row_of[ta] >= row_of[tb])  # rows are numbered from the top
+    assert upward == [], "imports that do not point down README's layer picture"
+
+
+def test_the_layer_reader_stops_at_the_description():
+    text = f"{LAYERS_MARK} -->\n```text\ncli   the command\nnn  optim   modules, optim\n```\n"
+    assert readme_layers(text) == [["cli"], ["nn", "optim"]]

@@ -5,8 +5,6 @@ Each forward with its backward beside it; broadcasting is summed back by the eng
 """
 from __future__ import annotations
 
-from typing import Any
-
 from .. import backend
 from .ops_math import Operand, _pair, lift
 from .tensor import Tensor

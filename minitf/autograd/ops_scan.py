@@ -85,7 +85,6 @@ def _reverse_cumsum(g: Any, axis: int) -> Any:
 def cumsum(x: Tensor, axis: int | None = None) -> Tensor:
     """Cumulative sum along `axis` (same shape; flattened when axis is None)."""
     x, axis = _scan_axis(x, axis, "cumsum")
-    xp = backend.get_array_module(x.data)
 
     def backward(g):
         return (_reverse_cumsum(g, axis),)
