@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..nn import TransformerConfig
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .run import epoch_checkpoints
@@ -68,9 +69,10 @@ def select_checkpoints(sources: Sequence[str | os.PathLike], last: int | None = 
                        best: int | None = None) -> list[Path]:
     """The checkpoints to average, oldest first: `sources` is one run folder (its epoch checkpoints,
     kept by --keep-checkpoints) or checkpoint files. `last` N: the N of the latest training steps;
-    `best` N: the N of the best validation scores (the run's select_metric, as its log records
-    them; a newer one first on a tie); neither: all of the files (a folder needs one of them).
-    InputError if there are fewer than N, N < 1, or a folder is given with other sources."""
+    `best` N: the N of the best validation scores (the newest one's select_metric, from the
+    evaluation record each holds, as in the log; a newer one first on a tie); neither: all of the
+    files (a folder needs one of them). ConfigError for N < 1 or both; InputError for fewer than
+    N, or a folder given with other sources."""
     if last is not None and best is not None:
         raise ConfigError("give --last N or --best N, not both")
     count = last if last is not None else best
@@ -125,7 +127,8 @@ def _check_same_model(first: tuple[Path, dict[str, Any]], path: Path, meta: dict
     """CheckpointError unless `path` holds the model of the first checkpoint: model_config, tokenizer
     and the weights' names and shapes."""
     first_path, first_meta = first
-    config, other = first_meta["model_config"], meta["model_config"]
+    # as TransformerConfigs: a key that one file leaves out takes its default (as loading does)
+    config, other = (TransformerConfig(**m["model_config"]).to_dict() for m in (first_meta, meta))
     changed = sorted(k for k in set(config) | set(other) if config.get(k) != other.get(k))
     if changed:
         diffs = ", ".join(f"{k} {config.get(k)!r} vs {other.get(k)!r}" for k in changed[:4])
