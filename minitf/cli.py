@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_translate(sub)
     _add_evaluate(sub)
+    _add_average(sub)
     add_tokenizer_subparser(sub)
     return parser
 
@@ -284,6 +285,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(json.dumps({"sentences": len(hyps), "bleu": round(bleu(hyps, refs), 2),
                       "bleu_lowercase": round(bleu(hyps, refs, lowercase=True), 2),
                       "chrf": round(chrf(hyps, refs), 2), "beam": args.beam}))
+    return 0
+
+
+def _add_average(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("average", help="average the weights of several checkpoints into one",
+                       description="Write the element-wise mean of checkpoints' weights as a checkpoint that translate "
+                                   "and evaluate load (not resumable: it holds no optimizer state).")
+    p.add_argument("sources", nargs="+", metavar="RUN_DIR|CKPT",
+                   help="a run folder (its epoch checkpoints, kept by `train --keep-checkpoints N`) or checkpoint files")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--last", type=int, metavar="N", help="the N checkpoints of the latest training steps")
+    which.add_argument("--best", type=int, metavar="N", help="the N checkpoints of the best validation scores")
+    p.add_argument("--output", required=True, help="the averaged checkpoint to write")
+    p.set_defaults(func=cmd_average)
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    from .translation.average import average_checkpoints, select_checkpoints  # noqa: PLC0415
+
+    paths = select_checkpoints(args.sources, last=args.last, best=args.best)
+    output = average_checkpoints(paths, args.output)
+    print(f"averaged {len(paths)} checkpoint(s) ({', '.join(str(p) for p in paths)}) into {output}")
     return 0
 
 

@@ -75,6 +75,8 @@ class TrainConfig:
                            help="processes: auto = MPI under mpiexec, else one process")
     accumulate: int = setting(1, low=1, help="micro-batches per step in each process, for gradient accumulation")
     out_dir: str = setting("runs/model", help="folder of the run: log.jsonl, best and last checkpoints")
+    keep_checkpoints: int = setting(0, low=0, help="also keep the weights of the last N evaluations as "
+                                                   "epoch<E>.safetensors for `minitf average` (0 = none)")
     log_every: int = setting(50, low=1, help="steps between the log's step records")
     max_steps: int | None = setting(None, low=0, help="stop after this many optimizer steps")
     time_limit: float | None = setting(None, low=0, help="stop after this many seconds of training")

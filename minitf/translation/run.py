@@ -1,14 +1,17 @@
 """The run folder of `minitf train`: its files, the check that it holds no other run, its lock, its
 log; and the signals that stop a run gracefully.
 
-A run folder holds log.jsonl, best.safetensors and last.safetensors, and `.lock`, which the
+A run folder holds log.jsonl, best.safetensors and last.safetensors, with --keep-checkpoints N
+the epoch checkpoints of its last N evaluations (EPOCH_CHECKPOINT), and `.lock`, which the
 writing process holds (flock) while it trains, so that a second run into the same folder stops
 at its start instead of interleaving the log and overwriting the checkpoints.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import signal
 import stat
 from pathlib import Path
@@ -28,6 +31,41 @@ CHECKPOINT_NAMES = ("best", "last")
 CHECKPOINT_SUFFIXES = (".safetensors", ".npz")  # what minitf writes, and version 1 (still read)
 RUN_NAMES = (LOG_NAME,) + tuple(name + suffix for name in CHECKPOINT_NAMES for suffix in CHECKPOINT_SUFFIXES)
 """The files of a run: nothing else in its folder is minitf's to report or delete."""
+EPOCH_CHECKPOINT = re.compile(r"epoch(\d+)(?:-step(\d+))?\.safetensors")
+"""The weights of one evaluation (--keep-checkpoints): `epoch<E>.safetensors` after epoch E's last
+batch, `epoch<E>-step<S>.safetensors` when a limit (--max-steps, --time-limit) ended training at
+step S inside epoch E. They are files of the run too."""
+
+
+def epoch_checkpoint_name(epoch: int, step: int, complete: bool) -> str:
+    """The file name of the evaluation of (1-based) `epoch` at `step` (EPOCH_CHECKPOINT)."""
+    return f"epoch{epoch}.safetensors" if complete else f"epoch{epoch}-step{step}.safetensors"
+
+
+def epoch_checkpoints(out_dir: Path) -> list[Path]:
+    """The epoch checkpoints in `out_dir`, oldest first (by epoch; within an epoch, an evaluation
+    cut by a limit before the epoch's end)."""
+    def order(path: Path) -> tuple[int, float]:
+        match = EPOCH_CHECKPOINT.fullmatch(path.name)
+        assert match is not None
+        return int(match[1]), math.inf if match[2] is None else int(match[2])
+
+    found = [f for f in out_dir.iterdir() if EPOCH_CHECKPOINT.fullmatch(f.name) and f.is_file()]
+    return sorted(found, key=order)
+
+
+def prune_epoch_checkpoints(out_dir: Path, keep: int) -> list[Path]:
+    """Delete the epoch checkpoints beyond the newest `keep`; return the deleted ones."""
+    files = epoch_checkpoints(out_dir)
+    old = files[:max(len(files) - keep, 0)]
+    for path in old:
+        path.unlink()
+    return old
+
+
+def is_run_file(name: str) -> bool:
+    """Whether a file called `name` is one of a run's (RUN_NAMES or an epoch checkpoint)."""
+    return name in RUN_NAMES or EPOCH_CHECKPOINT.fullmatch(name) is not None
 
 
 def out_dir_path(out_dir: str) -> Path:
@@ -46,13 +84,14 @@ def run_files(out_dir: Path) -> list[Path]:
     """The files of a run in `out_dir` (RUN_NAMES), and the partial writes of each that a killed
     run left (atomic_write's temporary files): the log first, then by name."""
     files = sorted(f for f in out_dir.iterdir() if f.name != LOG_NAME and f.is_file()
-                   and (f.name in RUN_NAMES or is_partial(f)))
+                   and (is_run_file(f.name) or is_partial(f)))
     return [f for f in [out_dir / LOG_NAME] if f.is_file()] + files
 
 
 def is_partial(path: Path) -> bool:
     """A temporary file that a killed write of a run's file left behind."""
-    return any(is_temporary_of(path, name) for name in RUN_NAMES)
+    epoch = EPOCH_CHECKPOINT.match(path.name)
+    return any(is_temporary_of(path, name) for name in RUN_NAMES) or bool(epoch and is_temporary_of(path, epoch[0]))
 
 
 def check_out_dir(out_dir: Path, overwrite: bool) -> bool:

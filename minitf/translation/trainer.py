@@ -30,14 +30,16 @@ from .checkpoint import save_checkpoint
 from .config import Progress, TrainConfig, model_config
 from .dataset import check_splits, load_splits, make_batcher, on_device, train_tokenizer
 from .memory import check_training_memory
-from .run import RunLock, append_log, check_out_dir, graceful_interrupt, out_dir_path, prepare_out_dir
+from .run import (RunLock, append_log, check_out_dir, epoch_checkpoint_name, graceful_interrupt, out_dir_path,
+                  prepare_out_dir, prune_epoch_checkpoints)
 from .tokens import SPECIAL_TOKENS, special_ids
 
 EVALUATION_TIMEOUT = 3600.0  # seconds the other processes wait while rank 0 evaluates and saves
 
 
 class Trainer:
-    """Trains a Transformer on a parallel corpus; writes best.safetensors, last.safetensors and log.jsonl."""
+    """Trains a Transformer on a parallel corpus; writes best.safetensors, last.safetensors and log.jsonl
+    (and with keep_checkpoints N, the epoch checkpoints of the last N evaluations: run.EPOCH_CHECKPOINT)."""
 
     resume_hint = "minitf train --resume {path}"  # printed after an interrupt; a script sets its own
 
@@ -240,6 +242,7 @@ class Trainer:
         self.log(f"epoch {p.epoch + 1}: val loss {metrics['val_loss']:.3f}, {bleu_part}"
                  f"chrF {metrics['chrf']:.2f}, exact match {metrics['exact_match']:.1%} "
                  f"(step {p.step}, {p.train_seconds:.0f} s of training)")
+        name = epoch_checkpoint_name(p.epoch + 1, p.step, complete)
         if complete:
             p.epoch, p.batch = p.epoch + 1, 0
         score = metrics[self.config.select_metric]
@@ -248,6 +251,9 @@ class Trainer:
             self.save("best")
         elif complete:
             p.bad_epochs += 1
+        if self.config.keep_checkpoints:  # before last: a run killed in between evaluates (and writes it) again
+            self.save(name.removesuffix(".safetensors"), optimizer=False)
+            prune_epoch_checkpoints(self.out_dir, self.config.keep_checkpoints)
         self.save("last")
 
     # ---- evaluation ---------------------------------------------------------------------
@@ -272,9 +278,11 @@ class Trainer:
         return evaluation.translation_scores(self.model, self.tokenizer, pairs)
 
     # ---- checkpoints and the log ----------------------------------------------------------
-    def save(self, kind: str) -> Path:
-        """Write best.safetensors or last.safetensors (rank 0 only: the others return the path);
-        a parameter holding nan or inf raises TrainingError instead."""
+    def save(self, kind: str, optimizer: bool = True) -> Path:
+        """Write best.safetensors, last.safetensors or an epoch checkpoint (`kind`.safetensors; rank 0
+        only: the others return the path); a parameter holding nan or inf raises TrainingError
+        instead. `optimizer=False` leaves out the optimizer state (epoch checkpoints: a third of the
+        size; they are for averaging and translating, and resuming refuses them)."""
         path = self.out_dir / f"{kind}.safetensors"
         if not self.comm.is_main:
             return path
@@ -287,7 +295,7 @@ class Trainer:
                 "tokenizer": self.tokenizer.to_dict(), "schedule": self.schedule.state_dict(),
                 "progress": dataclasses.asdict(self.progress), "rng": rng.rng_state(),
                 "processes": self.comm.size}  # part of what a step is: see check_resumed_processes
-        return save_checkpoint(path, self.model.state_dict(), meta, self.optimizer.state_dict())
+        return save_checkpoint(path, self.model.state_dict(), meta, self.optimizer.state_dict() if optimizer else None)
 
     def _write_log(self, record: dict[str, Any]) -> None:
         if self.comm.is_main:
