@@ -6,6 +6,7 @@
     minitf translate --checkpoint runs/model/best.safetensors --beam 5 < input.txt > output.txt
     minitf evaluate --checkpoint runs/model/best.safetensors --src test.de --ref test.en
     minitf evaluate --checkpoint runs/model/best.safetensors --src a.de b.de --ref a.en b.en --output-dir hyps
+    minitf score --checkpoint runs/model/best.safetensors --src test.de --ref test.en
 """
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_translate(sub)
     _add_evaluate(sub)
+    _add_score(sub)
     add_tokenizer_subparser(sub)
     return parser
 
@@ -276,6 +278,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             evaluate_sets.write_hypotheses(test.output, map(_one_line, hyps))
         result = evaluate_sets.report(test, hyps, references, options)
         print(evaluate_sets.format_report(result, args.format), flush=True)
+    return 0
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="forced decoding: the model's log-probability of given translations",
+                       description="Print, for each line of --ref as the translation of the same line of --src, "
+                                   "the model's total log-probability (natural log, over its tokens and EOS), "
+                                   "the mean per token, and the number of tokens, tab-separated.")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minitf train`")
+    p.add_argument("--src", required=True, help="source sentences, one per line (plain or .gz)")
+    p.add_argument("--ref", required=True, help="the translations to score, aligned with --src")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_score)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .translation.forced import format_score, score_files  # noqa: PLC0415
+
+    check_decoding_options(_DECODING_FLAGS, batch_size=args.batch_size)
+    translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
+    for score in score_files(translator, args.src, args.ref, batch_size=args.batch_size):
+        print(format_score(score))
     return 0
 
 

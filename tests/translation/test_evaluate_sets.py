@@ -1,17 +1,24 @@
-"""`minitf evaluate` over several test sets (scores with signatures, --output-dir, bad input) on tiny models."""
+"""`minitf evaluate` over several test sets (scores with signatures, --output-dir, bad input) and
+forced decoding (`minitf score`, Translator.score) on tiny models."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
+import numpy as np
 import pytest
 import sacrebleu
 
+from minitf.autograd import no_grad
 from minitf.cli import main
+from minitf.errors import ConfigError, InputError
+from minitf.nn import Transformer
 from minitf.translation import Translator
 from minitf.translation.evaluate_sets import EvalSet, format_report, report, set_name
+from minitf.translation.forced import score_ids
 from minitf.translation.metrics import corpus_scores
-from tiny_runs import tiny_trainer
+from tiny_runs import TINY_MODEL_CONFIG, TINY_TOKENIZER, tiny_trainer
 
 SIGNATURES = {"bleu_signature": "case:mixed", "bleu_lowercase_signature": "case:lc", "chrf_signature": "nc:6"}
 
@@ -222,3 +229,109 @@ def test_bad_evaluations_fail_with_one_clear_line_before_any_translation(tmp_pat
     assert message.format(tmp=tmp_path) in err, err
     assert "model.safetensors" not in err
     assert not (tmp_path / "o").exists() and not (tmp_path / "h").exists()
+
+
+# ---- forced decoding -----------------------------------------------------------------------------
+
+def hand_scored(model, tokenizer, source: str, reference: str) -> float:
+    """log p(reference + EOS | source) from one unbatched forward pass and a log-softmax by hand."""
+    pad, bos, eos = (tokenizer.special_id(t) for t in ("<pad>", "<bos>", "<eos>"))
+    src, tgt = tokenizer.encode(source), tokenizer.encode(reference)
+    model.eval()
+    with no_grad():
+        logits = model(np.array([src]), np.array([[bos, *tgt]]), np.ones((1, len(src)), dtype=bool))
+    x = np.asarray(logits.data, dtype=np.float64)[0]
+    log_probs = x - x.max(axis=-1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(axis=-1, keepdims=True))
+    return float(sum(log_probs[t, token] for t, token in enumerate([*tgt, eos])))
+
+
+def test_forced_decoding_sums_the_models_log_softmax_at_the_reference_tokens(trained, translator):
+    pairs = trained[0].splits["val"][:6]
+    sources = [s for s, _ in pairs]
+    references = [t for _, t in pairs[:3]] + ["zwei", "", "eins zwei drei vier fünf sechs"]
+    scores = translator.score(sources, references, batch_size=4)  # padded batches of different lengths
+    for score, source, reference in zip(scores, sources, references):
+        assert score.tokens == len(translator.tokenizer.encode(reference)) + 1
+        assert score.total == pytest.approx(hand_scored(translator.model, translator.tokenizer, source, reference),
+                                            rel=1e-5, abs=1e-5)
+        assert score.per_token == pytest.approx(score.total / score.tokens)
+        assert all(p <= 0 for p in score.token_log_probs)
+    one_by_one = [translator.score([s], [r])[0].total for s, r in zip(sources, references)]
+    assert [s.total for s in scores] == pytest.approx(one_by_one, rel=1e-5, abs=1e-5)
+
+
+def test_forced_decoding_of_an_untrained_model_is_its_log_softmax_too():
+    model = Transformer(TINY_MODEL_CONFIG)
+    translator = Translator(model, TINY_TOKENIZER)
+    score = translator.score(["ab"], ["xyz"])[0]
+    assert score.total == pytest.approx(hand_scored(model, TINY_TOKENIZER, "ab", "xyz"), rel=1e-6)
+
+
+def test_the_better_of_two_references_scores_higher_on_a_trained_model(trained, translator):
+    pairs = trained[0].splits["val"][:10]
+    sources, good = [s for s, _ in pairs], [t for _, t in pairs]
+    bad = [t[::-1] for t in good]  # the same characters, backwards
+    good_scores, bad_scores = translator.score(sources, good), translator.score(sources, bad)
+    for better, worse in zip(good_scores, bad_scores):
+        assert better.total > worse.total and better.per_token > worse.per_token
+
+
+def test_a_reference_longer_than_the_models_positions_is_refused(translator):
+    limit = translator.model.config.max_len - 1
+    with pytest.raises(InputError, match=rf"reference 2 has \d+ tokens, more than the model's maximum of {limit} "):
+        translator.score(["one", "two"], ["eins", "zwei " * 100])
+    with pytest.raises(InputError, match="sentence 1 is empty"):
+        translator.score([""], ["eins"])
+    with pytest.raises(InputError, match="got 2 sentences but 1 references"):
+        translator.score(["one", "two"], ["eins"])
+    with pytest.raises(TypeError, match="list of sentences"):
+        translator.score("one", "eins")
+    with pytest.raises(ValueError, match=f"pair 2: a source of 1 and a target of {limit + 1} tokens do not fit"):
+        score_ids(translator.model, [[5], [5]], [[5], [5] * (limit + 1)], bos_id=1, eos_id=2, pad_id=0)
+    with pytest.raises(ConfigError, match="batch_size must be an integer >= 1, got 0"):
+        translator.score(["one"], ["eins"], batch_size=0)
+
+
+def test_minitf_score_prints_each_references_log_probability(tmp_path, capsys, trained, translator):
+    pairs = trained[0].splits["val"][:5]
+    src, ref = write_set(tmp_path, "val", pairs)
+    code, out, err = run(["score", "--checkpoint", trained[1], "--src", src, "--ref", ref, "--batch-size", 2],
+                         capsys)
+    assert code == 0, err
+    expected = translator.score([s for s, _ in pairs], [t for _, t in pairs])
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert len(rows) == 5
+    for (total, per_token, tokens), score in zip(rows, expected):
+        assert float(total) == pytest.approx(score.total, abs=1e-4)
+        assert float(per_token) == pytest.approx(score.per_token, abs=1e-4)
+        assert int(tokens) == score.tokens and math.isfinite(float(total))
+
+
+BAD_SCORES = {
+    "a reference too long": (lambda tmp: files(tmp, ("s.en", ["one", "two"]), ("r.de", ["eins", "zwei " * 100])),
+                             r"{tmp}/r.de, line 2: the reference has \d+ tokens, more than the model's maximum of 95 "
+                             r"\(its 96 positions hold BOS and the tokens\)"),
+    "a source too long": (lambda tmp: files(tmp, ("s.en", ["one " * 100]), ("r.de", ["eins"])),
+                          r"{tmp}/s.en, line 1: the source has \d+ tokens, more than the model's maximum of 95; "
+                          "it cannot be scored"),
+    "files of different lengths": (lambda tmp: files(tmp, ("s.en", ["one", "two"]), ("r.de", ["eins"])),
+                                   r"{tmp}/s.en, line 2: parallel files differ in length: {tmp}/r.de has 1 lines"),
+    "empty files": (lambda tmp: files(tmp, ("s.en", []), ("r.de", [])),
+                    r"{tmp}/s.en and {tmp}/r.de hold no lines: nothing to score"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_SCORES)
+def test_minitf_score_refuses_bad_input_naming_the_file_and_line(tmp_path, capsys, trained, name):
+    make_files, message = BAD_SCORES[name]
+    src, ref = make_files(tmp_path)
+    code, out, err = run(["score", "--checkpoint", trained[1], "--src", src, "--ref", ref], capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert re.fullmatch("minitf: error: " + message.format(tmp=re.escape(str(tmp_path))) + ".*\n", err), err
+
+
+def test_minitf_score_checks_the_batch_size_before_loading(tmp_path, capsys):
+    code, _, err = run(["score", "--checkpoint", tmp_path / "none", "--src", "a", "--ref", "b",
+                        "--batch-size", 0], capsys)
+    assert code == 1 and err == "minitf: error: --batch-size must be an integer >= 1, got 0\n"
