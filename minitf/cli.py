@@ -256,8 +256,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="source sentences, one per line (plain or .gz); several files: several test sets")
     p.add_argument("--ref", required=True, nargs="+", metavar="FILE",
                    help="reference translations, aligned with --src (one file per --src file, same order)")
-    p.add_argument("--name", nargs="+", help="a name per test set (default: each --src file's name without "
-                                             "its suffixes, e.g. test_2016_flickr for test_2016_flickr.de.gz)")
+    p.add_argument("--name", nargs="+", help="a name per test set (default: each --src file's name without .gz "
+                                             "and its last suffix: test_2016_flickr for test_2016_flickr.de.gz)")
     p.add_argument("--output", help="also write the translations to this file (one test set)")
     p.add_argument("--output-dir", metavar="DIR",
                    help="write each set's translations to DIR/NAME.hyp.LANG (LANG: the --ref file's suffix)")
