@@ -5,6 +5,8 @@
     minitf train --resume runs/model/last.safetensors
     minitf translate --checkpoint runs/model/best.safetensors --beam 5 < input.txt > output.txt
     minitf evaluate --checkpoint runs/model/best.safetensors --src test.de --ref test.en
+    minitf evaluate --checkpoint runs/model/best.safetensors --src a.de b.de --ref a.en b.en --output-dir hyps
+    minitf score --checkpoint runs/model/best.safetensors --src test.de --ref test.en
 """
 from __future__ import annotations
 
@@ -15,15 +17,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .atomic_file import atomic_write
 from .config import add_flags, given_flags
 from .data.corpus import nul_byte_problem
 from .distributed import abort_job
 from .errors import ConfigError, InputError, UserError
 from .cpu import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
-from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, bleu, chrf, load_checkpoint
+from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, load_checkpoint
 from .translation.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
+from .translation import evaluate_sets
 
 # What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
 # minitf (the system, a hung or dead process of the job): one error line, exit 1.
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_translate(sub)
     _add_evaluate(sub)
     _add_average(sub)
+    _add_score(sub)
     add_tokenizer_subparser(sub)
     return parser
 
@@ -245,46 +248,60 @@ def _one_line(text: str) -> str:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="translate a file and score it with sacreBLEU and chrF")
+    p = sub.add_parser("evaluate", help="translate test sets and score them with sacreBLEU and chrF",
+                       description="Translate one or more test sets and print, for each, the cased detokenized "
+                                   "sacreBLEU, the lowercased BLEU and chrF2 with their sacrebleu signatures, the "
+                                   "number of sentences and the decoding settings.")
     _add_decoding_flags(p)
-    p.add_argument("--src", required=True, help="source sentences, one per line (plain or .gz)")
-    p.add_argument("--ref", required=True, help="reference translations, aligned with --src")
-    p.add_argument("--output", help="also write the translations to this file")
+    p.add_argument("--src", required=True, nargs="+", metavar="FILE",
+                   help="source sentences, one per line (plain or .gz); several files: several test sets")
+    p.add_argument("--ref", required=True, nargs="+", metavar="FILE",
+                   help="reference translations, aligned with --src (one file per --src file, same order)")
+    p.add_argument("--name", nargs="+", help="a name per test set (default: each --src file's name without .gz "
+                                             "and its last suffix: test_2016_flickr for test_2016_flickr.de.gz)")
+    p.add_argument("--output", help="also write the translations to this file (one test set)")
+    p.add_argument("--output-dir", metavar="DIR",
+                   help="write each set's translations to DIR/NAME.hyp.LANG (LANG: the --ref file's suffix)")
+    p.add_argument("--format", choices=evaluate_sets.REPORT_FORMATS, default="json",
+                   help="one JSON line per test set (default), or text for people to read")
     p.set_defaults(func=cmd_evaluate)
 
 
-def _check_output(args: argparse.Namespace) -> None:
-    """ConfigError if --output is a folder, or one of the files evaluate reads (it would replace it)."""
-    output = Path(args.output)
-    if output.is_dir():
-        raise ConfigError(f"--output {args.output} is a folder; give a file name")
-    for flag, given in (("--src", args.src), ("--ref", args.ref), ("--checkpoint", args.checkpoint)):
-        path = Path(given)
-        try:
-            same = output.samefile(path)  # also a hard link or a symbolic link to it
-        except OSError:  # one of them does not exist (yet)
-            same = output.resolve() == path.resolve()
-        if same:
-            raise ConfigError(f"--output {args.output} is the {flag} file {given}; writing the translations "
-                              "would replace it: give another file name")
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import read_parallel  # noqa: PLC0415
-
     options = _decoding_options(args)
-    if args.output:
-        _check_output(args)
-    corpus = read_parallel(args.src, args.ref)  # an empty or non-UTF-8 line: an error naming it
+    sets = evaluate_sets.plan_sets(args.src, args.ref, args.name, args.output, args.output_dir,
+                                   inputs={"--checkpoint": args.checkpoint})
+    corpora = evaluate_sets.read_sets(sets)  # every line of every file is checked before decoding
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
-    hyps = _translate_lines(translator, corpus.sources, f"{args.src} line", options)
-    if args.output:
-        text = "".join(_one_line(h) + "\n" for h in hyps)
-        atomic_write(args.output, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    refs = corpus.targets
-    print(json.dumps({"sentences": len(hyps), "bleu": round(bleu(hyps, refs), 2),
-                      "bleu_lowercase": round(bleu(hyps, refs, lowercase=True), 2),
-                      "chrf": round(chrf(hyps, refs), 2), "beam": args.beam}))
+    for test, (sources, references) in zip(sets, corpora):
+        hyps = _translate_lines(translator, sources, f"{test.src} line", options)
+        if test.output is not None:
+            evaluate_sets.write_hypotheses(test.output, map(_one_line, hyps))
+        result = evaluate_sets.report(test, hyps, references, options)
+        print(evaluate_sets.format_report(result, args.format), flush=True)
+    return 0
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="forced decoding: the model's log-probability of given translations",
+                       description="Print, for each line of --ref as the translation of the same line of --src, "
+                                   "the model's total log-probability (natural log, over its tokens and EOS), "
+                                   "the mean per token, and the number of tokens, tab-separated.")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minitf train`")
+    p.add_argument("--src", required=True, help="source sentences, one per line (plain or .gz)")
+    p.add_argument("--ref", required=True, help="the translations to score, aligned with --src")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_score)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .translation.forced import format_score, score_files  # noqa: PLC0415
+
+    check_decoding_options(_DECODING_FLAGS, batch_size=args.batch_size)
+    translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
+    for score in score_files(translator, args.src, args.ref, batch_size=args.batch_size):
+        print(format_score(score))
     return 0
 
 

@@ -9,6 +9,7 @@ from ..nn import Transformer, TransformerConfig
 from ..tokenizer import BPETokenizer
 from .checkpoint import CheckpointError, load_checkpoint
 from .decode import translate_ids
+from .forced import ReferenceScore, score_ids
 from .tokens import special_ids
 
 
@@ -78,8 +79,50 @@ class Translator:
                                 max_len_b=max_len_b, length_penalty=length_penalty)
         return [self.tokenizer.decode(o, errors="replace") for o in outputs]
 
-    def _encode(self, number: int, sentence: str) -> list[int]:
+    def reference_problem(self, reference: str) -> str | None:
+        """Why `reference` cannot be scored as a translation ("has N tokens, more than ..."), or None.
+        The decoder reads BOS + its tokens, and predicts its tokens + EOS: they must fit the
+        model's positions. An empty reference can be scored (the probability of EOS alone)."""
+        try:
+            ids = self.tokenizer.encode(reference)
+        except ValueError as exc:  # text the tokenizer cannot encode, e.g. from undecodable bytes
+            return f"cannot be encoded ({exc})"
+        return self._reference_problem(ids)
+
+    def _reference_problem(self, ids: list[int]) -> str | None:
+        limit = self.model.config.max_len
+        if len(ids) > limit - 1:
+            return (f"has {len(ids)} tokens, more than the model's maximum of {limit - 1} "
+                    f"(its {limit} positions hold BOS and the tokens)")
+        return None
+
+    def score(self, sentences: Iterable[str], references: Iterable[str], batch_size: int = 64) -> list[ReferenceScore]:
+        """Forced decoding: how likely the model finds each reference as the translation of its
+        sentence; a ReferenceScore (log-probability of each reference token and of EOS; total,
+        per_token) per pair, in order. A sentence the model cannot translate (see `problem`) or a
+        reference longer than its positions raises InputError naming it.
+        """
+        if isinstance(sentences, (str, bytes)) or isinstance(references, (str, bytes)):
+            raise TypeError("score takes a list of sentences and a list of references, e.g. [text], [reference]")
+        sentences, references = list(sentences), list(references)
+        if len(sentences) != len(references):
+            raise InputError(f"got {len(sentences)} sentences but {len(references)} references; "
+                             "they must be paired one to one")
+        src_ids = [self._encode(number, s) for number, s in enumerate(sentences, 1)]
+        tgt_ids = [self._encode(number, r, "reference") for number, r in enumerate(references, 1)]
+        for number, (sentence, ids, target) in enumerate(zip(sentences, src_ids, tgt_ids), 1):
+            reason = self._problem(sentence, ids)
+            if reason:
+                raise InputError(f"sentence {number} {reason}")
+            reason = self._reference_problem(target)
+            if reason:
+                raise InputError(f"reference {number} {reason}")
+        log_probs = score_ids(self.model, src_ids, tgt_ids, bos_id=self.bos_id, eos_id=self.eos_id,
+                              pad_id=self.pad_id, batch_size=batch_size)
+        return [ReferenceScore(tuple(float(x) for x in row)) for row in log_probs]
+
+    def _encode(self, number: int, sentence: str, what: str = "sentence") -> list[int]:
         try:
             return self.tokenizer.encode(sentence)
         except ValueError as exc:  # text the tokenizer cannot encode, e.g. from undecodable bytes
-            raise InputError(f"sentence {number}: {exc}") from exc
+            raise InputError(f"{what} {number}: {exc}") from exc
