@@ -218,13 +218,17 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, other: Any = None,
             options["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(base) is tuple:
             items = typing.get_args(base)
-            options.update(type=items[0], nargs="+" if items[-1:] == (Ellipsis,) else len(items))
+            options.update(type=items[0], nargs="+" if items[-1:] == (Ellipsis,) else len(items),
+                           metavar=_METAVARS.get(items[0], "VALUE"))  # --sizes N N N, not SIZES SIZES SIZES
         else:
             options["type"] = base if base in (int, float, str) else str
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
                             help=_flag_help(f.name, spec_of(f), base_values, other, other_name), **options)
         names.append(f.name)
     return names
+
+
+_METAVARS = {int: "N", float: "X", str: "TEXT"}
 
 
 def _flag_help(name: str, spec: Spec, base_values: dict[str, Any], other: Any, other_name: str) -> str:

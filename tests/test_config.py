@@ -179,7 +179,7 @@ def test_flag_help_shows_help_choices_default_and_other_defaults():
     text = " ".join(parser.format_help().split())
     assert "--lr LR peak rate, 100% after warmup (default 0.001; demo 0.5)" in text
     assert "--metric METRIC one of bleu, chrf (default bleu; demo chrf)" in text
-    assert "--sizes SIZES SIZES SIZES (default 20 5 5)" in text
+    assert "--sizes N N N (default 20 5 5)" in text and "[--sizes N N N]" in text
     assert "--dropout DROPOUT (default 0.1)" in text and "demo 0.1" not in text
 
 
