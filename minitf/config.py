@@ -147,7 +147,12 @@ def _checked(name: str, value: Any, hint: Any, spec: Spec) -> Any:
     if base in (int, float) and not _in_range(value, spec):
         kind = "a finite number" if base is float and spec.finite else _kind(base)
         raise _Invalid(name, f"{kind} {_range_text(spec)}".strip(), _short(value))
+    if base in (int, float) and isinstance(value, int) and abs(value) > _LARGEST_INT:
+        raise _Invalid(name, f"{_kind(base)} of at most 1e308 in size", _short(value))
     return value
+
+
+_LARGEST_INT = 10**308  # a larger integer cannot become a float: it would overflow where it meets one
 
 
 def _split_optional(hint: Any) -> tuple[Any, bool]:

@@ -58,6 +58,8 @@ class Run:
     ({"layers": None}, "setting 'layers' must be an integer, got null"),
     ({"max_steps": 2.0}, "setting 'max_steps' must be an integer or null, got float 2.0"),
     ({"max_steps": -1}, "setting 'max_steps' must be an integer >= 0, got -1"),
+    ({"max_steps": 10 ** 309}, "setting 'max_steps' must be an integer of at most 1e308 in size, got 1000"),
+    ({"lr": 10 ** 309}, "setting 'lr' must be a number of at most 1e308 in size, got 1000"),  # no float()
     ({"time_limit": math.nan}, "setting 'time_limit' must be a finite number >= 0, got nan"),
     ({"sizes": [1, 2]}, "setting 'sizes' must be a list of 3 integers, got list [1, 2]"),
     ({"sizes": "123"}, "setting 'sizes' must be a list of 3 integers, got str '123'"),
