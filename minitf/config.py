@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from dataclasses import MISSING, dataclass
@@ -142,6 +143,8 @@ def _checked(name: str, value: Any, hint: Any, spec: Spec) -> Any:
                      for i, v in enumerate(value))
     if not _is_a(value, base):
         raise _Invalid(name, _kind(base) + " or null" * nullable, _typed(value))
+    if base in (int, float) and type(value) not in (int, float):  # e.g. NumPy's int64, float32: as Python's
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
     if spec.choices is not None and value not in spec.choices:
         raise _Invalid(name, f"one of {list(spec.choices)}", _short(value))
     if base in (int, float) and not _in_range(value, spec):
@@ -167,8 +170,9 @@ def _split_optional(hint: Any) -> tuple[Any, bool]:
 def _is_a(value: Any, hint: Any) -> bool:
     if hint is Any:
         return True
-    if hint in (int, float):  # a float field takes an int; a bool is no number
-        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+    if hint in (int, float):  # a float field takes an int; a bool is no number (NumPy's neither)
+        kind = numbers.Real if hint is float else numbers.Integral
+        return isinstance(value, kind) and not isinstance(value, bool) and "bool" not in type(value).__name__
     return isinstance(value, typing.get_origin(hint) or hint)  # list[dict] -> a list (not its items)
 
 

@@ -111,6 +111,22 @@ def test_caller_chooses_error_class_source_and_label():
         check({"colour": 1}, TransformerConfig, source="checkpoint a.st", label="model_config.{}", error=FileError)
 
 
+def test_numpy_numbers_are_taken_as_python_numbers():
+    # as TransformerConfig took them before it checked its fields (a sweep's np.arange, np.load)
+    import numpy as np
+
+    values = check({"layers": np.int64(3), "lr": np.float32(0.5), "dropout": np.int32(0)}, Run)
+    assert values == {"layers": 3, "lr": 0.5, "dropout": 0} and [type(v) for v in values.values()] == [int, float, int]
+    model = TransformerConfig(np.int64(50), np.int64(50), d_model=np.int64(64), dropout=np.float32(0.25))
+    assert (model.d_model, model.dropout) == (64, 0.25) and type(model.d_model) is int
+    with pytest.raises(ConfigError, match="setting 'layers' must be an integer, got float64"):
+        check({"layers": np.float64(3.0)}, Run)
+    with pytest.raises(ConfigError, match="setting 'lr' must be a number, got bool"):
+        check({"lr": np.True_}, Run)
+    with pytest.raises(ConfigError, match="setting 'lr' must be a finite number > 0, got nan"):
+        check({"lr": np.float32("nan")}, Run)
+
+
 def test_unbounded_float_may_allow_infinity():
     @dataclass
     class Score:
