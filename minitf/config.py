@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from dataclasses import MISSING, dataclass
@@ -142,12 +143,19 @@ def _checked(name: str, value: Any, hint: Any, spec: Spec) -> Any:
                      for i, v in enumerate(value))
     if not _is_a(value, base):
         raise _Invalid(name, _kind(base) + " or null" * nullable, _typed(value))
+    if base in (int, float) and type(value) not in (int, float):  # e.g. NumPy's int64, float32: as Python's
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
     if spec.choices is not None and value not in spec.choices:
         raise _Invalid(name, f"one of {list(spec.choices)}", _short(value))
     if base in (int, float) and not _in_range(value, spec):
         kind = "a finite number" if base is float and spec.finite else _kind(base)
         raise _Invalid(name, f"{kind} {_range_text(spec)}".strip(), _short(value))
+    if base in (int, float) and isinstance(value, int) and abs(value) > _LARGEST_INT:
+        raise _Invalid(name, f"{_kind(base)} of at most 1e308 in size", _short(value))
     return value
+
+
+_LARGEST_INT = 10**308  # a larger integer cannot become a float: it would overflow where it meets one
 
 
 def _split_optional(hint: Any) -> tuple[Any, bool]:
@@ -162,8 +170,9 @@ def _split_optional(hint: Any) -> tuple[Any, bool]:
 def _is_a(value: Any, hint: Any) -> bool:
     if hint is Any:
         return True
-    if hint in (int, float):  # a float field takes an int; a bool is no number
-        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+    if hint in (int, float):  # a float field takes an int; a bool is no number (NumPy's neither)
+        kind = numbers.Real if hint is float else numbers.Integral
+        return isinstance(value, kind) and not isinstance(value, bool) and "bool" not in type(value).__name__
     return isinstance(value, typing.get_origin(hint) or hint)  # list[dict] -> a list (not its items)
 
 
@@ -218,13 +227,17 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, other: Any = None,
             options["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(base) is tuple:
             items = typing.get_args(base)
-            options.update(type=items[0], nargs="+" if items[-1:] == (Ellipsis,) else len(items))
+            options.update(type=items[0], nargs="+" if items[-1:] == (Ellipsis,) else len(items),
+                           metavar=_METAVARS.get(items[0], "VALUE"))  # --sizes N N N, not SIZES SIZES SIZES
         else:
             options["type"] = base if base in (int, float, str) else str
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
                             help=_flag_help(f.name, spec_of(f), base_values, other, other_name), **options)
         names.append(f.name)
     return names
+
+
+_METAVARS = {int: "N", float: "X", str: "TEXT"}
 
 
 def _flag_help(name: str, spec: Spec, base_values: dict[str, Any], other: Any, other_name: str) -> str:

@@ -490,6 +490,9 @@ BAD_SETTINGS = {
     "--warmup 0": (["--warmup", 0], "'warmup' must be an integer >= 1, got 0"),
     "--patience 0": (["--patience", 0], "'patience' must be an integer >= 1, got 0"),
     "--device tpu": (["--device", "tpu"], "unknown device 'tpu'"),
+    # integers too large for a float overflowed in the schedule or the memory check (a traceback)
+    "--warmup 1e309": (["--warmup", "1" + "0" * 309], "'warmup' must be an integer of at most 1e308 in size"),
+    "--max-tokens 1e309": (["--max-tokens", "1" + "0" * 309], "'max_tokens' must be an integer of at most 1e308"),
 }
 
 

@@ -58,6 +58,8 @@ class Run:
     ({"layers": None}, "setting 'layers' must be an integer, got null"),
     ({"max_steps": 2.0}, "setting 'max_steps' must be an integer or null, got float 2.0"),
     ({"max_steps": -1}, "setting 'max_steps' must be an integer >= 0, got -1"),
+    ({"max_steps": 10 ** 309}, "setting 'max_steps' must be an integer of at most 1e308 in size, got 1000"),
+    ({"lr": 10 ** 309}, "setting 'lr' must be a number of at most 1e308 in size, got 1000"),  # no float()
     ({"time_limit": math.nan}, "setting 'time_limit' must be a finite number >= 0, got nan"),
     ({"sizes": [1, 2]}, "setting 'sizes' must be a list of 3 integers, got list [1, 2]"),
     ({"sizes": "123"}, "setting 'sizes' must be a list of 3 integers, got str '123'"),
@@ -107,6 +109,22 @@ def test_caller_chooses_error_class_source_and_label():
                   error=FileError)
     with pytest.raises(FileError, match=re.escape("checkpoint a.st: unknown model_config.colour; known: src_vocab")):
         check({"colour": 1}, TransformerConfig, source="checkpoint a.st", label="model_config.{}", error=FileError)
+
+
+def test_numpy_numbers_are_taken_as_python_numbers():
+    # as TransformerConfig took them before it checked its fields (a sweep's np.arange, np.load)
+    import numpy as np
+
+    values = check({"layers": np.int64(3), "lr": np.float32(0.5), "dropout": np.int32(0)}, Run)
+    assert values == {"layers": 3, "lr": 0.5, "dropout": 0} and [type(v) for v in values.values()] == [int, float, int]
+    model = TransformerConfig(np.int64(50), np.int64(50), d_model=np.int64(64), dropout=np.float32(0.25))
+    assert (model.d_model, model.dropout) == (64, 0.25) and type(model.d_model) is int
+    with pytest.raises(ConfigError, match="setting 'layers' must be an integer, got float64"):
+        check({"layers": np.float64(3.0)}, Run)
+    with pytest.raises(ConfigError, match="setting 'lr' must be a number, got bool"):
+        check({"lr": np.True_}, Run)
+    with pytest.raises(ConfigError, match="setting 'lr' must be a finite number > 0, got nan"):
+        check({"lr": np.float32("nan")}, Run)
 
 
 def test_unbounded_float_may_allow_infinity():
@@ -179,7 +197,7 @@ def test_flag_help_shows_help_choices_default_and_other_defaults():
     text = " ".join(parser.format_help().split())
     assert "--lr LR peak rate, 100% after warmup (default 0.001; demo 0.5)" in text
     assert "--metric METRIC one of bleu, chrf (default bleu; demo chrf)" in text
-    assert "--sizes SIZES SIZES SIZES (default 20 5 5)" in text
+    assert "--sizes N N N (default 20 5 5)" in text and "[--sizes N N N]" in text
     assert "--dropout DROPOUT (default 0.1)" in text and "demo 0.1" not in text
 
 

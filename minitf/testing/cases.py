@@ -34,6 +34,24 @@ class OpCase:
     aux: tuple[Any, ...] = field(default=())
     torch: Callable[..., Any] | None = None
 
+    def __post_init__(self) -> None:
+        """TypeError for arguments that would fail later with an unrelated message."""
+        if not callable(self.call):
+            raise TypeError(f"OpCase: call must be the op (a function), got {type(self.call).__name__}")
+        if not isinstance(self.floats, (tuple, list)) or not all(hasattr(a, "astype") for a in self.floats):
+            raise TypeError(f"OpCase: floats must be a tuple of NumPy arrays (the op's float inputs, e.g. (x,)), "
+                            f"got {type(self.floats).__name__}")
+        self.floats, self.aux = tuple(self.floats), tuple(self.aux)
+        for name in ("reference", "torch"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise TypeError(f"OpCase: {name} must be a function or None, got {type(getattr(self, name)).__name__}")
+
+    def _needs(self, name: str, checks: str) -> Callable[..., Any]:
+        if getattr(self, name) is None:
+            raise ValueError(f"OpCase of {getattr(self.call, '__name__', self.call)!r} has no {name}, which the "
+                             f"{checks} compare with: give OpCase(..., {name}=...)")
+        return getattr(self, name)
+
     def tensors(self, device: str, dtype: Any = np.float64) -> tuple[list[Tensor], list[Any]]:
         """The floats as `dtype` tensors that require grad, and the aux as tensors, on `device`."""
         floats = [Tensor(a.astype(dtype), requires_grad=True, device=device) for a in self.floats]
@@ -43,17 +61,21 @@ class OpCase:
     def run(self, device: str, dtype: Any = np.float64) -> tuple[Tensor, list[Tensor]]:
         """The op's output and its float input tensors."""
         floats, aux = self.tensors(device, dtype)
-        return self.call(*floats, *aux), floats
+        out = self.call(*floats, *aux)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"OpCase: the op must return a minitf Tensor, got {type(out).__name__}")
+        return out, floats
 
     def expected(self) -> np.ndarray:
         """The reference's output, in float64."""
-        return np.asarray(self.reference(*self.floats, *self.aux), dtype=np.float64)
+        reference = self._needs("reference", "forward, float32 and float64 checks")
+        return np.asarray(reference(*self.floats, *self.aux), dtype=np.float64)
 
     def check_forward(self, device: str, rtol: float = 1e-10, atol: float = 1e-12) -> None:
         """The float64 output against the reference: same shape, equal up to rounding."""
-        out, _ = self.run(device)
         expected = self.expected()
-        assert out.shape == expected.shape
+        out, _ = self.run(device)
+        assert out.shape == expected.shape, f"output shape {out.shape}, the reference's {expected.shape}"
         np.testing.assert_allclose(out.numpy(), expected, rtol=rtol, atol=atol)
 
     def check_gradient(self, device: str) -> None:
@@ -91,12 +113,13 @@ class OpCase:
     def check_matches_torch(self, rtol_out: float = 1e-10, rtol_grad: float = 1e-9) -> None:
         """Forward in float64 on the CPU and every float input's gradient, for the same random
         cotangent, against the `torch` counterpart (needs PyTorch)."""
+        counterpart = self._needs("torch", "torch check")
         import torch
 
         mine, aux = self.tensors("cpu")
         reference = [torch.tensor(a, requires_grad=True) for a in self.floats]
         out = self.call(*mine, *aux)
-        expected = self.torch(*reference, *[None if a is None else torch.as_tensor(a) for a in self.aux])
+        expected = counterpart(*reference, *[None if a is None else torch.as_tensor(a) for a in self.aux])
         assert out.shape == tuple(expected.shape) and out.dtype == np.float64
         np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=rtol_out, atol=1e-12)
         cotangent = np.random.default_rng(9).standard_normal(out.shape)

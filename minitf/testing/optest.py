@@ -68,6 +68,10 @@ class OpTest:
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.checks, str) or not isinstance(self.cases, (OpCase, st.SearchStrategy)):
+            raise TypeError(f"OpTest {self.name!r}: cases must be an OpCase or a hypothesis strategy of them, "
+                            f"checks a tuple of names (e.g. ('forward',)); got cases {type(self.cases).__name__}, "
+                            f"checks {self.checks!r}")
         unknown = set(self.checks) | set(self.examples) | set(self.options)
         if unknown - set(CHECKS):
             raise ValueError(f"OpTest {self.name!r}: unknown checks {sorted(unknown - set(CHECKS))}; "

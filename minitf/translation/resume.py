@@ -195,5 +195,7 @@ def _saved_config(path: str, saved: dict[str, Any]) -> TrainConfig:
         raise CheckpointError(f"checkpoint {path}: train_config lacks {missing}")
     try:
         return TrainConfig.from_dict(saved, source=f"checkpoint {path}: train_config")
-    except (ConfigError, backend.DeviceError) as exc:
+    except ConfigError as exc:  # (from_dict names the file)
         raise CheckpointError(str(exc)) from None
+    except backend.DeviceError as exc:
+        raise CheckpointError(f"checkpoint {path}: train_config.device: {exc}") from None

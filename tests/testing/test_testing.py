@@ -213,6 +213,26 @@ def test_op_test_refuses_unknown_and_undeclared_checks():
         OpTest("numpy only", case).check("torch")
 
 
+def test_op_case_and_op_test_name_a_misuse_instead_of_failing_later():
+    x = np.linspace(-2, 2, 6)
+    with pytest.raises(TypeError, match="floats must be a tuple of NumPy arrays"):
+        OpCase(softplus, x, lambda a: np.logaddexp(0, a))  # (x,) meant
+    with pytest.raises(TypeError, match="reference must be a function or None"):
+        OpCase(softplus, (x,), np.logaddexp(0, x))
+    with pytest.raises(ValueError, match="'softplus' has no reference, which the forward, float32"):
+        OpTest("no reference", OpCase(softplus, (x,))).check("forward")
+    with pytest.raises(ValueError, match="has no torch, which the torch check"):
+        OpCase(softplus, (x,)).check_matches_torch()
+    with pytest.raises(TypeError, match="the op must return a minitf Tensor, got ndarray"):
+        OpCase(lambda t: np.exp(t.data), (x,), np.exp).check_forward("cpu")
+    with pytest.raises(AssertionError, match=r"output shape \(6,\), the reference's \(\)"):
+        OpCase(softplus, (x,), lambda a: np.logaddexp(0, a).sum()).check_forward("cpu")
+    with pytest.raises(TypeError, match="checks a tuple of names"):
+        OpTest("a string", OpCase(softplus, (x,), np.exp), checks="forward")
+    with pytest.raises(TypeError, match="cases must be an OpCase or a hypothesis strategy"):
+        OpTest("a list", [OpCase(softplus, (x,), np.exp)])
+
+
 def test_torch_check_catches_a_wrong_counterpart():
     torch = pytest.importorskip("torch")
     x = np.linspace(-2, 2, 6).reshape(2, 3)

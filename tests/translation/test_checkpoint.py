@@ -396,6 +396,15 @@ def test_bad_npz_checkpoint_raises_checkpoint_error(old_checkpoint, damage, prob
     assert str(path) in str(err.value) and "allow_pickle" not in str(err.value)
 
 
+def test_a_progress_without_its_step_loads_and_its_history_is_still_checked(checkpoint):
+    # progress lacking "step" is no reason to refuse translating (resuming says "progress lacks"),
+    # and not a history step "after progress.step 0"
+    record = {"step": 5, "epoch": 1}
+    load_checkpoint(resave(checkpoint, progress={"epoch": 0, "history": [record]}))
+    with pytest.raises(CheckpointError, match=r"progress.history\[0\].step must be an integer in 0 .. 2147483648, got -1"):
+        load_checkpoint(resave(checkpoint, progress={"history": [{**record, "step": -1}]}))
+
+
 def test_a_tokenizer_that_does_not_fit_the_model_is_refused(checkpoint):
     from minitf.tokenizer import BPETokenizer
     tokenizer = BPETokenizer(special_tokens=["<pad>", "<bos>", "<eos>"])  # 259 tokens, the model has 11

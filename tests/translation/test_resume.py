@@ -94,6 +94,8 @@ MUTATIONS = [
     ("train_config lr -1", setter("meta.train_config", "lr", -1.0), "'lr'", False),
     ("train_config without max_len", deleter("meta.train_config", "max_len"), "lacks ['max_len']", False),
     ("train_config seed a string", setter("meta.train_config", "seed", "x"), "'seed'", False),
+    ("train_config device tpu", setter("meta.train_config", "device", "tpu"), "train_config.device: unknown device",
+     False),
     ("model_config max_len not train_config's", setter("meta.model_config", "max_len", 97), "model_config.max_len",
      False),
     ("history entry without step", setter("meta.progress", "history", [{"val_loss": 1.0}]),

@@ -167,11 +167,11 @@ def _check_progress(path: Path, progress: dict[str, Any]) -> None:
     if not all(isinstance(h, dict) for h in history):
         raise CheckpointError(f"checkpoint {path}: progress.history must be a list of dicts, got "
                               f"{short(history)}")
-    step = progress.get("step", 0)
+    step = progress.get("step")  # absent: nothing to compare with (translating does not need it)
     for i, entry in enumerate(history):
         name = f"progress.history[{i}]"
         settings.check(entry, EvalRecord, source=f"checkpoint {path}", label=name + ".{}", error=CheckpointError)
-        if entry["step"] > step:
+        if step is not None and entry["step"] > step:
             raise CheckpointError(f"checkpoint {path}: {name}.step {entry['step']} is after progress.step {step}")
 
 
