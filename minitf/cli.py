@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from .cpu import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, bleu, chrf, load_checkpoint
 from .translation.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
+from .translation.nbest import nbest_line
 
 # What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
 # minitf (the system, a hung or dead process of the job): one error line, exit 1.
@@ -148,11 +150,14 @@ def _report_demo(trainer) -> None:
 def _add_translate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate lines from stdin to stdout")
     _add_decoding_flags(p)
+    p.add_argument("--nbest", type=int, metavar="K", help="print the K (<= --beam) best hypotheses of each line, "
+                   "one per line: 'LINE ||| HYPOTHESIS ||| SCORE ||| LOG_PROB' (LINE from 0; SCORE with the length penalty)")
     p.set_defaults(func=cmd_translate)
 
 
 def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minitf train`")
+    p.add_argument("--checkpoint", required=True, nargs="+", metavar="CKPT",
+                   help="a checkpoint written by `minitf train`; several: an ensemble averaging their probabilities")
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
     p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha for beam search, in [{:g}, {:g}] (default 0.6)".format(*LENGTH_PENALTY_RANGE))
     p.add_argument("--max-len-a", type=float, default=1.5,
@@ -176,11 +181,22 @@ def _decoding_options(args: argparse.Namespace) -> dict:
 
 def cmd_translate(args: argparse.Namespace) -> int:
     options = _decoding_options(args)
-    translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
+    check_decoding_options({"nbest": "--nbest", "beam_size": "--beam"}, nbest=args.nbest, beam_size=args.beam)
+    translator = Translator.from_checkpoint(args.checkpoint, device=args.device, log=_note)
     lines = _stdin_lines()
+    if args.nbest is not None:
+        translate = functools.partial(translator.translate_nbest, nbest=args.nbest)
+        for number, hyps in enumerate(_translate_lines(translator, lines, "line", options, translate)):
+            for hyp in hyps:  # none for a line left untranslated ("")
+                print(nbest_line(number, _one_line(hyp.output), hyp))
+        return 0
     for out in _translate_lines(translator, lines, "line", options):
         print(_one_line(out))
     return 0
+
+
+def _note(text: str) -> None:
+    error_line(f"minitf: note: {text}")
 
 
 def _stdin_lines() -> list[str]:
@@ -213,7 +229,7 @@ def _text_line(raw: bytes, number: int) -> str:
     return line
 
 
-def _translate_lines(translator, lines: list[str], where: str, options: dict) -> list[str]:
+def _translate_lines(translator, lines: list[str], where: str, options: dict, translate=None) -> list:
     """Translations of `lines`, aligned with them: an empty, blank or too long line gives "" and a
     warning on stderr naming it (`where` and its 1-based number) instead of stopping the rest."""
     outputs = [""] * len(lines)
@@ -225,7 +241,7 @@ def _translate_lines(translator, lines: list[str], where: str, options: dict) ->
                   file=sys.stderr)
         else:
             kept.append(index)
-    translations = translator.translate([lines[i] for i in kept], **options)
+    translations = (translate or translator.translate)([lines[i] for i in kept], **options)
     for index, out in zip(kept, translations):
         outputs[index] = out
     return outputs
@@ -257,7 +273,7 @@ def _check_output(args: argparse.Namespace) -> None:
     output = Path(args.output)
     if output.is_dir():
         raise ConfigError(f"--output {args.output} is a folder; give a file name")
-    for flag, given in (("--src", args.src), ("--ref", args.ref), ("--checkpoint", args.checkpoint)):
+    for flag, given in (("--src", args.src), ("--ref", args.ref), *(("--checkpoint", c) for c in args.checkpoint)):
         path = Path(given)
         try:
             same = output.samefile(path)  # also a hard link or a symbolic link to it
@@ -275,7 +291,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.output:
         _check_output(args)
     corpus = read_parallel(args.src, args.ref)  # an empty or non-UTF-8 line: an error naming it
-    translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
+    translator = Translator.from_checkpoint(args.checkpoint, device=args.device, log=_note)
     hyps = _translate_lines(translator, corpus.sources, f"{args.src} line", options)
     if args.output:
         text = "".join(_one_line(h) + "\n" for h in hyps)
