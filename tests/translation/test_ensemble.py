@@ -16,7 +16,7 @@ from minitf.tokenizer import BPETokenizer
 from minitf.translation import CheckpointError, Translator, save_checkpoint
 from minitf.translation.decode import beam_search, greedy_decode, length_penalty_factor, translate_ids
 from minitf.translation.ensemble import Ensemble, load_ensemble
-from minitf.translation.nbest import nbest_line
+from minitf.translation.nbest import Finished, Hypothesis, nbest_line
 from minitf.translation.tokens import SPECIAL_TOKENS
 
 TEXTS = ["one two three four five six seven", "eight nine ten eleven twelve"] * 3
@@ -162,6 +162,16 @@ def test_nbest_lists_are_ordered_and_scored(models, alpha):
         for h in hyps:
             n = len(h.output) + (len(h.output) < limit(source))  # EOS counted unless the limit stopped it
             assert h.score == pytest.approx(h.log_prob / length_penalty_factor(n, alpha)) and h.log_prob < 0
+
+
+def test_finished_keeps_the_k_best_and_the_earlier_of_ties():
+    finished = Finished(batch=2, size=2)
+    for score, tokens in ((-3.0, [1]), (-1.0, [2]), (-1.0, [3]), (-2.0, [4]), (-1.0, [5])):
+        finished.add(0, score, 2 * score, np.array(tokens))
+    assert finished.rows[0] == [Hypothesis([2], -1.0, -2.0), Hypothesis([3], -1.0, -2.0)]
+    assert finished.threshold(np.array([0, 1])).tolist() == [-1.0, -np.inf]  # row 1 is not full yet
+    assert finished.best_tokens() == [[2], []]
+    assert finished.hypotheses()[1] == [Hypothesis([], 0.0, 0.0)]  # a row that decoded nothing
 
 
 def test_fewer_best_of_a_beam_are_its_first(models):
