@@ -177,6 +177,7 @@ def _check_same_tokenizer(a: tuple, b: tuple) -> None:
         raise CheckpointError(f"checkpoints {path_a} and {path_b} give different special-token ids "
                               f"((pad, bos, eos) = {ids_a} and {ids_b}): they cannot be ensembled")
     if _tokenizer_text(meta_a) != _tokenizer_text(meta_b):
-        raise CheckpointError(f"checkpoints {path_a} and {path_b} have different tokenizers "
-                              f"({tok_a.vocab_size} and {tok_b.vocab_size} tokens): an ensemble needs models "
-                              "trained with the same tokenizer")
+        sizes = (f"{tok_a.vocab_size} and {tok_b.vocab_size} tokens" if tok_a.vocab_size != tok_b.vocab_size
+                 else f"both of {tok_a.vocab_size} tokens, but not the same merges or settings")
+        raise CheckpointError(f"checkpoints {path_a} and {path_b} have different tokenizers ({sizes}): an "
+                              "ensemble needs models trained with the same tokenizer")

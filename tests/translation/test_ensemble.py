@@ -245,7 +245,8 @@ def test_same_size_tokenizers_with_other_merges_are_refused(tmp_path, models):
     other = BPETokenizer.train(["alpha beta gamma delta epsilon zeta eta theta"] * 5, 280, special_tokens=SPECIAL_TOKENS)
     assert other.vocab_size == TOKENIZER.vocab_size
     a, b = save(tmp_path / "a.safetensors", models[0]), save(tmp_path / "b.safetensors", models[1], other)
-    with pytest.raises(CheckpointError, match="have different tokenizers"):
+    with pytest.raises(CheckpointError, match=f"checkpoints {a} and {b} have different tokenizers \\(both of 280 "
+                                              "tokens, but not the same merges or settings\\)"):
         load_ensemble([a, b])
 
 
