@@ -187,7 +187,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if args.nbest is not None:
         translate = functools.partial(translator.translate_nbest, nbest=args.nbest)
         for number, hyps in enumerate(_translate_lines(translator, lines, "line", options, translate)):
-            for hyp in hyps:  # none for a line left untranslated ("")
+            for hyp in hyps or ():  # none for a line left untranslated (its "")
                 print(nbest_line(number, _one_line(hyp.output), hyp))
         return 0
     for out in _translate_lines(translator, lines, "line", options):
