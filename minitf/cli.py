@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, load_checkpoint
 from .translation.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
 from .translation import evaluate_sets
+from .translation.nbest import nbest_line
 
 # What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
 # minitf (the system, a hung or dead process of the job): one error line, exit 1.
@@ -152,11 +154,14 @@ def _report_demo(trainer) -> None:
 def _add_translate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate lines from stdin to stdout")
     _add_decoding_flags(p)
+    p.add_argument("--nbest", type=int, metavar="K", help="print the K (<= --beam) best hypotheses of each line, "
+                   "one per line: 'LINE ||| HYPOTHESIS ||| SCORE ||| LOG_PROB' (LINE from 0; SCORE with the length penalty)")
     p.set_defaults(func=cmd_translate)
 
 
 def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minitf train`")
+    p.add_argument("--checkpoint", required=True, nargs="+", metavar="CKPT",
+                   help="a checkpoint written by `minitf train`; several: an ensemble averaging their probabilities")
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
     p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha for beam search, in [{:g}, {:g}] (default 0.6)".format(*LENGTH_PENALTY_RANGE))
     p.add_argument("--max-len-a", type=float, default=1.5,
@@ -180,11 +185,22 @@ def _decoding_options(args: argparse.Namespace) -> dict:
 
 def cmd_translate(args: argparse.Namespace) -> int:
     options = _decoding_options(args)
-    translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
+    check_decoding_options({"nbest": "--nbest", "beam_size": "--beam"}, nbest=args.nbest, beam_size=args.beam)
+    translator = Translator.from_checkpoint(args.checkpoint, device=args.device, log=_note)
     lines = _stdin_lines()
+    if args.nbest is not None:
+        translate = functools.partial(translator.translate_nbest, nbest=args.nbest)
+        for number, hyps in enumerate(_translate_lines(translator, lines, "line", options, translate)):
+            for hyp in hyps or ():  # none for a line left untranslated (its "")
+                print(nbest_line(number, _one_line(hyp.output), hyp))
+        return 0
     for out in _translate_lines(translator, lines, "line", options):
         print(_one_line(out))
     return 0
+
+
+def _note(text: str) -> None:
+    error_line(f"minitf: note: {text}")
 
 
 def _stdin_lines() -> list[str]:
@@ -217,7 +233,7 @@ def _text_line(raw: bytes, number: int) -> str:
     return line
 
 
-def _translate_lines(translator, lines: list[str], where: str, options: dict) -> list[str]:
+def _translate_lines(translator, lines: list[str], where: str, options: dict, translate=None) -> list:
     """Translations of `lines`, aligned with them: an empty, blank or too long line gives "" and a
     warning on stderr naming it (`where` and its 1-based number) instead of stopping the rest."""
     outputs = [""] * len(lines)
@@ -229,7 +245,7 @@ def _translate_lines(translator, lines: list[str], where: str, options: dict) ->
                   file=sys.stderr)
         else:
             kept.append(index)
-    translations = translator.translate([lines[i] for i in kept], **options)
+    translations = (translate or translator.translate)([lines[i] for i in kept], **options)
     for index, out in zip(kept, translations):
         outputs[index] = out
     return outputs
@@ -272,7 +288,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     sets = evaluate_sets.plan_sets(args.src, args.ref, args.name, args.output, args.output_dir,
                                    inputs={"--checkpoint": args.checkpoint})
     corpora = evaluate_sets.read_sets(sets)  # every line of every file is checked before decoding
-    translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
+    translator = Translator.from_checkpoint(args.checkpoint, device=args.device, log=_note)
     for test, (sources, references) in zip(sets, corpora):
         hyps = _translate_lines(translator, sources, f"{test.src} line", options)
         if test.output is not None:

@@ -33,6 +33,7 @@ from .. import backend, cpu
 from ..autograd import Tensor, no_grad
 from ..functional.softmax import logsumexp_array
 from .decoding_options import check_decoding_options
+from .nbest import Finished, greedy_hypotheses
 
 __all__ = ["greedy_decode", "beam_search", "translate_ids", "length_limits", "length_penalty_factor"]
 
@@ -146,13 +147,14 @@ def _encode_rows(model: Any, src: Any, src_mask: Any, rows: np.ndarray) -> tuple
 
 def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
                   max_len_a: float = 1.5, max_len_b: float = 10, max_len: int | None = None,
-                  banned_ids: Iterable[int] = ()) -> list[list[int]]:
-    """Batched greedy decoding with the key/value cache.
+                  banned_ids: Iterable[int] = (), with_log_probs: bool = False) -> Any:
+    """Batched greedy decoding with the key/value cache (with_log_probs: also each output's log-prob).
 
     src: (B, S) int ids; src_mask: (B, S) bool, True at real tokens (both moved to the model's
     device if it is a GPU and they are not there yet). Each step takes the arg-max token
     (lowest id on ties) among all but BOS and `banned_ids`. Returns B token lists without
-    BOS/EOS. Options out of range (decoding_options) raise ConfigError naming them.
+    BOS/EOS (and with_log_probs, a float64 array of their log-probs, EOS's included). Options out of
+    range (decoding_options) raise ConfigError naming them.
     """
     check_decoding_options(max_len_a=max_len_a, max_len_b=max_len_b, max_len=max_len)
     banned = _banned(bos_id, eos_id, banned_ids)
@@ -160,9 +162,10 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
     batch = src.shape[0]
     limits = length_limits(model, src_mask, max_len_a, max_len_b, max_len)
     outputs: list[list[int]] = [[] for _ in range(batch)]
+    totals = np.zeros(batch)
     active = np.flatnonzero(limits > 0)  # original row of each row in the running batch
     if active.size == 0:
-        return outputs
+        return (outputs, totals) if with_log_probs else outputs
     xp = backend.get_array_module(src)
     with _inference(model):
         memory, src_mask = _encode_rows(model, src, src_mask, active)
@@ -170,9 +173,12 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
         tokens = xp.full((active.size, 1), bos_id, dtype=xp.int64)
         t = 0
         while active.size:
-            logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))
-            next_ids = _mask_banned(logits[:, -1], banned).argmax(axis=-1)
+            logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))[:, -1]
+            step = _host(_log_softmax(logits)) if with_log_probs else None  # before the masking (in place)
+            next_ids = _mask_banned(logits, banned).argmax(axis=-1)
             host_ids = _host(next_ids)
+            if with_log_probs:
+                totals[active] += step[np.arange(active.size), host_ids]
             is_eos = host_ids == eos_id
             for row, token, eos in zip(active.tolist(), host_ids.tolist(), is_eos.tolist()):
                 if not eos:
@@ -188,7 +194,7 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
                 active = active[keep_host]
                 tokens, memory, src_mask = tokens[keep], _take(memory, keep), src_mask[keep]
                 _reorder_caches(caches, keep)
-    return outputs
+    return (outputs, totals) if with_log_probs else outputs
 
 
 # ---- beam search --------------------------------------------------------------------------
@@ -196,8 +202,9 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
 def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
                 beam_size: int = 5, length_penalty: float = 0.6, max_len_a: float = 1.5,
                 max_len_b: float = 10, max_len: int | None = None,
-                banned_ids: Iterable[int] = ()) -> list[list[int]]:
-    """Batched beam search with the key/value cache; returns the best hypothesis per row.
+                banned_ids: Iterable[int] = (), nbest: int | None = None) -> list:
+    """Batched beam search with the key/value cache; returns the best hypothesis per row (with
+    `nbest` K <= beam_size: the K best per row, as nbest.Hypothesis lists, best first).
 
     Each row keeps K = beam_size live hypotheses (at t = 0 only the first, the others start
     at score -inf). A step scores every live hypothesis's extensions by cumulative log-prob
@@ -216,28 +223,27 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
     hypothesis can still beat its best finished one (`_best_reachable`: log-probs are <= 0,
     so only the length penalty can raise a live score), or when its live hypotheses reach the
     row's length limit: these are then finished as they are (no EOS, n = their token count).
-    Ties keep the earlier one. beam_size = 1 is greedy_decode (a lone hypothesis has no
+    Ties keep the earlier one. With `nbest` K, a row is done when no live hypothesis can beat
+    its K-th finished one. beam_size = 1 is greedy_decode (a lone hypothesis has no
     alternative to keep alive once EOS is its best choice).
     """
     check_decoding_options(beam_size=beam_size, length_penalty=length_penalty, max_len_a=max_len_a,
-                           max_len_b=max_len_b, max_len=max_len)
+                           max_len_b=max_len_b, max_len=max_len, nbest=nbest)
     if beam_size == 1:
-        return greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, max_len_a=max_len_a,
-                             max_len_b=max_len_b, max_len=max_len, banned_ids=banned_ids)
+        found = greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, max_len_a=max_len_a, max_len_b=max_len_b,
+                              max_len=max_len, banned_ids=banned_ids, with_log_probs=nbest is not None)
+        if nbest is None:
+            return found
+        limits = length_limits(model, _raw(src_mask), max_len_a, max_len_b, max_len)
+        return greedy_hypotheses(*found, limits, lambda n: length_penalty_factor(n, length_penalty))
     banned = _banned(bos_id, eos_id, banned_ids)
     src, src_mask = _on_model_device(_raw(src), model), _on_model_device(_raw(src_mask), model)
     batch, k = src.shape[0], int(beam_size)
     limits = length_limits(model, src_mask, max_len_a, max_len_b, max_len)
-    # the best finished hypothesis of each row: normalized score and tokens
-    best_score = np.full(batch, -np.inf)
-    best_tokens: list[list[int]] = [[] for _ in range(batch)]
+    finished = Finished(batch, nbest or 1)  # the best finished hypotheses of each row
     active = np.flatnonzero(limits > 0)
     if active.size == 0:
-        return best_tokens
-
-    def finish(row: int, score: float, tokens: np.ndarray) -> None:
-        if score > best_score[row]:  # strictly: ties keep the earlier one
-            best_score[row], best_tokens[row] = score, tokens.tolist()
+        return finished.best_tokens() if nbest is None else finished.hypotheses()
 
     xp = backend.get_array_module(src)
     with _inference(model):
@@ -271,8 +277,8 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
             eos_rows, eos_cols = np.nonzero(is_eos & first_k[:width] & np.isfinite(top_scores_host))
             for i, c in zip(eos_rows.tolist(), eos_cols.tolist()):
                 parent = i * k + int(beam[i, c])
-                finish(active[i], top_scores_host[i, c] / length_penalty_factor(t, length_penalty),
-                       history[parent])
+                finished.add(active[i], top_scores_host[i, c] / length_penalty_factor(t, length_penalty),
+                             top_scores_host[i, c], history[parent])
 
             # The first K non-EOS candidates: the new live hypotheses.
             non_eos = ~is_eos
@@ -293,9 +299,9 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
             for i in np.flatnonzero(at_limit).tolist():
                 for j in range(k):
                     if np.isfinite(new_scores[i, j]):
-                        finish(active[i], new_scores[i, j] / factor, history[i * k + j])
+                        finished.add(active[i], new_scores[i, j] / factor, new_scores[i, j], history[i * k + j])
             reachable = _best_reachable(new_scores, t, limits[active], length_penalty)
-            done = at_limit | (reachable <= best_score[active])
+            done = at_limit | (reachable <= finished.threshold(active))
 
             keep_host = np.flatnonzero(~done)
             if keep_host.size == 0:
@@ -310,7 +316,7 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
             active = active[keep_host]
             tokens = xp.asarray(new_tokens[beams_kept][:, None], dtype=xp.int64)
             scores = xp.asarray(new_scores[keep_host])
-    return best_tokens
+    return finished.best_tokens() if nbest is None else finished.hypotheses()
 
 
 def _best_reachable(scores: np.ndarray, t: int, limits: np.ndarray, alpha: float) -> np.ndarray:
@@ -354,7 +360,7 @@ def _stable_argsort(xp: Any, values: Any) -> Any:
 def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: int, eos_id: int,
                   pad_id: int, beam_size: int = 1, batch_size: int = 64,
                   banned_ids: Iterable[int] = (), **kw: Any) -> list[list[int]]:
-    """Decode many source id lists; returns the outputs in the input order.
+    """Decode many source id lists; returns the outputs (or with `nbest`, their n-best lists) in order.
 
     Sources are sorted by length and padded into batches of at most `batch_size` (so that
     little padding is wasted), decoded greedily (beam_size = 1) or by beam search, and put
@@ -363,11 +369,12 @@ def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: 
     all are checked first (decoding_options), length_penalty with beam_size = 1 too.
     """
     check_decoding_options(beam_size=beam_size, batch_size=batch_size, **kw)
+    nbest = kw.pop("nbest", None)
     kw["banned_ids"] = [pad_id, *banned_ids] if pad_id != eos_id else list(banned_ids)
     sources = [np.asarray(list(ids), dtype=np.int64) for ids in src_ids_list]
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-    outputs: list[list[int]] = [[] for _ in sources]
-    if beam_size == 1:
+    outputs: list = [[] for _ in sources]
+    if beam_size == 1 and nbest is None:
         kw = {key: value for key, value in kw.items() if key != "length_penalty"}
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
@@ -378,11 +385,11 @@ def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: 
             src[row, :lengths[row]] = sources[i]
         src_mask = np.arange(width) < lengths[:, None]
         src, src_mask = _on_model_device(src, model), _on_model_device(src_mask, model)
-        if beam_size == 1:
+        if beam_size == 1 and nbest is None:
             results = greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, **kw)
         else:
             results = beam_search(model, src, src_mask, bos_id=bos_id, eos_id=eos_id,
-                                  beam_size=beam_size, **kw)
+                                  beam_size=beam_size, nbest=nbest, **kw)
         for i, result in zip(chunk, results):
             outputs[i] = result
     return outputs

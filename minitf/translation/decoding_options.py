@@ -49,6 +49,7 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "max_len_a": ("a float or int", _number(0.0), "a finite number >= 0"),
     "max_len_b": ("a float or int", _number(0.0), "a finite number >= 0"),
     "max_len": ("None or an int", lambda v: v is None or _integer(0)(v), "None or an integer >= 0"),
+    "nbest": ("None or an int", lambda v: v is None or _integer(1)(v), "None or an integer >= 1"),
 }
 
 
@@ -62,7 +63,8 @@ def _shown(value: Any) -> str:
 def check_decoding_options(names: Mapping[str, str] | None = None, **options: Any) -> None:
     """Raise ConfigError (a ValueError) naming the first option outside its range and its value.
 
-    `options`: any of beam_size, batch_size, length_penalty, max_len_a, max_len_b, max_len;
+    `options`: any of beam_size, batch_size, length_penalty, max_len_a, max_len_b, max_len, nbest
+    (which may not exceed beam_size when both are given);
     `names` maps an option to the name the user gave it (a CLI flag such as "--beam").
     """
     for key, value in options.items():
@@ -74,3 +76,8 @@ def check_decoding_options(names: Mapping[str, str] | None = None, **options: An
             raise ConfigError(f"{name} must be {kind}, got {type(value).__name__}")
         if not valid(value):
             raise ConfigError(f"{name} must be {rule}, got {_shown(value)}")
+    nbest, beam = options.get("nbest"), options.get("beam_size")
+    if nbest is not None and beam is not None and nbest > beam:
+        names = names or {}
+        raise ConfigError(f"{names.get('nbest', 'nbest')} {nbest} is more than {names.get('beam_size', 'beam_size')} "
+                          f"{beam}: beam search keeps only {beam} hypotheses (raise the beam size to at least {nbest})")

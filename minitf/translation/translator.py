@@ -1,22 +1,24 @@
 """Translate text with a trained checkpoint: tokenizer + model + greedy or beam decoding."""
 from __future__ import annotations
 
-from typing import Iterable
+import os
+from typing import Callable, Iterable, Sequence
 
 from ..data.corpus import is_blank
 from ..errors import InputError
-from ..nn import Transformer, TransformerConfig
+from ..nn import Transformer
 from ..tokenizer import BPETokenizer
-from .checkpoint import CheckpointError, load_checkpoint
 from .decode import translate_ids
 from .forced import ReferenceScore, score_ids
+from .ensemble import Ensemble, load_ensemble, load_model
+from .nbest import Hypothesis
 from .tokens import special_ids
 
 
 class Translator:
     """A model and its tokenizer, ready to translate sentences."""
 
-    def __init__(self, model: Transformer, tokenizer: BPETokenizer) -> None:
+    def __init__(self, model: Transformer | Ensemble, tokenizer: BPETokenizer) -> None:
         vocab = model.config.src_vocab_size
         if tokenizer.vocab_size != vocab:
             raise ValueError(f"vocabulary mismatch: the tokenizer has {tokenizer.vocab_size} tokens, "
@@ -29,19 +31,21 @@ class Translator:
         self.max_source_tokens = model.config.max_len - 1
 
     @classmethod
-    def from_checkpoint(cls, path: str, device: str = "cpu",
-                        tokenizer: BPETokenizer | None = None) -> "Translator":
-        """Load weights, configuration and (unless given) the tokenizer saved with them."""
-        model_state, meta, _ = load_checkpoint(path, with_optimizer=False)
-        missing = [key for key in ("model_config", "tokenizer") if key not in meta]
-        if missing:
-            raise CheckpointError(f"checkpoint {path} lacks the model configuration or tokenizer "
-                                  f"({' and '.join(missing)} missing)")
-        model = Transformer(TransformerConfig(**meta["model_config"]))
-        model.load_state_dict(model_state, cast=True)  # float16/float64 weights (the checker allows them)
-        if tokenizer is None:
-            tokenizer = BPETokenizer.from_dict(meta["tokenizer"], source=str(path))
-        return cls(model.to(device), tokenizer)
+    def from_checkpoint(cls, path: str | os.PathLike | Sequence[str | os.PathLike], device: str = "cpu",
+                        tokenizer: BPETokenizer | None = None,
+                        log: Callable[[str], None] | None = None) -> "Translator":
+        """Load weights, configuration and (unless given) the tokenizer saved with them.
+
+        Several paths (a list) make an ensemble (ensemble.load_ensemble: same tokenizer required;
+        `log` gets a note if their max_len differ); a list of one is that one model.
+        """
+        if not isinstance(path, (str, os.PathLike)):
+            paths = list(path)
+            if len(paths) != 1:
+                return cls(*load_ensemble(paths, device, tokenizer, log))
+            path = paths[0]
+        model, saved, _ = load_model(path, device)
+        return cls(model, tokenizer if tokenizer is not None else saved)
 
     def problem(self, sentence: str) -> str | None:
         """Why `sentence` cannot be translated ("is empty", "is blank (no visible character)", "has N
@@ -65,6 +69,19 @@ class Translator:
         characters. A sentence longer than the model allows, empty, blank (no visible character), or
         not encodable raises InputError (a ValueError) naming it (check one beforehand with `problem`).
         """
+        return self._translate(sentences, beam_size=beam_size, batch_size=batch_size, length_penalty=length_penalty,
+                               max_len_a=max_len_a, max_len_b=max_len_b)
+
+    def translate_nbest(self, sentences: Iterable[str], nbest: int, beam_size: int = 5, batch_size: int = 64,
+                        length_penalty: float = 0.6, max_len_a: float = 1.5,
+                        max_len_b: float = 10) -> list[list[Hypothesis]]:
+        """The `nbest` best hypotheses of beam search per sentence, best first (nbest <= beam_size):
+        Hypothesis(output=text, score=length-penalised log-prob, log_prob=raw log-prob). Same checks as
+        `translate`; beam_size = 1 (nbest 1) is greedy search with its scores."""
+        return self._translate(sentences, nbest=nbest, beam_size=beam_size, batch_size=batch_size,
+                               length_penalty=length_penalty, max_len_a=max_len_a, max_len_b=max_len_b)
+
+    def _translate(self, sentences: Iterable[str], nbest: int | None = None, **options) -> list:
         if isinstance(sentences, (str, bytes)):
             raise TypeError(f"translate takes a list of sentences, got one {type(sentences).__name__}: "
                             "pass a list of sentences, e.g. [text]")
@@ -75,9 +92,11 @@ class Translator:
             if reason:
                 raise InputError(f"sentence {number} {reason}")
         outputs = translate_ids(self.model, ids, bos_id=self.bos_id, eos_id=self.eos_id, pad_id=self.pad_id,
-                                banned_ids=self.banned_ids, beam_size=beam_size, batch_size=batch_size, max_len_a=max_len_a,
-                                max_len_b=max_len_b, length_penalty=length_penalty)
-        return [self.tokenizer.decode(o, errors="replace") for o in outputs]
+                                banned_ids=self.banned_ids, nbest=nbest, **options)
+        if nbest is None:
+            return [self.tokenizer.decode(o, errors="replace") for o in outputs]
+        return [[h._replace(output=self.tokenizer.decode(h.output, errors="replace")) for h in hyps]
+                for hyps in outputs]
 
     def reference_problem(self, reference: str) -> str | None:
         """Why `reference` cannot be scored as a translation ("has N tokens, more than ..."), or None.
