@@ -56,7 +56,14 @@ def check_png_output(path: str | os.PathLike, flag: str) -> Path:
     return path
 
 
+def _printable(text: str) -> str:
+    """`text` on one line: line breaks, tabs and other control characters escaped (\\n, \\t, \\x1b)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _shorten(text: str, limit: int = 90) -> str:
+    """_printable(`text`), cut to `limit` characters."""
+    text = _printable(text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -261,8 +268,7 @@ def cross_attention(model: Any, src_ids: Sequence[int], out_ids: Sequence[int], 
 def token_label(tokenizer: Any, token_id: int) -> str:
     """A token as readable text: its bytes as UTF-8 (a byte that is not shown as <0xHH>), a space
     as "␣", other whitespace and control characters escaped."""
-    text = tokenizer.id_to_token(token_id)
-    return "".join("␣" if c == " " else c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return _printable(tokenizer.id_to_token(token_id).replace(" ", "␣"))
 
 
 def attention_maps(translator: Any, sentences: Sequence[str], beam_size: int = 1, batch_size: int = 64,
@@ -288,7 +294,6 @@ def attention_maps(translator: Any, sentences: Sequence[str], beam_size: int = 1
                                  [token_label(tokenizer, i) for i in src], [token_label(tokenizer, i) for i in target],
                                  weights[:len(target)]))
     return maps
-
 
 
 def draw_attention(attention: AttentionMap, output: str | os.PathLike, flag: str = "--output") -> Path:
