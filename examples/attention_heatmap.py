@@ -5,42 +5,16 @@
         --sentence "twenty-one thousand four hundred six" --output attention.png
 
 Rows are output tokens, columns source tokens; the weights are those of the last decoder
-layer's cross-attention, averaged over heads, when the model translates greedily.
+layer's cross-attention, averaged over heads, when the model translates greedily. The work is
+minitf.translation.plots' (as for `minitf translate --attention-png DIR`, which draws one per line).
 """
 from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-import minitf as mt
-from minitf.translation import Translator, translate_ids
-
-
-def cross_attention(translator: Translator, sentence: str) -> tuple[list[str], list[str], np.ndarray]:
-    """(source tokens, output tokens, weights (len_out, len_src)) of the last decoder layer."""
-    tok, model = translator.tokenizer, translator.model
-    src_ids = tok.encode(sentence)
-    output_ids = translate_ids(model, [src_ids], bos_id=translator.bos_id, eos_id=translator.eos_id,
-                               pad_id=translator.pad_id, banned_ids=translator.banned_ids)[0]
-    out_ids = [translator.bos_id] + output_ids
-    src = np.array([src_ids]); mask = np.ones_like(src, dtype=bool)  # noqa: E702
-    layer = model.decoder_layers[len(model.decoder_layers) - 1]
-    captured = {}
-    original = layer.cross_attn.forward
-
-    def capture(*args, **kwargs):
-        out, weights = original(*args, **kwargs, return_weights=True)
-        captured["weights"] = weights.numpy()
-        return out
-
-    layer.cross_attn.forward = capture
-    with mt.no_grad():
-        model.decode(np.array([out_ids]), model.encode(src, mask), mask)
-    layer.cross_attn.forward = original
-    weights = captured["weights"][0].mean(axis=0)  # (len_out, len_src)
-    labels = lambda ids: [tok.decode([i], errors="replace") for i in ids]  # noqa: E731
-    return labels(src_ids), labels(out_ids[1:]) + ["<eos>"], weights
+from minitf.errors import UserError
+from minitf.translation import Translator
+from minitf.translation.plots import attention_maps, draw_attention
 
 
 def main() -> None:
@@ -50,20 +24,10 @@ def main() -> None:
     parser.add_argument("--output", default="attention.png")
     args = parser.parse_args()
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SystemExit('this example needs matplotlib: pip install ".[plot]" from the minitf checkout') from None
-    source, target, weights = cross_attention(Translator.from_checkpoint(args.checkpoint), args.sentence)
-    fig, ax = plt.subplots(figsize=(1 + 0.5 * len(source), 1 + 0.4 * len(target)))
-    ax.imshow(weights[: len(target)], cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(source)), source, rotation=60, ha="right")
-    ax.set_yticks(range(len(target)), target)
-    ax.set_xlabel("source token"), ax.set_ylabel("output token")
-    fig.tight_layout()
-    fig.savefig(args.output, dpi=120)
-    print(f"saved {args.output}")
+        attention = attention_maps(Translator.from_checkpoint(args.checkpoint), [args.sentence])[0]
+        print(f"saved {draw_attention(attention, args.output)}")
+    except UserError as exc:  # no matplotlib, a bad checkpoint or sentence, an output that is not .png
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
     minitf evaluate --checkpoint runs/model/best.safetensors --src test.de --ref test.en
     minitf evaluate --checkpoint runs/model/best.safetensors --src a.de b.de --ref a.en b.en --output-dir hyps
     minitf score --checkpoint runs/model/best.safetensors --src test.de --ref test.en
+    minitf plot runs/model --output curves.png
 """
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_average(sub)
     _add_score(sub)
+    _add_plot(sub)
     add_tokenizer_subparser(sub)
     return parser
 
@@ -156,6 +158,8 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     _add_decoding_flags(p)
     p.add_argument("--nbest", type=int, metavar="K", help="print the K (<= --beam) best hypotheses of each line, "
                    "one per line: 'LINE ||| HYPOTHESIS ||| SCORE ||| LOG_PROB' (LINE from 0; SCORE with the length penalty)")
+    p.add_argument("--attention-png", metavar="DIR", help="also draw each line's cross-attention (last decoder layer, "
+                   "mean over heads) as DIR/<line number>.png (needs matplotlib: pip install \"minitf[plot]\")")
     p.set_defaults(func=cmd_translate)
 
 
@@ -186,6 +190,12 @@ def _decoding_options(args: argparse.Namespace) -> dict:
 def cmd_translate(args: argparse.Namespace) -> int:
     options = _decoding_options(args)
     check_decoding_options({"nbest": "--nbest", "beam_size": "--beam"}, nbest=args.nbest, beam_size=args.beam)
+    if args.attention_png:  # before any work: the folder, and matplotlib
+        if len(args.checkpoint) > 1:
+            raise ConfigError("--attention-png draws one model's cross-attention: give one --checkpoint, "
+                              f"not {len(args.checkpoint)}")
+        from .translation.plots import prepare_attention_dir, write_attention_pngs  # noqa: PLC0415
+        prepare_attention_dir(args.attention_png)
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device, log=_note)
     lines = _stdin_lines()
     if args.nbest is not None:
@@ -193,9 +203,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
         for number, hyps in enumerate(_translate_lines(translator, lines, "line", options, translate)):
             for hyp in hyps or ():  # none for a line left untranslated (its "")
                 print(nbest_line(number, _one_line(hyp.output), hyp))
-        return 0
-    for out in _translate_lines(translator, lines, "line", options):
-        print(_one_line(out))
+    else:
+        for out in _translate_lines(translator, lines, "line", options):
+            print(_one_line(out))
+    if args.attention_png:  # the pictures show the best translation of each line
+        write_attention_pngs(translator, lines, args.attention_png, options)
     return 0
 
 
@@ -340,6 +352,24 @@ def cmd_average(args: argparse.Namespace) -> int:
     paths = select_checkpoints(args.sources, last=args.last, best=args.best)
     output = average_checkpoints(paths, args.output)
     print(f"averaged {len(paths)} checkpoint(s) ({', '.join(str(p) for p in paths)}) into {output}")
+    return 0
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="draw a run's learning curves (loss, validation scores) as a PNG",
+                       description="Draw the learning curves in a run's log.jsonl: training and validation loss by "
+                                   "step, the learning rate, and BLEU, chrF and exact match by epoch and by training "
+                                   'time. Needs matplotlib: pip install "minitf[plot]".')
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a run (its --out-dir)")
+    p.add_argument("--output", required=True, metavar="FILE.png", help="the PNG file to write")
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .translation.plots import check_png_output, plot_curves, read_curves  # noqa: PLC0415
+
+    check_png_output(args.output, "--output")
+    print(f"saved {plot_curves(read_curves(args.run_dir), args.output)}")
     return 0
 
 
