@@ -72,7 +72,7 @@ class DropoutBatcher(TokenBatcher):
     generator seeded from (seed, epoch), so an epoch's encoding, and so its batch plan, depends on
     nothing else (a resumed run re-encodes as an uninterrupted one). A pair whose dropout encoding
     is longer than max_len keeps its plain encoding that epoch. `plan(epoch)` encodes that epoch
-    (once in a row); `examples`, `costs` and `batch` then belong to it.
+    (unless it is the one encoded last); `examples`, `costs` and `batch` then belong to it.
     """
 
     def __init__(self, pairs: list[tuple[str, str]], tokenizer: BPETokenizer, p: float, max_len: int,
