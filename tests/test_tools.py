@@ -164,3 +164,21 @@ def test_sweep_decoding_tabulates_the_metric_per_beam_and_alpha(tmp_path):
     for alpha, cell in zip((0.0, 1.5), cells[2]):
         beam = translator.translate(sources, beam_size=2, length_penalty=alpha) + [""]
         assert cell == round(chrf(beam, refs), 2)
+
+
+def test_bench_bpe_dropout_times_plain_and_dropout_encoding(tmp_path):
+    import gzip
+    for name, text in [("a.gz", "Zwei junge Männer sind im Freien.\n"), ("b.txt", "Two young men are outside.\n")]:
+        data = (text * 50).encode()
+        (tmp_path / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_bpe_dropout.py"), "--data", str(tmp_path), "--files",
+                           "a.gz", "b.txt", "--vocab-size", "300", "--dropout", "0.3", "--rounds", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| a.gz") or
+            line.startswith("| b.txt")]
+    assert len(rows) == 2
+    for row in rows:
+        assert row[1].strip() == "50"
+        plain, dropout = int(row[6].replace(",", "")), int(row[7].split("(")[0].replace(",", ""))
+        assert dropout > plain > 0

@@ -11,6 +11,7 @@ from minitf.data.batching import (
     encode_pairs,
     make_batch,
     padding_efficiency,
+    pair_fits,
     shard_batch,
     token_batches,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "number_splits",
     "number_translation_task",
     "padding_efficiency",
+    "pair_fits",
     "read_lines",
     "read_parallel",
     "read_tsv",

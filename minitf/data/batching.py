@@ -56,11 +56,16 @@ def encode_pairs(
     for src_text, tgt_text in pairs:
         src = _as_ids(tokenizer.encode(src_text), "source")
         tgt = _as_ids(tokenizer.encode(tgt_text), "target")
-        if 0 < len(src) <= max_len and len(tgt) <= max_len:
+        if pair_fits(len(src), len(tgt), max_len):
             examples.append(Example(src, tgt))
         else:
             n_dropped += 1
     return examples, n_dropped
+
+
+def pair_fits(src_len: int, tgt_len: int, max_len: int) -> bool:
+    """Whether a pair of these token counts is kept by :func:`encode_pairs`."""
+    return 0 < src_len <= max_len and tgt_len <= max_len
 
 
 @dataclass(frozen=True)

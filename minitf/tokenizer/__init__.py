@@ -7,7 +7,7 @@
 True
 
 Modules: :mod:`.bpe` (the tokenizer, encode/decode), :mod:`.train` (learning merges),
-:mod:`.bulk_merge` (merging a frequent pair with NumPy),
+:mod:`.bulk_merge` (merging a frequent pair with NumPy), :mod:`.dropout` (BPE-dropout),
 :mod:`.vocab` (ids and their checks), :mod:`.patterns` (pre-split regexes),
 :mod:`.corpus` (streaming texts and files), :mod:`.serialization` (the JSON format),
 :mod:`.huggingface` (reading ``tokenizer.json``), :mod:`.cli` (command line).

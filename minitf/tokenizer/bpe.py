@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import heapq
 import os
+import random
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, Union
 
 import regex
 
 from .corpus import TextSource, iter_texts
+from .dropout import check_dropout, merge_with_dropout
 from .patterns import make_splitter, resolve_pattern, splits_at_spaces
 from .train import count_chunks, gc_paused, train_merges
 from .vocab import Vocabulary, as_special_mapping, default_layout
@@ -94,33 +96,46 @@ class BPETokenizer:
         return cls._from_vocabulary(default_layout(specials, merges), pattern)
 
     # ----------------------------------------------------------------- encoding
-    def encode(self, text: str, allowed_special: AllowedSpecial = ()) -> list[int]:
+    def encode(self, text: str, allowed_special: AllowedSpecial = (), *, dropout: float = 0.0,
+               rng: random.Random | None = None) -> list[int]:
         """Encode ``text`` to token ids.
 
         ``allowed_special``: ``"all"`` or a collection of special token names that are
         recognised in the text; all other special names are encoded as plain text.
-        Raises ValueError for a lone surrogate, which UTF-8 cannot encode, and
+        ``dropout``: BPE-dropout's probability p in [0, 1) of skipping each applicable
+        merge (:mod:`.dropout`), drawing from ``rng`` (anything with a ``random()`` method,
+        e.g. ``random.Random(seed)``: the same state gives the same ids; None: a fresh
+        unseeded one); 0 (default) is the deterministic encoding.  Decoding stays lossless
+        and specials are never split.  Raises ValueError for a ``dropout`` outside [0, 1),
+        a lone surrogate, which UTF-8 cannot encode, and
         :class:`~.patterns.PatternTimeoutError` (a ValueError) when a pattern read from a
         file exceeds its time limit on the text.
         """
         if not isinstance(text, str):
             raise TypeError(f"encode expects a str, got {type(text).__name__}")
         allowed = self._allowed_specials(allowed_special)
+        ordinary = self._encode_ordinary
+        if check_dropout(dropout):
+            draw = (rng or random.Random()).random
+            ordinary = lambda part: self._encode_with_dropout(part, dropout, draw)  # noqa: E731
         if not allowed:
-            return self._encode_ordinary(text)
+            return ordinary(text)
         ids: list[int] = []
         specials = self._vocab.special_tokens
         for index, part in enumerate(self._special_regex(allowed).split(text)):
             if index % 2:
                 ids.append(specials[part])
             elif part:
-                ids += self._encode_ordinary(part)
+                ids += ordinary(part)
         return ids
 
-    def encode_batch(self, texts: Iterable[str], allowed_special: AllowedSpecial = ()
-                     ) -> list[list[int]]:
-        """Encode each text of ``texts`` (see :meth:`encode`)."""
-        return [self.encode(text, allowed_special) for text in texts]
+    def encode_batch(self, texts: Iterable[str], allowed_special: AllowedSpecial = (), *,
+                     dropout: float = 0.0, rng: random.Random | None = None) -> list[list[int]]:
+        """Encode each text of ``texts`` (see :meth:`encode`; with ``dropout``, one ``rng``
+        draws for all of them in order)."""
+        if check_dropout(dropout):
+            rng = rng or random.Random()
+        return [self.encode(text, allowed_special, dropout=dropout, rng=rng) for text in texts]
 
     def _encode_ordinary(self, text: str) -> list[int]:
         cache = self._cache
@@ -132,14 +147,26 @@ class BPETokenizer:
             ids += tokens
         return ids
 
-    def _encode_chunk(self, chunk: str) -> list[int]:
+    def _encode_with_dropout(self, text: str, p: float, random: Any) -> list[int]:
+        """Like :meth:`_encode_ordinary` with BPE-dropout (no cache: each chunk draws anew)."""
+        ids: list[int] = []
+        ranks, merged_ids = self._vocab.ranks, self._vocab.merged_ids
+        for chunk in self._split(text):
+            tokens = self._byte_tokens(chunk)
+            ids += merge_with_dropout(tokens, ranks, merged_ids, p, random) if len(tokens) > 1 else tokens
+        return ids
+
+    def _byte_tokens(self, chunk: str) -> list[int]:
         try:
             data = chunk.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(f"cannot encode a lone surrogate {chunk[exc.start]!r} "
                              "(not valid in UTF-8)") from None
         to_id = self._byte_to_id
-        tokens = [to_id[b] for b in data]
+        return [to_id[b] for b in data]
+
+    def _encode_chunk(self, chunk: str) -> list[int]:
+        tokens = self._byte_tokens(chunk)
         if len(tokens) > 1:
             merge = _merge_short if len(tokens) <= _LONG_CHUNK else _merge_long
             tokens = merge(tokens, self._vocab.ranks, self._vocab.merged_ids)

@@ -49,6 +49,8 @@ class TrainConfig:
                               help="BPE vocabulary size, special tokens included")
     max_len: int = setting(128, low=1, high=MAX_TRAIN_LEN, fixed_on_resume=True,
                            help="tokens per sentence; longer training pairs are dropped and counted")
+    bpe_dropout: float = setting(0.0, low=0, below=1, help="BPE-dropout: probability of skipping each merge when "
+                                 "the training pairs are re-encoded at each epoch (0 = off; never in validation)")
     max_tokens: int = setting(4096, low=1, help="tokens per batch in each process; a step takes this x "
                                                 "processes x accumulate")
     d_model: int = model_setting("d_model", fixed_on_resume=True)

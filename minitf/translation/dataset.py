@@ -1,10 +1,15 @@
 """The data of a translation run: its splits, its tokenizer and its batches."""
 from __future__ import annotations
 
+import functools
+import random
 from typing import Any, Callable
 
+import numpy as np
+
 from .. import backend
-from ..data import Batch, TokenBatcher, encode_pairs, number_translation_task, read_parallel, read_tsv
+from ..data import (Batch, TokenBatcher, encode_pairs, number_translation_task, pair_fits, read_parallel,
+                    read_tsv)
 from ..errors import InputError
 from ..tokenizer import BPETokenizer
 from .config import TrainConfig
@@ -50,10 +55,50 @@ def make_batcher(config: TrainConfig, pairs: list[tuple[str, str]], tokenizer: B
         raise InputError(f"no training pair fits max_len {config.max_len} tokens")
     check_accumulate(config.accumulate, processes, len(examples))
     log(f"training pairs: {len(examples):,} kept, {dropped:,} dropped "
-        f"(longer than {config.max_len} tokens or empty source)")
+        f"(longer than {config.max_len} tokens or empty source)"
+        + (f"; re-encoded each epoch with BPE-dropout {config.bpe_dropout}" if config.bpe_dropout else ""))
     pad_id, bos_id, eos_id = special_ids(tokenizer)
-    return TokenBatcher(examples, config.max_tokens * processes * config.accumulate, pad_id=pad_id,
-                        bos_id=bos_id, eos_id=eos_id, seed=config.seed)
+    budget = config.max_tokens * processes * config.accumulate
+    if config.bpe_dropout:
+        return DropoutBatcher(pairs, tokenizer, config.bpe_dropout, config.max_len, budget, pad_id=pad_id,
+                              bos_id=bos_id, eos_id=eos_id, seed=config.seed)
+    return TokenBatcher(examples, budget, pad_id=pad_id, bos_id=bos_id, eos_id=eos_id, seed=config.seed)
+
+
+class DropoutBatcher(TokenBatcher):
+    """A TokenBatcher whose training pairs are encoded anew with BPE-dropout `p` for each epoch.
+
+    The pairs are those the plain encoding keeps (encode_pairs' rule); each epoch draws from a
+    generator seeded from (seed, epoch), so an epoch's encoding, and so its batch plan, depends on
+    nothing else (a resumed run re-encodes as an uninterrupted one). A pair whose dropout encoding
+    is longer than max_len keeps its plain encoding that epoch. `plan(epoch)` encodes that epoch
+    (unless it is the one encoded last); `examples`, `costs` and `batch` then belong to it.
+    """
+
+    def __init__(self, pairs: list[tuple[str, str]], tokenizer: BPETokenizer, p: float, max_len: int,
+                 max_tokens: int, **options: Any) -> None:
+        plain = [(tokenizer.encode(s), tokenizer.encode(t)) for s, t in pairs]
+        kept = [i for i, (s, t) in enumerate(plain) if pair_fits(len(s), len(t), max_len)]
+        super().__init__([plain[i] for i in kept], max_tokens, **options)
+        self.pairs = [pairs[i] for i in kept]
+        self.plain, self.tokenizer, self.p, self.max_len = self.examples, tokenizer, p, max_len
+        self.encoded_epoch: int | None = None  # the epoch `examples` hold; None: the plain encoding
+
+    def plan(self, epoch_index: int = 0) -> list[np.ndarray]:
+        if epoch_index != self.encoded_epoch:
+            self._encode(epoch_index)
+        return super().plan(epoch_index)
+
+    def _encode(self, epoch_index: int) -> None:
+        rng = random.Random(f"bpe-dropout {self.seed} {epoch_index}")  # str seeds hash with SHA-512
+        encode = functools.partial(self.tokenizer.encode, dropout=self.p, rng=rng)
+        examples = []
+        for (src_text, tgt_text), plain in zip(self.pairs, self.plain):
+            src, tgt = encode(src_text), encode(tgt_text)
+            examples.append((src, tgt) if pair_fits(len(src), len(tgt), self.max_len) else plain)
+        epoch = TokenBatcher(examples, self.max_tokens, pad_id=self.pad_id, bos_id=self.bos_id,
+                             eos_id=self.eos_id, shuffle=self.shuffle, seed=self.seed, bucket_size=self.bucket_size)
+        self.examples, self.costs, self.encoded_epoch = epoch.examples, epoch.costs, epoch_index
 
 
 def on_device(batch: Batch, device: str) -> tuple[Any, Any, Any, Any]:

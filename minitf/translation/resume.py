@@ -74,9 +74,10 @@ def check_same_model(path: str | Path, stored: dict[str, Any], built: dict[str, 
                                   f"builds a model with {value!r}")
 
 
-BATCH_PLAN_DATA = ("src_train", "tgt_train", "train_tsv")
-"""The training data's settings besides those fixed on resume (seed, synthetic sizes, max_len):
-with the tokens a step, they define an epoch's batches."""
+BATCH_PLAN_DATA = ("src_train", "tgt_train", "train_tsv", "bpe_dropout")
+"""The training data's settings besides those fixed on resume (seed, synthetic sizes, max_len),
+and the BPE-dropout that re-encodes it each epoch: with the tokens a step, they define an epoch's
+batches (a checkpoint that lacks one was saved before it existed: it had the default)."""
 
 
 def check_same_batches(path: str | Path, saved: dict[str, Any], saved_processes: int | None, config: Any,
@@ -87,8 +88,10 @@ def check_same_batches(path: str | Path, saved: dict[str, Any], saved_processes:
     epoch boundary they may. ConfigError naming each change."""
     if progress["batch"] == 0:
         return
-    changed = [f"{name} {saved.get(name)!r} -> {getattr(config, name)!r}" for name in BATCH_PLAN_DATA
-               if saved.get(name) != getattr(config, name)]
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    was = {name: saved.get(name, defaults[name]) for name in BATCH_PLAN_DATA}
+    changed = [f"{name} {was[name]!r} -> {getattr(config, name)!r}" for name in BATCH_PLAN_DATA
+               if was[name] != getattr(config, name)]
     before = saved["max_tokens"] * (saved_processes or processes) * saved["accumulate"]
     now = config.max_tokens * processes * config.accumulate
     if before != now:
