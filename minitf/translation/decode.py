@@ -17,10 +17,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .. import backend
-from .decoding_options import check_decoding_options
+from .decoding_options import SAMPLING, check_decoding_options
 from .nbest import Finished, greedy_hypotheses
+from .sampling import Sampling
 from .search_steps import (_banned, _host, _inference, _log_softmax, _mask_banned, _on_model_device, _raw,  # noqa: F401
-                           _reorder_caches, _take, length_limits, length_penalty_factor)
+                           _mask_repeats, _reorder_caches, _take, length_limits, length_penalty_factor)
 
 __all__ = ["greedy_decode", "beam_search", "translate_ids", "length_limits", "length_penalty_factor"]
 
@@ -40,16 +41,22 @@ def _encode_rows(model: Any, src: Any, src_mask: Any, rows: np.ndarray) -> tuple
 
 def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
                   max_len_a: float = 1.5, max_len_b: float = 10, max_len: int | None = None,
-                  banned_ids: Iterable[int] = (), with_log_probs: bool = False) -> Any:
+                  banned_ids: Iterable[int] = (), no_repeat_ngram_size: int = 0, with_log_probs: bool = False,
+                  sampling: Sampling | None = None, sentences: Sequence[int] | None = None) -> Any:
     """Batched greedy decoding with the key/value cache (with_log_probs: also each output's log-prob).
 
     src: (B, S) int ids; src_mask: (B, S) bool, True at real tokens (both moved to the model's
     device if it is a GPU and they are not there yet). Each step takes the arg-max token
-    (lowest id on ties) among all but BOS and `banned_ids`. Returns B token lists without
+    (lowest id on ties) among all but BOS, `banned_ids` and, with `no_repeat_ngram_size` N > 0, the
+    tokens that would repeat one of the row's N-grams (search_steps._mask_repeats); with `sampling`, the
+    token is drawn instead (sampling.py; row b by the Generator of sentence number `sentences[b]`,
+    default b). Returns B token lists without
     BOS/EOS (and with_log_probs, a float64 array of their log-probs, EOS's included). Options out of
     range (decoding_options) raise ConfigError naming them.
     """
-    check_decoding_options(max_len_a=max_len_a, max_len_b=max_len_b, max_len=max_len)
+    check_decoding_options(max_len_a=max_len_a, max_len_b=max_len_b, max_len=max_len,
+                           no_repeat_ngram_size=no_repeat_ngram_size,
+                           **({key: getattr(sampling, key) for key in SAMPLING} | {"sample": True} if sampling else {}))
     banned = _banned(bos_id, eos_id, banned_ids)
     src, src_mask = _on_model_device(_raw(src), model), _on_model_device(_raw(src_mask), model)
     batch = src.shape[0]
@@ -60,6 +67,7 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
     if active.size == 0:
         return (outputs, totals) if with_log_probs else outputs
     xp = backend.get_array_module(src)
+    generators = sampling.generators(range(batch) if sentences is None else sentences) if sampling else None
     with _inference(model):
         memory, src_mask = _encode_rows(model, src, src_mask, active)
         caches = model.new_caches()
@@ -68,8 +76,15 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
         while active.size:
             logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))[:, -1]
             step = _host(_log_softmax(logits)) if with_log_probs else None  # before the masking (in place)
-            next_ids = _mask_banned(logits, banned).argmax(axis=-1)
-            host_ids = _host(next_ids)
+            if no_repeat_ngram_size:
+                history = np.array([outputs[row] for row in active.tolist()], dtype=np.int64).reshape(active.size, t)
+                _mask_repeats(logits, history, no_repeat_ngram_size, eos_id)
+            if sampling is None:
+                next_ids = _mask_banned(logits, banned).argmax(axis=-1)
+                host_ids = _host(next_ids)
+            else:
+                host_ids = sampling.draw(_host(_mask_banned(logits, banned)), [generators[r] for r in active.tolist()])
+                next_ids = xp.asarray(host_ids)
             if with_log_probs:
                 totals[active] += step[np.arange(active.size), host_ids]
             is_eos = host_ids == eos_id
@@ -95,13 +110,14 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
 def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
                 beam_size: int = 5, length_penalty: float = 0.6, max_len_a: float = 1.5,
                 max_len_b: float = 10, max_len: int | None = None,
-                banned_ids: Iterable[int] = (), nbest: int | None = None) -> list:
+                banned_ids: Iterable[int] = (), nbest: int | None = None, no_repeat_ngram_size: int = 0) -> list:
     """Batched beam search with the key/value cache; returns the best hypothesis per row (with
     `nbest` K <= beam_size: the K best per row, as nbest.Hypothesis lists, best first).
 
     Each row keeps K = beam_size live hypotheses (at t = 0 only the first, the others start
     at score -inf). A step scores every live hypothesis's extensions by cumulative log-prob
-    (sum of log_softmax of the decoder's logits; -inf for BOS and `banned_ids`) and takes the
+    (sum of log_softmax of the decoder's logits; -inf for BOS, `banned_ids` and tokens that would
+    repeat an n-gram of the hypothesis, with `no_repeat_ngram_size` n > 0) and takes the
     2K best candidates of the row, best first. An EOS candidate among the first K of them is
     *finished*; the first K non-EOS candidates become the new live hypotheses (there are
     always K: each hypothesis has only one EOS extension). Every cache follows its
@@ -121,10 +137,11 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
     alternative to keep alive once EOS is its best choice).
     """
     check_decoding_options(beam_size=beam_size, length_penalty=length_penalty, max_len_a=max_len_a,
-                           max_len_b=max_len_b, max_len=max_len, nbest=nbest)
+                           max_len_b=max_len_b, max_len=max_len, nbest=nbest, no_repeat_ngram_size=no_repeat_ngram_size)
     if beam_size == 1:
         found = greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, max_len_a=max_len_a, max_len_b=max_len_b,
-                              max_len=max_len, banned_ids=banned_ids, with_log_probs=nbest is not None)
+                              max_len=max_len, banned_ids=banned_ids, no_repeat_ngram_size=no_repeat_ngram_size,
+                              with_log_probs=nbest is not None)
         if nbest is None:
             return found
         limits = length_limits(model, _raw(src_mask), max_len_a, max_len_b, max_len)
@@ -156,7 +173,8 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
             n = active.size
             logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))[:, -1]
             vocab = logits.shape[-1]
-            log_probs = _mask_banned(_log_softmax(logits), banned).reshape(n, k, vocab)
+            log_probs = _mask_repeats(_mask_banned(_log_softmax(logits), banned), history, no_repeat_ngram_size, eos_id)
+            log_probs = log_probs.reshape(n, k, vocab)
             candidates = (scores[:, :, None] + log_probs).reshape(n, k * vocab)
             top = _top_candidates(xp, candidates, min(2 * k, k * vocab))
             top_scores = xp.take_along_axis(candidates, top, axis=1)
@@ -258,11 +276,14 @@ def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: 
     Sources are sorted by length and padded into batches of at most `batch_size` (so that
     little padding is wasted), decoded greedily (beam_size = 1) or by beam search, and put
     back in order. BOS, `pad_id` and `banned_ids` are never generated. Extra keywords
-    (max_len_a, max_len_b, max_len, and length_penalty for beam search) go to the search;
+    (max_len_a, max_len_b, max_len, no_repeat_ngram_size, and length_penalty for beam search) go to the search;
+    sample=True (greedy only) draws the tokens (sampling.Sampling: temperature, top_k, top_p, seed);
     all are checked first (decoding_options), length_penalty with beam_size = 1 too.
     """
     check_decoding_options(beam_size=beam_size, batch_size=batch_size, **kw)
     nbest = kw.pop("nbest", None)
+    if kw.pop("sample", False):
+        kw["sampling"] = Sampling(**{key: value for key in SAMPLING if (value := kw.pop(key, None)) is not None})
     kw["banned_ids"] = [pad_id, *banned_ids] if pad_id != eos_id else list(banned_ids)
     sources = [np.asarray(list(ids), dtype=np.int64) for ids in src_ids_list]
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
@@ -279,7 +300,7 @@ def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: 
         src_mask = np.arange(width) < lengths[:, None]
         src, src_mask = _on_model_device(src, model), _on_model_device(src_mask, model)
         if beam_size == 1 and nbest is None:
-            results = greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, **kw)
+            results = greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, sentences=chunk, **kw)
         else:
             results = beam_search(model, src, src_mask, bos_id=bos_id, eos_id=eos_id,
                                   beam_size=beam_size, nbest=nbest, **kw)

@@ -118,3 +118,24 @@ def length_limits(model: Any, src_mask: Any, max_len_a: float = 1.5, max_len_b: 
 def length_penalty_factor(length: "int | np.ndarray", alpha: float) -> "float | np.ndarray":
     """GNMT length penalty (Wu et al. 2016): ((5 + length) / 6) ** alpha."""
     return ((5.0 + length) / 6.0) ** alpha
+
+
+def _mask_repeats(scores: Any, history: np.ndarray, size: int, eos_id: int) -> Any:
+    """Set to -inf, in place, each token that would complete an n-gram of `size` tokens already in
+    its row's `history` (fairseq's --no-repeat-ngram-size; EOS is never blocked, so a row can end).
+
+    scores: (R, V) on the model's device; history: (R, t) int64 on the host, the tokens generated
+    so far (BOS excluded: it is never generated again). size 0 blocks nothing. Returns `scores`.
+    """
+    t = history.shape[1]
+    if size == 0 or t < size:  # no n-gram yet (size 1 with t >= 1: every token seen is blocked)
+        return scores
+    windows = np.lib.stride_tricks.sliding_window_view(history, size, axis=1)  # (R, t - size + 1, size)
+    tail = history[:, t - size + 1:]  # the last size - 1 tokens: the prefix the next token would complete
+    rows, starts = np.nonzero((windows[:, :, :size - 1] == tail[:, None, :]).all(axis=2))
+    tokens = windows[rows, starts, size - 1]
+    rows, tokens = rows[tokens != eos_id], tokens[tokens != eos_id]
+    if rows.size:
+        xp = backend.get_array_module(scores)
+        scores[xp.asarray(rows), xp.asarray(tokens)] = -xp.inf
+    return scores
