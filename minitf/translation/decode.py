@@ -5,7 +5,8 @@ src_mask, caches, start=t)`, so that step t costs O(t) attention instead of re-r
 whole prefix. They run under `no_grad()` and `cpu.inference()` (products on BLAS's own threads) with
 the model in eval mode (its training mode is restored afterwards) and work on NumPy or CuPy models alike: arrays come from the model's
 outputs and `xp` from `backend.get_array_module`. Their length limit and banned ids, and the
-helpers they share with forced decoding, are in search_steps.py.
+helpers they share with forced decoding, are in search_steps.py; greedy search's sampling variant
+(`sample=True`) draws its tokens with sampling.py.
 
 Rows that have finished are dropped from the running batch (their cache rows with them), so a
 batch costs only as much as its still-unfinished rows.
@@ -282,8 +283,9 @@ def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: 
     """
     check_decoding_options(beam_size=beam_size, batch_size=batch_size, **kw)
     nbest = kw.pop("nbest", None)
+    sampling = {key: value for key in SAMPLING if (value := kw.pop(key, None)) is not None}
     if kw.pop("sample", False):
-        kw["sampling"] = Sampling(**{key: value for key in SAMPLING if (value := kw.pop(key, None)) is not None})
+        kw["sampling"] = Sampling(**sampling)
     kw["banned_ids"] = [pad_id, *banned_ids] if pad_id != eos_id else list(banned_ids)
     sources = [np.asarray(list(ids), dtype=np.int64) for ids in src_ids_list]
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))

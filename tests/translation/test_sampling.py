@@ -157,3 +157,11 @@ def test_the_cli_samples_reproducibly(capsys, monkeypatch):
     assert len(sampled.splitlines()) == 3
     assert run("--sample", "--seed", "3", "--top-p", "0.9", "--temperature", "1.5") == sampled
     assert run("--sample", "--top-k", "1") == run("--beam", "1")
+
+
+def test_the_translator_samples_reproducibly():
+    translator = Translator(Transformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
+    sentences = ["one two", "three", "four five"]
+    sampled = translator.translate(sentences, sample=True, seed=5, temperature=2.0)
+    assert translator.translate(sentences, sample=True, seed=5, temperature=2.0) == sampled
+    assert translator.translate(sentences, sample=True, top_k=1, seed=5) == translator.translate(sentences)
