@@ -53,7 +53,8 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "nbest": ("None or an int", lambda v: v is None or _integer(1)(v), "None or an integer >= 1"),
     "no_repeat_ngram_size": ("an int", _integer(0), "an integer >= 0 (0: off)"),
     # sampling (translate_ids with sample=True); None: the default (temperature 1, no top-k, top-p 1, seed 0)
-    "temperature": ("None or a float or int", lambda v: v is None or (_number(0.0)(v) and v > 0), "a finite number > 0"),
+    "temperature": ("None or a float or int", lambda v: v is None or (_number(0.0)(v) and v > 0),
+                    "a finite number > 0"),
     "top_k": ("None or an int", lambda v: v is None or _integer(1)(v), "an integer >= 1"),
     "top_p": ("None or a float or int", lambda v: v is None or (_number(0.0, 1.0)(v) and v > 0), "a number in (0, 1]"),
     "seed": ("None or an int", lambda v: v is None or _integer(0)(v), "an integer >= 0"),
@@ -111,8 +112,9 @@ def _check_sampling(names: Mapping[str, str], sample: bool, options: Mapping[str
         return
     beam, nbest = options.get("beam_size"), options.get("nbest")
     if beam is not None and beam > 1:
-        raise ConfigError(f"{flag} draws one translation token by token: not with {names.get('beam_size', 'beam_size')} "
-                          f"{beam} (beam search; use 1)")
+        beam_name = names.get("beam_size", "beam_size")
+        raise ConfigError(f"{flag} draws one translation token by token: not with {beam_name} {beam} "
+                          "(beam search; use 1)")
     if nbest is not None:
         raise ConfigError(f"{flag} draws one translation per sentence: not with {names.get('nbest', 'nbest')}")
 
@@ -131,7 +133,8 @@ def add_flags(p: argparse.ArgumentParser, sampling: bool = False) -> None:
     if sampling:
         p.add_argument("--sample", action="store_true", help="draw each token from the model's distribution "
                        "instead of searching (e.g. for back-translation); greedy only, not with --nbest")
-        p.add_argument("--temperature", type=float, metavar="T", help="with --sample: divide the logits by T > 0 (default 1)")
+        p.add_argument("--temperature", type=float, metavar="T",
+                       help="with --sample: divide the logits by T > 0 (default 1)")
         p.add_argument("--top-k", type=int, metavar="K", help="with --sample: draw among the K most likely tokens only")
         p.add_argument("--top-p", type=float, metavar="P", help="with --sample: draw among the smallest set of most "
                        "likely tokens of probability >= P, in (0, 1] (default 1)")
