@@ -26,7 +26,8 @@ from .errors import ConfigError, InputError, UserError
 from .cpu import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
 from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, load_checkpoint
-from .translation.decoding_options import LENGTH_PENALTY_RANGE, check_decoding_options
+from .translation import decoding_options
+from .translation.decoding_options import check_decoding_options
 from .translation import evaluate_sets
 from .translation.nbest import nbest_line
 
@@ -155,7 +156,7 @@ def _report_demo(trainer) -> None:
 
 def _add_translate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate lines from stdin to stdout")
-    _add_decoding_flags(p)
+    _add_decoding_flags(p, sampling=True)
     p.add_argument("--nbest", type=int, metavar="K", help="print the K (<= --beam) best hypotheses of each line, "
                    "one per line: 'LINE ||| HYPOTHESIS ||| SCORE ||| LOG_PROB' (LINE from 0; SCORE with the length penalty)")
     p.add_argument("--attention-png", metavar="DIR", help="also draw each line's cross-attention (last decoder layer, "
@@ -163,33 +164,20 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_translate)
 
 
-def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
+def _add_decoding_flags(p: argparse.ArgumentParser, sampling: bool = False) -> None:
     p.add_argument("--checkpoint", required=True, nargs="+", metavar="CKPT",
                    help="a checkpoint written by `minitf train`; several: an ensemble averaging their probabilities")
-    p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
-    p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha for beam search, in [{:g}, {:g}] (default 0.6)".format(*LENGTH_PENALTY_RANGE))
-    p.add_argument("--max-len-a", type=float, default=1.5,
-                   help="output length limit: A * source tokens + B (default A 1.5, B 10)")
-    p.add_argument("--max-len-b", type=float, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
+    decoding_options.add_flags(p, sampling)  # --beam, --length-penalty ... (and --sample ...)
     p.add_argument("--device", default="cpu")
-
-
-_DECODING_FLAGS = {"beam_size": "--beam", "batch_size": "--batch-size", "length_penalty": "--length-penalty",
-                   "max_len_a": "--max-len-a", "max_len_b": "--max-len-b"}
 
 
 def _decoding_options(args: argparse.Namespace) -> dict:
     """The decoding flags, checked before the checkpoint is read: ConfigError names a flag out of range."""
-    options = dict(beam_size=args.beam, batch_size=args.batch_size, length_penalty=args.length_penalty,
-                   max_len_a=args.max_len_a, max_len_b=args.max_len_b)
-    check_decoding_options(_DECODING_FLAGS, **options)
-    return options
+    return decoding_options.options_from_args(args)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
     options = _decoding_options(args)
-    check_decoding_options({"nbest": "--nbest", "beam_size": "--beam"}, nbest=args.nbest, beam_size=args.beam)
     if args.attention_png:  # before any work: the folder, and matplotlib
         if len(args.checkpoint) > 1:
             raise ConfigError("--attention-png draws one model's cross-attention: give one --checkpoint, "
@@ -326,7 +314,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 def cmd_score(args: argparse.Namespace) -> int:
     from .translation.forced import format_score, score_files  # noqa: PLC0415
 
-    check_decoding_options(_DECODING_FLAGS, batch_size=args.batch_size)
+    check_decoding_options(decoding_options.FLAGS, batch_size=args.batch_size)
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device)
     for score in score_files(translator, args.src, args.ref, batch_size=args.batch_size):
         print(format_score(score))

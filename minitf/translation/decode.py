@@ -4,132 +4,27 @@ Both searches run the decoder one position per step, `model.decode(last_tokens, 
 src_mask, caches, start=t)`, so that step t costs O(t) attention instead of re-running the
 whole prefix. They run under `no_grad()` and `cpu.inference()` (products on BLAS's own threads) with
 the model in eval mode (its training mode is restored afterwards) and work on NumPy or CuPy models alike: arrays come from the model's
-outputs and `xp` from `backend.get_array_module`.
-
-Length limit. Row b may produce at most
-
-    limit_b = floor(max_len_a * (real source length of row b) + max_len_b)
-
-output tokens (not counting BOS or EOS), capped at `model.config.max_len - 1` (so that BOS
-plus the output fits the model's positional table) and at `max_len` when given. A row that
-reaches its limit ends there as if it had produced EOS. Returned token lists never contain
-BOS or EOS.
-
-Banned ids. BOS, and the ids in `banned_ids` (padding and other special tokens; translate_ids
-always adds `pad_id`), are never generated: their scores are set to -inf before the arg-max
-and before beam search ranks its candidates (the other tokens keep their log-probs).
+outputs and `xp` from `backend.get_array_module`. Their length limit and banned ids, and the
+helpers they share with forced decoding, are in search_steps.py; greedy search's sampling variant
+(`sample=True`) draws its tokens with sampling.py.
 
 Rows that have finished are dropped from the running batch (their cache rows with them), so a
 batch costs only as much as its still-unfinished rows.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .. import backend, cpu
-from ..autograd import Tensor, no_grad
-from ..functional.softmax import logsumexp_array
-from .decoding_options import check_decoding_options
+from .. import backend
+from .decoding_options import SAMPLING, check_decoding_options
 from .nbest import Finished, greedy_hypotheses
+from .sampling import Sampling
+from .search_steps import (_banned, _host, _inference, _log_softmax, _mask_banned, _on_model_device, _raw,  # noqa: F401
+                           _mask_repeats, _reorder_caches, _take, length_limits, length_penalty_factor)
 
 __all__ = ["greedy_decode", "beam_search", "translate_ids", "length_limits", "length_penalty_factor"]
-
-
-# ---- helpers ------------------------------------------------------------------------------
-
-def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
-
-
-def _host(x: Any) -> np.ndarray:
-    return backend.to_device(x, "cpu")
-
-
-def _take(x: Any, index: Any) -> Any:
-    """Rows `index` of a Tensor (kept a Tensor) or of a raw array."""
-    if isinstance(x, Tensor):
-        return Tensor(x.data[index])
-    return x[index]
-
-
-def _on_model_device(array: Any, model: Any) -> Any:
-    """Move a batch array to the model's device if the model sits on a GPU."""
-    device = getattr(model, "device", None)
-    if device is not None and getattr(device, "kind", "cpu") != "cpu":
-        return backend.to_device(array, device)
-    return array
-
-
-@contextlib.contextmanager
-def _inference(model: Any) -> Iterator[None]:
-    """Eval mode, no graph and unsplit products inside; the model's previous training mode is restored after."""
-    was_training = bool(getattr(model, "training", False))
-    model.eval()
-    try:
-        with no_grad(), cpu.inference():
-            yield
-    finally:
-        model.train(was_training)
-
-
-def _reorder_caches(caches: Any, index: Any) -> None:
-    """Follow `index` (rows of the new batch -> rows of the old one) in every layer's caches."""
-    for layer in caches:
-        for cache in (layer.values() if isinstance(layer, dict) else layer):
-            cache.reorder(index)
-
-
-def _log_softmax(logits: Any) -> Any:
-    """Stable log-softmax over the last axis of a raw array, returned in float64.
-
-    The normalizer is computed in the logits' own precision; the subtraction is done in
-    float64, where it keeps distinct float32 logits distinct (their order and ties exact).
-    """
-    xp = backend.get_array_module(logits)
-    return logits.astype(xp.float64) - logsumexp_array(logits, axis=-1).astype(xp.float64)
-
-
-def _banned(bos_id: int, eos_id: int, banned_ids: Iterable[int]) -> list[int]:
-    """Sorted ids never to generate: BOS and `banned_ids`, EOS excepted (it ends a sentence)."""
-    banned = {int(i) for i in banned_ids}
-    if eos_id in banned:
-        raise ValueError(f"banned_ids contain the EOS id {eos_id}: no output could ever end")
-    return sorted((banned | {int(bos_id)}) - {int(eos_id)})
-
-
-def _mask_banned(scores: Any, banned: list[int]) -> Any:
-    """Set columns `banned` of (rows, V) scores to -inf, in place; returns `scores`."""
-    if banned:
-        vocab = scores.shape[-1]
-        if banned[0] < 0 or banned[-1] >= vocab:
-            bad = banned[0] if banned[0] < 0 else banned[-1]
-            raise ValueError(f"banned token id {bad} is outside the model's vocabulary [0, {vocab})")
-        scores[:, banned] = -backend.get_array_module(scores).inf
-    return scores
-
-
-def length_limits(model: Any, src_mask: Any, max_len_a: float = 1.5, max_len_b: float = 10,
-                  max_len: int | None = None) -> np.ndarray:
-    """Per-row maximum number of output tokens (without BOS/EOS), as int64 on the host.
-
-    floor(max_len_a * source_length + max_len_b), capped at config.max_len - 1 and at
-    `max_len` if given; never negative. Computed in floats and capped before the cast to integers.
-    """
-    lengths = _host(_raw(src_mask)).astype(bool).sum(axis=1).astype(np.float64)
-    cap = int(model.config.max_len) - 1
-    if max_len is not None:
-        cap = min(cap, int(max_len))
-    with np.errstate(over="ignore"):  # a huge (finite) a or b gives inf: capped below
-        limits = np.floor(max_len_a * lengths + max_len_b + 1e-9)
-    return np.clip(limits, 0, max(cap, 0)).astype(np.int64)
-
-
-def length_penalty_factor(length: "int | np.ndarray", alpha: float) -> "float | np.ndarray":
-    """GNMT length penalty (Wu et al. 2016): ((5 + length) / 6) ** alpha."""
-    return ((5.0 + length) / 6.0) ** alpha
 
 
 # ---- greedy -------------------------------------------------------------------------------
@@ -147,16 +42,22 @@ def _encode_rows(model: Any, src: Any, src_mask: Any, rows: np.ndarray) -> tuple
 
 def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
                   max_len_a: float = 1.5, max_len_b: float = 10, max_len: int | None = None,
-                  banned_ids: Iterable[int] = (), with_log_probs: bool = False) -> Any:
+                  banned_ids: Iterable[int] = (), no_repeat_ngram_size: int = 0, with_log_probs: bool = False,
+                  sampling: Sampling | None = None, sentences: Sequence[int] | None = None) -> Any:
     """Batched greedy decoding with the key/value cache (with_log_probs: also each output's log-prob).
 
     src: (B, S) int ids; src_mask: (B, S) bool, True at real tokens (both moved to the model's
     device if it is a GPU and they are not there yet). Each step takes the arg-max token
-    (lowest id on ties) among all but BOS and `banned_ids`. Returns B token lists without
+    (lowest id on ties) among all but BOS, `banned_ids` and, with `no_repeat_ngram_size` N > 0, the
+    tokens that would repeat one of the row's N-grams (search_steps._mask_repeats); with `sampling`, the
+    token is drawn instead (sampling.py; row b by the Generator of sentence number `sentences[b]`,
+    default b). Returns B token lists without
     BOS/EOS (and with_log_probs, a float64 array of their log-probs, EOS's included). Options out of
     range (decoding_options) raise ConfigError naming them.
     """
-    check_decoding_options(max_len_a=max_len_a, max_len_b=max_len_b, max_len=max_len)
+    check_decoding_options(max_len_a=max_len_a, max_len_b=max_len_b, max_len=max_len,
+                           no_repeat_ngram_size=no_repeat_ngram_size,
+                           **({key: getattr(sampling, key) for key in SAMPLING} | {"sample": True} if sampling else {}))
     banned = _banned(bos_id, eos_id, banned_ids)
     src, src_mask = _on_model_device(_raw(src), model), _on_model_device(_raw(src_mask), model)
     batch = src.shape[0]
@@ -167,6 +68,7 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
     if active.size == 0:
         return (outputs, totals) if with_log_probs else outputs
     xp = backend.get_array_module(src)
+    generators = sampling.generators(range(batch) if sentences is None else sentences) if sampling else None
     with _inference(model):
         memory, src_mask = _encode_rows(model, src, src_mask, active)
         caches = model.new_caches()
@@ -175,8 +77,15 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
         while active.size:
             logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))[:, -1]
             step = _host(_log_softmax(logits)) if with_log_probs else None  # before the masking (in place)
-            next_ids = _mask_banned(logits, banned).argmax(axis=-1)
-            host_ids = _host(next_ids)
+            if no_repeat_ngram_size:
+                history = np.array([outputs[row] for row in active.tolist()], dtype=np.int64).reshape(active.size, t)
+                _mask_repeats(logits, history, no_repeat_ngram_size, eos_id)
+            if sampling is None:
+                next_ids = _mask_banned(logits, banned).argmax(axis=-1)
+                host_ids = _host(next_ids)
+            else:
+                host_ids = sampling.draw(_host(_mask_banned(logits, banned)), [generators[r] for r in active.tolist()])
+                next_ids = xp.asarray(host_ids)
             if with_log_probs:
                 totals[active] += step[np.arange(active.size), host_ids]
             is_eos = host_ids == eos_id
@@ -202,13 +111,14 @@ def greedy_decode(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: i
 def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int,
                 beam_size: int = 5, length_penalty: float = 0.6, max_len_a: float = 1.5,
                 max_len_b: float = 10, max_len: int | None = None,
-                banned_ids: Iterable[int] = (), nbest: int | None = None) -> list:
+                banned_ids: Iterable[int] = (), nbest: int | None = None, no_repeat_ngram_size: int = 0) -> list:
     """Batched beam search with the key/value cache; returns the best hypothesis per row (with
     `nbest` K <= beam_size: the K best per row, as nbest.Hypothesis lists, best first).
 
     Each row keeps K = beam_size live hypotheses (at t = 0 only the first, the others start
     at score -inf). A step scores every live hypothesis's extensions by cumulative log-prob
-    (sum of log_softmax of the decoder's logits; -inf for BOS and `banned_ids`) and takes the
+    (sum of log_softmax of the decoder's logits; -inf for BOS, `banned_ids` and tokens that would
+    repeat an n-gram of the hypothesis, with `no_repeat_ngram_size` n > 0) and takes the
     2K best candidates of the row, best first. An EOS candidate among the first K of them is
     *finished*; the first K non-EOS candidates become the new live hypotheses (there are
     always K: each hypothesis has only one EOS extension). Every cache follows its
@@ -228,10 +138,11 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
     alternative to keep alive once EOS is its best choice).
     """
     check_decoding_options(beam_size=beam_size, length_penalty=length_penalty, max_len_a=max_len_a,
-                           max_len_b=max_len_b, max_len=max_len, nbest=nbest)
+                           max_len_b=max_len_b, max_len=max_len, nbest=nbest, no_repeat_ngram_size=no_repeat_ngram_size)
     if beam_size == 1:
         found = greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, max_len_a=max_len_a, max_len_b=max_len_b,
-                              max_len=max_len, banned_ids=banned_ids, with_log_probs=nbest is not None)
+                              max_len=max_len, banned_ids=banned_ids, no_repeat_ngram_size=no_repeat_ngram_size,
+                              with_log_probs=nbest is not None)
         if nbest is None:
             return found
         limits = length_limits(model, _raw(src_mask), max_len_a, max_len_b, max_len)
@@ -263,7 +174,8 @@ def beam_search(model: Any, src: Any, src_mask: Any, *, bos_id: int, eos_id: int
             n = active.size
             logits = _raw(model.decode(tokens, memory, src_mask, caches, start=t))[:, -1]
             vocab = logits.shape[-1]
-            log_probs = _mask_banned(_log_softmax(logits), banned).reshape(n, k, vocab)
+            log_probs = _mask_repeats(_mask_banned(_log_softmax(logits), banned), history, no_repeat_ngram_size, eos_id)
+            log_probs = log_probs.reshape(n, k, vocab)
             candidates = (scores[:, :, None] + log_probs).reshape(n, k * vocab)
             top = _top_candidates(xp, candidates, min(2 * k, k * vocab))
             top_scores = xp.take_along_axis(candidates, top, axis=1)
@@ -365,11 +277,15 @@ def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: 
     Sources are sorted by length and padded into batches of at most `batch_size` (so that
     little padding is wasted), decoded greedily (beam_size = 1) or by beam search, and put
     back in order. BOS, `pad_id` and `banned_ids` are never generated. Extra keywords
-    (max_len_a, max_len_b, max_len, and length_penalty for beam search) go to the search;
+    (max_len_a, max_len_b, max_len, no_repeat_ngram_size, and length_penalty for beam search) go to the search;
+    sample=True (greedy only) draws the tokens (sampling.Sampling: temperature, top_k, top_p, seed);
     all are checked first (decoding_options), length_penalty with beam_size = 1 too.
     """
     check_decoding_options(beam_size=beam_size, batch_size=batch_size, **kw)
     nbest = kw.pop("nbest", None)
+    sampling = {key: value for key in SAMPLING if (value := kw.pop(key, None)) is not None}
+    if kw.pop("sample", False):
+        kw["sampling"] = Sampling(**sampling)
     kw["banned_ids"] = [pad_id, *banned_ids] if pad_id != eos_id else list(banned_ids)
     sources = [np.asarray(list(ids), dtype=np.int64) for ids in src_ids_list]
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
@@ -386,7 +302,7 @@ def translate_ids(model: Any, src_ids_list: Sequence[Sequence[int]], *, bos_id: 
         src_mask = np.arange(width) < lengths[:, None]
         src, src_mask = _on_model_device(src, model), _on_model_device(src_mask, model)
         if beam_size == 1 and nbest is None:
-            results = greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, **kw)
+            results = greedy_decode(model, src, src_mask, bos_id=bos_id, eos_id=eos_id, sentences=chunk, **kw)
         else:
             results = beam_search(model, src, src_mask, bos_id=bos_id, eos_id=eos_id,
                                   beam_size=beam_size, nbest=nbest, **kw)

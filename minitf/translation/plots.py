@@ -272,9 +272,10 @@ def token_label(tokenizer: Any, token_id: int) -> str:
 
 
 def attention_maps(translator: Any, sentences: Sequence[str], beam_size: int = 1, batch_size: int = 64,
-                   length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[AttentionMap]:
-    """Translate `sentences` as Translator.translate does with these options (the same tokens) and
-    return each one's AttentionMap. A sentence that cannot be translated raises InputError naming it."""
+                   length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10,
+                   **search: Any) -> list[AttentionMap]:
+    """Translate `sentences` as Translator.translate does with these options (the same tokens; `search`:
+    its others, e.g. no_repeat_ngram_size) and return each one's AttentionMap. A sentence that cannot be translated raises InputError naming it."""
     tokenizer, model = translator.tokenizer, translator.model
     ids = []
     for number, sentence in enumerate(sentences, 1):
@@ -284,7 +285,7 @@ def attention_maps(translator: Any, sentences: Sequence[str], beam_size: int = 1
         ids.append(tokenizer.encode(sentence))
     outputs = translate_ids(model, ids, bos_id=translator.bos_id, eos_id=translator.eos_id, pad_id=translator.pad_id,
                             banned_ids=translator.banned_ids, beam_size=beam_size, batch_size=batch_size,
-                            length_penalty=length_penalty, max_len_a=max_len_a, max_len_b=max_len_b)
+                            length_penalty=length_penalty, max_len_a=max_len_a, max_len_b=max_len_b, **search)
     maps = []
     for sentence, src, out in zip(sentences, ids, outputs):
         weights = cross_attention(model, src, out, translator.bos_id)

@@ -62,24 +62,32 @@ class Translator:
         return None
 
     def translate(self, sentences: Iterable[str], beam_size: int = 1, batch_size: int = 64,
-                  length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10) -> list[str]:
+                  length_penalty: float = 0.6, max_len_a: float = 1.5, max_len_b: float = 10,
+                  no_repeat_ngram_size: int = 0, sample: bool = False, temperature: float | None = None,
+                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None) -> list[str]:
         """Translate each sentence into at most max_len_a * (source tokens) + max_len_b tokens.
+
+        no_repeat_ngram_size N > 0: no output repeats one of its own N-grams. sample=True (greedy only)
+        draws each token instead of taking the best one, shaped by temperature (default 1), top_k (default
+        all), top_p (default 1), drawn with `seed` (default 0): see minitf.translation.sampling.
 
         `sentences`: a list (or any iterable) of strings; one string is a TypeError, not a list of
         characters. A sentence longer than the model allows, empty, blank (no visible character), or
         not encodable raises InputError (a ValueError) naming it (check one beforehand with `problem`).
         """
         return self._translate(sentences, beam_size=beam_size, batch_size=batch_size, length_penalty=length_penalty,
-                               max_len_a=max_len_a, max_len_b=max_len_b)
+                               max_len_a=max_len_a, max_len_b=max_len_b, no_repeat_ngram_size=no_repeat_ngram_size,
+                               sample=sample, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
 
     def translate_nbest(self, sentences: Iterable[str], nbest: int, beam_size: int = 5, batch_size: int = 64,
                         length_penalty: float = 0.6, max_len_a: float = 1.5,
-                        max_len_b: float = 10) -> list[list[Hypothesis]]:
+                        max_len_b: float = 10, no_repeat_ngram_size: int = 0) -> list[list[Hypothesis]]:
         """The `nbest` best hypotheses of beam search per sentence, best first (nbest <= beam_size):
         Hypothesis(output=text, score=length-penalised log-prob, log_prob=raw log-prob). Same checks as
         `translate`; beam_size = 1 (nbest 1) is greedy search with its scores."""
         return self._translate(sentences, nbest=nbest, beam_size=beam_size, batch_size=batch_size,
-                               length_penalty=length_penalty, max_len_a=max_len_a, max_len_b=max_len_b)
+                               length_penalty=length_penalty, max_len_a=max_len_a, max_len_b=max_len_b,
+                               no_repeat_ngram_size=no_repeat_ngram_size)
 
     def _translate(self, sentences: Iterable[str], nbest: int | None = None, **options) -> list:
         if isinstance(sentences, (str, bytes)):
