@@ -1,6 +1,7 @@
 """The benchmark scripts in tools/ run end to end (on the tiny config; no timing is checked)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -216,3 +217,17 @@ def test_bench_decode_torch_decoder_agrees_with_minitf_on_a_tiny_checkpoint(tmp_
     assert len(rows["greedy"]) == 5 and float(rows["greedy"][4].split()[0]) > 0  # minitf / PyTorch
     assert "greedy: 6 / 6 sentences decode to the same tokens" in done.stdout
     assert "beam 2: 6 / 6 sentences decode to the same tokens" in done.stdout
+
+
+def test_bench_decode_runs_minitf_alone_without_torch(tmp_path):
+    blocker = tmp_path / "no_torch"
+    blocker.mkdir()
+    (blocker / "torch.py").write_text("raise ImportError('no torch here')\n", encoding="utf-8")
+    checkpoint = write_tiny_checkpoint(tmp_path)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_decode.py"), "--checkpoint", str(checkpoint),
+                           "--src", str(tmp_path / "src.de.gz"), "--quick", "--threads", "1"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "PyTorch is not installed: minitf only" in done.stdout
+    assert set(decode_table(done.stdout)) == {"search", "greedy", "beam 2"}

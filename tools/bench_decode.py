@@ -13,7 +13,7 @@ runs after tokenizing. PyTorch: the checkpoint's weights copied into torch.nn.Tr
 the encoder run by torch, and a decoder step written here over that model's own weights
 with a key/value cache too (self-attention keys/values appended per step, cross-attention
 keys/values projected once), the same batches, the same length limits, banned tokens and
-beam rules (the host-side bookkeeping is minitf's: decode.Finished and _best_reachable).
+beam rules (the host-side bookkeeping is minitf's own: nbest.Finished, decode._best_reachable).
 Tokenizing is not timed on either side. Each framework decodes in its own subprocess with
 --threads threads; the two alternate for --rounds rounds and the table shows medians.
 The greedy outputs of both are compared token for token.
