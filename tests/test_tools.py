@@ -1,6 +1,7 @@
 """The benchmark scripts in tools/ run end to end (on the tiny config; no timing is checked)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -168,7 +169,7 @@ def test_sweep_decoding_tabulates_the_metric_per_beam_and_alpha(tmp_path):
 
 def test_bench_bpe_dropout_times_plain_and_dropout_encoding(tmp_path):
     import gzip
-    for name, text in [("a.gz", "Zwei junge Männer sind im Freien.\n"), ("b.txt", "Two young men are outside.\n")]:
+    for name, text in [("a.gz", "Ein alter Hund schläft vor der Tür.\n"), ("b.txt", "An old dog sleeps by the door.\n")]:
         data = (text * 50).encode()
         (tmp_path / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     done = subprocess.run([sys.executable, str(TOOLS / "bench_bpe_dropout.py"), "--data", str(tmp_path), "--files",
@@ -182,3 +183,69 @@ def test_bench_bpe_dropout_times_plain_and_dropout_encoding(tmp_path):
         assert row[1].strip() == "50"
         plain, dropout = int(row[6].replace(",", "")), int(row[7].split("(")[0].replace(",", ""))
         assert dropout > plain > 0
+
+
+def write_tiny_checkpoint(folder: Path) -> Path:
+    """A random tiny model (tests/tiny_runs.py) saved as a checkpoint, and a source file (one line blank)."""
+    import gzip
+
+    import minitf
+    from minitf.nn import Transformer
+    from minitf.translation.checkpoint import save_checkpoint
+    from tiny_runs import TINY_MODEL_CONFIG, TINY_TOKENIZER
+
+    minitf.manual_seed(0)
+    model = Transformer(TINY_MODEL_CONFIG)
+    path = save_checkpoint(folder / "tiny.safetensors", model.state_dict(remove_duplicate=True),
+                           {"model_config": TINY_MODEL_CONFIG.to_dict(), "tokenizer": TINY_TOKENIZER.to_dict()})
+    lines = ["ein Hund", "zwei Katzen", "   ", "ein Mann", "eine Frau", "Kinder", "ja"]
+    with gzip.open(folder / "src.de.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def decode_table(stdout: str) -> dict:
+    return {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+            for line in stdout.splitlines() if line.startswith("| ") and "---" not in line}
+
+
+def run_bench_decode(tmp_path, *extra) -> subprocess.CompletedProcess:
+    checkpoint = write_tiny_checkpoint(tmp_path)
+    return subprocess.run([sys.executable, str(TOOLS / "bench_decode.py"), "--checkpoint", str(checkpoint),
+                           "--src", str(tmp_path / "src.de.gz"), "--quick", "--threads", "1", *extra],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_bench_decode_times_minitf_greedy_and_beam_on_a_tiny_checkpoint(tmp_path):
+    done = run_bench_decode(tmp_path, "--only", "minitf")
+    assert done.returncode == 0, done.stderr
+    rows = decode_table(done.stdout)
+    assert set(rows) == {"search", "greedy", "beam 2"}
+    assert all(float(cell.split()[0]) > 0 for cell in rows["greedy"] + rows["beam 2"])
+    assert "6 sentences (1 skipped" in done.stdout  # the blank line
+    assert "machine: " in done.stdout and "load average" in done.stdout
+
+
+@pytest.mark.slow  # about 6 s: torch's import in each worker
+def test_bench_decode_torch_decoder_agrees_with_minitf_on_a_tiny_checkpoint(tmp_path):
+    pytest.importorskip("torch")
+    done = run_bench_decode(tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = decode_table(done.stdout)
+    assert len(rows["greedy"]) == 5 and float(rows["greedy"][4].split()[0]) > 0  # minitf / PyTorch
+    assert "greedy: 6 / 6 sentences decode to the same tokens" in done.stdout
+    assert "beam 2: 6 / 6 sentences decode to the same tokens" in done.stdout
+
+
+def test_bench_decode_runs_minitf_alone_without_torch(tmp_path):
+    blocker = tmp_path / "no_torch"
+    blocker.mkdir()
+    (blocker / "torch.py").write_text("raise ImportError('no torch here')\n", encoding="utf-8")
+    checkpoint = write_tiny_checkpoint(tmp_path)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_decode.py"), "--checkpoint", str(checkpoint),
+                           "--src", str(tmp_path / "src.de.gz"), "--quick", "--threads", "1"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "PyTorch is not installed: minitf only" in done.stdout
+    assert set(decode_table(done.stdout)) == {"search", "greedy", "beam 2"}

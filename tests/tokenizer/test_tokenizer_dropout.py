@@ -11,9 +11,9 @@ from hypothesis import given, strategies as st
 from minitf.tokenizer import BPETokenizer
 from minitf.tokenizer.dropout import _merge_long, _merge_short
 
-SAMPLE = ("Zwei junge weiße Männer sind im Freien in der Nähe vieler Büsche. Two young, White males "
-          "are outside near many bushes. Ein Mann in grün hält eine Gitarre, während der andere Mann "
-          "sein Hemd ansieht. 12345 naïve café 東京 🤗\n")
+SAMPLE = ("Ein alter Hund schläft vor der Tür, während zwei Katzen im Garten spielen. An old dog sleeps "
+          "by the door while two cats play in the garden. Eine Frau liest ein Buch und trinkt Tee am "
+          "Fenster. 12345 naïve café 東京 🤗\n")
 SPECIALS = ["<pad>", "<bos>", "<eos>"]
 probabilities = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
 
