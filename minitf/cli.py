@@ -29,7 +29,7 @@ from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, load_che
 from .translation import decoding_options
 from .translation.decoding_options import check_decoding_options
 from .translation import evaluate_sets
-from .translation.interactive import HINT, typed_lines
+from .translation.interactive import HINT, is_terminal, typed_lines
 from .translation.nbest import nbest_line
 
 # What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
@@ -186,7 +186,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         from .translation.plots import prepare_attention_dir, write_attention_pngs  # noqa: PLC0415
         prepare_attention_dir(args.attention_png)
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device, log=_note)
-    if sys.stdin.isatty():  # a person typing: translate each line as it is entered (see README)
+    if is_terminal(sys.stdin):  # a person typing: translate each line as it is entered (see README)
         error_line(HINT)
         lines = []
         for number, line in typed_lines(sys.stdin, _text_line, lambda e: error_line(f"minitf: error: {e}")):

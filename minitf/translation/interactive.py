@@ -12,6 +12,14 @@ from ..errors import UserError
 HINT = "minitf: type a sentence and press Enter to translate it; Ctrl-D to end"
 
 
+def is_terminal(stream) -> bool:
+    """Whether `stream` (standard input) is a terminal; False for a stand-in without isatty, or closed."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def typed_lines(stdin: TextIO, to_text: Callable[[bytes, int], str],
                 on_error: Callable[[UserError], None]) -> Iterator[tuple[int, str]]:
     """(line number from 1, text) for each line entered on `stdin` until end of input (Ctrl-D).

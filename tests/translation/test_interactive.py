@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from minitf.cli import main
-from minitf.translation.interactive import HINT, typed_lines
+from minitf.translation.interactive import HINT, is_terminal, typed_lines
 from tiny_runs import tiny_trainer
 
 LINES = ["one hundred and two", "", "seven", "forty one"]
@@ -129,3 +129,9 @@ def test_each_translation_is_flushed_when_stdout_is_buffered(checkpoint, monkeyp
     terminal.buffer = terminal
     monkeypatch.setattr(sys, "stdin", terminal)
     assert main(["translate", "--checkpoint", checkpoint]) == 0 and len(given) == 3
+
+
+def test_is_terminal_is_false_for_files_stand_ins_and_closed_streams():
+    closed = io.StringIO()
+    closed.close()
+    assert not any(is_terminal(stream) for stream in (io.BytesIO(), object(), closed))
