@@ -29,6 +29,7 @@ from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, load_che
 from .translation import decoding_options
 from .translation.decoding_options import check_decoding_options
 from .translation import evaluate_sets
+from .translation.interactive import HINT, is_terminal, typed_lines
 from .translation.nbest import nbest_line
 
 # What the user got wrong (settings, files, devices, checkpoints), or what went wrong around
@@ -185,18 +186,32 @@ def cmd_translate(args: argparse.Namespace) -> int:
         from .translation.plots import prepare_attention_dir, write_attention_pngs  # noqa: PLC0415
         prepare_attention_dir(args.attention_png)
     translator = Translator.from_checkpoint(args.checkpoint, device=args.device, log=_note)
-    lines = _stdin_lines()
-    if args.nbest is not None:
-        translate = functools.partial(translator.translate_nbest, nbest=args.nbest)
-        for number, hyps in enumerate(_translate_lines(translator, lines, "line", options, translate)):
-            for hyp in hyps or ():  # none for a line left untranslated (its "")
-                print(nbest_line(number, _one_line(hyp.output), hyp))
+    if is_terminal(sys.stdin):  # a person typing: translate each line as it is entered (see README)
+        error_line(HINT)
+        lines = []
+        for number, line in typed_lines(sys.stdin, _text_line, lambda e: error_line(f"minitf: error: {e}")):
+            _print_translations(translator, [line], options, args.nbest, number)
+            sys.stdout.flush()
+            lines += [""] * (number - 1 - len(lines)) + [line]  # --attention-png numbers the lines as typed
     else:
-        for out in _translate_lines(translator, lines, "line", options):
-            print(_one_line(out))
+        lines = _stdin_lines()
+        _print_translations(translator, lines, options, args.nbest)
     if args.attention_png:  # the pictures show the best translation of each line
         write_attention_pngs(translator, lines, args.attention_png, options)
     return 0
+
+
+def _print_translations(translator, lines: list[str], options: dict, nbest: int | None, first: int = 1) -> None:
+    """The translations of `lines` (line numbers from `first`) on stdout, or their --nbest lists."""
+    if nbest is not None:
+        translate = functools.partial(translator.translate_nbest, nbest=nbest)
+        hyp_lists = _translate_lines(translator, lines, "line", options, translate, first)
+        for number, hyps in enumerate(hyp_lists, first - 1):  # LINE counts from 0
+            for hyp in hyps or ():  # none for a line left untranslated (its "")
+                print(nbest_line(number, _one_line(hyp.output), hyp))
+    else:
+        for out in _translate_lines(translator, lines, "line", options, first=first):
+            print(_one_line(out))
 
 
 def _note(text: str) -> None:
@@ -233,15 +248,16 @@ def _text_line(raw: bytes, number: int) -> str:
     return line
 
 
-def _translate_lines(translator, lines: list[str], where: str, options: dict, translate=None) -> list:
+def _translate_lines(translator, lines: list[str], where: str, options: dict, translate=None,
+                     first: int = 1) -> list:
     """Translations of `lines`, aligned with them: an empty, blank or too long line gives "" and a
-    warning on stderr naming it (`where` and its 1-based number) instead of stopping the rest."""
+    warning on stderr naming it (`where` and its number, from `first`) instead of stopping the rest."""
     outputs = [""] * len(lines)
     kept = []
     for index, line in enumerate(lines):
         problem = translator.problem(line)
         if problem:
-            print(f"minitf: warning: {where} {index + 1} {problem}; its translation is left empty",
+            print(f"minitf: warning: {where} {index + first} {problem}; its translation is left empty",
                   file=sys.stderr)
         else:
             kept.append(index)
