@@ -8,6 +8,7 @@ tokens + 1 for the BOS/EOS shift).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -176,6 +177,37 @@ def shard_batch(batch: Batch, rank: int, world_size: int) -> Batch | None:
     s, t = int(src_mask.sum(axis=1).max()), int(tgt_mask.sum(axis=1).max())
     return Batch(src=batch.src[rows, :s], tgt_in=batch.tgt_in[rows, :t], tgt_out=batch.tgt_out[rows, :t],
                  src_mask=src_mask[:, :s], tgt_mask=tgt_mask[:, :t], indices=batch.indices[rows])
+
+
+def drop_words(batch: Batch, p: float, rng: np.random.Generator, low: int, high: int) -> Batch:
+    """Word dropout by replacement: each real source token and each decoder-input token
+    after BOS becomes, with probability ``p``, a token id drawn uniformly from [low, high)
+    (``low`` = the first id that is not a special token, ``high`` = the vocabulary size).
+
+    Padding, BOS and ``tgt_out`` (what the loss scores) are never changed, so the model
+    learns to translate from a corrupted source and history into the clean target
+    (SwitchOut, Wang et al. 2018). Returns a new Batch; ``batch`` is not modified.
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"word dropout must be in [0, 1), got {p}")
+    if not 0 <= low < high:
+        raise ValueError(f"the replacement ids [low, high) = [{low}, {high}) are empty")
+    if p == 0:
+        return batch
+    first_tgt = np.zeros_like(batch.tgt_mask)
+    first_tgt[:, :1] = True  # BOS stays: every target starts from it
+    src = _replace(batch.src, batch.src_mask, p, rng, low, high)
+    tgt_in = _replace(batch.tgt_in, batch.tgt_mask & ~first_tgt, p, rng, low, high)
+    return dataclasses.replace(batch, src=src, tgt_in=tgt_in)
+
+
+def _replace(ids: np.ndarray, where: np.ndarray, p: float, rng: np.random.Generator, low: int,
+             high: int) -> np.ndarray:
+    """Copy of ``ids`` with each position of ``where`` replaced with probability p by an id in [low, high)."""
+    hit = where & (rng.random(ids.shape) < p)
+    out = ids.copy()
+    out[hit] = rng.integers(low, high, size=int(hit.sum()))
+    return out
 
 
 def _greedy_cuts(costs: np.ndarray, max_tokens: int) -> list[int]:

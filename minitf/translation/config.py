@@ -51,6 +51,8 @@ class TrainConfig:
                            help="tokens per sentence; longer training pairs are dropped and counted")
     bpe_dropout: float = setting(0.0, low=0, below=1, help="BPE-dropout: probability of skipping each merge when "
                                  "the training pairs are re-encoded at each epoch (0 = off; never in validation)")
+    word_dropout: float = setting(0.0, low=0, below=1, help="word dropout: probability of replacing each source "
+                                  "and decoder-input token with a random one in training (0 = off)")
     max_tokens: int = setting(4096, low=1, help="tokens per batch in each process; a step takes this x "
                                                 "processes x accumulate")
     d_model: int = model_setting("d_model", fixed_on_resume=True)

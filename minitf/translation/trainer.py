@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .. import backend, distributed, rng
 from .. import functional as F
-from ..data import Batch, Example, shard_batch
+from ..data import Batch, Example, drop_words, shard_batch
 from ..errors import ConfigError, TrainingError
 from ..nn import Transformer
 from ..optim import AdamW, InverseSqrtSchedule, clip_grad_norm
@@ -179,6 +179,7 @@ class Trainer:
         loss_sum = 0.0
         for i, part in enumerate(parts):
             with self.ddp.no_sync() if i < len(parts) - 1 else contextlib.nullcontext():
+                part = self._drop_words(part)
                 src, tgt_in, tgt_out, src_mask = on_device(part, self.config.device)
                 loss = F.cross_entropy(self.model(src, tgt_in, src_mask), tgt_out, ignore_index=self.pad_id,
                                        label_smoothing=self.config.label_smoothing, reduction="sum")
@@ -214,8 +215,17 @@ class Trainer:
         processes train (each draws its own masks). A step's masks then depend on nothing that
         happened before it, in this process or another: a run stopped anywhere (a signal in a
         step, in an evaluation, in a save) and resumed draws what an uninterrupted one draws."""
-        key = [self.config.seed, self.progress.step] + [self.comm.rank] * (self.comm.size > 1)
-        rng.manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+        key = np.random.SeedSequence([self.config.seed, self.progress.step] + [self.comm.rank] * (self.comm.size > 1))
+        rng.manual_seed(int(key.generate_state(1)[0]))
+        self._word_rng = np.random.default_rng(key.spawn(1)[0])
+
+    def _drop_words(self, part: Batch) -> Batch:
+        """`part` with word dropout (--word-dropout) applied: random non-special tokens in place of some
+        source and decoder-input tokens; the target the loss scores stays clean."""
+        if not self.config.word_dropout:
+            return part
+        low = max(self.pad_id, self.bos_id, self.eos_id) + 1
+        return drop_words(part, self.config.word_dropout, self._word_rng, low, self.tokenizer.vocab_size)
 
     def _end_epoch(self) -> None:
         p = self.progress
