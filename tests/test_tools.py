@@ -1,6 +1,7 @@
 """The benchmark scripts in tools/ run end to end (on the tiny config; no timing is checked)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -249,3 +250,35 @@ def test_bench_decode_runs_minitf_alone_without_torch(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "PyTorch is not installed: minitf only" in done.stdout
     assert set(decode_table(done.stdout)) == {"search", "greedy", "beam 2"}
+
+
+def test_sweep_recipe_trains_candidates_in_parallel_and_reports_validation_scores(tmp_path, monkeypatch):
+    import gzip
+    import importlib.util
+
+    from minitf.data.synthetic import english_number, german_number
+
+    spec = importlib.util.spec_from_file_location("sweep_recipe", TOOLS / "sweep_recipe.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    for split, numbers in (("train", range(100_000, 500_000, 1_001)), ("val", range(100_500, 120_000, 1_003))):
+        for lang, words in (("de", german_number), ("en", english_number)):
+            with gzip.open(tmp_path / f"{split}.{lang}.gz", "wt", encoding="utf-8") as f:
+                f.writelines(words(n) + "\n" for n in numbers)
+    tiny = dict(d_model=32, d_ff=64, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, vocab_size=300)
+    monkeypatch.setattr(sweep, "BASE", dict(max_len=40, max_tokens=256, epochs=4, keep_checkpoints=2,
+                                            bleu_sentences=5, warmup=10, lr=5e-3))
+    monkeypatch.setattr(sweep, "CANDIDATES", {"a": dict(tiny, dropout=0.1), "b": dict(tiny, word_dropout=0.2)})
+    out = tmp_path / "sweep"
+    argv = ["--data", str(tmp_path), "--out-dir", str(out), "--minutes", "5", "--jobs", "2", "--threads", "1",
+            "--average", "2"]
+    sweep.main(argv)
+    assert [r["epoch"] for r in map(json.loads, (out / "b" / "log.jsonl").read_text().splitlines())
+            if r.get("event") == "eval"] == [1, 2, 3, 4]
+    assert "--word-dropout" in sweep.train_command(tmp_path, out, "b", 5)
+    val = (sweep.read_parallel(tmp_path / "val.de.gz", tmp_path / "val.en.gz").sources,
+           sweep.read_parallel(tmp_path / "val.de.gz", tmp_path / "val.en.gz").targets)
+    row = sweep.summarize("a", out, val, 2)
+    assert row["epochs"] == 4 and row["val_average"] > 0 and row["val_average"] == round(sweep.val_bleu(out / "a" / "average_last2.safetensors",
+                                                                             val), 2)
+    sweep.main(argv + ["--report-only", "--only", "b"])  # no training: the table of the finished run
