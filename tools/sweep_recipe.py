@@ -35,7 +35,7 @@ CANDIDATES = {
     "base_d01": dict(d_model=256, d_ff=2048, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, dropout=0.1,
                      vocab_size=8000, lr=1e-3, warmup=800),  # the recipe before this sweep
     "small_d03": dict(d_model=256, d_ff=1024, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, dropout=0.3,
-                      vocab_size=8000, bpe_dropout=0.1, lr=1e-3, warmup=800),
+                      vocab_size=6000, bpe_dropout=0.1, lr=1e-3, warmup=800),
     "tiny_d03": dict(d_model=128, d_ff=512, n_heads=4, n_encoder_layers=4, n_decoder_layers=4, dropout=0.3,
                      vocab_size=6000, bpe_dropout=0.1, lr=2e-3, warmup=1000),
     "tiny_d03_wd": dict(d_model=128, d_ff=512, n_heads=4, n_encoder_layers=4, n_decoder_layers=4, dropout=0.3,
