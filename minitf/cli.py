@@ -25,7 +25,7 @@ from .distributed import abort_job
 from .errors import ConfigError, InputError, UserError
 from .cpu import get_num_threads
 from .tokenizer.cli import add_subparser as add_tokenizer_subparser
-from .translation import DEMO_CONFIG, Trainer, TrainConfig, Translator, load_checkpoint
+from .translation import DEMO_CONFIG, PRESETS, Trainer, TrainConfig, Translator, load_checkpoint
 from .translation import decoding_options
 from .translation.decoding_options import check_decoding_options
 from .translation import evaluate_sets
@@ -94,6 +94,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                     "differ from the defaults for real data. Settings from --config and flags combine with "
                     "those defaults the same way; flags win over --config.")
     p.add_argument("--config", help="JSON file of settings (flags given too take precedence); not with --resume")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="start from these settings, which --config and flags "
+                   "override: " + "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+                                            for name, values in PRESETS.items()))
     p.add_argument("--resume", metavar="CKPT",
                    help="continue training from a checkpoint (last.safetensors) with its settings, writing next "
                         "to it or into --out-dir; flags that do not change the model (e.g. --epochs) apply")
@@ -109,16 +112,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     retain_freed_memory()  # this process only trains: reuse freed activations (glibc)
     flags = given_flags(args, args.train_flags)
     if args.resume:
-        if args.config:
-            raise ConfigError(f"--config {args.config} cannot be combined with --resume: a resumed run keeps "
+        if args.config or args.preset:
+            what = f"--config {args.config}" if args.config else f"--preset {args.preset}"
+            raise ConfigError(f"{what} cannot be combined with --resume: a resumed run keeps "
                               "its checkpoint's settings (give changes that do not alter the model as flags)")
         trainer = Trainer.from_checkpoint(args.resume, overwrite=args.overwrite, **flags)
     else:
         settings = _read_config(args.config) if args.config else {}
-        given = {**settings, **flags}
+        given = {**PRESETS.get(args.preset, {}), **settings, **flags}
         real_data = given.get("src_train") is not None or given.get("train_tsv") is not None
         base = TrainConfig() if real_data else DEMO_CONFIG
-        source = " and ".join(([f"--config {args.config}"] if settings else []) + (["flags"] if flags else []))
+        source = " and ".join(([f"--preset {args.preset}"] if args.preset else [])
+                              + ([f"--config {args.config}"] if settings else []) + (["flags"] if flags else []))
         config = TrainConfig.from_dict({**dataclasses.asdict(base), **given}, source=source or "the demo")
         trainer = Trainer(config, overwrite=args.overwrite)
     trainer.fit()

@@ -565,6 +565,29 @@ def test_real_data_in_a_config_file_starts_from_the_real_data_defaults(tmp_path,
     assert by_file == by_flag and by_file.d_model == minitf.translation.TrainConfig().d_model
 
 
+def test_a_preset_is_overridden_by_the_config_file_and_the_config_file_by_flags(tmp_path, monkeypatch, capsys):
+    tsv = ["--train-tsv", "a.tsv", "--val-tsv", "b.tsv"]
+    preset = minitf.translation.PRESETS["small-data"]
+    config = built_config(monkeypatch, capsys, ["--preset", "small-data", *tsv])
+    assert all(getattr(config, key) == value for key, value in preset.items())
+    assert config.epochs == minitf.translation.TrainConfig().epochs  # the rest: the real-data defaults
+    file = write_config(tmp_path / "c.json", {"d_model": 64, "dropout": 0.2})
+    config = built_config(monkeypatch, capsys, ["--preset", "small-data", "--config", file, "--dropout", 0.25, *tsv])
+    assert (config.d_model, config.dropout, config.d_ff) == (64, 0.25, preset["d_ff"])
+
+
+def test_every_preset_is_valid_and_an_unknown_one_is_an_argparse_error(capsys):
+    for values in minitf.translation.PRESETS.values():
+        minitf.translation.TrainConfig.from_dict(values, source="a preset")
+    with pytest.raises(SystemExit):
+        main(["train", "--preset", "huge"])
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_preset_beside_resume_is_refused_not_ignored(tmp_path, capsys, checkpoint):
+    code, _, err = run(["train", "--resume", checkpoint, "--preset", "small-data", "--out-dir", tmp_path / "m"], capsys)
+    assert code == 1 and "--preset small-data cannot be combined with --resume" in err
+
 def test_bare_train_uses_the_settings_its_help_shows(monkeypatch, capsys):
     config = built_config(monkeypatch, capsys, [])
     with pytest.raises(SystemExit):

@@ -2,7 +2,7 @@
 decoding (greedy, beam search), metrics and the Translator. `import minitf` does not load it."""
 from ..serialization import CheckpointError
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import DEMO_CONFIG, Progress, TrainConfig
+from .config import DEMO_CONFIG, PRESETS, Progress, TrainConfig
 from .decode import beam_search, greedy_decode, translate_ids
 from .metrics import bleu, chrf, exact_match
 from .trainer import Trainer
@@ -10,4 +10,4 @@ from .translator import Translator
 
 __all__ = ["beam_search", "greedy_decode", "translate_ids", "bleu", "chrf", "exact_match",
            "CheckpointError", "load_checkpoint", "save_checkpoint", "Translator",
-           "DEMO_CONFIG", "Progress", "TrainConfig", "Trainer"]
+           "DEMO_CONFIG", "PRESETS", "Progress", "TrainConfig", "Trainer"]

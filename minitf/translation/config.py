@@ -1,4 +1,4 @@
-"""The settings of a translation run (TrainConfig, DEMO_CONFIG), where it stands (Progress), and
+"""The settings of a translation run (TrainConfig, DEMO_CONFIG, PRESETS), where it stands (Progress), and
 the model it builds (model_config). Each field states its type, default, bounds, help and tags
 once (minitf.config.setting); validation, from_dict, the CLI's train flags, FIXED_ON_RESUME,
 MODEL_SETTINGS and the checkpoint schema are derived from them.
@@ -147,6 +147,15 @@ DEMO_CONFIG = TrainConfig(
     patience=10, select_metric="exact_match", bleu_sentences=300, out_dir="runs/demo", max_steps=900,
 )
 
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A small, strongly regularized model for corpora of some 10,000-100,000 pairs: a 128-wide
+    # model of 4+4 layers, dropout 0.3, BPE-dropout 0.1, a 6,000-token joint vocabulary. Chosen
+    # on Multi30k's validation set against the wider models before it (BENCHMARKS.md, the sweep).
+    "small-data": dict(d_model=128, d_ff=512, n_heads=4, n_encoder_layers=4, n_decoder_layers=4, dropout=0.3,
+                       vocab_size=6000, bpe_dropout=0.1, lr=2e-3, warmup=1000, label_smoothing=0.1),
+}
+"""Named sets of settings that `minitf train --preset NAME` starts from (--config and flags override them)."""
 
 MODEL_SETTINGS = settings.fields_with(TrainConfig, "model")
 """The TrainConfig fields that pass unchanged into the TransformerConfig."""
