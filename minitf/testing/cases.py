@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from ..gradcheck import gradcheck
+from ..gradcheck import gradcheck, gradgradcheck
 
 
 @dataclass
@@ -82,6 +82,12 @@ class OpCase:
         """Every float input's gradient against central differences in float64 (random cotangent)."""
         floats, aux = self.tensors(device)
         assert gradcheck(lambda *t: self.call(*t, *aux), floats)
+
+    def check_gradgrad(self, device: str, fast: bool = True) -> None:
+        """Second derivatives: the first-order vjp's gradients against central differences in
+        float64 (gradgradcheck; `fast`: random projections, two evaluations per input)."""
+        floats, aux = self.tensors(device)
+        assert gradgradcheck(lambda *t: self.call(*t, *aux), floats, fast=fast)
 
     def check_dtype(self, dtype: Any, device: str, float32_tol: float = 1e-4) -> None:
         """The output and every gradient keep `dtype`, the device and their shapes; the output is
