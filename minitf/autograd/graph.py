@@ -50,6 +50,8 @@ def propagate(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool,
                     if hooks.any_registered():
                         hooks.run_post_accumulate_hooks(node)
                 continue
+            if node._backward is _graph_freed:
+                _graph_freed(g)
             if leading is not None and id(node) not in leading:
                 continue
             if node._made_at != versions.clock:  # read per node: a hook may write during backward
@@ -71,9 +73,8 @@ def propagate(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool,
 def _differentiable_step(node: Tensor, g: Tensor) -> Sequence[Any]:
     """The node's gradients as Tensors with a graph (its `_higher` rule), or a clear error."""
     if node._higher is None:
-        if node._backward is _graph_freed:
-            _graph_freed(g)
-        op = getattr(node._backward, "__qualname__", "an op").split(".")[0]
+        parts = getattr(node._backward, "__qualname__", "an op").split(".<locals>.")
+        op = parts[-2] if len(parts) > 1 else parts[0]  # the function that made the backward closure
         raise RuntimeError(
             f"create_graph=True: `{op}` (output of shape {node.shape}) has no differentiable backward, so "
             "its gradient cannot be differentiated again; give Tensor.from_op a `higher` rule written "
