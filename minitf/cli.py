@@ -29,6 +29,7 @@ from .translation import DEMO_CONFIG, PRESETS, Trainer, TrainConfig, Translator,
 from .translation import decoding_options
 from .translation.decoding_options import check_decoding_options
 from .translation import evaluate_sets
+from .translation.evaluate_sets import one_line
 from .translation.interactive import HINT, is_terminal, typed_lines
 from .translation.nbest import nbest_line
 
@@ -213,10 +214,10 @@ def _print_translations(translator, lines: list[str], options: dict, nbest: int 
         hyp_lists = _translate_lines(translator, lines, "line", options, translate, first)
         for number, hyps in enumerate(hyp_lists, first - 1):  # LINE counts from 0
             for hyp in hyps or ():  # none for a line left untranslated (its "")
-                print(nbest_line(number, _one_line(hyp.output), hyp))
+                print(nbest_line(number, one_line(hyp.output), hyp))
     else:
         for out in _translate_lines(translator, lines, "line", options, first=first):
-            print(_one_line(out))
+            print(one_line(out))
 
 
 def _note(text: str) -> None:
@@ -272,18 +273,6 @@ def _translate_lines(translator, lines: list[str], where: str, options: dict, tr
     return outputs
 
 
-_LINE_BREAKS = "\t\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029"  # str.splitlines' breaks, and tab
-_OUTPUT_SAFE = str.maketrans({c: " " for c in _LINE_BREAKS}
-                             | {chr(c): "\ufffd" for c in (*range(0x20), *range(0x7f, 0xa0)) if chr(c) not in _LINE_BREAKS})
-
-
-def _one_line(text: str) -> str:
-    """A translation as one output line of plain text (translate's stdout, evaluate's --output):
-    a decoded line break or tab becomes a space (it would misalign input and output lines or
-    columns), any other C0/C1 control character U+FFFD (it would drive the terminal)."""
-    return text.translate(_OUTPUT_SAFE)
-
-
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="translate test sets and score them with sacreBLEU and chrF",
                        description="Translate one or more test sets and print, for each, the cased detokenized "
@@ -313,7 +302,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for test, (sources, references) in zip(sets, corpora):
         hyps = _translate_lines(translator, sources, f"{test.src} line", options)
         if test.output is not None:
-            evaluate_sets.write_hypotheses(test.output, map(_one_line, hyps))
+            evaluate_sets.write_hypotheses(test.output, map(one_line, hyps))
         result = evaluate_sets.report(test, hyps, references, options)
         print(evaluate_sets.format_report(result, args.format), flush=True)
     return 0

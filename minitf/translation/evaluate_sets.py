@@ -137,6 +137,18 @@ def read_sets(sets: Iterable[EvalSet]) -> list[tuple[list[str], list[str]]]:
     return corpora
 
 
+_LINE_BREAKS = "\t\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029"  # str.splitlines' breaks, and tab
+_OUTPUT_SAFE = str.maketrans({c: " " for c in _LINE_BREAKS}
+                             | {chr(c): "\ufffd" for c in (*range(0x20), *range(0x7f, 0xa0)) if chr(c) not in _LINE_BREAKS})
+
+
+def one_line(text: str) -> str:
+    """A translation as one output line of plain text (translate's stdout, evaluate's --output):
+    a decoded line break or tab becomes a space (it would misalign input and output lines or
+    columns), any other C0/C1 control character U+FFFD (it would drive the terminal)."""
+    return text.translate(_OUTPUT_SAFE)
+
+
 def write_hypotheses(path: str | os.PathLike, lines: Iterable[str]) -> None:
     """One line per translation, written atomically (the old file or the new one, never half)."""
     text = "".join(line + "\n" for line in lines)
