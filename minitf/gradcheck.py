@@ -101,6 +101,7 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: f
     if not outputs:
         raise ValueError("gradgradcheck: no output of fn depends on an input that requires grad")
     cotangents = [Tensor(_random_like(rng, o.data), requires_grad=True) for o in outputs]
+    _check_rules_match_backward(fn, args, checked, cotangents, atol, rtol)
 
     def first_derivatives(*values: Any) -> list[Tensor]:
         values, vs = list(values[:len(args)]), values[len(args):]
@@ -111,6 +112,28 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: f
         return [g for g in grads if g is not None and g.requires_grad]
 
     return gradcheck(first_derivatives, [*args, *cotangents], eps=eps, atol=atol, rtol=rtol, fast=fast, seed=seed)
+
+
+def _check_rules_match_backward(fn: Callable[..., Any], args: list[Any], checked: list[int],
+                                cotangents: list[Tensor], atol: float, rtol: float) -> None:
+    """The create_graph gradients (the ops' `higher` rules) must equal the plain first-order ones:
+    finite differences of the rules' output alone would pass a rule that is off by a constant factor."""
+    with enable_grad():
+        outs = [o for o in _as_outputs(fn(*args)) if o.requires_grad]
+        plain = grad(outs, [args[i] for i in checked], grad_outputs=[v.data for v in cotangents], allow_unused=True)
+        outs = [o for o in _as_outputs(fn(*args)) if o.requires_grad]
+        rules = grad(outs, [args[i] for i in checked], grad_outputs=list(cotangents), create_graph=True,
+                     allow_unused=True)
+    for i, a, b in zip(checked, plain, rules):
+        a = np.zeros(args[i].shape) if a is None else backend.to_device(a.data, "cpu")
+        b = np.zeros(args[i].shape) if b is None else backend.to_device(b.data, "cpu")
+        off = ~(np.abs(a - b) <= atol + rtol * np.abs(a))
+        if off.any():
+            worst = np.unravel_index(int(np.argmax(np.abs(a - b))), a.shape) if a.ndim else ()
+            raise GradcheckError(
+                f"input {i} (shape {args[i].shape}): the create_graph gradient differs from the first-order one "
+                f"at index {tuple(int(k) for k in worst)}: {b[worst]:.8g} vs {a[worst]:.8g} "
+                f"({int(off.sum())} of {a.size} elements off): the op's `higher` rule computes another value")
 
 
 def _check_arguments(inputs: Any, eps: float, atol: float, rtol: float) -> Sequence[Any]:

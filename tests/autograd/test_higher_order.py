@@ -181,3 +181,13 @@ def test_second_derivatives_match_pytorch():
     np.testing.assert_allclose(gx.numpy(), tgx.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(hx.numpy(), thx.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(hw.numpy(), thw.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_gradgradcheck_catches_a_rule_off_by_a_constant_factor():
+    """Finite differences of a doubled rule's own output agree with its derivative; the value does not."""
+    def doubled(t):
+        return mt.Tensor.from_op(t.data ** 3, (t,), lambda g: (3 * g * t.data ** 2,), lambda g, out: (6 * g * t * t,))
+
+    x = mt.tensor(R.standard_normal(4), requires_grad=True)
+    with pytest.raises(mt.GradcheckError, match="differs from the first-order one"):
+        mt.gradgradcheck(doubled, [x])
