@@ -16,7 +16,9 @@ from minitf import Tensor, backend, gradgradcheck
 from minitf.autograd import grad
 from minitf.functional import conv
 
-from op_cases.functional_conv import CASES
+from minitf.testing import arrays
+
+from op_cases.functional_conv import CASES, pairs
 
 OPS = sorted(CASES)
 BILINEAR = ("conv1d", "conv2d", "conv_transpose2d")  # the vjp depends on the inputs
@@ -28,32 +30,66 @@ BILINEAR = ("conv1d", "conv2d", "conv_transpose2d")  # the vjp depends on the in
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
 def test_second_derivatives_match_finite_differences(op, data, device):
-    data.draw(CASES[op], label="case").check_gradgrad(device)
+    case = data.draw(CASES[op], label="case")
+    case.check_gradgrad(device)
+    _assert_rules_agree(case.call, case.tensors(device)[0])
 
 
-def _vjp(call, cotangent):
-    """(inputs) -> their gradients with create_graph=True for a fixed cotangent of the output."""
-    def first(*inputs):
-        out = call(*inputs)
-        v = Tensor(cotangent(out.shape), device=out.device)
-        return [g for g in grad(out, list(inputs), grad_outputs=v, create_graph=True, allow_unused=True)
+def _vjp(call, count):
+    """(inputs..., v) -> the gradients of <call(inputs), v> with create_graph=True (the first `count`
+    arguments are the inputs)."""
+    def first(*args):
+        inputs, v = list(args[:count]), args[count]
+        return [g for g in grad(call(*inputs), inputs, grad_outputs=v, create_graph=True, allow_unused=True)
                 if g is not None]
     return first
+
+
+def _assert_rules_agree(fn, inputs, seed=0):
+    """The create_graph gradients (the `higher` rules) equal the plain ones (the `backward`s):
+    gradgradcheck alone differentiates the rules' results, so a rule off by a factor would pass it."""
+    result = fn(*inputs)
+    outputs = [o for o in (result if isinstance(result, list) else [result]) if o.requires_grad]
+    rng = np.random.default_rng(seed)
+    vs = [Tensor(rng.standard_normal(o.shape), device=o.device) for o in outputs]
+    plain = grad(outputs, inputs, grad_outputs=vs, retain_graph=True, allow_unused=True)
+    ruled = grad(outputs, inputs, grad_outputs=vs, create_graph=True, allow_unused=True)
+    for a, b in zip(plain, ruled):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("op", OPS)
 @settings(max_examples=6, deadline=None)
 @given(data=st.data())
 def test_third_derivatives_match_finite_differences(op, data, device):
-    """The gradients' own rules are differentiable again: gradgradcheck of the create_graph vjp.
-    Pooling (and batch norm in eval mode) is linear, so the input is cubed first for all but the
-    convolutions (monotonic: max pooling's maxima stay)."""
+    """The gradients' own rules are differentiable again, in the inputs and in the cotangent v:
+    gradgradcheck of the create_graph vjp. Pooling (and batch norm in eval mode) is linear, so
+    the input is cubed first for all but the convolutions (monotonic: max pooling's maxima stay)."""
     case = data.draw(CASES[op], label="case")
     floats, _ = case.tensors(device)
     call = case.call if op in BILINEAR else (lambda x, *params: case.call(x * x * x, *params))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
-    cotangent = rng.standard_normal(case.run("cpu")[0].shape)
-    assert gradgradcheck(_vjp(call, lambda shape: cotangent), floats, fast=True)
+    v = Tensor(rng.standard_normal(case.run("cpu")[0].shape), requires_grad=True, device=device)
+    assert gradgradcheck(_vjp(call, len(floats)), [*floats, v], fast=True)
+    _assert_rules_agree(_vjp(call, len(floats)), [*floats, v])
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_max_pool_second_order_routes_through_the_first_maximum(data, device):
+    """With ties (no finite differences there), the create_graph rule's own gradient in g is the
+    transpose of the first-order backward: <backward(g), u> = <g, d<backward(g), u>/dg>."""
+    kernel, stride = data.draw(pairs(1, 3), label="kernel"), data.draw(pairs(1, 3), label="stride")
+    size = data.draw(st.tuples(st.integers(kernel[0], 6), st.integers(kernel[1], 6)), label="size")
+    x = Tensor(data.draw(arrays((2, *size), 0, 2).map(np.round), label="x"), requires_grad=True, device=device)
+    rng = np.random.default_rng(0)
+    g = Tensor(rng.standard_normal(F.max_pool2d(x, kernel, stride).shape), requires_grad=True, device=device)
+    u = Tensor(rng.standard_normal(x.shape), device=device)
+    (gx,) = grad(F.max_pool2d(x, kernel, stride), [x], grad_outputs=g, create_graph=True)
+    (transposed,) = grad((gx * u).sum(), [g])
+    np.testing.assert_allclose(float((gx * u).sum().item()), float((g * transposed).sum().item()), rtol=1e-12)
 
 
 @pytest.mark.parametrize("wants", [(True, False, False), (False, True, True), (False, False, True)])
