@@ -10,7 +10,6 @@ import numpy as np
 
 from .. import backend
 from .axes import accepts_dim
-from .ops_einsum import einsum
 from .ops_reduce import normalize_axes
 from .tensor import Tensor
 
@@ -130,27 +129,61 @@ def cumprod(x: Tensor, axis: int | None = None) -> Tensor:
         next_x = xp.concatenate([data[..., 1:], xp.zeros_like(ones)], axis=-1)
         return (xp.moveaxis(exclusive * _affine_reverse_scan(next_x, g), -1, axis),)
 
-    def higher(g, result):
-        if (x.data != 0).all():  # sum_{i >= k} g_i y_i / x_k, as PyTorch
-            return (reverse_cumsum(g * result, axis) / x,)
-        return (_cumprod_gradient_with_zeros(x, g, axis),)
+    def higher(g, result):  # E_k S_k of tensors: E is y shifted by one, S an affine scan
+        first = (xp.arange(x.shape[axis]) == 0).reshape((-1,) + (1,) * (x.ndim - axis - 1))
+        exclusive = shift(result, axis, 1) + first.astype(x.dtype)
+        return (exclusive * affine_scan(shift(x, axis, -1), g, axis, reverse=True),)
 
     return Tensor.from_op(out, (x,), backward, higher)
 
 
-def _cumprod_gradient_with_zeros(x: Tensor, g: Tensor, axis: int) -> Tensor:
-    """cumprod's gradient of tensors without dividing: d/dx_k sum_i g_i y_i is
-    sum_{i >= k} g_i prod_{j <= i, j != k} x_j, the cumprod of n copies of x, copy k with x_k
-    set to 1 (n times the memory of x, n the length of the axis)."""
-    xp = backend.get_array_module(x.data)
-    n = x.shape[axis]
-    eye = xp.eye(n, dtype=x.dtype).reshape((n,) + (1,) * axis + (n,) + (1,) * (x.ndim - axis - 1))
-    copies = cumprod(x * (1 - eye) + eye, axis + 1)  # copies[k, ..., i, ...]
-    labels = "".join(chr(ord("a") + d) for d in range(x.ndim))
-    i, k = labels[axis], "z"
-    result = labels.replace(i, k)
-    later = xp.triu(xp.ones((n, n), dtype=x.dtype))  # later[k, i]: i >= k
-    return einsum(f"{k}{labels},{labels},{k}{i}->{result}", copies, g, later)
+# ---- differentiable pieces of cumprod's backward ------------------------------------------
+
+def shift(t: Tensor, axis: int, step: int) -> Tensor:
+    """t moved by `step` (1 or -1) along `axis`: out_k = t_{k-step}, zero where that is outside."""
+    def backward(g):
+        return (_shift_array(g, axis, -step),)
+
+    return Tensor.from_op(_shift_array(t.data, axis, step), (t,), backward,
+                          lambda g, result: (shift(g, axis, -step),))
+
+
+def _shift_array(a: Any, axis: int, step: int) -> Any:
+    xp = backend.get_array_module(a)
+    out = xp.zeros_like(a)
+    n = a.shape[axis]
+    source, target = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+    source[axis], target[axis] = (slice(0, n - 1), slice(1, n)) if step > 0 else (slice(1, n), slice(0, n - 1))
+    out[tuple(target)] = a[tuple(source)]
+    return out
+
+
+def affine_scan(a: Tensor, b: Tensor, axis: int, reverse: bool) -> Tensor:
+    """S with S_k = b_k + a_k S_{k+1} (reverse; a_{n-1} unused) or S_k = b_k + a_k S_{k-1}
+    (forward; a_0 unused) along `axis`. Its adjoint is the scan the other way, over a shifted."""
+    step = 1 if reverse else -1
+    out = _affine_scan_array(a.data, b.data, axis, reverse)
+
+    def backward(h):
+        adjoint = _affine_scan_array(_shift_array(a.data, axis, step), h, axis, not reverse)
+        ga = adjoint * _shift_array(out, axis, -step) if a.requires_grad else None
+        return ga, adjoint
+
+    def higher(h, result):
+        adjoint = affine_scan(shift(a, axis, step), h, axis, not reverse)
+        return adjoint * shift(result, axis, -step) if a.requires_grad else None, adjoint
+
+    return Tensor.from_op(out, (a, b), backward, higher)
+
+
+def _affine_scan_array(a: Any, b: Any, axis: int, reverse: bool) -> Any:
+    xp = backend.get_array_module(a, b)
+    a, b = xp.broadcast_arrays(a, b)
+    a, b = xp.moveaxis(a, axis, -1), xp.moveaxis(b, axis, -1)
+    if not reverse:
+        a, b = a[..., ::-1], b[..., ::-1]
+    out = _affine_reverse_scan(a, b)
+    return xp.moveaxis(out if reverse else out[..., ::-1], -1, axis)
 
 
 def _cumprod_grad_by_rows(x: Any, g: Any, axis: int) -> Any:
