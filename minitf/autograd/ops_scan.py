@@ -153,7 +153,8 @@ def _shift_array(a: Any, axis: int, step: int) -> Any:
     out = xp.zeros_like(a)
     n = a.shape[axis]
     source, target = [slice(None)] * a.ndim, [slice(None)] * a.ndim
-    source[axis], target[axis] = (slice(0, n - 1), slice(1, n)) if step > 0 else (slice(1, n), slice(0, n - 1))
+    ahead, behind = slice(1, n), slice(0, n - 1)
+    source[axis], target[axis] = (behind, ahead) if step > 0 else (ahead, behind)
     out[tuple(target)] = a[tuple(source)]
     return out
 

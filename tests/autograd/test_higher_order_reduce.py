@@ -182,6 +182,25 @@ def test_logsumexp_of_rows_of_minus_infinity_gives_a_zero_differentiable_gradien
     mt.logsumexp(y, axis=1).backward(v)
     np.testing.assert_array_equal(gx.numpy(), y.grad)
     assert gx.requires_grad and not gx.numpy()[1].any()
+    u = R.standard_normal((3, 4))
+    hx, = grad(gx, x, u)  # the finite rows as without the row of -inf, the row of -inf zero
+    z = leaf(a[[0, 2]])
+    gz, = grad(mt.logsumexp(z, axis=1), z, v[[0, 2]], create_graph=True)
+    np.testing.assert_allclose(hx.numpy()[[0, 2]], grad(gz, z, u[[0, 2]])[0].numpy(), rtol=1e-12)
+    assert not hx.numpy()[1].any()
+
+
+def test_ties_share_the_gradient_as_at_first_order():
+    a = np.array([[1.0, -2.0, 2.0, 2.0], [0.5, 0.5, -0.5, 0.1]])
+    half = mt.tensor(np.full((2, 1), 0.5))
+    fns = [lambda t: mt.max(t, axis=-1), lambda t: mt.min(t, axis=0, keepdims=True),
+           lambda t: mt.norm(t, p=math.inf, axis=1), lambda t: mt.maximum(t, half) * mt.minimum(2.0, t),
+           lambda t: mt.clip(t, 0.5, 2.0)]
+    for fn in fns:
+        x = leaf(a)
+        v = R.standard_normal(fn(x).shape)
+        differentiable, = grad(fn(x), x, v, create_graph=True)
+        np.testing.assert_array_equal(differentiable.numpy(), grad(fn(x), x, v)[0].numpy())
 
 
 # ---- against PyTorch --------------------------------------------------------------------
