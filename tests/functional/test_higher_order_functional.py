@@ -3,7 +3,10 @@ hypothesis-drawn shapes (negative and size-1 axes, broadcasting, masks, ignore_i
 smoothing, dropout), PyTorch's double backward in float64, and third order through the rules."""
 from __future__ import annotations
 
+import math
 import re
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -46,9 +49,10 @@ def test_softmax_and_log_softmax_along_any_axis(x, data):
 @given(shapes(**SMALL).flatmap(float_arrays), st.sampled_from([0.2, 1.0, 2.5]), st.sampled_from([0.01, 0.3, 1.5]))
 def test_activations(x, beta, slope):
     kinked = away_from_zero(x, 0.05)
-    for fn in (F.gelu, lambda t: F.gelu(t, approximate="tanh"), F.silu, F.log_sigmoid,
-               lambda t: F.softplus(t, beta=beta, threshold=1.0)):  # some entries above the threshold
+    for fn in (F.gelu, lambda t: F.gelu(t, approximate="tanh"), F.silu, F.log_sigmoid):
         assert gradgradcheck(fn, leaves(x), fast=True)
+    switch = away_from_zero(beta * x - 1.0) / beta + 1.0 / beta  # beta * x not within 0.05 of the threshold 1
+    assert gradgradcheck(lambda t: F.softplus(t, beta=beta, threshold=1.0), leaves(switch), fast=True)
     for fn in (lambda t: F.leaky_relu(t, slope), lambda t: F.elu(t, 1 / slope), F.relu):
         assert gradgradcheck(fn, leaves(kinked), fast=True)
 
@@ -154,11 +158,12 @@ def test_cross_entropy_ignored_rows_stay_exactly_zero_at_second_order():
 
 
 def nll_of_log_softmax(x, t, **options):
-    """nll_loss after log_softmax over the class axis 1; targets from t, class 1 ignored."""
-    targets = t.data.argmax(axis=1)
+    """nll_loss of log_softmax(x + t) over the class axis 1, with class weights; class 1 ignored."""
+    shape, c = x.shape[:1] + x.shape[2:], x.shape[1]
+    targets = (np.arange(int(np.prod(shape))) % c).reshape(shape)
     ignore = 1 if (targets != 1).any() else -100  # not every target ignored ("mean" would be NaN)
-    weight = np.linspace(0.5, 2.0, x.shape[1])
-    return F.nll_loss(F.log_softmax(x, axis=1), targets, weight=weight, ignore_index=ignore, **options)
+    weight = np.linspace(0.5, 2.0, c)
+    return F.nll_loss(F.log_softmax(x + t, axis=1), targets, weight=weight, ignore_index=ignore, **options)
 
 
 LOSSES = {
@@ -177,7 +182,8 @@ LOSSES = {
 @given(st.sampled_from(sorted(LOSSES)), shapes(min_dims=2, max_dims=3, max_side=4), st.data())
 def test_losses(name, shape, data):
     x, t = (away_from_zero(data.draw(float_arrays(shape)), 0.01) for _ in range(2))
-    t = t + np.where(np.abs(x - t) < 0.01, 0.05, 0.0)  # l1 and smooth l1 have kinks where x = t
+    gap = np.abs(x - t)  # l1 and smooth l1 (beta 0.5) have kinks where |x - t| is 0 or 0.5
+    t = t + np.where((gap < 0.02) | (np.abs(gap - 0.5) < 0.02), 0.1, 0.0)
     reduction = data.draw(st.sampled_from(["mean", "sum", "none"] + (["batchmean"] if "kl" in name else [])))
     assert gradgradcheck(lambda a, b: LOSSES[name](a, b, reduction=reduction), leaves(x, t), fast=True)
 
@@ -211,21 +217,20 @@ def test_a_wrong_second_order_rule_would_fail():
 
 # ---- PyTorch's double backward, float64 ---------------------------------------------------------
 
-def double_backward(lib, fn, inputs, v, w):
+def double_backward(lib, fn, inputs, v, w, device=lambda a: a):
     """The vjp g = v^T J at the inputs (create_graph) and the gradients of sum(g * w) with
-    respect to the inputs and to v, as NumPy arrays (zeros where unused); lib: minitf or torch."""
-    torch = pytest.importorskip("torch")
-    if lib is torch:
-        make, derive, const = (lambda a: torch.tensor(a, requires_grad=True)), torch.autograd.grad, torch.tensor
+    respect to the inputs and to v, as NumPy arrays (zeros where unused); lib: minitf or torch;
+    device: puts minitf's arrays on the device."""
+    if lib is mt:
+        make, derive, const = (lambda a: mt.Tensor(device(a), requires_grad=True)), grad, device
     else:
-        make, derive, const = (lambda a: mt.tensor(a, requires_grad=True)), grad, mt.tensor
+        make, derive, const = (lambda a: lib.tensor(a, requires_grad=True)), lib.autograd.grad, lib.tensor
     xs, vt = [make(a) for a in inputs], make(v)
     gs = derive(fn(*xs), xs, vt, create_graph=True)
     total = sum((g * const(wi)).sum() for g, wi in zip(gs, w))
     hs = derive(total, [*xs, vt], allow_unused=True)
-    arrays_of = [g.detach().numpy() for g in gs] + [np.zeros_like(a) if h is None else h.detach().numpy()
-                                                       for a, h in zip([*inputs, v], hs)]
-    return arrays_of
+    return [np.asarray(g.detach().numpy()) for g in gs] + [
+        np.zeros_like(a) if h is None else np.asarray(h.detach().numpy()) for a, h in zip([*inputs, v], hs)]
 
 
 def torch_attention(torch, mask=None, is_causal=False):
@@ -342,3 +347,45 @@ def test_third_derivatives(name):
         if "no differentiable backward" not in str(error) or op is None or op.group(1) in MINE:
             raise
         pytest.skip(f"waits for the rule of the primitive `{op.group(1)}` (minitf.autograd)")
+
+
+KERNEL_PATHS = {  # the fused ops' CUDA paths (on the fake GPU of tests/fake_gpu.py): name -> (op, shapes, kernel)
+    "softmax": (F.softmax, [(3, 5)], "softmax_fwd"),
+    "log_softmax": (F.log_softmax, [(2, 3, 4)], "log_softmax_fwd"),
+    "gelu": (F.gelu, [(3, 4)], "gelu_fwd"),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), [(3, 4)], "gelu_fwd"),
+    "layer_norm": (F.layer_norm, [(3, 4), (4,), (4,)], "layer_norm"),
+    "cross_entropy": (lambda x: F.cross_entropy(x, np.array([2, -100, 0]).view(type(x.data)), label_smoothing=0.2),
+                      [(3, 4)], "cross_entropy_fwd"),
+    "cross_entropy_none": (lambda x: F.cross_entropy(x, np.array([2, -100, 0]).view(type(x.data)),
+                                                     reduction="none"), [(3, 4)], "cross_entropy_fwd"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERNEL_PATHS))
+def test_kernel_paths_have_the_generic_paths_second_derivatives(fake_gpu, monkeypatch, name):
+    from fake_gpu import LAUNCHES
+
+    erf = np.vectorize(math.erf, otypes=[float])  # cupyx.scipy.special.erf, which the stand-in lacks
+    special = types.SimpleNamespace(erf=lambda a: erf(a).view(type(a)))
+    for module, value in (("cupyx.scipy", types.SimpleNamespace(special=special)), ("cupyx.scipy.special", special)):
+        monkeypatch.setitem(sys.modules, module, value)
+    monkeypatch.setattr(sys.modules["cupyx"], "scipy", sys.modules["cupyx.scipy"], raising=False)
+    fn, input_shapes, kernel = KERNEL_PATHS[name]
+    rng = np.random.default_rng(3)
+    inputs = [rng.standard_normal(s) for s in input_shapes]
+    v = rng.standard_normal(fn(*leaves(*inputs)).shape)
+    w = [rng.standard_normal(a.shape) for a in inputs]
+    host = double_backward(mt, fn, inputs, v, w)
+    LAUNCHES.clear()
+    for on_device, on_host in zip(double_backward(mt, fn, inputs, v, w, device=fake_gpu), host):
+        np.testing.assert_allclose(on_device, on_host, rtol=1e-10, atol=1e-12)
+    assert any(k.startswith(kernel) for k in LAUNCHES), LAUNCHES
+
+
+def test_the_dropout_kernel_path_passes_gradgradcheck(fake_gpu):
+    from fake_gpu import LAUNCHES
+
+    x = mt.Tensor(fake_gpu(R.standard_normal((3, 4))), requires_grad=True)
+    assert gradgradcheck(seeded(lambda t: F.dropout(t, 0.4) * t), [x])
+    assert "dropout_fwd" in LAUNCHES
