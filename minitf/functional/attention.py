@@ -124,8 +124,8 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
     check_dtypes("attention", q, input_name="q", k=k, v=v)
     xp = backend.get_array_module(q.data)
     scale = 1.0 / math.sqrt(q.shape[-1])
-    allowed = _allowed(q, k, mask, is_causal)
-    weights = _softmax_in_blocks(cpu.matmul(q.data, xp.swapaxes(k.data, -1, -2)), scale, allowed)
+    weights = _softmax_in_blocks(cpu.matmul(q.data, xp.swapaxes(k.data, -1, -2)), scale,
+                                 _allowed(q, k, mask, is_causal))
     dropped = weights
     keep = None
     if dropout_p > 0:
@@ -157,7 +157,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
         return gq, gk, gv
 
     dropout_factor = None if keep is None else (keep, keep_scale)
-    higher = _attention_higher(q, k, v, scale, allowed, dropout_factor)
+    higher = _attention_higher(q, k, v, scale, lambda: _allowed(q, k, mask, is_causal), dropout_factor)
     out = Tensor.from_op(_product(xp, dropped, v.data), (q, k, v), backward, higher)
     return (out, Tensor.from_op(weights)) if return_weights else out
 
@@ -179,11 +179,11 @@ def _masked_softmax_tensor(scores: Tensor, allowed: Any) -> Tensor:
     return e / (denom + (denom.data == 0).astype(scores.dtype))
 
 
-def _attention_higher(q: Tensor, k: Tensor, v: Tensor, scale: float, allowed: Any, dropout_factor: Any):
-    """The attention's rule as the composite formula in tensor ops: the weights rebuilt from q and k,
-    then the backward's products (gs = w * (gw - sum(gw * w)) * scale)."""
+def _attention_higher(q: Tensor, k: Tensor, v: Tensor, scale: float, allowed_of: Any, dropout_factor: Any):
+    """The attention's rule as the composite formula in tensor ops: the weights rebuilt from q and k
+    (the mask too: allowed_of()), then the backward's products (gs = w * (gw - sum(gw * w)) * scale)."""
     def higher(g, out):
-        w = _masked_softmax_tensor((q @ k.swapaxes(-1, -2)) * scale, allowed)
+        w = _masked_softmax_tensor((q @ k.swapaxes(-1, -2)) * scale, allowed_of())
         dropped = w if dropout_factor is None else w * dropout_factor[0] * dropout_factor[1]
         gv = dropped.swapaxes(-1, -2) @ g if v.requires_grad else None
         gq = gk = None

@@ -133,22 +133,32 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
             grad[poisoned] = 0
         return (grad.reshape(logits.shape),)
 
-    return Tensor.from_op(out, (logits,), backward, _cross_entropy_higher(logits, t, ignore_index, s, reduction))
+    higher = _cross_entropy_higher(logits, lambda: (keep, safe_t), s, reduction)
+    return Tensor.from_op(out, (logits,), backward, higher)
 
 
-def _cross_entropy_higher(logits: Tensor, targets: Any, ignore_index: int, s: float, reduction: str):
+def _kept_and_safe(targets: Any, ignore_index: int) -> tuple[Any, Any]:
+    """(target is not ignore_index, the targets with 0 at ignored ones), flat."""
+    xp = backend.get_array_module(targets)
+    flat = targets.reshape(-1)
+    keep = flat != ignore_index
+    return keep, xp.where(keep, flat, 0)
+
+
+def _cross_entropy_higher(logits: Tensor, kept_and_safe: Callable[[], tuple[Any, Any]], s: float, reduction: str):
     """cross_entropy's rule as the composite formula in tensor ops, for either path:
     (softmax(x) - q) * the row's cotangent, q = (1 - s) * onehot(t) + s / C, and rows of ignored
-    targets exactly 0 (their logits replaced by 0 first: they may be NaN or inf)."""
+    targets exactly 0 (their logits replaced by 0 first: they may be NaN or inf). kept_and_safe():
+    the flat targets as _kept_and_safe gives them."""
     def higher(g, out):
         xp = backend.get_array_module(logits.data)
         n_classes = logits.shape[-1]
-        flat_t = targets.reshape(-1)
-        keep = (flat_t != ignore_index)[:, None]
-        x = logits.reshape(flat_t.shape[0], n_classes)
+        kept, safe = kept_and_safe()
+        keep = kept[:, None]
+        x = logits.reshape(keep.shape[0], n_classes)
         every = bool(keep.all())
         q = xp.full(x.shape, s / n_classes, dtype=logits.dtype)
-        q[xp.arange(x.shape[0]), xp.where(keep[:, 0], flat_t, 0)] += 1 - s
+        q[xp.arange(x.shape[0]), safe] += 1 - s
         scale = g.reshape(-1, 1) if reduction == "none" else g if reduction == "sum" \
             else g / max(int(keep.sum()), 1)
         row = scale * keep.astype(logits.dtype) if every or reduction != "none" else where(keep, scale, 0.0)
@@ -172,5 +182,5 @@ def _cross_entropy_cuda(logits: Tensor, targets: Any, ignore_index: int, label_s
         return (kernels.cross_entropy_backward(logits.data, targets, lse, scale, ignore_index,
                                                label_smoothing),)
 
-    higher = _cross_entropy_higher(logits, targets, ignore_index, label_smoothing, reduction)
+    higher = _cross_entropy_higher(logits, lambda: _kept_and_safe(targets, ignore_index), label_smoothing, reduction)
     return Tensor.from_op(out.astype(logits.dtype, copy=False), (logits,), backward, higher)

@@ -83,8 +83,8 @@ def _elementwise_loss(name: str, input: Tensor, target: Any, reduction: str, los
         gd = expand(g, reduction, shape) * slope()
         return gd, (-gd if target.requires_grad else None)
 
-    def higher(g, out):
-        gd = expand_tensor(g, reduction, shape) * slope_tensor(input - target, diff)
+    def higher(g, out):  # (diff recomputed: the backward does not hold it)
+        gd = expand_tensor(g, reduction, shape) * slope_tensor(input - target, input.data - target.data)
         return gd, (-gd if target.requires_grad else None)
 
     return Tensor.from_op(reduce(per_element, reduction), (input, target), backward, higher)
