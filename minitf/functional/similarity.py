@@ -47,11 +47,11 @@ def cosine_similarity(x1: Tensor, x2: Any, axis: int = 1, eps: float = 1e-8) -> 
         return (grad_of(ua, ub, na, norm_a, g) if x1.requires_grad else None,
                 grad_of(ub, ua, nb, norm_b, g) if x2.requires_grad else None)
 
-    def higher(g, out):  # grad_of in tensor ops; the clamp's choice and the norm's sign are constants
+    def higher(g, out):  # grad_of in tensor ops, each norm clamped in value only, as in the first order
         parts = [_clamped_norm_parts(t, shape, axis, eps) for t in (x1, x2)]
         (u1, n1, safe1, nonzero1), (u2, n2, safe2, nonzero2) = parts
         g = g.unsqueeze(axis)
-        cos_t = (u1 * u2).sum(axis=axis, keepdims=True)  # (not `out`: its backward ignores the clamp)
+        cos_t = (u1 * u2).sum(axis=axis, keepdims=True)
         return (g * (u2 / n1 - cos_t * u1 / safe1 * nonzero1) if x1.requires_grad else None,
                 g * (u1 / n2 - cos_t * u2 / safe2 * nonzero2) if x2.requires_grad else None)
 
@@ -59,18 +59,17 @@ def cosine_similarity(x1: Tensor, x2: Any, axis: int = 1, eps: float = 1e-8) -> 
 
 
 def _clamped_norm_parts(x: Tensor, shape: tuple[int, ...], axis: int, eps: float) -> tuple[Tensor, ...]:
-    """For cosine_similarity's rule, in tensor ops of x broadcast to `shape`: x / max(|x|, eps),
-    max(|x|, eps), |x| where it is > 0 (else 1), and the constant mask |x| > 0."""
+    """For cosine_similarity's rule, in tensor ops of x broadcast to `shape`: x / n, n, |x| where it
+    is > 0 (else 1), and the constant mask |x| > 0; n has the value max(|x|, eps) and the derivative
+    of |x| (PyTorch's graph: the norm clamped in place without grad), at every order."""
     xp = backend.get_array_module(x.data)
     if x.shape != shape:
         x = x * xp.broadcast_to(xp.ones((), dtype=x.dtype), shape)
     square = (x * x).sum(axis=axis, keepdims=True)
     nonzero = square.data > 0
-    norm = sqrt(square + (~nonzero).astype(x.dtype))  # 1 where |x| = 0: sqrt stays differentiable
-    above = (norm.data >= eps) & nonzero
-    clamped = norm * above.astype(x.dtype) + (~above * eps).astype(x.dtype)
-    safe = norm  # |x| where > 0, else 1
-    return x / clamped, clamped, safe, nonzero.astype(x.dtype)
+    norm = sqrt(square + (~nonzero).astype(x.dtype))  # |x|, and 1 where |x| = 0: sqrt stays differentiable
+    clamped = norm + (xp.maximum(norm.data * nonzero, eps) - norm.data).astype(x.dtype)  # a constant shift
+    return x / clamped, clamped, norm, nonzero.astype(x.dtype)
 
 
 @accepts_dim
