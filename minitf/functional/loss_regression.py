@@ -67,7 +67,7 @@ def expand_tensor(g: Tensor, reduction: str, shape: tuple[int, ...]) -> Tensor:
         return g
     xp = backend.get_array_module(g.data)
     ones = xp.broadcast_to(xp.ones((), dtype=g.dtype), shape)  # (a view: no memory)
-    return (g / math.prod(shape) if reduction == "mean" else g) * ones
+    return (g / max(math.prod(shape), 1) if reduction == "mean" else g) * ones  # (no elements: empty anyway)
 
 
 def _elementwise_loss(name: str, input: Tensor, target: Any, reduction: str, loss_and_slope,
