@@ -197,7 +197,7 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
         slope *= g
         return (slope,)
 
-    def higher(g, result):  # 1 where x > 0, alpha at 0, else alpha * exp(x) = result + alpha (through the output)
+    def higher(g, result):  # 1 where x > 0, alpha at 0, else alpha * exp(x) = result + alpha (through out)
         positive, negative = x.data > 0, x.data < 0  # (at 0 the second derivative is 0, as PyTorch's)
         constant = xp.where(positive, 1, 0).astype(x.dtype) + xp.where(x.data == 0, alpha, 0).astype(x.dtype)
         return (g * ((result + alpha) * negative.astype(x.dtype) + constant),)

@@ -145,11 +145,11 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
         h = xt @ w1.swapaxes(0, 1) + b1
         if activation == "relu":  # relu's derivative times the mask: the constant da
             a_t, slope = h * da, da
-        else:  # the mask read back from da (gelu' * mask; not `keep`, which the backward does not hold):
-            a_t, slope = gelu(h), gelu_derivative(h)  # where gelu' is 0 in floating point, so is gelu''
-            if dropout_p > 0 and training:
-                kept = da != 0
-                a_t, slope = a_t * kept, slope * kept
+        else:
+            a_t, slope = gelu(h), gelu_derivative(h)
+            if dropout_p > 0 and training:  # the mask read back from a = gelu * mask and da = gelu' * mask
+                kept = (da != 0) | (a != 0)  # (`keep` itself the backward does not hold; gelu and gelu'
+                a_t, slope = a_t * kept, slope * kept  # are 0 together only where both underflow)
         g2 = g.reshape(x2.shape[0], w2.shape[0])
         gh = (g2 @ w2) * slope * scale if any(t.requires_grad for t in (x, w1, b1)) else None
         return ((gh @ w1).reshape(x.shape) if x.requires_grad else None,

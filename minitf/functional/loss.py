@@ -182,5 +182,6 @@ def _cross_entropy_cuda(logits: Tensor, targets: Any, ignore_index: int, label_s
         return (kernels.cross_entropy_backward(logits.data, targets, lse, scale, ignore_index,
                                                label_smoothing),)
 
-    higher = _cross_entropy_higher(logits, lambda: _kept_and_safe(targets, ignore_index), label_smoothing, reduction)
+    kept_and_safe = lambda: _kept_and_safe(targets, ignore_index)  # noqa: E731 (lazily: create_graph only)
+    higher = _cross_entropy_higher(logits, kept_and_safe, label_smoothing, reduction)
     return Tensor.from_op(out.astype(logits.dtype, copy=False), (logits,), backward, higher)
