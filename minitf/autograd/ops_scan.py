@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend
 from .axes import accepts_dim
+from .ops_einsum import einsum
 from .ops_reduce import normalize_axes
 from .tensor import Tensor
 
@@ -89,7 +90,22 @@ def cumsum(x: Tensor, axis: int | None = None) -> Tensor:
     def backward(g):
         return (_reverse_cumsum(g, axis),)
 
-    return Tensor.from_op(_accumulate(x.data, axis, np.add), (x,), backward)
+    def higher(g, out):
+        return (reverse_cumsum(g, axis),)
+
+    return Tensor.from_op(_accumulate(x.data, axis, np.add), (x,), backward, higher)
+
+
+def reverse_cumsum(g: Tensor, axis: int) -> Tensor:
+    """Cumulative sum from the end along `axis` (a non-negative int): cumsum's backward as a
+    differentiable op, whose own backward is cumsum."""
+    def backward(g2):
+        return (_accumulate(g2, axis, np.add),)
+
+    def higher(g2, out):
+        return (cumsum(g2, axis),)
+
+    return Tensor.from_op(_reverse_cumsum(g.data, axis), (g,), backward, higher)
 
 
 @accepts_dim
@@ -114,7 +130,27 @@ def cumprod(x: Tensor, axis: int | None = None) -> Tensor:
         next_x = xp.concatenate([data[..., 1:], xp.zeros_like(ones)], axis=-1)
         return (xp.moveaxis(exclusive * _affine_reverse_scan(next_x, g), -1, axis),)
 
-    return Tensor.from_op(out, (x,), backward)
+    def higher(g, result):
+        if (x.data != 0).all():  # sum_{i >= k} g_i y_i / x_k, as PyTorch
+            return (reverse_cumsum(g * result, axis) / x,)
+        return (_cumprod_gradient_with_zeros(x, g, axis),)
+
+    return Tensor.from_op(out, (x,), backward, higher)
+
+
+def _cumprod_gradient_with_zeros(x: Tensor, g: Tensor, axis: int) -> Tensor:
+    """cumprod's gradient of tensors without dividing: d/dx_k sum_i g_i y_i is
+    sum_{i >= k} g_i prod_{j <= i, j != k} x_j, the cumprod of n copies of x, copy k with x_k
+    set to 1 (n times the memory of x, n the length of the axis)."""
+    xp = backend.get_array_module(x.data)
+    n = x.shape[axis]
+    eye = xp.eye(n, dtype=x.dtype).reshape((n,) + (1,) * axis + (n,) + (1,) * (x.ndim - axis - 1))
+    copies = cumprod(x * (1 - eye) + eye, axis + 1)  # copies[k, ..., i, ...]
+    labels = "".join(chr(ord("a") + d) for d in range(x.ndim))
+    i, k = labels[axis], "z"
+    result = labels.replace(i, k)
+    later = xp.triu(xp.ones((n, n), dtype=x.dtype))  # later[k, i]: i >= k
+    return einsum(f"{k}{labels},{labels},{k}{i}->{result}", copies, g, later)
 
 
 def _cumprod_grad_by_rows(x: Any, g: Any, axis: int) -> Any:
