@@ -6,9 +6,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import backend, cpu, kernels
-from ..autograd import Tensor
+from ..autograd import Tensor, where
 from .loss_regression import mean_of
-from .softmax import exp_shifted
+from .softmax import exp_shifted, softmax
 
 __all__ = ["cross_entropy"]
 
@@ -133,7 +133,29 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
             grad[poisoned] = 0
         return (grad.reshape(logits.shape),)
 
-    return Tensor.from_op(out, (logits,), backward)
+    return Tensor.from_op(out, (logits,), backward, _cross_entropy_higher(logits, t, ignore_index, s, reduction))
+
+
+def _cross_entropy_higher(logits: Tensor, targets: Any, ignore_index: int, s: float, reduction: str):
+    """cross_entropy's rule as the composite formula in tensor ops, for either path:
+    (softmax(x) - q) * the row's cotangent, q = (1 - s) * onehot(t) + s / C, and rows of ignored
+    targets exactly 0 (their logits replaced by 0 first: they may be NaN or inf)."""
+    def higher(g, out):
+        xp = backend.get_array_module(logits.data)
+        n_classes = logits.shape[-1]
+        flat_t = targets.reshape(-1)
+        keep = (flat_t != ignore_index)[:, None]
+        x = logits.reshape(flat_t.shape[0], n_classes)
+        every = bool(keep.all())
+        q = xp.full(x.shape, s / n_classes, dtype=logits.dtype)
+        q[xp.arange(x.shape[0]), xp.where(keep[:, 0], flat_t, 0)] += 1 - s
+        scale = g.reshape(-1, 1) if reduction == "none" else g if reduction == "sum" \
+            else g / max(int(keep.sum()), 1)
+        row = scale * keep.astype(logits.dtype) if every or reduction != "none" else where(keep, scale, 0.0)
+        p = softmax(x if every else where(keep, x, 0.0), axis=-1)
+        return (((p - q) * row).reshape(logits.shape),)
+
+    return higher
 
 
 def _cross_entropy_cuda(logits: Tensor, targets: Any, ignore_index: int, label_smoothing: float,
@@ -150,4 +172,5 @@ def _cross_entropy_cuda(logits: Tensor, targets: Any, ignore_index: int, label_s
         return (kernels.cross_entropy_backward(logits.data, targets, lse, scale, ignore_index,
                                                label_smoothing),)
 
-    return Tensor.from_op(out.astype(logits.dtype, copy=False), (logits,), backward)
+    higher = _cross_entropy_higher(logits, targets, ignore_index, label_smoothing, reduction)
+    return Tensor.from_op(out.astype(logits.dtype, copy=False), (logits,), backward, higher)
