@@ -225,3 +225,46 @@ def test_hessian_spectrum_explicit_hessian_is_the_derivative_of_the_gradient():
     columns = [(gradient(theta + e) - gradient(theta - e)) / 2e-6 for e in eye]
     hessian = func.hessian(loss)(mt.tensor(theta)).numpy()
     np.testing.assert_allclose(hessian, np.stack(columns, axis=1), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh"])
+def test_gradient_penalty_gradient_matches_pytorch_double_backward(activation):
+    """The penalty's gradient with respect to the critic's weights (through d critic / d x_hat, taken
+    with create_graph=True) equals PyTorch's float64 double backward on the same weights."""
+    torch = pytest.importorskip("torch")
+    wgan = load_example("gradient_penalty")
+    mt.manual_seed(0)
+    critic = wgan.mlp(2, 16, 1, activation).double()
+    rng = np.random.default_rng(0)
+    real, fake = rng.standard_normal((32, 2)), rng.standard_normal((32, 2))
+    t = rng.uniform(size=(32, 1))
+    penalty = wgan.gradient_penalty(critic, mt.tensor(real), mt.tensor(fake), t)
+    penalty.backward()
+
+    torch_activation = {"relu": torch.nn.ReLU, "leaky_relu": lambda: torch.nn.LeakyReLU(0.2), "tanh": torch.nn.Tanh}
+    reference = torch.nn.Sequential(*[torch.nn.Linear(m.in_features, m.out_features) if isinstance(m, mt.nn.Linear)
+                                      else torch_activation[activation]() for m in critic]).double()
+    with torch.no_grad():
+        for theirs, ours in zip(reference.parameters(), critic.parameters()):
+            theirs.copy_(torch.from_numpy(ours.numpy()))
+    x_hat = torch.from_numpy(t * real + (1 - t) * fake).requires_grad_()
+    (slopes,) = torch.autograd.grad(reference(x_hat).sum(), x_hat, create_graph=True)
+    expected = ((slopes.norm(2, dim=1) - 1) ** 2).mean()
+    expected.backward()
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-12)
+    for theirs, ours in zip(reference.parameters(), critic.parameters()):
+        # (Leaky) ReLU's slopes do not depend on the biases but through the masks: their gradients are 0 or None
+        got = np.zeros(ours.shape) if ours.grad is None else ours.grad
+        want = np.zeros(ours.shape) if theirs.grad is None else theirs.grad.numpy()
+        assert np.abs(got).max() > 0 or (ours.ndim == 1 and (activation != "tanh" or ours is critic[-1].bias))
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_penalty_training_moves_samples_toward_the_ring(capsys):
+    wgan = load_example("gradient_penalty")
+    result = wgan.main(["--steps", "60", "--log-every", "30", "--hidden", "32", "--batch", "64",
+                        "--eval-samples", "500"])
+    first, last = result["history"][0], result["history"][-1]
+    assert last["mean_distance"] < 0.75 * first["mean_distance"], result["history"]
+    assert np.isfinite(last["wasserstein"]) and last["penalty"] >= 0
+    assert "Wasserstein estimate" in capsys.readouterr().out
