@@ -76,17 +76,20 @@ def gradient_penalty(critic: nn.Module, real: mt.Tensor, fake: mt.Tensor, t: np.
     return ((slopes.norm(axis=1) - 1) ** 2).mean()
 
 
-def critic_step(critic, generator, optimizer, real: mt.Tensor, z: mt.Tensor, rng, penalty_weight: float) -> dict:
-    """One Adam step on E[D(fake)] - E[D(real)] + lambda * penalty; returns the Wasserstein estimate and
-    the penalty."""
+def critic_terms(critic, generator, real: mt.Tensor, z: mt.Tensor, rng) -> tuple[mt.Tensor, mt.Tensor]:
+    """(the Wasserstein estimate E[D(real)] - E[D(G(z))], the gradient penalty), functions of D's weights."""
     with mt.no_grad():
         fake = generator(z)
     estimate = critic(real).mean() - critic(fake).mean()
-    penalty = gradient_penalty(critic, real, fake, rng.uniform(size=(real.shape[0], 1)).astype(real.dtype))
+    return estimate, gradient_penalty(critic, real, fake, rng.uniform(size=(real.shape[0], 1)).astype(real.dtype))
+
+
+def critic_step(critic, generator, optimizer, real: mt.Tensor, z: mt.Tensor, rng, penalty_weight: float) -> None:
+    """One Adam step on E[D(fake)] - E[D(real)] + lambda * penalty."""
+    estimate, penalty = critic_terms(critic, generator, real, z, rng)
     optimizer.zero_grad()
     (penalty_weight * penalty - estimate).backward()
     optimizer.step()
-    return {"wasserstein": estimate.item(), "penalty": penalty.item()}
 
 
 def generator_step(critic, generator, optimizer, z: mt.Tensor) -> None:
@@ -99,14 +102,23 @@ def generator_step(critic, generator, optimizer, z: mt.Tensor) -> None:
 
 # ---- training ----------------------------------------------------------------------------------
 
-def generated(generator, rng: np.random.Generator, n: int) -> np.ndarray:
+def batch(rng: np.random.Generator, args: argparse.Namespace, n: int) -> tuple[mt.Tensor, mt.Tensor]:
+    """(n real points, n noise vectors z)."""
+    return (mt.tensor(sample_ring(rng, n, args.radius, args.std)),
+            mt.tensor(rng.standard_normal((n, 2)).astype(np.float32)))
+
+
+def log_line(step: int, critic, generator, rng: np.random.Generator, args: argparse.Namespace,
+             seconds: float) -> dict:
+    """Print and return the critic's Wasserstein estimate and penalty on a fresh batch of
+    args.eval_samples, and how close the generated samples lie to the modes."""
+    real, z = batch(rng, args, args.eval_samples)
+    estimate, penalty = critic_terms(critic, generator, real, z, rng)
+    stats = {"wasserstein": estimate.item(), "penalty": penalty.item()}
     with mt.no_grad():
-        return generator(mt.tensor(rng.standard_normal((n, 2)).astype(np.float32))).numpy()
-
-
-def log_line(step: int, stats: dict, samples: np.ndarray, args: argparse.Namespace, seconds: float) -> dict:
+        samples = generator(z).numpy()
     distances = mode_distances(samples, args.radius)
-    row = {"step": step, **stats, "mean_distance": float(distances.mean()),
+    row = {"step": step, **stats, "samples": samples, "mean_distance": float(distances.mean()),
            "near": float((distances < 3 * args.std).mean()), "modes": modes_covered(samples, args.radius, 3 * args.std)}
     print(f"step {step:5d}  Wasserstein estimate {stats['wasserstein']:7.4f}  penalty {stats['penalty']:.4f}  "
           f"samples: mean distance to nearest mode {row['mean_distance']:.3f}, {row['near']:.0%} within 3 std of "
@@ -115,7 +127,7 @@ def log_line(step: int, stats: dict, samples: np.ndarray, args: argparse.Namespa
 
 
 def train(args: argparse.Namespace) -> dict:
-    """Returns {"history": [log rows], "samples": the final generated samples}."""
+    """Returns {"history": [log rows], "samples": the last generated samples}."""
     mt.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     generator, critic = mlp(2, args.hidden, 2, args.activation), mlp(2, args.hidden, 1, args.activation)
@@ -124,19 +136,16 @@ def train(args: argparse.Namespace) -> dict:
     eval_rng = np.random.default_rng(args.seed + 1)
     print(f"WGAN-GP on 8 Gaussians (radius {args.radius}, std {args.std}): {args.critic_steps} critic steps per "
           f"generator step, lambda {args.penalty}, batch {args.batch}")
-    history, start, stats = [], time.perf_counter(), {"wasserstein": 0.0, "penalty": 0.0}
+    history, start = [], time.perf_counter()
     for step in range(args.steps + 1):
         if step % args.log_every == 0 or step == args.steps:
-            samples = generated(generator, eval_rng, args.eval_samples)
-            history.append(log_line(step, stats, samples, args, time.perf_counter() - start))
+            history.append(log_line(step, critic, generator, eval_rng, args, time.perf_counter() - start))
         if step == args.steps:
             break
         for _ in range(args.critic_steps):
-            real = mt.tensor(sample_ring(rng, args.batch, args.radius, args.std))
-            z = mt.tensor(rng.standard_normal((args.batch, 2)).astype(np.float32))
-            stats = critic_step(critic, generator, opt_d, real, z, rng, args.penalty)
-        generator_step(critic, generator, opt_g, mt.tensor(rng.standard_normal((args.batch, 2)).astype(np.float32)))
-    return {"history": history, "samples": samples}
+            critic_step(critic, generator, opt_d, *batch(rng, args, args.batch), rng, args.penalty)
+        generator_step(critic, generator, opt_g, batch(rng, args, args.batch)[1])
+    return {"history": history, "samples": history[-1]["samples"]}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -150,7 +159,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (betas 0.5, 0.9)")
     parser.add_argument("--radius", type=float, default=2.0, help="radius of the ring of modes")
     parser.add_argument("--std", type=float, default=0.05, help="standard deviation of each mode")
-    parser.add_argument("--eval-samples", type=int, default=1000)
+    parser.add_argument("--eval-samples", type=int, default=1000, help="points of each logged evaluation")
     parser.add_argument("--log-every", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
