@@ -305,7 +305,21 @@ THIRD_ORDER = {
     "cross_entropy": (lambda x: F.cross_entropy(x, np.array([1, -100, 0]), label_smoothing=0.1), [(3, 4)]),
     "attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), [(3, 2), (3, 2), (3, 2)]),
     "mse_loss": (F.mse_loss, [(2, 3), (3,)]),
+    "smooth_l1_loss": (lambda x, t: F.smooth_l1_loss(x, t, beta=2.0) * F.sigmoid(x).sum(), [(2, 3), (3,)]),
     "normalize": (lambda x: F.normalize(x, dim=-1), [(2, 3)]),
+    "normalize_p3": (lambda x: F.normalize(x, p=3.0, dim=0), [(2, 3)]),
+    "cosine_similarity": (lambda a, b: F.cosine_similarity(a, b, dim=-1), [(2, 3), (3,)]),
+    "softplus": (lambda x: F.softplus(x, beta=2.0), [(4,)]),
+    "elu": (F.elu, [(4,)]),
+    "log_sigmoid": (F.log_sigmoid, [(4,)]),
+    "dropout": (seeded(lambda x: F.dropout(x, 0.5) * F.tanh(x)), [(2, 3)]),
+    "dropout_add_layer_norm": (seeded(lambda x, h: F.dropout_add_layer_norm(x, h, p=0.3)), [(2, 4), (2, 4)]),
+    "embedding": (lambda w: F.embedding(np.array([0, 2, 0]), w, padding_idx=1) * w[0], [(3, 2)]),  # (1 unused)
+    "nll_loss": (lambda x: F.nll_loss(F.log_softmax(x, axis=1), np.array([1, 0]), reduction="sum"), [(2, 3)]),
+    "binary_cross_entropy": (lambda x, t: F.binary_cross_entropy(F.sigmoid(x), F.sigmoid(t)), [(2, 3), (2, 3)]),
+    "binary_cross_entropy_with_logits": (lambda x, t: F.binary_cross_entropy_with_logits(
+        x, F.sigmoid(t), pos_weight=np.array([0.5, 1.0, 2.0])), [(2, 3), (2, 3)]),
+    "kl_div": (lambda x, t: F.kl_div(x, F.sigmoid(t), reduction="batchmean"), [(2, 3), (2, 3)]),
 }
 
 
