@@ -77,7 +77,6 @@ def test_multi30k_recipe_stops_on_ctrl_c_then_resumes_and_scores_the_test_split(
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"test_bleu", "test_bleu_lowercase", "test_chrf", "beam", "epochs"} <= set(result)
     assert result["beam"] == 2 and result["train_seconds"] >= 1  # stopped by --time-limit
-    assert result["averaged_checkpoints"] >= 1 and (run / "average.safetensors").is_file()  # tested: the average
     hypotheses = (run / "test_2016_flickr.hyp.en").read_text(encoding="utf-8").splitlines()
     assert len(hypotheses) == 8
 
