@@ -36,6 +36,32 @@ def _alias(x: Tensor) -> Tensor:
     return Tensor.from_op(x.data, (x,), lambda g: (g,), lambda g, out: (g,))
 
 
+def _needs_graph(outputs: Sequence[Any], tracked: list[Tensor]) -> bool:
+    """Whether the outputs depend on a tensor that requires grad besides the fresh aliases: an argument
+    that requires grad (its alias has it as parent), a tensor the function closes over, an argument
+    not among argnums. Then the gradients must keep a graph back to it (create_graph), as torch.func."""
+    own = {id(t) for t in tracked}
+    stack = [o for o in outputs if isinstance(o, Tensor) and o.requires_grad]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if id(node) in own:
+            if node._parents:
+                return True
+            continue
+        if not node._parents:  # a leaf that requires grad (or a node whose graph was released)
+            return True
+        stack.extend(p for p in node._parents if p.requires_grad)
+    return False
+
+
+def _any_requires_grad(values: Sequence[Any]) -> bool:
+    return any(isinstance(v, Tensor) and v.requires_grad for v in values)
+
+
 def _argnums(argnums: Argnums, count: int) -> tuple[int, ...]:
     numbers = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if not numbers or any(not -count <= i < count for i in numbers):
@@ -85,6 +111,7 @@ def grad_and_value(func: Callable[..., Any], argnums: Argnums = 0, has_aux: bool
             if not isinstance(out, Tensor) or out.size != 1:
                 shape = getattr(out, "shape", type(out).__name__)
                 raise ValueError(f"func.grad: the function must return a one-element Tensor, got {shape}")
+            create = create or _needs_graph([out], tracked)
             grads = _gradients([out], tracked, None, create)
         value = out if create else out.detach()
         return _pick(grads, argnums), ((value, aux) if has_aux else value)
@@ -111,14 +138,15 @@ def vjp(func: Callable[..., Any], *primals: Tensor, has_aux: bool = False) -> tu
         result = func(*new_args)
     out, aux = result if has_aux else (result, None)
     outputs = list(out) if isinstance(out, (tuple, list)) else [out]
+    create = create or _needs_graph(outputs, tracked)
 
     def vjp_fn(*cotangents: Any) -> tuple[Tensor, ...]:
         if len(cotangents) == 1 and isinstance(cotangents[0], (tuple, list)) and len(outputs) > 1:
             cotangents = tuple(cotangents[0])
         if len(cotangents) != len(outputs):
             raise ValueError(f"func.vjp: {len(cotangents)} cotangents for {len(outputs)} outputs")
-        with enable_grad():
-            return _gradients(outputs, tracked, list(cotangents), create, retain=True)
+        with enable_grad():  # a cotangent that requires grad is differentiated through too
+            return _gradients(outputs, tracked, list(cotangents), create or _any_requires_grad(cotangents), retain=True)
 
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 
@@ -141,6 +169,7 @@ def jvp(func: Callable[..., Any], primals: Sequence[Tensor], tangents: Sequence[
             raise TypeError("func.jvp: the function must return one Tensor")
         if not out.requires_grad:
             return (out, _zeros(out), aux) if has_aux else (out, _zeros(out))
+        create = create or _needs_graph([out], tracked) or _any_requires_grad(tangents)
         u = Tensor(backend.get_array_module(out.data).zeros_like(out.data), requires_grad=True)
         vjps = autograd_grad([out], tracked, [u], create_graph=True, allow_unused=True)
         pairs = [(g, t) for g, t in zip(vjps, tangents) if g is not None and g.requires_grad]
@@ -163,6 +192,7 @@ def jacrev(func: Callable[..., Any], argnums: Argnums = 0) -> Callable:
             out = func(*new_args)
             if not isinstance(out, Tensor):
                 raise TypeError("func.jacrev: the function must return one Tensor")
+            create = create or _needs_graph([out], tracked)
             xp = backend.get_array_module(out.data)
             rows = []
             for k in range(out.size):
@@ -193,7 +223,7 @@ def jacfwd(func: Callable[..., Any], argnums: Argnums = 0) -> Callable:
             columns, out = [], None
             for k in range(x.size):
                 tangents = [xp.zeros_like(c.data) for c in chosen]
-                tangents[j].reshape(-1)[k] = 1
+                tangents[j][xp.unravel_index(k, x.shape)] = 1  # reshape(-1) of a non-C-contiguous array is a copy
                 out, column = jvp(of_chosen, chosen, tangents)
                 columns.append(column)
             if out is None:  # an empty input: nothing to push forward
@@ -235,6 +265,7 @@ def hvp(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], v: Any) -> 
     with enable_grad():
         new_args, tracked, _, create = _differentiate(func, inputs, tuple(range(len(inputs))))
         out = func(*new_args)
+        create = create or _needs_graph([out], tracked) or _any_requires_grad(vs)
         grads = autograd_grad([out], tracked, create_graph=True, allow_unused=True)
         pairs = [(g, w) for g, w in zip(grads, vs) if g is not None and g.requires_grad]
         products = _gradients([g for g, _ in pairs], tracked, [w for _, w in pairs], create) if pairs \

@@ -86,7 +86,9 @@ def _leading_to(order: list[Tensor], targets: set[int]) -> set[int]:
     """Ids of the nodes in `order` from which some target can be reached (targets included)."""
     leading: set[int] = set()
     for node in reversed(order):  # each node's parents come before it
-        if id(node) in targets or any(id(p) in leading for p in node._parents):
+        # a node whose graph was released (no parents left) may have led to a target: keep it, so
+        # that reaching it raises _graph_freed's error instead of silently dropping its gradient
+        if id(node) in targets or node._backward is _graph_freed or any(id(p) in leading for p in node._parents):
             leading.add(id(node))
     return leading
 
