@@ -1,4 +1,5 @@
-"""Check an op's analytic backward against central finite differences, in float64.
+"""Check an op's analytic backward (gradcheck) and its second derivatives (gradgradcheck) against
+central finite differences, in float64.
 
 The output is projected on a random cotangent v, so the check compares v^T J (one
 backward pass) with finite differences of v . f(x). A random v matters: many ops
@@ -13,7 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, no_grad
+from .autograd import Tensor, enable_grad, grad, no_grad
 from .functional.dtypes import DtypeMismatchError
 
 
@@ -76,6 +77,65 @@ def gradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: float
         else:
             _compare_elements(i, x, analytic, (evaluate, projected), args, eps, atol, rtol)
     return True
+
+
+def gradgradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: float = 1e-6,
+                  atol: float = 1e-5, rtol: float = 1e-3, fast: bool = False, seed: int = 0) -> bool:
+    """Check the second derivatives of `fn(*inputs)`: gradcheck of its first-order vjp.
+
+    The vjp (x, v) -> v^T J(x), computed by `autograd.grad(..., create_graph=True)` with a random
+    cotangent v per output, is itself checked by `gradcheck` against central differences, with
+    respect to the inputs and to v: so each op's differentiable backward (its `higher` rule) is
+    compared with finite differences of its first derivative. A backward that is right at first
+    order but wrong at second fails here; an op with no differentiable backward raises its
+    RuntimeError. Arguments as `gradcheck` (float64 copies; `fast` compares random projections).
+    """
+    inputs = _check_arguments(inputs, eps, atol, rtol)
+    args = [_float64_copy(x) for x in inputs]
+    checked = [i for i, x in enumerate(args) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input requires grad; pass tensors made with requires_grad=True")
+    rng = np.random.default_rng(seed + 1)
+    with enable_grad():
+        outputs = [o for o in _as_outputs(fn(*args)) if o.requires_grad]
+    if not outputs:
+        raise ValueError("gradgradcheck: no output of fn depends on an input that requires grad")
+    cotangents = [Tensor(_random_like(rng, o.data), requires_grad=True) for o in outputs]
+    _check_rules_match_backward(fn, args, checked, cotangents, atol, rtol)
+
+    def first_derivatives(*values: Any) -> list[Tensor]:
+        values, vs = list(values[:len(args)]), values[len(args):]
+        with enable_grad():
+            outs = [o for o in _as_outputs(fn(*values)) if o.requires_grad]
+            grads = grad(outs, [values[i] for i in checked], grad_outputs=list(vs), create_graph=True,
+                         allow_unused=True)
+        # a gradient without a graph is kept: its finite differences then meet a zero analytic
+        # derivative, so a `higher` rule that detaches everything fails instead of passing unseen
+        return [g for g in grads if g is not None]
+
+    return gradcheck(first_derivatives, [*args, *cotangents], eps=eps, atol=atol, rtol=rtol, fast=fast, seed=seed)
+
+
+def _check_rules_match_backward(fn: Callable[..., Any], args: list[Any], checked: list[int],
+                                cotangents: list[Tensor], atol: float, rtol: float) -> None:
+    """The create_graph gradients (the ops' `higher` rules) must equal the plain first-order ones:
+    finite differences of the rules' output alone would pass a rule that is off by a constant factor."""
+    with enable_grad():
+        outs = [o for o in _as_outputs(fn(*args)) if o.requires_grad]
+        plain = grad(outs, [args[i] for i in checked], grad_outputs=[v.data for v in cotangents], allow_unused=True)
+        outs = [o for o in _as_outputs(fn(*args)) if o.requires_grad]
+        rules = grad(outs, [args[i] for i in checked], grad_outputs=list(cotangents), create_graph=True,
+                     allow_unused=True)
+    for i, a, b in zip(checked, plain, rules):
+        a = np.zeros(args[i].shape) if a is None else backend.to_device(a.data, "cpu")
+        b = np.zeros(args[i].shape) if b is None else backend.to_device(b.data, "cpu")
+        off = ~(np.abs(a - b) <= atol + rtol * np.abs(a))
+        if off.any():
+            worst = np.unravel_index(int(np.argmax(np.abs(a - b))), a.shape) if a.ndim else ()
+            raise GradcheckError(
+                f"input {i} (shape {args[i].shape}): the create_graph gradient differs from the first-order one "
+                f"at index {tuple(int(k) for k in worst)}: {b[worst]:.8g} vs {a[worst]:.8g} "
+                f"({int(off.sum())} of {a.size} elements off): the op's `higher` rule computes another value")
 
 
 def _check_arguments(inputs: Any, eps: float, atol: float, rtol: float) -> Sequence[Any]:

@@ -9,8 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import minitf as mt
+from minitf import func
 from minitf.data import number_translation_task
 from tiny_runs import tiny_trainer
 
@@ -130,3 +133,138 @@ def test_digits_cnn_learns_saves_and_reloads(tmp_path, capsys):
     assert sorted(state) == ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc1.bias", "fc1.weight",
                              "fc2.bias", "fc2.weight"]
     assert state["conv2.weight"].shape == (64, 32, 3, 3)
+
+
+def _central_differences(loss_of, params, eps=1e-6):
+    """d loss_of() / d params by central differences, moving each parameter's entries in place."""
+    grads = []
+    for p in params:
+        g = np.zeros_like(p.data)
+        for i in np.ndindex(p.shape):
+            saved = p.data[i]
+            p.data[i] = saved + eps
+            up = loss_of()
+            p.data[i] = saved - eps
+            down = loss_of()
+            p.data[i] = saved
+            g[i] = (up - down) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def test_maml_meta_gradient_is_the_derivative_of_the_post_adaptation_loss():
+    """Second-order MAML's meta-gradient (through two inner steps) equals central differences of the
+    post-adaptation loss; first-order MAML's, which drops the Hessian term, does not."""
+    maml = load_example("maml_sinusoid")
+    rng = np.random.default_rng(3)
+    params = maml.init_params(rng, (1, 6, 5, 1), dtype=np.float64)
+    support, query = maml.split(*maml.sample_tasks(rng, 3, 8, dtype=np.float64), 4)
+
+    def post_adaptation_loss():
+        return maml.meta_loss(params, support, query, 0.1, 2).item()
+
+    expected = _central_differences(post_adaptation_loss, params)
+    second = maml.meta_gradient(params, support, query, 0.1, 2)
+    first = maml.meta_gradient(params, support, query, 0.1, 2, first_order=True)
+    for g, fd in zip(second, expected):
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+    gap = max(np.abs(f - fd).max() / np.abs(fd).max() for f, fd in zip(first, expected))
+    assert gap > 1e-2, gap
+
+
+def test_maml_meta_training_lowers_the_post_adaptation_loss(capsys):
+    maml = load_example("maml_sinusoid")
+    result = maml.main(["--steps", "150", "--eval-every", "150", "--eval-tasks", "50"])
+    (_, pre0, post0), (_, pre, post) = result["history"]
+    assert post < 0.8 * post0 and post < pre, result["history"]
+    assert "after 10 step(s)" in capsys.readouterr().out
+
+
+def test_hessian_spectrum_lanczos_finds_the_eigenvalues_of_the_explicit_hessian(capsys):
+    """20 Hessian-vector products of a 29-parameter network give the top eigenvalues and the smallest of
+    numpy.linalg.eigvalsh of the Hessian that func.hessian forms, at initialization and after training."""
+    spectrum = load_example("hessian_spectrum")
+    results = spectrum.main(["--hidden", "3", "--points", "100", "--steps", "100", "--iterations", "20",
+                             "--top", "4", "--check"])
+    for stage in ("init", "trained"):
+        found = results[stage]
+        np.testing.assert_allclose(found["top"], found["exact"], rtol=1e-7, atol=1e-9)
+        assert len(found["top"]) == 4 and found["top"][0] > found["top"][1] > 0 > found["min"]
+    assert "29 parameters" in capsys.readouterr().out
+
+
+def test_lanczos_on_known_spectra():
+    """n steps give all n eigenvalues; fewer give the extreme ones; a spectrum of 3 distinct values
+    exhausts the Krylov space after 3 steps."""
+    spectrum = load_example("hessian_spectrum")
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((30, 30)))
+    eigenvalues = np.sort(np.concatenate([[5.0, 3.0, 2.5], rng.uniform(-1, 1, 27)]))
+    matrix = (q * eigenvalues) @ q.T
+    np.testing.assert_allclose(spectrum.lanczos(lambda v: matrix @ v, 30, 30, rng), eigenvalues, atol=1e-10)
+    np.testing.assert_allclose(spectrum.lanczos(lambda v: matrix @ v, 30, 20, rng)[-3:], [2.5, 3, 5], atol=1e-10)
+    three = np.repeat([-1.0, 2.0, 4.0], 10)
+    np.testing.assert_allclose(spectrum.lanczos(lambda v: three * v, 30, 30, rng), [-1, 2, 4], atol=1e-12)
+
+
+def test_hessian_spectrum_explicit_hessian_is_the_derivative_of_the_gradient():
+    """The Hessian the check forms (func.hessian, second order) equals central differences of the
+    first-order gradient, so the comparison above checks Lanczos against the true Hessian."""
+    spectrum = load_example("hessian_spectrum")
+    rng = np.random.default_rng(1)
+    sizes = (2, 3, 3, 2)
+    loss = spectrum.make_loss(*spectrum.two_moons(50, rng), sizes)
+    theta = spectrum.init_theta(sizes, rng) + 0.1 * rng.standard_normal(29)
+
+    def gradient(at):
+        t = mt.tensor(at, requires_grad=True)
+        loss(t).backward()
+        return t.grad
+
+    eye = np.eye(theta.size) * 1e-6
+    columns = [(gradient(theta + e) - gradient(theta - e)) / 2e-6 for e in eye]
+    hessian = func.hessian(loss)(mt.tensor(theta)).numpy()
+    np.testing.assert_allclose(hessian, np.stack(columns, axis=1), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh"])
+def test_gradient_penalty_gradient_matches_pytorch_double_backward(activation):
+    """The penalty's gradient with respect to the critic's weights (through d critic / d x_hat, taken
+    with create_graph=True) equals PyTorch's float64 double backward on the same weights."""
+    torch = pytest.importorskip("torch")
+    wgan = load_example("gradient_penalty")
+    mt.manual_seed(0)
+    critic = wgan.mlp(2, 16, 1, activation).double()
+    rng = np.random.default_rng(0)
+    real, fake = rng.standard_normal((32, 2)), rng.standard_normal((32, 2))
+    t = rng.uniform(size=(32, 1))
+    penalty = wgan.gradient_penalty(critic, mt.tensor(real), mt.tensor(fake), t)
+    penalty.backward()
+
+    torch_activation = {"relu": torch.nn.ReLU, "leaky_relu": lambda: torch.nn.LeakyReLU(0.2), "tanh": torch.nn.Tanh}
+    reference = torch.nn.Sequential(*[torch.nn.Linear(m.in_features, m.out_features) if isinstance(m, mt.nn.Linear)
+                                      else torch_activation[activation]() for m in critic]).double()
+    with torch.no_grad():
+        for theirs, ours in zip(reference.parameters(), critic.parameters()):
+            theirs.copy_(torch.from_numpy(ours.numpy()))
+    x_hat = torch.from_numpy(t * real + (1 - t) * fake).requires_grad_()
+    (slopes,) = torch.autograd.grad(reference(x_hat).sum(), x_hat, create_graph=True)
+    expected = ((slopes.norm(2, dim=1) - 1) ** 2).mean()
+    expected.backward()
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-12)
+    for theirs, ours in zip(reference.parameters(), critic.parameters()):
+        # (Leaky) ReLU's slopes do not depend on the biases but through the masks: their gradients are 0 or None
+        got = np.zeros(ours.shape) if ours.grad is None else ours.grad
+        want = np.zeros(ours.shape) if theirs.grad is None else theirs.grad.numpy()
+        assert np.abs(got).max() > 0 or (ours.ndim == 1 and (activation != "tanh" or ours is critic[-1].bias))
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_penalty_training_moves_samples_toward_the_ring(capsys):
+    wgan = load_example("gradient_penalty")
+    result = wgan.main(["--steps", "60", "--log-every", "30", "--hidden", "32", "--batch", "64",
+                        "--eval-samples", "500"])
+    first, last = result["history"][0], result["history"][-1]
+    assert last["mean_distance"] < 0.75 * first["mean_distance"], result["history"]
+    assert np.isfinite(last["wasserstein"]) and last["penalty"] >= 0
+    assert "Wasserstein estimate" in capsys.readouterr().out

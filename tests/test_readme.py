@@ -92,3 +92,12 @@ def test_op_harness_example_runs_and_catches_a_wrong_backward():
     run(harness_block, namespace, "<README.md harness example, wrong backward>")
     with pytest.raises(AssertionError):
         namespace["test_softplus"]("gradient")
+
+
+def test_higher_order_examples_run_and_gradgradcheck_catches_the_wrong_rule(capsys):
+    blocks = python_blocks()
+    namespace: dict = {}
+    run(next(b for b in blocks if "func.hessian(critic)" in b), namespace)
+    assert namespace["x"].grad is not None and namespace["hessian"].shape == (3, 3)
+    run(next(b for b in blocks if "def cube(" in b), namespace, "<README.md gradgradcheck example>")
+    assert "gradient mismatch" in capsys.readouterr().out

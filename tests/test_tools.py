@@ -282,3 +282,13 @@ def test_sweep_recipe_trains_candidates_in_parallel_and_reports_validation_score
     assert row["epochs"] == 4 and row["val_average"] > 0 and row["val_average"] == round(sweep.val_bleu(out / "a" / "average_last2.safetensors",
                                                                              val), 2)
     sweep.main(argv + ["--report-only", "--only", "b"])  # no training: the table of the finished run
+
+
+def test_bench_higher_order_runs_minitf_on_the_tiny_config():
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_higher_order.py"), "--config", "tiny", "--rounds", "1",
+                           "--repeats", "1", "--warmup", "0", "--only", "minitf"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in done.stdout.splitlines()
+            if line.startswith("| hvp") or line.startswith("| penalty")}
+    assert set(rows) == {"hvp", "penalty"} and all(ms > 0 for ms in rows.values())

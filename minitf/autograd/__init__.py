@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from . import op_table, versions
-from .grad_mode import is_grad_enabled, no_grad
+from .differentiate import grad
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .graph import sum_to_shape
 from .ops_shape import swapaxes, transpose
 from .tensor import Tensor, as_array
 
-ENGINE = ["Tensor", "no_grad", "is_grad_enabled", "as_array", "sum_to_shape"]  # exported besides the ops
+ENGINE = ["Tensor", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "as_array",
+          "sum_to_shape"]  # exported besides the ops
 
 
 def _bind_methods() -> None:

@@ -23,18 +23,34 @@ def is_grad_enabled() -> bool:
     return mode.enabled
 
 
-class no_grad(contextlib.ContextDecorator):
-    """Context manager (and decorator) in which ops called from this thread record no graph."""
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager (and decorator) in which ops called from this thread record the graph
+    if `enabled`, and none otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = bool(enabled)
         self._stack = _Stack()  # per thread, and a stack: a decorated function may be re-entered
 
     def __enter__(self) -> None:
         self._stack.previous.append(mode.enabled)
-        mode.enabled = False
+        mode.enabled = self._enabled
 
     def __exit__(self, *exc: object) -> None:
         mode.enabled = self._stack.previous.pop()
 
 
-__all__ = ["is_grad_enabled", "no_grad"]
+class no_grad(set_grad_enabled):
+    """Context manager (and decorator) in which ops called from this thread record no graph."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Context manager (and decorator) in which ops record the graph again, inside no_grad too."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+__all__ = ["enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]

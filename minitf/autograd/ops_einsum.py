@@ -46,7 +46,13 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
         return tuple(_operand_gradient(k, g, arrays, inputs, output, iter(unused), subscripts)
                      if t.requires_grad else None for k, t in enumerate(tensors))
 
-    return Tensor.from_op(xp.asarray(out), tuple(tensors), backward)
+    def higher(g, result):  # the same einsums, of tensors
+        inputs, output, unused = explicit_subscripts(subscripts, [a.shape for a in arrays])
+        terms = (_gradient_einsum(xp, k, g, tensors, inputs, output, iter(unused), subscripts)
+                 if t.requires_grad else None for k, t in enumerate(tensors))
+        return tuple(None if term is None else einsum(term[0], *term[1]) for term in terms)
+
+    return Tensor.from_op(xp.asarray(out), tuple(tensors), backward, higher)
 
 
 def _as_tensors(operands: tuple[Any, ...]) -> list[Tensor]:
@@ -116,6 +122,14 @@ def _operand_gradient(k: int, g: Any, arrays: list[Any], inputs: list[list[str]]
                       output: list[str], unused: Iterator[str], subscripts: str) -> Any:
     """d(sum(g * out)) / d(operand k), as one einsum of g with the other operands."""
     xp = backend.get_array_module(g)
+    equation, operands = _gradient_einsum(xp, k, g, arrays, inputs, output, unused, subscripts)
+    return xp.einsum(equation, *operands, optimize=len(operands) > 1)
+
+
+def _gradient_einsum(xp: Any, k: int, g: Any, arrays: list[Any], inputs: list[list[str]],
+                     output: list[str], unused: Iterator[str], subscripts: str) -> tuple[str, list[Any]]:
+    """(equation, operands) of the einsum giving operand k's gradient: g and the other operands
+    (arrays, or Tensors for a differentiable gradient), with ones and identities as needed."""
     terms, operands = ["".join(output)], [g]
     for j, (array, labels) in enumerate(zip(arrays, inputs)):
         if j != k:
@@ -136,5 +150,4 @@ def _operand_gradient(k: int, g: Any, arrays: list[Any], inputs: list[list[str]]
             terms.append(label)
             operands.append(xp.ones(n, dtype=g.dtype))
             available.add(label)
-    equation = ",".join(terms) + "->" + "".join(result)
-    return xp.einsum(equation, *operands, optimize=len(operands) > 1)
+    return ",".join(terms) + "->" + "".join(result), operands

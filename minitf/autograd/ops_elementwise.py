@@ -6,7 +6,7 @@ Each forward with its backward beside it; broadcasting is summed back by the eng
 from __future__ import annotations
 
 from .. import backend
-from .ops_math import Operand, _pair, lift
+from .ops_math import Operand, _pair, backward_higher, lift
 from .tensor import Tensor
 
 
@@ -18,7 +18,7 @@ def sin(x: Tensor) -> Tensor:
     def backward(g):
         return (g * xp.cos(x.data),)
 
-    return Tensor.from_op(xp.sin(x.data), (x,), backward)
+    return Tensor.from_op(xp.sin(x.data), (x,), backward, lambda g, out: (g * cos(x),))
 
 
 def cos(x: Tensor) -> Tensor:
@@ -27,7 +27,7 @@ def cos(x: Tensor) -> Tensor:
     def backward(g):
         return (-g * xp.sin(x.data),)
 
-    return Tensor.from_op(xp.cos(x.data), (x,), backward)
+    return Tensor.from_op(xp.cos(x.data), (x,), backward, lambda g, out: (-g * sin(x),))
 
 
 def log1p(x: Tensor) -> Tensor:
@@ -37,7 +37,7 @@ def log1p(x: Tensor) -> Tensor:
     def backward(g):
         return (g / (1 + x.data),)
 
-    return Tensor.from_op(xp.log1p(x.data), (x,), backward)
+    return Tensor.from_op(xp.log1p(x.data), (x,), backward, lambda g, out: (g / (1 + x),))
 
 
 def expm1(x: Tensor) -> Tensor:
@@ -48,7 +48,7 @@ def expm1(x: Tensor) -> Tensor:
     def backward(g):
         return (g * (out + 1),)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, lambda g, result: (g * (result + 1),))
 
 
 # ---- clip, maximum, minimum ---------------------------------------------------------------
@@ -87,7 +87,7 @@ def clip(x: Tensor, min: Operand = None, max: Operand = None) -> Tensor:  # noqa
             grads.append(g * (above | (hi.data < lo.data)) if lo is not None else g * above)
         return tuple(grads)
 
-    return Tensor.from_op(out, parents, backward)
+    return Tensor.from_op(out, parents, backward, backward_higher(backward))  # g times constant masks
 
 
 clamp = clip
@@ -105,7 +105,7 @@ def _extremum(a: Operand, b: Operand, name: str) -> Tensor:
         return (g * share_a if a.requires_grad else None,
                 g * (1 - share_a) if b.requires_grad else None)
 
-    return Tensor.from_op(out, (a, b), backward)
+    return Tensor.from_op(out, (a, b), backward, backward_higher(backward))  # g times constant shares
 
 
 def maximum(a: Operand, b: Operand) -> Tensor:

@@ -6,12 +6,14 @@ that an in-place change of it before backward() is caught like a change of any s
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .. import backend, scatter
 from .axes import accepts_dim, normalize_axis
+from .ops_shape import scatter_index
 from .tensor import Tensor
 
 
@@ -123,7 +125,22 @@ def _take_along_axis(x: Tensor, raw: Any, axis: int, op: str) -> Tensor:
         shape = g.shape[:axis] + (x.shape[axis],) + g.shape[axis + 1:]
         return scatter_add_along(shape, axis, idx, g), None
 
-    return Tensor.from_op(out, (x, Tensor.from_op(raw)), backward)
+    return Tensor.from_op(out, (x, Tensor.from_op(raw)), backward,
+                          lambda g, result: (scatter_along(g, axis, idx, x.shape[axis]), None))
+
+
+def scatter_along(g: Tensor, axis: int, idx: Any, n: int) -> Tensor:
+    """The gradient of take_along_axis(x, idx, axis) (x of length n on `axis`) as an op: g added at
+    idx along axis into zeros. Its gradient is take_along_axis of its g, whose gradient is this op
+    again, so the two compose to any order. `idx` is in [0, n) and broadcasts to g's shape."""
+    xp = backend.get_array_module(g.data)
+    shape = g.shape[:axis] + (n,) + g.shape[axis + 1:]
+
+    def backward(h):
+        return (xp.take_along_axis(h, idx, axis),)
+
+    return Tensor.from_op(scatter_add_along(shape, axis, idx, g.data), (g,), backward,
+                          lambda h, out: (_take_along_axis(h, idx, axis, "take_along_axis"),))
 
 
 def _leading_block(shape: tuple[int, ...], axis: int | None) -> tuple[slice, ...]:
@@ -180,7 +197,14 @@ def scatter_add(x: Tensor, axis: int, index: Any, src: Tensor) -> Tensor:
             gsrc[block] = xp.take_along_axis(g[_leading_block(raw.shape, axis)], idx, axis)
         return g, gsrc, None
 
-    return Tensor.from_op(x.data + added, (x, src, Tensor.from_op(raw)), backward)
+    def higher(g, out):
+        gsrc = None
+        if src.requires_grad:
+            picked = _take_along_axis(g[_leading_block(raw.shape, axis)], idx, axis, "scatter_add")
+            gsrc = picked if picked.shape == src.shape else scatter_index(picked, block, src.shape)
+        return g, gsrc, None
+
+    return Tensor.from_op(x.data + added, (x, src, Tensor.from_op(raw)), backward, higher)
 
 
 @accepts_dim
@@ -203,7 +227,21 @@ def take(x: Tensor, indices: Any, axis: int | None = None) -> Tensor:
         rows = g.reshape(int(np.prod(pre)), idx.size, int(np.prod(post)))
         return add_rows(rows, idx.reshape(-1), n, x.shape), None
 
-    return Tensor.from_op(out, (x, Tensor.from_op(raw)), backward)
+    return Tensor.from_op(out, (x, Tensor.from_op(raw)), backward,
+                          lambda g, result: (put_rows(g, idx, axis, x.shape), None))
+
+
+def put_rows(g: Tensor, idx: Any, axis: int, shape: tuple[int, ...]) -> Tensor:
+    """The gradient of take(x, idx, axis) (x of `shape`) as an op: g's entries added at idx along
+    axis into zeros. Its gradient is take of its g, whose gradient is this op again. idx in range."""
+    xp = backend.get_array_module(g.data)
+    rows = g.data.reshape(math.prod(shape[:axis]), idx.size, math.prod(shape[axis + 1:]))
+
+    def backward(h):
+        return (xp.take(h, idx, axis=axis),)
+
+    return Tensor.from_op(add_rows(rows, idx.reshape(-1), shape[axis], shape), (g,), backward,
+                          lambda h, out: (take(h, idx, axis),))
 
 
 @accepts_dim

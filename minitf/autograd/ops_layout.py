@@ -24,7 +24,7 @@ def clone(x: Tensor) -> Tensor:
     def backward(g):
         return (g,)
 
-    return Tensor.from_op(x.data.copy(), (x,), backward)
+    return Tensor.from_op(x.data.copy(), (x,), backward, lambda g, out: (g,))
 
 
 @accepts_dim
@@ -36,7 +36,7 @@ def flip(x: Tensor, axis: Any = None) -> Tensor:
     def backward(g):
         return (xp.flip(g, axes),)
 
-    return Tensor.from_op(xp.flip(x.data, axes).copy(), (x,), backward)
+    return Tensor.from_op(xp.flip(x.data, axes).copy(), (x,), backward, lambda g, out: (flip(g, axes),))
 
 
 @accepts_dim
@@ -50,7 +50,7 @@ def roll(x: Tensor, shift: Any, axis: Any = None) -> Tensor:
     def backward(g):
         return (xp.roll(g, back, axis),)
 
-    return Tensor.from_op(xp.roll(x.data, shift, axis), (x,), backward)
+    return Tensor.from_op(xp.roll(x.data, shift, axis), (x,), backward, lambda g, out: (roll(g, back, axis),))
 
 
 def tile(x: Tensor, *reps: Any) -> Tensor:
@@ -66,11 +66,11 @@ def tile(x: Tensor, *reps: Any) -> Tensor:
     reps = (1,) * (ndim - len(reps)) + reps
     xp = backend.get_array_module(x.data)
 
-    def backward(g):
+    def backward(g):  # (also the differentiable rule: the same code on a Tensor g)
         pairs = g.reshape(tuple(v for r, n in zip(reps, shape) for v in (r, n)))
         return (pairs.sum(axis=tuple(range(0, 2 * ndim, 2))).reshape(x.shape),)
 
-    return Tensor.from_op(xp.tile(x.data.reshape(shape), reps), (x,), backward)
+    return Tensor.from_op(xp.tile(x.data.reshape(shape), reps), (x,), backward, lambda g, out: backward(g))
 
 
 @accepts_dim
@@ -88,11 +88,12 @@ def repeat_interleave(x: Tensor, repeats: Any, axis: int | None = None) -> Tenso
             raise ValueError(f"repeat_interleave: repeats must be non-negative, got {repeats}")
         xp = backend.get_array_module(x.data)
 
-        def backward(g):
+        def backward(g):  # (also the differentiable rule: the same code on a Tensor g)
             split = g.shape[:axis] + (n, int(repeats)) + g.shape[axis + 1:]
             return (g.reshape(split).sum(axis=axis + 1),)
 
-        return Tensor.from_op(xp.repeat(x.data, int(repeats), axis), (x,), backward)
+        return Tensor.from_op(xp.repeat(x.data, int(repeats), axis), (x,), backward,
+                              lambda g, out: backward(g))
     counts = backend.to_device(repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats), "cpu")
     if counts.dtype.kind not in "iu" or counts.ndim > 1 or counts.size not in (1, n) or (counts < 0).any():
         raise ValueError(f"repeat_interleave: repeats must be non-negative integers, one per entry "
@@ -118,10 +119,10 @@ def pad(x: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
     out = xp.full(shape, value, dtype=x.dtype)
     out[inner] = x.data
 
-    def backward(g):
+    def backward(g):  # (also the differentiable rule: getitem of a Tensor g)
         return (g[inner],)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, lambda g, result: backward(g))
 
 
 def _triangle(x: Tensor, k: int, diagonal: int | None, lower: bool, op: str) -> Tensor:
@@ -141,7 +142,7 @@ def _triangle(x: Tensor, k: int, diagonal: int | None, lower: bool, op: str) -> 
     def backward(g):
         return (keep(g),)
 
-    return Tensor.from_op(keep(x.data), (x,), backward)
+    return Tensor.from_op(keep(x.data), (x,), backward, lambda g, out: (_triangle(g, k, None, lower, op),))
 
 
 def tril(x: Tensor, k: int = 0, diagonal: int | None = None) -> Tensor:

@@ -47,9 +47,19 @@ def _pass_through(g):
     return (g,)
 
 
+def _pass_through_higher(g, out):
+    return (g,)
+
+
+def backward_higher(backward):
+    """A backward that only negates, scales by constants or passes `g` on is its own
+    differentiable rule: the same code applied to a Tensor `g`."""
+    return lambda g, out: backward(g)
+
+
 def add(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor.from_op(a.data + b, (a,), _pass_through)
+        return Tensor.from_op(a.data + b, (a,), _pass_through, _pass_through_higher)
     if _is_scalar(a):
         return add(b, a)
     a, b = _pair(a, b)
@@ -57,39 +67,42 @@ def add(a: Operand, b: Operand) -> Tensor:
     def backward(g):
         return g, g
 
-    return Tensor.from_op(a.data + b.data, (a, b), backward)
+    return Tensor.from_op(a.data + b.data, (a, b), backward, lambda g, out: (g, g))
 
 
 def sub(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor.from_op(a.data - b, (a,), _pass_through)
+        return Tensor.from_op(a.data - b, (a,), _pass_through, _pass_through_higher)
     if _is_scalar(a):
-        return Tensor.from_op(a - b.data, (b,), lambda g: (-g,))
+        return Tensor.from_op(a - b.data, (b,), lambda g: (-g,), lambda g, out: (-g,))
     a, b = _pair(a, b)
 
     def backward(g):
         return g, (-g if b.requires_grad else None)
 
-    return Tensor.from_op(a.data - b.data, (a, b), backward)
+    return Tensor.from_op(a.data - b.data, (a, b), backward, backward_higher(backward))
 
 
 def mul(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(a):
         a, b = b, a
     if _is_scalar(b):
-        return Tensor.from_op(a.data * b, (a,), lambda g: (g * b,))
+        return Tensor.from_op(a.data * b, (a,), lambda g: (g * b,), lambda g, out: (g * b,))
     a, b = _pair(a, b)
 
     def backward(g):
         return (g * b.data if a.requires_grad else None,
                 g * a.data if b.requires_grad else None)
 
-    return Tensor.from_op(a.data * b.data, (a, b), backward)
+    def higher(g, out):
+        return g * b if a.requires_grad else None, g * a if b.requires_grad else None
+
+    return Tensor.from_op(a.data * b.data, (a, b), backward, higher)
 
 
 def div(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor.from_op(a.data / b, (a,), lambda g: (g / b,))
+        return Tensor.from_op(a.data / b, (a,), lambda g: (g / b,), lambda g, out: (g / b,))
     a, b = _pair(a, b)
     out = a.data / b.data
 
@@ -98,13 +111,18 @@ def div(a: Operand, b: Operand) -> Tensor:
         return (ga if a.requires_grad else None,
                 -ga * out if b.requires_grad else None)
 
-    return Tensor.from_op(out, (a, b), backward)
+    def higher(g, result):
+        ga = g / b
+        return ga if a.requires_grad else None, -ga * result if b.requires_grad else None
+
+    return Tensor.from_op(out, (a, b), backward, higher)
 
 
 def pow(a: Operand, b: Operand) -> Tensor:  # noqa: A001 (mirrors operator.pow)
     """a ** b. The gradient with respect to b is taken as 0 where a <= 0 (log a undefined)."""
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor.from_op(a.data ** b, (a,), lambda g: (g * b * a.data ** (b - 1),))
+        return Tensor.from_op(a.data ** b, (a,), lambda g: (g * b * a.data ** (b - 1),),
+                              lambda g, out: (g * b * a ** (b - 1),))
     a, b = _pair(a, b)
     out = a.data ** b.data
 
@@ -117,14 +135,22 @@ def pow(a: Operand, b: Operand) -> Tensor:  # noqa: A001 (mirrors operator.pow)
             gb = g * out * xp.log(xp.where(positive, a.data, 1)) * positive
         return ga, gb
 
-    return Tensor.from_op(out, (a, b), backward)
+    def higher(g, result):
+        ga = g * b * a ** (b - 1) if a.requires_grad else None
+        gb = None
+        if b.requires_grad:
+            positive = a.data > 0
+            gb = g * result * log(a * positive + ~positive) * positive  # log a where a > 0, else 0
+        return ga, gb
+
+    return Tensor.from_op(out, (a, b), backward, higher)
 
 
 def neg(a: Tensor) -> Tensor:
     def backward(g):
         return (-g,)
 
-    return Tensor.from_op(-a.data, (a,), backward)
+    return Tensor.from_op(-a.data, (a,), backward, backward_higher(backward))
 
 
 def radd(a: Tensor, b: Operand) -> Tensor:
@@ -156,7 +182,7 @@ def exp(x: Tensor) -> Tensor:
     def backward(g):
         return (g * out,)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, lambda g, result: (g * result,))
 
 
 def log(x: Tensor) -> Tensor:
@@ -165,7 +191,7 @@ def log(x: Tensor) -> Tensor:
     def backward(g):
         return (g / x.data,)
 
-    return Tensor.from_op(xp.log(x.data), (x,), backward)
+    return Tensor.from_op(xp.log(x.data), (x,), backward, lambda g, out: (g / x,))
 
 
 def sqrt(x: Tensor) -> Tensor:
@@ -175,7 +201,7 @@ def sqrt(x: Tensor) -> Tensor:
     def backward(g):
         return (g / (2 * out),)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, lambda g, result: (g / (2 * result),))
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -185,7 +211,7 @@ def tanh(x: Tensor) -> Tensor:
     def backward(g):
         return (g * (1 - out * out),)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, lambda g, result: (g * (1 - result * result),))
 
 
 def sigmoid_array(xp: Any, x: Any) -> Any:
@@ -209,7 +235,7 @@ def sigmoid(x: Tensor) -> Tensor:
         gx *= g
         return (gx,)
 
-    return Tensor.from_op(s, (x,), backward)
+    return Tensor.from_op(s, (x,), backward, lambda g, out: (g * out * (1 - out),))
 
 
 def relu(x: Tensor) -> Tensor:
@@ -219,7 +245,7 @@ def relu(x: Tensor) -> Tensor:
     def backward(g):
         return (g * positive,)
 
-    return Tensor.from_op(x.data * positive, (x,), backward)
+    return Tensor.from_op(x.data * positive, (x,), backward, lambda g, out: (g * positive,))
 
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001
@@ -229,7 +255,7 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001
     def backward(g):
         return (g * xp.sign(x.data),)
 
-    return Tensor.from_op(xp.abs(x.data), (x,), backward)
+    return Tensor.from_op(xp.abs(x.data), (x,), backward, lambda g, out: (g * xp.sign(x.data),))
 
 
 # ---- matmul -----------------------------------------------------------------------------
@@ -263,7 +289,17 @@ def matmul(a: Operand, b: Operand) -> Tensor:
             gb = gb[..., 0] if b.ndim == 1 else gb
         return ga, gb
 
-    return Tensor.from_op(gemm.matmul(a.data, b.data), (a, b), backward)
+    def higher(g, out):  # the same products, of tensors (1-D operands: as rows and columns)
+        A = a if a.ndim > 1 else a.unsqueeze(0)
+        B = b if b.ndim > 1 else b.unsqueeze(-1)
+        g = g.reshape(1, 1) if a.ndim == 1 and b.ndim == 1 else g.unsqueeze(-2) if a.ndim == 1 \
+            else g.unsqueeze(-1) if b.ndim == 1 else g
+        ga = matmul(g, B.swapaxes(-1, -2)) if a.requires_grad else None
+        gb = matmul(A.swapaxes(-1, -2), g) if b.requires_grad else None
+        return (None if ga is None else ga.squeeze(-2) if a.ndim == 1 else ga,
+                None if gb is None else gb.squeeze(-1) if b.ndim == 1 else gb)
+
+    return Tensor.from_op(gemm.matmul(a.data, b.data), (a, b), backward, higher)
 
 
 def rmatmul(a: Tensor, b: Operand) -> Tensor:
@@ -281,7 +317,7 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
     def backward(g):
         return (g,)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, lambda g, result: (g,))
 
 
 def to(x: Tensor, device: Any) -> Tensor:
@@ -294,7 +330,7 @@ def to(x: Tensor, device: Any) -> Tensor:
     def backward(g):
         return (backend.to_device(g, source),)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, lambda g, result: (to(g, source),))
 
 
 # ---- comparisons (no gradient) ----------------------------------------------------------

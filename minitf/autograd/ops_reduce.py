@@ -33,6 +33,20 @@ def _restore(g: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     return xp.expand_dims(g, axes)
 
 
+def unreduce(g: Tensor, axes: tuple[int, ...], keepdims: bool, shape: tuple[int, ...]) -> Tensor:
+    """The Tensor `g` (a reduction's output or gradient) broadcast back to `shape`: the backward
+    of a sum as a differentiable op, whose own backward (and `higher`) is the sum over `axes`."""
+    xp = backend.get_array_module(g.data)
+
+    def backward(g2):
+        return (g2.sum(axis=axes, keepdims=keepdims),)
+
+    def higher(g2, out):
+        return (sum(g2, axis=axes, keepdims=keepdims),)
+
+    return Tensor.from_op(xp.broadcast_to(_restore(g.data, axes, keepdims), shape), (g,), backward, higher)
+
+
 @accepts_dim
 def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     axes = normalize_axes(axis, x.ndim)
@@ -41,7 +55,10 @@ def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
         xp = backend.get_array_module(g)
         return (xp.broadcast_to(_restore(g, axes, keepdims), x.shape),)
 
-    return Tensor.from_op(x.data.sum(axis=axes, keepdims=keepdims), (x,), backward)
+    def higher(g, out):
+        return (unreduce(g, axes, keepdims, x.shape),)
+
+    return Tensor.from_op(x.data.sum(axis=axes, keepdims=keepdims), (x,), backward, higher)
 
 
 @accepts_dim
@@ -55,7 +72,10 @@ def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
         xp = backend.get_array_module(g)
         return (xp.broadcast_to(_restore(g, axes, keepdims) / count, x.shape),)
 
-    return Tensor.from_op(x.data.mean(axis=axes, keepdims=keepdims), (x,), backward)
+    def higher(g, out):
+        return (unreduce(g / count, axes, keepdims, x.shape),)
+
+    return Tensor.from_op(x.data.mean(axis=axes, keepdims=keepdims), (x,), backward, higher)
 
 
 @accepts_dim
@@ -71,8 +91,12 @@ def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
         share = is_max / is_max.sum(axis=axes, keepdims=True)
         return (share * _restore(g, axes, keepdims),)
 
+    def higher(g, result):  # the shares are constant (piecewise linear)
+        is_max = (x.data == out).astype(x.dtype)
+        return (unreduce(g, axes, keepdims, x.shape) * (is_max / is_max.sum(axis=axes, keepdims=True)),)
+
     result = out if keepdims else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
-    return Tensor.from_op(result, (x,), backward)
+    return Tensor.from_op(result, (x,), backward, higher)
 
 
 @accepts_dim

@@ -89,7 +89,22 @@ def cumsum(x: Tensor, axis: int | None = None) -> Tensor:
     def backward(g):
         return (_reverse_cumsum(g, axis),)
 
-    return Tensor.from_op(_accumulate(x.data, axis, np.add), (x,), backward)
+    def higher(g, out):
+        return (reverse_cumsum(g, axis),)
+
+    return Tensor.from_op(_accumulate(x.data, axis, np.add), (x,), backward, higher)
+
+
+def reverse_cumsum(g: Tensor, axis: int) -> Tensor:
+    """Cumulative sum from the end along `axis` (a non-negative int): cumsum's backward as a
+    differentiable op, whose own backward is cumsum."""
+    def backward(g2):
+        return (_accumulate(g2, axis, np.add),)
+
+    def higher(g2, out):
+        return (cumsum(g2, axis),)
+
+    return Tensor.from_op(_reverse_cumsum(g.data, axis), (g,), backward, higher)
 
 
 @accepts_dim
@@ -114,7 +129,62 @@ def cumprod(x: Tensor, axis: int | None = None) -> Tensor:
         next_x = xp.concatenate([data[..., 1:], xp.zeros_like(ones)], axis=-1)
         return (xp.moveaxis(exclusive * _affine_reverse_scan(next_x, g), -1, axis),)
 
-    return Tensor.from_op(out, (x,), backward)
+    def higher(g, result):  # E_k S_k of tensors: E is y shifted by one, S an affine scan
+        first = (xp.arange(x.shape[axis]) == 0).reshape((-1,) + (1,) * (x.ndim - axis - 1))
+        exclusive = shift(result, axis, 1) + first.astype(x.dtype)
+        return (exclusive * affine_scan(shift(x, axis, -1), g, axis, reverse=True),)
+
+    return Tensor.from_op(out, (x,), backward, higher)
+
+
+# ---- differentiable pieces of cumprod's backward ------------------------------------------
+
+def shift(t: Tensor, axis: int, step: int) -> Tensor:
+    """t moved by `step` (1 or -1) along `axis`: out_k = t_{k-step}, zero where that is outside."""
+    def backward(g):
+        return (_shift_array(g, axis, -step),)
+
+    return Tensor.from_op(_shift_array(t.data, axis, step), (t,), backward,
+                          lambda g, result: (shift(g, axis, -step),))
+
+
+def _shift_array(a: Any, axis: int, step: int) -> Any:
+    xp = backend.get_array_module(a)
+    out = xp.zeros_like(a)
+    n = a.shape[axis]
+    source, target = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+    ahead, behind = slice(1, n), slice(0, n - 1)
+    source[axis], target[axis] = (behind, ahead) if step > 0 else (ahead, behind)
+    out[tuple(target)] = a[tuple(source)]
+    return out
+
+
+def affine_scan(a: Tensor, b: Tensor, axis: int, reverse: bool) -> Tensor:
+    """S with S_k = b_k + a_k S_{k+1} (reverse; a_{n-1} unused) or S_k = b_k + a_k S_{k-1}
+    (forward; a_0 unused) along `axis`. Its adjoint is the scan the other way, over a shifted."""
+    step = 1 if reverse else -1
+    out = _affine_scan_array(a.data, b.data, axis, reverse)
+
+    def backward(h):
+        adjoint = _affine_scan_array(_shift_array(a.data, axis, step), h, axis, not reverse)
+        ga = adjoint * _shift_array(out, axis, -step) if a.requires_grad else None
+        return ga, adjoint
+
+    def higher(h, result):
+        adjoint = affine_scan(shift(a, axis, step), h, axis, not reverse)
+        return adjoint * shift(result, axis, -step) if a.requires_grad else None, adjoint
+
+    return Tensor.from_op(out, (a, b), backward, higher)
+
+
+def _affine_scan_array(a: Any, b: Any, axis: int, reverse: bool) -> Any:
+    xp = backend.get_array_module(a, b)
+    a, b = xp.broadcast_arrays(a, b)
+    a, b = xp.moveaxis(a, axis, -1), xp.moveaxis(b, axis, -1)
+    if not reverse:
+        a, b = a[..., ::-1], b[..., ::-1]
+    out = _affine_reverse_scan(a, b)
+    return xp.moveaxis(out if reverse else out[..., ::-1], -1, axis)
 
 
 def _cumprod_grad_by_rows(x: Any, g: Any, axis: int) -> Any:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend
 from .axes import accepts_dim, normalize_axis
-from .ops_index import scatter_add_along
+from .ops_index import scatter_add_along, scatter_along
 from .tensor import Tensor
 
 
@@ -66,7 +66,8 @@ def _select(x: Tensor, idx: Any, axis: int) -> Tensor:
     def backward(g):
         return (scatter_add_along(x.shape, axis, idx, g),)
 
-    return Tensor.from_op(xp.take_along_axis(x.data, idx, axis), (x,), backward)
+    return Tensor.from_op(xp.take_along_axis(x.data, idx, axis), (x,), backward,
+                          lambda g, out: (scatter_along(g, axis, idx, x.shape[axis]),))
 
 
 @accepts_dim

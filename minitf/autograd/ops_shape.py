@@ -27,7 +27,8 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     def backward(g):
         return (g.reshape(x.shape),)
 
-    return Tensor.from_op(x.data.reshape(_shape_args(shape)), (x,), backward)
+    return Tensor.from_op(x.data.reshape(_shape_args(shape)), (x,), backward,
+                          lambda g, out: (reshape(g, x.shape),))
 
 
 def transpose(x: Tensor, *axes: Any) -> Tensor:
@@ -40,7 +41,7 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
     def backward(g):
         return (g.transpose(inverse),)
 
-    return Tensor.from_op(x.data.transpose(axes), (x,), backward)
+    return Tensor.from_op(x.data.transpose(axes), (x,), backward, lambda g, out: (transpose(g, inverse),))
 
 
 def permute(x: Tensor, *dims: Any) -> Tensor:
@@ -52,7 +53,8 @@ def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
     def backward(g):
         return (g.swapaxes(axis1, axis2),)
 
-    return Tensor.from_op(x.data.swapaxes(axis1, axis2), (x,), backward)
+    return Tensor.from_op(x.data.swapaxes(axis1, axis2), (x,), backward,
+                          lambda g, out: (swapaxes(g, axis1, axis2),))
 
 
 def expand(x: Tensor, *shape: Any) -> Tensor:
@@ -71,7 +73,7 @@ def expand(x: Tensor, *shape: Any) -> Tensor:
     def backward(g):
         return (g,)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, lambda g, result: (g,))  # the engine's sum_to_shape sums g
 
 
 def _index_data(index: Any, xp: Any) -> Any:
@@ -107,7 +109,27 @@ def getitem(x: Tensor, index: Any) -> Tensor:
             gx[index] = g
         return (gx,)
 
-    return Tensor.from_op(x.data[index], (x, *arrays), backward)
+    def higher(g, out):
+        return (scatter_index(g, index, x.shape),) + (None,) * len(arrays)
+
+    return Tensor.from_op(x.data[index], (x, *arrays), backward, higher)
+
+
+def scatter_index(g: Tensor, index: Any, shape: tuple[int, ...]) -> Tensor:
+    """zeros(shape) with g added at [index] (repeated integer indices add up): the gradient of
+    `x[index]` as an op. Its own gradient is getitem of its g, whose gradient is this op again,
+    so the two compose to any order. `index` holds arrays (getitem's converted index)."""
+    xp = backend.get_array_module(g.data)
+    out = xp.zeros(shape, dtype=g.dtype)
+    if _has_integer_array(index):
+        scatter.scatter_add(out, index, g.data)
+    else:
+        out[index] = g.data
+
+    def backward(h):
+        return (h[index],)
+
+    return Tensor.from_op(out, (g,), backward, lambda h, result: (getitem(h, index),))
 
 
 def setitem(x: Tensor, index: Any, value: Any) -> None:
@@ -146,7 +168,10 @@ def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     def backward(g):
         return tuple(xp.split(g, bounds, axis=axis))
 
-    return Tensor.from_op(out, tuple(tensors), backward)
+    def higher(g, result):
+        return tuple(split(g, [t.shape[axis] for t in tensors], axis))
+
+    return Tensor.from_op(out, tuple(tensors), backward, higher)
 
 
 @accepts_dim
@@ -162,7 +187,11 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     def backward(g):
         return tuple(xp.moveaxis(g, axis, 0))
 
-    return Tensor.from_op(out, tuple(tensors), backward)
+    def higher(g, result):
+        lead = (slice(None),) * (axis % g.ndim)
+        return tuple(getitem(g, lead + (i,)) for i in range(len(tensors)))
+
+    return Tensor.from_op(out, tuple(tensors), backward, higher)
 
 
 @accepts_dim
@@ -214,7 +243,11 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         return (xp.where(cond, g, zero) if a.requires_grad else None,
                 xp.where(cond, zero, g) if b.requires_grad else None)
 
-    return Tensor.from_op(xp.where(cond, a.data, b.data), (a, b, Tensor.from_op(cond)), backward)
+    def higher(g, out):
+        return (where(cond, g, 0.0) if a.requires_grad else None,
+                where(cond, 0.0, g) if b.requires_grad else None, None)
+
+    return Tensor.from_op(xp.where(cond, a.data, b.data), (a, b, Tensor.from_op(cond)), backward, higher)
 
 
 def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
@@ -228,7 +261,8 @@ def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
     def backward(g):
         return (xp.where(mask, xp.zeros((), dtype=g.dtype), g),)
 
-    return Tensor.from_op(xp.where(mask, fill, x.data), (x, Tensor.from_op(mask)), backward)
+    return Tensor.from_op(xp.where(mask, fill, x.data), (x, Tensor.from_op(mask)), backward,
+                          lambda g, out: (masked_fill(g, mask, 0.0), None))
 
 
 def _axes_tuple(axis: Any, ndim: int, op: str) -> tuple[int, ...]:

@@ -11,7 +11,9 @@ import numpy as np
 
 from .. import backend
 from .axes import accepts_dim
-from .ops_reduce import _restore, normalize_axes
+from .ops_math import exp
+from .ops_reduce import _restore, mean, normalize_axes, unreduce
+from .ops_shape import where
 from .tensor import Tensor
 
 Axis = Any  # None, int or tuple of ints
@@ -45,7 +47,16 @@ def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
         softmax = xp.exp(x.data - xp.where(finite, out, 0)) * finite
         return (softmax * _restore(g, axes, keepdims),)
 
-    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward)
+    def higher(g, result):  # softmax = exp(x - logsumexp), of tensors
+        total = unreduce(result, axes, keepdims, x.shape)
+        finite = ~xp.isneginf(out)
+        if finite.all():
+            softmax = exp(x - total)
+        else:  # rows of -inf: a zero gradient, kept out of the arithmetic (-inf - -inf is NaN)
+            softmax = where(finite, exp(where(finite, x, 0.0) - where(finite, total, 0.0)), 0.0)
+        return (softmax * unreduce(g, axes, keepdims, x.shape),)
+
+    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward, higher)
 
 
 def _ddof(ddof: Any, correction: Any, op: str) -> int:
@@ -71,6 +82,17 @@ def _variance(x: Tensor, axis: Axis, ddof: Any, correction: Any,
     return axes, dof, centred, (centred * centred).sum(axis=axes, keepdims=True) / dof
 
 
+def _centred(x: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """x - mean(x) over axes, as a tensor."""
+    return x - mean(x, axis=axes, keepdims=True)
+
+
+def _inverse(result: Tensor, scale: int) -> Tensor:
+    """1 / (scale * result) where result > 0, else 0, as a tensor (result is a std or a norm)."""
+    positive = (result.data > 0).astype(result.dtype)
+    return positive / ((result * positive + (1 - positive)) * scale)
+
+
 @accepts_dim
 def var(x: Tensor, axis: Axis = None, keepdims: bool = False, *, ddof: int | None = None,
         correction: int | None = None) -> Tensor:
@@ -81,7 +103,10 @@ def var(x: Tensor, axis: Axis = None, keepdims: bool = False, *, ddof: int | Non
     def backward(g):
         return (_restore(g, axes, keepdims) * (2 / dof) * centred,)
 
-    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward)
+    def higher(g, result):
+        return (unreduce(g, axes, keepdims, x.shape) * (2 / dof) * _centred(x, axes),)
+
+    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward, higher)
 
 
 @accepts_dim
@@ -99,7 +124,10 @@ def std(x: Tensor, axis: Axis = None, keepdims: bool = False, *, ddof: int | Non
         scale = xp.where(out > 0, 1 / (dof * xp.where(out > 0, out, 1)), 0)
         return (_restore(g, axes, keepdims) * scale * centred,)
 
-    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward)
+    def higher(g, result):
+        return (unreduce(g * _inverse(result, dof), axes, keepdims, x.shape) * _centred(x, axes),)
+
+    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward, higher)
 
 
 @accepts_dim
@@ -133,4 +161,13 @@ def norm(x: Tensor, p: float = 2, axis: Axis = None, keepdims: bool = False) -> 
         is_max = (magnitude == out).astype(g.dtype)
         return (g * xp.sign(x.data) * is_max / is_max.sum(axis=axes, keepdims=True),)
 
-    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward)
+    def higher(g, result):
+        if p == 2:
+            return (unreduce(g * _inverse(result, 1), axes, keepdims, x.shape) * x,)
+        slope = xp.sign(x.data)  # p = 1; p = inf: at the maximal |x|, shared (constants)
+        if p != 1:
+            is_max = (magnitude == out).astype(x.dtype)
+            slope = slope * is_max / is_max.sum(axis=axes, keepdims=True)
+        return (unreduce(g, axes, keepdims, x.shape) * slope,)
+
+    return Tensor.from_op(_squeeze(out, axes, keepdims), (x,), backward, higher)

@@ -21,6 +21,7 @@ from .hooks import HookHandle
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 BackwardFn = Callable[[Array], Sequence[Any]]
+HigherFn = Callable[[Any, Any], Sequence[Any]]  # (g: Tensor, out: Tensor) -> a Tensor (or None) per parent
 
 
 class Tensor:
@@ -30,7 +31,7 @@ class Tensor:
     masks) never require grad.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_made_at", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_higher", "_made_at", "__weakref__")
     __array_ufunc__ = None  # make `ndarray * Tensor` defer to Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -47,6 +48,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._parents: tuple[Tensor, ...] = ()
         self._backward: BackwardFn | None = None
+        self._higher: HigherFn | None = None
 
     # ---- properties -------------------------------------------------------------------
     @property
@@ -148,12 +150,16 @@ class Tensor:
     # ---- graph construction -----------------------------------------------------------
     @staticmethod
     def from_op(data: Array, parents: tuple["Tensor", ...] = (),
-                backward: BackwardFn | None = None) -> "Tensor":
+                backward: BackwardFn | None = None, higher: HigherFn | None = None) -> "Tensor":
         """Wrap an op's output array `data` computed from the tensors `parents`.
 
-        `backward(g)` maps the output's gradient `g` (same shape as data) to one gradient
-        per parent, or None for a parent that needs none; broadcasting is summed back by
-        the engine. The graph is recorded only if some parent requires grad.
+        `backward(g)` maps the output's gradient `g` (an array of data's shape) to one gradient
+        array per parent, or None for a parent that needs none; broadcasting is summed back by
+        the engine. `higher(g, out)` is the same rule written with Tensor ops on the Tensor `g`
+        (and the output tensor `out`, when the rule needs it), so that the gradient it returns is
+        itself differentiable: backward(create_graph=True) and autograd.grad use it. An op
+        without `higher` refuses create_graph with a clear error. The graph is recorded only if
+        some parent requires grad.
         """
         t = Tensor.__new__(Tensor)
         if isinstance(data, np.generic):  # NumPy reductions of 0-d arrays give scalars
@@ -164,24 +170,32 @@ class Tensor:
             t.requires_grad = True
             t._parents = parents
             t._backward = backward
+            t._higher = higher
             t._made_at = versions.clock
         else:
             t.requires_grad = False
             t._parents = ()
             t._backward = None
+            t._higher = None
         return t
 
     # ---- backward ---------------------------------------------------------------------
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad.
 
-        `grad` is the cotangent of `self` (same shape); it may be omitted for a
-        one-element tensor. Saved arrays are released unless `retain_graph=True`.
+        `grad` is the cotangent of `self` (same shape); it may be omitted for a one-element
+        tensor. Saved arrays are released unless `retain_graph` (default: `create_graph`).
+        With `create_graph=True` the gradients are Tensors with a graph of their own (each
+        leaf's `.grad` too), so that they can be differentiated again.
         """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad (no graph was recorded)")
         seed = self._seed_gradient(grad)
-        graph.backward(self, seed, {id(seed)} if grad is not None else set(), retain_graph)
+        if create_graph:
+            seed = (grad.astype(self.dtype) if grad.dtype != self.dtype else grad) if isinstance(grad, Tensor) \
+                else Tensor.from_op(seed)
+        retain = create_graph if retain_graph is None else retain_graph
+        graph.backward([self], [seed], {id(seed)} if grad is not None else set(), retain, create_graph)
 
     def _seed_gradient(self, grad: Any) -> Array:
         if grad is None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, cpu, kernels
-from ..autograd import Tensor, relu, sigmoid, tanh
+from ..autograd import Tensor, exp, relu, sigmoid, tanh
 from ..autograd.ops_math import sigmoid_array
 from ..kernels.constants import GELU_C, INV_SQRT_2, INV_SQRT_2PI, SQRT_2_OVER_PI
 from ..rng import dropout_keep
@@ -54,7 +54,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
             pdf = xp.exp(-0.5 * x.data * x.data) * INV_SQRT_2PI
             return (g * (cdf + x.data * pdf),)
 
-        return Tensor.from_op(x.data * cdf, (x,), backward)
+        return Tensor.from_op(x.data * cdf, (x,), backward, _gelu_higher(x, approximate))
     inner = SQRT_2_OVER_PI * (x.data + GELU_C * x.data ** 3)
     th = xp.tanh(inner)
 
@@ -62,13 +62,43 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         d_inner = SQRT_2_OVER_PI * (1 + 3 * GELU_C * x.data * x.data)
         return (g * (0.5 * (1 + th) + 0.5 * x.data * (1 - th * th) * d_inner),)
 
-    return Tensor.from_op(0.5 * x.data * (1 + th), (x,), backward)
+    return Tensor.from_op(0.5 * x.data * (1 + th), (x,), backward, _gelu_higher(x, approximate))
 
 
 def _gelu_cuda(x: Tensor, approximate: str) -> Tensor:
     """gelu of a CuPy array that kernels.available accepts: one kernel each way."""
     y = kernels.gelu_forward(x.data, approximate)
-    return Tensor.from_op(y, (x,), lambda g: (kernels.gelu_backward(x.data, g, approximate),))
+    return Tensor.from_op(y, (x,), lambda g: (kernels.gelu_backward(x.data, g, approximate),),
+                          _gelu_higher(x, approximate))
+
+
+def normal_pdf(x: Tensor) -> Tensor:
+    """The standard normal density exp(-x^2 / 2) / sqrt(2 pi), in tensor ops."""
+    return exp(x * x * -0.5) * INV_SQRT_2PI
+
+
+def normal_cdf(x: Tensor) -> Tensor:
+    """The standard normal CDF (1 + erf(x / sqrt 2)) / 2 as an op: its derivative is normal_pdf."""
+    def backward(g):
+        xp = backend.get_array_module(g)
+        return (g * xp.exp(-0.5 * x.data * x.data) * INV_SQRT_2PI,)
+
+    out = 0.5 * (1 + erf(x.data * INV_SQRT_2))
+    return Tensor.from_op(out, (x,), backward, lambda g, result: (g * normal_pdf(x),))
+
+
+def gelu_derivative(x: Tensor, approximate: str = "none") -> Tensor:
+    """d gelu / dx at x, in tensor ops (so that it can be differentiated again)."""
+    if approximate == "none":
+        return normal_cdf(x) + x * normal_pdf(x)
+    x2 = x * x
+    th = tanh(x * (1 + GELU_C * x2) * SQRT_2_OVER_PI)
+    return (1 + th) * 0.5 + x * (1 - th * th) * (1 + 3 * GELU_C * x2) * (0.5 * SQRT_2_OVER_PI)
+
+
+def _gelu_higher(x: Tensor, approximate: str):
+    """gelu's rule in tensor ops: g * gelu'(x)."""
+    return lambda g, out: (g * gelu_derivative(x, approximate),)
 
 
 def softplus_array(xp: Any, x: Any) -> Any:
@@ -95,7 +125,11 @@ def silu(x: Tensor) -> Tensor:
         gx *= g
         return (gx,)
 
-    return Tensor.from_op(x.data * s, (x,), backward)
+    def higher(g, out):
+        st = sigmoid(x)
+        return (g * st * (1 + x * (1 - st)),)
+
+    return Tensor.from_op(x.data * s, (x,), backward, higher)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -117,7 +151,13 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
         slope *= g
         return (slope,)
 
-    return Tensor.from_op(out, (x,), backward)
+    def higher(g, result):  # sigmoid(beta x) below the threshold, 1 above
+        if not linear.any():
+            return (g * sigmoid(x if beta == 1 else x * beta),)
+        below = (~linear).astype(x.dtype)
+        return (g * (sigmoid(x if beta == 1 else x * beta) * below + linear.astype(x.dtype)),)
+
+    return Tensor.from_op(out, (x,), backward, higher)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -134,7 +174,10 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
         slope *= g
         return (slope,)
 
-    return Tensor.from_op(out, (x,), backward)
+    def higher(g, result):  # a piecewise constant slope: a constant array
+        return (g * xp.where(x.data > 0, 1, negative_slope).astype(x.dtype),)
+
+    return Tensor.from_op(out, (x,), backward, higher)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
@@ -154,7 +197,12 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
         slope *= g
         return (slope,)
 
-    return Tensor.from_op(out, (x,), backward)
+    def higher(g, result):  # 1 where x > 0, alpha at 0, else alpha * exp(x) = result + alpha (through out)
+        positive, negative = x.data > 0, x.data < 0  # (at 0 the second derivative is 0, as PyTorch's)
+        constant = xp.where(positive, 1, 0).astype(x.dtype) + xp.where(x.data == 0, alpha, 0).astype(x.dtype)
+        return (g * ((result + alpha) * negative.astype(x.dtype) + constant),)
+
+    return Tensor.from_op(out, (x,), backward, higher)
 
 
 def log_sigmoid(x: Tensor) -> Tensor:
@@ -164,7 +212,7 @@ def log_sigmoid(x: Tensor) -> Tensor:
     def backward(g):
         return (g * sigmoid_array(xp, -x.data),)
 
-    return Tensor.from_op(-softplus_array(xp, -x.data), (x,), backward)
+    return Tensor.from_op(-softplus_array(xp, -x.data), (x,), backward, lambda g, out: (g * sigmoid(-x),))
 
 
 def keep_and_scale(a: Any, keep: Any, scale: float) -> Any:
@@ -201,10 +249,11 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     def backward(g):
         return (keep_and_scale(g, keep, scale),)
 
-    return Tensor.from_op(keep_and_scale(x.data, keep, scale), (x,), backward)
+    return Tensor.from_op(keep_and_scale(x.data, keep, scale), (x,), backward,
+                          lambda g, out: (g * keep * scale,))
 
 
 def _dropout_cuda(x: Tensor, p: float) -> Tensor:
     """dropout of a CuPy array that kernels.available accepts: one kernel draws, masks and scales."""
     y, mask = kernels.dropout_forward(x.data, p)
-    return Tensor.from_op(y, (x,), lambda g: (g * mask,))
+    return Tensor.from_op(y, (x,), lambda g: (g * mask,), lambda g, out: (g * mask,))

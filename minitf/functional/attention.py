@@ -156,5 +156,44 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
             (lambda: _product(xp, xp.swapaxes(gs, -1, -2), q.data)) if k.requires_grad else None)
         return gq, gk, gv
 
-    out = Tensor.from_op(_product(xp, dropped, v.data), (q, k, v), backward)
+    dropout_factor = None if keep is None else (keep, keep_scale)
+    higher = _attention_higher(q, k, v, scale, lambda: _allowed(q, k, mask, is_causal), dropout_factor)
+    out = Tensor.from_op(_product(xp, dropped, v.data), (q, k, v), backward, higher)
     return (out, Tensor.from_op(weights)) if return_weights else out
+
+
+def _masked_softmax_tensor(scores: Tensor, allowed: Any) -> Tensor:
+    """_masked_softmax in tensor ops (differentiable again): the mask enters as constant factors,
+    a row with no allowed key gives zeros. The shift by the row maximum is a constant: the
+    softmax does not depend on it."""
+    xp = backend.get_array_module(scores.data)
+    if allowed is None:
+        shift = scores.data.max(axis=-1, keepdims=True)
+        e = (scores - shift).exp()
+        return e / e.sum(axis=-1, keepdims=True)
+    on = allowed.astype(scores.dtype)
+    shift = xp.where(allowed, scores.data, -np.inf).max(axis=-1, keepdims=True)
+    shift = xp.where(xp.isfinite(shift), shift, 0)
+    e = ((scores - shift) * on).exp() * on  # masked entries: exp(0) * 0, never inf * 0
+    denom = e.sum(axis=-1, keepdims=True)
+    return e / (denom + (denom.data == 0).astype(scores.dtype))
+
+
+def _attention_higher(q: Tensor, k: Tensor, v: Tensor, scale: float, allowed_of: Any, dropout_factor: Any):
+    """The attention's rule as the composite formula in tensor ops: the weights rebuilt from q and k
+    (the mask too: allowed_of()), then the backward's products (gs = w * (gw - sum(gw * w)) * scale)."""
+    def higher(g, out):
+        w = _masked_softmax_tensor((q @ k.swapaxes(-1, -2)) * scale, allowed_of())
+        dropped = w if dropout_factor is None else w * dropout_factor[0] * dropout_factor[1]
+        gv = dropped.swapaxes(-1, -2) @ g if v.requires_grad else None
+        gq = gk = None
+        if q.requires_grad or k.requires_grad:
+            gw = g @ v.swapaxes(-1, -2)
+            if dropout_factor is not None:
+                gw = gw * dropout_factor[0] * dropout_factor[1]
+            gs = w * (gw - (gw * w).sum(axis=-1, keepdims=True)) * scale
+            gq = gs @ k if q.requires_grad else None
+            gk = gs.swapaxes(-1, -2) @ q if k.requires_grad else None
+        return gq, gk, gv
+
+    return higher

@@ -15,6 +15,12 @@ chunk of rebuilt columns, and the input gradient is scattered back per chunk and
 (col2im: one GEMM and one add per offset). The chunks are shared among minitf's threads
 (minitf.cpu; the pieces: conv_columns). conv_transpose2d is conv2d's input gradient,
 and its backward is conv2d's forward and weight gradient. conv1d is conv2d with a height of 1.
+
+Higher-order gradients (create_graph) close over three nodes of one Geometry: the convolution
+F(x, w), its input gradient Gx(g, w) and its weight gradient Gw(x, g). Each is bilinear, and the
+gradients of each are the other two: F's are Gx(g, w) and Gw(x, g); Gx's, for a cotangent u of
+the input's shape, F(u, w) and Gw(u, g); Gw's, for v of the weight's shape, Gx(g, v) and F(x, v).
+conv_transpose2d is Gx. So every order is again these nodes (the bias: windows.channel_sum).
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from ..autograd import Tensor
 from .conv_columns import (Geometry, apply_weight, bias_grad, channels_last, col2im, conv_grads, positions_first,
                            weight_grad)
 from .dtypes import check_dtypes
-from .windows import Pair, output_size, pair
+from .windows import Pair, channel_sum, output_size, pair
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
@@ -129,9 +135,73 @@ def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, geo: Geometry
             grads.append(bias_grad(g4) if bias.requires_grad else None)
         return grads
 
+    def higher(g, out):
+        grads = [_input_grad(g, weight, geo, dims, x.shape) if x.requires_grad else None,
+                 _weight_grad(x, g, geo, dims, weight.shape) if weight.requires_grad else None]
+        if bias is not None:
+            grads.append(channel_sum(g) if bias.requires_grad else None)
+        return grads
+
     out = y[:, :, 0, :] if dims == 1 else y
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(out, parents, backward)
+    return Tensor.from_op(out, parents, backward, higher)
+
+
+# ---- the input and weight gradients as nodes (create_graph) -----------------------------------------
+
+def _as4(a: Any, dims: int) -> Any:
+    return a[:, :, None, :] if dims == 1 else a
+
+
+def _conv_array(x: Any, w: Any, geo: Geometry, dims: int) -> Any:
+    """F(x, w) on arrays, without bias."""
+    y, _ = apply_weight(channels_last(_as4(x, dims), geo.pads), _as4(w, dims), geo)
+    return y[:, :, 0, :] if dims == 1 else y
+
+
+def _input_grad_array(g: Any, w: Any, geo: Geometry, dims: int, x_shape: tuple) -> Any:
+    """Gx(g, w) on arrays: the gradient of the input of shape x_shape (col2im)."""
+    top, bottom, left, right = geo.pads
+    height, width = (1, x_shape[2]) if dims == 1 else x_shape[2:]
+    padded = (x_shape[0], x_shape[1], height + top + bottom, width + left + right)
+    return col2im(positions_first(_as4(g, dims), geo), _as4(w, dims), geo, padded).reshape(x_shape)
+
+
+def _weight_grad_array(x: Any, g: Any, geo: Geometry, dims: int, w_shape: tuple) -> Any:
+    """Gw(x, g) on arrays: the gradient of the weight of shape w_shape."""
+    w4_shape = (*w_shape[:2], 1, w_shape[2]) if dims == 1 else w_shape
+    nhwc = channels_last(_as4(x, dims), geo.pads)
+    return weight_grad(positions_first(_as4(g, dims), geo), nhwc, geo, w4_shape).reshape(w_shape)
+
+
+def _plain_conv(x: Tensor, w: Tensor, geo: Geometry, dims: int) -> Tensor:
+    return _conv("conv", x, w, None, geo, dims)
+
+
+def _input_grad(g: Tensor, w: Tensor, geo: Geometry, dims: int, x_shape: tuple) -> Tensor:
+    """The node Gx(g, w), differentiable to any order."""
+    def backward(u):
+        return (_conv_array(u, w.data, geo, dims) if g.requires_grad else None,
+                _weight_grad_array(u, g.data, geo, dims, w.shape) if w.requires_grad else None)
+
+    def higher(u, out):
+        return (_plain_conv(u, w, geo, dims) if g.requires_grad else None,
+                _weight_grad(u, g, geo, dims, w.shape) if w.requires_grad else None)
+
+    return Tensor.from_op(_input_grad_array(g.data, w.data, geo, dims, x_shape), (g, w), backward, higher)
+
+
+def _weight_grad(x: Tensor, g: Tensor, geo: Geometry, dims: int, w_shape: tuple) -> Tensor:
+    """The node Gw(x, g), differentiable to any order."""
+    def backward(v):
+        return (_input_grad_array(g.data, v, geo, dims, x.shape) if x.requires_grad else None,
+                _conv_array(x.data, v, geo, dims) if g.requires_grad else None)
+
+    def higher(v, out):
+        return (_input_grad(g, v, geo, dims, x.shape) if x.requires_grad else None,
+                _plain_conv(x, v, geo, dims) if g.requires_grad else None)
+
+    return Tensor.from_op(_weight_grad_array(x.data, g.data, geo, dims, w_shape), (x, g), backward, higher)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
@@ -199,5 +269,12 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
             grads.append(g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
         return grads
 
+    def higher(g, out):  # conv2d's forward and weight gradient, with the transpose's output as input
+        grads = [_plain_conv(g, weight, geo, 2) if x.requires_grad else None,
+                 _weight_grad(g, x, geo, 2, weight.shape) if weight.requires_grad else None]
+        if bias is not None:
+            grads.append(channel_sum(g) if bias.requires_grad else None)
+        return grads
+
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(y, parents, backward)
+    return Tensor.from_op(y, parents, backward, higher)

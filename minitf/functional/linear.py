@@ -6,9 +6,9 @@ from typing import Any
 import numpy as np
 
 from .. import backend, cpu, scatter
-from ..autograd import Tensor
+from ..autograd import Tensor, scatter_add
 from ..rng import dropout_keep
-from .activations import INV_SQRT_2, INV_SQRT_2PI, check_probability, erf
+from .activations import INV_SQRT_2, INV_SQRT_2PI, check_probability, erf, gelu, gelu_derivative
 from .dtypes import check_dtypes
 
 __all__ = ["linear", "feed_forward", "embedding"]
@@ -39,8 +39,16 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         gx = gx.reshape(x.shape) if gx is not None else None
         return [gx, gw] if bias is None else [gx, gw, gb]
 
+    def higher(g, out):  # the same products, of tensors
+        g2 = g.reshape(x2.shape[0], n_out)
+        gx = (g2 @ weight).reshape(x.shape) if x.requires_grad else None
+        gw = g2.swapaxes(0, 1) @ x.reshape(x2.shape) if weight.requires_grad else None
+        if bias is None:
+            return gx, gw
+        return gx, gw, g2.sum(axis=0) if bias.requires_grad else None
+
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(y.reshape(*lead, n_out), parents, backward)
+    return Tensor.from_op(y.reshape(*lead, n_out), parents, backward, higher)
 
 
 def _scale_and_add_bias_rows(scale: float, bias: Any) -> Any:
@@ -132,7 +140,25 @@ def feed_forward(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, acti
         gx = gx.reshape(x.shape) if gx is not None else None
         return gx, gw1, cpu.scaled(cpu.column_sums(gh), scale), gw2, cpu.column_sums(g2)
 
-    return Tensor.from_op(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward)
+    def higher(g, out):  # the composite formula: the hidden layer rebuilt from the inputs in tensor ops
+        xt = x.reshape(x2.shape)
+        h = xt @ w1.swapaxes(0, 1) + b1
+        if activation == "relu":  # relu's derivative times the mask: the constant da
+            a_t, slope = h * da, da
+        else:
+            a_t, slope = gelu(h), gelu_derivative(h)
+            if dropout_p > 0 and training:  # the mask read back from a = gelu * mask and da = gelu' * mask
+                kept = (da != 0) | (a != 0)  # (`keep` itself the backward does not hold; gelu and gelu'
+                a_t, slope = a_t * kept, slope * kept  # are 0 together only where both underflow)
+        g2 = g.reshape(x2.shape[0], w2.shape[0])
+        gh = (g2 @ w2) * slope * scale if any(t.requires_grad for t in (x, w1, b1)) else None
+        return ((gh @ w1).reshape(x.shape) if x.requires_grad else None,
+                gh.swapaxes(0, 1) @ xt if w1.requires_grad else None,
+                gh.sum(axis=0) if b1.requires_grad else None,
+                g2.swapaxes(0, 1) @ a_t * scale if w2.requires_grad else None,
+                g2.sum(axis=0) if b2.requires_grad else None)
+
+    return Tensor.from_op(y.reshape(*x.shape[:-1], w2.shape[0]), (x, w1, b1, w2, b2), backward, higher)
 
 
 def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
@@ -159,4 +185,15 @@ def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tenso
             gw[padding_idx] = 0
         return (gw,)
 
-    return Tensor.from_op(weight.data[index], (weight,), backward)
+    def higher(g, out):  # the scatter-add as a tensor op; the padding row masked by a constant
+        xp = backend.get_array_module(weight.data)
+        rows = xp.broadcast_to(index.reshape(-1, 1), (index.size, weight.shape[1]))
+        zeros = Tensor.from_op(xp.zeros(weight.shape, dtype=weight.dtype))
+        gw = scatter_add(zeros, 0, rows, g.reshape(index.size, weight.shape[1]))
+        if padding_idx is not None:
+            keep = xp.ones((weight.shape[0], 1), dtype=weight.dtype)
+            keep[padding_idx] = 0
+            gw = gw * keep
+        return (gw,)
+
+    return Tensor.from_op(weight.data[index], (weight,), backward, higher)

@@ -6,9 +6,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import backend, cpu, kernels
-from ..autograd import Tensor
+from ..autograd import Tensor, where
 from .loss_regression import mean_of
-from .softmax import exp_shifted
+from .softmax import exp_shifted, softmax
 
 __all__ = ["cross_entropy"]
 
@@ -133,7 +133,39 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
             grad[poisoned] = 0
         return (grad.reshape(logits.shape),)
 
-    return Tensor.from_op(out, (logits,), backward)
+    higher = _cross_entropy_higher(logits, lambda: (keep, safe_t), s, reduction)
+    return Tensor.from_op(out, (logits,), backward, higher)
+
+
+def _kept_and_safe(targets: Any, ignore_index: int) -> tuple[Any, Any]:
+    """(target is not ignore_index, the targets with 0 at ignored ones), flat."""
+    xp = backend.get_array_module(targets)
+    flat = targets.reshape(-1)
+    keep = flat != ignore_index
+    return keep, xp.where(keep, flat, 0)
+
+
+def _cross_entropy_higher(logits: Tensor, kept_and_safe: Callable[[], tuple[Any, Any]], s: float, reduction: str):
+    """cross_entropy's rule as the composite formula in tensor ops, for either path:
+    (softmax(x) - q) * the row's cotangent, q = (1 - s) * onehot(t) + s / C, and rows of ignored
+    targets exactly 0 (their logits replaced by 0 first: they may be NaN or inf). kept_and_safe():
+    the flat targets as _kept_and_safe gives them."""
+    def higher(g, out):
+        xp = backend.get_array_module(logits.data)
+        n_classes = logits.shape[-1]
+        kept, safe = kept_and_safe()
+        keep = kept[:, None]
+        x = logits.reshape(keep.shape[0], n_classes)
+        every = bool(keep.all())
+        q = xp.full(x.shape, s / n_classes, dtype=logits.dtype)
+        q[xp.arange(x.shape[0]), safe] += 1 - s
+        scale = g.reshape(-1, 1) if reduction == "none" else g if reduction == "sum" \
+            else g / max(int(keep.sum()), 1)
+        row = scale * keep.astype(logits.dtype) if every or reduction != "none" else where(keep, scale, 0.0)
+        p = softmax(x if every else where(keep, x, 0.0), axis=-1)
+        return (((p - q) * row).reshape(logits.shape),)
+
+    return higher
 
 
 def _cross_entropy_cuda(logits: Tensor, targets: Any, ignore_index: int, label_smoothing: float,
@@ -150,4 +182,6 @@ def _cross_entropy_cuda(logits: Tensor, targets: Any, ignore_index: int, label_s
         return (kernels.cross_entropy_backward(logits.data, targets, lse, scale, ignore_index,
                                                label_smoothing),)
 
-    return Tensor.from_op(out.astype(logits.dtype, copy=False), (logits,), backward)
+    kept_and_safe = lambda: _kept_and_safe(targets, ignore_index)  # noqa: E731 (lazily: create_graph only)
+    higher = _cross_entropy_higher(logits, kept_and_safe, label_smoothing, reduction)
+    return Tensor.from_op(out.astype(logits.dtype, copy=False), (logits,), backward, higher)

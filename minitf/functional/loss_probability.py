@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import Tensor, exp, log, sigmoid
 from ..autograd.ops_math import lift
-from .activations import sigmoid_array, softplus_array
-from .loss_regression import check_reduction, expand, mean_of, pair, reduce
+from .activations import log_sigmoid, sigmoid_array, softplus_array
+from .loss_regression import check_reduction, expand, expand_tensor, mean_of, pair, reduce
 
 __all__ = ["nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 
@@ -96,7 +96,16 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
         grad[at_target] = -item_weight * scale
         return (grad,)
 
-    return Tensor.from_op(out, (input,), backward)
+    def higher(g, result):  # linear in the input: a constant array of -weight[t] at the targets, times g
+        picks = xp.zeros(input.shape, dtype=input.dtype)
+        picks[at_target] = -item_weight
+        if reduction == "mean":
+            scale = g / total_weight if total_weight else g * 0
+        else:
+            scale = g.unsqueeze(1) if reduction == "none" and input.ndim > 1 else g
+        return (scale * picks,)
+
+    return Tensor.from_op(out, (input,), backward, higher)
 
 
 def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
@@ -131,7 +140,20 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
                 gt = gw * (xp.log1p(-x) - xp.log(x))
         return gx, gt
 
-    return Tensor.from_op(reduce(per_element, reduction), (input, target), backward)
+    def higher(g, out):  # the same formula in tensor ops; the clamp's 1e-12 is a constant
+        gw = expand_tensor(g, reduction, shape)
+        if w is not None:
+            gw = gw * w
+        variance = input * (1 - input)
+        small = variance.data < 1e-12
+        gx = gw * (input - target) / (variance * (~small).astype(x.dtype) + (small * 1e-12).astype(x.dtype))
+        gt = None
+        if target.requires_grad:
+            with np.errstate(divide="ignore"):
+                gt = gw * (log(1 - input) - log(input))
+        return gx, gt
+
+    return Tensor.from_op(reduce(per_element, reduction), (input, target), backward, higher)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean",
@@ -174,7 +196,20 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
             gt = gw * (-x if pw is None else (pw - 1) * softplus_neg - x)
         return gx, gt
 
-    return Tensor.from_op(reduce(per_element, reduction), (input, target), backward)
+    def higher(g, out):  # the same formula in tensor ops; softplus(-x) = -log_sigmoid(x)
+        gw = expand_tensor(g, reduction, shape)
+        if w is not None:
+            gw = gw * w
+        if pw is None:
+            gx = gw * (sigmoid(input) - target)
+        else:
+            gx = gw * (sigmoid(input) * (1 + target * (pw - 1)) - target * pw)
+        gt = None
+        if target.requires_grad:
+            gt = gw * (-input if pw is None else log_sigmoid(input) * (1 - pw) - input)
+        return gx, gt
+
+    return Tensor.from_op(reduce(per_element, reduction), (input, target), backward, higher)
 
 
 def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
@@ -214,4 +249,17 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
                 gt = gl * (p * (t + 1 - x) if log_target else xp.log(t) + 1 - x)
         return gx, gt
 
-    return Tensor.from_op(out, (input, target), backward)
+    def higher(g, result):  # the same formula in tensor ops
+        if reduction == "batchmean":
+            gl = expand_tensor(g, "sum", shape) / max(shape[0], 1)
+        else:
+            gl = expand_tensor(g, reduction, shape)
+        p_t = exp(target) if log_target else None
+        gx = -gl * (p_t if log_target else target)
+        gt = None
+        if target.requires_grad:
+            with np.errstate(divide="ignore"):
+                gt = gl * (p_t * (target + 1 - input) if log_target else log(target) + 1 - input)
+        return gx, gt
+
+    return Tensor.from_op(out, (input, target), backward, higher)

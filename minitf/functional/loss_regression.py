@@ -61,8 +61,19 @@ def expand(g: Any, reduction: str, shape: tuple[int, ...]) -> Any:
     return xp.broadcast_to(mean_of(g, math.prod(shape)) if reduction == "mean" else g, shape)
 
 
-def _elementwise_loss(name: str, input: Tensor, target: Any, reduction: str, loss_and_slope) -> Tensor:
-    """A loss f(input - target) with df/d(input) = slope, reduced; the target's gradient is -that."""
+def expand_tensor(g: Tensor, reduction: str, shape: tuple[int, ...]) -> Tensor:
+    """`expand` in tensor ops (for `higher` rules): the reduced loss's cotangent per element."""
+    if reduction == "none":
+        return g
+    xp = backend.get_array_module(g.data)
+    ones = xp.broadcast_to(xp.ones((), dtype=g.dtype), shape)  # (a view: no memory)
+    return (g / max(math.prod(shape), 1) if reduction == "mean" else g) * ones  # (no elements: empty anyway)
+
+
+def _elementwise_loss(name: str, input: Tensor, target: Any, reduction: str, loss_and_slope,
+                      slope_tensor) -> Tensor:
+    """A loss f(input - target) with df/d(input) = slope, reduced; the target's gradient is -that.
+    slope_tensor(d, diff): the slope in tensor ops of the tensor d = input - target (diff: its array)."""
     check_reduction(name, reduction)
     input, target, shape = pair(name, input, target)
     diff = input.data - target.data
@@ -72,18 +83,24 @@ def _elementwise_loss(name: str, input: Tensor, target: Any, reduction: str, los
         gd = expand(g, reduction, shape) * slope()
         return gd, (-gd if target.requires_grad else None)
 
-    return Tensor.from_op(reduce(per_element, reduction), (input, target), backward)
+    def higher(g, out):  # (diff recomputed: the backward does not hold it)
+        gd = expand_tensor(g, reduction, shape) * slope_tensor(input - target, input.data - target.data)
+        return gd, (-gd if target.requires_grad else None)
+
+    return Tensor.from_op(reduce(per_element, reduction), (input, target), backward, higher)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """(input - target)**2, reduced by "mean", "sum" or "none". Backward: 2 * (input - target)."""
-    return _elementwise_loss("mse_loss", input, target, reduction, lambda d: (d * d, lambda: 2 * d))
+    return _elementwise_loss("mse_loss", input, target, reduction, lambda d: (d * d, lambda: 2 * d),
+                             lambda d, diff: d * 2)
 
 
 def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """|input - target|, reduced. Backward: sign(input - target), 0 where they are equal (as PyTorch)."""
     xp = backend.get_array_module(input.data)
-    return _elementwise_loss("l1_loss", input, target, reduction, lambda d: (xp.abs(d), lambda: xp.sign(d)))
+    return _elementwise_loss("l1_loss", input, target, reduction, lambda d: (xp.abs(d), lambda: xp.sign(d)),
+                             lambda d, diff: xp.sign(diff))
 
 
 def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
@@ -102,4 +119,8 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
         loss -= xp.abs(m)
         return loss, lambda: m / beta
 
-    return _elementwise_loss("smooth_l1_loss", input, target, reduction, loss_and_slope)
+    def slope_tensor(d, diff):  # d / beta inside (-beta, beta), the constant sign(d) outside
+        inside = xp.abs(diff) < beta
+        return d * (inside / beta).astype(d.dtype) + (xp.sign(diff) * ~inside).astype(d.dtype)
+
+    return _elementwise_loss("smooth_l1_loss", input, target, reduction, loss_and_slope, slope_tensor)

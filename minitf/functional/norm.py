@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import backend, cpu, kernels
-from ..autograd import Tensor
+from ..autograd import Tensor, sqrt
 from ..rng import dropout_keep
 from .activations import check_probability, dropout, keep_and_scale
 from .dtypes import check_dtypes
@@ -25,7 +25,8 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
     if kernels.available(x.data):
         return _layer_norm_cuda(x, weight, bias, eps)
     x2 = x.data.reshape(-1, x.shape[-1])
-    return _layer_norm(lambda rows: x2[rows], (x,), lambda gz: [gz], x.shape, weight, bias, eps)
+    higher = _layer_norm_higher(lambda: x, lambda gz: [gz], (x,), weight, bias, eps)
+    return _layer_norm(lambda rows: x2[rows], (x,), lambda gz: [gz], x.shape, weight, bias, eps, higher=higher)
 
 
 def _layer_norm_cuda(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
@@ -40,7 +41,8 @@ def _layer_norm_cuda(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps:
         return [gx] + ([gw] if weight is not None else []) + ([gb] if bias is not None else [])
 
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor.from_op(y, parents, backward)
+    higher = _layer_norm_higher(lambda: x, lambda gz: [gz], (x,), weight, bias, eps)
+    return Tensor.from_op(y, parents, backward, higher)
 
 
 def dropout_add_layer_norm(x: Tensor, h: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
@@ -73,7 +75,9 @@ def dropout_add_layer_norm(x: Tensor, h: Tensor, weight: Tensor | None = None, b
     def input_grads(gz: Any) -> list[Any]:
         return [gz.reshape(x.shape), keep_and_scale(gz, keep.reshape(gz.shape), scale).reshape(h.shape)]
 
-    return _layer_norm(residual_rows, (x, h), input_grads, x.shape, weight, bias, eps, scratch=z)
+    higher = _layer_norm_higher(lambda: x + h * keep.reshape(h.shape) * scale,
+                                lambda gz: [gz, gz * keep.reshape(h.shape) * scale], (x, h), weight, bias, eps)
+    return _layer_norm(residual_rows, (x, h), input_grads, x.shape, weight, bias, eps, scratch=z, higher=higher)
 
 
 def _check_affine(op: str, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> None:
@@ -86,11 +90,11 @@ def _check_affine(op: str, x: Tensor, weight: Tensor | None, bias: Tensor | None
 
 def _layer_norm(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
                 input_grads: Callable[[Any], list[Any]], shape: tuple[int, ...], weight: Tensor | None,
-                bias: Tensor | None, eps: float, scratch: Any = None) -> Tensor:
+                bias: Tensor | None, eps: float, scratch: Any = None, higher: Any = None) -> Tensor:
     """The layer-norm node over rows of D = shape[-1] that load_rows(rows) gives (the rows of the
     norm's input z, which may be built on the fly into `scratch`, then overwritten by xhat);
     input_grads(gz) turns z's gradient (of `shape`) into the gradients of `inputs`. Runs in
-    blocks of rows on minitf's threads."""
+    blocks of rows on minitf's threads. `higher`: the node's rule in tensor ops (_layer_norm_higher)."""
     xp = backend.get_array_module(inputs[0].data)
     d = shape[-1]
     n = math.prod(shape[:-1])
@@ -137,7 +141,33 @@ def _layer_norm(load_rows: Callable[[slice], Any], inputs: tuple[Tensor, ...],
         return grads
 
     parents = inputs + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor.from_op(out.reshape(shape), parents, backward)
+    return Tensor.from_op(out.reshape(shape), parents, backward, higher)
+
+
+def _layer_norm_higher(z_of: Callable[[], Tensor], input_grads: Callable[[Tensor], list[Tensor]],
+                       inputs: tuple[Tensor, ...], weight: Tensor | None, bias: Tensor | None, eps: float):
+    """The layer norm's rule as the composite formula in tensor ops, for any of its paths: z_of()
+    rebuilds the norm's input z from `inputs` (lazily, when create_graph asks), input_grads(gz) turns
+    z's gradient into theirs. gz = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))."""
+    def higher(g, out):
+        z = z_of()
+        d, n = z.shape[-1], math.prod(z.shape[:-1])
+        centered = z - z.mean(axis=-1, keepdims=True)
+        rstd = 1 / sqrt((centered * centered).mean(axis=-1, keepdims=True) + eps)
+        xhat = centered * rstd
+        grads: list[Any] = [None] * len(inputs)
+        if any(t.requires_grad for t in inputs):
+            gxhat = g if weight is None else g * weight
+            gz = rstd * (gxhat - gxhat.mean(axis=-1, keepdims=True)
+                         - xhat * (gxhat * xhat).mean(axis=-1, keepdims=True))
+            grads = [gi if t.requires_grad else None for t, gi in zip(inputs, input_grads(gz))]
+        if weight is not None:
+            grads.append((g * xhat).reshape(n, d).sum(axis=0) if weight.requires_grad else None)
+        if bias is not None:
+            grads.append(g.reshape(n, d).sum(axis=0) if bias.requires_grad else None)
+        return grads
+
+    return higher
 
 
 def rms_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
@@ -179,4 +209,16 @@ def rms_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | 
         gw = (g * xhat).reshape(-1, *shape).sum(axis=0) if weight.requires_grad else None
         return gx, gw
 
-    return Tensor.from_op(out, (x,) if weight is None else (x, weight), backward)
+    def higher(g, result):  # the same formula, with r and xhat rebuilt from x in tensor ops
+        r_t = 1 / sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
+        xhat_t = x * r_t
+        gxhat = g if weight is None else g * weight
+        gx = None
+        if x.requires_grad:
+            gx = r_t * (gxhat - xhat_t * (gxhat * xhat_t).mean(axis=axes, keepdims=True))
+        if weight is None:
+            return (gx,)
+        lead = math.prod(x.shape[:x.ndim - k])
+        return gx, (g * xhat_t).reshape(lead, *shape).sum(axis=0) if weight.requires_grad else None
+
+    return Tensor.from_op(out, (x,) if weight is None else (x, weight), backward, higher)

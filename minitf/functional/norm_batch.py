@@ -1,4 +1,8 @@
-"""Batch and group normalization of (N, C, ...) inputs, forward and backward in one node."""
+"""Batch and group normalization of (N, C, ...) inputs, forward and backward in one node.
+
+The differentiable rules (create_graph) recompute the statistics as tensor expressions of x,
+with sums over the statistics' axes as windows.channel_sum / group_sum and their transposes,
+and write the backward's formulas with them (so they hold to any order)."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,6 +10,7 @@ from typing import Any
 from .. import backend
 from ..autograd import Tensor
 from .dtypes import check_dtypes
+from .windows import channel_broadcast, channel_sum, group_broadcast, group_sum
 
 __all__ = ["batch_norm", "group_norm"]
 
@@ -98,8 +103,38 @@ def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | 
             gx = _normalized_grad(g if weight is None else g * weight.data.reshape(shape), xhat, rstd, axes)
         return [gx] + _affine_grads(g, xhat, weight, bias, axes)
 
+    def higher(g, out):
+        return _normalized_higher(g, x, weight, bias, (channel_sum, lambda v: channel_broadcast(v, x.shape)),
+                                  count, eps)
+
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor.from_op(_affine(xhat, weight, bias, shape), parents, backward)
+    return Tensor.from_op(_affine(xhat, weight, bias, shape), parents, backward, higher)
+
+
+def _normalized_higher(g: Tensor, x: Tensor, weight: Tensor | None, bias: Tensor | None, stats: tuple,
+                       count: int, eps: float) -> list[Tensor | None]:
+    """The gradients of (x, weight, bias) of weight * xhat + bias as tensor expressions: xhat,
+    1/sqrt(var + eps) from x with `stats` = (sum over each statistic's elements, its transpose)."""
+    total, spread = stats
+    centered = x - spread(total(x) * (1.0 / count))
+    rstd = spread((total(centered * centered) * (1.0 / count) + eps) ** -0.5)
+    xhat = centered * rstd
+    grads: list[Tensor | None] = [None]
+    if x.requires_grad:
+        gxhat = g if weight is None else g * channel_broadcast(weight, x.shape)
+        mean_g = spread(total(gxhat) * (1.0 / count))
+        mean_gx = spread(total(gxhat * xhat) * (1.0 / count))
+        grads[0] = rstd * (gxhat - mean_g - xhat * mean_gx)
+    return grads + _affine_higher(g, xhat, weight, bias)
+
+
+def _affine_higher(g: Tensor, xhat: Tensor, weight: Tensor | None, bias: Tensor | None) -> list[Tensor | None]:
+    grads: list[Tensor | None] = []
+    if weight is not None:
+        grads.append(channel_sum(g * xhat) if weight.requires_grad else None)
+    if bias is not None:
+        grads.append(channel_sum(g) if bias.requires_grad else None)
+    return grads
 
 
 def _batch_norm_eval(x: Tensor, mean: Any, variance: Any, weight: Tensor | None, bias: Tensor | None,
@@ -113,8 +148,15 @@ def _batch_norm_eval(x: Tensor, mean: Any, variance: Any, weight: Tensor | None,
         gx = (g * rstd if weight is None else g * (rstd * weight.data.reshape(shape))) if x.requires_grad else None
         return [gx] + _affine_grads(g, xhat, weight, bias, axes)
 
+    def higher(g, out):  # mean and rstd are constants; xhat is still a function of x
+        xhat_t = (x - mean.reshape(shape).astype(x.dtype, copy=False)) * rstd
+        gx = None
+        if x.requires_grad:
+            gx = g * rstd if weight is None else g * channel_broadcast(weight, x.shape) * rstd
+        return [gx] + _affine_higher(g, xhat_t, weight, bias)
+
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor.from_op(_affine(xhat, weight, bias, shape), parents, backward)
+    return Tensor.from_op(_affine(xhat, weight, bias, shape), parents, backward, higher)
 
 
 def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
@@ -139,5 +181,9 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
             gx = _normalized_grad(gxhat.reshape(grouped), xhat.reshape(grouped), rstd, (2,)).reshape(x.shape)
         return [gx] + _affine_grads(g, xhat, weight, bias, axes)
 
+    def higher(g, out):
+        stats = (lambda t: group_sum(t, num_groups), lambda s: group_broadcast(s, x.shape))
+        return _normalized_higher(g, x, weight, bias, stats, x.size // (x.shape[0] * num_groups), eps)
+
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
-    return Tensor.from_op(_affine(xhat, weight, bias, shape), parents, backward)
+    return Tensor.from_op(_affine(xhat, weight, bias, shape), parents, backward, higher)

@@ -4,6 +4,10 @@ Max and average pooling loop over the kernel offsets: each offset is one strided
 the padded input covering every output position (a vectorised maximum or add), and the
 backward scatters the gradient through the same slices. Adaptive average pooling is two
 small averaging matrices, out = A_h @ x @ A_w.T, so its backward is A_h.T @ g @ A_w.
+
+Each backward is linear in g with constant coefficients (max pooling: the first maximum of each
+window, a fixed index set), so its differentiable rule is windows.linear_op of the backward and
+its transpose (the pooling itself; for max pooling, reading the cotangent at the maxima).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from .windows import Pair, offset_slices, output_size, pad2d, pair, unpad2d
+from .windows import Pair, linear_op, offset_slices, output_size, pad2d, pair, unpad2d
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
 
@@ -85,7 +89,19 @@ def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
                 xp.copyto(unclaimed, 0, where=hit)
         return (unpad2d(gpad, pads),)
 
-    return Tensor.from_op(out, (x,), backward)
+    def at_maxima(u):  # the transpose of backward: u (x's shape) read at each window's first maximum
+        upad, result = pad2d(u, pads), xp.zeros(out.shape, dtype=u.dtype)
+        claimed = xp.zeros(out.shape, dtype=bool)
+        for index in slices:
+            hit = (xpad[index] == out) & ~claimed
+            result += upad[index] * hit
+            claimed |= hit
+        return result
+
+    def higher(g, result):
+        return (linear_op(g, lambda a: backward(a)[0], at_maxima),)
+
+    return Tensor.from_op(out, (x,), backward, higher)
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
@@ -114,7 +130,17 @@ def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
             gpad[index] += share
         return (unpad2d(gpad, pads),)
 
-    return Tensor.from_op(out, (x,), backward)
+    def pool(u):  # the forward on u, the transpose of backward
+        upad = pad2d(u, pads)
+        pooled = upad[slices[0]].copy()
+        for index in slices[1:]:
+            pooled += upad[index]
+        return pooled * inverse
+
+    def higher(g, result):
+        return (linear_op(g, lambda a: backward(a)[0], pool),)
+
+    return Tensor.from_op(out, (x,), backward, higher)
 
 
 def _divisor(size: tuple[int, ...], pads: tuple[int, int, int, int], slices: list, count_include_pad: bool,
@@ -161,4 +187,7 @@ def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
     def backward(g):
         return (a_h.T @ g @ a_w,)
 
-    return Tensor.from_op(out, (x,), backward)
+    def higher(g, result):
+        return (linear_op(g, lambda a: a_h.T @ a @ a_w, lambda u: a_h @ u @ a_w.T),)
+
+    return Tensor.from_op(out, (x,), backward, higher)

@@ -5,7 +5,7 @@ from typing import Any
 
 from .. import backend, kernels
 from ..autograd.axes import accepts_dim
-from ..autograd import Tensor
+from ..autograd import Tensor, exp
 
 __all__ = ["softmax", "log_softmax", "logsumexp_array", "exp_shifted"]
 
@@ -42,13 +42,20 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     def backward(g):
         return (y * (g - (g * y).sum(axis=axis, keepdims=True)),)
 
-    return Tensor.from_op(y, (x,), backward)
+    return Tensor.from_op(y, (x,), backward, _softmax_higher(axis))
+
+
+def _softmax_higher(axis: int):
+    """softmax's rule in tensor ops, y the output: y * (g - sum(g * y))."""
+    def higher(g, y):
+        return (y * (g - (g * y).sum(axis=axis, keepdims=True)),)
+    return higher
 
 
 def _softmax_cuda(x: Tensor) -> Tensor:
     """softmax over the last axis of a CuPy array that kernels.available accepts: one kernel each way."""
     y = kernels.softmax_forward(x.data)
-    return Tensor.from_op(y, (x,), lambda g: (kernels.softmax_backward(y, g),))
+    return Tensor.from_op(y, (x,), lambda g: (kernels.softmax_backward(y, g),), _softmax_higher(-1))
 
 
 @accepts_dim
@@ -62,10 +69,17 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     def backward(g):
         return (g - xp.exp(y) * g.sum(axis=axis, keepdims=True),)
 
-    return Tensor.from_op(y, (x,), backward)
+    return Tensor.from_op(y, (x,), backward, _log_softmax_higher(axis))
+
+
+def _log_softmax_higher(axis: int):
+    """log_softmax's rule in tensor ops, y the output: g - exp(y) * sum(g)."""
+    def higher(g, y):
+        return (g - exp(y) * g.sum(axis=axis, keepdims=True),)
+    return higher
 
 
 def _log_softmax_cuda(x: Tensor) -> Tensor:
     """log_softmax over the last axis of a CuPy array that kernels.available accepts: one kernel each way."""
     y = kernels.log_softmax_forward(x.data)
-    return Tensor.from_op(y, (x,), lambda g: (kernels.log_softmax_backward(y, g),))
+    return Tensor.from_op(y, (x,), lambda g: (kernels.log_softmax_backward(y, g),), _log_softmax_higher(-1))

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend, cpu, kernels
 from ..autograd import Tensor, versions
-from .optimizer import Optimizer, ParamsT, require
+from .optimizer import Optimizer, ParamsT, grads_as_arrays, require
 
 
 class Adam(Optimizer):
@@ -61,6 +61,11 @@ class Adam(Optimizer):
     # ---- stepping -----------------------------------------------------------------------------
     def step(self, closure: Any = None) -> Any:
         loss = closure() if closure is not None else None
+        with grads_as_arrays(self.param_groups):
+            self._step_groups()
+        return loss
+
+    def _step_groups(self) -> None:
         for group in self.param_groups:
             active = [p for p in group["params"] if p.grad is not None]
             if active and not group["maximize"] and all(kernels.available(p.data) for p in active):
@@ -75,7 +80,6 @@ class Adam(Optimizer):
                     self.update(p, group)
             for p in active:  # a graph that used the old values can no longer run backward()
                 versions.bump(p.data)
-        return loss
 
     def _fused_cuda_step(self, active: list[Tensor], group: dict[str, Any]) -> None:
         """The group's updates in one kernel launch per (step count, dtype) (minitf.kernels)."""

@@ -14,7 +14,7 @@ def global_grad_norm(params: Iterable[Tensor]) -> float:
     total = 0.0
     for p in params:
         if p.grad is not None:
-            g = p.grad.reshape(-1)
+            g = (p.grad.data if isinstance(p.grad, Tensor) else p.grad).reshape(-1)
             total += float(backend.get_array_module(g).dot(g, g))
     return math.sqrt(total)
 
@@ -34,5 +34,8 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     if max_norm > 0 and math.isfinite(norm) and norm > max_norm:
         scale = max_norm / (norm + 1e-6)
         for p in params:
-            p.grad *= scale
+            if isinstance(p.grad, Tensor):  # a gradient with a graph: scaled out of place, graph kept
+                p.grad = p.grad * scale
+            else:
+                p.grad *= scale
     return norm

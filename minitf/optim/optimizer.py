@@ -1,6 +1,7 @@
 """The Optimizer base: parameter groups, per-parameter state and torch.optim's state-dict layout."""
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
@@ -135,11 +136,12 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns closure() if one is given."""
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self.update(p, group)
-                    versions.bump(p.data)  # a graph that used the old values can no longer run backward()
+        with grads_as_arrays(self.param_groups):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self.update(p, group)
+                        versions.bump(p.data)  # a graph that used the old values can no longer run backward()
         return loss
 
     # ---- state dicts --------------------------------------------------------------------------
@@ -251,3 +253,17 @@ def _load_value(name: str, value: Any, p: Tensor, index: Any) -> Any:
                          f"{'nan or inf' if array.dtype.kind == 'f' else array.dtype}")
     # a copy: the updates are in place and must not write into the caller's state
     return backend.to_device(np.array(array, dtype=p.dtype), p.device)
+
+
+@contextlib.contextmanager
+def grads_as_arrays(param_groups: list[dict[str, Any]]):
+    """Within: a `.grad` that is a Tensor (backward(create_graph=True)) replaced by its array, which
+    the updates read, as torch.optim steps with the gradient's values; put back after."""
+    swapped = [(p, p.grad) for group in param_groups for p in group["params"] if isinstance(p.grad, Tensor)]
+    for p, g in swapped:
+        p.grad = g.data
+    try:
+        yield
+    finally:
+        for p, g in swapped:
+            p.grad = g

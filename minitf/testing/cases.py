@@ -13,8 +13,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
-from ..gradcheck import gradcheck
+from ..autograd import Tensor, grad
+from ..gradcheck import gradcheck, gradgradcheck
 
 
 @dataclass
@@ -83,6 +83,12 @@ class OpCase:
         floats, aux = self.tensors(device)
         assert gradcheck(lambda *t: self.call(*t, *aux), floats)
 
+    def check_gradgrad(self, device: str, fast: bool = True) -> None:
+        """Second derivatives: the first-order vjp's gradients against central differences in
+        float64 (gradgradcheck; `fast`: random projections, two evaluations per input)."""
+        floats, aux = self.tensors(device)
+        assert gradgradcheck(lambda *t: self.call(*t, *aux), floats, fast=fast)
+
     def check_dtype(self, dtype: Any, device: str, float32_tol: float = 1e-4) -> None:
         """The output and every gradient keep `dtype`, the device and their shapes; the output is
         close to the reference (to `float32_tol` in float32)."""
@@ -110,9 +116,10 @@ class OpCase:
         for on_cpu, on_gpu in zip(*results):
             np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-9, atol=1e-12)
 
-    def check_matches_torch(self, rtol_out: float = 1e-10, rtol_grad: float = 1e-9) -> None:
+    def check_matches_torch(self, rtol_out: float = 1e-10, rtol_grad: float = 1e-9, second_order: bool = True) -> None:
         """Forward in float64 on the CPU and every float input's gradient, for the same random
-        cotangent, against the `torch` counterpart (needs PyTorch)."""
+        cotangent, against the `torch` counterpart (needs PyTorch); with `second_order`, the double
+        backward too (the gradient of a random projection of the first-order gradients)."""
         counterpart = self._needs("torch", "torch check")
         import torch
 
@@ -123,7 +130,31 @@ class OpCase:
         assert out.shape == tuple(expected.shape) and out.dtype == np.float64
         np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=rtol_out, atol=1e-12)
         cotangent = np.random.default_rng(9).standard_normal(out.shape)
+        if second_order:
+            _compare_second_order(out, mine, expected, reference, cotangent, rtol_grad)
         out.backward(Tensor(cotangent))
         expected.backward(torch.tensor(cotangent))
         for i, (x, t) in enumerate(zip(mine, reference)):
             np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=rtol_grad, atol=1e-12, err_msg=f"input {i}")
+
+
+def _compare_second_order(out: Tensor, mine: list[Tensor], expected: Any, reference: list[Any], cotangent: Any,
+                          rtol: float) -> None:
+    """The double backward against PyTorch's: the gradient of u . (v^T J) with respect to every float
+    input, for random v (the cotangent) and u (a direction per input)."""
+    import torch
+
+    rng = np.random.default_rng(10)
+    directions = [rng.standard_normal(x.shape) for x in mine]
+    firsts = grad([out], mine, [cotangent], retain_graph=True, create_graph=True, allow_unused=True)
+    terms = [(g * u).sum() for g, u in zip(firsts, directions) if g is not None and g.requires_grad]
+    seconds = grad(terms, mine, retain_graph=True, allow_unused=True) if terms else [None] * len(mine)
+    t_firsts = torch.autograd.grad(expected, reference, torch.tensor(cotangent), retain_graph=True,
+                                   create_graph=True, allow_unused=True)
+    t_terms = [(g * torch.tensor(u)).sum() for g, u in zip(t_firsts, directions) if g is not None and g.requires_grad]
+    t_seconds = torch.autograd.grad(t_terms, reference, retain_graph=True, allow_unused=True) if t_terms \
+        else [None] * len(mine)
+    for i, (h, t) in enumerate(zip(seconds, t_seconds)):
+        h = np.zeros(mine[i].shape) if h is None else h.numpy()
+        t = np.zeros(mine[i].shape) if t is None else t.numpy(force=True)  # (PyTorch may give a ZeroTensor)
+        np.testing.assert_allclose(h, t, rtol=rtol, atol=1e-10, err_msg=f"second derivatives, input {i}")

@@ -5,6 +5,7 @@ strategy of `OpCase`s, or one fixed `OpCase`) and get the generic checks:
 
     "forward"   the float64 output equals the NumPy reference
     "gradient"  every float input's gradient equals central differences in float64 (random cotangent)
+    "gradgrad"  second derivatives: the gradient's own gradients (create_graph) equal central differences
     "float32"   output and gradients stay float32, on the device, with their shapes; output near the reference
     "float64"   the same in float64
     "cupy"      CuPy and NumPy give the same output and gradients (needs a GPU)
@@ -24,8 +25,8 @@ from .. import backend
 from .cases import OpCase
 from .gradients import device_under_test
 
-CHECKS = ("forward", "gradient", "float32", "float64", "cupy", "torch")
-NUMPY_CHECKS = ("forward", "gradient", "float32", "float64", "cupy")  # a NumPy reference, no PyTorch
+CHECKS = ("forward", "gradient", "gradgrad", "float32", "float64", "cupy", "torch")
+NUMPY_CHECKS = ("forward", "gradient", "gradgrad", "float32", "float64", "cupy")  # a NumPy reference, no PyTorch
 
 
 def _run_check(case: OpCase, check: str, device: str, options: Mapping[str, Any]) -> None:
@@ -33,6 +34,8 @@ def _run_check(case: OpCase, check: str, device: str, options: Mapping[str, Any]
         case.check_forward(device, **options)
     elif check == "gradient":
         case.check_gradient(device, **options)
+    elif check == "gradgrad":
+        case.check_gradgrad(device, **options)
     elif check in ("float32", "float64"):
         case.check_dtype(np.dtype(check).type, device, **options)
     elif check == "cupy":

@@ -58,6 +58,11 @@ def test_gradient_matches_finite_differences(op, check, device):
     op.check(check, device)
 
 
+@pytest.mark.parametrize("op, check", declaring("gradgrad"))
+def test_second_derivatives_match_finite_differences(op, check, device):
+    op.check(check, device)
+
+
 @pytest.mark.parametrize("op, check", declaring("float32", "float64"))
 def test_outputs_and_gradients_keep_dtype_device_and_shape(op, check, device):
     op.check(check, device)
