@@ -118,3 +118,40 @@ def test_clip_matches_torch_when_not_clipping():
     assert clip_grad_norm([p], 1.0) == pytest.approx(float(torch.nn.utils.clip_grad_norm_([q], 1.0)))
     np.testing.assert_array_equal(p.grad, q.grad.numpy())
     assert math.isclose(float(np.linalg.norm(p.grad)), 0.5)
+
+
+@pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu")], ids=["post-norm", "pre-norm-gelu"])
+def test_hessian_vector_product_of_the_loss_matches_torch(norm_first, activation):
+    """Second order on the whole model: H v of the label-smoothed loss with respect to every weight, float64."""
+    import minitf.functional as F
+    from minitf.autograd import grad
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    c = config(norm_first, activation)
+    ours, theirs = parity.build_pair(c, "float64")
+    src, tgt_in, tgt_out, src_mask = parity.example_batch(c)
+    names = [n for n, _ in ours.named_parameters()]
+    params = [p for _, p in ours.named_parameters()]
+    rng = np.random.default_rng(5)
+    directions = [rng.standard_normal(p.shape) for p in params]
+    loss = F.cross_entropy(ours(src, tgt_in, src_mask), tgt_out, ignore_index=c.pad_id, label_smoothing=0.1)
+    grads = grad(loss, params, create_graph=True)
+    hv = grad(sum((g * v).sum() for g, v in zip(grads, directions)), params, allow_unused=True)
+
+    t_params = dict(theirs.named_parameters())
+    t_list = [t_params[parity.torch_name(n)] for n in names]
+    with sdpa_kernel(SDPBackend.MATH):  # torch's fused CPU attention has no double backward
+        t_logits = theirs(torch.from_numpy(src), torch.from_numpy(tgt_in), torch.from_numpy(src_mask))
+        t_loss = torch.nn.functional.cross_entropy(t_logits.reshape(-1, c.tgt_vocab_size),
+                                                   torch.from_numpy(tgt_out).reshape(-1), ignore_index=c.pad_id,
+                                                   label_smoothing=0.1)
+        t_grads = torch.autograd.grad(t_loss, t_list, create_graph=True)
+        t_hv = torch.autograd.grad(sum((g * torch.from_numpy(v)).sum() for g, v in zip(t_grads, directions)),
+                                   t_list, allow_unused=True)
+    checked = 0
+    for name, mine, theirs_hv in zip(names, hv, t_hv):
+        expected = np.zeros(mine.shape) if theirs_hv is None else theirs_hv.numpy()
+        got = np.zeros(expected.shape) if mine is None else mine.numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9, err_msg=name)
+        checked += np.abs(expected).max() > 1e-6
+    assert checked > len(names) // 2  # most weights have a non-trivial H v
