@@ -22,7 +22,39 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Any], aliased: set[int], r
     With `create_graph` the seeds and gradients are Tensors and each node's differentiable
     rule (`_higher`) runs with the graph recorded, so the gradients can be differentiated again.
     """
-    propagate(roots, seeds, retain_graph, create_graph, aliased=aliased)
+    if create_graph:
+        propagate(roots, seeds, retain_graph, create_graph, aliased=aliased)
+    else:
+        _first_order(roots, seeds, aliased, retain_graph)
+
+
+def _first_order(roots: Sequence[Tensor], seeds: Sequence[Any], aliased: set[int], retain_graph: bool) -> None:
+    """`propagate`'s walk for the common case, arrays into `.grad`, without its per-node tests of
+    inputs and create_graph (the walk of every training step: its speed is the engine's overhead)."""
+    grads: dict[int, Any] = {}
+    for root, seed in zip(roots, seeds):
+        grads[id(root)] = seed if id(root) not in grads else grads[id(root)] + seed
+    for node in _topological_order(roots):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if node._backward is None:
+            _accumulate_leaf(node, g, aliased)
+            if hooks.any_registered():
+                hooks.run_post_accumulate_hooks(node)
+            continue
+        if node._made_at != versions.clock:  # read per node: a hook may write during backward
+            _check_unmodified(node)
+        for parent, pg in zip(node._parents, node._backward(g)):
+            if pg is None or not parent.requires_grad:
+                continue
+            pg = _fit_gradient(pg, parent)
+            previous = grads.get(id(parent))
+            grads[id(parent)] = pg if previous is None else previous + pg
+        if not retain_graph:
+            node._backward = _graph_freed
+            node._higher = None
+            node._parents = ()
 
 
 def propagate(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool, create_graph: bool,

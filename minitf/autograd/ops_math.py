@@ -175,6 +175,23 @@ def rpow(a: Tensor, b: Operand) -> Tensor:
 
 # ---- unary math -------------------------------------------------------------------------
 
+# Rules that need only the output: module functions, so that the op creates no closure for them.
+def _exp_higher(g, out):
+    return (g * out,)
+
+
+def _sqrt_higher(g, out):
+    return (g / (2 * out),)
+
+
+def _tanh_higher(g, out):
+    return (g * (1 - out * out),)
+
+
+def _sigmoid_higher(g, out):
+    return (g * out * (1 - out),)
+
+
 def exp(x: Tensor) -> Tensor:
     xp = backend.get_array_module(x.data)
     out = xp.exp(x.data)
@@ -182,7 +199,7 @@ def exp(x: Tensor) -> Tensor:
     def backward(g):
         return (g * out,)
 
-    return Tensor.from_op(out, (x,), backward, lambda g, result: (g * result,))
+    return Tensor.from_op(out, (x,), backward, _exp_higher)
 
 
 def log(x: Tensor) -> Tensor:
@@ -201,7 +218,7 @@ def sqrt(x: Tensor) -> Tensor:
     def backward(g):
         return (g / (2 * out),)
 
-    return Tensor.from_op(out, (x,), backward, lambda g, result: (g / (2 * result),))
+    return Tensor.from_op(out, (x,), backward, _sqrt_higher)
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -211,7 +228,7 @@ def tanh(x: Tensor) -> Tensor:
     def backward(g):
         return (g * (1 - out * out),)
 
-    return Tensor.from_op(out, (x,), backward, lambda g, result: (g * (1 - result * result),))
+    return Tensor.from_op(out, (x,), backward, _tanh_higher)
 
 
 def sigmoid_array(xp: Any, x: Any) -> Any:
@@ -235,7 +252,7 @@ def sigmoid(x: Tensor) -> Tensor:
         gx *= g
         return (gx,)
 
-    return Tensor.from_op(s, (x,), backward, lambda g, out: (g * out * (1 - out),))
+    return Tensor.from_op(s, (x,), backward, _sigmoid_higher)
 
 
 def relu(x: Tensor) -> Tensor:
