@@ -10,6 +10,10 @@ import numpy as np
 from . import grad_mode, hooks, versions
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
+SAME_RULE: Any = "the backward itself"
+"""`Tensor.from_op(..., higher=SAME_RULE)`: the backward, applied to a Tensor `g`, is already the
+differentiable rule (it only negates `g`, scales it by constants, masks it or passes it on), so the op
+needs no second closure."""
 Tensor = Any  # a minitf Tensor (tensor.py imports this module, so not the class itself)
 
 
@@ -111,6 +115,8 @@ def _differentiable_step(node: Tensor, g: Tensor) -> Sequence[Any]:
             f"create_graph=True: `{op}` (output of shape {node.shape}) has no differentiable backward, so "
             "its gradient cannot be differentiated again; give Tensor.from_op a `higher` rule written "
             "with tensor ops (README: Higher-order gradients), or compose the function from ops that have one")
+    if node._higher is SAME_RULE:
+        return node._backward(g)
     return node._higher(g, node)
 
 

@@ -6,8 +6,8 @@ Each forward with its backward beside it; broadcasting is summed back by the eng
 from __future__ import annotations
 
 from .. import backend
-from .ops_math import Operand, _pair, backward_higher, lift
-from .tensor import Tensor
+from .ops_math import Operand, _pair, lift
+from .tensor import SAME_RULE, Tensor
 
 
 # ---- unary ------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def clip(x: Tensor, min: Operand = None, max: Operand = None) -> Tensor:  # noqa
             grads.append(g * (above | (hi.data < lo.data)) if lo is not None else g * above)
         return tuple(grads)
 
-    return Tensor.from_op(out, parents, backward, backward_higher(backward))  # g times constant masks
+    return Tensor.from_op(out, parents, backward, SAME_RULE)  # g times constant masks
 
 
 clamp = clip
@@ -105,7 +105,7 @@ def _extremum(a: Operand, b: Operand, name: str) -> Tensor:
         return (g * share_a if a.requires_grad else None,
                 g * (1 - share_a) if b.requires_grad else None)
 
-    return Tensor.from_op(out, (a, b), backward, backward_higher(backward))  # g times constant shares
+    return Tensor.from_op(out, (a, b), backward, SAME_RULE)  # g times constant shares
 
 
 def maximum(a: Operand, b: Operand) -> Tensor:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import backend
 from ..cpu import gemm
-from .tensor import Tensor
+from .tensor import SAME_RULE, Tensor
 
 Operand = Any  # a Tensor, an array or a Python number
 
@@ -47,19 +47,11 @@ def _pass_through(g):
     return (g,)
 
 
-def _pass_through_higher(g, out):
-    return (g,)
-
-
-def backward_higher(backward):
-    """A backward that only negates, scales by constants or passes `g` on is its own
-    differentiable rule: the same code applied to a Tensor `g`."""
-    return lambda g, out: backward(g)
 
 
 def add(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor.from_op(a.data + b, (a,), _pass_through, _pass_through_higher)
+        return Tensor.from_op(a.data + b, (a,), _pass_through, SAME_RULE)
     if _is_scalar(a):
         return add(b, a)
     a, b = _pair(a, b)
@@ -67,27 +59,27 @@ def add(a: Operand, b: Operand) -> Tensor:
     def backward(g):
         return g, g
 
-    return Tensor.from_op(a.data + b.data, (a, b), backward, lambda g, out: (g, g))
+    return Tensor.from_op(a.data + b.data, (a, b), backward, SAME_RULE)
 
 
 def sub(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor.from_op(a.data - b, (a,), _pass_through, _pass_through_higher)
+        return Tensor.from_op(a.data - b, (a,), _pass_through, SAME_RULE)
     if _is_scalar(a):
-        return Tensor.from_op(a - b.data, (b,), lambda g: (-g,), lambda g, out: (-g,))
+        return Tensor.from_op(a - b.data, (b,), lambda g: (-g,), SAME_RULE)
     a, b = _pair(a, b)
 
     def backward(g):
         return g, (-g if b.requires_grad else None)
 
-    return Tensor.from_op(a.data - b.data, (a, b), backward, backward_higher(backward))
+    return Tensor.from_op(a.data - b.data, (a, b), backward, SAME_RULE)
 
 
 def mul(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(a):
         a, b = b, a
     if _is_scalar(b):
-        return Tensor.from_op(a.data * b, (a,), lambda g: (g * b,), lambda g, out: (g * b,))
+        return Tensor.from_op(a.data * b, (a,), lambda g: (g * b,), SAME_RULE)
     a, b = _pair(a, b)
 
     def backward(g):
@@ -102,7 +94,7 @@ def mul(a: Operand, b: Operand) -> Tensor:
 
 def div(a: Operand, b: Operand) -> Tensor:
     if _is_scalar(b) and isinstance(a, Tensor):
-        return Tensor.from_op(a.data / b, (a,), lambda g: (g / b,), lambda g, out: (g / b,))
+        return Tensor.from_op(a.data / b, (a,), lambda g: (g / b,), SAME_RULE)
     a, b = _pair(a, b)
     out = a.data / b.data
 
@@ -150,7 +142,7 @@ def neg(a: Tensor) -> Tensor:
     def backward(g):
         return (-g,)
 
-    return Tensor.from_op(-a.data, (a,), backward, backward_higher(backward))
+    return Tensor.from_op(-a.data, (a,), backward, SAME_RULE)
 
 
 def radd(a: Tensor, b: Operand) -> Tensor:

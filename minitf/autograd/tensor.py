@@ -22,6 +22,7 @@ from .hooks import HookHandle
 Array = Any  # a numpy.ndarray or cupy.ndarray
 BackwardFn = Callable[[Array], Sequence[Any]]
 HigherFn = Callable[[Any, Any], Sequence[Any]]  # (g: Tensor, out: Tensor) -> a Tensor (or None) per parent
+SAME_RULE = graph.SAME_RULE
 
 
 class Tensor:
@@ -158,7 +159,8 @@ class Tensor:
         the engine. `higher(g, out)` is the same rule written with Tensor ops on the Tensor `g`
         (and the output tensor `out`, when the rule needs it), so that the gradient it returns is
         itself differentiable: backward(create_graph=True) and autograd.grad use it. An op
-        without `higher` refuses create_graph with a clear error. The graph is recorded only if
+        without `higher` refuses create_graph with a clear error (`higher=SAME_RULE`: the backward
+        itself works on a Tensor `g`). The graph is recorded only if
         some parent requires grad.
         """
         t = Tensor.__new__(Tensor)
