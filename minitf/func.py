@@ -69,15 +69,15 @@ def _argnums(argnums: Argnums, count: int) -> tuple[int, ...]:
     return tuple(i % count for i in numbers)
 
 
-def _differentiate(func: Callable, args: tuple, argnums: Argnums) -> tuple[tuple, list[Tensor], list[int], bool]:
-    """(args with the chosen ones replaced by tracked aliases, those aliases, their positions, create_graph)."""
+def _differentiate(args: tuple, argnums: Argnums) -> tuple[tuple, list[Tensor], bool]:
+    """(args with the chosen ones replaced by tracked aliases, those aliases, create_graph)."""
     positions = _argnums(argnums, len(args))
     create = any(isinstance(args[i], Tensor) and args[i].requires_grad for i in positions)
     tracked = [_alias(args[i]) for i in positions]
     new_args = list(args)
     for i, t in zip(positions, tracked):
         new_args[i] = t
-    return tuple(new_args), tracked, list(positions), create
+    return tuple(new_args), tracked, create
 
 
 def _gradients(outputs: Sequence[Tensor], inputs: list[Tensor], cotangents: Sequence[Any] | None,
@@ -105,7 +105,7 @@ def grad_and_value(func: Callable[..., Any], argnums: Argnums = 0, has_aux: bool
     the output); with has_aux, func returns (output, aux) and the value is (output, aux)."""
     def wrapper(*args: Any) -> tuple[Any, Any]:
         with enable_grad():
-            new_args, tracked, _, create = _differentiate(func, args, argnums)
+            new_args, tracked, create = _differentiate(args, argnums)
             result = func(*new_args)
             out, aux = result if has_aux else (result, None)
             if not isinstance(out, Tensor) or out.size != 1:
@@ -134,7 +134,7 @@ def vjp(func: Callable[..., Any], *primals: Tensor, has_aux: bool = False) -> tu
     one per primal; it may be called many times. func returns one Tensor (or a tuple of Tensors,
     and then vjp_fn takes one cotangent per output)."""
     with enable_grad():
-        new_args, tracked, _, create = _differentiate(func, primals, tuple(range(len(primals))))
+        new_args, tracked, create = _differentiate(primals, tuple(range(len(primals))))
         result = func(*new_args)
     out, aux = result if has_aux else (result, None)
     outputs = list(out) if isinstance(out, (tuple, list)) else [out]
@@ -162,7 +162,7 @@ def jvp(func: Callable[..., Any], primals: Sequence[Tensor], tangents: Sequence[
         if tuple(getattr(t, "shape", ())) != p.shape:
             raise ValueError(f"func.jvp: a tangent of shape {getattr(t, 'shape', ())} for a primal of shape {p.shape}")
     with enable_grad():
-        new_args, tracked, _, create = _differentiate(func, primals, tuple(range(len(primals))))
+        new_args, tracked, create = _differentiate(primals, tuple(range(len(primals))))
         result = func(*new_args)
         out, aux = result if has_aux else (result, None)
         if not isinstance(out, Tensor):
@@ -188,7 +188,7 @@ def jacrev(func: Callable[..., Any], argnums: Argnums = 0) -> Callable:
     shape output.shape + arg.shape, one reverse pass per output element."""
     def wrapper(*args: Any) -> Any:
         with enable_grad():
-            new_args, tracked, _, create = _differentiate(func, args, argnums)
+            new_args, tracked, create = _differentiate(args, argnums)
             out = func(*new_args)
             if not isinstance(out, Tensor):
                 raise TypeError("func.jacrev: the function must return one Tensor")
@@ -253,8 +253,7 @@ def jacobian(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], create
     inputs = (inputs,) if single else tuple(inputs)
     if create_graph:
         inputs = tuple(x if x.requires_grad else Tensor(x.data, requires_grad=True) for x in inputs)
-    result = jacrev(func, 0 if single else tuple(range(len(inputs))))(*inputs)
-    return result
+    return jacrev(func, 0 if single else tuple(range(len(inputs))))(*inputs)
 
 
 def hvp(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], v: Any) -> tuple[Tensor, Any]:
@@ -263,7 +262,7 @@ def hvp(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], v: Any) -> 
     single = isinstance(inputs, Tensor)
     inputs, vs = ((inputs,), (v,)) if single else (tuple(inputs), tuple(v))
     with enable_grad():
-        new_args, tracked, _, create = _differentiate(func, inputs, tuple(range(len(inputs))))
+        new_args, tracked, create = _differentiate(inputs, tuple(range(len(inputs))))
         out = func(*new_args)
         create = create or _needs_graph([out], tracked) or _any_requires_grad(vs)
         grads = autograd_grad([out], tracked, create_graph=True, allow_unused=True)

@@ -35,9 +35,7 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Any], aliased: set[int], r
 def _first_order(roots: Sequence[Tensor], seeds: Sequence[Any], aliased: set[int], retain_graph: bool) -> None:
     """`propagate`'s walk for the common case, arrays into `.grad`, without its per-node tests of
     inputs and create_graph (the walk of every training step: its speed is the engine's overhead)."""
-    grads: dict[int, Any] = {}
-    for root, seed in zip(roots, seeds):
-        grads[id(root)] = seed if id(root) not in grads else grads[id(root)] + seed
+    grads = _seeded(roots, seeds)
     for node in _topological_order(roots):
         g = grads.pop(id(node), None)
         if g is None:
@@ -69,9 +67,7 @@ def propagate(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool,
     order = _topological_order(roots)
     targets = None if inputs is None else {id(t) for t in inputs}
     leading = None if targets is None else _leading_to(order, targets)
-    grads: dict[int, Any] = {}
-    for root, seed in zip(roots, seeds):
-        grads[id(root)] = seed if id(root) not in grads else grads[id(root)] + seed
+    grads = _seeded(roots, seeds)
     found: dict[int, Any] = {}
     with grad_mode.enable_grad() if create_graph else contextlib.nullcontext():
         for node in order:
@@ -105,6 +101,14 @@ def propagate(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool,
                 node._parents = ()
     return found
 
+
+
+def _seeded(roots: Sequence[Tensor], seeds: Sequence[Any]) -> dict[int, Any]:
+    """{id(root): its cotangent}, summed for a root given twice."""
+    grads: dict[int, Any] = {}
+    for root, seed in zip(roots, seeds):
+        grads[id(root)] = seed if id(root) not in grads else grads[id(root)] + seed
+    return grads
 
 def _differentiable_step(node: Tensor, g: Tensor) -> Sequence[Any]:
     """The node's gradients as Tensors with a graph (its `_higher` rule), or a clear error."""
