@@ -89,6 +89,12 @@ class OpCase:
         floats, aux = self.tensors(device)
         assert gradgradcheck(lambda *t: self.call(*t, *aux), floats, fast=fast)
 
+    def check_no_gradient(self, device: str) -> None:
+        """The output of an op that is not differentiable (an index, a count) keeps no graph to its
+        inputs, although they require grad: a backward through it is an error, never a silent zero."""
+        out, _ = self.run(device)
+        assert not out.requires_grad and out.is_leaf, "the output of a non-differentiable op requires grad"
+
     def check_dtype(self, dtype: Any, device: str, float32_tol: float = 1e-4) -> None:
         """The output and every gradient keep `dtype`, the device and their shapes; the output is
         close to the reference (to `float32_tol` in float32)."""

@@ -6,6 +6,7 @@ strategy of `OpCase`s, or one fixed `OpCase`) and get the generic checks:
     "forward"   the float64 output equals the NumPy reference
     "gradient"  every float input's gradient equals central differences in float64 (random cotangent)
     "gradgrad"  second derivatives: the gradient's own gradients (create_graph) equal central differences
+    "no_gradient"  the output carries no graph (an op that is not differentiable, e.g. argmax: an index)
     "float32"   output and gradients stay float32, on the device, with their shapes; output near the reference
     "float64"   the same in float64
     "cupy"      CuPy and NumPy give the same output and gradients (needs a GPU)
@@ -25,7 +26,7 @@ from .. import backend
 from .cases import OpCase
 from .gradients import device_under_test
 
-CHECKS = ("forward", "gradient", "gradgrad", "float32", "float64", "cupy", "torch")
+CHECKS = ("forward", "gradient", "gradgrad", "no_gradient", "float32", "float64", "cupy", "torch")
 NUMPY_CHECKS = ("forward", "gradient", "gradgrad", "float32", "float64", "cupy")  # a NumPy reference, no PyTorch
 
 
@@ -36,6 +37,8 @@ def _run_check(case: OpCase, check: str, device: str, options: Mapping[str, Any]
         case.check_gradient(device, **options)
     elif check == "gradgrad":
         case.check_gradgrad(device, **options)
+    elif check == "no_gradient":
+        case.check_no_gradient(device)
     elif check in ("float32", "float64"):
         case.check_dtype(np.dtype(check).type, device, **options)
     elif check == "cupy":

@@ -63,6 +63,11 @@ def test_second_derivatives_match_finite_differences(op, check, device):
     op.check(check, device)
 
 
+@pytest.mark.parametrize("op, check", declaring("no_gradient"))
+def test_non_differentiable_ops_keep_no_graph(op, check, device):
+    op.check(check, device)
+
+
 @pytest.mark.parametrize("op, check", declaring("float32", "float64"))
 def test_outputs_and_gradients_keep_dtype_device_and_shape(op, check, device):
     op.check(check, device)
@@ -80,7 +85,7 @@ def test_forward_and_gradients_match_torch(op, check):
 
 def test_every_registry_is_run():
     """Each registry holds ops, each op declares checks and has a unique name."""
-    assert {"functional", "functional_conv", "functional_toolkit"} <= set(REGISTRIES)
+    assert {"autograd_ops", "autograd_layout", "functional", "functional_conv", "functional_toolkit"} <= set(REGISTRIES)
     for name, ops in REGISTRIES.items():
         if ops is not None:
             assert ops and all(op.checks for op in ops), name

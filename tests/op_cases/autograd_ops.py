@@ -118,6 +118,71 @@ def matmul_cases(draw):
     return OpCase(lambda s, t: s @ t, (a, b), lambda s, t: s @ t)
 
 
+def off_grid(draw, shape, offset=0.0):
+    """Distinct multiples of 0.2 around 0, plus `offset`: two arrays drawn with offsets 0 and 0.1 never tie
+    (maximum, minimum; clip against bounds on the grid), even under a finite difference."""
+    size = int(np.prod(shape))
+    order = np.array(draw(st.permutations(range(size))), dtype=np.float64).reshape(shape)
+    return (order - size // 2) * 0.2 + offset
+
+
+@st.composite
+def extremum_cases(draw, op, reference):
+    """maximum/minimum of two broadcastable inputs that are never equal (no kink)."""
+    s1, s2 = draw(broadcastable_shapes(2))
+    a, b = off_grid(draw, s1), off_grid(draw, s2, 0.1)
+    return OpCase(op, (a, b), reference)
+
+
+@st.composite
+def clip_cases(draw):
+    x = off_grid(draw, draw(shapes()), 0.1)
+    low = draw(st.sampled_from([None, -0.4, 0.0]))
+    high = draw(st.sampled_from([None, 0.2, 1.0] if low is not None else [0.2, 1.0]))
+    return OpCase(lambda t: mt.clip(t, low, high), (x,), lambda a: np.clip(a, low, high))
+
+
+@st.composite
+def std_cases(draw):
+    x = draw(shapes(min_dims=1, min_side=2).flatmap(distinct_values))
+    axis, keepdims, ddof = draw(axes(x.ndim)), draw(st.booleans()), draw(st.sampled_from([0, 1]))
+    return OpCase(lambda t: t.std(axis=axis, keepdims=keepdims, ddof=ddof), (x,),
+                  lambda a: np.std(a, axis=axis, keepdims=keepdims, ddof=ddof))
+
+
+@st.composite
+def topk_cases(draw):
+    x = draw(shapes(min_dims=1).flatmap(distinct_values))
+    axis = draw(st.integers(-x.ndim, x.ndim - 1))
+    k, largest = draw(st.integers(1, x.shape[axis])), draw(st.booleans())
+
+    def reference(a):
+        ordered = np.sort(a, axis=axis)
+        return np.flip(ordered, axis).take(range(k), axis) if largest else ordered.take(range(k), axis)
+    return OpCase(lambda t: mt.topk(t, k, axis, largest=largest)[0], (x,), reference)
+
+
+EINSUM = {  # equation -> the letters' roles; sizes are drawn per letter
+    "ij,jk->ik": 2, "bij,bjk->bik": 2, "ii->i": 1, "ij->": 1, "i,j->ij": 2, "ij,ij->i": 2,
+    "bhqd,bhkd->bhqk": 2, "ijk->kji": 1, "ij,j->i": 2}
+
+
+@st.composite
+def einsum_cases(draw):
+    equation = draw(st.sampled_from(sorted(EINSUM)))
+    sizes = {letter: draw(st.integers(1, 4)) for letter in sorted(set(equation) - set(",->"))}
+    inputs = tuple(draw(float_arrays(tuple(sizes[c] for c in term))) for term in equation.split("->")[0].split(","))
+    return OpCase(lambda *t: mt.einsum(equation, *t), inputs, lambda *a: np.einsum(equation, *a))
+
+
+@st.composite
+def index_cases(draw, op, reference):
+    """argmax/argmin (axis, keepdims) and argsort (axis): integer outputs, no gradient."""
+    x = draw(shapes(min_dims=1).flatmap(distinct_values))
+    axis = draw(st.integers(-x.ndim, x.ndim - 1))
+    return OpCase(lambda t: op(t, axis), (x,), lambda a: reference(a, axis))
+
+
 def var(a, axis=None, keepdims=False):
     return np.var(a, axis=axis, keepdims=keepdims)
 
@@ -137,6 +202,11 @@ CASES = {
     "tanh": unary(mt.tanh, np.tanh),
     "sigmoid": unary(mt.sigmoid, lambda a: 1 / (1 + np.exp(-a))),
     "sin": unary(mt.sin, np.sin),
+    "cos": unary(mt.cos, np.cos),
+    "maximum": extremum_cases(mt.maximum, np.maximum),
+    "minimum": extremum_cases(mt.minimum, np.minimum),
+    "clip": clip_cases(),
+    "einsum": einsum_cases(),
     "log1p": unary(mt.log1p, np.log1p, **POSITIVE),
     "expm1": unary(mt.expm1, np.expm1),
     "abs": shapes().flatmap(float_arrays).map(lambda x: OpCase(mt.abs, (away_from_zero(x),), np.abs)),
@@ -146,7 +216,9 @@ CASES = {
     "sum": reduction("sum", np.sum),
     "mean": reduction("mean", np.mean),
     "max": reduction("max", np.max, distinct=True),
+    "min": reduction("min", np.min, distinct=True),
     "var": reduction("var", var),
+    "std": std_cases(),
     "norm": shapes().flatmap(float_arrays).map(lambda x: OpCase(
         lambda t: t.norm(), (away_from_zero(x, 0.1),), lambda a: norm(a))),
     "logsumexp": reduction("logsumexp", lambda a, axis, keepdims: np.log(np.exp(a).sum(axis=axis,
@@ -160,11 +232,21 @@ CASES = {
     "where": where_cases(),
     "take_along_axis": take_along_axis_cases(),
     "sort": sort_cases(),
+    "topk": topk_cases(),
     "flip": shapes(min_dims=1).flatmap(float_arrays).map(
         lambda x: OpCase(lambda t: t.flip(0), (x,), lambda a: np.flip(a, 0))),
     "tril": shapes(min_dims=2).flatmap(float_arrays).map(
         lambda x: OpCase(lambda t: t.tril(-1), (x,), lambda a: np.tril(a, -1))),
 }
 
+# Not differentiable (an index is piecewise constant in the values: its derivative is zero almost everywhere
+# and undefined at ties, so the output keeps no graph and a backward through it is an error).
+INDICES = {
+    "argmax": index_cases(lambda t, axis: mt.argmax(t, axis), lambda a, axis: np.argmax(a, axis)),
+    "argmin": index_cases(lambda t, axis: mt.argmin(t, axis), lambda a, axis: np.argmin(a, axis)),
+    "argsort": index_cases(lambda t, axis: mt.argsort(t, axis), lambda a, axis: np.argsort(a, axis)),
+}
+
 OPS = op_tests(CASES, examples={"gradient": 10, "gradgrad": 10, "float32": 5, "float64": 5, "forward": 10},
-               options={"float32": {"float32_tol": 1e-3}})
+               options={"float32": {"float32_tol": 1e-3}}) + op_tests(
+    INDICES, checks=("forward", "no_gradient"), examples={"forward": 10, "no_gradient": 5})
