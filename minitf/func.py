@@ -114,7 +114,7 @@ def grad_and_value(func: Callable[..., Any], argnums: Argnums = 0, has_aux: bool
             create = create or _needs_graph([out], tracked)
             grads = _gradients([out], tracked, None, create)
         value = out if create else out.detach()
-        return _pick(grads, argnums), ((value, aux) if has_aux else value)
+        return _pick(grads, argnums), ((value, _plain(aux, create)) if has_aux else value)
     return wrapper
 
 
@@ -148,7 +148,7 @@ def vjp(func: Callable[..., Any], *primals: Tensor, has_aux: bool = False) -> tu
         with enable_grad():  # a cotangent that requires grad is differentiated through too
             return _gradients(outputs, tracked, list(cotangents), create or _any_requires_grad(cotangents), retain=True)
 
-    return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+    return (out, vjp_fn, _plain(aux, create)) if has_aux else (out, vjp_fn)
 
 
 def jvp(func: Callable[..., Any], primals: Sequence[Tensor], tangents: Sequence[Any],
@@ -180,7 +180,7 @@ def jvp(func: Callable[..., Any], primals: Sequence[Tensor], tangents: Sequence[
                                          allow_unused=True)
             tangent_out = _zeros(out) if tangent_out is None else tangent_out
     value = out if create else out.detach()
-    return (value, tangent_out, aux) if has_aux else (value, tangent_out)
+    return (value, tangent_out, _plain(aux, create)) if has_aux else (value, tangent_out)
 
 
 def jacrev(func: Callable[..., Any], argnums: Argnums = 0) -> Callable:
@@ -248,19 +248,32 @@ def hessian(func: Callable[..., Any], argnums: Argnums = 0) -> Callable:
 
 def jacobian(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], create_graph: bool = False) -> Any:
     """torch.autograd.functional.jacobian: the Jacobian of func(*inputs) (one Tensor output) with respect
-    to each input (a tuple for a tuple of inputs)."""
+    to each input (a tuple for a tuple of inputs). Without create_graph the result is plain values (no
+    graph, even to inputs that require grad); with it, differentiable with respect to the inputs."""
     single = isinstance(inputs, Tensor)
     inputs = (inputs,) if single else tuple(inputs)
     if create_graph:
         inputs = tuple(x if x.requires_grad else Tensor(x.data, requires_grad=True) for x in inputs)
-    return jacrev(func, 0 if single else tuple(range(len(inputs))))(*inputs)
+    else:
+        inputs = tuple(_checked(x, "jacobian").detach() for x in inputs)
+    result = jacrev(func, 0 if single else tuple(range(len(inputs))))(*inputs)
+    return result if create_graph else _detached(result)
 
 
-def hvp(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], v: Any) -> tuple[Tensor, Any]:
+def hvp(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], v: Any,
+        create_graph: bool = False) -> tuple[Tensor, Any]:
     """torch.autograd.functional.hvp: (func(inputs), H v) for a one-element func, H its Hessian with
-    respect to the inputs, without forming H (reverse over reverse: the gradient of grad . v)."""
+    respect to the inputs, without forming H (reverse over reverse: the gradient of grad . v).
+    Without create_graph both are plain values; with it, differentiable with respect to inputs and v."""
     single = isinstance(inputs, Tensor)
     inputs, vs = ((inputs,), (v,)) if single else (tuple(inputs), tuple(v))
+    if len(vs) != len(inputs):
+        raise ValueError(f"func.hvp: {len(vs)} vectors v for {len(inputs)} inputs")
+    if not create_graph:
+        inputs = tuple(_checked(x, "hvp").detach() for x in inputs)
+        vs = tuple(w.detach() if isinstance(w, Tensor) else w for w in vs)
+        value, products = hvp(func, inputs[0] if single else inputs, vs[0] if single else vs, create_graph=True)
+        return value.detach(), _detached(products)
     with enable_grad():
         new_args, tracked, create = _differentiate(inputs, tuple(range(len(inputs))))
         out = func(*new_args)
@@ -273,9 +286,34 @@ def hvp(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], v: Any) -> 
     return value, (products[0] if single else products)
 
 
-def vhp(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], v: Any) -> tuple[Tensor, Any]:
+def vhp(func: Callable[..., Any], inputs: Tensor | Sequence[Tensor], v: Any,
+        create_graph: bool = False) -> tuple[Tensor, Any]:
     """torch.autograd.functional.vhp: (func(inputs), v^T H), equal to hvp's for a symmetric Hessian."""
-    return hvp(func, inputs, v)
+    return hvp(func, inputs, v, create_graph)
+
+
+def _checked(x: Any, name: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"func.{name}: inputs must be minitf Tensors, got {type(x).__name__}")
+    return x
+
+
+def _plain(aux: Any, create: bool) -> Any:
+    """The auxiliary output, its Tensors (in tuples, lists, dicts) cut from this transform's aliases unless
+    an enclosing graph must be kept (create): as torch.func, aux is not differentiated here."""
+    if create:
+        return aux
+    if isinstance(aux, Tensor):
+        return aux.detach()
+    if isinstance(aux, (tuple, list)):
+        return type(aux)(_plain(a, create) for a in aux)
+    if isinstance(aux, dict):
+        return {k: _plain(a, create) for k, a in aux.items()}
+    return aux
+
+
+def _detached(result: Tensor | tuple) -> Any:
+    return result.detach() if isinstance(result, Tensor) else tuple(_detached(r) for r in result)
 
 
 def _stack_rows(rows: list[Tensor], out_shape: tuple[int, ...], x: Tensor) -> Tensor:

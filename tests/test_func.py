@@ -49,6 +49,9 @@ def test_grad_argnums_has_aux_and_grad_and_value():
     np.testing.assert_allclose(gw.numpy(), numeric_jacobian(lambda w: energy(x, w), w), rtol=1e-6, atol=1e-8)
     (g, aux) = func.grad(lambda x: (energy(x, w), "aux"), has_aux=True)(x)
     assert aux == "aux" and np.allclose(g.numpy(), gx.numpy())
+    _, tensors = func.grad(lambda x: (energy(x, w), {"h": [x * 2.0]}), has_aux=True)(x)  # as torch.func:
+    assert not tensors["h"][0].requires_grad  # a Tensor in aux is not differentiated by this transform
+    np.testing.assert_allclose(tensors["h"][0].numpy(), 2 * x.numpy())
     g, value = func.grad_and_value(energy)(x, w)
     assert np.isclose(value.item(), energy(x, w).item())
     with pytest.raises(ValueError, match="one-element"):
@@ -127,3 +130,21 @@ def test_a_transform_of_a_tensor_that_requires_grad_keeps_the_graph():
     assert g.requires_grad
     (gg,) = mt.autograd.grad(g, x, np.ones(3))
     np.testing.assert_allclose(gg.numpy(), 6 * x.numpy())
+
+
+def test_autograd_functional_results_keep_a_graph_only_with_create_graph():
+    """As torch.autograd.functional: plain values by default even for inputs that require grad; with
+    create_graph, H v is differentiable with respect to x and v (d(v^T H v)/dv = 2 H v here)."""
+    x, w = mt.tensor(R.standard_normal(4), requires_grad=True), t(4, 3)
+    v = mt.tensor(R.standard_normal(4), requires_grad=True)
+    f = lambda x: energy(x, w)
+    value, hv = func.hvp(f, x, v)
+    jac = func.jacobian(lambda x: mt.tanh(x * 2.0), x)
+    assert not (value.requires_grad or hv.requires_grad or jac.requires_grad)
+    value, hv = func.hvp(f, x, v, create_graph=True)
+    assert value.requires_grad and hv.requires_grad
+    (dv,) = mt.autograd.grad((hv * v).sum(), v)
+    np.testing.assert_allclose(dv.numpy(), 2 * hv.numpy(), rtol=1e-10, atol=1e-12)
+    assert func.jacobian(lambda x: mt.tanh(x * 2.0), x, create_graph=True).requires_grad
+    with pytest.raises(ValueError, match="2 vectors v for 1 inputs"):
+        func.hvp(lambda a: f(a[0]), [x], [v, v])
