@@ -64,8 +64,13 @@ def _as_tuple(value: Any, what: str) -> tuple[Tensor, ...]:
 def _as_cotangents(grad_outputs: Any, count: int) -> list[Any]:
     if grad_outputs is None:
         return [None] * count
-    items = [grad_outputs] if isinstance(grad_outputs, Tensor) or hasattr(grad_outputs, "shape") \
-        else list(grad_outputs)
+    if isinstance(grad_outputs, (Tensor, int, float)) or hasattr(grad_outputs, "shape"):
+        items = [grad_outputs]
+    elif isinstance(grad_outputs, (list, tuple)):
+        items = list(grad_outputs)
+    else:
+        raise TypeError(f"grad: grad_outputs must be a cotangent (array, Tensor or number) or a list of them, "
+                        f"got {type(grad_outputs).__name__}")
     if len(items) != count:
         raise ValueError(f"grad: {len(items)} grad_outputs for {count} outputs")
     return items

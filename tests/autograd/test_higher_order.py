@@ -75,6 +75,10 @@ def test_bad_calls_name_what_is_wrong():
         grad(mt.tensor(np.ones(3)), x, np.ones(3))
     with pytest.raises(ValueError, match="grad has shape"):
         grad(x * 2.0, x, np.ones(4))
+    with pytest.raises(TypeError, match="grad_outputs must be .* got str"):
+        grad((x * x).sum(), x, "1")
+    (g,) = grad((x * x).sum(), x, 2.0)  # a number is the cotangent of a one-element output
+    np.testing.assert_allclose(g.numpy(), 4 * x.numpy())
 
 
 def test_several_outputs_sum_their_vector_jacobian_products():
