@@ -13,6 +13,7 @@ from .loss_regression import l1_loss, mse_loss, smooth_l1_loss
 from .norm import dropout_add_layer_norm, layer_norm, rms_norm
 from .norm_batch import batch_norm, group_norm
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .recurrent import recurrent_layer
 from .similarity import cosine_similarity, normalize
 from .softmax import log_softmax, softmax
 
@@ -23,5 +24,5 @@ __all__ = [
     "batch_norm", "group_norm",
     "silu", "softplus", "leaky_relu", "elu", "sigmoid", "tanh", "log_sigmoid", "rms_norm",
     "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "kl_div", "cosine_similarity", "normalize", "one_hot",
+    "binary_cross_entropy_with_logits", "kl_div", "cosine_similarity", "normalize", "one_hot", "recurrent_layer",
 ]

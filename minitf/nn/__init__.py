@@ -7,6 +7,7 @@ from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d,
 from .layers import Dropout, Embedding, FeedForward, GlorotLinear, LayerNorm, Linear, ScaledEmbedding
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, RMSNorm
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .transformer import (MODEL_LIMITS, DecoderLayer, EncoderLayer, Transformer, TransformerConfig,
                           parameter_shapes, sinusoidal_positions, tied_names)
 
@@ -15,6 +16,7 @@ __all__ = [
     "Linear", "Embedding", "LayerNorm", "Dropout", "FeedForward", "GlorotLinear", "ScaledEmbedding",
     "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "BatchNorm1d", "BatchNorm2d", "GroupNorm", "RMSNorm",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase",
     "Identity", "Flatten", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "ELU",
     "MultiHeadAttention", "KVCache", "EncoderLayer", "DecoderLayer", "Transformer", "TransformerConfig",
     "sinusoidal_positions", "parameter_shapes", "tied_names", "MODEL_LIMITS", "init",
