@@ -1,8 +1,10 @@
 """The base of the schedulers: LRScheduler and the helpers its subclasses share."""
 from __future__ import annotations
 
+import math
+import numbers
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from ..optimizer import Optimizer
 
@@ -104,3 +106,19 @@ def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
             raise ValueError(f"expected {n} values for {name}, got {len(value)}")
         return list(value)
     return [value] * n
+
+
+def _number(name: str, value: Any, condition: Callable[[float], bool], wanted: str) -> Any:
+    """`value` if it is a real number (not nan) for which `condition` holds; else a ValueError
+    saying what was `wanted`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or not condition(value):
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return value
+
+
+def _integer(name: str, value: Any, low: int) -> int:
+    """`value` if it is an int >= low; else a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        wanted = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return value
