@@ -91,7 +91,7 @@ def get_total_norm(tensors: ParamsT | Iterable[Any], norm_type: float = 2.0,
         raise RuntimeError(f"the total norm of order {p} of the gradients is {float(total)} (not finite), so "
                            "they cannot be clipped; pass error_if_nonfinite=False to scale them by it anyway")
     dtype = np.result_type(*(a.dtype for a in arrays)) if arrays else np.dtype(np.float32)
-    return Tensor.from_op(backend.get_array_module(total).asarray(total, dtype=dtype))
+    return Tensor.from_op(backend.get_array_module(total, *arrays).asarray(total, dtype=dtype))
 
 
 def clip_grads_with_norm_(parameters: ParamsT, max_norm: float, total_norm: Tensor | Any) -> None:

@@ -208,7 +208,8 @@ def test_load_state_dict_errors():
     (lambda o: ConstantLR(o, total_iters=-1), "total_iters must be an integer >= 0, got -1"),
     (lambda o: PolynomialLR(o, total_iters=-3), "total_iters must be a positive integer, got -3"),
     (lambda o: PolynomialLR(o, power=-1), "power must be a finite number >= 0, got -1"),
-    (lambda o: CyclicLR(o, 0.1, 1.0, step_size_up=0), "step_size_up must be a positive integer, got 0"),
+    (lambda o: CyclicLR(o, 0.1, 1.0, step_size_up=0), "step_size_up must be a positive number of batches, got 0"),
+    (lambda o: CyclicLR(o, 0.1, 1.0, step_size_down=-2), "step_size_down must be a number of batches >= 0, got -2"),
     (lambda o: CyclicLR(o, 0.1, 1.0, mode="triangle"), "mode must be 'triangular', 'triangular2' or 'exp_range'"),
     (lambda o: CyclicLR(o, 0.1, 1.0, scale_fn=abs, scale_mode="epoch"), "scale_mode must be 'cycle' or 'iterations'"),
     (lambda o: CyclicLR(o, [0.1] * 3, 1.0), "expected 2 values for base_lr, got 3"),
@@ -219,6 +220,8 @@ def test_load_state_dict_errors():
      "does not support ReduceLROnPlateau"),
     (lambda o: SequentialLR(o, [ExponentialLR(sgd(), 0.5)], milestones=[]), "belong to the same optimizer"),
     (lambda o: ChainedScheduler([]), "ChainedScheduler expects at least one scheduler"),
+    (lambda o: SequentialLR(o, [ExponentialLR(o, 0.5), ChainedScheduler([ExponentialLR(o, 0.5)])], milestones=[2]),
+     "cannot restart the ChainedScheduler at index 1"),
 ])
 def test_bad_arguments(make, message):
     with pytest.raises(ValueError, match=message):

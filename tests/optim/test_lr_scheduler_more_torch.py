@@ -50,6 +50,8 @@ CASES = {
                                                scale_fn=Scale(0.98), scale_mode="iterations"),
     "cyclic_scale_fn_cycle": lambda L, o: L.CyclicLR(o, base_lr=0.02, max_lr=0.2, step_size_up=4,
                                                      scale_fn=Scale(0.7), cycle_momentum=False),
+    "cyclic_fractional_steps": lambda L, o: L.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2.5,
+                                                       step_size_down=4),
     "sequential": lambda L, o: L.SequentialLR(o, [L.LinearLR(o, start_factor=0.1, total_iters=5),
                                                   L.CosineAnnealingLR(o, T_max=30, eta_min=0.001)], milestones=[5]),
     "sequential3": lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, factor=0.5, total_iters=10),

@@ -62,6 +62,10 @@ class SequentialLR(_Composite):
                              f"{len(schedulers)} schedulers and {len(milestones)} milestones")
         if any(isinstance(m, bool) or not isinstance(m, int) for m in milestones) or milestones != sorted(milestones):
             raise ValueError(f"SequentialLR milestones must be integers in increasing order, got {milestones}")
+        for i, part in enumerate(schedulers[1:], 1):
+            if isinstance(part, _Composite):  # torch's fails at the milestone: its get_lr is not there
+                raise ValueError(f"SequentialLR cannot restart the {type(part).__name__} at index {i} at its "
+                                 "milestone (only the first scheduler may be made of others)")
         self._schedulers, self._milestones = list(schedulers), milestones
         self.last_epoch = last_epoch + 1
         self.optimizer = optimizer

@@ -7,7 +7,7 @@ import types
 from typing import Any, Callable
 
 from ..optimizer import Optimizer
-from .base import LRScheduler, _copy, _integer, _number, _per_group
+from .base import LRScheduler, _copy, _number, _per_group
 
 
 def _start_momentum(optimizer: Optimizer, max_momentum: Any, base_momentum: Any,
@@ -140,8 +140,9 @@ class CyclicLR(LRScheduler):
             for group, lr in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = lr
         self.max_lrs = _per_group("max_lr", optimizer, max_lr)
-        up = float(_integer("step_size_up", step_size_up, 1))
-        down = up if step_size_down is None else float(_integer("step_size_down", step_size_down, 0))
+        up = float(_number("step_size_up", step_size_up, lambda n: 0 < n < math.inf, "a positive number of batches"))
+        down = up if step_size_down is None else float(
+            _number("step_size_down", step_size_down, lambda n: 0 <= n < math.inf, "a number of batches >= 0"))
         self.total_size, self.step_ratio = up + down, up / (up + down)
         if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
             raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give scale_fn), got {mode!r}")
