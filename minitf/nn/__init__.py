@@ -1,5 +1,5 @@
 """Neural-network modules built from the explicit ops in minitf.functional."""
-from . import init
+from . import init, utils
 from .activation import ELU, GELU, Flatten, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .attention import KVCache, MultiHeadAttention
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
@@ -19,5 +19,5 @@ __all__ = [
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase",
     "Identity", "Flatten", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "ELU",
     "MultiHeadAttention", "KVCache", "EncoderLayer", "DecoderLayer", "Transformer", "TransformerConfig",
-    "sinusoidal_positions", "parameter_shapes", "tied_names", "MODEL_LIMITS", "init",
+    "sinusoidal_positions", "parameter_shapes", "tied_names", "MODEL_LIMITS", "init", "utils",
 ]
