@@ -97,7 +97,8 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     t = _check_targets(logits, targets, ignore_index, axis)
     if weight is not None:
         return weighted_cross_entropy(logits, t, *options)
-    logits = move_axis(logits, axis, logits.ndim - 1)
+    if axis != logits.ndim - 1:  # classes last, contiguous: the kernels' layout (on NumPy the copy
+        logits = move_axis(logits, axis, logits.ndim - 1).contiguous()  # replaces the reshape's)
     if kernels.available(logits.data):
         return _cross_entropy_cuda(logits, t, ignore_index, label_smoothing, reduction)
     xp = backend.get_array_module(logits.data)
