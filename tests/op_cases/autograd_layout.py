@@ -1,7 +1,7 @@
 """The shape, layout and indexing ops of minitf.autograd that autograd_ops.py does not cover (split, stack,
 pad, roll, tile, repeat_interleave, gather, take, index_select, scatter_add, squeeze/unsqueeze, expand,
-swapaxes, triu, masked_fill, flatten, clone, chunk, contiguous): one entry each, checked by tests/functional/test_op_properties.py
-as every registry is. Index arrays are drawn with repeats, so gradients that add up are exercised.
+swapaxes, triu, masked_fill, flatten, clone, chunk, contiguous): one entry each, checked by
+tests/functional/test_op_properties.py as every registry is. Index arrays are drawn with repeats, so gradients that add up are exercised.
 """
 from __future__ import annotations
 
