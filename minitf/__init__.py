@@ -13,11 +13,12 @@ from .cpu import get_num_threads, set_num_threads
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import CheckpointError, load, save
 from . import functional, nn, optim  # noqa: E402 (after the engine they build on)
+globals().update(op_table.exports("minitf", functional.FUNCTIONAL_OPS))  # minitf.softmax, minitf.log_softmax
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed", "gradcheck", "gradgradcheck", "GradcheckError", "DeviceError",
     "backend", "functional", "nn", "optim", "save", "load", "CheckpointError", "get_num_threads",
-    "set_num_threads", *op_table.exports("minitf"),
+    "set_num_threads", *op_table.exports("minitf"), *op_table.exports("minitf", functional.FUNCTIONAL_OPS),
 ]

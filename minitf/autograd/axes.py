@@ -1,9 +1,11 @@
-"""`dim=` as an alias of `axis=`, for every op that takes an axis (PyTorch spelling, NumPy meaning).
+"""PyTorch's spellings as aliases of NumPy's, for every op that takes an axis: `dim=` for `axis=`
+and, for the ops that have `keepdims`, `keepdim=` for `keepdims=` (NumPy meaning in both cases).
 
     @accepts_dim
-    def cumsum(x, axis=None): ...      # cumsum(x, dim=1) == cumsum(x, axis=1)
+    def sum(x, axis=None, keepdims=False): ...   # sum(x, dim=1, keepdim=True) == sum(x, axis=1, keepdims=True)
 
-Passing both (or `axis` positionally and `dim=` by keyword) is a TypeError.
+Passing both names of one argument (or the NumPy one positionally and the alias by keyword) is a
+TypeError naming them. `ALIASES` lists the pairs: a new one is added there, once, for every op.
 """
 from __future__ import annotations
 
@@ -15,19 +17,29 @@ import numpy as np
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+ALIASES = {"dim": "axis", "keepdim": "keepdims"}  # PyTorch's name -> NumPy's (the parameter's)
+
 
 def accepts_dim(fn: F) -> F:
-    """Wrap `fn`, whose parameter `axis` may then also be passed as `dim=`."""
-    position = list(inspect.signature(fn).parameters).index("axis")
+    """Wrap `fn`, whose parameter `axis` may then also be passed as `dim=` (and `keepdims`, if it
+    has one, as `keepdim=`). The wrapper's `dim_aliases` maps each alias to its parameter."""
+    parameters = list(inspect.signature(fn).parameters)
+    positions = {alias: parameters.index(name) for alias, name in ALIASES.items() if name in parameters}
+    if "dim" not in positions:
+        raise TypeError(f"accepts_dim: {fn.__name__} has no parameter 'axis'")
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if "dim" in kwargs:
-            if "axis" in kwargs or len(args) > position:
-                raise TypeError(f"{fn.__name__}() got both axis and dim; pass one (dim is an alias of axis)")
-            kwargs["axis"] = kwargs.pop("dim")
+        for alias, position in positions.items():
+            if alias in kwargs:
+                name = ALIASES[alias]
+                if name in kwargs or len(args) > position:
+                    raise TypeError(f"{fn.__name__}() got both {name} and {alias}; pass one "
+                                    f"({alias} is an alias of {name})")
+                kwargs[name] = kwargs.pop(alias)
         return fn(*args, **kwargs)
 
+    wrapper.dim_aliases = {alias: ALIASES[alias] for alias in positions}  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 
 

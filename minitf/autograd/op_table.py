@@ -5,14 +5,18 @@ name is a __dunder__) and where it is exported as a function: "minitf" (minitf a
 minitf.autograd), "autograd" (minitf.autograd only) or "" (a method only). `bind_methods`
 puts the methods on Tensor; `exports` gives each namespace its functions (and `__all__`).
 To add an op: write it (forward and backward) in an ops_*.py module, then add one row here.
+The fused ops of minitf.functional that Tensor has as methods (softmax, log_softmax) have their
+rows in that package (FUNCTIONAL_OPS), since autograd may not import the layer above it; the
+same `bind_methods` and `exports` serve them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, zeros, zeros_like)
+from .ops_convert import contiguous, to_bool, to_double, to_float, to_half, to_int, to_long
 from .ops_einsum import einsum
 from .ops_index import gather, index_select, one_hot, scatter_add, take, take_along_axis
 from .ops_inplace import (add_, clamp_, copy_, div_, fill_, iadd, imul, ipow, isub, itruediv, mul_,
@@ -24,8 +28,8 @@ from .ops_elementwise import clamp, clip, cos, expm1, log1p, maximum, minimum, s
 from .ops_reduce import max, mean, min, sum
 from .ops_scan import cumprod, cumsum
 from .ops_select import argmax, argmin, argsort, sort, topk
-from .ops_shape import (concat, expand, expand_dims, flatten, getitem, masked_fill, permute, reshape,
-                        setitem, split, squeeze, stack, swapaxes, transpose, unsqueeze, view, where)
+from .ops_shape import (chunk, concat, expand, expand_dims, flatten, getitem, masked_fill, permute,
+                        reshape, setitem, split, squeeze, stack, swapaxes, transpose, unsqueeze, view, where)
 from .ops_stats import logsumexp, norm, std, var
 from .sampling import bernoulli, multinomial, rand, randint, randn, randperm
 from .tensor import Tensor, tensor
@@ -60,7 +64,11 @@ OPS: tuple[Op, ...] = (
     Op("relu", relu), Op("abs", abs), Op("sin", sin), Op("cos", cos), Op("log1p", log1p),
     Op("expm1", expm1), Op("clip", clip), Op("clamp", clamp), Op("maximum", maximum),
     Op("minimum", minimum), Op("matmul", matmul),
-    Op("astype", astype, export="autograd"), Op("to", to, export=""),
+    Op("astype", astype, export="autograd"), Op("to", to, export=""), Op("pow", pow),
+    # PyTorch's conversions (ops_convert.py): methods only
+    Op("float", to_float, export=""), Op("double", to_double, export=""), Op("half", to_half, export=""),
+    Op("long", to_long, export=""), Op("int", to_int, export=""), Op("bool", to_bool, export=""),
+    Op("contiguous", contiguous, export=""),
     # reductions, scans, statistics (ops_reduce.py, ops_scan.py, ops_stats.py)
     Op("sum", sum), Op("mean", mean), Op("max", max), Op("min", min),
     Op("cumsum", cumsum), Op("cumprod", cumprod),
@@ -72,7 +80,8 @@ OPS: tuple[Op, ...] = (
     Op("unsqueeze", unsqueeze), Op("expand_dims", expand_dims), Op("squeeze", squeeze),
     Op("flatten", flatten), Op("flip", flip), Op("clone", clone), Op("roll", roll), Op("tile", tile),
     Op("repeat", repeat), Op("repeat_interleave", repeat_interleave), Op("tril", tril), Op("triu", triu),
-    Op("concat", concat, method=False), Op("stack", stack, method=False),
+    Op("chunk", chunk), Op("concat", concat, method=False), Op("cat", concat, method=False),
+    Op("stack", stack, method=False),
     Op("where", where, method=False), Op("pad", pad, method=False),
     Op("einsum", einsum, method=False),
     # selection and indexing (ops_select.py, ops_index.py)
@@ -99,17 +108,19 @@ OPS: tuple[Op, ...] = (
 )
 
 
-def bind_methods(cls: type = Tensor) -> None:
-    """Set every op marked `method` of the table as an attribute of `cls` (Tensor)."""
-    for op in OPS:
+def bind_methods(cls: type = Tensor, ops: Sequence[Op] | None = None) -> None:
+    """Set every op marked `method` of the table (or of `ops`) as an attribute of `cls` (Tensor)."""
+    for op in OPS if ops is None else ops:
         if op.method:
             setattr(cls, op.name, op.fn)
 
 
-def exports(namespace: Literal["minitf", "autograd"]) -> dict[str, Callable[..., Any]]:
-    """Name -> function of the ops that `minitf` or `minitf.autograd` exports, in table order."""
+def exports(namespace: Literal["minitf", "autograd"],
+            ops: Sequence[Op] | None = None) -> dict[str, Callable[..., Any]]:
+    """Name -> function of the ops that `minitf` or `minitf.autograd` exports, in table order
+    (of this table, or of `ops`: minitf.functional's rows, FUNCTIONAL_OPS there)."""
     wanted = ("minitf",) if namespace == "minitf" else ("minitf", "autograd")
-    return {op.name: op.fn for op in OPS if op.export in wanted}
+    return {op.name: op.fn for op in (OPS if ops is None else ops) if op.export in wanted}
 
 
 __all__ = ["Op", "OPS", "bind_methods", "exports"]

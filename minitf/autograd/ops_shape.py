@@ -217,6 +217,19 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0)
     return pieces
 
 
+@accepts_dim
+def chunk(x: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:
+    """Split along `axis` into pieces of ceil(n / chunks) elements, the last one smaller, as
+    torch.chunk: fewer than `chunks` pieces when n does not fill them (7 in 5 chunks: 2, 2, 2, 1)."""
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    axis = normalize_axis(axis, x.ndim, "chunk")
+    length = x.shape[axis]
+    if length == 0:  # as torch: `chunks` empty pieces
+        return [getitem(x, (slice(None),) * axis + (slice(0, 0),)) for _ in range(chunks)]
+    return split(x, -(-length // int(chunks)), axis)
+
+
 def _as_mask(mask: Any, like: Tensor, op: str) -> Any:
     data = mask.data if isinstance(mask, Tensor) else mask
     if not hasattr(data, "dtype"):

@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend
 from ..backend import Device
 from . import graph, versions
+from .axes import normalize_axis
 from .grad_mode import mode
 from .hooks import HookHandle
 
@@ -23,6 +24,24 @@ Array = Any  # a numpy.ndarray or cupy.ndarray
 BackwardFn = Callable[[Array], Sequence[Any]]
 HigherFn = Callable[[Any, Any], Sequence[Any]]  # (g: Tensor, out: Tensor) -> a Tensor (or None) per parent
 SAME_RULE = graph.SAME_RULE
+
+
+class Size(int):
+    """`Tensor.size`: an int, the element count, as NumPy's `size`; calling it is torch's
+    `size()`: `t.size()` is the shape and `t.size(dim)` the length of axis `dim`."""
+
+    def __new__(cls, count: int, shape: tuple[int, ...]) -> "Size":
+        size = super().__new__(cls, count)
+        size.shape = tuple(shape)
+        return size
+
+    def __getnewargs__(self) -> tuple[int, tuple[int, ...]]:  # pickle and copy
+        return int(self), self.shape
+
+    def __call__(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return self.shape
+        return self.shape[normalize_axis(dim, len(self.shape), "size")]
 
 
 class Tensor:
@@ -65,8 +84,18 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def size(self) -> int:
+    def size(self) -> "Size":
+        """The element count (NumPy's `size`), also callable as torch's `size()` (the shape) and
+        `size(dim)` (one axis's length, dim negative allowed)."""
+        return Size(self.data.size, self.data.shape)
+
+    def numel(self) -> int:
+        """The element count (torch's numel)."""
         return self.data.size
+
+    def dim(self) -> int:
+        """The number of axes (torch's dim; ndim)."""
+        return self.data.ndim
 
     @property
     def device(self) -> Device:
@@ -282,4 +311,4 @@ def _shares_memory(array: Array, source: Any) -> bool:
     return bool(np.may_share_memory(array, source))
 
 
-__all__ = ["Tensor", "tensor", "as_array"]
+__all__ = ["Tensor", "Size", "tensor", "as_array"]

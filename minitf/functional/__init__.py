@@ -16,6 +16,14 @@ from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .recurrent import recurrent_layer
 from .similarity import cosine_similarity, normalize
 from .softmax import log_softmax, softmax
+from ..autograd import Tensor
+from ..autograd.op_table import Op, bind_methods
+
+# Rows of the table of ops (minitf/autograd/op_table.py) for the fused ops that Tensor has as
+# methods and minitf exports: autograd may not import this layer (tests/test_structure.py), so
+# these rows live here and this package binds them; minitf exports them from FUNCTIONAL_OPS.
+FUNCTIONAL_OPS = (Op("softmax", softmax), Op("log_softmax", log_softmax))
+bind_methods(Tensor, FUNCTIONAL_OPS)
 
 __all__ = [
     "relu", "gelu", "dropout", "softmax", "log_softmax", "layer_norm", "dropout_add_layer_norm", "linear", "feed_forward",

@@ -1,4 +1,4 @@
-"""Scaled dot-product attention as one node: softmax(q k^T / sqrt(d) + mask) v."""
+"""Scaled dot-product attention as one node: softmax(q k^T * scale + mask) v, scale 1 / sqrt(E) by default."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, cpu
-from ..autograd import Tensor
+from ..autograd import Tensor, where
 from ..rng import dropout_keep
 from .activations import check_probability, keep_and_scale
 from .dtypes import check_dtypes
@@ -20,27 +20,46 @@ def causal_mask(xp: Any, len_q: int, len_k: int) -> Any:
     return xp.tril(xp.ones((len_q, len_k), dtype=bool))
 
 
-def _allowed(q: Tensor, k: Tensor, mask: Any, is_causal: bool) -> Any:
-    """The boolean mask of allowed (query, key) pairs, or None if all are allowed."""
+def _mask_parts(q: Tensor, k: Tensor, mask: Any, is_causal: bool) -> tuple[Any, Any]:
+    """(allowed, bias): the boolean mask of allowed (query, key) pairs and the additive float bias
+    (an array, or the mask Tensor itself), each None if absent. A float mask's -inf entries go into
+    `allowed` (the bias has 0 there), so a row masked either way gives zeros, never NaN."""
     xp = backend.get_array_module(q.data)
-    allowed = None
+    allowed = bias = None
     if mask is not None:
-        allowed = mask.data if isinstance(mask, Tensor) else mask
-        if not hasattr(allowed, "dtype"):
-            allowed = np.asarray(allowed)
-        if allowed.dtype != np.bool_:
-            raise TypeError(f"attention: mask must be boolean (True = may attend), got dtype {allowed.dtype}")
-        backend.check_same_device("attention mask", q.data, allowed)
+        data = mask.data if isinstance(mask, Tensor) else mask
+        if not hasattr(data, "dtype"):
+            data = np.asarray(data)
+        if data.dtype.kind not in "bf":
+            raise TypeError("attention: mask must be boolean (True = may attend) or floating-point "
+                            f"(added to the scores), got dtype {data.dtype}")
+        backend.check_same_device("attention mask", q.data, data)
         scores_shape = q.shape[:-1] + (k.shape[-2],)
         try:
-            np.broadcast_shapes(allowed.shape, scores_shape)
+            np.broadcast_shapes(data.shape, scores_shape)
         except ValueError:
-            raise ValueError(f"attention: mask of shape {allowed.shape} does not broadcast to the "
+            raise ValueError(f"attention: mask of shape {data.shape} does not broadcast to the "
                              f"scores' shape {scores_shape}") from None
+        if data.dtype == np.bool_:
+            allowed = data
+        else:
+            blocked = xp.isneginf(data)
+            allowed = ~blocked if blocked.any() else None
+            bias = mask if isinstance(mask, Tensor) and mask.requires_grad else \
+                xp.where(blocked, 0, data).astype(q.dtype, copy=False)
     if is_causal:
         causal = causal_mask(xp, q.shape[-2], k.shape[-2])
         allowed = causal if allowed is None else allowed & causal
-    return allowed
+    return allowed, bias
+
+
+def _bias_array(bias: Any, allowed: Any, dtype: Any) -> Any:
+    """The additive bias as an array of `dtype` (0 where a float mask was -inf), or None."""
+    if not isinstance(bias, Tensor):
+        return bias
+    xp = backend.get_array_module(bias.data)
+    data = bias.data if allowed is None else xp.where(allowed, bias.data, 0)
+    return data.astype(dtype, copy=False)
 
 
 def _product(xp: Any, a: Any, b: Any) -> Any:
@@ -62,20 +81,28 @@ def _empty_heads_last(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return np.empty(swapped, dtype=dtype).swapaxes(-3, -2)
 
 
-def _masked_softmax(scores: Any, allowed: Any) -> Any:
-    """Row softmax over allowed keys only, computed in place in `scores` where shapes allow.
+def _add(scores: Any, term: Any) -> Any:
+    """scores + term, in place when term broadcasts to the scores' shape."""
+    if np.broadcast_shapes(term.shape, scores.shape) == scores.shape:
+        scores += term
+        return scores
+    return scores + term
+
+
+def _masked_softmax(scores: Any, allowed: Any, bias: Any = None) -> Any:
+    """Row softmax of scores + bias over allowed keys only, computed in place in `scores` where
+    shapes allow.
 
     A row with no allowed key gives zeros, never NaN. The mask enters as an additive bias
     of 0 / -inf built on the mask's own (usually broadcast, small) shape.
     """
     xp = backend.get_array_module(scores)
+    if bias is not None:
+        scores = _add(scores, bias)
     if allowed is not None:
-        bias = xp.zeros(allowed.shape, dtype=scores.dtype)
-        bias[~allowed] = -np.inf
-        if np.broadcast_shapes(bias.shape, scores.shape) == scores.shape:
-            scores += bias
-        else:
-            scores = scores + bias
+        blocked = xp.zeros(allowed.shape, dtype=scores.dtype)
+        blocked[~allowed] = -np.inf
+        scores = _add(scores, blocked)
     m = scores.max(axis=-1, keepdims=True)
     if allowed is not None:
         m = xp.where(xp.isfinite(m), m, 0)
@@ -88,19 +115,21 @@ def _masked_softmax(scores: Any, allowed: Any) -> Any:
     return e
 
 
-def _softmax_in_blocks(scores: Any, scale: float, allowed: Any) -> Any:
-    """_masked_softmax(scores * scale, allowed) in place, in blocks of the first axis on
-    minitf's threads (one block if the mask broadcasts the scores to a larger shape)."""
-    if scores.ndim < 2 or (allowed is not None
-                           and np.broadcast_shapes(allowed.shape, scores.shape) != scores.shape):
+def _softmax_in_blocks(scores: Any, scale: float, allowed: Any, bias: Any = None) -> Any:
+    """_masked_softmax(scores * scale, allowed, bias) in place, in blocks of the first axis on
+    minitf's threads (one block if a mask broadcasts the scores to a larger shape)."""
+    masks = [a for a in (allowed, bias) if a is not None]
+    if scores.ndim < 2 or any(np.broadcast_shapes(a.shape, scores.shape) != scores.shape for a in masks):
         scores *= scale
-        return _masked_softmax(scores, allowed)
-    split_mask = allowed is not None and allowed.ndim == scores.ndim and allowed.shape[0] > 1
+        return _masked_softmax(scores, allowed, bias)
+
+    def rows_of(a: Any, rows: slice) -> Any:  # a mask's rows, or all of it where it broadcasts
+        return a[rows] if a is not None and a.ndim == scores.ndim and a.shape[0] > 1 else a
 
     def block(rows: slice) -> None:
         s = scores[rows]
         s *= scale
-        _masked_softmax(s, allowed[rows] if split_mask else allowed)  # in place: shapes fit
+        _masked_softmax(s, rows_of(allowed, rows), rows_of(bias, rows))  # in place: shapes fit
 
     cpu.run_blocks(block, scores.shape[0], scores[:1].size, scores)
     return scores
@@ -108,24 +137,33 @@ def _softmax_in_blocks(scores: Any, scale: float, allowed: Any) -> Any:
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = None,
                                  is_causal: bool = False, dropout_p: float = 0.0,
-                                 return_weights: bool = False) -> Any:
-    """softmax(q k^T / sqrt(d)) v over keys allowed by `mask` (and causality).
+                                 return_weights: bool = False, *, attn_mask: Any = None,
+                                 scale: float | None = None) -> Any:
+    """softmax(q k^T * scale + mask) v over keys allowed by the mask (and causality).
 
-    q: (..., Lq, d); k: (..., Lk, d); v: (..., Lk, dv); leading axes broadcast. mask:
-    boolean, broadcastable to (..., Lq, Lk), True = may attend. Dropout with probability
-    `dropout_p` is applied to the weights (pass 0 in evaluation). Returns (..., Lq, dv),
-    and with `return_weights=True` also the weights (..., Lq, Lk) as a tensor without graph.
+    q: (..., Lq, E); k: (..., Lk, E); v: (..., Lk, Ev); leading axes broadcast. `mask` (or
+    PyTorch's name `attn_mask`), broadcastable to (..., Lq, Lk): boolean, True = may attend; or
+    floating-point, added to the scaled scores (-inf = may not attend; a float Tensor that requires
+    grad gets its gradient, e.g. a learned position bias). `scale` defaults to 1 / sqrt(E).
+    `is_causal` lets query i attend keys j <= i; with `mask=` both apply, while `attn_mask=` and
+    `is_causal` together are an error, as in PyTorch. A row with no allowed key gives zeros (and
+    zero gradients), never NaN. Dropout with probability `dropout_p` is applied to the weights
+    (pass 0 in evaluation). Returns (..., Lq, Ev), and with `return_weights=True` also the
+    weights (..., Lq, Lk) as a tensor without graph.
     """
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"attention: shapes q {q.shape}, k {k.shape}, v {v.shape} do not fit "
-                         "(need q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv))")
+                         "(need q (..., Lq, E), k (..., Lk, E), v (..., Lk, Ev))")
+    mask = _torch_mask(mask, attn_mask, is_causal)
     check_probability(dropout_p, "dropout_p")
     backend.check_same_device("attention", q.data, k.data, v.data)
     check_dtypes("attention", q, input_name="q", k=k, v=v)
     xp = backend.get_array_module(q.data)
-    scale = 1.0 / math.sqrt(q.shape[-1])
-    weights = _softmax_in_blocks(cpu.matmul(q.data, xp.swapaxes(k.data, -1, -2)), scale,
-                                 _allowed(q, k, mask, is_causal))
+    scale = _scale(scale, q.shape[-1])
+    allowed, bias = _mask_parts(q, k, mask, is_causal)
+    bias_grad = isinstance(bias, Tensor)  # the mask is a float Tensor that requires grad
+    weights = _softmax_in_blocks(cpu.matmul(q.data, xp.swapaxes(k.data, -1, -2)), scale, allowed,
+                                 _bias_array(bias, allowed, q.dtype))
     dropped = weights
     keep = None
     if dropout_p > 0:
@@ -137,6 +175,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
         gs, gv = cpu.concurrently(
             lambda: cpu.matmul(g, xp.swapaxes(v.data, -1, -2)),
             (lambda: _product(xp, xp.swapaxes(dropped, -1, -2), g)) if v.requires_grad else None)
+        factor = 1.0 if bias_grad else scale  # the mask's gradient is the scores' before the scale
 
         def softmax_grad(rows: slice) -> None:  # gs = weights * (gw - sum(gw * weights)) * scale
             gw, w = gs[rows], weights[rows]
@@ -145,21 +184,50 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
                 gw *= keep_scale
             gw -= (gw * w).sum(axis=-1, keepdims=True)
             gw *= w
-            gw *= scale
+            gw *= factor
 
         if gs.shape == weights.shape:
             cpu.run_blocks(softmax_grad, gs.shape[0], gs[:1].size, gs)
         else:  # v broadcast the output beyond the weights' shape
             softmax_grad(slice(None))
+        gbias = None
+        if bias_grad:
+            gbias = gs.copy()  # 0 where not allowed: the weight is 0 there
+            gs *= scale
         gq, gk = cpu.concurrently(
             (lambda: _product(xp, gs, k.data)) if q.requires_grad else None,
             (lambda: _product(xp, xp.swapaxes(gs, -1, -2), q.data)) if k.requires_grad else None)
-        return gq, gk, gv
+        return (gq, gk, gv, gbias) if bias_grad else (gq, gk, gv)
 
     dropout_factor = None if keep is None else (keep, keep_scale)
-    higher = _attention_higher(q, k, v, scale, lambda: _allowed(q, k, mask, is_causal), dropout_factor)
-    out = Tensor.from_op(_product(xp, dropped, v.data), (q, k, v), backward, higher)
+    higher = _attention_higher(q, k, v, scale, lambda: _mask_parts(q, k, mask, is_causal), dropout_factor)
+    parents = (q, k, v, bias) if bias_grad else (q, k, v)
+    out = Tensor.from_op(_product(xp, dropped, v.data), parents, backward, higher)
     return (out, Tensor.from_op(weights)) if return_weights else out
+
+
+def _torch_mask(mask: Any, attn_mask: Any, is_causal: bool) -> Any:
+    """The one mask of `mask=` (minitf's, combined with is_causal) or `attn_mask=` (PyTorch's, which
+    PyTorch refuses with is_causal)."""
+    if attn_mask is None:
+        return mask
+    if mask is not None:
+        raise TypeError("scaled_dot_product_attention() got both mask and attn_mask; pass one "
+                        "(attn_mask is PyTorch's name)")
+    if is_causal:
+        raise ValueError("scaled_dot_product_attention: attn_mask and is_causal=True together are refused, "
+                         "as in PyTorch; pass mask= to combine a mask with causality")
+    return attn_mask
+
+
+def _scale(scale: Any, size: int) -> float:
+    """The scores' factor: 1 / sqrt(E) by default, else `scale` (a finite number)."""
+    if scale is None:
+        return 1.0 / math.sqrt(size)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(scale):
+        raise ValueError(f"attention: scale must be a finite number, got {scale!r}")
+    return float(scale)
 
 
 def _masked_softmax_tensor(scores: Tensor, allowed: Any) -> Tensor:
@@ -179,21 +247,29 @@ def _masked_softmax_tensor(scores: Tensor, allowed: Any) -> Tensor:
     return e / (denom + (denom.data == 0).astype(scores.dtype))
 
 
-def _attention_higher(q: Tensor, k: Tensor, v: Tensor, scale: float, allowed_of: Any, dropout_factor: Any):
+def _attention_higher(q: Tensor, k: Tensor, v: Tensor, scale: float, parts_of: Any, dropout_factor: Any):
     """The attention's rule as the composite formula in tensor ops: the weights rebuilt from q and k
-    (the mask too: allowed_of()), then the backward's products (gs = w * (gw - sum(gw * w)) * scale)."""
+    (the mask too: parts_of() gives _mask_parts), then the backward's products
+    (gs = w * (gw - sum(gw * w)) * scale; a float mask Tensor that requires grad gets gs / scale)."""
     def higher(g, out):
-        w = _masked_softmax_tensor((q @ k.swapaxes(-1, -2)) * scale, allowed_of())
+        allowed, bias = parts_of()
+        bias_grad = isinstance(bias, Tensor)
+        scores = (q @ k.swapaxes(-1, -2)) * scale
+        if bias is not None:
+            scores = scores + (where(allowed, bias, 0.0) if bias_grad and allowed is not None else bias)
+        w = _masked_softmax_tensor(scores, allowed)
         dropped = w if dropout_factor is None else w * dropout_factor[0] * dropout_factor[1]
         gv = dropped.swapaxes(-1, -2) @ g if v.requires_grad else None
-        gq = gk = None
-        if q.requires_grad or k.requires_grad:
+        gq = gk = gbias = None
+        if q.requires_grad or k.requires_grad or bias_grad:
             gw = g @ v.swapaxes(-1, -2)
             if dropout_factor is not None:
                 gw = gw * dropout_factor[0] * dropout_factor[1]
-            gs = w * (gw - (gw * w).sum(axis=-1, keepdims=True)) * scale
+            gscores = w * (gw - (gw * w).sum(axis=-1, keepdims=True))
+            gs = gscores * scale
             gq = gs @ k if q.requires_grad else None
             gk = gs.swapaxes(-1, -2) @ q if k.requires_grad else None
-        return gq, gk, gv
+            gbias = gscores if bias_grad else None
+        return (gq, gk, gv, gbias) if bias_grad else (gq, gk, gv)
 
     return higher

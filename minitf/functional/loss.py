@@ -1,4 +1,5 @@
-"""Cross-entropy over the last (class) axis, with ignore_index and label smoothing, as one node."""
+"""Cross-entropy with ignore_index and label smoothing, as one node over the last (class) axis;
+the class axis anywhere, class weights and probabilities as targets through loss_targets.py."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -8,6 +9,7 @@ import numpy as np
 from .. import backend, cpu, kernels
 from ..autograd import Tensor, where
 from .loss_regression import mean_of
+from .loss_targets import class_axis_of, move_axis, soft_cross_entropy, weighted_cross_entropy
 from .softmax import exp_shifted, softmax
 
 __all__ = ["cross_entropy"]
@@ -43,17 +45,20 @@ def softmax_parts(x: Any, smoothing: float) -> tuple[Any, Any, Any, Any]:
     return exps, sums, lse, means
 
 
-def _check_targets(logits: Tensor, targets: Any, ignore_index: int) -> Any:
+def _check_targets(logits: Tensor, targets: Any, ignore_index: int, axis: int) -> Any:
+    """The integer targets (an array), checked against logits whose classes are on `axis`."""
     t = targets.data if isinstance(targets, Tensor) else targets
     if not hasattr(t, "dtype"):
         t = np.asarray(t)
     if t.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {t.dtype}")
-    if t.shape != logits.shape[:-1]:
-        raise ValueError(f"cross_entropy: targets have shape {t.shape}, expected {logits.shape[:-1]} "
-                         f"for logits of shape {logits.shape} (classes on the last axis)")
+        raise TypeError(f"cross_entropy: targets must be integer class ids (or probabilities: floats of the "
+                        f"logits' shape), got dtype {t.dtype}")
+    expected = logits.shape[:axis] + logits.shape[axis + 1:]
+    if t.shape != expected:
+        raise ValueError(f"cross_entropy: targets have shape {t.shape}, expected {expected} "
+                         f"for logits of shape {logits.shape} (classes on axis {axis})")
     backend.check_same_device("cross_entropy", logits.data, t)
-    n_classes = logits.shape[-1]
+    n_classes = logits.shape[axis]
     bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
     if bad.any():
         raise IndexError(f"cross_entropy: target {int(t[bad].ravel()[0])} is not a class id in "
@@ -62,23 +67,38 @@ def _check_targets(logits: Tensor, targets: Any, ignore_index: int) -> Any:
 
 
 def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_smoothing: float = 0.0,
-                  reduction: str = "mean") -> Tensor:
+                  reduction: str = "mean", *, weight: Any = None, class_axis: int = -1) -> Tensor:
     """Softmax cross-entropy with the semantics of torch.nn.functional.cross_entropy.
 
-    logits: (..., C), classes last; targets: (...) integer ids. Per element:
-    loss = (1 - s) * (lse - x[t]) + s * (lse - mean(x)), s = label_smoothing, and exactly 0,
-    with a gradient row of exactly 0, where the target is ignore_index (even if that row's
-    logits are NaN or inf, e.g. padding). "mean" divides by the number of non-ignored targets;
-    with none (every target ignored, or no rows) the loss is NaN, with no warning, and the
+    logits: classes on `class_axis`: the last axis by default, (..., C); `class_axis=1` is
+    PyTorch's layout, (N, C, d1, ...) or (C,). targets: integer ids of the logits' shape without
+    the class axis, or probabilities (soft labels: floats of the logits' shape). Per element,
+    for ids: loss = (1 - s) * (lse - x[t]) + s * (lse - mean(x)), s = label_smoothing, and
+    exactly 0, with a gradient row of exactly 0, where the target is ignore_index (even if that
+    row's logits are NaN or inf, e.g. padding). "mean" divides by the number of non-ignored
+    targets; with none (every target ignored, or no rows) the loss is NaN, with no warning, and the
     gradient is all 0, as in PyTorch (its nll_loss backward writes only at counted targets, so
-    the 0 / 0 never reaches a gradient). "sum" adds; "none" keeps the shape (...).
+    the 0 / 0 never reaches a gradient). "sum" adds; "none" keeps the targets' shape.
     Backward: (softmax(x) - q) per element, q = (1 - s) * onehot(t) + s / C.
+    `weight` (C,): constant class weights, as PyTorch's ("mean" then divides by the kept targets'
+    weights). Probabilities p: -sum_c w_c q_c log softmax(x)_c with q = (1 - s) p + s / C,
+    "mean" over the items (elements / C); they take a gradient if they require it.
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    t = _check_targets(logits, targets, ignore_index)
+    axis = class_axis_of(logits, class_axis)
+    options = (axis, weight, label_smoothing, reduction, ignore_index)
+    if not hasattr(targets, "dtype"):
+        targets = np.asarray(targets)
+    if targets.dtype.kind == "f":
+        return soft_cross_entropy(logits, targets, *options)
+    t = _check_targets(logits, targets, ignore_index, axis)
+    if weight is not None:
+        return weighted_cross_entropy(logits, t, *options)
+    if axis != logits.ndim - 1:  # classes last, contiguous: the kernels' layout (on NumPy the copy
+        logits = move_axis(logits, axis, logits.ndim - 1).contiguous()  # replaces the reshape's)
     if kernels.available(logits.data):
         return _cross_entropy_cuda(logits, t, ignore_index, label_smoothing, reduction)
     xp = backend.get_array_module(logits.data)

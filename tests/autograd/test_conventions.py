@@ -29,6 +29,8 @@ AXIS_OPS = {  # every public op with an `axis` parameter: name -> call with the 
     "std": lambda t, **k: t.std(**k),
     "norm": lambda t, **k: mt.norm(t, 1, **k),
     "concat": lambda t, **k: mt.concat([t, t], **k),
+    "cat": lambda t, **k: mt.cat([t, t], **k),
+    "chunk": lambda t, **k: mt.stack([c.sum() for c in t.chunk(2, **k)]),
     "stack": lambda t, **k: mt.stack([t, t], **k),
     "split": lambda t, **k: mt.concat(t.split(1, **k), axis=0),
     "flip": lambda t, **k: mt.flip(t, **k),
@@ -81,6 +83,43 @@ def test_dim_is_an_alias_of_axis(name, axis):
     assert at_zero is None or not np.array_equal(at_zero.numpy(), op(t, dim=axis).numpy())
     with pytest.raises(TypeError, match="both axis and dim"):
         op(t, axis=axis, dim=axis)
+
+
+KEEPDIMS_OPS = sorted(name for name, fn in _public_axis_ops().items()
+                      if "keepdims" in inspect.signature(fn).parameters)
+
+
+def test_the_reductions_are_found_by_their_keepdims_parameter():
+    assert {"sum", "mean", "max", "min", "var", "std", "logsumexp", "norm", "argmax", "argmin"} <= set(KEEPDIMS_OPS)
+
+
+@pytest.mark.parametrize("name", KEEPDIMS_OPS)  # every public op with keepdims, found by its signature
+@pytest.mark.parametrize("keep", [True, False])
+def test_keepdim_is_an_alias_of_keepdims(name, keep):
+    op, t = AXIS_OPS[name], mt.tensor(X)
+    expected = op(t, axis=1, keepdims=keep)
+    assert expected.shape == ((2, 1, 4) if keep else (2, 4))
+    for spelled in (op(t, dim=1, keepdim=keep), op(t, axis=1, keepdim=keep), op(t, dim=1, keepdims=keep)):
+        assert spelled.shape == expected.shape
+        np.testing.assert_array_equal(spelled.numpy(), expected.numpy())
+    with pytest.raises(TypeError, match=f"{name}\\(\\) got both keepdims and keepdim"):
+        op(t, dim=1, keepdims=keep, keepdim=keep)
+
+
+def test_keepdim_and_a_positional_keepdims_clash():
+    with pytest.raises(TypeError, match="sum\\(\\) got both keepdims and keepdim"):
+        mt.tensor(X).sum(1, True, keepdim=True)
+    assert mt.tensor(X).sum(1, True).shape == (2, 1, 4)
+
+
+def test_accepts_dim_adds_keepdim_only_where_there_is_keepdims():
+    @accepts_dim
+    def op(x, axis=None):
+        return axis
+
+    assert op.dim_aliases == {"dim": "axis"} and mt.sum.dim_aliases == {"dim": "axis", "keepdim": "keepdims"}
+    with pytest.raises(TypeError, match="keepdim"):
+        op(1, dim=0, keepdim=True)
 
 
 def test_dim_and_a_positional_axis_clash():

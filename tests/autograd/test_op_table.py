@@ -8,6 +8,7 @@ import textwrap
 import minitf as mt
 import minitf.autograd as ag
 from minitf.autograd.op_table import OPS
+from minitf.functional import FUNCTIONAL_OPS
 
 ENGINE_MODULES = ("minitf.autograd.",)
 
@@ -19,9 +20,17 @@ def test_every_op_of_the_table_is_bound_and_exported_where_its_row_says():
         assert (op.name in mt.__all__ and getattr(mt, op.name) is op.fn) == (op.export == "minitf"), op.name
 
 
+def test_the_functional_rows_are_bound_and_exported_by_minitf_only():
+    """softmax, log_softmax: rows of minitf.functional (autograd may not import it)."""
+    for op in FUNCTIONAL_OPS:
+        assert (getattr(mt.Tensor, op.name, None) is op.fn) == op.method, op.name
+        assert op.name not in ag.__all__ and not hasattr(ag, op.name), op.name
+        assert (op.name in mt.__all__ and getattr(mt, op.name) is op.fn) == (op.export == "minitf"), op.name
+
+
 def test_every_exported_op_and_every_method_is_in_the_table():
-    names = {op.name for op in OPS}
-    assert len(names) == len(OPS), "one row per name"
+    names = {op.name for op in OPS} | {op.name for op in FUNCTIONAL_OPS}
+    assert len(names) == len(OPS) + len(FUNCTIONAL_OPS), "one row per name"
     for namespace in (mt, ag):
         for name in namespace.__all__:
             fn = getattr(namespace, name)
@@ -39,19 +48,19 @@ def test_an_op_added_to_the_table_becomes_a_method_and_an_export():
         import minitf, minitf.autograd
         from minitf.autograd import op_table
 
-        def double(x):
+        def twice(x):
             return x * 2.0
 
-        assert not hasattr(minitf.Tensor, "double") and not hasattr(minitf, "double")
-        op_table.OPS = op_table.OPS + (op_table.Op("double", double),)
+        assert not hasattr(minitf.Tensor, "twice") and not hasattr(minitf, "twice")
+        op_table.OPS = op_table.OPS + (op_table.Op("twice", twice),)
         importlib.reload(minitf.autograd)
         importlib.reload(minitf)
         t = minitf.tensor([1.0, 2.5])
-        assert t.double().tolist() == [2.0, 5.0] and minitf.double(t).tolist() == [2.0, 5.0]
-        assert minitf.autograd.double is double and "double" in minitf.autograd.__all__
-        assert "double" in minitf.__all__
-        from minitf import double as imported
-        assert imported is double
+        assert t.twice().tolist() == [2.0, 5.0] and minitf.twice(t).tolist() == [2.0, 5.0]
+        assert minitf.autograd.twice is twice and "twice" in minitf.autograd.__all__
+        assert "twice" in minitf.__all__
+        from minitf import twice as imported
+        assert imported is twice
         print("ok")
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

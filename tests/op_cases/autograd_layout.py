@@ -1,7 +1,7 @@
 """The shape, layout and indexing ops of minitf.autograd that autograd_ops.py does not cover (split, stack,
 pad, roll, tile, repeat_interleave, gather, take, index_select, scatter_add, squeeze/unsqueeze, expand,
-swapaxes, triu, masked_fill, flatten, clone): one entry each, checked by tests/functional/test_op_properties.py
-as every registry is. Index arrays are drawn with repeats, so gradients that add up are exercised.
+swapaxes, triu, masked_fill, flatten, clone, chunk, contiguous): one entry each, checked by
+tests/functional/test_op_properties.py as every registry is. Index arrays are drawn with repeats, so gradients that add up are exercised.
 """
 from __future__ import annotations
 
@@ -33,6 +33,17 @@ def split_cases(draw):
     cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=n - 1))) if n > 1 else []
     sizes = list(np.diff([0, *cuts, n]))
     return OpCase(lambda t: mt.concat(mt.split(t, sizes, axis)[::-1], axis), (x,),
+                  lambda a: np.concatenate(np.split(a, cuts, axis)[::-1], axis))
+
+
+@st.composite
+def chunk_cases(draw):
+    """chunk's pieces (torch's rule: ceil(n / chunks) each, the last smaller), put back in reverse order."""
+    x, axis = draw(arrays_with_axis())
+    chunks = draw(st.integers(1, 6))
+    step = -(-x.shape[axis] // chunks)
+    cuts = list(range(step, x.shape[axis], step))
+    return OpCase(lambda t: mt.concat(t.chunk(chunks, axis)[::-1], axis), (x,),
                   lambda a: np.concatenate(np.split(a, cuts, axis)[::-1], axis))
 
 
@@ -196,6 +207,9 @@ CASES = {
     "masked_fill": masked_fill_cases(),
     "flatten": flatten_cases(),
     "clone": shapes().flatmap(float_arrays).map(lambda x: OpCase(mt.clone, (x,), np.copy)),
+    "chunk": chunk_cases(),
+    "contiguous": shapes().flatmap(float_arrays).map(  # float_arrays gives transposed views too
+        lambda x: OpCase(lambda t: t.contiguous() * 2.0, (x,), lambda a: a * 2.0)),
 }
 
 OPS = op_tests(CASES, examples={"gradient": 8, "gradgrad": 8, "float32": 4, "float64": 4, "forward": 10})

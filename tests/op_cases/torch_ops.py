@@ -119,6 +119,15 @@ SHAPE_CASES = {
     "tril": parity((rand(2, 4, 5),), lambda x: x.tril(-1), lambda x: x.tril(-1)),
     "triu": parity((rand(4, 3),), lambda x: mt.triu(x, diagonal=1), lambda x: x.triu(diagonal=1)),
     "mT": parity((rand(2, 3, 4),), lambda x: x.mT, lambda x: x.mT),
+    "chunk": parity((rand(2, 7),),
+                    lambda x: mt.cat([c * (i + 1) for i, c in enumerate(x.chunk(3, dim=-1))], dim=1),
+                    lambda x: torch.cat([c * (i + 1) for i, c in enumerate(x.chunk(3, dim=-1))], dim=1)),
+    "contiguous": parity((rand(3, 4),), lambda x: x.T.contiguous() * x.T, lambda x: x.T.contiguous() * x.T),
+    "double_float_casts": parity((rand(2, 3),), lambda x: x.float().double() * x, lambda x: x.float().double() * x),
+    "pow_method": parity((np.abs(rand(2, 3)) + 0.1, rand(2, 3, seed=1)), lambda x, y: x.pow(y) + x.pow(3),
+                         lambda x, y: x.pow(y) + x.pow(3)),
+    "softmax_methods": parity((rand(2, 3),), lambda x: x.softmax(0) * x.log_softmax(dim=1),
+                              lambda x: x.softmax(0) * x.log_softmax(dim=1)),
 }
 
 OPS = op_tests(MATH_CASES, checks=("torch",), options={"torch": {"rtol_out": 1e-12, "rtol_grad": 1e-10}}) \
