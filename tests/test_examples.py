@@ -120,6 +120,19 @@ def test_char_transformer_loss_falls_and_generates_text_of_the_alphabet():
     assert set(result["sample"]) <= result["alphabet"]
 
 
+def test_char_lstm_loss_falls_and_samples_text_of_the_alphabet():
+    char_lstm = load_example("char_lstm")
+    args = char_lstm.parse_args(["--steps", "150", "--warmup", "10", "--block", "16", "--d-embed", "8",
+                                 "--hidden", "32", "--layers", "2", "--batch-size", "16", "--eval-batch", "16",
+                                 "--eval-every", "75", "--new-tokens", "30", "--prompt", "two", "--lr", "1e-2"])
+    result = char_lstm.train(args)
+    for split in ("train", "val"):
+        losses = result["history"][split]
+        assert len(losses) == 3 and losses[-1] < losses[0] - 0.5, losses
+    assert result["sample"].startswith("two") and len(result["sample"]) == 3 + 30
+    assert set(result["sample"]) <= result["alphabet"]
+
+
 @pytest.mark.slow
 def test_digits_cnn_learns_saves_and_reloads(tmp_path, capsys):
     """Two epochs on the generated digits: far above chance (10%), and the reloaded model scores it."""
