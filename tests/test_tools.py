@@ -292,3 +292,13 @@ def test_bench_higher_order_runs_minitf_on_the_tiny_config():
     rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in done.stdout.splitlines()
             if line.startswith("| hvp") or line.startswith("| penalty")}
     assert set(rows) == {"hvp", "penalty"} and all(ms > 0 for ms in rows.values())
+
+
+def test_bench_rnn_runs_minitf_on_the_tiny_config():
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_rnn.py"), "--config", "tiny", "--rounds", "1",
+                           "--repeats", "1", "--warmup", "0", "--only", "minitf"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in done.stdout.splitlines()
+            if line.startswith("| lstm") or line.startswith("| gru")}
+    assert set(rows) == {"lstm", "gru", "lstm_cell_loop"} and all(ms > 0 for ms in rows.values())
