@@ -154,6 +154,9 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = No
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"attention: shapes q {q.shape}, k {k.shape}, v {v.shape} do not fit "
                          "(need q (..., Lq, E), k (..., Lk, E), v (..., Lk, Ev))")
+    if not isinstance(is_causal, (bool, np.bool_)):  # torch's order is (q, k, v, attn_mask, dropout_p, is_causal)
+        raise TypeError(f"attention: is_causal must be a bool, got {is_causal!r} (minitf's positional order is "
+                        "q, k, v, mask, is_causal, dropout_p: pass dropout_p= by name)")
     mask = _torch_mask(mask, attn_mask, is_causal)
     check_probability(dropout_p, "dropout_p")
     backend.check_same_device("attention", q.data, k.data, v.data)

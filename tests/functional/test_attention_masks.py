@@ -139,6 +139,12 @@ def test_a_learned_float_mask_gets_its_gradient_summed_over_broadcast_axes():
                  [mt.tensor(Q, requires_grad=True), mt.tensor(rand(1, 5, seed=4), requires_grad=True)])
 
 
+def test_dropout_passed_in_torchs_position_is_refused_not_taken_for_is_causal():
+    q, k, v = (mt.tensor(a) for a in (Q, K, V))
+    with pytest.raises(TypeError, match="is_causal must be a bool, got 0.1"):
+        F.scaled_dot_product_attention(q, k, v, None, 0.1)  # torch's order: (q, k, v, attn_mask, dropout_p)
+
+
 def test_attention_with_attn_mask_and_is_causal_is_refused_as_in_torch():
     q, k, v = (mt.tensor(a) for a in (Q, K, V))
     with pytest.raises(ValueError, match="attn_mask and is_causal=True"):
