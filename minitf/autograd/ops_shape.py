@@ -197,6 +197,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 @accepts_dim
 def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """Split along `axis` into chunks of a given size (int) or of the given sizes (list), as torch.split."""
+    axis = normalize_axis(axis, x.ndim, "split")
     length = x.shape[axis]
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
@@ -209,7 +210,6 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0)
         if sum(sizes) != length:
             raise ValueError(f"split sizes {sizes} do not add up to the axis length {length}")
     pieces, start = [], 0
-    axis = axis % x.ndim
     for size in sizes:
         index = (slice(None),) * axis + (slice(start, start + size),)
         pieces.append(getitem(x, index))

@@ -226,6 +226,8 @@ def test_split_chunk_sizes():
 def test_split_errors(spec):
     with pytest.raises(ValueError, match="split"):
         mt.tensor(np.arange(5.0)).split(spec)
+    with pytest.raises(ValueError, match="split: axis 1 is out of range for a tensor with 1 dimensions"):
+        mt.tensor(np.arange(5.0)).split(spec, 1)
 
 
 # ---- where, masked_fill -----------------------------------------------------------------
