@@ -136,3 +136,24 @@ def test_bad_arguments_name_what_is_wrong():
         m(mt.tensor(np.zeros((2, 2, 3))), lengths=[2.0, 1.0])
     with pytest.raises(TypeError, match="float32"):
         nn.GRU(3, 4)(mt.tensor(np.zeros((2, 2, 3))))  # a float32 layer, a float64 input
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "RNN"])
+def test_the_cupy_path_runs_on_device_arrays_and_equals_the_cpu(fake_gpu, cls):
+    """On the NumPy stand-in for CuPy (tests/fake_gpu.py): every array stays a device array and the
+    outputs and gradients equal the CPU's (the real GPU runs in tools/gpu_checks.sh)."""
+    from fake_gpu import FakeCupyArray
+
+    m = layer(cls, 3, 4, num_layers=2, bidirectional=True)
+    x, g = R.standard_normal((5, 2, 3)), R.standard_normal((5, 2, 8))
+    results = []
+    for on_device in (False, True):
+        for p in m.parameters():
+            p.data, p.grad = (fake_gpu(p.data) if on_device else np.asarray(p.data)), None
+        xt = mt.Tensor(fake_gpu(x) if on_device else x, requires_grad=True)
+        out, _ = m(xt, lengths=np.array([5, 3]))
+        out.backward(mt.Tensor(fake_gpu(g) if on_device else g))
+        assert isinstance(out.data, FakeCupyArray) == on_device and isinstance(xt.grad, FakeCupyArray) == on_device
+        results.append([np.asarray(out.data), np.asarray(xt.grad)] + [np.asarray(p.grad) for p in m.parameters()])
+    for on_cpu, on_gpu in zip(*results):
+        np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-12, atol=1e-14)
