@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import minitf
-from minitf.nn import Transformer
+from minitf.nn import Seq2SeqTransformer
 from minitf.serialization import CheckpointError
 from minitf.translation import Trainer
 from minitf.translation.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
@@ -23,7 +23,7 @@ META = {"model_config": TINY_MODEL_CONFIG.to_dict(), "tokenizer": TINY_TOKENIZER
 
 @pytest.fixture(scope="module")
 def model():
-    return Transformer(TINY_MODEL_CONFIG)
+    return Seq2SeqTransformer(TINY_MODEL_CONFIG)
 
 
 def weights(model, dtype):
