@@ -10,6 +10,9 @@ from .layers import Dropout, Embedding, FeedForward, GlorotLinear, LayerNorm, Li
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, RMSNorm
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from .torch_attention import MultiheadAttention
+from .torch_transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+                                TransformerEncoderLayer)
 from .transformer import (MODEL_LIMITS, DecoderLayer, EncoderLayer, Seq2SeqTransformer, TransformerConfig,
                           parameter_shapes, sinusoidal_positions, tied_names)
 
@@ -20,6 +23,8 @@ __all__ = [
     "BatchNorm1d", "BatchNorm2d", "GroupNorm", "RMSNorm",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase",
     "Identity", "Flatten", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "ELU",
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerDecoder", "Transformer",
     "FusedMultiHeadAttention", "KVCache", "EncoderLayer", "DecoderLayer", "Seq2SeqTransformer", "TransformerConfig",
     "sinusoidal_positions", "parameter_shapes", "tied_names", "MODEL_LIMITS", "init", "utils",
 ]
