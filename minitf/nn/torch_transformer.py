@@ -47,16 +47,23 @@ def _layer_norm(d_model: int, eps: float, bias: bool) -> LayerNorm:
 class _Layer(Module):
     """What the encoder and decoder layers share: the feed-forward block and the arguments' checks."""
 
+    _mask_names = ("attn_mask", "key_padding_mask")  # the layer's names of its self-attention's masks
+
     def __init__(self, owner: str, d_model: int, nhead: int, dim_feedforward: int, dropout: float,
                  activation: Activation, layer_norm_eps: float, batch_first: bool, norm_first: bool,
-                 bias: bool) -> None:
+                 bias: bool, cross_attention: bool = False) -> None:
         super().__init__()
         check_positive_int(owner, "d_model", d_model)
         check_positive_int(owner, "nhead", nhead)
         check_positive_int(owner, "dim_feedforward", dim_feedforward)
         check_dropout(owner, dropout)
+        if d_model % nhead:
+            raise ValueError(f"{owner}: d_model {d_model} is not divisible by nhead {nhead}")
         self.activation = _activation(owner, activation)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
+        if cross_attention:  # registered here, so that parameters come in torch's order
+            self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                     batch_first=batch_first)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
@@ -67,13 +74,26 @@ class _Layer(Module):
 
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool,
                   dropout: Dropout) -> Tensor:
-        return dropout(self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                                      need_weights=False, is_causal=bool(is_causal))[0])
+        return dropout(_attend(self, "self-attention", self._mask_names, self.self_attn, x, x, attn_mask,
+                               key_padding_mask, is_causal))
+
+
+def _attend(layer: Module, which: str, names: tuple[str, str], attention: MultiheadAttention, x: Tensor,
+            memory: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
+    """attention(x, memory, memory)'s output; its ValueErrors say which of the layer's arguments were its masks."""
+    try:
+        return attention(x, memory, memory, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                         need_weights=False, is_causal=bool(is_causal))[0]
+    except ValueError as error:
+        raise ValueError(f"{type(layer).__name__} {which} ({names[0]} is its attn_mask, {names[1]} its "
+                         f"key_padding_mask): {error}") from None
 
 
 class TransformerEncoderLayer(_Layer):
     """Self-attention and a feed-forward block, each residual: post-norm (norm(x + f(x))) or with
     norm_first pre-norm (x + f(norm(x))), as torch.nn.TransformerEncoderLayer."""
+
+    _mask_names = ("src_mask", "src_key_padding_mask")
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: Activation = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
@@ -100,12 +120,13 @@ class TransformerDecoderLayer(_Layer):
     """Self-attention, cross-attention to the encoder's output (`multihead_attn`) and a feed-forward
     block, each residual (post-norm, or pre-norm with norm_first), as torch.nn.TransformerDecoderLayer."""
 
+    _mask_names = ("tgt_mask", "tgt_key_padding_mask")
+
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: Activation = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True) -> None:
         super().__init__("TransformerDecoderLayer", d_model, nhead, dim_feedforward, dropout, activation,
-                         layer_norm_eps, batch_first, norm_first, bias)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
+                         layer_norm_eps, batch_first, norm_first, bias, cross_attention=True)
         self.norm1 = _layer_norm(d_model, layer_norm_eps, bias)
         self.norm2 = _layer_norm(d_model, layer_norm_eps, bias)
         self.norm3 = _layer_norm(d_model, layer_norm_eps, bias)
@@ -113,9 +134,8 @@ class TransformerDecoderLayer(_Layer):
 
     def _mha_block(self, x: Tensor, memory: Tensor, attn_mask: Any, key_padding_mask: Any,
                    is_causal: bool) -> Tensor:
-        return self.dropout2(self.multihead_attn(x, memory, memory, attn_mask=attn_mask,
-                                                 key_padding_mask=key_padding_mask, need_weights=False,
-                                                 is_causal=bool(is_causal))[0])
+        return self.dropout2(_attend(self, "cross-attention", ("memory_mask", "memory_key_padding_mask"),
+                                     self.multihead_attn, x, memory, attn_mask, key_padding_mask, is_causal))
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Any = None, memory_mask: Any = None,
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,

@@ -10,6 +10,8 @@ from hypothesis import given, settings, strategies as st
 import minitf as mt
 from minitf import nn
 
+from torch_modules_reference import attention as reference
+
 R = np.random.default_rng(21)
 
 
@@ -20,43 +22,6 @@ def make(embed_dim=4, num_heads=2, seed=0, **kwargs):
     for p in mha.parameters():
         p.data[...] = rng.standard_normal(p.shape) * 0.5
     return mha
-
-
-def softmax_rows(s):
-    e = np.exp(s - s.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def reference(mha, query, key, value, attn_mask=None, key_padding_mask=None, is_causal=False):
-    """(attn_output, weights (N, H, L, S)) in plain NumPy, batch-major (N, L, E) inputs."""
-    e, h = mha.embed_dim, mha.num_heads
-    d = e // h
-    if mha._qkv_same_embed_dim:
-        w = mha.in_proj_weight.numpy()
-        wq, wk, wv = w[:e], w[e:2 * e], w[2 * e:]
-    else:
-        wq, wk, wv = (p.numpy() for p in (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight))
-    b = mha.in_proj_bias.numpy() if mha.in_proj_bias is not None else np.zeros(3 * e)
-    n, length, s = query.shape[0], query.shape[1], key.shape[1]
-
-    def heads(x, w, bias):
-        return (x @ w.T + bias).reshape(x.shape[0], x.shape[1], h, d).transpose(0, 2, 1, 3)
-
-    q, k, v = heads(query, wq, b[:e]), heads(key, wk, b[e:2 * e]), heads(value, wv, b[2 * e:])
-    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d)
-    add = np.zeros((n, h, length, s))
-    attn = None if attn_mask is None else attn_mask.reshape(-1, h, length, s) if attn_mask.ndim == 3 else attn_mask
-    padding = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
-    for m in (attn, padding):
-        if m is not None:
-            add = add + (np.where(m, -np.inf, 0.0) if m.dtype == bool else m)
-    if is_causal:
-        add = add + np.where(np.triu(np.ones((length, s), bool), 1), -np.inf, 0.0)
-    weights = softmax_rows(scores + add)
-    out = (weights @ v).transpose(0, 2, 1, 3).reshape(n, length, e)
-    w_out = mha.out_proj.weight.numpy()
-    b_out = mha.out_proj.bias.numpy() if mha.out_proj.bias is not None else 0
-    return out @ w_out.T + b_out, weights
 
 
 def bool_mask(shape):
