@@ -1,8 +1,8 @@
-"""minitf.nn.Transformer against torch.nn.Transformer with identical weights.
+"""minitf.nn.Seq2SeqTransformer against torch.nn.Transformer with identical weights.
 
     python examples/torch_parity.py          # needs PyTorch (pip install torch)
 
-Builds a small minitf Transformer, copies every weight into a torch.nn.Transformer
+Builds a small minitf Seq2SeqTransformer, copies every weight into a torch.nn.Transformer
 (plus the same embedding table scaled by sqrt(d_model), the same sinusoidal positions
 and the output projection tied to the embedding), runs a padded batch through both,
 and prints the logits' largest difference, both label-smoothed losses and the largest

@@ -66,7 +66,7 @@ def test_distributed_training_loop_example_runs_on_one_process():
 
     block = next(b for b in python_blocks() if "DistributedDataParallel" in b)
     model = Seq2SeqTransformer(TransformerConfig(20, 20, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1,
-                                          d_ff=16, dropout=0.0, max_len=16))
+                                                 d_ff=16, dropout=0.0, max_len=16))
     ids = np.random.default_rng(0).integers(3, 20, (2, 5))
     namespace = dict(model=model, F=F, optimizer=AdamW(model.parameters()), src=ids, tgt_in=ids, tgt_out=ids,
                      mask=np.ones((2, 5), dtype=bool), n_target_tokens=10)

@@ -198,7 +198,7 @@ def step_worker(comm, args) -> dict:
     c = CONFIGS["ref"]
     mt.manual_seed(0)
     model = Seq2SeqTransformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
-                                          c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
+                                                 c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
     ddp = DistributedDataParallel(model, comm)
     optimizer = AdamW(model.parameters(), lr=1e-4)
     rng = np.random.default_rng(0)

@@ -138,7 +138,7 @@ def minitf_bench(args, c, src, tgt) -> dict:
 
     mt.manual_seed(0)
     model = Seq2SeqTransformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
-                                          c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
+                                                 c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
     model.to(args.device)
     opt = Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
     dev = lambda a: backend.to_device(a, args.device)  # noqa: E731

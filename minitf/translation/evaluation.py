@@ -65,7 +65,8 @@ def loss_on(model: Seq2SeqTransformer, tokenizer: BPETokenizer, examples: list[E
     return total / count
 
 
-def translate(model: Seq2SeqTransformer, tokenizer: BPETokenizer, sentences: list[str], beam_size: int = 1) -> list[str]:
+def translate(model: Seq2SeqTransformer, tokenizer: BPETokenizer, sentences: list[str],
+              beam_size: int = 1) -> list[str]:
     """Translate whole sentences (none is truncated; one longer than the model allows raises
     ValueError naming it, as Translator does); the model is left in training mode."""
     try:
@@ -74,7 +75,8 @@ def translate(model: Seq2SeqTransformer, tokenizer: BPETokenizer, sentences: lis
         model.train()
 
 
-def translation_scores(model: Seq2SeqTransformer, tokenizer: BPETokenizer, pairs: list[tuple[str, str]]) -> dict[str, float]:
+def translation_scores(model: Seq2SeqTransformer, tokenizer: BPETokenizer,
+                       pairs: list[tuple[str, str]]) -> dict[str, float]:
     """BLEU, chrF and exact match of the model's greedy translations of `pairs`."""
     hypotheses = translate(model, tokenizer, [s for s, _ in pairs])
     references = [t for _, t in pairs]

@@ -461,7 +461,7 @@ def test_decoder_layer_gradients(norm_first):
 @pytest.mark.parametrize("norm_first", [False, True], ids=["post-norm", "pre-norm"])
 def test_transformer_loss_gradients(norm_first):
     model = randomize(to_float64(Seq2SeqTransformer(small_config(norm_first=norm_first, d_model=6, d_ff=8,
-                                                          n_heads=3, src_vocab_size=7, tgt_vocab_size=7))),
+                                                                 n_heads=3, src_vocab_size=7, tgt_vocab_size=7))),
                       seed=8, scale=0.3)
     src = np.array([[3, 4, 5, 0], [6, 2, 1, 5]])
     tgt = np.array([[1, 2, 3], [4, 5, 6]])

@@ -79,7 +79,7 @@ def test_buffers_move_with_to_and_load_in_place(device):
 
 def test_transformer_positions_are_a_non_persistent_buffer(device):
     model = nn.Seq2SeqTransformer(nn.TransformerConfig(11, 11, d_model=8, n_heads=2, n_encoder_layers=1,
-                                                n_decoder_layers=1, d_ff=12, max_len=16))
+                                                       n_decoder_layers=1, d_ff=12, max_len=16))
     assert "positions" in dict(model.named_buffers()) and "positions" not in model.state_dict()
     model.to(device)
     assert backend.device_of(model.positions) == backend.parse_device(device)
@@ -282,7 +282,7 @@ def test_transformer_keeps_its_own_initialization():
     minitf.manual_seed(0)
     d, d_ff = 64, 96
     model = nn.Seq2SeqTransformer(nn.TransformerConfig(500, 500, d_model=d, n_heads=2, n_encoder_layers=1,
-                                                n_decoder_layers=1, d_ff=d_ff))
+                                                       n_decoder_layers=1, d_ff=d_ff))
     ff = model.encoder_layers[0].ff
     bound = math.sqrt(6 / (d + d_ff))
     for linear in (ff.linear1, ff.linear2):

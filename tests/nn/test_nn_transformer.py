@@ -174,7 +174,7 @@ def test_learns_to_copy():
     minitf.manual_seed(0)
     vocab, length, bos, pad = 12, 5, 1, 0
     model = Seq2SeqTransformer(TransformerConfig(vocab, vocab, d_model=32, n_heads=4, n_encoder_layers=1,
-                                          n_decoder_layers=1, d_ff=64, dropout=0.0, max_len=16))
+                                                 n_decoder_layers=1, d_ff=64, dropout=0.0, max_len=16))
     opt = Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.98))
     rng = np.random.default_rng(0)
     losses = []

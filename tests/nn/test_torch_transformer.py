@@ -115,7 +115,8 @@ def test_state_dict_keys_are_torchs():
     attn = ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]
     ff = ["linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias"]
     norms = [f"norm{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")]
-    assert keys == ([f"encoder.layers.0.self_attn.{k}" for k in attn] + [f"encoder.layers.0.{k}" for k in ff + norms[:4]]
+    assert keys == ([f"encoder.layers.0.self_attn.{k}" for k in attn]
+                    + [f"encoder.layers.0.{k}" for k in ff + norms[:4]]
                     + ["encoder.norm.weight", "encoder.norm.bias"]
                     + [f"decoder.layers.0.self_attn.{k}" for k in attn]
                     + [f"decoder.layers.0.multihead_attn.{k}" for k in attn]
@@ -203,9 +204,11 @@ def test_bad_arguments_are_named(build, message):
 @pytest.mark.parametrize("call, message", [
     (lambda m, s, t: m(s, t[:, :1]), "different batch sizes"),
     (lambda m, s, t: m(s[..., :2], t), r"must be d_model 4"),
-    (lambda m, s, t: m(s, t, tgt_mask=np.zeros((2, 2), bool)), "self-attention .tgt_mask is its attn_mask.*2-D attn_mask"),
+    (lambda m, s, t: m(s, t, tgt_mask=np.zeros((2, 2), bool)),
+     "self-attention .tgt_mask is its attn_mask.*2-D attn_mask"),
     (lambda m, s, t: m(s, t, memory_mask=np.zeros((3, 2))), r"cross-attention .memory_mask.*\(L, S\) = \(3, 5\)"),
-    (lambda m, s, t: m(s, t, src_key_padding_mask=np.zeros((2, 3), bool)), "src_key_padding_mask.*key_padding_mask has"),
+    (lambda m, s, t: m(s, t, src_key_padding_mask=np.zeros((2, 3), bool)),
+     "src_key_padding_mask.*key_padding_mask has"),
     (lambda m, s, t: m(s[0], t), "must both be batched or unbatched"),
 ])
 def test_bad_inputs_are_named(call, message):

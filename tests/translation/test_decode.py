@@ -197,8 +197,8 @@ def untrained_model(seed):
     """A freshly initialised Transformer with the default (tied) output layer."""
     minitf.manual_seed(seed)
     return Seq2SeqTransformer(TransformerConfig(src_vocab_size=V, tgt_vocab_size=V, d_model=16, n_heads=2,
-                                         n_encoder_layers=1, n_decoder_layers=1, d_ff=32, dropout=0.0,
-                                         max_len=32))
+                                                n_encoder_layers=1, n_decoder_layers=1, d_ff=32, dropout=0.0,
+                                                max_len=32))
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
