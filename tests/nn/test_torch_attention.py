@@ -211,3 +211,10 @@ def test_bad_inputs_are_named(call, message):
 def test_old_attention_name_says_where_it_went():
     with pytest.raises(AttributeError, match="renamed FusedMultiHeadAttention.*nn.MultiheadAttention"):
         nn.MultiHeadAttention  # noqa: B018 (the name differs from PyTorch's only in case: a trap)
+
+
+def test_an_input_of_the_other_float_dtype_is_refused_naming_the_module():
+    mha = nn.MultiheadAttention(4, 2, kdim=3)
+    x = mt.randn(3, 2, 4)
+    with pytest.raises(TypeError, match="^MultiheadAttention: input dtype float64 does not match weight dtype float32"):
+        mha(x, mt.tensor(R.standard_normal((5, 2, 3))), mt.randn(5, 2, 4))

@@ -216,3 +216,26 @@ def test_bad_inputs_are_named(call, message):
     src, tgt = mt.randn(5, 2, 4), mt.randn(3, 2, 4)
     with pytest.raises(ValueError, match=message):
         call(model, src, tgt)
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_runs_on_the_device_with_masks_there(fake_gpu, need_weights):
+    """On (stand-in) CuPy arrays: the masks are made and combined there, the outputs stay there."""
+    model = randomized(nn.Transformer(4, 2, 1, 1, 6, 0.0, batch_first=True), seed=7)
+    src, tgt = R.standard_normal((2, 5, 4)), R.standard_normal((2, 3, 4))
+    padding, memory_mask = blocked((2, 5)), additive((3, 5))
+    want = model(mt.tensor(src), mt.tensor(tgt), src_key_padding_mask=padding, memory_mask=memory_mask,
+                 tgt_is_causal=True).numpy()
+    model.to("cuda")
+    causal = nn.Transformer.generate_square_subsequent_mask(3, device="cuda", dtype=np.float64)
+    out = model(mt.tensor(src).to("cuda"), mt.tensor(tgt).to("cuda"), src_key_padding_mask=fake_gpu(padding),
+                memory_mask=fake_gpu(memory_mask), tgt_mask=causal)
+    assert out.device.kind == "cuda" and type(out.data).__name__ == "FakeCupyArray"
+    np.testing.assert_allclose(np.asarray(out.data), want, rtol=1e-10)
+    attention = model.decoder.layers[0].self_attn
+    x = mt.tensor(tgt).to("cuda")
+    result, weights = attention(x, x, x, is_causal=True, need_weights=need_weights)
+    assert type(result.data).__name__ == "FakeCupyArray"
+    assert (weights is None) != need_weights
+    with pytest.raises(mt.backend.DeviceError, match="key_padding_mask.*different devices"):
+        attention(x, x, x, key_padding_mask=blocked((2, 3)))  # a host mask for device inputs
