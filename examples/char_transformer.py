@@ -57,7 +57,7 @@ class Block(nn.Module):
     def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.attention = nn.MultiHeadAttention(d_model, n_heads, dropout)
+        self.attention = nn.FusedMultiHeadAttention(d_model, n_heads, dropout)
         self.mlp = nn.FeedForward(d_model, 4 * d_model, activation="gelu", dropout=dropout)
 
     def forward(self, x: mt.Tensor) -> mt.Tensor:

@@ -1,8 +1,8 @@
-"""minitf.nn.Transformer against torch.nn.Transformer with identical weights.
+"""minitf.nn.Seq2SeqTransformer against torch.nn.Transformer with identical weights.
 
     python examples/torch_parity.py          # needs PyTorch (pip install torch)
 
-Builds a small minitf Transformer, copies every weight into a torch.nn.Transformer
+Builds a small minitf Seq2SeqTransformer, copies every weight into a torch.nn.Transformer
 (plus the same embedding table scaled by sqrt(d_model), the same sinusoidal positions
 and the output projection tied to the embedding), runs a padded batch through both,
 and prints the logits' largest difference, both label-smoothed losses and the largest
@@ -31,7 +31,7 @@ except ImportError:
 
 import minitf
 import minitf.functional as F
-from minitf.nn import Transformer, TransformerConfig, sinusoidal_positions
+from minitf.nn import Seq2SeqTransformer, TransformerConfig, sinusoidal_positions
 
 DTYPES = {"float64": (np.float64, torch.float64), "float32": (np.float32, torch.float32)}
 
@@ -80,11 +80,11 @@ class TorchTransformer(torch.nn.Module):
 
 
 def build_pair(c: TransformerConfig, dtype: str = "float64",
-               seed: int = 0) -> tuple[Transformer, TorchTransformer]:
+               seed: int = 0) -> tuple[Seq2SeqTransformer, TorchTransformer]:
     """A minitf model with random (non-trivial) weights and a torch model holding the same values."""
     np_dtype, torch_dtype = DTYPES[dtype]
     minitf.manual_seed(seed)
-    ours = Transformer(c)
+    ours = Seq2SeqTransformer(c)
     rng = np.random.default_rng(seed)
     for p in ours.parameters():  # biases and norm gains are 0 and 1 at init: move them
         p.data = (p.data + 0.1 * rng.standard_normal(p.shape)).astype(np_dtype)

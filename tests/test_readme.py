@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from minitf import backend
-from minitf.nn import Transformer
+from minitf.nn import Seq2SeqTransformer
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -53,7 +53,7 @@ def test_torch_parity_example_without_torch_says_how_to_get_it():
 
 
 def test_transformer_forward_documents_the_mask_and_shapes():
-    doc = Transformer.forward.__doc__ or ""
+    doc = Seq2SeqTransformer.forward.__doc__ or ""
     assert "src_mask" in doc and "True at real" in doc and "(B, T, V)" in doc
 
 
@@ -61,12 +61,12 @@ def test_distributed_training_loop_example_runs_on_one_process():
     import numpy as np
 
     import minitf.functional as F
-    from minitf.nn import Transformer, TransformerConfig
+    from minitf.nn import Seq2SeqTransformer, TransformerConfig
     from minitf.optim import AdamW
 
     block = next(b for b in python_blocks() if "DistributedDataParallel" in b)
-    model = Transformer(TransformerConfig(20, 20, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1,
-                                          d_ff=16, dropout=0.0, max_len=16))
+    model = Seq2SeqTransformer(TransformerConfig(20, 20, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1,
+                                                 d_ff=16, dropout=0.0, max_len=16))
     ids = np.random.default_rng(0).integers(3, 20, (2, 5))
     namespace = dict(model=model, F=F, optimizer=AdamW(model.parameters()), src=ids, tgt_in=ids, tgt_out=ids,
                      mask=np.ones((2, 5), dtype=bool), n_target_tokens=10)

@@ -191,12 +191,12 @@ def write_tiny_checkpoint(folder: Path) -> Path:
     import gzip
 
     import minitf
-    from minitf.nn import Transformer
+    from minitf.nn import Seq2SeqTransformer
     from minitf.translation.checkpoint import save_checkpoint
     from tiny_runs import TINY_MODEL_CONFIG, TINY_TOKENIZER
 
     minitf.manual_seed(0)
-    model = Transformer(TINY_MODEL_CONFIG)
+    model = Seq2SeqTransformer(TINY_MODEL_CONFIG)
     path = save_checkpoint(folder / "tiny.safetensors", model.state_dict(remove_duplicate=True),
                            {"model_config": TINY_MODEL_CONFIG.to_dict(), "tokenizer": TINY_TOKENIZER.to_dict()})
     lines = ["ein Hund", "zwei Katzen", "   ", "ein Mann", "eine Frau", "Kinder", "ja"]

@@ -190,15 +190,15 @@ def step_worker(comm, args) -> dict:
     import minitf as mt
     import minitf.functional as F
     from minitf.distributed import DistributedDataParallel
-    from minitf.nn import Transformer, TransformerConfig
+    from minitf.nn import Seq2SeqTransformer, TransformerConfig
     from minitf.optim import AdamW
 
     from bench_step import CONFIGS, DROPOUT, LABEL_SMOOTHING, PAD
 
     c = CONFIGS["ref"]
     mt.manual_seed(0)
-    model = Transformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
-                                          c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
+    model = Seq2SeqTransformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
+                                                 c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
     ddp = DistributedDataParallel(model, comm)
     optimizer = AdamW(model.parameters(), lr=1e-4)
     rng = np.random.default_rng(0)

@@ -105,11 +105,11 @@ def minitf_cases(c: dict, data: dict) -> dict:
     import minitf.functional as F
     from minitf import nn
     from minitf.autograd import grad
-    from minitf.nn import Transformer, TransformerConfig
+    from minitf.nn import Seq2SeqTransformer, TransformerConfig
 
     mt.manual_seed(0)
-    model = Transformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
-                                          c["layers"], c["ff"], 0.0, max_len=256, pad_id=PAD))
+    model = Seq2SeqTransformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
+                                                 c["layers"], c["ff"], 0.0, max_len=256, pad_id=PAD))
     params = list(model.parameters())
     directions = [np.random.default_rng(1).standard_normal(p.shape).astype(np.float32) for p in params]
     src, tgt = data["src"], data["tgt"]

@@ -133,12 +133,12 @@ def minitf_bench(args, c, src, tgt) -> dict:
     import minitf as mt
     import minitf.functional as F
     from minitf import backend
-    from minitf.nn import Transformer, TransformerConfig
+    from minitf.nn import Seq2SeqTransformer, TransformerConfig
     from minitf.optim import Adam
 
     mt.manual_seed(0)
-    model = Transformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
-                                          c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
+    model = Seq2SeqTransformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
+                                                 c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
     model.to(args.device)
     opt = Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
     dev = lambda a: backend.to_device(a, args.device)  # noqa: E731

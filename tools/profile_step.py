@@ -92,15 +92,15 @@ def build(c: dict):
 
     import minitf as mt
     import minitf.functional as F
-    from minitf.nn import Transformer, TransformerConfig
+    from minitf.nn import Seq2SeqTransformer, TransformerConfig
     from minitf.optim import Adam
 
     rng = np.random.default_rng(0)
     src = rng.integers(1, c["vocab"], (c["batch"], c["src_len"]))
     tgt = rng.integers(1, c["vocab"], (c["batch"], c["tgt_len"] + 1))
     mt.manual_seed(0)
-    model = Transformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
-                                          c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
+    model = Seq2SeqTransformer(TransformerConfig(c["vocab"], c["vocab"], c["d_model"], c["heads"], c["layers"],
+                                                 c["layers"], c["ff"], DROPOUT, max_len=256, pad_id=PAD))
     opt = Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
     mask = np.ones(src.shape, dtype=bool)
     ti, to = tgt[:, :-1], tgt[:, 1:]

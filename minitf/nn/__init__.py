@@ -1,14 +1,19 @@
 """Neural-network modules built from the explicit ops in minitf.functional."""
+from typing import Any
+
 from . import init, utils
 from .activation import ELU, GELU, Flatten, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
-from .attention import KVCache, MultiHeadAttention
+from .attention import FusedMultiHeadAttention, KVCache
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
 from .layers import Dropout, Embedding, FeedForward, GlorotLinear, LayerNorm, Linear, ScaledEmbedding
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, RMSNorm
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
-from .transformer import (MODEL_LIMITS, DecoderLayer, EncoderLayer, Transformer, TransformerConfig,
+from .torch_attention import MultiheadAttention
+from .torch_transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+                                TransformerEncoderLayer)
+from .transformer import (MODEL_LIMITS, DecoderLayer, EncoderLayer, Seq2SeqTransformer, TransformerConfig,
                           parameter_shapes, sinusoidal_positions, tied_names)
 
 __all__ = [
@@ -18,6 +23,18 @@ __all__ = [
     "BatchNorm1d", "BatchNorm2d", "GroupNorm", "RMSNorm",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase",
     "Identity", "Flatten", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "ELU",
-    "MultiHeadAttention", "KVCache", "EncoderLayer", "DecoderLayer", "Transformer", "TransformerConfig",
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerDecoder", "Transformer",
+    "FusedMultiHeadAttention", "KVCache", "EncoderLayer", "DecoderLayer", "Seq2SeqTransformer", "TransformerConfig",
     "sinusoidal_positions", "parameter_shapes", "tied_names", "MODEL_LIMITS", "init", "utils",
 ]
+
+_RENAMED = {"MultiHeadAttention": "FusedMultiHeadAttention (minitf's fused attention with a key/value cache); "
+                                  "PyTorch's module is nn.MultiheadAttention"}
+
+
+def __getattr__(name: str) -> Any:
+    """An old name that differs from a current one only in case is an error that says where it went."""
+    if name in _RENAMED:
+        raise AttributeError(f"minitf.nn.{name} was renamed {_RENAMED[name]}")
+    raise AttributeError(f"module 'minitf.nn' has no attribute {name!r}")

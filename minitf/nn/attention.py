@@ -24,8 +24,11 @@ class KVCache:
             self.k, self.v = self.k[index], self.v[index]
 
 
-class MultiHeadAttention(Module):
-    """softmax(Q K^T / sqrt(d_head)) V in `n_heads` heads, as in torch.nn.MultiheadAttention.
+class FusedMultiHeadAttention(Module):
+    """softmax(Q K^T / sqrt(d_head)) V in `n_heads` heads: the attention of minitf's own
+    Seq2SeqTransformer, one fused attention node, with (B, L, d_model) inputs, boolean masks
+    (True = may attend) and a key/value cache for incremental decoding. PyTorch's module, with its
+    arguments, masks and state-dict keys, is nn.MultiheadAttention.
 
     The query/key/value projections are stored as one (3 d_model, d_model) weight,
     `in_proj_weight`, laid out as PyTorch's, so that state dicts carry over.

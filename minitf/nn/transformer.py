@@ -1,4 +1,7 @@
-"""The encoder-decoder Transformer of "Attention Is All You Need", readable top to bottom.
+"""minitf's own encoder-decoder Transformer of "Attention Is All You Need" (Seq2SeqTransformer:
+token ids in, logits out, with embeddings, positions and fused blocks), readable top to bottom.
+PyTorch's modules of the same family (nn.Transformer, nn.TransformerEncoderLayer, ...) are in
+torch_transformer.py.
 
 Shapes: B batch, S source length, T target length, D d_model, V vocabulary.
 Masks are boolean with True = a real token / may attend.
@@ -15,7 +18,7 @@ from .. import functional as F
 from ..autograd import Tensor
 from ..config import check, setting
 from ..errors import ConfigError
-from .attention import KVCache, MultiHeadAttention
+from .attention import KVCache, FusedMultiHeadAttention
 from .containers import ModuleList
 from .layers import Dropout, Embedding, FeedForward, LayerNorm, ScaledEmbedding
 from .module import Module, Parameter
@@ -74,7 +77,7 @@ class TransformerConfig:
 
 
 def parameter_shapes(config: TransformerConfig) -> dict[str, tuple[int, ...]]:
-    """The parameter names and shapes of `Transformer(config)`, in named_parameters() order,
+    """The parameter names and shapes of `Seq2SeqTransformer(config)`, in named_parameters() order,
     without building it (a tied parameter under its first name only: see tied_names)."""
     d, f = config.d_model, config.d_ff
     shapes = {} if config.tie_output else {"output_weight": (config.tgt_vocab_size, d)}  # own ones first
@@ -101,7 +104,7 @@ def parameter_shapes(config: TransformerConfig) -> dict[str, tuple[int, ...]]:
 
 
 def tied_names(config: TransformerConfig) -> dict[str, str]:
-    """Other name -> parameter_shapes name of each tied parameter of `Transformer(config)` (its
+    """Other name -> parameter_shapes name of each tied parameter of `Seq2SeqTransformer(config)` (its
     state_dict lists it under both, as PyTorch's does)."""
     return {"src_embed.weight": "tgt_embed.weight"} if config.share_embeddings else {}
 
@@ -123,7 +126,7 @@ class EncoderLayer(Module):
                  norm_first: bool) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.self_attn = FusedMultiHeadAttention(d_model, n_heads, dropout)
         self.ff = FeedForward(d_model, d_ff, activation, dropout)
         self.norm1, self.norm2 = LayerNorm(d_model), LayerNorm(d_model)
         self.dropout = Dropout(dropout)
@@ -140,8 +143,8 @@ class DecoderLayer(Module):
                  norm_first: bool) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.self_attn = FusedMultiHeadAttention(d_model, n_heads, dropout)
+        self.cross_attn = FusedMultiHeadAttention(d_model, n_heads, dropout)
         self.ff = FeedForward(d_model, d_ff, activation, dropout)
         self.norm1, self.norm2, self.norm3 = LayerNorm(d_model), LayerNorm(d_model), LayerNorm(d_model)
         self.dropout = Dropout(dropout)
@@ -175,8 +178,10 @@ def residual(x: Tensor, sublayer: Any, dropout: Dropout, norm: LayerNorm, norm_f
     return F.dropout_add_layer_norm(x, sublayer(x), norm.weight, norm.bias, dropout.p, dropout.training, norm.eps)
 
 
-class Transformer(Module):
-    """Encoder-decoder Transformer with sinusoidal positions and sqrt(D)-scaled embeddings."""
+class Seq2SeqTransformer(Module):
+    """Encoder-decoder Transformer with sinusoidal positions and sqrt(D)-scaled embeddings, from
+    token ids to logits: the translation model (named nn.Transformer before PyTorch's module took
+    that name; its state-dict keys and checkpoints are unchanged)."""
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()

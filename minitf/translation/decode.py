@@ -1,4 +1,4 @@
-"""Decoding a trained Transformer: batched greedy search and beam search with the key/value cache.
+"""Decoding a trained Seq2SeqTransformer: batched greedy search and beam search with the key/value cache.
 
 Both searches run the decoder one position per step, `model.decode(last_tokens, memory,
 src_mask, caches, start=t)`, so that step t costs O(t) attention instead of re-running the

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 from .. import backend
 from ..autograd import Tensor
 from ..functional.softmax import logsumexp_array
-from ..nn import Transformer, TransformerConfig
+from ..nn import Seq2SeqTransformer, TransformerConfig
 from ..tokenizer import BPETokenizer
 from .checkpoint import CheckpointError, load_checkpoint
 from .tokens import special_ids
@@ -68,7 +68,7 @@ class _Caches(list):
 class Ensemble:
     """Models with one vocabulary, decoded as one: the mean of their probabilities at each step."""
 
-    def __init__(self, models: Sequence[Transformer]) -> None:
+    def __init__(self, models: Sequence[Seq2SeqTransformer]) -> None:
         models = list(models)
         if not models:
             raise ValueError("an ensemble needs at least one model")
@@ -158,14 +158,14 @@ def load_ensemble(paths: Sequence[str], device: str = "cpu", tokenizer: BPEToken
     return Ensemble(models), (tokenizer if tokenizer is not None else first[2])
 
 
-def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[Transformer, BPETokenizer, dict]:
+def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[Seq2SeqTransformer, BPETokenizer, dict]:
     """The model of checkpoint `path` on `device`, the tokenizer saved with it, and its metadata."""
     model_state, meta, _ = load_checkpoint(path, with_optimizer=False)
     missing = [key for key in ("model_config", "tokenizer") if key not in meta]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks the model configuration or tokenizer "
                               f"({' and '.join(missing)} missing)")
-    model = Transformer(TransformerConfig(**meta["model_config"]))
+    model = Seq2SeqTransformer(TransformerConfig(**meta["model_config"]))
     model.load_state_dict(model_state, cast=True)  # float16/float64 weights (the checker allows them)
     return model.to(device), BPETokenizer.from_dict(meta["tokenizer"], source=str(path)), meta
 

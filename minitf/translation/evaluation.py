@@ -7,7 +7,7 @@ from .. import functional as F
 from ..autograd import no_grad
 from ..data import Example, TokenBatcher
 from ..errors import InputError
-from ..nn import Transformer
+from ..nn import Seq2SeqTransformer
 from ..tokenizer import BPETokenizer
 from .dataset import on_device
 from .metrics import bleu, chrf, exact_match
@@ -15,7 +15,7 @@ from .tokens import special_ids
 from .translator import Translator
 
 
-def evaluate(model: Transformer, tokenizer: BPETokenizer, pairs: list[tuple[str, str]], max_tokens: int,
+def evaluate(model: Seq2SeqTransformer, tokenizer: BPETokenizer, pairs: list[tuple[str, str]], max_tokens: int,
              sentences: int, device: str, log: Callable[[str], None] = print) -> dict[str, float]:
     """Validation loss (plain cross-entropy per token) and greedy BLEU, chrF, exact match of the
     first `sentences` pairs.
@@ -29,7 +29,7 @@ def evaluate(model: Transformer, tokenizer: BPETokenizer, pairs: list[tuple[str,
     return {"val_loss": loss_on(model, tokenizer, examples, max_tokens, device), **scores}
 
 
-def pairs_the_model_holds(model: Transformer, tokenizer: BPETokenizer, pairs: list[tuple[str, str]],
+def pairs_the_model_holds(model: Seq2SeqTransformer, tokenizer: BPETokenizer, pairs: list[tuple[str, str]],
                           log: Callable[[str], None] = print) -> tuple[list[Example], list[tuple[str, str]]]:
     """The encoded pairs that fit the model's positions (target input = BOS + tokens), and their texts."""
     limit = model.config.max_len - 1
@@ -45,7 +45,7 @@ def pairs_the_model_holds(model: Transformer, tokenizer: BPETokenizer, pairs: li
     return examples, kept
 
 
-def loss_on(model: Transformer, tokenizer: BPETokenizer, examples: list[Example], max_tokens: int,
+def loss_on(model: Seq2SeqTransformer, tokenizer: BPETokenizer, examples: list[Example], max_tokens: int,
             device: str) -> float:
     """Mean cross-entropy per target token (no label smoothing) over encoded examples, in batches
     of `max_tokens`."""
@@ -65,7 +65,8 @@ def loss_on(model: Transformer, tokenizer: BPETokenizer, examples: list[Example]
     return total / count
 
 
-def translate(model: Transformer, tokenizer: BPETokenizer, sentences: list[str], beam_size: int = 1) -> list[str]:
+def translate(model: Seq2SeqTransformer, tokenizer: BPETokenizer, sentences: list[str],
+              beam_size: int = 1) -> list[str]:
     """Translate whole sentences (none is truncated; one longer than the model allows raises
     ValueError naming it, as Translator does); the model is left in training mode."""
     try:
@@ -74,7 +75,8 @@ def translate(model: Transformer, tokenizer: BPETokenizer, sentences: list[str],
         model.train()
 
 
-def translation_scores(model: Transformer, tokenizer: BPETokenizer, pairs: list[tuple[str, str]]) -> dict[str, float]:
+def translation_scores(model: Seq2SeqTransformer, tokenizer: BPETokenizer,
+                       pairs: list[tuple[str, str]]) -> dict[str, float]:
     """BLEU, chrF and exact match of the model's greedy translations of `pairs`."""
     hypotheses = translate(model, tokenizer, [s for s, _ in pairs])
     references = [t for _, t in pairs]

@@ -247,7 +247,7 @@ def cross_attention(model: Any, src_ids: Sequence[int], out_ids: Sequence[int], 
     attention = model.decoder_layers[len(model.decoder_layers) - 1].cross_attn
     original, captured = attention.forward, []
 
-    def capture(*args: Any, **kwargs: Any) -> Any:  # MultiHeadAttention's own weights, kept
+    def capture(*args: Any, **kwargs: Any) -> Any:  # FusedMultiHeadAttention's own weights, kept
         out, weights = original(*args, **kwargs, return_weights=True)
         captured.append(weights)
         return out

@@ -19,7 +19,7 @@ import numpy as np
 from .. import backend, distributed, rng
 from ..data import TokenBatcher
 from ..errors import ConfigError
-from ..nn import Transformer
+from ..nn import Seq2SeqTransformer
 from ..optim import Optimizer
 from ..optim.schedules import Schedule
 from ..serialization import CheckpointError
@@ -168,7 +168,7 @@ def open_run(path: str, overrides: dict[str, Any]) -> SavedRun:
     return SavedRun(str(path), config, tokenizer, same_folder, model_state, meta, optimizer_state)
 
 
-def restore(run: SavedRun, model: Transformer, optimizer: Optimizer, schedule: Schedule, batcher: TokenBatcher,
+def restore(run: SavedRun, model: Seq2SeqTransformer, optimizer: Optimizer, schedule: Schedule, batcher: TokenBatcher,
             processes: int) -> Progress:
     """Check that the rebuilt run (on `processes` processes) continues the saved one, load the saved
     weights, optimizer, schedule and random state into it, and return the saved progress."""

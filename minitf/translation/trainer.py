@@ -22,7 +22,7 @@ from .. import backend, distributed, rng
 from .. import functional as F
 from ..data import Batch, Example, drop_words, shard_batch
 from ..errors import ConfigError, TrainingError
-from ..nn import Transformer
+from ..nn import Seq2SeqTransformer
 from ..optim import AdamW, InverseSqrtSchedule, clip_grad_norm
 from ..tokenizer import BPETokenizer
 from . import evaluation, resume
@@ -83,7 +83,7 @@ class Trainer:
             "tokenizer (digest)": distributed.digest(self.tokenizer.to_dict()),
             "training pairs": len(self.splits["train"]), "validation pairs": len(self.splits["val"]),
             "training pairs kept": len(self.batcher.examples)})
-        self.model = Transformer(model_config(config, self.tokenizer.vocab_size, self.pad_id))
+        self.model = Seq2SeqTransformer(model_config(config, self.tokenizer.vocab_size, self.pad_id))
         self.model.to(config.device)
         self.optimizer = AdamW(self.model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9,
                                weight_decay=config.weight_decay)

@@ -6,7 +6,7 @@ from typing import Callable, Iterable, Sequence
 
 from ..data.corpus import is_blank
 from ..errors import InputError
-from ..nn import Transformer
+from ..nn import Seq2SeqTransformer
 from ..tokenizer import BPETokenizer
 from .decode import translate_ids
 from .forced import ReferenceScore, score_ids
@@ -18,7 +18,7 @@ from .tokens import special_ids
 class Translator:
     """A model and its tokenizer, ready to translate sentences."""
 
-    def __init__(self, model: Transformer | Ensemble, tokenizer: BPETokenizer) -> None:
+    def __init__(self, model: Seq2SeqTransformer | Ensemble, tokenizer: BPETokenizer) -> None:
         vocab = model.config.src_vocab_size
         if tokenizer.vocab_size != vocab:
             raise ValueError(f"vocabulary mismatch: the tokenizer has {tokenizer.vocab_size} tokens, "

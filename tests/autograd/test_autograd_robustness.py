@@ -144,7 +144,7 @@ def test_gradcheck_of_a_linear_layer_needs_it_in_float64():
 # ---- the dtype rule: by kind and size, one message for a non-floating input -------------------
 
 def test_a_layer_refuses_an_integer_input_with_a_fix_that_works():
-    attention = mt.nn.MultiHeadAttention(4, 2)
+    attention = mt.nn.FusedMultiHeadAttention(4, 2)
     ids = mt.tensor(np.arange(8).reshape(1, 2, 4))
     with pytest.raises(TypeError, match=r"expects a floating input, got dtype int64; "
                                         r"convert with x.astype\(np.float32\)$"):

@@ -19,16 +19,16 @@ import minitf as mt
 import minitf.functional as F
 from minitf.data import make_batch, shard_batch
 from minitf.distributed import Communicator, DistributedDataParallel
-from minitf.nn import Transformer, TransformerConfig
+from minitf.nn import Seq2SeqTransformer, TransformerConfig
 from minitf.optim import AdamW, clip_grad_norm
 
 PAD, BOS, EOS, VOCAB = 0, 1, 2, 23
 
 
-def make_model() -> Transformer:
+def make_model() -> Seq2SeqTransformer:
     mt.manual_seed(0)
-    model = Transformer(TransformerConfig(VOCAB, VOCAB, d_model=16, n_heads=2, n_encoder_layers=1,
-                                          n_decoder_layers=1, d_ff=24, dropout=0.0, max_len=16))
+    model = Seq2SeqTransformer(TransformerConfig(VOCAB, VOCAB, d_model=16, n_heads=2, n_encoder_layers=1,
+                                                 n_decoder_layers=1, d_ff=24, dropout=0.0, max_len=16))
     for p in model.parameters():
         p.data = p.data.astype(np.float64)
     return model

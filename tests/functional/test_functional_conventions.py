@@ -209,7 +209,7 @@ def test_attention_output_and_gradients_are_laid_out_heads_last():
 
 
 def merged_heads_are_a_view(out):
-    """(B, H, L, d) -> (B, L, H * d) as MultiHeadAttention merges heads, without a copy."""
+    """(B, H, L, d) -> (B, L, H * d) as FusedMultiHeadAttention merges heads, without a copy."""
     b, h, length, d = out.shape
     return np.shares_memory(out.permute(0, 2, 1, 3).reshape(b, length, h * d).data, out.data)
 

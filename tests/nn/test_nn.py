@@ -12,7 +12,7 @@ import minitf
 import minitf.functional as F
 from minitf import Tensor, backend, gradcheck
 from minitf.nn import (DecoderLayer, Dropout, Embedding, EncoderLayer, FeedForward, LayerNorm, Linear,
-                       Module, ModuleList, MultiHeadAttention, Parameter, ScaledEmbedding, Transformer,
+                       Module, ModuleList, FusedMultiHeadAttention, Parameter, ScaledEmbedding, Seq2SeqTransformer,
                        TransformerConfig)
 
 
@@ -103,7 +103,7 @@ def test_reassigning_an_attribute_unregisters_it():
 
 
 def test_transformer_shares_embedding_once():
-    model = Transformer(small_config())
+    model = Seq2SeqTransformer(small_config())
     names = [n for n, _ in model.named_parameters()]
     assert model.src_embed is model.tgt_embed
     assert names.count("tgt_embed.weight") == 1 and "src_embed.weight" not in names
@@ -112,7 +112,7 @@ def test_transformer_shares_embedding_once():
     assert "encoder_layers.0.ff.linear2.bias" in names
     assert "output_weight" not in names  # tied to the target embedding
 
-    untied = Transformer(small_config(src_vocab_size=13, share_embeddings=False, tie_output=False))
+    untied = Seq2SeqTransformer(small_config(src_vocab_size=13, share_embeddings=False, tie_output=False))
     names = [n for n, _ in untied.named_parameters()]
     assert {"tgt_embed.weight", "src_embed.weight", "output_weight"} <= set(names)
     assert untied.src_embed.weight.shape == (13, 8)
@@ -138,7 +138,7 @@ def hand_count(c: TransformerConfig) -> int:
 def test_num_parameters_matches_hand_count(shared):
     c = small_config(n_encoder_layers=2, n_decoder_layers=3, src_vocab_size=11 if shared else 17,
                      share_embeddings=shared, tie_output=shared)
-    model = Transformer(c)
+    model = Seq2SeqTransformer(c)
     assert model.num_parameters() == hand_count(c) == sum(p.size for p in model.parameters())
     if shared:
         assert hand_count(c) == 11 * 8 + 2 * (4 * 64 + 4 * 8 + 2 * 96 + 12 + 8 + 32) \
@@ -162,9 +162,9 @@ def test_forward_not_defined_raises():
 
 def test_state_dict_round_trip():
     minitf.manual_seed(1)
-    a = randomize(Transformer(small_config()), seed=1)
+    a = randomize(Seq2SeqTransformer(small_config()), seed=1)
     minitf.manual_seed(2)
-    b = Transformer(small_config())
+    b = Seq2SeqTransformer(small_config())
     state = a.state_dict()
     assert list(state) == [n for n, _ in a.named_parameters(remove_duplicate=False)]  # tied: both names
     assert all(isinstance(v, np.ndarray) for v in state.values())
@@ -196,7 +196,7 @@ def test_load_state_dict_keeps_parameter_dtype_and_identity():
 
 
 def test_load_state_dict_strict_errors():
-    model = Transformer(small_config())
+    model = Seq2SeqTransformer(small_config())
     good = model.state_dict()
 
     missing = dict(good)
@@ -223,7 +223,7 @@ def test_load_state_dict_strict_errors():
 
 
 def test_failed_load_state_dict_changes_nothing():
-    model = Transformer(small_config())
+    model = Seq2SeqTransformer(small_config())
     before = model.state_dict()
     bad = {name: value + 1 for name, value in before.items()}
     bad["decoder_norm.bias"] = np.zeros(5, np.float32)  # the last entry is wrong
@@ -235,7 +235,7 @@ def test_failed_load_state_dict_changes_nothing():
 
 def test_train_eval_propagate_and_control_dropout():
     minitf.manual_seed(0)
-    model = Transformer(small_config(dropout=0.5))
+    model = Seq2SeqTransformer(small_config(dropout=0.5))
     assert all(m.training for _, m in model.named_modules())
     src = np.array([[3, 4, 5, 6]])
     tgt = np.array([[1, 2, 3]])
@@ -248,7 +248,7 @@ def test_train_eval_propagate_and_control_dropout():
     first, second = model(src, tgt, mask).numpy(), model(src, tgt, mask).numpy()
     np.testing.assert_array_equal(first, second)
     # eval output equals the output of the same weights built without dropout
-    plain = Transformer(small_config(dropout=0.0))
+    plain = Seq2SeqTransformer(small_config(dropout=0.0))
     plain.load_state_dict(model.state_dict())
     np.testing.assert_allclose(plain(src, tgt, mask).numpy(), first, rtol=1e-6, atol=1e-6)
     model.train()
@@ -270,7 +270,7 @@ def test_dropout_module():
 
 
 def test_to_cpu_keeps_identity_and_zero_grad(device):
-    model = Transformer(small_config())
+    model = Seq2SeqTransformer(small_config())
     params = model.parameters()
     assert model.to(device) is model
     assert all(p is q for p, q in zip(params, model.parameters()))
@@ -291,7 +291,7 @@ def test_to_cpu_keeps_identity_and_zero_grad(device):
 
 
 def test_every_parameter_gets_a_gradient():
-    model = randomize(Transformer(small_config(share_embeddings=False, src_vocab_size=12, tie_output=False)))
+    model = randomize(Seq2SeqTransformer(small_config(share_embeddings=False, src_vocab_size=12, tie_output=False)))
     src = np.array([[3, 4, 5, 0], [6, 7, 8, 9]])
     tgt = np.array([[1, 2, 3], [4, 5, 6]])
     F.cross_entropy(model(src, tgt, src != 0), np.array([[2, 3, 4], [5, 6, 7]])).backward()
@@ -367,7 +367,7 @@ def test_feed_forward_forward(activation, device):
 
 # ---- multi-head attention -----------------------------------------------------------------------
 
-def attention_reference(mha: MultiHeadAttention, x, memory=None, mask=None, causal=False):
+def attention_reference(mha: FusedMultiHeadAttention, x, memory=None, mask=None, causal=False):
     """NumPy float64 multi-head attention written out; mask True = may attend."""
     d, h = mha.d_model, mha.n_heads
     w, b = mha.in_proj_weight.numpy(), mha.in_proj_bias.numpy()
@@ -395,11 +395,11 @@ def attention_reference(mha: MultiHeadAttention, x, memory=None, mask=None, caus
 
 def test_attention_heads_must_divide():
     with pytest.raises(ValueError, match="divisible"):
-        MultiHeadAttention(10, 4)
+        FusedMultiHeadAttention(10, 4)
 
 
 def test_self_attention_forward_with_padding_mask():
-    mha = randomize(to_float64(MultiHeadAttention(8, 2)))
+    mha = randomize(to_float64(FusedMultiHeadAttention(8, 2)))
     x = rand(2, 4, 8)
     key_ok = np.array([[True, True, True, False], [True, True, True, True]])
     mask = key_ok[:, None, None, :]
@@ -414,7 +414,7 @@ def test_self_attention_forward_with_padding_mask():
 
 
 def test_cross_attention_forward_with_padding_mask():
-    mha = randomize(to_float64(MultiHeadAttention(8, 4)))
+    mha = randomize(to_float64(FusedMultiHeadAttention(8, 4)))
     x, memory = rand(2, 3, 8), rand(2, 5, 8, seed=1)
     mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 0]], bool)[:, None, None, :]
     out = mha(Tensor(x), Tensor(memory), mask=mask)
@@ -429,7 +429,7 @@ def test_cross_attention_forward_with_padding_mask():
 
 
 def test_attention_gradients_self_and_cross_with_mask():
-    mha = randomize(to_float64(MultiHeadAttention(6, 2)), seed=2)
+    mha = randomize(to_float64(FusedMultiHeadAttention(6, 2)), seed=2)
     x = Tensor(rand(2, 3, 6), requires_grad=True)
     memory = Tensor(rand(2, 4, 6, seed=1), requires_grad=True)
     self_mask = np.array([[1, 1, 0], [1, 1, 1]], bool)[:, None, None, :]
@@ -460,8 +460,8 @@ def test_decoder_layer_gradients(norm_first):
 
 @pytest.mark.parametrize("norm_first", [False, True], ids=["post-norm", "pre-norm"])
 def test_transformer_loss_gradients(norm_first):
-    model = randomize(to_float64(Transformer(small_config(norm_first=norm_first, d_model=6, d_ff=8,
-                                                          n_heads=3, src_vocab_size=7, tgt_vocab_size=7))),
+    model = randomize(to_float64(Seq2SeqTransformer(small_config(norm_first=norm_first, d_model=6, d_ff=8,
+                                                                 n_heads=3, src_vocab_size=7, tgt_vocab_size=7))),
                       seed=8, scale=0.3)
     src = np.array([[3, 4, 5, 0], [6, 2, 1, 5]])
     tgt = np.array([[1, 2, 3], [4, 5, 6]])

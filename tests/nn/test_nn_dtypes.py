@@ -25,7 +25,7 @@ LAYERS = {
     "Conv1d": (lambda: nn.Conv1d(2, 3, 3), (1, 2, 5)),
     "Conv2d": (lambda: nn.Conv2d(2, 3, 3), (1, 2, 5, 5)),
     "ConvTranspose2d": (lambda: nn.ConvTranspose2d(2, 3, 3), (1, 2, 4, 4)),
-    "MultiHeadAttention": (lambda: nn.MultiHeadAttention(4, 2), (2, 3, 4)),
+    "FusedMultiHeadAttention": (lambda: nn.FusedMultiHeadAttention(4, 2), (2, 3, 4)),
 }
 
 
@@ -47,8 +47,8 @@ def test_every_layer_with_weights_refuses_an_input_of_the_other_float_dtype(name
 
 
 def test_attention_refuses_a_memory_of_the_other_dtype():
-    attention = nn.MultiHeadAttention(4, 2)
-    with pytest.raises(TypeError, match="MultiHeadAttention: input dtype float64 does not match"):
+    attention = nn.FusedMultiHeadAttention(4, 2)
+    with pytest.raises(TypeError, match="FusedMultiHeadAttention: input dtype float64 does not match"):
         attention(rand((2, 3, 4), np.float32), memory=rand((2, 5, 4), np.float64))
 
 

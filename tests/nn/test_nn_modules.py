@@ -78,8 +78,8 @@ def test_buffers_move_with_to_and_load_in_place(device):
 
 
 def test_transformer_positions_are_a_non_persistent_buffer(device):
-    model = nn.Transformer(nn.TransformerConfig(11, 11, d_model=8, n_heads=2, n_encoder_layers=1,
-                                                n_decoder_layers=1, d_ff=12, max_len=16))
+    model = nn.Seq2SeqTransformer(nn.TransformerConfig(11, 11, d_model=8, n_heads=2, n_encoder_layers=1,
+                                                       n_decoder_layers=1, d_ff=12, max_len=16))
     assert "positions" in dict(model.named_buffers()) and "positions" not in model.state_dict()
     model.to(device)
     assert backend.device_of(model.positions) == backend.parse_device(device)
@@ -269,7 +269,7 @@ def test_load_state_dict_checks_buffers_and_type():
 
 def test_transformer_loads_a_state_listing_its_shared_embedding_twice():
     config = nn.TransformerConfig(11, 11, d_model=8, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=12)
-    a, b = nn.Transformer(config), nn.Transformer(config)
+    a, b = nn.Seq2SeqTransformer(config), nn.Seq2SeqTransformer(config)
     state = a.state_dict(remove_duplicate=True)
     assert "tgt_embed.weight" in state and "src_embed.weight" not in state
     b.load_state_dict(dict(state, **{"src_embed.weight": state["tgt_embed.weight"]}))  # as PyTorch lists it
@@ -281,8 +281,8 @@ def test_transformer_keeps_its_own_initialization():
     defaults (so seeded translation runs do not change)."""
     minitf.manual_seed(0)
     d, d_ff = 64, 96
-    model = nn.Transformer(nn.TransformerConfig(500, 500, d_model=d, n_heads=2, n_encoder_layers=1,
-                                                n_decoder_layers=1, d_ff=d_ff))
+    model = nn.Seq2SeqTransformer(nn.TransformerConfig(500, 500, d_model=d, n_heads=2, n_encoder_layers=1,
+                                                       n_decoder_layers=1, d_ff=d_ff))
     ff = model.encoder_layers[0].ff
     bound = math.sqrt(6 / (d + d_ff))
     for linear in (ff.linear1, ff.linear2):

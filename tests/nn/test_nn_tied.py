@@ -6,7 +6,7 @@ import pytest
 
 import minitf
 from minitf import nn, serialization
-from minitf.nn import Transformer, TransformerConfig, parameter_shapes
+from minitf.nn import Seq2SeqTransformer, TransformerConfig, parameter_shapes
 from minitf.translation.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -89,7 +89,7 @@ CONFIG = TransformerConfig(src_vocab_size=11, tgt_vocab_size=11, d_model=4, n_he
 
 
 def test_translation_checkpoints_hold_each_parameter_once_and_load_both_forms(tmp_path):
-    model = Transformer(CONFIG)
+    model = Seq2SeqTransformer(CONFIG)
     state = model.state_dict()
     assert "src_embed.weight" in state and state["src_embed.weight"] is state["tgt_embed.weight"]
     meta = {"model_config": CONFIG.to_dict()}
@@ -101,7 +101,7 @@ def test_translation_checkpoints_hold_each_parameter_once_and_load_both_forms(tm
         list(load_checkpoint(old)[0])
     assert list(load_checkpoint(both)[0]) == list(state)
     for path in (new, old, both):
-        fresh = Transformer(CONFIG)
+        fresh = Seq2SeqTransformer(CONFIG)
         fresh.load_state_dict(load_checkpoint(path)[0], strict=True)
         np.testing.assert_array_equal(fresh.src_embed.weight.numpy(), model.tgt_embed.weight.numpy())
 

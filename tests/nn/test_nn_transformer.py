@@ -1,4 +1,4 @@
-"""minitf.nn.Transformer: incremental decoding with key/value caches, masks, input checks,
+"""minitf.nn.Seq2SeqTransformer: incremental decoding with key/value caches, masks, input checks,
 and a short training run that must learn to copy.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import minitf
 import minitf.functional as F
 from minitf import backend, no_grad
-from minitf.nn import KVCache, Transformer, TransformerConfig, sinusoidal_positions
+from minitf.nn import KVCache, Seq2SeqTransformer, TransformerConfig, sinusoidal_positions
 from minitf.optim import Adam
 
 
@@ -22,9 +22,9 @@ def config(**overrides) -> TransformerConfig:
     return TransformerConfig(**options)
 
 
-def make_model(device="cpu", seed=0, **overrides) -> Transformer:
+def make_model(device="cpu", seed=0, **overrides) -> Seq2SeqTransformer:
     minitf.manual_seed(seed)
-    model = Transformer(config(**overrides))
+    model = Seq2SeqTransformer(config(**overrides))
     rng = np.random.default_rng(seed)
     for p in model.parameters():  # non-trivial biases and norm gains
         p.data = p.data + (0.2 * rng.standard_normal(p.shape)).astype(p.dtype)
@@ -121,8 +121,8 @@ def test_filled_cache_takes_one_position_at_a_time():
 
 def test_shared_embeddings_need_one_vocabulary():
     with pytest.raises(ValueError, match="share_embeddings.*13.*14"):
-        Transformer(config(tgt_vocab_size=14))
-    model = Transformer(config(tgt_vocab_size=14, share_embeddings=False))
+        Seq2SeqTransformer(config(tgt_vocab_size=14))
+    model = Seq2SeqTransformer(config(tgt_vocab_size=14, share_embeddings=False))
     assert model.src_embed.weight.shape == (13, 16) and model.tgt_embed.weight.shape == (14, 16)
 
 
@@ -173,8 +173,8 @@ def test_learns_to_copy():
     """A tiny model must learn to copy random sequences: a broken layer or optimizer cannot."""
     minitf.manual_seed(0)
     vocab, length, bos, pad = 12, 5, 1, 0
-    model = Transformer(TransformerConfig(vocab, vocab, d_model=32, n_heads=4, n_encoder_layers=1,
-                                          n_decoder_layers=1, d_ff=64, dropout=0.0, max_len=16))
+    model = Seq2SeqTransformer(TransformerConfig(vocab, vocab, d_model=32, n_heads=4, n_encoder_layers=1,
+                                                 n_decoder_layers=1, d_ff=64, dropout=0.0, max_len=16))
     opt = Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.98))
     rng = np.random.default_rng(0)
     losses = []

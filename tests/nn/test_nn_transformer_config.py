@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minitf.errors import ConfigError
-from minitf.nn import Transformer, TransformerConfig
+from minitf.nn import Seq2SeqTransformer, TransformerConfig
 from minitf.nn.transformer import MODEL_LIMITS, parameter_shapes, tied_names
 
 
@@ -33,7 +33,7 @@ def small_configs(draw) -> TransformerConfig:
 @settings(max_examples=40, deadline=None)
 @given(small_configs())
 def test_parameter_layout_is_the_built_models(config):
-    model = Transformer(config)
+    model = Seq2SeqTransformer(config)
     assert list(parameter_shapes(config).items()) == [(n, p.shape) for n, p in model.named_parameters()]
     state = model.state_dict()
     aliases = tied_names(config)
@@ -68,7 +68,7 @@ def test_config_is_checked_when_made_and_when_built(changes, message):
     for name, value in changes.items():
         setattr(config, name, value)  # changed after it was made: the model checks again
     with pytest.raises(ValueError, match=re.escape(message)):
-        Transformer(config)
+        Seq2SeqTransformer(config)
 
 
 def test_limits_themselves_are_accepted():

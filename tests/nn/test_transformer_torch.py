@@ -1,4 +1,4 @@
-"""minitf.nn.Transformer and minitf.optim against PyTorch with identical weights.
+"""minitf.nn.Seq2SeqTransformer and minitf.optim against PyTorch with identical weights.
 
 Skipped without torch. The weight mapping and the torch-side model (embedding scaled by
 sqrt(d_model), the same sinusoidal positions, output tied to the embedding) live in

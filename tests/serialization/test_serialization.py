@@ -81,8 +81,8 @@ def test_tensors_come_back_as_tensors_on_the_cpu(tmp_path):
 
 
 def test_state_dict_tensors_keep_their_dotted_names(tmp_path):
-    model = minitf.nn.Transformer(minitf.nn.TransformerConfig(7, 7, d_model=4, n_heads=2, n_encoder_layers=1,
-                                                              n_decoder_layers=1, d_ff=6, max_len=8))
+    model = minitf.nn.Seq2SeqTransformer(minitf.nn.TransformerConfig(7, 7, d_model=4, n_heads=2, n_encoder_layers=1,
+                                                                     n_decoder_layers=1, d_ff=6, max_len=8))
     path = minitf.save(model.state_dict(), tmp_path / "w.safetensors")
     assert list(open_file(path).arrays) and set(open_file(path).arrays) == set(model.state_dict(remove_duplicate=True))
     assert same(minitf.load(path), model.state_dict())

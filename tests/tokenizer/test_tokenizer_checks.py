@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from minitf.cli import main
-from minitf.nn import Transformer, TransformerConfig
+from minitf.nn import Seq2SeqTransformer, TransformerConfig
 from minitf.tokenizer import BPETokenizer, TokenizerFileError
 from minitf.tokenizer.patterns import MAX_PATTERN_CHARS
 from minitf.tokenizer.vocab import MAX_SPECIAL_TOKEN_CHARS
@@ -141,7 +141,7 @@ def checkpoint_with(tmp_path, tokenizer_data: dict):
     config = TransformerConfig(src_vocab_size=size, tgt_vocab_size=size, d_model=4, n_heads=2, n_encoder_layers=1,
                                n_decoder_layers=1, d_ff=6, max_len=8, dropout=0.0)
     meta = {"model_config": config.to_dict(), "tokenizer": tokenizer_data}
-    return save_checkpoint(tmp_path / "model.safetensors", Transformer(config).state_dict(), meta)
+    return save_checkpoint(tmp_path / "model.safetensors", Seq2SeqTransformer(config).state_dict(), meta)
 
 
 @pytest.mark.parametrize("specials, missing", [(["<pad>", "<bos>", "<end>"], "<eos>"),

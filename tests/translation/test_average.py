@@ -8,7 +8,7 @@ import pytest
 import minitf
 from minitf.cli import main
 from minitf.errors import ConfigError, InputError
-from minitf.nn import Transformer
+from minitf.nn import Seq2SeqTransformer
 from minitf.translation import Trainer, Translator
 from minitf.translation.average import average_checkpoints, select_checkpoints
 from minitf.translation.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -195,7 +195,7 @@ def test_best_refuses_a_checkpoint_without_its_own_score(run, tmp_path):
 # ---- what cannot be averaged ------------------------------------------------------------------
 
 def test_checkpoints_of_different_models_are_refused(run, tmp_path):
-    model = Transformer(TINY_MODEL_CONFIG)
+    model = Seq2SeqTransformer(TINY_MODEL_CONFIG)
     other = save_checkpoint(tmp_path / "other.safetensors", model.state_dict(),
                             {"model_config": TINY_MODEL_CONFIG.to_dict(), "tokenizer": TINY_TOKENIZER.to_dict()})
     with pytest.raises(CheckpointError, match=r"hold different models \(model_config: d_ff 64 vs 6, d_model 32 vs 4"):

@@ -14,7 +14,7 @@ import pytest
 
 
 import minitf
-from minitf.nn import Parameter, Transformer, TransformerConfig
+from minitf.nn import Parameter, Seq2SeqTransformer, TransformerConfig
 from minitf.optim import Adam, AdamW
 from minitf.translation.checkpoint import FORMAT, VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from minitf.translation.checkpoint.npz import adam_state_from_legacy, legacy_adam_state
@@ -23,7 +23,8 @@ from legacy_checkpoints import save_v1
 
 CONFIG = TransformerConfig(src_vocab_size=11, tgt_vocab_size=11, d_model=4, n_heads=2, n_encoder_layers=1,
                            n_decoder_layers=1, d_ff=6, max_len=8, dropout=0.0)
-MODEL_STATE = Transformer(CONFIG).state_dict(remove_duplicate=True)  # each parameter once, as checkpoints hold them
+# each parameter once, as checkpoints hold them
+MODEL_STATE = Seq2SeqTransformer(CONFIG).state_dict(remove_duplicate=True)
 FIRST = "tgt_embed.weight"  # (11, 4)
 OPTIMIZER_STATE = {"lr": 0.001, "betas": [0.9, 0.98], "eps": 1e-9, "weight_decay": 0.0, "t": 7, "m": [np.ones_like(a) for a in MODEL_STATE.values()][:-1] + [None],
                    "v": [np.full_like(a, 2.0) for a in MODEL_STATE.values()][:-1] + [None]}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import minitf
-from minitf.nn import Transformer
+from minitf.nn import Seq2SeqTransformer
 from minitf.serialization import CheckpointError
 from minitf.translation import Trainer
 from minitf.translation.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
@@ -23,7 +23,7 @@ META = {"model_config": TINY_MODEL_CONFIG.to_dict(), "tokenizer": TINY_TOKENIZER
 
 @pytest.fixture(scope="module")
 def model():
-    return Transformer(TINY_MODEL_CONFIG)
+    return Seq2SeqTransformer(TINY_MODEL_CONFIG)
 
 
 def weights(model, dtype):
@@ -142,3 +142,27 @@ def test_a_weight_saved_as_a_tensor_loads_as_its_array(model, tmp_path):
     loaded = load_checkpoint(path)[0]["tgt_embed.weight"]
     assert isinstance(loaded, np.ndarray) and np.array_equal(loaded, state["tgt_embed.weight"].numpy())
     assert_loaded(Translator.from_checkpoint(str(path)), model)
+
+
+# The state-dict keys of TINY_MODEL_CONFIG's model as minitf wrote them while the model was nn.Transformer
+# (before 2026-12-07, when it became nn.Seq2SeqTransformer and PyTorch's module took the name).
+_ATTENTION = ("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")
+_FF_NORMS = ("ff.linear1.weight", "ff.linear1.bias", "ff.linear2.weight", "ff.linear2.bias",
+             "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias")
+KEYS_BEFORE_THE_RENAME = (
+    ["tgt_embed.weight"] + [f"encoder_layers.0.self_attn.{k}" for k in _ATTENTION]
+    + [f"encoder_layers.0.{k}" for k in _FF_NORMS]
+    + [f"decoder_layers.0.{a}.{k}" for a in ("self_attn", "cross_attn") for k in _ATTENTION]
+    + [f"decoder_layers.0.{k}" for k in _FF_NORMS + ("norm3.weight", "norm3.bias")]
+    + ["encoder_norm.weight", "encoder_norm.bias", "decoder_norm.weight", "decoder_norm.bias"])
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_checkpoint_written_before_the_rename_to_seq2seq_transformer_loads(model, tmp_path, version):
+    state = weights(model, np.float32)
+    assert list(state) == KEYS_BEFORE_THE_RENAME
+    path = save_v1(tmp_path / "old.npz", state, META) if version == 1 else \
+        save_checkpoint(tmp_path / "old.safetensors", state, META)
+    translator = Translator.from_checkpoint(str(path))
+    assert type(translator.model) is Seq2SeqTransformer
+    assert_loaded(translator, model)

@@ -8,7 +8,7 @@ import pytest
 
 import minitf
 from minitf import no_grad
-from minitf.nn.transformer import Transformer, TransformerConfig
+from minitf.nn.transformer import Seq2SeqTransformer, TransformerConfig
 from minitf.translation.decode import (beam_search, greedy_decode, length_limits,
                                      length_penalty_factor, translate_ids)
 
@@ -22,7 +22,7 @@ def tiny_model(seed, scale=3.0, max_len=64):
     config = TransformerConfig(src_vocab_size=V, tgt_vocab_size=V, d_model=16, n_heads=2,
                                n_encoder_layers=1, n_decoder_layers=1, d_ff=32, dropout=0.0,
                                max_len=max_len, tie_output=False)
-    model = Transformer(config)
+    model = Seq2SeqTransformer(config)
     model.output_weight.data *= scale
     return model
 
@@ -196,9 +196,9 @@ def test_translate_ids_keeps_input_order():
 def untrained_model(seed):
     """A freshly initialised Transformer with the default (tied) output layer."""
     minitf.manual_seed(seed)
-    return Transformer(TransformerConfig(src_vocab_size=V, tgt_vocab_size=V, d_model=16, n_heads=2,
-                                         n_encoder_layers=1, n_decoder_layers=1, d_ff=32, dropout=0.0,
-                                         max_len=32))
+    return Seq2SeqTransformer(TransformerConfig(src_vocab_size=V, tgt_vocab_size=V, d_model=16, n_heads=2,
+                                                n_encoder_layers=1, n_decoder_layers=1, d_ff=32, dropout=0.0,
+                                                max_len=32))
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])

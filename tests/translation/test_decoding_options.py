@@ -11,7 +11,7 @@ import pytest
 
 from minitf.cli import main
 from minitf.errors import ConfigError
-from minitf.nn import Transformer
+from minitf.nn import Seq2SeqTransformer
 from minitf.translation.decode import beam_search, greedy_decode, length_limits, translate_ids
 from minitf.translation.decoding_options import LENGTH_PENALTY_RANGE
 from minitf.translation.translator import Translator
@@ -24,7 +24,7 @@ BAD = [("length_penalty", 1000.0), ("length_penalty", -1000.0), ("length_penalty
 
 @pytest.fixture(scope="module")
 def translator():
-    return Translator(Transformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
+    return Translator(Seq2SeqTransformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
 
 
 def src_and_mask(translator, sentences=("one two", "three")):

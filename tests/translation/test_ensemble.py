@@ -11,7 +11,7 @@ import pytest
 import minitf
 from minitf.cli import main
 from minitf.errors import ConfigError
-from minitf.nn import Transformer, TransformerConfig
+from minitf.nn import Seq2SeqTransformer, TransformerConfig
 from minitf.tokenizer import BPETokenizer
 from minitf.translation import CheckpointError, Translator, save_checkpoint
 from minitf.translation.decode import beam_search, greedy_decode, length_penalty_factor, translate_ids
@@ -29,11 +29,11 @@ CONFIG = TransformerConfig(src_vocab_size=TOKENIZER.vocab_size, tgt_vocab_size=T
 SOURCES = [TOKENIZER.encode(s) for s in ("one two", "three four five", "twelve", "six seven eight nine")]
 
 
-def model(seed: int, **changes) -> Transformer:
+def model(seed: int, **changes) -> Seq2SeqTransformer:
     """An untrained model with confident logits (8 times larger: the final norm's gain and bias), so that
-    models of different seeds disagree; a plain Transformer, so that a checkpoint holds it as it is."""
+    models of different seeds disagree; a plain Seq2SeqTransformer, so that a checkpoint holds it as it is."""
     minitf.manual_seed(seed)
-    net = Transformer(dataclasses.replace(CONFIG, **changes)).eval()
+    net = Seq2SeqTransformer(dataclasses.replace(CONFIG, **changes)).eval()
     for p in (net.decoder_norm.weight, net.decoder_norm.bias):
         p.data *= 8.0
     return net
@@ -57,7 +57,7 @@ def limit(source) -> int:
     return min(int(1.5 * len(source) + 10), CONFIG.max_len - 1)
 
 
-def save(path, net: Transformer, tokenizer: BPETokenizer = TOKENIZER):
+def save(path, net: Seq2SeqTransformer, tokenizer: BPETokenizer = TOKENIZER):
     meta = {"model_config": net.config.to_dict(), "tokenizer": tokenizer.to_dict()}
     return str(save_checkpoint(path, net.state_dict(), meta))
 
@@ -90,7 +90,7 @@ def test_the_first_step_is_the_log_of_the_mean_of_the_softmaxes(models):
     assert not np.allclose(probs[0], probs[1], atol=1e-3)
 
 
-class Leaning(Transformer):
+class Leaning(Seq2SeqTransformer):
     """A model that gives token `first` probability ~0.6 and token `second` ~0.4 at every step."""
 
     first = second = 0

@@ -13,7 +13,7 @@ import sacrebleu
 from minitf.autograd import no_grad
 from minitf.cli import main
 from minitf.errors import ConfigError, InputError
-from minitf.nn import Transformer
+from minitf.nn import Seq2SeqTransformer
 from minitf.translation import Translator
 from minitf.translation.evaluate_sets import EvalSet, format_report, report, set_name
 from minitf.translation.forced import score_ids
@@ -262,7 +262,7 @@ def test_forced_decoding_sums_the_models_log_softmax_at_the_reference_tokens(tra
 
 
 def test_forced_decoding_of_an_untrained_model_is_its_log_softmax_too():
-    model = Transformer(TINY_MODEL_CONFIG)
+    model = Seq2SeqTransformer(TINY_MODEL_CONFIG)
     translator = Translator(model, TINY_TOKENIZER)
     score = translator.score(["ab"], ["xyz"])[0]
     assert score.total == pytest.approx(hand_scored(model, TINY_TOKENIZER, "ab", "xyz"), rel=1e-6)

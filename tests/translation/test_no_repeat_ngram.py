@@ -9,7 +9,7 @@ import pytest
 import minitf
 from minitf.cli import main
 from minitf.errors import ConfigError
-from minitf.nn.transformer import Transformer, TransformerConfig
+from minitf.nn.transformer import Seq2SeqTransformer, TransformerConfig
 from minitf.translation.decode import beam_search, greedy_decode, translate_ids
 from minitf.translation.search_steps import _mask_repeats
 
@@ -107,7 +107,7 @@ def test_a_tiny_transformer_never_repeats_an_ngram_and_zero_changes_nothing():
     minitf.manual_seed(3)
     config = TransformerConfig(src_vocab_size=8, tgt_vocab_size=8, d_model=16, n_heads=2, n_encoder_layers=1,
                                n_decoder_layers=1, d_ff=32, dropout=0.0, max_len=40, tie_output=False)
-    model = Transformer(config)
+    model = Seq2SeqTransformer(config)
     model.output_weight.data *= 3.0
     sources = [[3, 4, 5], [6], [7, 3, 3, 4, 5, 6], [5, 5]]
     ids = dict(bos_id=1, eos_id=2, pad_id=0, max_len_a=3.0, max_len_b=8)

@@ -14,7 +14,7 @@ import pytest
 
 from minitf.cli import main
 from minitf.errors import ConfigError, InputError
-from minitf.nn import Transformer
+from minitf.nn import Seq2SeqTransformer
 from minitf.translation import Translator
 from minitf.translation.plots import (MatplotlibMissing, attention_maps, check_png_output, cross_attention,
                                       draw_attention, plot_curves, read_curves, token_label)
@@ -157,14 +157,14 @@ def test_an_output_cut_at_the_length_limit_has_no_eos_row(translator):
 
 def test_cross_attention_is_the_last_decoder_layers_averaged_over_heads():
     config = dataclasses.replace(TINY_MODEL_CONFIG, n_decoder_layers=2)
-    model, d = Transformer(config), config.d_model
+    model, d = Seq2SeqTransformer(config), config.d_model
     last = model.decoder_layers[1].cross_attn
     last.in_proj_weight.data[:d] = 0  # zero queries: every head of the last layer attends uniformly
     last.in_proj_bias.data[:d] = 0
     weights = cross_attention(model, [5, 6, 7], [8, 9], bos_id=1)
     np.testing.assert_allclose(weights, np.full((3, 3), 1 / 3), rtol=1e-6)
     assert "forward" not in vars(last)  # the capture is undone
-    model = Transformer(config)
+    model = Seq2SeqTransformer(config)
     model.decoder_layers[0].cross_attn.in_proj_weight.data[:d] = 0  # the first layer's does not count
     assert not np.allclose(cross_attention(model, [5, 6, 7], [8, 9], bos_id=1), 1 / 3, rtol=1e-3)
 

@@ -8,7 +8,7 @@ import pytest
 import minitf
 from minitf import cli
 from minitf.errors import ConfigError
-from minitf.nn.transformer import Transformer, TransformerConfig
+from minitf.nn.transformer import Seq2SeqTransformer, TransformerConfig
 from minitf.translation.decode import greedy_decode, translate_ids
 from minitf.translation.sampling import Sampling, sampling_probs, top_k_filter, top_p_filter
 from minitf.translation.translator import Translator
@@ -22,7 +22,7 @@ def tiny_model(seed=5):
     minitf.manual_seed(seed)
     config = TransformerConfig(src_vocab_size=10, tgt_vocab_size=10, d_model=16, n_heads=2, n_encoder_layers=1,
                                n_decoder_layers=1, d_ff=32, dropout=0.0, max_len=40, tie_output=False)
-    model = Transformer(config)
+    model = Seq2SeqTransformer(config)
     model.output_weight.data *= 3.0
     return model
 
@@ -123,7 +123,7 @@ BAD = [({"temperature": 0}, "temperature must be a finite number > 0, got 0"),
 
 @pytest.mark.parametrize("options, message", BAD)
 def test_bad_sampling_options_are_refused_by_the_api(options, message):
-    translator = Translator(Transformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
+    translator = Translator(Seq2SeqTransformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace(")", r"\)").replace("]", r"\]")):
         translator.translate(["one"], **{"sample": True, **options})
 
@@ -144,7 +144,7 @@ def test_the_cli_refuses_bad_sampling_flags_in_one_line(capsys, tmp_path, flags,
 
 
 def test_the_cli_samples_reproducibly(capsys, monkeypatch):
-    translator = Translator(Transformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
+    translator = Translator(Seq2SeqTransformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
     monkeypatch.setattr(cli.Translator, "from_checkpoint", lambda *a, **k: translator)
     lines = "one two\nthree\nfour five six\n"
 
@@ -160,7 +160,7 @@ def test_the_cli_samples_reproducibly(capsys, monkeypatch):
 
 
 def test_the_translator_samples_reproducibly():
-    translator = Translator(Transformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
+    translator = Translator(Seq2SeqTransformer(TINY_MODEL_CONFIG), TINY_TOKENIZER)
     sentences = ["one two", "three", "four five"]
     sampled = translator.translate(sentences, sample=True, seed=5, temperature=2.0)
     assert translator.translate(sentences, sample=True, seed=5, temperature=2.0) == sampled

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minitf
-from minitf.nn import Transformer, TransformerConfig
+from minitf.nn import Seq2SeqTransformer, TransformerConfig
 from minitf.tokenizer import BPETokenizer
 from minitf.translation.tokens import SPECIAL_TOKENS
 from minitf.translation import CheckpointError, Translator, save_checkpoint
@@ -116,7 +116,7 @@ def test_missing_checkpoint_is_a_checkpoint_error(tmp_path):
         Translator.from_checkpoint(str(tmp_path / "none.safetensors"))
 
 
-class FavoursSpecials(Transformer):
+class FavoursSpecials(Seq2SeqTransformer):
     """An untrained model whose most likely next tokens are the `favoured` ids, by far."""
 
     favoured: list[int] = []
