@@ -100,7 +100,7 @@ def _check_names(path: Path, refs: dict, expected: dict[str, tuple[int, ...]], t
         raise CheckpointError(f"{path}: missing key(s) {', '.join(missing[:8])}"
                               f"{', ...' if len(missing) > 8 else ''} ({len(missing)} of {len(expected)})")
     allowed = set(expected) | ({"lm_head.weight"} if tied_head else set())
-    unexpected = sorted(set(refs) - allowed)
+    unexpected = sorted(refs[key].name for key in set(refs) - allowed)  # as the file names them
     if unexpected:
         raise CheckpointError(f"{path}: unexpected key(s) {', '.join(unexpected[:8])}"
                               f"{', ...' if len(unexpected) > 8 else ''} (not part of a GPT2LMHeadModel)")
