@@ -30,7 +30,7 @@ def from_vocab_merges(vocab_path: str | os.PathLike, merges_path: str | os.PathL
     """
     vocab_path, merges_path = Path(vocab_path), Path(merges_path)
     try:
-        vocab = _vocab(read_json(vocab_path, "vocab.json"))
+        vocab = _vocab(read_json(vocab_path, "vocab.json"), "the vocabulary")
         byte_ids = _byte_ids(vocab)
     except TokenizerFileError:
         raise
