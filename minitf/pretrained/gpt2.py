@@ -69,6 +69,9 @@ class GPT2Config:
         for name in ("scale_attn_weights", "scale_attn_by_inverse_layer_idx", "tie_word_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"GPT2Config: {name} must be true or false, got {getattr(self, name)!r}")
+        std = self.initializer_range
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
+            raise ValueError(f"GPT2Config: initializer_range must be a number > 0, got {std!r}")
         for name in ("bos_token_id", "eos_token_id"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
@@ -219,12 +222,13 @@ class GPT2LMHeadModel(Module):
     by 1 / sqrt(2 n_layer), zero biases, unit layer-norm scales).
     """
 
-    def __init__(self, config: GPT2Config) -> None:
+    def __init__(self, config: GPT2Config, init_weights: bool = True) -> None:
         super().__init__()
         self.config = config
         self.transformer = GPT2Model(config)
         self.lm_head = _Head(config, self.transformer.wte.weight)
-        self.init_weights()
+        if init_weights:  # False: the weights are about to be loaded
+            self.init_weights()
 
     def init_weights(self) -> None:
         """Draw the weights as HF's ``GPT2PreTrainedModel`` does (from minitf's generator)."""
@@ -295,17 +299,16 @@ def _positions(position_ids: Any, past: int, b: int, t: int, n_positions: int) -
 def _attention_mask(xp: Any, attention_mask: Any, b: int, past: int, t: int) -> Any:
     """The boolean (B or 1, 1, T, past + T) mask of allowed keys, or None for plain causal attention."""
     length = past + t
-    if attention_mask is None:
-        if past == 0 or t == 1:
-            return None if past == 0 else xp.ones((1, 1, 1, length), dtype=bool)
-        keys = np.ones((1, length), dtype=bool)
-    else:
-        keys = np.asarray(_host(attention_mask))
-        if keys.shape != (b, length):
+    keys = np.ones((1, length), dtype=bool)
+    if attention_mask is not None:
+        given = np.asarray(_host(attention_mask))
+        if given.shape != (b, length):
             raise ValueError(f"GPT-2: attention_mask must have shape ({b}, {length}) (batch, cached + new "
-                             f"length), got {keys.shape}")
-        if not np.isin(keys, (0, 1)).all():
+                             f"length), got {given.shape}")
+        if not np.isin(given, (0, 1)).all():
             raise ValueError("GPT-2: attention_mask must hold 1 (real token) and 0 (padding) only")
-        keys = keys.astype(bool)
+        keys = given.astype(bool)
+    if keys.all() and (past == 0 or t == 1):  # no padding: plain causal attention, or all keys
+        return None if past == 0 else xp.ones((1, 1, 1, length), dtype=bool)
     causal = np.arange(length)[None, :] <= past + np.arange(t)[:, None]  # (T, L)
     return xp.asarray(keys[:, None, None, :] & causal[None, None])

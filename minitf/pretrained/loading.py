@@ -32,9 +32,9 @@ def load_gpt2(path: str | os.PathLike, dtype: Any = np.float32) -> tuple[GPT2LMH
     ``tokenizer.json`` or else from ``vocab.json`` + ``merges.txt``."""
     folder = _folder(path)
     config = GPT2Config.from_dict(read_config(folder / "config.json"), str(folder / "config.json"))
-    model = GPT2LMHeadModel(config)
-    model.load_state_dict(read_weights(folder / "model.safetensors", model, dtype), cast=True)
-    return model.to(dtype).eval(), load_tokenizer(folder)
+    model = GPT2LMHeadModel(config, init_weights=False).to(dtype)
+    model.load_state_dict(read_weights(folder / "model.safetensors", model, dtype))
+    return model.eval(), load_tokenizer(folder)
 
 
 def _folder(path: str | os.PathLike) -> Path:

@@ -183,6 +183,22 @@ def test_the_forward_refuses_bad_inputs():
         model(np.array([[1, 2, 3]]), attention_mask=[[1, 2, 1]])
 
 
+@pytest.mark.parametrize("change, message", [
+    (dict(n_layer=0), "n_layer must be a positive integer"), (dict(n_embd="16"), "n_embd must be a positive"),
+    (dict(n_inner=True), "n_inner must be a positive"), (dict(layer_norm_epsilon=0), "layer_norm_epsilon"),
+    (dict(initializer_range=-1.0), "initializer_range"), (dict(eos_token_id=-1), "eos_token_id"),
+    (dict(tie_word_embeddings="yes"), "tie_word_embeddings must be true or false")])
+def test_the_config_refuses_bad_values(change, message):
+    with pytest.raises(ValueError, match=message):
+        GPT2Config(**{**TINY, **change})
+
+
+def test_the_config_round_trips_hf_keys_and_ignores_the_ones_that_change_nothing():
+    config = GPT2Config(**TINY, n_inner=40, activation_function="gelu_pytorch_tanh", eos_token_id=3)
+    data = dict(config.to_dict(), resid_pdrop=0.1, architectures=["GPT2LMHeadModel"], n_ctx=24)
+    assert data["model_type"] == "gpt2" and GPT2Config.from_dict(data) == config
+
+
 # ---- loading a folder -----------------------------------------------------------------------
 
 def write_folder(tmp_path, model, config=None, state=None):
@@ -204,7 +220,16 @@ def test_a_folder_written_by_minitf_loads_back_with_the_same_logits(tmp_path):
     assert tokenizer.encode("ab") == [258]
     double, _ = load_gpt2(tmp_path, dtype=np.float64)
     assert double(ids).dtype == np.float64
-    np.testing.assert_allclose(double(ids).data, model.to(np.float64)(ids).data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(double(ids).data, model.to(np.float64)(ids).data, rtol=1e-12, atol=1e-12)
+
+
+def test_a_float64_file_loads_exactly_in_float64(tmp_path):
+    model = tiny_model(dtype=np.float64)
+    loaded, _ = load_gpt2(write_folder(tmp_path, model), dtype=np.float64)
+    for name, array in model.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[name], array, err_msg=name)
+    ids = np.array([[1, 2, 3]])
+    np.testing.assert_array_equal(loaded(ids).data, model(ids).data)
 
 
 def test_untied_heads_and_hf_keys_without_the_transformer_prefix_load(tmp_path):
