@@ -292,3 +292,19 @@ def test_a_pickle_is_never_read_and_folders_must_be_folders(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(CheckpointError, match="expected a JSON object"):
         load_gpt2(tmp_path)
+
+
+def test_the_cupy_path_keeps_device_arrays_and_equals_the_cpu(fake_gpu):
+    """On the NumPy stand-in for CuPy (tests/fake_gpu.py): padded logits, cached steps and greedy
+    generation on device arrays equal the CPU's."""
+    from fake_gpu import FakeCupyArray
+
+    model = tiny_model()
+    ids, mask = np.array([[5, 6, 7, 8], [0, 0, 7, 8]]), np.array([[1, 1, 1, 1], [0, 0, 1, 1]])
+    on_cpu = model(ids, attention_mask=mask).data, model.generate(ids, 5, attention_mask=mask)
+    for p in model.parameters():
+        p.data = fake_gpu(p.data)
+    logits = model(ids, attention_mask=mask)
+    assert isinstance(logits.data, FakeCupyArray)
+    np.testing.assert_allclose(np.asarray(logits.data), on_cpu[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(model.generate(ids, 5, attention_mask=mask), on_cpu[1])
