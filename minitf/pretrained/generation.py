@@ -39,7 +39,7 @@ def generate(model: Any, ids: Any, max_new_tokens: int, temperature: float = 1.0
     mask = np.ones(ids.shape, dtype=np.int64) if attention_mask is None else np.asarray(attention_mask)
     if mask.shape != ids.shape:
         raise ValueError(f"generate: attention_mask has shape {mask.shape}, ids {ids.shape}")
-    if ids.shape[1] and not (mask[:, -1] == 1).all():
+    if not (mask[:, -1] == 1).all():
         raise ValueError("generate: the batch must be left-padded (every row's last attention_mask entry 1)")
     limit = getattr(getattr(model, "config", None), "n_positions", None)
     if limit is not None and ids.shape[1] + max_new_tokens > limit:
