@@ -8,7 +8,8 @@ layout: a weight of shape (in, out), the transpose of ``nn.Linear``'s. Attention
 ``F.scaled_dot_product_attention``; ``attention_mask`` (B, L) marks real tokens with 1 as HF's does,
 for right or left padding. Positions default to HF's forward (0, 1, ... from the cached length,
 whatever the padding); pass ``position_ids`` (``generation.positions_from_mask`` gives HF ``generate``'s, which
-count real tokens only) for left padding.
+count real tokens only) for left padding. There is no dropout: the model is for inference
+(HF's dropout rates in config.json are ignored).
 """
 from __future__ import annotations
 
