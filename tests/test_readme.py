@@ -101,3 +101,20 @@ def test_higher_order_examples_run_and_gradgradcheck_catches_the_wrong_rule(caps
     assert namespace["x"].grad is not None and namespace["hessian"].shape == (3, 3)
     run(next(b for b in blocks if "def cube(" in b), namespace, "<README.md gradgradcheck example>")
     assert "gradient mismatch" in capsys.readouterr().out
+
+
+def test_pretrained_example_runs_on_a_folder_written_by_minitf(tmp_path, capsys):
+    import json
+
+    import minitf
+    from minitf.pretrained import GPT2Config, GPT2LMHeadModel
+    from tests.hf_files import hf_file
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=259, n_positions=64, n_embd=8, n_layer=1, n_head=2))
+    (tmp_path / "config.json").write_text(json.dumps(model.config.to_dict()))
+    minitf.save(model.state_dict(remove_duplicate=True), tmp_path / "model.safetensors")
+    hf_file(tmp_path)  # a tokenizer.json
+    block = next(b for b in python_blocks() if "load_gpt2" in b)
+    namespace: dict = {}
+    run(block.replace('"path/to/gpt2"', repr(str(tmp_path))), namespace)
+    assert namespace["logits"].shape == (1, 22, 259) and namespace["out"].shape == (1, 42)
+    assert capsys.readouterr().out.startswith("The meaning of life is")

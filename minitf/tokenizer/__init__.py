@@ -10,12 +10,14 @@ Modules: :mod:`.bpe` (the tokenizer, encode/decode), :mod:`.train` (learning mer
 :mod:`.bulk_merge` (merging a frequent pair with NumPy), :mod:`.dropout` (BPE-dropout),
 :mod:`.vocab` (ids and their checks), :mod:`.patterns` (pre-split regexes),
 :mod:`.corpus` (streaming texts and files), :mod:`.serialization` (the JSON format),
-:mod:`.huggingface` (reading ``tokenizer.json``), :mod:`.cli` (command line).
+:mod:`.huggingface` (reading ``tokenizer.json``), :mod:`.vocab_merges` (GPT-2's ``vocab.json`` and
+``merges.txt``), :mod:`.cli` (command line).
 """
 
 from .bpe import BPETokenizer
 from .patterns import GPT2_PATTERN, GPT4_PATTERN, PATTERNS, PatternTimeoutError
 from .serialization import TokenizerFileError
+from .vocab_merges import from_vocab_merges
 
 __all__ = ["BPETokenizer", "TokenizerFileError", "GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS",
-           "PatternTimeoutError"]
+           "PatternTimeoutError", "from_vocab_merges"]

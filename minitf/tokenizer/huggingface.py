@@ -141,14 +141,14 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _vocab(vocab: Any) -> dict[str, int]:
+def _vocab(vocab: Any, field: str = "model.vocab") -> dict[str, int]:
     if not isinstance(vocab, dict):
-        raise ValueError(f"model.vocab must be an object of token -> id, got {type(vocab).__name__}")
+        raise ValueError(f"{field} must be an object of token -> id, got {type(vocab).__name__}")
     if len(vocab) > MAX_VOCAB_SIZE:
-        raise ValueError(f"model.vocab holds {len(vocab):,} tokens, more than the limit of {MAX_VOCAB_SIZE:,}")
+        raise ValueError(f"{field} holds {len(vocab):,} tokens, more than the limit of {MAX_VOCAB_SIZE:,}")
     for token, token_id in vocab.items():
         if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < MAX_VOCAB_SIZE:
-            raise ValueError(f"model.vocab[{token!r}] must be an integer id in 0 .. {MAX_VOCAB_SIZE - 1}, "
+            raise ValueError(f"{field}[{token!r}] must be an integer id in 0 .. {MAX_VOCAB_SIZE - 1}, "
                              f"got {token_id!r:.40}")
     return vocab
 

@@ -21,34 +21,9 @@ from typing import Iterable
 
 import numpy as np
 
+from ..nn.sampling import draw, sampling_probs, top_k_filter, top_p_filter
+
 __all__ = ["Sampling", "top_k_filter", "top_p_filter", "sampling_probs"]
-
-
-def top_k_filter(scores: np.ndarray, k: int | None) -> np.ndarray:
-    """(R, V) scores with all but the k highest of each row set to -inf (ties: the lower id kept)."""
-    if k is None or k >= scores.shape[-1]:
-        return scores
-    order = np.argsort(-scores, axis=-1, kind="stable")
-    out = np.full_like(scores, -np.inf)
-    kept = order[:, :k]
-    rows = np.arange(scores.shape[0])[:, None]
-    out[rows, kept] = scores[rows, kept]
-    return out
-
-
-def top_p_filter(probs: np.ndarray, p: float) -> np.ndarray:
-    """(R, V) probabilities with each row cut to its smallest set of most likely tokens whose mass is
-    >= p (ties: the lower id first), renormalized. p = 1 returns `probs` as they are."""
-    if p >= 1.0:
-        return probs
-    order = np.argsort(-probs, axis=-1, kind="stable")
-    rows = np.arange(probs.shape[0])[:, None]
-    sorted_probs = probs[rows, order]
-    before = np.cumsum(sorted_probs, axis=-1) - sorted_probs  # mass of the more likely tokens
-    keep = np.zeros(probs.shape, dtype=bool)
-    keep[rows, order] = before < p * sorted_probs.sum(axis=-1, keepdims=True)
-    out = np.where(keep, probs, 0.0)
-    return out / out.sum(axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -67,18 +42,4 @@ class Sampling:
     def draw(self, logits: np.ndarray, generators: list[np.random.Generator]) -> np.ndarray:
         """One token id per row of (R, V) logits (-inf: excluded), row r drawn with generators[r]."""
         probs = sampling_probs(logits, self.temperature, self.top_k, self.top_p)
-        cdf = np.cumsum(probs, axis=-1)
-        # u in (0, 1]: the first token whose cumulative mass reaches u * total has a positive probability
-        u = np.array([1.0 - g.random() for g in generators]) * cdf[:, -1]
-        return np.minimum((cdf < u[:, None]).sum(axis=-1), probs.shape[-1] - 1)
-
-
-def sampling_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
-                   top_p: float = 1.0) -> np.ndarray:
-    """The distribution tokens are drawn from: softmax(logits / temperature), cut by top-k and top-p.
-
-    Computed in float64 from logits - max, so that a tiny temperature gives 0 and 1, not inf / inf."""
-    scores = top_k_filter(np.asarray(logits, dtype=np.float64), top_k)
-    scores = (scores - scores.max(axis=-1, keepdims=True)) / temperature
-    probs = np.exp(scores)
-    return top_p_filter(probs / probs.sum(axis=-1, keepdims=True), top_p)
+        return draw(probs, np.array([g.random() for g in generators]))
