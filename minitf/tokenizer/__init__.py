@@ -11,11 +11,14 @@ Modules: :mod:`.bpe` (the tokenizer, encode/decode), :mod:`.train` (learning mer
 :mod:`.vocab` (ids and their checks), :mod:`.patterns` (pre-split regexes),
 :mod:`.corpus` (streaming texts and files), :mod:`.serialization` (the JSON format),
 :mod:`.huggingface` (reading ``tokenizer.json``), :mod:`.cli` (command line).
+:mod:`.wordpiece` is BERT's WordPiece tokenizer read from a ``tokenizer.json`` (:mod:`.wordpiece_file`
+checks the file, :mod:`.bert_text` holds the normalizer and pre-tokenizer).
 """
 
 from .bpe import BPETokenizer
 from .patterns import GPT2_PATTERN, GPT4_PATTERN, PATTERNS, PatternTimeoutError
 from .serialization import TokenizerFileError
+from .wordpiece import Encoding, WordPieceTokenizer
 
 __all__ = ["BPETokenizer", "TokenizerFileError", "GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS",
-           "PatternTimeoutError"]
+           "PatternTimeoutError", "WordPieceTokenizer", "Encoding"]
