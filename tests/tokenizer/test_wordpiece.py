@@ -1,59 +1,19 @@
 """WordPiece (BERT) tokenizer: hand-checked encodings of a tiny vocabulary, the file checks, and the
 same ids, type ids, offsets and masks as Hugging Face ``tokenizers`` (skipped without it)."""
-import json
 import os
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from minilm_files import minilm_folder
+from bert_files import VOCAB, minilm_folder, tiny_file
 from minitf.tokenizer.bert_text import BertNormalizer, bert_pre_tokenize
 from minitf.tokenizer.wordpiece import WordPieceTokenizer
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "##s", "##at", "c", "a",
-         "t", "s", "!", "?", ",", "-", "cafe", "naive", "中", "文", "un", "##believ", "##able", "##ly",
-         "'", "$", "1", "##0", "angstrom", "e", "x", "##x"]
 TEXTS = ["The cats sat!", "Café NAÏVE, unbelievably", "中文cat", "cat\u0000\u200bsat", "  the\t\ncat  ",
          "", " ", "x" * 7, "x" * 8, "zebra", "$10?!", "don't", "Ångström", "the [MASK] cat", "cat[SEP]sat",
          "\u00a0the\u3000cat\u2028", "ｃａｔ", "cats-sat", "é", "\ufffdcat"]
-
-
-def tiny_file(tmp_path, **changes):
-    """A tokenizer.json of the BERT layout over VOCAB, written by hand."""
-    specials = {"[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
-                "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}}
-    data = {
-        "version": "1.0", "truncation": None, "padding": None,
-        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-                          "normalized": False, "special": True} for i, t in enumerate(VOCAB[:5])],
-        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
-                       "strip_accents": None, "lowercase": True},
-        "pre_tokenizer": {"type": "BertPreTokenizer"},
-        "post_processor": {"type": "TemplateProcessing",
-                           "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
-                                      {"Sequence": {"id": "A", "type_id": 0}},
-                                      {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
-                           "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
-                                    {"Sequence": {"id": "A", "type_id": 0}},
-                                    {"SpecialToken": {"id": "[SEP]", "type_id": 0}},
-                                    {"Sequence": {"id": "B", "type_id": 1}},
-                                    {"SpecialToken": {"id": "[SEP]", "type_id": 1}}],
-                           "special_tokens": specials},
-        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
-        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-                  "max_input_chars_per_word": 7, "vocab": {t: i for i, t in enumerate(VOCAB)}},
-    }
-    for key, value in changes.items():
-        section, _, field = key.partition("__")
-        if field:
-            data[section][field] = value
-        else:
-            data[section] = value
-    path = tmp_path / "tokenizer.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
 
 
 # ---- without tokenizers ------------------------------------------------------------------------
