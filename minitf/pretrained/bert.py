@@ -162,16 +162,14 @@ class BertModel(Module):
         if ids.shape[1] > c.max_position_embeddings:
             raise ValueError(f"BertModel: {ids.shape[1]} tokens, more than max_position_embeddings "
                              f"{c.max_position_embeddings}")
-        checked = [ids]
-        for name, value, high in (("attention_mask", mask, None), ("token_type_ids", types, c.type_vocab_size)):
-            value = xp.ones_like(ids) if value is None and high is None else xp.zeros_like(ids) if value is None \
-                else xp.asarray(value.data if isinstance(value, Tensor) else value)
+        mask = xp.ones_like(ids) if mask is None else xp.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        types = xp.zeros_like(ids) if types is None else xp.asarray(types.data if isinstance(types, Tensor) else types)
+        for name, value in (("attention_mask", mask), ("token_type_ids", types)):
             if value.shape != ids.shape:
                 raise ValueError(f"BertModel: {name} has shape {value.shape}, ids {ids.shape}")
-            if high is not None and value.size and (int(value.min()) < 0 or int(value.max()) >= high):
-                raise ValueError(f"BertModel: token_type_ids must be in 0 .. {high - 1}")
-            checked.append(value)
-        return checked[0], checked[1], checked[2]
+        if types.size and (int(types.min()) < 0 or int(types.max()) >= c.type_vocab_size):
+            raise ValueError(f"BertModel: token_type_ids must be in 0 .. {c.type_vocab_size - 1}")
+        return ids, mask, types
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """(len(texts), hidden_size) float NumPy array of pooled (and, as the folder says, normalized)
@@ -240,7 +238,7 @@ def load_bert(path: str | Path) -> tuple[BertModel, WordPieceTokenizer]:
         raise FileNotFoundError(f"load_bert: model folder {folder} not found")
     config = read_config(folder)
     tokenizer = WordPieceTokenizer.from_file(folder / "tokenizer.json")
-    too_big = max(tokenizer.vocab.values(), default=0)
+    too_big = tokenizer.max_id
     if too_big >= config.vocab_size:
         raise ValueError(f"load_bert: {folder / 'tokenizer.json'} has token id {too_big}, beyond the model's "
                          f"vocab_size {config.vocab_size}")

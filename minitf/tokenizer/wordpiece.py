@@ -74,6 +74,14 @@ class WordPieceTokenizer:
     def vocab_size(self) -> int:
         return len(self.vocab)
 
+    @property
+    def max_id(self) -> int:
+        """The largest id this tokenizer can produce (vocabulary, added, template and pad tokens)."""
+        ids = list(self.vocab.values()) + [self.padding.pad_id if self.padding else 0]
+        if self.spec.template is not None:
+            ids += [i for ids_ in self.spec.template.specials.values() for i in ids_]
+        return max(ids)
+
     def token_to_id(self, token: str) -> int | None:
         return self.vocab.get(token)
 
@@ -116,9 +124,11 @@ class WordPieceTokenizer:
             raise TypeError("encode_batch takes a list of texts or (text, pair) tuples, got one str")
         encodings = []
         for i, item in enumerate(inputs):
-            text, pair = (item, None) if isinstance(item, str) else (tuple(item) + (None,))[:2] \
-                if isinstance(item, (tuple, list)) and len(item) == 2 else (None, None)
-            if text is None:
+            if isinstance(item, str):
+                text, pair = item, None
+            elif isinstance(item, (tuple, list)) and len(item) == 2:
+                text, pair = item
+            else:
                 raise TypeError(f"encode_batch: inputs[{i}] must be a str or a (text, pair) tuple, got "
                                 f"{type(item).__name__}")
             encodings.append(self._encode_one(text, pair, add_special_tokens))

@@ -7,7 +7,9 @@ Supported: model ``WordPiece``; normalizer ``BertNormalizer`` or none; pre-token
 ``lstrip``/``rstrip``/``single_word``). The decoder is not used. Anything else raises ValueError
 naming it. The file is untrusted: its size is checked before it is read (``MAX_FILE_BYTES``), the
 vocabulary and added tokens are capped (``MAX_VOCAB_SIZE``, ``MAX_SPECIAL_TOKENS``), and every field
-read is type-checked with an error naming it.
+read is type-checked with an error naming it. Vocabulary tokens have at most ``MAX_TOKEN_CHARS``
+characters and ``max_input_chars_per_word`` is at most ``MAX_WORD_CHARS``, which bounds the work per
+character of text.
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from .bert_text import BertNormalizer
 from .serialization import read_json
 from .vocab import MAX_SPECIAL_TOKEN_CHARS, MAX_SPECIAL_TOKENS, MAX_VOCAB_SIZE
 
-MAX_LENGTH = 1 << 20  # truncation and padding lengths, max_input_chars_per_word
+MAX_LENGTH = 1 << 20  # truncation and padding lengths
+MAX_WORD_CHARS = 10_000  # max_input_chars_per_word
+MAX_TOKEN_CHARS = 200  # a vocabulary token (BERT's longest have about 20): bounds the pieces tried per character
 
 
 @dataclass
@@ -76,7 +80,8 @@ def _spec(data: dict[str, Any]) -> WordPieceSpec:
     vocab = _vocab(model.get("vocab"))
     spec = WordPieceSpec(vocab, _string(model.get("unk_token", "[UNK]"), "model.unk_token"),
                          _string(model.get("continuing_subword_prefix", "##"), "model.continuing_subword_prefix"),
-                         _int(model.get("max_input_chars_per_word", 100), "model.max_input_chars_per_word", 1))
+                         _int(model.get("max_input_chars_per_word", 100), "model.max_input_chars_per_word", 1,
+                              MAX_WORD_CHARS))
     if spec.unk_token not in vocab:
         raise ValueError(f"model.unk_token {spec.unk_token!r} is not in the vocabulary")
     spec.normalizer = _normalizer(data.get("normalizer"))
@@ -131,6 +136,9 @@ def _vocab(vocab: Any) -> dict[str, int]:
         raise ValueError(f"model.vocab holds {len(vocab):,} tokens, more than the limit of {MAX_VOCAB_SIZE:,}")
     for token, token_id in vocab.items():
         _int(token_id, f"model.vocab[{token[:40]!r}]", 0, MAX_VOCAB_SIZE - 1)
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            raise ValueError(f"model.vocab token {token[:40]!r} has {len(token):,} characters; tokens must "
+                             f"have 1 .. {MAX_TOKEN_CHARS}")
     return vocab
 
 

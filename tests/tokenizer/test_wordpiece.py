@@ -77,6 +77,8 @@ def test_truncation_and_padding(tmp_path):
     ({"model__unk_token": "<unk>"}, "unk_token '<unk>' is not in the vocabulary"),
     ({"model__vocab": {"a": -1}}, "model.vocab['a'] must be an integer"),
     ({"model__max_input_chars_per_word": "7"}, "max_input_chars_per_word must be an integer"),
+    ({"model__max_input_chars_per_word": 10**6}, "max_input_chars_per_word must be an integer in 1 .. 10000"),
+    ({"model__vocab": {"[UNK]": 0, "a" * 201: 1}}, "has 201 characters; tokens must have 1 .. 200"),
     ({"normalizer__lowercase": "yes"}, "normalizer.lowercase must be true or false"),
     ({"added_tokens": [{"id": 9, "content": "[X]", "lstrip": True}]}, "lstrip true is not supported"),
     ({"added_tokens": [{"id": "9", "content": "[X]"}]}, "added_tokens[0].id must be an integer"),
