@@ -270,3 +270,21 @@ def test_minilm_hidden_states_equal_transformers(minilm):
             np.testing.assert_allclose(ours.hidden_states[layer].data, theirs.hidden_states[layer].numpy(),
                                        atol=atol, rtol=0, err_msg=f"{dtype} layer {layer}")
         np.testing.assert_allclose(ours.attentions[2].data, theirs.attentions[2].numpy(), atol=atol / 10, rtol=0)
+
+
+def test_the_device_path_keeps_device_arrays_and_equals_the_cpu(tiny, fake_gpu):
+    """On the NumPy stand-in for CuPy (tests/fake_gpu.py): states stay device arrays, NumPy ids are
+    moved to the device, and encode gives the CPU's embeddings back as a NumPy array."""
+    from fake_gpu import FakeCupyArray
+    model, tokenizer = load_bert(tiny)
+    on_cpu = model.encode(TINY_TEXTS)
+    ids, mask, types = batch(tokenizer, TINY_TEXTS[:3])
+    cpu_states = model(ids, mask, types).last_hidden_state.data
+    for p in model.parameters():
+        p.data = fake_gpu(p.data)
+    out = model(ids, mask, types, output_attentions=True)
+    assert isinstance(out.last_hidden_state.data, FakeCupyArray) and isinstance(out.attentions[0].data, FakeCupyArray)
+    np.testing.assert_allclose(np.asarray(out.last_hidden_state.data), cpu_states, rtol=1e-5, atol=1e-6)
+    on_device = model.encode(TINY_TEXTS)
+    assert type(on_device) is np.ndarray
+    np.testing.assert_allclose(on_device, on_cpu, rtol=1e-5, atol=1e-6)

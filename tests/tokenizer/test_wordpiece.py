@@ -148,6 +148,7 @@ def test_the_model_tokenizer_equals_huggingface(both):
     ours, theirs = both
     for text in SENTENCES:
         assert_same(ours.encode(text), theirs.encode(text), text)  # the file pads to 128
+        assert_same(ours.encode(text, add_special_tokens=False), theirs.encode(text, add_special_tokens=False), text)
     for a, b in zip(SENTENCES, SENTENCES[1:] + SENTENCES[:1]):
         assert_same(ours.encode(a, b), theirs.encode(a, b), (a, b))
 
