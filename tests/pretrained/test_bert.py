@@ -11,7 +11,7 @@ import pytest
 
 from bert_files import TINY_CONFIG, minilm_folder, tiny_bert_folder
 from minitf.pretrained.bert import BertModel, load_bert
-from minitf.serialization import CheckpointError, load
+from minitf.serialization import CheckpointError, load, save
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 TINY_TEXTS = ["the cat sat!", "Café NAÏVE, unbelievably", "中文 cat", "", "the cats sat on the cat, the cat sat",
@@ -109,13 +109,16 @@ def test_a_sentence_encodes_the_same_alone_or_in_a_padded_batch(tiny):
     assert together.dtype == np.float32
 
 
-def test_prefixed_keys_and_a_folder_without_pooler_load(tmp_path, tiny):
+def test_prefixed_keys_a_minitf_saved_state_and_a_folder_without_pooler_load(tmp_path, tiny):
     prefixed = tiny_bert_folder(tmp_path / "prefixed", prefix="bert.")
     a, b = load_bert(tiny)[0], load_bert(prefixed)[0]
     np.testing.assert_array_equal(a.encode(TINY_TEXTS), b.encode(TINY_TEXTS))
     names = set(a.state_dict())
     assert "encoder.layer.1.attention.self.query.weight" in names and "pooler.dense.bias" in names
     assert "embeddings.LayerNorm.weight" in names and len(names) == 5 + 2 * 16 + 2
+    copy = shutil.copytree(tiny, tmp_path / "copy")  # its state dict saved by minitf loads back the same
+    save(a.state_dict(), copy / "model.safetensors")
+    np.testing.assert_array_equal(load_bert(copy)[0].encode(TINY_TEXTS), a.encode(TINY_TEXTS))
     no_pooler = tiny_bert_folder(tmp_path / "nopool", drop="pooler.dense.weight")
     model = load_bert(no_pooler)[0]
     assert "pooler.dense.weight" not in model.state_dict() and model([[2, 3]]).pooler_output is None
@@ -167,6 +170,9 @@ def test_a_mis_shaped_weight_a_missing_file_and_unknown_modules_are_named(tmp_pa
     (other / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="config.json not found"):
         load_bert(other)
+    (tiny_bert_folder(tmp_path / "untokenized") / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match="tokenizer.json not found"):
+        load_bert(tmp_path / "untokenized")
     dense = tiny_bert_folder(tmp_path / "dense")
     (dense / "modules.json").write_text(json.dumps([{"path": "", "type": "sentence_transformers.models.Transformer"},
                                                     {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
