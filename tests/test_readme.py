@@ -108,7 +108,7 @@ def test_pretrained_example_runs_on_a_folder_written_by_minitf(tmp_path, capsys)
 
     import minitf
     from minitf.pretrained import GPT2Config, GPT2LMHeadModel
-    from tests.hf_files import hf_file
+    from hf_files import hf_file
     model = GPT2LMHeadModel(GPT2Config(vocab_size=259, n_positions=64, n_embd=8, n_layer=1, n_head=2))
     (tmp_path / "config.json").write_text(json.dumps(model.config.to_dict()))
     minitf.save(model.state_dict(remove_duplicate=True), tmp_path / "model.safetensors")

@@ -9,7 +9,7 @@ import pytest
 import minitf
 from minitf.pretrained import GPT2Config, GPT2LMHeadModel, load_gpt2, positions_from_mask
 from minitf.serialization import CheckpointError
-from tests.hf_files import hf_file
+from hf_files import hf_file
 
 TINY = dict(vocab_size=259, n_positions=24, n_embd=16, n_layer=2, n_head=4)
 
