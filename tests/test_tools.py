@@ -302,3 +302,39 @@ def test_bench_rnn_runs_minitf_on_the_tiny_config():
     rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in done.stdout.splitlines()
             if line.startswith("| lstm") or line.startswith("| gru")}
     assert set(rows) == {"lstm", "gru", "lstm_cell_loop"} and all(ms > 0 for ms in rows.values())
+
+
+def run_bench_pretrained(folder: Path, *extra: str) -> dict:
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_pretrained.py"), str(folder), "--config", "tiny",
+                           "--rounds", "1", "--repeats", "1", "--warmup", "0", *extra], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "machine: " in done.stdout
+    return {line.split("|")[1].strip(): [float(c.replace(",", "")) for c in line.split("|")[2:-1]]
+            for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line
+            and not line.startswith("| measure")}
+
+
+def test_bench_pretrained_runs_minitf_on_a_tiny_random_folder(tmp_path):
+    import numpy as np
+
+    from bert_files import TINY_CONFIG, tiny_bert_folder
+    from minitf.pretrained._bert_config import BertConfig
+    from minitf.pretrained._bert_weights import expected_shapes
+    rows = run_bench_pretrained(tiny_bert_folder(tmp_path / "tiny"), "--only", "minitf")
+    assert set(rows) == {"encode (sentences/s)", "fine-tuning step (ms)", "parameters (MB)",
+                         "RSS growth on load (MB)"}
+    assert all(len(v) == 1 for v in rows.values())
+    assert rows["encode (sentences/s)"][0] > 0 and rows["fine-tuning step (ms)"][0] > 0
+    shapes = expected_shapes(BertConfig.from_dict(TINY_CONFIG), pooler=True).values()
+    floats = sum(int(np.prod(s)) for s in shapes)  # the tiny BERT's float32 weights, pooler included
+    assert rows["parameters (MB)"][0] == pytest.approx(floats * 4 / 2**20, abs=5e-4)
+
+
+@pytest.mark.slow
+def test_bench_pretrained_compares_with_sentence_transformers_on_a_tiny_folder(tmp_path):
+    pytest.importorskip("sentence_transformers", reason="pip install -e '.[pretrained]' to compare")
+    from bert_files import tiny_bert_folder
+    rows = run_bench_pretrained(tiny_bert_folder(tmp_path / "tiny"))
+    assert all(len(v) == 3 and v[0] > 0 and v[1] > 0 for v in rows.values())
+    assert rows["parameters (MB)"][2] == 1.0  # the same weights in both
