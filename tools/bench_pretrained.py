@@ -17,6 +17,7 @@ and the median of the per-round ratios:
              default attention) with its own dropout set to 0, as minitf's encoder has none
   memory     the loaded encoder's parameter bytes, and the growth of the process's resident memory
              (/proc/self/statm, else the peak from resource.getrusage) over loading it, imports done first
+             (what a library imports lazily while loading still counts)
 The sentences are generated (examples/finetune_classifier.py), so nothing is downloaded.
 """
 from __future__ import annotations
