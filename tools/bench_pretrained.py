@@ -14,7 +14,7 @@ and the median of the per-round ratios:
              AdamW step (lr 5e-5, weight decay 0.01 on every parameter) of the encoder with the fine-tuning
              example's head (mean of the last hidden states over real tokens, dropout 0.1, a linear layer),
              on a fixed (batch, length) batch of token ids; PyTorch runs transformers' `BertModel` (its
-             default attention) with its own dropout set to 0, as minitf's encoder has none
+             default attention); both with the folder's dropout inside the encoder (train mode)
   memory     the loaded encoder's parameter bytes, and the growth of the process's resident memory
              (/proc/self/statm, else the peak from resource.getrusage) over loading it, imports done first
              (what a library imports lazily while loading still counts)
@@ -188,7 +188,7 @@ def torch_measures(ex, args: argparse.Namespace, c: dict) -> dict:
     encode_ms = timed(lambda: st.encode(texts, batch_size=c["encode_batch"], convert_to_numpy=True),
                       args.repeats, args.warmup)
     torch.manual_seed(0)
-    bert = BertModel.from_pretrained(str(args.model), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    bert = BertModel.from_pretrained(str(args.model))  # the folder's dropout (0.1), as minitf's
     dropout, head = torch.nn.Dropout(0.1), torch.nn.Linear(bert.config.hidden_size, c["classes"])
     params = list(bert.parameters()) + list(head.parameters())
     bert.train()

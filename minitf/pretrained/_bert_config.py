@@ -31,6 +31,8 @@ class BertConfig:
     type_vocab_size: int = 2
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
+    hidden_dropout_prob: float = 0.1  # in train mode only (fine-tuning), as Hugging Face's
+    attention_probs_dropout_prob: float = 0.1
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "config") -> "BertConfig":
@@ -55,6 +57,10 @@ class BertConfig:
 
 
 def _check(name: str, value: Any, source: str) -> Any:
+    if name.endswith("dropout_prob"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"{source}: {name} must be a probability in [0, 1), got {value!r:.60}")
+        return float(value)
     if name == "layer_norm_eps":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
             raise ValueError(f"{source}: layer_norm_eps must be a number in (0, 1), got {value!r:.60}")

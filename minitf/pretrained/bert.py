@@ -6,8 +6,8 @@ sentence-transformers folders (e.g. all-MiniLM-L6-v2).
 >>> out = model(ids, attention_mask, token_type_ids, output_hidden_states=True,
 ...             output_attentions=True)                                     # doctest: +SKIP
 
-The layers are Hugging Face's ``BertModel`` (post-LN): embeddings (word + position + token type,
-then LayerNorm), then per layer self-attention over the keys the attention mask allows, its output
+The layers are Hugging Face's ``BertModel`` (post-LN; dropout as its config says, in train mode only):
+embeddings (word + position + token type, then LayerNorm), then per layer self-attention over the keys the attention mask allows, its output
 projection, residual and LayerNorm, then intermediate dense + GELU (erf), output dense, residual and
 LayerNorm; an optional pooler (tanh of a dense layer on the first token). Parameter names equal
 Hugging Face's keys (``embeddings.word_embeddings.weight``, ``encoder.layer.0.attention.self.query.weight``,
@@ -47,16 +47,18 @@ class BertOutput:
 
 
 class _Dense(Module):
-    """A ``dense`` Linear (and a ``LayerNorm`` when ``eps`` is given), as Hugging Face names them."""
+    """A ``dense`` Linear (and a ``LayerNorm`` when ``eps`` is given), as Hugging Face names them;
+    forward: LayerNorm(dropout(dense(x)) + residual), dropout in train mode only."""
 
-    def __init__(self, n_in: int, n_out: int, eps: float | None = None) -> None:
+    def __init__(self, n_in: int, n_out: int, eps: float | None = None, dropout: float = 0.0) -> None:
         super().__init__()
         self.dense = Linear(n_in, n_out)
+        self.dropout = dropout
         if eps is not None:
             self.LayerNorm = LayerNorm(n_out, eps)
 
     def forward(self, x: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dense(x) + residual)
+        return self.LayerNorm(F.dropout(self.dense(x), self.dropout, self.training) + residual)
 
 
 class BertEmbeddings(Module):
@@ -66,12 +68,13 @@ class BertEmbeddings(Module):
         self.position_embeddings = Embedding(c.max_position_embeddings, c.hidden_size)
         self.token_type_embeddings = Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = LayerNorm(c.hidden_size, c.layer_norm_eps)
+        self.dropout = c.hidden_dropout_prob
 
     def forward(self, ids: Any, token_type_ids: Any) -> Tensor:
         xp = backend.get_array_module(ids)
         positions = xp.arange(ids.shape[1])[None, :]
         x = self.word_embeddings(ids) + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
-        return self.LayerNorm(x)
+        return F.dropout(self.LayerNorm(x), self.dropout, self.training)
 
 
 class BertSelfAttention(Module):
@@ -79,6 +82,7 @@ class BertSelfAttention(Module):
         super().__init__()
         self.heads = c.num_attention_heads
         self.query, self.key, self.value = (Linear(c.hidden_size, c.hidden_size) for _ in range(3))
+        self.dropout = c.attention_probs_dropout_prob
 
     def forward(self, x: Tensor, allowed: Any, weights: bool) -> tuple[Tensor, Tensor | None]:
         """(B, L, H) -> (B, L, H) context and, if ``weights``, the (B, heads, L, L) probabilities."""
@@ -88,7 +92,8 @@ class BertSelfAttention(Module):
             return t.reshape(b, length, self.heads, hidden // self.heads).permute(0, 2, 1, 3)
 
         out = F.scaled_dot_product_attention(heads(self.query(x)), heads(self.key(x)), heads(self.value(x)),
-                                             mask=allowed, return_weights=weights)
+                                             mask=allowed, return_weights=weights,
+                                             dropout_p=self.dropout if self.training else 0.0)
         context, probs = out if weights else (out, None)
         return context.permute(0, 2, 1, 3).reshape(b, length, hidden), probs
 
@@ -97,7 +102,7 @@ class BertAttention(Module):
     def __init__(self, c: BertConfig) -> None:
         super().__init__()
         setattr(self, "self", BertSelfAttention(c))  # Hugging Face's key: attention.self.query...
-        self.output = _Dense(c.hidden_size, c.hidden_size, c.layer_norm_eps)
+        self.output = _Dense(c.hidden_size, c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob)
 
     def forward(self, x: Tensor, allowed: Any, weights: bool) -> tuple[Tensor, Tensor | None]:
         context, probs = getattr(self, "self")(x, allowed, weights)
@@ -109,7 +114,7 @@ class BertLayer(Module):
         super().__init__()
         self.attention = BertAttention(c)
         self.intermediate = _Dense(c.hidden_size, c.intermediate_size)
-        self.output = _Dense(c.intermediate_size, c.hidden_size, c.layer_norm_eps)
+        self.output = _Dense(c.intermediate_size, c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob)
 
     def forward(self, x: Tensor, allowed: Any, weights: bool) -> tuple[Tensor, Tensor | None]:
         a, probs = self.attention(x, allowed, weights)

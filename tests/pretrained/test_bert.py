@@ -294,3 +294,16 @@ def test_the_device_path_keeps_device_arrays_and_equals_the_cpu(tiny, fake_gpu):
     on_device = model.encode(TINY_TEXTS)
     assert type(on_device) is np.ndarray
     np.testing.assert_allclose(on_device, on_cpu, rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_acts_in_train_mode_only(tmp_path):
+    """Hugging Face's dropout (hidden and attention probabilities, from config.json) in train mode;
+    evaluation and encode() are deterministic."""
+    model, tokenizer = load_bert(tiny_bert_folder(tmp_path / "tiny"))
+    ids = np.array([tokenizer.encode("the cat sat").ids])
+    model.eval()
+    first = model(ids).last_hidden_state.numpy()
+    np.testing.assert_array_equal(first, model(ids).last_hidden_state.numpy())
+    model.train()
+    assert model.config.hidden_dropout_prob > 0
+    assert not np.allclose(model(ids).last_hidden_state.numpy(), first)
