@@ -20,6 +20,8 @@ Training: AdamW (no weight decay on biases and LayerNorm), a learning rate risin
 first --warmup fraction of the steps and then falling linearly to 0 (`LambdaLR`), gradient clipping at
 norm 1 (`clip_grad_norm_`), dropout active in training mode; validation accuracy after each epoch, test
 accuracy at the end, and the time per step. --freeze-encoder trains only the head (a fast baseline).
+`tools/bench_pretrained.py FOLDER --case finetune` runs this same fine-tuning (data, schedule, loop) in
+PyTorch/transformers too and compares accuracy and time per step.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import copy
 import random
 import time
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -35,6 +38,7 @@ import minitf as mt
 import minitf.functional as F
 from minitf import nn, optim
 from minitf.pretrained.bert import load_bert
+from minitf.tokenizer.wordpiece import WordPieceTokenizer
 
 TOPICS = {
     "sports": (["match", "tournament", "final", "race", "derby", "relay", "championship", "playoff", "marathon",
@@ -70,6 +74,8 @@ TEMPLATES = {
              "The whole town remembers how the {thing} {event}."],
 }
 LABELS = list(TOPICS)
+EVAL_BATCH_SIZE = 64  # sentences per batch when measuring accuracy
+CLIP_NORM = 1.0  # the largest total gradient norm of a step
 
 
 def words(topic: str, split: str) -> tuple[list[str], list[str]]:
@@ -119,12 +125,14 @@ class Classifier(nn.Module):
         return self.head(self.dropout(pooled))
 
 
-def tokenize(model, texts: list[str], max_length: int) -> list[list[int]]:
-    """Token ids of each text ([CLS] ... [SEP]), truncated to max_length, not padded."""
-    tokenizer = copy.copy(model.tokenizer)  # the model's own keeps its settings
+def tokenize(tokenizer: WordPieceTokenizer, texts: list[str], max_length: int,
+             lowercase: bool = False) -> list[list[int]]:
+    """Token ids of each text ([CLS] ... [SEP]), truncated to max_length, not padded; the texts
+    lower-cased first if `lowercase` (a sentence-transformers folder's do_lower_case)."""
+    tokenizer = copy.copy(tokenizer)  # the model's own keeps its settings
     tokenizer.enable_truncation(max_length)
     tokenizer.no_padding()
-    texts = [t.lower() for t in texts] if model.pooling.lowercase else texts
+    texts = [t.lower() for t in texts] if lowercase else texts
     return [e.ids for e in tokenizer.encode_batch(texts)]
 
 
@@ -138,7 +146,8 @@ def batch(rows: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, mask
 
 
-def accuracy(model: Classifier, rows: list[list[int]], labels: np.ndarray, pad_id: int, size: int = 64) -> float:
+def accuracy(model: Classifier, rows: list[list[int]], labels: np.ndarray, pad_id: int,
+             size: int = EVAL_BATCH_SIZE) -> float:
     """The fraction of rows whose highest logit is their label (evaluation mode, no gradients)."""
     model.eval()
     right = 0
@@ -159,14 +168,27 @@ def warmup_then_linear(warmup: int, total: int):
     return factor
 
 
+def schedule(args: argparse.Namespace) -> tuple[int, Callable[[int], float]]:
+    """The number of optimizer steps and the LambdaLR factor (warm-up over args.warmup of them)."""
+    total = -(-args.train_size // args.batch_size) * args.epochs
+    return total, warmup_then_linear(round(args.warmup * total), total)
+
+
+def decay_groups(named_parameters: Iterable[tuple[str, Any]], weight_decay: float = 0.01) -> list[dict]:
+    """AdamW parameter groups of the trainable (name, parameter) pairs: weight decay on matrices only
+    (not on biases and LayerNorm). Any framework's parameters with ``ndim`` and ``requires_grad``."""
+    params = [(n, p) for n, p in named_parameters if p.requires_grad]
+    decayed = [p.ndim >= 2 and "LayerNorm" not in n for n, p in params]
+    groups = [{"params": [p for (_, p), d in zip(params, decayed) if d], "weight_decay": weight_decay},
+              {"params": [p for (_, p), d in zip(params, decayed) if not d], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
 def optimizer_for(model: Classifier, lr: float, freeze_encoder: bool) -> optim.AdamW:
-    """AdamW over the trained parameters; weight decay 0.01 on matrices only (not biases, LayerNorm)."""
+    """AdamW over the trained parameters (the decay_groups); the encoder frozen if asked."""
     if freeze_encoder:
         model.encoder.requires_grad_(False)
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [{"params": [p for n, p in params if p.ndim >= 2 and "LayerNorm" not in n], "weight_decay": 0.01},
-              {"params": [p for n, p in params if not (p.ndim >= 2 and "LayerNorm" not in n)], "weight_decay": 0.0}]
-    return optim.AdamW([g for g in groups if g["params"]], lr=lr)
+    return optim.AdamW(decay_groups(model.named_parameters()), lr=lr)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -196,6 +218,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def make_splits(args: argparse.Namespace) -> dict[str, tuple[list[str], np.ndarray]]:
+    """The train, val and test splits of the sizes args asks for, seeded by args.seed."""
+    return {s: make_split(s, getattr(args, f"{s}_size"), args.seed) for s in ("train", "val", "test")}
+
+
+def fit(args: argparse.Namespace, rows: dict[str, list[list[int]]], labels: dict[str, np.ndarray], pad_id: int,
+        step: Callable[[np.ndarray, np.ndarray, np.ndarray], Any], evaluate: Callable[[str], float]) -> dict:
+    """The training loop, whatever the framework: each epoch the training rows in a seeded random order,
+    in padded batches; ``step(ids, mask, labels)`` trains on one batch and returns its loss (anything
+    ``float`` takes); ``evaluate(split)`` is a split's accuracy, taken on "val" after each epoch and on
+    "test" at the end. Returns the history: loss and ms of each step, per epoch the validation accuracy
+    and median ms per step, the test accuracy, and the seconds the whole loop took."""
+    rng = np.random.default_rng(args.seed)
+    history = {"loss": [], "step_ms": [], "val_accuracy": [], "ms_per_step": []}
+    began_all = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        order, times, losses = rng.permutation(args.train_size), [], []
+        for start in range(0, args.train_size, args.batch_size):
+            take = order[start:start + args.batch_size]
+            ids, mask = batch([rows["train"][i] for i in take], pad_id)
+            began = time.perf_counter()
+            loss = step(ids, mask, labels["train"][take])
+            times.append((time.perf_counter() - began) * 1e3)
+            losses.append(float(loss))
+        history["loss"] += losses
+        history["step_ms"] += times
+        history["val_accuracy"].append(evaluate("val"))
+        history["ms_per_step"].append(float(np.median(times)))
+        print(f"epoch {epoch}: train loss {np.mean(losses):.4f}, validation accuracy "
+              f"{history['val_accuracy'][-1]:.3f}, {history['ms_per_step'][-1]:.0f} ms/step (median)")
+    history["test_accuracy"] = evaluate("test")
+    history["seconds"] = time.perf_counter() - began_all
+    print(f"test accuracy {history['test_accuracy']:.3f} (held-out templates and words; chance "
+          f"{1 / len(LABELS):.2f})")
+    return history
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     encoder, _ = load_bert(args.model)
@@ -205,40 +264,26 @@ def main(argv: list[str] | None = None) -> dict:
     mt.manual_seed(args.seed)
     model = Classifier(encoder, len(LABELS), args.dropout)
     model.train()
-    splits = {s: make_split(s, getattr(args, f"{s}_size"), args.seed) for s in ("train", "val", "test")}
-    rows = {s: tokenize(encoder, texts, args.max_length) for s, (texts, _) in splits.items()}
+    splits = make_splits(args)
+    rows = {s: tokenize(encoder.tokenizer, texts, args.max_length, encoder.pooling.lowercase)
+            for s, (texts, _) in splits.items()}
+    labels = {s: y for s, (_, y) in splits.items()}
     pad = encoder.config.pad_token_id
-    steps_per_epoch = -(-args.train_size // args.batch_size)
-    total = steps_per_epoch * args.epochs
+    total, factor = schedule(args)
     optimizer = optimizer_for(model, args.lr, args.freeze_encoder)
-    scheduler = optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear(round(args.warmup * total), total))
+    scheduler = optim.lr_scheduler.LambdaLR(optimizer, factor)
     trained = [p for g in optimizer.param_groups for p in g["params"]]
     print(f"{sum(p.size for p in trained):,} trained parameters; {total} steps; example: {splits['train'][0][0]!r}")
-    rng = np.random.default_rng(args.seed)
-    history = {"loss": [], "val_accuracy": [], "ms_per_step": []}
-    for epoch in range(1, args.epochs + 1):
-        order, times, losses = rng.permutation(args.train_size), [], []
-        for start in range(0, args.train_size, args.batch_size):
-            take = order[start:start + args.batch_size]
-            ids, mask = batch([rows["train"][i] for i in take], pad)
-            began = time.perf_counter()
-            loss = F.cross_entropy(model(ids, mask), splits["train"][1][take])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(trained, 1.0)
-            optimizer.step()
-            scheduler.step()
-            times.append((time.perf_counter() - began) * 1e3)
-            losses.append(float(loss))
-        history["loss"] += losses
-        history["val_accuracy"].append(accuracy(model, rows["val"], splits["val"][1], pad))
-        history["ms_per_step"].append(float(np.median(times)))
-        print(f"epoch {epoch}: train loss {np.mean(losses):.4f}, validation accuracy "
-              f"{history['val_accuracy'][-1]:.3f}, {history['ms_per_step'][-1]:.0f} ms/step (median)")
-    history["test_accuracy"] = accuracy(model, rows["test"], splits["test"][1], pad)
-    print(f"test accuracy {history['test_accuracy']:.3f} (held-out templates and words; chance "
-          f"{1 / len(LABELS):.2f})")
-    return history
+
+    def step(ids: np.ndarray, mask: np.ndarray, y: np.ndarray) -> mt.Tensor:
+        loss = F.cross_entropy(model(ids, mask), y)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(trained, CLIP_NORM)
+        optimizer.step()
+        scheduler.step()
+        return loss
+    return fit(args, rows, labels, pad, step, lambda split: accuracy(model, rows[split], labels[split], pad))
 
 
 if __name__ == "__main__":
