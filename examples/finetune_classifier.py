@@ -256,6 +256,8 @@ def fit(args: argparse.Namespace, rows: dict[str, list[list[int]]], labels: dict
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Fine-tune as the command line says; returns fit's history and the number of trained parameters
+    in each AdamW group ("group_sizes": weight-decayed first, then the others)."""
     args = parse_args(argv)
     encoder, _ = load_bert(args.model)
     if args.max_length > encoder.config.max_position_embeddings:
@@ -273,7 +275,8 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = optimizer_for(model, args.lr, args.freeze_encoder)
     scheduler = optim.lr_scheduler.LambdaLR(optimizer, factor)
     trained = [p for g in optimizer.param_groups for p in g["params"]]
-    print(f"{sum(p.size for p in trained):,} trained parameters; {total} steps; example: {splits['train'][0][0]!r}")
+    sizes = [sum(p.size for p in g["params"]) for g in optimizer.param_groups]
+    print(f"{sum(sizes):,} trained parameters; {total} steps; example: {splits['train'][0][0]!r}")
 
     def step(ids: np.ndarray, mask: np.ndarray, y: np.ndarray) -> mt.Tensor:
         loss = F.cross_entropy(model(ids, mask), y)
@@ -283,7 +286,8 @@ def main(argv: list[str] | None = None) -> dict:
         optimizer.step()
         scheduler.step()
         return loss
-    return fit(args, rows, labels, pad, step, lambda split: accuracy(model, rows[split], labels[split], pad))
+    history = fit(args, rows, labels, pad, step, lambda split: accuracy(model, rows[split], labels[split], pad))
+    return {**history, "group_sizes": sizes}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tools/bench_pretrained.py models/all-MiniLM-L6-v2
     python tools/bench_pretrained.py FOLDER --config tiny --rounds 1 --repeats 1 --only minitf   # a smoke run
+    python tools/bench_pretrained.py models/all-MiniLM-L6-v2 --case finetune --rounds 5   # whole fine-tunings
 
 Three measures on one model folder (e.g. all-MiniLM-L6-v2), each in a subprocess per framework; the
 frameworks alternate for --rounds rounds (who goes first too) and the table shows medians over rounds
@@ -19,6 +20,10 @@ and the median of the per-round ratios:
              (/proc/self/statm, else the peak from resource.getrusage) over loading it, imports done first
              (what a library imports lazily while loading still counts)
 The sentences are generated (examples/finetune_classifier.py), so nothing is downloaded.
+
+--case finetune runs instead the example's whole fine-tuning in each framework (tools/pretrained_finetune.py:
+its data, hyperparameters and loop; each framework's tokenizer, model and optimizer), round r with seed
+--seed + r, and tabulates test and per-epoch validation accuracy, ms per step and total seconds.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ import time
 from pathlib import Path
 
 import machine  # tools/machine.py: the CPU and the BLAS kernel NumPy runs
+import pretrained_finetune  # tools/pretrained_finetune.py: the finetune case
 
 CONFIGS = {
     "ref": dict(sentences=512, encode_batch=32, batch=32, length=48, classes=4),
@@ -54,6 +60,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--only", choices=["minitf", "torch"])
+    p.add_argument("--case", choices=["measures", "finetune"], default="measures",
+                   help="measures: encode, step and memory; finetune: the example's whole fine-tuning")
+    p.add_argument("--seed", type=int, default=0, help="finetune: round r trains with seed SEED + r")
     p.add_argument("--worker", choices=["minitf", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if not args.model.is_dir():
@@ -65,8 +74,11 @@ def main() -> None:
     rounds = []
     for r in range(args.rounds):
         order = frameworks if r % 2 == 0 else frameworks[::-1]
-        rounds.append({name: spawn(name, args) for name in order})
+        rounds.append({name: spawn(name, args, args.seed + r) for name in order})
     print(f"machine: {machine.describe()}")
+    if args.case == "finetune":
+        pretrained_finetune.print_tables(example(), args, frameworks, rounds)
+        return
     print(f"model {args.model.name}; config {args.config}: {CONFIGS[args.config]}; {args.threads} threads; float32; "
           f"medians of {args.repeats} calls in each of {args.rounds} alternating rounds")
     print("| measure | " + " | ".join(frameworks) + (" | minitf / torch |" if len(frameworks) == 2 else " |"))
@@ -78,10 +90,11 @@ def main() -> None:
         print(f"| {label} | " + " | ".join(cells) + ratio + " |")
 
 
-def spawn(framework: str, args: argparse.Namespace) -> dict:
+def spawn(framework: str, args: argparse.Namespace, seed: int) -> dict:
     env = {**os.environ, "MINITF_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
     cmd = [sys.executable, __file__, str(args.model), "--worker", framework, "--config", args.config,
-           "--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+           "--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+           "--case", args.case, "--seed", str(seed)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         sys.exit(f"{framework} worker failed:\n{done.stderr[-3000:]}")
@@ -138,6 +151,8 @@ def step_inputs(ex, tokenizer, c: dict):
 def run_worker(args: argparse.Namespace) -> dict:
     c = CONFIGS[args.config]
     ex = example()
+    if args.case == "finetune":
+        return pretrained_finetune.run(ex, args.worker, args.model, args.config, args.seed, args.threads)
     measure = minitf_measures if args.worker == "minitf" else torch_measures
     out = measure(ex, args, c)
     out["encode"] = c["sentences"] / (out.pop("encode_ms") / 1e3)

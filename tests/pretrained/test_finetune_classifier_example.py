@@ -60,6 +60,8 @@ def test_training_loss_falls_on_a_tiny_random_model(tmp_path, capsys):
     assert len(losses) == 32 and np.mean(losses[-8:]) < np.mean(losses[:8]) - 0.1
     assert len(history["val_accuracy"]) == 4 and 0 <= history["test_accuracy"] <= 1
     assert all(ms > 0 for ms in history["ms_per_step"])
+    assert len(history["step_ms"]) == 32 and history["seconds"] * 1e3 > sum(history["step_ms"])
+    assert sum(history["group_sizes"]) == sum(p.size for p in ex.load_bert(folder)[0].parameters()) + 8 * 4 + 4
     out = capsys.readouterr().out
     assert "epoch 4: train loss" in out and "test accuracy" in out
 
@@ -82,6 +84,19 @@ def test_freeze_encoder_trains_only_the_head(tmp_path):
     for name, p in model.encoder.named_parameters():
         np.testing.assert_array_equal(p.numpy(), before[name])
     assert model.head.weight.grad is not None and all(p.grad is None for p in model.encoder.parameters())
+
+
+def test_decay_groups_leave_biases_and_layer_norm_undecayed(tmp_path):
+    ex = example()
+    model = ex.Classifier(ex.load_bert(tiny_folder(tmp_path / "tiny", ex))[0], 4)
+    model.encoder.pooler.requires_grad_(False)
+    decayed, other = ex.decay_groups(model.named_parameters(), weight_decay=0.5)
+    assert (decayed["weight_decay"], other["weight_decay"]) == (0.5, 0.0)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert {names[id(p)] for p in decayed["params"]} == {
+        n for n, p in model.named_parameters() if n.endswith(".weight") and "LayerNorm" not in n and "pooler" not in n}
+    assert {names[id(p)] for p in other["params"]} == {
+        n for n, p in model.named_parameters() if (n.endswith(".bias") or "LayerNorm" in n) and "pooler" not in n}
 
 
 @pytest.mark.parametrize("flag, value", [("--warmup", "1.5"), ("--max-length", "2"), ("--epochs", "0")])
