@@ -374,10 +374,13 @@ def test_bench_pretrained_finetune_case_runs_minitf_rounds_with_their_seeds(tmp_
                                         "--seed", "5")
     assert list(summary) == ["test accuracy", "validation accuracy, epoch 1", "validation accuracy, epoch 2",
                              "last epoch's train loss", "ms per step (median)",
-                             "total seconds (training and evaluation)", "trained parameters (decayed + not)"]
+                             "total seconds (training and evaluation)", "test accuracy, lowest to highest round",
+                             "trained parameters (decayed + not)"]
     assert all(len(v) == 1 for v in summary.values())
     assert 0 <= float(summary["test accuracy"][0]) <= 1 and float(summary["ms per step (median)"][0]) > 0
     assert summary["trained parameters (decayed + not)"] == [" + ".join(f"{n:,}" for n in tiny_group_sizes())]
+    low, high = (float(a) for a in summary["test accuracy, lowest to highest round"][0].split(" to "))
+    assert low == min(float(r[3]) for r in rounds) and high == max(float(r[3]) for r in rounds)
     assert [r[:3] for r in rounds] == [["0", "5", "minitf"], ["1", "6", "minitf"]]
     assert all(len(r[4].split(", ")) == 2 for r in rounds)  # a validation accuracy per epoch
 

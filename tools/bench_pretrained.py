@@ -2,7 +2,8 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tools/bench_pretrained.py models/all-MiniLM-L6-v2
     python tools/bench_pretrained.py FOLDER --config tiny --rounds 1 --repeats 1 --only minitf   # a smoke run
-    python tools/bench_pretrained.py models/all-MiniLM-L6-v2 --case finetune --rounds 5   # whole fine-tunings
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tools/bench_pretrained.py models/all-MiniLM-L6-v2 \
+        --case finetune --rounds 5   # the example's whole fine-tuning in each framework
 
 Three measures on one model folder (e.g. all-MiniLM-L6-v2), each in a subprocess per framework; the
 frameworks alternate for --rounds rounds (who goes first too) and the table shows medians over rounds

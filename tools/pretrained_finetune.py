@@ -164,6 +164,9 @@ def print_summary(frameworks: list[str], rounds: list[dict]) -> None:
             cells.append(format(statistics.median(get(r["minitf"]) / get(r["torch"]) for r in rounds), ".2f")
                          if ratio else "")
         print(f"| {label} | " + " | ".join(cells) + " |")
+    spread = [f"{min(r[f]['test_accuracy'] for r in rounds):.3f} to {max(r[f]['test_accuracy'] for r in rounds):.3f}"
+              for f in frameworks]
+    print("| test accuracy, lowest to highest round | " + " | ".join(spread) + (" | |" if both else " |"))
     sizes = [" + ".join(f"{n:,}" for n in rounds[0][f]["group_sizes"]) for f in frameworks]
     print("| trained parameters (decayed + not) | " + " | ".join(sizes) + (" | |" if both else " |"))
 
