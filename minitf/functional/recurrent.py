@@ -36,6 +36,8 @@ def recurrent_layer(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, w_ih: T
     lengths = _check(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths)
     active = None if lengths is None else backend.get_array_module(lengths).arange(x.shape[0])[:, None, None] \
         < lengths[None, :, None]
+    if active is not None:  # padding never reaches the sums of the weight gradients (nan in it stays out)
+        x = where(active, x, 0.0)
     order = _reversal(x.shape[0], lengths) if reverse else None
     if order is not None:
         x = x[order]
@@ -148,11 +150,19 @@ def _check(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, w_ih: Tensor, w_
     as an integer array on x's device (None without lengths)."""
     if mode not in MODES:
         raise ValueError(f"recurrent_layer: mode must be one of {MODES}, got {mode!r}")
-    if x.ndim != 3 or x.shape[0] == 0:
-        raise ValueError(f"{mode}: input must be (steps, batch, features) with at least one step, got {x.shape}")
+    given = {"x": x, "h0": h0, "c0": c0, "w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh, "w_hr": w_hr}
+    for name, t in given.items():
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{mode}: {name} must be a minitf Tensor, got {type(t).__module__}.{type(t).__name__} "
+                            "(wrap arrays with minitf.tensor)")
+    if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{mode}: input must be (steps, batch, features) with at least one step and one "
+                         f"sequence, got {x.shape}")
     T, B, n_in = x.shape
     G, P = cells.GATES[mode], h0.shape[-1]
-    H = w_hh.shape[0] // G if w_hh.ndim == 2 else -1
+    if w_hh.ndim != 2 or w_hh.shape[0] % G:
+        raise ValueError(f"{mode}: w_hh has shape {tuple(w_hh.shape)}, expected ({G} * hidden, {P}) ({G} gates)")
+    H = w_hh.shape[0] // G
     expected = {"w_ih": (w_ih, (G * H, n_in)), "w_hh": (w_hh, (G * H, P)), "b_ih": (b_ih, (G * H,)),
                 "b_hh": (b_hh, (G * H,)), "h0": (h0, (B, P)), "c0": (c0, (B, H)), "w_hr": (w_hr, (P, H))}
     if (c0 is None) == (mode == "lstm"):

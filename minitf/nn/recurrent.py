@@ -76,6 +76,15 @@ class RNNBase(Module):
                 extras.append(f"{key}={getattr(self, key)}")
         return ", ".join(extras)
 
+    def flatten_parameters(self) -> None:
+        """Nothing to do (PyTorch packs its weights for cuDNN here); kept so that ported code runs."""
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """The parameters of each layer and direction (weight_ih, weight_hh[, biases][, weight_hr]), as PyTorch."""
+        return [[w for w in self._weights(layer, suffix) if w is not None]
+                for layer in range(self.num_layers) for suffix in self._suffixes()]
+
     def _weights(self, layer: int, suffix: str) -> list[Tensor | None]:
         def get(kind: str) -> Tensor | None:
             return getattr(self, f"{kind}_l{layer}{suffix}", None)
@@ -95,6 +104,9 @@ class RNNBase(Module):
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             raise ValueError(f"{name}: input must be (steps, batch, {self.input_size}) (batch first with "
                              f"batch_first=True) or (steps, {self.input_size}), got {input.shape}")
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: input must be a minitf Tensor, got {_described(input)} "
+                            "(wrap it with minitf.tensor)")
         x = input[:, None] if unbatched else (input.swapaxes(0, 1) if self.batch_first else input)
         h0, c0 = self._initial_state(hx, x.shape[1], unbatched, x)
         layer_input, finals_h, finals_c = x, [], []
@@ -104,7 +116,8 @@ class RNNBase(Module):
                 k = layer * self.num_directions + direction
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, suffix)
                 out, h_n, c_n = F.recurrent_layer(self.mode, layer_input, h0[k], None if c0 is None else c0[k],
-                                                  w_ih, w_hh, b_ih, b_hh, w_hr, lengths=lengths, reverse=bool(direction))
+                                                  w_ih, w_hh, b_ih, b_hh, w_hr, lengths=lengths,
+                                                  reverse=bool(direction))
                 outputs.append(out)
                 finals_h.append(h_n)
                 finals_c.append(c_n)
@@ -125,8 +138,9 @@ class RNNBase(Module):
         name, count = type(self).__name__, self.num_layers * self.num_directions
         sizes = {"h0": self.proj_size or self.hidden_size, "c0": self.hidden_size}
         given = hx if isinstance(hx, (tuple, list)) else (hx, None)
-        if self.mode == "lstm" and hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-            raise ValueError(f"{name}: hx must be a tuple (h0, c0) for an LSTM, got {type(hx).__name__}")
+        if self.mode == "lstm" and hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2
+                                                       or any(v is None for v in hx)):
+            raise ValueError(f"{name}: hx must be a tuple (h0, c0) of Tensors for an LSTM, got {_described(hx)}")
         if self.mode != "lstm" and isinstance(hx, (tuple, list)):
             raise ValueError(f"{name}: hx must be one Tensor h0, got a {type(hx).__name__}")
         states = []
@@ -137,11 +151,19 @@ class RNNBase(Module):
             shape = (count, sizes[key]) if unbatched else (count, batch, sizes[key])
             if value is None:
                 value = Tensor(np.zeros(shape, dtype=like.dtype), device=like.device)
+            elif not isinstance(value, Tensor):
+                raise TypeError(f"{name}: {key} must be a minitf Tensor, got {_described(value)}")
             elif tuple(value.shape) != shape:
                 raise ValueError(f"{name}: {key} has shape {tuple(value.shape)}, expected {shape} "
                                  f"(layers * directions, batch, size)")
             states.append(value[:, None] if unbatched else value)
         return states[0], states[1]
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} ({', '.join(_described(v) for v in value)})"
+    return "None" if value is None else f"{type(value).__module__}.{type(value).__name__}"
 
 
 class RNN(RNNBase):
@@ -200,15 +222,23 @@ class RNNCellBase(Module):
         """input: (B, input_size) or (input_size,); hx: h (B, hidden_size) (an LSTMCell: (h, c)), zeros if
         None. Returns the next h (an LSTMCell: (h, c)) of the same layout."""
         name = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: input must be a minitf Tensor, got {_described(input)} "
+                            "(wrap it with minitf.tensor)")
         check_input_dtype(self, input, weight_ih=self.weight_ih)
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
             raise ValueError(f"{name}: input must be (batch, {self.input_size}) or ({self.input_size},), "
                              f"got {input.shape}")
         unbatched = input.ndim == 1
         x = input[None] if unbatched else input
-        states = list(hx) if isinstance(hx, (tuple, list)) else [hx] * (2 if self.mode == "lstm" else 1)
-        if len(states) != (2 if self.mode == "lstm" else 1):
-            raise ValueError(f"{name}: hx must be {'a tuple (h, c)' if self.mode == 'lstm' else 'one Tensor h'}")
+        lstm = self.mode == "lstm"
+        pair = isinstance(hx, (tuple, list)) and len(hx) == 2 and all(v is not None for v in hx)
+        if hx is not None and (pair != lstm or (not lstm and isinstance(hx, (tuple, list)))):
+            raise TypeError(f"{name}: hx must be {'a tuple (h, c) of Tensors' if lstm else 'one Tensor h'}, "
+                            f"got {_described(hx)}")
+        states = list(hx) if lstm and hx is not None else [hx] * (2 if lstm else 1)
+        if any(s is not None and not isinstance(s, Tensor) for s in states):
+            raise TypeError(f"{name}: hx must hold minitf Tensors, got {_described(hx)}")
         shape = (x.shape[0], self.hidden_size)
         for i, state in enumerate(states):
             if state is None:

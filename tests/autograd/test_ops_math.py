@@ -267,6 +267,16 @@ def test_pow_gradient_for_the_exponent_is_zero_where_the_base_is_not_positive():
     np.testing.assert_allclose(exponent.grad, [0.0, 0.0, 4 * np.log(2)])
 
 
+def test_powers_zero_and_one_have_finite_derivatives_at_zero(device):
+    """d(x**0)/dx = 0 and d2(x**1)/dx2 = 0 at x = 0, as PyTorch (not 0 * inf = nan)."""
+    x = mt.tensor(np.array([0.0, 2.0]), requires_grad=True, device=device)
+    (x ** 0).backward(mt.tensor(np.ones(2), device=device))
+    np.testing.assert_array_equal(host(x.grad), [0.0, 0.0])
+    (g,) = mt.autograd.grad((x ** 1 * x).sum(), x, create_graph=True)  # 2x
+    (h,) = mt.autograd.grad(g.sum(), x)
+    np.testing.assert_array_equal(host(h), [2.0, 2.0])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_and_tanh_are_stable_for_large_inputs(device, dtype):
     x = mt.tensor(np.array([-1000.0, 0.0, 1000.0], dtype=dtype), requires_grad=True, device=device)

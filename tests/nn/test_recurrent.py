@@ -157,3 +157,38 @@ def test_the_cupy_path_runs_on_device_arrays_and_equals_the_cpu(fake_gpu, cls):
         results.append([np.asarray(out.data), np.asarray(xt.grad)] + [np.asarray(p.grad) for p in m.parameters()])
     for on_cpu, on_gpu in zip(*results):
         np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+def test_nan_in_the_padding_never_reaches_the_gradients(cls):
+    """Values after a sequence's length are not read (as packed sequences): nan there leaves every
+    output and gradient finite."""
+    m = layer(cls, 3, 4, bidirectional=True)
+    x = R.standard_normal((5, 2, 3))
+    x[3:, 1] = np.nan
+    xt = mt.tensor(x, requires_grad=True)
+    out, _ = m(xt, lengths=[5, 3])
+    (out * mt.tensor(R.standard_normal(out.shape))).sum().backward()
+    assert np.isfinite(out.numpy()).all() and np.isfinite(xt.grad[:3]).all() and not xt.grad[3:, 1].any()
+    assert all(np.isfinite(p.grad).all() for p in m.parameters())
+
+
+def test_states_and_inputs_of_the_wrong_kind_are_refused():
+    x, h = mt.tensor(np.zeros((2, 3))), mt.tensor(np.zeros((2, 4)))
+    with pytest.raises(TypeError, match=r"LSTMCell: hx must be a tuple \(h, c\)"):
+        layer("LSTMCell", 3, 4)(x, h)  # PyTorch refuses it too (one Tensor would serve as both)
+    with pytest.raises(ValueError, match=r"hx must be a tuple \(h0, c0\) of Tensors"):
+        layer("LSTM", 3, 4)(x[None], (h[None], None))
+    with pytest.raises(TypeError, match="input must be a minitf Tensor, got numpy.ndarray"):
+        layer("GRU", 3, 4)(np.zeros((5, 2, 3)))
+    with pytest.raises(TypeError, match="hx must hold minitf Tensors"):
+        layer("GRUCell", 3, 4)(x, np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="at least one step and one sequence"):
+        layer("GRU", 3, 4)(mt.tensor(np.zeros((5, 0, 3))))
+
+
+def test_pytorchs_weight_bookkeeping_calls_work():
+    m = nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2)
+    m.flatten_parameters()  # a no-op kept for ported code
+    assert [len(ws) for ws in m.all_weights] == [5, 5, 5, 5]
+    assert m.all_weights[1][1] is m.weight_hh_l0_reverse
