@@ -86,6 +86,9 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int = -100, label_
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"cross_entropy: ignore_index must be an int, got {type(ignore_index).__name__} "
+                        "(PyTorch's third positional argument is weight: pass weight= by name)")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     axis = class_axis_of(logits, class_axis)

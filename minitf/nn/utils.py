@@ -61,6 +61,8 @@ def total_norm_array(arrays: list[Any], norm_type: float = 2.0) -> Any:
         flat = a.reshape(-1)
         if flat.size == 0:
             continue
+        if flat.dtype.itemsize < 4:  # float16: a sum of squares above 65504 would overflow
+            flat = flat.astype(np.float32)
         if norm_type == math.inf:
             partials.append(xp.max(xp.abs(flat)).astype(np.float64))
         elif norm_type == 2.0:

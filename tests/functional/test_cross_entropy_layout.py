@@ -183,3 +183,12 @@ NLL = OpTest("nll_loss_layout", nll_cases(), checks=("forward", "gradient", "gra
 @pytest.mark.parametrize("check", NLL.checks)
 def test_nll_loss_in_torchs_layout(check):
     NLL.check(check)
+
+
+def test_a_weight_in_pytorchs_third_position_is_refused():
+    """PyTorch's third positional argument is weight, minitf's ignore_index: an array there is an error."""
+    logits = mt.tensor(np.zeros((3, 3)))
+    with pytest.raises(TypeError, match="ignore_index must be an int, got ndarray .* pass weight= by name"):
+        F.cross_entropy(logits, np.array([0, 1, 2]), np.array([0.0, 1.0, 5.0]))
+    with pytest.raises(TypeError, match="ignore_index must be an int, got NoneType"):
+        F.cross_entropy(logits, np.array([0, 1, 2]), ignore_index=None)

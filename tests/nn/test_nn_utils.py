@@ -197,3 +197,12 @@ def test_matches_torch(p):
     torch.nn.utils.vector_to_parameters(torch.tensor(vec), theirs)
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a.numpy(), b.detach().numpy())
+
+
+def test_float16_gradients_are_measured_without_overflow():
+    """Squares of float16 gradients summed in float32: a norm of 400 (sum of squares 160,000 > 65,504)."""
+    p = minitf.nn.Parameter(np.zeros(4, np.float16))
+    p.grad = np.full(4, 200, np.float16)
+    norm = minitf.nn.utils.clip_grad_norm_([p], 1.0)
+    assert float(norm) == 400.0
+    np.testing.assert_allclose(p.grad, 0.5, rtol=1e-3)
