@@ -38,9 +38,9 @@ class MultiheadAttention(Module):
     The projections are `in_proj_weight` (3E, E) when kdim == vdim == embed_dim, else
     `q_proj_weight` (E, E), `k_proj_weight` (E, kdim), `v_proj_weight` (E, vdim); then `in_proj_bias`
     (3E,) and the Linear `out_proj`, initialized as PyTorch's (Xavier-uniform, zero biases).
-    Masks are constants (no gradient): a boolean mask marks with True what may NOT be attended (as
-    PyTorch; the opposite of minitf.functional.scaled_dot_product_attention), a float mask is added
-    to the scores. A query row with no key left to attend gives zeros (PyTorch: zeros with
+    A boolean mask marks with True what may NOT be attended (as PyTorch; the opposite of
+    minitf.functional.scaled_dot_product_attention), a float mask is added to the scores (a float
+    mask Tensor that requires grad, e.g. a learned position bias, gets its gradient). A query row with no key left to attend gives zeros (PyTorch: zeros with
     need_weights=False, NaN with need_weights=True).
     """
 
@@ -181,7 +181,8 @@ def _composed_attention(q: Tensor, k: Tensor, v: Tensor, additive: Any, p: float
 
 
 class Masks:
-    """The masks of one call, checked against the shapes and kept in (N, H, L, S)-broadcastable form."""
+    """The masks of one call, checked against the shapes and kept in (N, H, L, S)-broadcastable form
+    (arrays; a float mask Tensor that requires grad stays a Tensor)."""
 
     def __init__(self, xp: Any, n: int, heads: int, length: int, source: int, batched: bool) -> None:
         self.xp, self.n, self.heads, self.length, self.source, self.batched = xp, n, heads, length, source, batched
@@ -198,6 +199,8 @@ class Masks:
         if data.dtype != np.bool_ and not np.issubdtype(data.dtype, np.floating):
             raise TypeError(f"MultiheadAttention: {name} must be boolean or floating point, got dtype {data.dtype}")
         backend.check_same_device(f"MultiheadAttention {name}", self.xp.empty(0), data)
+        if isinstance(mask, Tensor) and mask.requires_grad and data.dtype != np.bool_:
+            return mask  # a learned float mask (a position bias): added as a Tensor, so it gets its gradient
         return data
 
     def add_attn_mask(self, mask: Any) -> None:
@@ -248,7 +251,7 @@ class Masks:
         for part in self.parts:
             if part.dtype == np.bool_:
                 part = self.xp.where(part, -np.inf, 0.0).astype(dtype)
-            else:
-                part = part.astype(dtype, copy=False)
-            total = part if total is None else total + part
+            elif part.dtype != dtype:
+                part = part.astype(dtype)
+            total = part if total is None else total + part if isinstance(total, Tensor) else part + total
         return total

@@ -139,3 +139,23 @@ def test_default_initialization_has_torchs_distribution_and_keys():
     assert np.abs(mine.in_proj_weight.numpy()).max() <= bound
     assert np.abs(theirs.in_proj_weight.detach().numpy()).max() <= bound
     theirs.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in mine.state_dict().items()})
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_a_learned_float_mask_gets_torchs_gradient(need_weights):
+    """A float attn_mask / key_padding_mask that requires grad (a position bias) is differentiated."""
+    theirs = torch.nn.MultiheadAttention(4, 2, dtype=torch.float64)
+    mine = nn.MultiheadAttention(4, 2).to(np.float64)
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(4)
+    q, bias, padding = rng.standard_normal((3, 2, 4)), rng.standard_normal((3, 3)), rng.standard_normal((2, 3))
+    b, kp = mt.tensor(bias, requires_grad=True), mt.tensor(padding, requires_grad=True)
+    tb, tk = torch.tensor(bias, requires_grad=True), torch.tensor(padding, requires_grad=True)
+    cot = rng.standard_normal((3, 2, 4))
+    out = mine(mt.tensor(q), mt.tensor(q), mt.tensor(q), attn_mask=b, key_padding_mask=kp, need_weights=need_weights)[0]
+    (out * mt.tensor(cot)).sum().backward()
+    tq = torch.tensor(q)
+    out_t = theirs(tq, tq, tq, attn_mask=tb, key_padding_mask=tk, need_weights=need_weights)[0]
+    (out_t * torch.tensor(cot)).sum().backward()
+    np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(kp.grad, tk.grad.numpy(), rtol=1e-9, atol=1e-12)
