@@ -25,7 +25,7 @@ from .ops_layout import clone, flip, pad, repeat, repeat_interleave, roll, tile,
 from .ops_math import (abs, add, astype, div, eq, exp, ge, gt, le, log, lt, matmul, mul, ne, neg,
                        pow, radd, rdiv, relu, rmatmul, rmul, rpow, rsub, sigmoid, sqrt, sub, tanh, to)
 from .ops_elementwise import clamp, clip, cos, expm1, log1p, maximum, minimum, sin
-from .ops_reduce import max, mean, min, sum
+from .ops_reduce import all, amax, amin, any, max, mean, min, sum
 from .ops_scan import cumprod, cumsum
 from .ops_select import argmax, argmin, argsort, sort, topk
 from .ops_shape import (chunk, concat, expand, expand_dims, flatten, getitem, masked_fill, permute,
@@ -71,6 +71,7 @@ OPS: tuple[Op, ...] = (
     Op("contiguous", contiguous, export=""),
     # reductions, scans, statistics (ops_reduce.py, ops_scan.py, ops_stats.py)
     Op("sum", sum), Op("mean", mean), Op("max", max), Op("min", min),
+    Op("amax", amax), Op("amin", amin), Op("all", all), Op("any", any),
     Op("cumsum", cumsum), Op("cumprod", cumprod),
     Op("logsumexp", logsumexp), Op("var", var), Op("std", std), Op("norm", norm),
     # shape and layout (ops_shape.py, ops_layout.py)

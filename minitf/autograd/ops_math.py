@@ -113,10 +113,8 @@ def div(a: Operand, b: Operand) -> Tensor:
 def pow(a: Operand, b: Operand) -> Tensor:  # noqa: A001 (mirrors operator.pow)
     """a ** b. The gradient with respect to b is taken as 0 where a <= 0 (log a undefined)."""
     if _is_scalar(b) and isinstance(a, Tensor):
-        if b == 0:  # a constant: its gradient is 0 everywhere (0 * a ** -1 would be nan at a = 0)
-            return Tensor.from_op(a.data ** b, (a,), lambda g: (g * 0,), SAME_RULE)
-        if b == 1:  # the identity: g, also at a = 0 for the second derivative
-            return Tensor.from_op(a.data ** b, (a,), lambda g: (g,), SAME_RULE)
+        if b == 0:  # a constant: its gradient is 0 everywhere (0 * a ** -1 would be nan at a = 0); so is
+            return Tensor.from_op(a.data ** b, (a,), lambda g: (g * 0,), SAME_RULE)  # x ** 1's second one
         return Tensor.from_op(a.data ** b, (a,), lambda g: (g * b * a.data ** (b - 1),),
                               lambda g, out: (g * b * a ** (b - 1),))
     a, b = _pair(a, b)

@@ -103,3 +103,27 @@ def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
 def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Minimum over axes. Tied minima share the gradient equally."""
     return -max(-x, axis=axis, keepdims=keepdims)
+
+
+@accepts_dim
+def all(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether every entry along the axes is nonzero (a bool tensor; no gradient), as torch.all."""
+    return Tensor(x.data.astype(bool).all(axis=normalize_axes(axis, x.ndim), keepdims=keepdims))
+
+
+@accepts_dim
+def any(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether some entry along the axes is nonzero (a bool tensor; no gradient), as torch.any."""
+    return Tensor(x.data.astype(bool).any(axis=normalize_axes(axis, x.ndim), keepdims=keepdims))
+
+
+@accepts_dim
+def amax(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """torch.amax: max (values only; tied maxima share the gradient)."""
+    return max(x, axis, keepdims)
+
+
+@accepts_dim
+def amin(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """torch.amin: min (values only; tied minima share the gradient)."""
+    return min(x, axis, keepdims)
