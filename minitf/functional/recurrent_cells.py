@@ -30,7 +30,9 @@ def sigmoid_(a: Any) -> Any:
 
 def _each_step(step: Any, T: int, B: int, row_work: int, like: Any, backwards: bool = False) -> None:
     """step(t, rows) for t = 0..T-1 (T-1..0 backwards), each step's rows in blocks on the pool;
-    `row_work`: about the multiply-adds of one row, which sizes the blocks."""
+    `row_work`: the element-wise entries of one row, which size the blocks (a step's dozens of small
+    NumPy calls gain from threads only on blocks of blocking.MIN_BLOCK_ELEMENTS or more: measured, a batch of 32
+    LSTM rows of 256 units runs faster on one thread, one of 128 on two)."""
     for t in reversed(range(T)) if backwards else range(T):
         cpu.run_blocks(lambda rows: step(t, rows), B, row_work, like)
 
@@ -82,7 +84,7 @@ def lstm_forward(xproj: Any, h0: Any, c0: Any, w_hh: Any, w_hr: Any, active: Any
         _carry(z[t, s, :P], h_new, h, active_t)
         _carry(z[t, s, P:], c_new, c, active_t)
 
-    _each_step(step, T, B, 4 * H * (P + 8), xproj)
+    _each_step(step, T, B, 4 * H, xproj)
     return z, {"acts": acts, "m": m}
 
 
@@ -122,7 +124,7 @@ def lstm_backward(gz: Any, z: Any, saved: dict, h0: Any, c0: Any, w_hh: Any, w_h
         dh[s] = d @ w_hh + carried_h
         dc[s] = dc_t * f + carried_c
 
-    _each_step(step, T, B, 4 * H * (P + 8), gz, backwards=True)
+    _each_step(step, T, B, 4 * H, gz, backwards=True)
     grads = {"xproj": d_pre, "h0": dh, "c0": dc, "w_hh": _weight_grad(d_pre, previous_states(z, h0, P))}
     if w_hr is not None:
         grads["w_hr"] = _weight_grad(d_proj, m)
@@ -151,7 +153,7 @@ def gru_forward(xproj: Any, h0: Any, w_hh: Any, b_hh: Any, active: Any) -> tuple
         n = xp.tanh(a[:, 2 * H:], out=a[:, 2 * H:])
         _carry(z[t, s], n + a[:, H:2 * H] * (h - n), h, None if active is None else active[t, s])
 
-    _each_step(step, T, B, 3 * H * (H + 8), xproj)
+    _each_step(step, T, B, 3 * H, xproj)
     return z, {"acts": acts, "hidden_n": hidden_n}
 
 
@@ -175,7 +177,7 @@ def gru_backward(gz: Any, z: Any, saved: dict, h0: Any, w_hh: Any, active: Any) 
         d_h[t, s, 2 * H:] = d_n * r
         dh[s] = dh_t * u + d_h[t, s] @ w_hh + carried
 
-    _each_step(step, T, B, 3 * H * (H + 8), gz, backwards=True)
+    _each_step(step, T, B, 3 * H, gz, backwards=True)
     return {"xproj": d_x, "hidden": d_h, "h0": dh, "w_hh": _weight_grad(d_h, previous_states(z, h0))}
 
 
@@ -192,7 +194,7 @@ def rnn_forward(xproj: Any, h0: Any, w_hh: Any, relu: bool, active: Any) -> tupl
         new = xp.maximum(a, 0, out=a) if relu else xp.tanh(a, out=a)
         _carry(z[t, s], new, h, None if active is None else active[t, s])
 
-    _each_step(step, T, B, H * (H + 8), xproj)
+    _each_step(step, T, B, H, xproj)
     return z, {}
 
 
@@ -207,7 +209,7 @@ def rnn_backward(gz: Any, z: Any, saved: dict, h0: Any, w_hh: Any, relu: bool, a
         d_pre[t, s] = dh_t * (z[t, s] > 0) if relu else dh_t * (1 - z[t, s] * z[t, s])
         dh[s] = d_pre[t, s] @ w_hh + carried
 
-    _each_step(step, T, B, H * (H + 8), gz, backwards=True)
+    _each_step(step, T, B, H, gz, backwards=True)
     return {"xproj": d_pre, "h0": dh, "w_hh": _weight_grad(d_pre, previous_states(z, h0))}
 
 
