@@ -6,10 +6,10 @@ import dataclasses
 import gzip
 import io
 import json
-import os
 import re
 import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,14 +100,14 @@ def test_train_resume_continues_where_the_run_stopped(tmp_path, capsys, checkpoi
     assert saved_progress(checkpoint)["step"] == TRAIN_STEPS  # the original run is untouched
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill")
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via signal.raise_signal")
 def test_train_interrupted_by_ctrl_c_exits_130_after_saving(tmp_path, capsys, monkeypatch):
     original = Trainer.train_step
 
     def train_step(self, batch):
         loss = original(self, batch)
         if self.progress.step == 2:  # the third step
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
         return loss
 
     monkeypatch.setattr(Trainer, "train_step", train_step)
@@ -117,23 +117,24 @@ def test_train_interrupted_by_ctrl_c_exits_130_after_saving(tmp_path, capsys, mo
     assert saved_progress(tmp_path / "run" / "last.safetensors")["step"] == 3
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill")
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via signal.raise_signal")
 def test_ctrl_c_outside_the_training_loop_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     def train_tokenizer(*args, **kwargs):  # Ctrl-C while the tokenizer trains
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # to this (the main) thread: os.kill may reach a pool worker first,
+        time.sleep(10)  # and the handler run only later; the KeyboardInterrupt ends this sleep
     monkeypatch.setattr(minitf.translation.trainer, "train_tokenizer", train_tokenizer)
     code, _, err = run(train_argv(tmp_path), capsys)
     assert (code, err) == (130, "minitf: interrupted\n")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill")
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via signal.raise_signal")
 def test_a_second_ctrl_c_in_training_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     original = Trainer.train_step
 
     def train_step(self, batch):
         if self.progress.step == 1:
-            os.kill(os.getpid(), signal.SIGINT)
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
         return original(self, batch)
 
     monkeypatch.setattr(Trainer, "train_step", train_step)

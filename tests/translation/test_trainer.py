@@ -265,7 +265,7 @@ def interrupt_during_step(trainer: Trainer, step: int, times: int = 1) -> None:
         loss = original(batch)
         if trainer.progress.step + 1 == step:  # progress counts the step after it returns
             for _ in range(times):
-                os.kill(os.getpid(), signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
         return loss
 
     trainer.train_step = train_step
