@@ -123,7 +123,12 @@ def test_ctrl_c_outside_the_training_loop_is_one_line_and_exit_130(tmp_path, cap
         signal.raise_signal(signal.SIGINT)  # to this (the main) thread: os.kill may reach a pool worker first,
         time.sleep(10)  # and the handler run only later; the KeyboardInterrupt ends this sleep
     monkeypatch.setattr(minitf.translation.trainer, "train_tokenizer", train_tokenizer)
-    code, _, err = run(train_argv(tmp_path), capsys)
+    # A user's process has Python's own handler here; the test session's may have another (seen in CI).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, _, err = run(train_argv(tmp_path), capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert (code, err) == (130, "minitf: interrupted\n")
 
 
