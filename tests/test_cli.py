@@ -9,7 +9,6 @@ import json
 import re
 import signal
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -117,18 +116,12 @@ def test_train_interrupted_by_ctrl_c_exits_130_after_saving(tmp_path, capsys, mo
     assert saved_progress(tmp_path / "run" / "last.safetensors")["step"] == 3
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via signal.raise_signal")
 def test_ctrl_c_outside_the_training_loop_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
-    def train_tokenizer(*args, **kwargs):  # Ctrl-C while the tokenizer trains
-        signal.raise_signal(signal.SIGINT)  # to this (the main) thread: os.kill may reach a pool worker first,
-        time.sleep(10)  # and the handler run only later; the KeyboardInterrupt ends this sleep
+    def train_tokenizer(*args, **kwargs):  # Ctrl-C while the tokenizer trains, outside minitf's handler:
+        raise KeyboardInterrupt  # what Python's own SIGINT handler raises (a real signal sent from the test was
+    # not always delivered in time in CI's full session; the signal path is tested in training, above and below)
     monkeypatch.setattr(minitf.translation.trainer, "train_tokenizer", train_tokenizer)
-    # A user's process has Python's own handler here; the test session's may have another (seen in CI).
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        code, _, err = run(train_argv(tmp_path), capsys)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    code, _, err = run(train_argv(tmp_path), capsys)
     assert (code, err) == (130, "minitf: interrupted\n")
 
 
