@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import time
 
 import machine  # tools/machine.py: the CPU and the BLAS kernel NumPy runs
+from rounds import alternate, spawn, timed  # tools/rounds.py: workers, alternating rounds
 
 CONFIGS = {
     "ref": dict(d_model=256, heads=4, layers=3, ff=1024, vocab=8000, batch=32, src_len=24, tgt_len=24,
@@ -49,10 +46,7 @@ def main() -> None:
         print(json.dumps(run_worker(args)))
         return
     frameworks = [args.only] if args.only else ["minitf", "torch"]
-    rounds = []
-    for r in range(args.rounds):  # alternate who goes first, too
-        order = frameworks if r % 2 == 0 else frameworks[::-1]
-        rounds.append({name: spawn(name, args) for name in order})
+    rounds = alternate(frameworks, args.rounds, lambda name, r: spawn(__file__, name, args.threads))
     print(f"machine: {machine.describe()}")
     print(f"config {args.config}: {CONFIGS[args.config]}; {args.threads} threads; float32; medians of {args.repeats} "
           f"calls in each of {args.rounds} alternating rounds, ms")
@@ -65,25 +59,6 @@ def main() -> None:
         print(f"| {case} | " + " | ".join(f"{medians[f]:.1f}" for f in frameworks) + ratio + " |")
 
 
-def spawn(framework: str, args: argparse.Namespace) -> dict:
-    env = {**os.environ, "MINITF_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
-    cmd = [sys.executable, __file__, "--worker", framework, "--config", args.config, "--threads", str(args.threads),
-           "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        sys.exit(f"{framework} worker failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def timed(fn, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def run_worker(args: argparse.Namespace) -> dict:

@@ -35,12 +35,11 @@ import os
 import random
 import resource
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import machine  # tools/machine.py: the CPU and the BLAS kernel NumPy runs
+from rounds import alternate, spawn, timed  # tools/rounds.py: workers, alternating rounds
 import pretrained_finetune  # tools/pretrained_finetune.py: the finetune case
 
 CONFIGS = {
@@ -72,10 +71,8 @@ def main() -> None:
         print(json.dumps(run_worker(args)))
         return
     frameworks = [args.only] if args.only else ["minitf", "torch"]
-    rounds = []
-    for r in range(args.rounds):
-        order = frameworks if r % 2 == 0 else frameworks[::-1]
-        rounds.append({name: spawn(name, args, args.seed + r) for name in order})
+    rounds = alternate(frameworks, args.rounds,
+                       lambda name, r: spawn(__file__, name, args.threads, ["--seed", str(args.seed + r)]))
     print(f"machine: {machine.describe()}")
     if args.case == "finetune":
         pretrained_finetune.print_tables(example(), args, frameworks, rounds)
@@ -91,27 +88,6 @@ def main() -> None:
         print(f"| {label} | " + " | ".join(cells) + ratio + " |")
 
 
-def spawn(framework: str, args: argparse.Namespace, seed: int) -> dict:
-    env = {**os.environ, "MINITF_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
-    cmd = [sys.executable, __file__, str(args.model), "--worker", framework, "--config", args.config,
-           "--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup),
-           "--case", args.case, "--seed", str(seed)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        sys.exit(f"{framework} worker failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def timed(fn, repeats: int, warmup: int) -> float:
-    """Median ms of `repeats` calls after `warmup` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def rss_bytes() -> int:
