@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 import minitf as mt
 from minitf import nn
+from torch_modules_reference import mask_makers
 
 torch = pytest.importorskip("torch")
 R = np.random.default_rng(2121)
@@ -36,17 +37,7 @@ def mha_pair(embed_dim, num_heads, seed=0, **kwargs):
     return load_into(nn.MultiheadAttention(embed_dim, num_heads, **kwargs).to(np.float64), theirs), theirs
 
 
-def blocked(shape):
-    m = R.random(shape) < 0.4
-    m[..., 0] = False  # key 0 stays open: no query row is left without a key (torch gives NaN there)
-    return m
-
-
-def additive(shape):
-    m = R.standard_normal(shape)
-    m[R.random(shape) < 0.3] = -np.inf
-    m[..., 0] = 0.25
-    return m
+blocked, additive, KINDS = mask_makers(R)
 
 
 def as_torch(mask):

@@ -14,7 +14,7 @@ import minitf as mt
 import minitf.functional as F
 from minitf import nn
 
-from torch_modules_reference import decoder_layer, encoder_layer, layer_norm
+from torch_modules_reference import decoder_layer, encoder_layer, layer_norm, mask_makers
 
 R = np.random.default_rng(2122)
 ACTIVATIONS = {"relu": lambda x: np.maximum(x, 0),
@@ -30,20 +30,8 @@ def randomized(module, seed=0):
     return module
 
 
-def blocked(shape):
-    m = R.random(shape) < 0.4
-    m[..., 0] = False
-    return m
+blocked, additive, KINDS = mask_makers(R)
 
-
-def additive(shape):
-    m = R.standard_normal(shape)
-    m[R.random(shape) < 0.3] = -np.inf
-    m[..., 0] = 0.25
-    return m
-
-
-KINDS = {"none": lambda shape: None, "bool": blocked, "float": additive}
 
 
 def seq_major(x, batch_first):

@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 import minitf as mt
 import minitf.functional as F
 from minitf import nn
+from torch_modules_reference import mask_makers
 
 torch = pytest.importorskip("torch")
 R = np.random.default_rng(2123)
@@ -33,20 +34,8 @@ def pair(name, *args, seed=0, **kwargs):
     return mine, theirs
 
 
-def blocked(shape):
-    m = R.random(shape) < 0.4
-    m[..., 0] = False  # key 0 stays open: no query row is left without a key (torch gives NaN there)
-    return m
+blocked, additive, KINDS = mask_makers(R)
 
-
-def additive(shape):
-    m = R.standard_normal(shape)
-    m[R.random(shape) < 0.3] = -np.inf
-    m[..., 0] = 0.25
-    return m
-
-
-KINDS = {"none": lambda shape: None, "bool": blocked, "float": additive}
 
 
 def compare(mine, theirs, inputs, masks, torch_masks=None):

@@ -84,3 +84,20 @@ def decoder_layer(layer, y, memory, activation, masks):
     y = residual(y, attend, layer.norm1, layer.norm_first)
     y = residual(y, cross, layer.norm2, layer.norm_first)
     return residual(y, lambda h: feed_forward(h, layer, activation), layer.norm3, layer.norm_first)
+
+
+def mask_makers(rng):
+    """(blocked, additive, kinds) drawing from `rng`: boolean masks (True = not allowed) and additive float
+    masks (-inf in places) of a shape, key 0 always open so that no query row is left without a key (PyTorch
+    gives NaN there); kinds maps "none", "bool", "float" to a maker."""
+    def blocked(shape):
+        m = rng.random(shape) < 0.4
+        m[..., 0] = False
+        return m
+
+    def additive(shape):
+        m = rng.standard_normal(shape)
+        m[rng.random(shape) < 0.3] = -np.inf
+        m[..., 0] = 0.25
+        return m
+    return blocked, additive, {"none": lambda shape: None, "bool": blocked, "float": additive}
