@@ -20,7 +20,7 @@ import json
 import statistics
 
 import machine  # tools/machine.py: the CPU and the BLAS kernel NumPy runs
-from rounds import alternate, spawn, timed  # tools/rounds.py: workers, alternating rounds
+from rounds import add_round_arguments, alternate, spawn, timed  # tools/rounds.py: workers, alternating rounds
 
 CONFIGS = {
     "ref": dict(d_model=256, heads=4, layers=3, ff=1024, vocab=8000, batch=32, src_len=24, tgt_len=24,
@@ -35,12 +35,7 @@ LABEL_SMOOTHING, PAD = 0.1, 0
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=sorted(CONFIGS), default="ref")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--only", choices=["minitf", "torch"])
-    p.add_argument("--worker", choices=["minitf", "torch"], help=argparse.SUPPRESS)
+    add_round_arguments(p, repeats=5, warmup=1, rounds=3)
     args = p.parse_args()
     if args.worker:
         print(json.dumps(run_worker(args)))

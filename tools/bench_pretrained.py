@@ -39,7 +39,7 @@ import sys
 from pathlib import Path
 
 import machine  # tools/machine.py: the CPU and the BLAS kernel NumPy runs
-from rounds import alternate, spawn, timed  # tools/rounds.py: workers, alternating rounds
+from rounds import add_round_arguments, alternate, spawn, timed  # tools/rounds.py: workers, alternating rounds
 import pretrained_finetune  # tools/pretrained_finetune.py: the finetune case
 
 CONFIGS = {
@@ -55,15 +55,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="the model folder (config.json, model.safetensors, tokenizer.json, ...)")
     p.add_argument("--config", choices=sorted(CONFIGS), default="ref")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--only", choices=["minitf", "torch"])
+    add_round_arguments(p, repeats=5, warmup=1, rounds=3)
     p.add_argument("--case", choices=["measures", "finetune"], default="measures",
                    help="measures: encode, step and memory; finetune: the example's whole fine-tuning")
     p.add_argument("--seed", type=int, default=0, help="finetune: round r trains with seed SEED + r")
-    p.add_argument("--worker", choices=["minitf", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if not args.model.is_dir():
         p.error(f"model folder {args.model} not found")

@@ -18,7 +18,7 @@ import json
 import statistics
 
 import machine  # tools/machine.py: the CPU and the BLAS kernel NumPy runs
-from rounds import alternate, spawn, timed  # tools/rounds.py: workers, alternating rounds
+from rounds import add_round_arguments, alternate, spawn, timed  # tools/rounds.py: workers, alternating rounds
 
 CONFIGS = {
     "ref": dict(input=256, hidden=256, batch=32, steps=64),
@@ -30,12 +30,7 @@ CASES = ("lstm", "gru", "lstm_cell_loop")
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=sorted(CONFIGS), default="ref")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--only", choices=["minitf", "torch"])
-    p.add_argument("--worker", choices=["minitf", "torch"], help=argparse.SUPPRESS)
+    add_round_arguments(p, repeats=10, warmup=2, rounds=4)
     args = p.parse_args()
     if args.worker:
         print(json.dumps(run_worker(args)))

@@ -5,6 +5,7 @@ over both), and each measure the median of repeated calls.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -12,6 +13,19 @@ import subprocess
 import sys
 import time
 from typing import Callable
+
+
+FRAMEWORKS = ["minitf", "torch"]
+
+
+def add_round_arguments(p: argparse.ArgumentParser, repeats: int, warmup: int, rounds: int) -> None:
+    """--threads, --repeats, --warmup, --rounds, --only and the hidden --worker of a side-by-side benchmark."""
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=repeats)
+    p.add_argument("--warmup", type=int, default=warmup)
+    p.add_argument("--rounds", type=int, default=rounds)
+    p.add_argument("--only", choices=FRAMEWORKS)
+    p.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
 
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int) -> float:
