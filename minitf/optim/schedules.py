@@ -97,3 +97,38 @@ class CosineSchedule(Schedule):
             return step / max(self.warmup, 1)
         progress = min((step - self.warmup) / (self.total - self.warmup), 1.0)
         return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class BudgetSchedule(Schedule):
+    """Linear warmup over `warmup` steps, then a decay to 0 as the training budget runs out: the
+    factor is min(1, step / warmup) * decay(used), with decay(u) = 1 - u ("linear") or
+    (1 + cos(pi u)) / 2 ("cosine"), where `used` in [0, 1] is the fraction of the budget spent.
+
+    The budget may be a number of steps or seconds of training, so the caller tells the schedule
+    how much is spent with set_used() before each optimizer step (minitf's Trainer: the larger of
+    steps / planned steps and training seconds / --time-limit). "Budgeted training" (Li et al.,
+    2020): a rate that reaches 0 when the budget ends beats a schedule cut off in its middle.
+    """
+
+    SHAPES = ("linear", "cosine")
+
+    def __init__(self, optimizer: Any, warmup: int, shape: str = "cosine", base_lr: float | None = None) -> None:
+        if warmup < 1:
+            raise ValueError(f"warmup must be at least 1 step, got {warmup}")
+        if shape not in self.SHAPES:
+            raise ValueError(f"shape must be one of {list(self.SHAPES)}, got {shape!r}")
+        self.warmup, self.shape, self.used = warmup, shape, 0.0
+        super().__init__(optimizer, base_lr)
+
+    def set_used(self, used: float) -> float:
+        """Set the fraction of the budget spent (clipped to [0, 1]) and the next step's rates; return
+        the first group's rate."""
+        if not math.isfinite(used):
+            raise ValueError(f"the budget used must be a finite fraction, got {used!r}")
+        self.used = min(max(float(used), 0.0), 1.0)
+        self._apply()
+        return self.optimizer.param_groups[0]["lr"]
+
+    def factor(self, step: int) -> float:
+        decay = 1.0 - self.used if self.shape == "linear" else 0.5 * (1.0 + math.cos(math.pi * self.used))
+        return min(step / self.warmup, 1.0) * decay

@@ -65,7 +65,10 @@ class TrainConfig:
     norm_first: bool = model_setting("norm_first", fixed_on_resume=True)
     epochs: int = setting(30, low=0, help="passes over the training data")
     lr: float = setting(1e-3, above=0, help="peak learning rate, reached after --warmup steps")
-    warmup: int = setting(4000, low=1, help="steps of linear warm-up (then inverse square root decay)")
+    warmup: int = setting(4000, low=1, help="steps of linear warm-up to --lr")
+    lr_decay: str = setting("inverse_sqrt", choices=("inverse_sqrt", "cosine", "linear"),
+                            help="after warm-up: inverse square root decay, or a cosine or linear decay that reaches 0 "
+                                 "when the budget ends (--epochs, --max-steps or --time-limit, whichever comes first)")
     weight_decay: float = setting(0.0, low=0, help="AdamW's decoupled weight decay")
     label_smoothing: float = setting(0.1, low=0, below=1, help="label smoothing of the training loss")
     clip_norm: float = setting(1.0, low=0, help="largest global gradient norm, 0 = no clipping")

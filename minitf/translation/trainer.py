@@ -23,7 +23,7 @@ from .. import functional as F
 from ..data import Batch, Example, drop_words, shard_batch
 from ..errors import ConfigError, TrainingError
 from ..nn import Seq2SeqTransformer
-from ..optim import AdamW, InverseSqrtSchedule, clip_grad_norm
+from ..optim import AdamW, BudgetSchedule, InverseSqrtSchedule, clip_grad_norm
 from ..tokenizer import BPETokenizer
 from . import evaluation, resume
 from .checkpoint import save_checkpoint
@@ -87,7 +87,9 @@ class Trainer:
         self.model.to(config.device)
         self.optimizer = AdamW(self.model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9,
                                weight_decay=config.weight_decay)
-        self.schedule = InverseSqrtSchedule(self.optimizer, config.warmup)
+        self._planned_steps: float | None = None  # budget_used()'s, counted at its first call
+        self.schedule = (InverseSqrtSchedule(self.optimizer, config.warmup) if config.lr_decay == "inverse_sqrt"
+                         else BudgetSchedule(self.optimizer, config.warmup, config.lr_decay))
         self.ddp = distributed.DistributedDataParallel(self.model, self.comm)
         self.log(f"model: {self.model.num_parameters():,} parameters on {config.device}; "
                  f"vocabulary {self.tokenizer.vocab_size}"
@@ -196,10 +198,23 @@ class Trainer:
         norm = clip_grad_norm(self.model.parameters(), self.config.clip_norm)
         if not math.isfinite(norm):
             raise self._diverged(f"the gradient norm is {norm}")
+        if isinstance(self.schedule, BudgetSchedule):
+            self.schedule.set_used(self.budget_used())
         self.optimizer.step()
         self.schedule.step()
         self.progress.train_seconds += seconds
         return value
+
+    def budget_used(self) -> float:
+        """The fraction of the training budget spent before this step: the larger of steps / planned
+        steps (--max-steps, or --epochs x the first epoch's batches) and training seconds / --time-limit.
+        The same in every process (train_seconds is rank 0's, shared by each step's allreduce)."""
+        c, p = self.config, self.progress
+        if self._planned_steps is None:
+            self._planned_steps = min(c.epochs * self.batcher.num_batches(0), c.max_steps or math.inf)
+        by_steps = p.step / self._planned_steps if self._planned_steps else 1.0
+        by_time = p.train_seconds / c.time_limit if c.time_limit else 0.0
+        return min(max(by_steps, by_time), 1.0)
 
     def _micro_batches(self, batch: Batch) -> list[Batch]:
         """This process's shard of `batch`, cut into `accumulate` micro-batches (empty ones left out)."""

@@ -11,7 +11,7 @@ import pytest
 
 from minitf import Tensor, backend
 from minitf.nn import Parameter
-from minitf.optim import Adam, AdamW, CosineSchedule, InverseSqrtSchedule, clip_grad_norm, global_grad_norm
+from minitf.optim import Adam, AdamW, BudgetSchedule, CosineSchedule, InverseSqrtSchedule, clip_grad_norm, global_grad_norm
 from optim_steps import gradient, make_params, run, set_grads
 
 
@@ -312,8 +312,29 @@ def test_cosine_schedule():
             CosineSchedule(opt, warmup=warmup, total=total)
 
 
+def test_budget_schedule_decays_with_the_budget_spent():
+    opt = Adam(make_params(), lr=2.0)
+    cosine = BudgetSchedule(opt, warmup=4, shape="cosine")
+    assert opt.lr == 0.5  # step 1 of the warm-up, nothing spent
+    rates(cosine, opt, 5)  # the next step is the 6th: past the warm-up
+    for used in (0.0, 0.25, 0.5, 1.0):
+        assert cosine.set_used(used) == pytest.approx(2.0 * 0.5 * (1 + math.cos(math.pi * used)), abs=1e-15)
+    assert cosine.set_used(1.5) == 0.0 and cosine.used == 1.0  # clipped: the last step may run over the limit
+    assert cosine.set_used(-1.0) == 2.0 and cosine.used == 0.0
+    linear = BudgetSchedule(Adam(make_params(), lr=2.0), warmup=10, shape="linear")
+    rates(linear, linear.optimizer, 1)  # the next step is the 2nd: 2/10 of the warm-up
+    assert linear.set_used(0.25) == pytest.approx(2.0 * 0.2 * 0.75)
+    with pytest.raises(ValueError, match="warmup"):
+        BudgetSchedule(opt, warmup=0)
+    with pytest.raises(ValueError, match=r"shape must be one of \['linear', 'cosine'\], got 'step'"):
+        BudgetSchedule(opt, warmup=1, shape="step")
+    with pytest.raises(ValueError, match="finite fraction, got nan"):
+        cosine.set_used(float("nan"))
+
+
 @pytest.mark.parametrize("make", [lambda o: InverseSqrtSchedule(o, warmup=3),
-                                  lambda o: CosineSchedule(o, warmup=2, total=9, min_factor=0.2)])
+                                  lambda o: CosineSchedule(o, warmup=2, total=9, min_factor=0.2),
+                                  lambda o: BudgetSchedule(o, warmup=3)])
 def test_schedule_state_dict_round_trip(make):
     opt = Adam(make_params(), lr=0.5)
     schedule = make(opt)
