@@ -277,10 +277,19 @@ def _ids(ids: Any, vocab_size: int) -> np.ndarray:
     if data.ndim != 2 or data.dtype.kind not in "iu":
         raise ValueError(f"GPT-2: ids must be integers of shape (batch, length), got shape {data.shape} "
                          f"dtype {data.dtype}")
-    if data.size and (data.min() < 0 or data.max() >= vocab_size):
-        raise ValueError(f"GPT-2: token id {int(data.max() if data.max() >= vocab_size else data.min())} is "
-                         f"outside the vocabulary of {vocab_size}")
+    bad = _outside(data, vocab_size)
+    if bad is not None:
+        raise ValueError(f"GPT-2: token id {bad} is outside the vocabulary of {vocab_size}")
     return data
+
+
+def _outside(values: np.ndarray, high: int) -> int | None:
+    """A value of `values` outside [0, high) (the lowest if one is negative), or None."""
+    if values.size and int(values.min()) < 0:
+        return int(values.min())
+    if values.size and int(values.max()) >= high:
+        return int(values.max())
+    return None
 
 
 def _positions(position_ids: Any, past: int, b: int, t: int, n_positions: int) -> np.ndarray:
@@ -291,9 +300,10 @@ def _positions(position_ids: Any, past: int, b: int, t: int, n_positions: int) -
         if positions.dtype.kind not in "iu" or positions.shape not in ((t,), (1, t), (b, t)):
             raise ValueError(f"GPT-2: position_ids must be integers of shape ({b}, {t}) or ({t},), got shape "
                              f"{positions.shape} dtype {positions.dtype}")
-    if positions.size and (positions.min() < 0 or positions.max() >= n_positions):
-        raise ValueError(f"GPT-2: position {int(positions.max())} is outside the model's n_positions "
-                         f"{n_positions} (the input with its cache is too long)")
+    bad = _outside(positions, n_positions)
+    if bad is not None:
+        raise ValueError(f"GPT-2: position {bad} is outside the model's n_positions {n_positions}"
+                         + (" (the input with its cache is too long)" if bad >= n_positions else ""))
     return positions
 
 

@@ -177,6 +177,10 @@ def test_the_forward_refuses_bad_inputs():
         model(np.array([[1, 259]]))
     with pytest.raises(ValueError, match="n_positions"):
         model(np.zeros((1, 25), dtype=np.int64))
+    with pytest.raises(ValueError, match="token id -3 is outside the vocabulary of"):
+        model(np.array([[1, -3, 300]]))  # the negative one is named, though 300 is out too
+    with pytest.raises(ValueError, match=r"position -1 is outside the model's n_positions \d+$"):
+        model(np.array([[1, 2]]), position_ids=np.array([[0, -1]]))
     with pytest.raises(ValueError, match="attention_mask must have shape \\(1, 3\\)"):
         model(np.array([[1, 2, 3]]), attention_mask=[[1, 1]])
     with pytest.raises(ValueError, match="1 \\(real token\\) and 0"):
